@@ -1,0 +1,79 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "agentfcgi",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "agentfcgi", targets: ["AgentFCGI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // Tests only: an HTTPS client that can stream, apply back-pressure and trust the test CA.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+    ],
+    targets: [
+        // libfcgi from Debian's libfcgi-dev; only AgentFCGI imports it.
+        .systemLibrary(
+            name: "CFastCGI",
+            pkgConfig: "fcgi",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        // epoll and eventfd, which Glibc's Swift module leaves out.
+        .systemLibrary(name: "CLinux"),
+        // The agent runtime: configuration, models, the run loop and its events. No HTTP here.
+        .target(
+            name: "AgentRuntime",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // Transport-neutral HTTP handling: routes, validation, problem+json, SSE.
+        .target(
+            name: "Handlers",
+            dependencies: [
+                "AgentRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The responder process: FastCGI transport on libfcgi, signals, command line.
+        .executableTarget(
+            name: "AgentFCGI",
+            dependencies: [
+                "CFastCGI",
+                "CLinux",
+                "Handlers",
+                "AgentRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(
+            name: "HandlersTests",
+            dependencies: ["Handlers", "AgentRuntime", "TestSupport"]
+        ),
+        .testTarget(
+            name: "TransportTests",
+            dependencies: ["AgentFCGI", "Handlers"]
+        ),
+        .testTarget(
+            name: "LiveTests",
+            dependencies: [
+                "AgentFCGI",
+                "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

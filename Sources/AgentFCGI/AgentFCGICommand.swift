@@ -1,0 +1,150 @@
+import AgentRuntime
+import ArgumentParser
+import Glibc
+import Handlers
+import Logging
+
+@main
+struct AgentFCGICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agentfcgi",
+        abstract: "LLM agents as an HTTPS REST API: a FastCGI responder for nginx.",
+        version: agentfcgiVersion,
+        subcommands: [Serve.self, CheckConfig.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer FastCGI requests from nginx until SIGTERM or SIGINT, then drain and exit 0.")
+
+    @Option(help: "unix:/path.sock or HOST:PORT. Without it: the socket systemd passes (LISTEN_FDS) or fd 0.")
+    var listen: String?
+
+    @Option(help: "The agents YAML file.")
+    var config = "agents.yaml"
+
+    @Option(help: "Mode of the unix socket file, in octal.")
+    var socketMode = "0660"
+
+    @Option(help: "Group of the unix socket file (the nginx workers' group, e.g. www-data).")
+    var socketGroup: String?
+
+    @Option(help: "Threads that accept requests and answer the inline routes.")
+    var acceptors = 4
+
+    @Option(help: "Largest request body accepted, in bytes (413 above).")
+    var maxBodyBytes = 1 << 20
+
+    @Option(help: "Seconds of silence after which an event stream sends a ': ping' comment.")
+    var heartbeatSeconds = 15.0
+
+    @Option(help: "Seconds that in-flight requests get to finish after SIGTERM.")
+    var drainTimeout = 10.0
+
+    @Option(help: "Listen backlog.")
+    var backlog: Int32 = 1024
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @Option(help: "A name for this worker in every log line (default: the process id).")
+    var workerName: String?
+
+    func validate() throws {
+        guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
+        guard maxBodyBytes > 0, heartbeatSeconds > 0, drainTimeout >= 0 else {
+            throw ValidationError("--max-body-bytes and --heartbeat-seconds must be positive, --drain-timeout not negative")
+        }
+    }
+
+    func run() throws {
+        // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        signal(SIGPIPE, SIG_IGN)
+
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { _ in LogfmtLogHandler(logLevel: level) }
+        var logger = Logger(label: "agentfcgi")
+        logger[metadataKey: "worker"] = .string(workerName ?? String(getpid()))
+
+        let catalog: AgentCatalog
+        do {
+            catalog = try AgentConfigLoader.load(path: config)
+        } catch {
+            logger.critical("config.invalid", metadata: ["error": "\(error)"])
+            throw ExitCode(78)  // EX_CONFIG
+        }
+
+        let address: ListenAddress
+        if let listen {
+            address = try ListenAddress(parsing: listen)
+        } else if let inherited = ListenAddress.inheritedFromEnvironment() {
+            address = inherited
+        } else {
+            throw ValidationError("no --listen given and no socket inherited (LISTEN_FDS or fd 0)")
+        }
+        let group = try socketGroup.map(Self.groupID)
+        let listener: Listener
+        do {
+            listener = try Listener.open(address, mode: mode_t(socketMode, radix: 8)!, group: group, backlog: backlog)
+        } catch {
+            logger.critical("listen.failed", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+
+        let lifecycle = Lifecycle()
+        let dependencies = Dependencies(
+            catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle)
+        let server = try Server(
+            app: makeApp(dependencies), listener: listener,
+            options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
+            lifecycle: lifecycle, logger: logger)
+        try server.start()
+        logger.info("server.started", metadata: [
+            "listen": "\(listen ?? "inherited")", "agents": "\(catalog.agents.count)", "version": "\(agentfcgiVersion)",
+        ])
+
+        var received: Int32 = 0
+        sigwait(&signals, &received)
+        logger.info("server.signal", metadata: ["signal": "\(received)"])
+        server.drainAndStop()
+    }
+
+    static func groupID(_ name: String) throws -> gid_t {
+        if let number = gid_t(name) { return number }
+        guard let entry = getgrnam(name) else { throw ValidationError("unknown group '\(name)' for --socket-group") }
+        return entry.pointee.gr_gid
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate an agents YAML file; print the problem and exit 1 if it is invalid.")
+
+    @Argument(help: "The agents YAML file.")
+    var file: String
+
+    func run() throws {
+        do {
+            let catalog = try AgentConfigLoader.load(path: file)
+            print("\(file): OK, \(catalog.agents.count) agent(s): \(catalog.agents.map(\.id).joined(separator: ", "))")
+        } catch {
+            FileHandleLite.standardError("\(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+enum FileHandleLite {
+    static func standardError(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,186 @@
+import Glibc
+import Handlers
+import Synchronization
+
+/// A request answered in the async world. Handlers write into its queue from any task; only the I/O loop
+/// thread moves bytes from the queue to libfcgi, and only when the socket can take them, so a client that
+/// stops reading holds no thread and delays nobody else.
+final class Connection: ResponseBodyWriter, @unchecked Sendable {
+    /// Bytes queued above this make `write` wait for the client (back-pressure).
+    static let highWater = 64 * 1024
+    /// Waiting writers resume when the queue is back under this.
+    static let lowWater = 16 * 1024
+
+    let id: UInt64
+    let request: FCGIRequest
+    let fd: Int32
+    let isHead: Bool
+    private unowned let loop: IOLoop
+    private let shared = Mutex(Shared())
+
+    struct Shared {
+        var state = ResponseState()
+        var queue = OutboundQueue()
+        var waiters: [CheckedContinuation<Void, any Error>] = []
+        var task: Task<Void, Never>?
+        var heartbeat: Heartbeat?
+        var lastActivity: UInt64 = monotonicNanoseconds()
+        var dirty = false
+    }
+
+    init(id: UInt64, request: FCGIRequest, loop: IOLoop, isHead: Bool) {
+        self.id = id
+        self.request = request
+        self.fd = request.fd
+        self.loop = loop
+        self.isHead = isHead
+    }
+
+    // MARK: The handler's side
+
+    func attach(_ task: Task<Void, Never>) {
+        let aborted = shared.withLock { shared in
+            shared.task = task
+            return shared.state.phase == .aborted
+        }
+        if aborted { task.cancel() }
+    }
+
+    /// Sends a whole response: head and body.
+    func send(_ response: Response) async {
+        switch response.body {
+        case .bytes(let body):
+            var bytes = ResponseHead.serialize(response, contentLength: body.count)
+            if !isHead { bytes += body }
+            let accepted = shared.withLock { shared in
+                guard shared.state.sendHead() else { return false }
+                shared.queue.append(bytes)
+                _ = shared.state.requestFinish()
+                return true
+            }
+            if accepted { loop.markDirty(self) }
+        case .stream(let heartbeat, let body):
+            let head = ResponseHead.serialize(response, contentLength: nil)
+            let accepted = shared.withLock { shared in
+                guard shared.state.sendHead() else { return false }
+                shared.queue.append(head)
+                shared.heartbeat = heartbeat
+                shared.lastActivity = monotonicNanoseconds()
+                return true
+            }
+            guard accepted else { return }
+            loop.markDirty(self)
+            if !isHead {
+                // Errors after the head cannot change the status; the handler reports them in-band.
+                try? await body(self)
+            }
+            let finishing = shared.withLock { $0.state.requestFinish() }
+            if finishing { loop.markDirty(self) }
+        }
+    }
+
+    func write(_ bytes: [UInt8]) async throws {
+        enum Next { case proceed, wait, gone }
+        let next: Next = shared.withLock { shared in
+            guard shared.state.acceptsBody else { return .gone }
+            shared.queue.append(bytes)
+            shared.lastActivity = monotonicNanoseconds()
+            return shared.queue.count > Self.highWater ? .wait : .proceed
+        }
+        switch next {
+        case .gone: throw ClientDisconnected()
+        case .proceed: loop.markDirty(self)
+        case .wait:
+            loop.markDirty(self)
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resume: Result<Void, any Error>? = shared.withLock { shared in
+                    if shared.state.phase == .aborted { return .failure(ClientDisconnected()) }
+                    if shared.queue.count <= Self.lowWater { return .success(()) }
+                    shared.waiters.append(continuation)
+                    return nil
+                }
+                if let resume { continuation.resume(with: resume) }
+            }
+        }
+    }
+
+    // MARK: The I/O loop's side (one thread)
+
+    /// Marks the connection as queued for the loop; false if it already was.
+    func claimDirty() -> Bool {
+        shared.withLock { shared in
+            if shared.dirty { return false }
+            shared.dirty = true
+            return true
+        }
+    }
+
+    enum FlushOutcome { case idle, blocked, completed, failed }
+
+    /// Moves up to `budget` queued bytes to the socket. The caller has checked that the socket is writable,
+    /// and the budget is far below what a writable socket accepts, so libfcgi's blocking write does not block.
+    func flush(budget: Int) -> FlushOutcome {
+        let (slices, more) = shared.withLock { shared -> ([ArraySlice<UInt8>], Bool) in
+            shared.dirty = false
+            let slices = shared.queue.peek(limit: budget)
+            return (slices, shared.queue.count > budget)
+        }
+        var written = 0
+        for slice in slices {
+            guard request.write(slice) else { return .failed }
+            written += slice.count
+        }
+        var resumed: [CheckedContinuation<Void, any Error>] = []
+        let outcome: FlushOutcome = shared.withLock { shared in
+            if written > 0 { shared.queue.consume(written) }
+            if shared.queue.count <= Self.lowWater, !shared.waiters.isEmpty {
+                resumed = shared.waiters
+                shared.waiters = []
+            }
+            if more || !shared.queue.isEmpty { return .blocked }
+            return shared.state.drained() ? .completed : .idle
+        }
+        for waiter in resumed { waiter.resume() }
+        return outcome
+    }
+
+    var hasPendingBytes: Bool { shared.withLock { !$0.queue.isEmpty } }
+
+    /// Queues the heartbeat bytes if the stream has been silent for its interval.
+    func heartbeatIfDue(now: UInt64) -> Bool {
+        shared.withLock { shared in
+            guard shared.state.phase == .streaming, let heartbeat = shared.heartbeat else { return false }
+            let interval = UInt64(heartbeat.interval.components.seconds) * 1_000_000_000
+                + UInt64(heartbeat.interval.components.attoseconds / 1_000_000_000)
+            guard now &- shared.lastActivity >= interval else { return false }
+            shared.queue.append(heartbeat.bytes)
+            shared.lastActivity = now
+            return true
+        }
+    }
+
+    /// The client left or a write failed: wake writers with an error and cancel the handler's task.
+    func abort() {
+        var waiters: [CheckedContinuation<Void, any Error>] = []
+        let task: Task<Void, Never>? = shared.withLock { shared in
+            guard shared.state.abort() else { return nil }
+            waiters = shared.waiters
+            shared.waiters = []
+            shared.queue = OutboundQueue()
+            return shared.task
+        }
+        for waiter in waiters { waiter.resume(throwing: ClientDisconnected()) }
+        task?.cancel()
+    }
+
+    /// Cancels the handler's task without closing the connection (drain bound reached).
+    func cancelTask() {
+        shared.withLock { $0.task }?.cancel()
+    }
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}

@@ -1,0 +1,113 @@
+import Glibc
+
+/// Where the worker takes FastCGI connections from.
+enum ListenAddress: Equatable {
+    case unix(path: String)
+    case tcp(host: String, port: Int)
+    /// A socket handed over by the parent: systemd (`LISTEN_FDS`, fd 3) or spawn-fcgi / `StandardInput=socket` (fd 0).
+    case inherited(fd: Int32)
+
+    /// `unix:/path.sock`, `/path.sock`, `127.0.0.1:9001` or `:9001`.
+    init(parsing text: String) throws {
+        if text.hasPrefix("unix:") {
+            self = .unix(path: String(text.dropFirst(5)))
+        } else if text.hasPrefix("/") {
+            self = .unix(path: text)
+        } else if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) {
+            self = .tcp(host: String(text[..<colon]), port: port)
+        } else {
+            throw TransportError.usage("--listen '\(text)' is neither unix:/path.sock nor HOST:PORT")
+        }
+    }
+
+    /// The socket systemd or a spawner passed, if any.
+    static func inheritedFromEnvironment() -> ListenAddress? {
+        let environment = ProcessInfoLite.environment
+        if let count = environment["LISTEN_FDS"].flatMap(Int.init), count >= 1,
+           environment["LISTEN_PID"].flatMap(Int32.init) == getpid() {
+            return .inherited(fd: 3)
+        }
+        if isListeningSocket(0) { return .inherited(fd: 0) }
+        return nil
+    }
+
+    static func isListeningSocket(_ fd: Int32) -> Bool {
+        var accepting: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) == 0 && accepting != 0
+    }
+}
+
+/// An open listening socket, and the file it created (removed on exit).
+struct Listener {
+    let fd: Int32
+    let createdPath: String?
+
+    static func open(_ address: ListenAddress, mode: mode_t, group: gid_t?, backlog: Int32) throws -> Listener {
+        switch address {
+        case .inherited(let fd):
+            return Listener(fd: fd, createdPath: nil)
+        case .tcp(let host, let port):
+            return Listener(fd: try FastCGI.openSocket("\(host):\(port)", backlog: backlog), createdPath: nil)
+        case .unix(let path):
+            // libfcgi unlinks the path before binding: a second worker would silently steal the socket.
+            if isSomeoneListening(on: path) {
+                throw TransportError.usage("another process is already listening on \(path); refusing to take its socket")
+            }
+            // Bind under a tight umask, then set the mode asked for: nginx needs group access, nobody else any.
+            let previous = umask(0o177)
+            defer { umask(previous) }
+            let fd = try FastCGI.openSocket(path, backlog: backlog)
+            if let group, chown(path, uid_t.max, group) != 0 {
+                throw TransportError.system("chown(\(path))", errno)
+            }
+            guard chmod(path, mode) == 0 else { throw TransportError.system("chmod(\(path))", errno) }
+            return Listener(fd: fd, createdPath: path)
+        }
+    }
+
+    static func isSomeoneListening(on path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: path.utf8)
+            buffer[path.utf8.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
+    }
+
+    /// Wakes every thread blocked in accept (they return an error) and stops new connections.
+    func shutdown() {
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    func removeFile() {
+        if let createdPath { unlink(createdPath) }
+    }
+}
+
+/// The environment without Foundation's ProcessInfo, which this target otherwise does not need.
+enum ProcessInfoLite {
+    static var environment: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,60 @@
+/// One message of a conversation, in the roles every chat API shares.
+public struct ChatMessage: Sendable, Equatable {
+    public enum Role: String, Sendable, CaseIterable {
+        case system, user, assistant, tool
+    }
+
+    public var id: String
+    public var role: Role
+    public var content: String
+    public var name: String?
+    public var usage: Usage?
+    public var finishReason: String?
+    public var modelName: String?
+
+    public init(
+        id: String, role: Role, content: String, name: String? = nil,
+        usage: Usage? = nil, finishReason: String? = nil, modelName: String? = nil
+    ) {
+        self.id = id
+        self.role = role
+        self.content = content
+        self.name = name
+        self.usage = usage
+        self.finishReason = finishReason
+        self.modelName = modelName
+    }
+}
+
+/// Token counts of one model call or a whole run.
+public struct Usage: Sendable, Equatable, Codable {
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var totalTokens: Int { inputTokens + outputTokens }
+
+    public init(inputTokens: Int = 0, outputTokens: Int = 0) {
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+    }
+
+    public static func + (lhs: Usage, rhs: Usage) -> Usage {
+        Usage(inputTokens: lhs.inputTokens + rhs.inputTokens, outputTokens: lhs.outputTokens + rhs.outputTokens)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case inputTokens = "input_tokens", outputTokens = "output_tokens", totalTokens = "total_tokens"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        inputTokens = try container.decode(Int.self, forKey: .inputTokens)
+        outputTokens = try container.decode(Int.self, forKey: .outputTokens)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(inputTokens, forKey: .inputTokens)
+        try container.encode(outputTokens, forKey: .outputTokens)
+        try container.encode(totalTokens, forKey: .totalTokens)
+    }
+}

@@ -1,0 +1,143 @@
+import AgentRuntime
+import Foundation
+import Logging
+import Synchronization
+
+/// Everything the handlers need from outside, passed in (no singletons): tests build their own.
+public struct Dependencies: Sendable {
+    public var catalog: AgentCatalog
+    public var clock: any Clock<Duration>
+    public var logger: Logger
+    /// Silence after which an event stream sends a `: ping` comment.
+    public var heartbeat: Duration
+    public var version: String
+    public var lifecycle: Lifecycle
+    public var makeID: @Sendable () -> String
+
+    public init(
+        catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
+        heartbeat: Duration = .seconds(15), version: String = agentfcgiVersion, lifecycle: Lifecycle = Lifecycle(),
+        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
+    ) {
+        self.catalog = catalog
+        self.clock = clock
+        self.logger = logger
+        self.heartbeat = heartbeat
+        self.version = version
+        self.lifecycle = lifecycle
+        self.makeID = makeID
+    }
+}
+
+public let agentfcgiVersion = "0.1.0"
+
+/// Process-wide state the handlers may consult: whether the server is draining.
+public final class Lifecycle: Sendable {
+    private let draining = Atomic<Bool>(false)
+    public init() {}
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+    public func beginDraining() { draining.store(true, ordering: .relaxed) }
+}
+
+/// The transport-independent application: a route table and a way to answer a request.
+public struct Application: Sendable {
+    public let router: Router
+    public let logger: Logger
+
+    public init(router: Router, logger: Logger) {
+        self.router = router
+        self.logger = logger
+    }
+
+    /// How the transport should proceed with a request.
+    public enum Dispatch: Sendable {
+        /// Answered already, on the caller's thread.
+        case immediate(Response)
+        /// Needs the async world: run it in a Task.
+        case deferred(@Sendable () async -> Response)
+    }
+
+    public func dispatch(_ request: Request) -> Dispatch {
+        switch router.match(method: request.method, path: request.path) {
+        case .notFound:
+            return .immediate(finish(APIError(status: 404, code: "not_found",
+                                              detail: "No route for \(request.method) \(request.path.prefix(200)).")
+                .response(requestID: request.requestID), request))
+        case .methodNotAllowed(let allowed):
+            let error = APIError(status: 405, code: "method_not_allowed",
+                                 detail: "\(request.method) is not allowed here; allowed: \(allowed.joined(separator: ", ")).",
+                                 headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))]))
+            return .immediate(finish(error.response(requestID: request.requestID), request))
+        case .found(let route, let parameters):
+            var logger = self.logger
+            logger[metadataKey: "request.id"] = .string(request.requestID)
+            let context = RequestContext(parameters: parameters, requestID: request.requestID, logger: logger)
+            switch route.handler {
+            case .inline(let handler):
+                do {
+                    return .immediate(finish(try handler(request, context), request))
+                } catch {
+                    return .immediate(finish(errorResponse(error, request, context), request))
+                }
+            case .async(let handler):
+                return .deferred {
+                    do {
+                        return finish(try await handler(request, context), request)
+                    } catch {
+                        return finish(errorResponse(error, request, context), request)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Dispatches and waits: what in-process tests call.
+    public func respond(to request: Request) async -> Response {
+        switch dispatch(request) {
+        case .immediate(let response): response
+        case .deferred(let work): await work()
+        }
+    }
+
+    private func finish(_ response: Response, _ request: Request) -> Response {
+        var response = response
+        if !request.requestID.isEmpty {
+            response.headers.add("X-Request-Id", request.requestID)
+        }
+        return response
+    }
+
+    private func errorResponse(_ error: any Error, _ request: Request, _ context: RequestContext) -> Response {
+        switch error {
+        case let error as APIError:
+            return error.response(requestID: request.requestID)
+        case let error as DecodingError:
+            return APIError.invalid(field: error.fieldPath, error.reason).response(requestID: request.requestID)
+        case is CancellationError, is ClientDisconnected:
+            return APIError(status: 503, code: "cancelled", detail: "The request was cancelled.")
+                .response(requestID: request.requestID)
+        default:
+            context.logger.error("request.failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.path)"])
+            return APIError.internalError(requestID: request.requestID).response(requestID: request.requestID)
+        }
+    }
+}
+
+/// Builds the application: one function used by `main` and by the tests.
+public func makeApp(_ dependencies: Dependencies) -> Application {
+    var router = Router()
+    MetaEndpoints(dependencies: dependencies).register(in: &router)
+    AgentEndpoints(catalog: dependencies.catalog).register(in: &router)
+    RunEndpoints(dependencies: dependencies).register(in: &router)
+    return Application(router: router, logger: dependencies.logger)
+}
+
+/// Encodes with stable key order so responses and tests are reproducible.
+func encodeJSON<T: Encodable>(_ value: T) -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    // With non-finite numbers spelled as strings, encoding plain values has no way left to fail.
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+        positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    return (try? encoder.encode(value)).map { Array($0) } ?? Array("null".utf8)
+}

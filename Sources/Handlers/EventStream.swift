@@ -1,0 +1,62 @@
+import Synchronization
+
+/// Server-Sent Events framing. Every frame carries `id: <seq>` so a client can resume with `Last-Event-ID`.
+public enum ServerSentEvents {
+    public static let contentType = "text/event-stream"
+    public static let ping: [UInt8] = Array(": ping\n\n".utf8)
+
+    public static func frame(id: Int?, event: String, data: [UInt8]) -> [UInt8] {
+        var frame: [UInt8] = []
+        frame.reserveCapacity(data.count + event.utf8.count + 24)
+        if let id {
+            frame += Array("id: \(id)\n".utf8)
+        }
+        frame += Array("event: \(event)\n".utf8)
+        // A data field ends at a newline, so a multi-line payload becomes several `data:` lines.
+        var lineStart = data.startIndex
+        for index in data.indices where data[index] == UInt8(ascii: "\n") {
+            frame += Array("data: ".utf8) + data[lineStart..<index] + [UInt8(ascii: "\n")]
+            lineStart = index + 1
+        }
+        frame += Array("data: ".utf8) + data[lineStart...] + Array("\n\n".utf8)
+        return frame
+    }
+
+    /// A streaming response with the headers that keep nginx and other proxies from buffering it.
+    public static func response(
+        heartbeat: Duration, headers extra: HTTPHeaders = HTTPHeaders(),
+        _ body: @escaping @Sendable (EventStreamWriter) async throws -> Void
+    ) -> Response {
+        var headers = HTTPHeaders([
+            ("Content-Type", contentType),
+            ("Cache-Control", "no-cache"),
+            ("X-Accel-Buffering", "no"),
+        ])
+        for field in extra { headers.add(field.name, field.value) }
+        return Response(status: 200, headers: headers, body: .stream(heartbeat: Heartbeat(interval: heartbeat, bytes: ping)) { writer in
+            try await body(EventStreamWriter(writer))
+        })
+    }
+}
+
+/// Numbers and writes the frames of one stream. Sendable so a run's event callback can hold it.
+public final class EventStreamWriter: Sendable {
+    private let writer: any ResponseBodyWriter
+    private let nextID = Mutex(0)
+
+    init(_ writer: any ResponseBodyWriter) {
+        self.writer = writer
+    }
+
+    public func send(_ event: String, data: [UInt8]) async throws {
+        let id = nextID.withLock { id in
+            defer { id += 1 }
+            return id
+        }
+        try await writer.write(ServerSentEvents.frame(id: id, event: event, data: data))
+    }
+
+    public func send<T: Encodable>(_ event: String, json: T) async throws {
+        try await send(event, data: encodeJSON(json))
+    }
+}

@@ -1,0 +1,21 @@
+/// Health and version: cheap, inline, no authentication.
+struct MetaEndpoints {
+    let dependencies: Dependencies
+
+    func register(in router: inout Router) {
+        let ok = Array(#"{"ok":true}"#.utf8)
+        router.add(Route("GET", "/ok", operationID: "health", summary: "Health check", handler: .inline { _, _ in
+            .json(ok)
+        }))
+        let info = encodeJSON(Info(version: dependencies.version))
+        router.add(Route("GET", "/info", operationID: "info", summary: "Server name, version and features", handler: .inline { _, _ in
+            .json(info)
+        }))
+    }
+
+    struct Info: Encodable {
+        var name = "agentfcgi"
+        var version: String
+        var flags: [String: Bool] = ["assistants": true, "agents": true, "streaming": true, "threads": false, "crons": false]
+    }
+}

@@ -1,0 +1,113 @@
+import AgentRuntime
+import Logging
+
+/// What a route runs. `inline` handlers are synchronous and cheap (health, info, listings): the transport
+/// calls them on its own thread and skips the hop to a Task. Everything that waits goes `async`.
+public enum RouteHandler: Sendable {
+    case inline(@Sendable (Request, RequestContext) throws -> Response)
+    case async(@Sendable (Request, RequestContext) async throws -> Response)
+}
+
+/// One operation: the route table is data, so it can be listed (OpenAPI, docs) and checked for clashes.
+public struct Route: Sendable {
+    public let method: String
+    /// A template such as `/agents/{agent_id}/schemas`.
+    public let path: String
+    public let operationID: String
+    public let summary: String
+    public let handler: RouteHandler
+    let segments: [Segment]
+
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    public init(_ method: String, _ path: String, operationID: String, summary: String, handler: RouteHandler) {
+        self.method = method
+        self.path = path
+        self.operationID = operationID
+        self.summary = summary
+        self.handler = handler
+        self.segments = path.split(separator: "/").map { part in
+            part.hasPrefix("{") && part.hasSuffix("}")
+                ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
+        }
+    }
+
+    /// Path parameters when `parts` fit this template; literals must match exactly.
+    func match(_ parts: [Substring]) -> [String: String]? {
+        guard parts.count == segments.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (segment, part) in zip(segments, parts) {
+            switch segment {
+            case .literal(let literal):
+                guard part == literal else { return nil }
+            case .parameter(let name):
+                guard !part.isEmpty else { return nil }
+                parameters[name] = percentDecode(part)
+            }
+        }
+        return parameters
+    }
+
+    /// More literal segments win: `POST /runs/stream` before `POST /runs/{run_id}`.
+    var specificity: Int {
+        segments.count { if case .literal = $0 { true } else { false } }
+    }
+
+    /// The template with parameter names erased: two routes with the same shape and method clash.
+    var shape: String {
+        segments.map { if case .literal(let text) = $0 { text } else { "{}" } }.joined(separator: "/")
+    }
+}
+
+public enum RouteMatch: Sendable {
+    case found(Route, parameters: [String: String])
+    case methodNotAllowed(allowed: [String])
+    case notFound
+}
+
+/// Routes by method and path segments. Built once at start-up; matching allocates only the parameters.
+public struct Router: Sendable {
+    public private(set) var routes: [Route] = []
+
+    public init() {}
+
+    /// Adds a route. Two routes with the same method and shape are a programming error caught at start-up.
+    public mutating func add(_ route: Route) {
+        precondition(!routes.contains { $0.method == route.method && $0.shape == route.shape },
+                     "route clash: \(route.method) \(route.path)")
+        routes.append(route)
+        routes.sort { $0.specificity > $1.specificity }
+    }
+
+    public func match(method: String, path: String) -> RouteMatch {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        // A trailing slash or doubled slashes are tolerated; an empty path is the root.
+        var allowed: [String] = []
+        for route in routes {
+            guard let parameters = route.match(parts) else { continue }
+            if route.method == method || (method == "HEAD" && route.method == "GET") {
+                return .found(route, parameters: parameters)
+            }
+            if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
+    }
+}
+
+/// What a handler gets besides the request.
+public struct RequestContext: Sendable {
+    public var parameters: [String: String]
+    public var requestID: String
+    public var logger: Logger
+
+    public init(parameters: [String: String] = [:], requestID: String = "", logger: Logger) {
+        self.parameters = parameters
+        self.requestID = requestID
+        self.logger = logger
+    }
+
+    public func parameter(_ name: String) -> String { parameters[name] ?? "" }
+}

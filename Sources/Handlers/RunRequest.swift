@@ -1,0 +1,113 @@
+import AgentRuntime
+
+/// The body of `POST /runs/...`, as LangGraph's and Agent Protocol's clients send it.
+/// Fields the server does not use yet are ignored, as LangGraph does, so newer clients keep working;
+/// every field it does use is checked and a wrong one is named in the error.
+struct RunCreateBody: Decodable {
+    var assistant_id: String?
+    var agent_id: String?
+    var input: RunInput?
+    var messages: [InputMessage]?
+    var metadata: [String: JSONValue]?
+    var config: [String: JSONValue]?
+    var stream_mode: StreamModes?
+    var on_disconnect: OnDisconnect?
+}
+
+struct RunInput: Decodable {
+    var messages: [InputMessage]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case messages }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        messages = try decoder.container(keyedBy: CodingKeys.self).decode([InputMessage].self, forKey: .messages)
+    }
+}
+
+enum OnDisconnect: String, Decodable, CaseIterable {
+    case cancel, `continue`
+
+    init(from decoder: any Decoder) throws {
+        self = try decodeEnum(decoder, Self.self)
+    }
+}
+
+enum StreamMode: String, Decodable, CaseIterable {
+    case values, messages, messagesTuple = "messages-tuple", updates, custom
+
+    init(from decoder: any Decoder) throws {
+        self = try decodeEnum(decoder, Self.self)
+    }
+}
+
+/// `stream_mode` is a single mode or a list of them.
+struct StreamModes: Decodable {
+    var modes: [StreamMode]
+
+    init(_ modes: [StreamMode]) { self.modes = modes }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            guard let mode = StreamMode(rawValue: text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: unknownValue(text, StreamMode.self))
+            }
+            modes = [mode]
+        } else {
+            modes = try container.decode([StreamMode].self)
+        }
+    }
+}
+
+func decodeEnum<E: RawRepresentable & CaseIterable>(_ decoder: any Decoder, _ type: E.Type) throws -> E where E.RawValue == String {
+    let container = try decoder.singleValueContainer()
+    let text = try container.decode(String.self)
+    guard let value = E(rawValue: text) else {
+        throw DecodingError.dataCorruptedError(in: container, debugDescription: unknownValue(text, E.self))
+    }
+    return value
+}
+
+func unknownValue<E: RawRepresentable & CaseIterable>(_ text: String, _ type: E.Type) -> String where E.RawValue == String {
+    "unknown value '\(text.prefix(60))'; expected one of: \(E.allCases.map(\.rawValue).joined(separator: ", "))"
+}
+
+/// A validated run request: the agent exists, there are messages, the options are known.
+struct RunPlan {
+    static let maxMessages = 1000
+
+    var agent: AgentDefinition
+    var input: [ChatMessage]
+    var streamModes: [StreamMode]
+    var onDisconnect: OnDisconnect
+    var metadata: [String: JSONValue]
+
+    init(_ request: Request, catalog: AgentCatalog, defaultModes: [StreamMode], makeID: () -> String) throws {
+        let body = try request.decodeJSON(RunCreateBody.self)
+        let agentField = body.assistant_id != nil ? "assistant_id" : "agent_id"
+        guard let agentID = body.assistant_id ?? body.agent_id else {
+            throw APIError.invalid(field: "assistant_id", "is required (or agent_id)")
+        }
+        if let other = body.agent_id, other != agentID {
+            throw APIError.invalid(field: "agent_id", "differs from assistant_id; send one of them")
+        }
+        guard let agent = catalog.agent(agentID) else {
+            throw APIError(status: 404, code: "agent_not_found", detail: "No agent with id '\(agentID.prefix(100))'.", field: agentField)
+        }
+        let (messages, field) = if let input = body.input { (input.messages, "input.messages") }
+            else { (body.messages ?? [], "messages") }
+        guard !messages.isEmpty else {
+            throw APIError.invalid(field: body.input == nil && body.messages == nil ? "input" : field,
+                                   body.input == nil && body.messages == nil ? "is required: {\"messages\": [...]}" : "must not be empty")
+        }
+        guard messages.count <= Self.maxMessages else {
+            throw APIError.invalid(field: field, "has \(messages.count) messages; at most \(Self.maxMessages) are allowed")
+        }
+        self.agent = agent
+        self.input = messages.map { ChatMessage(id: $0.id ?? makeID(), role: $0.role, content: $0.content, name: $0.name) }
+        self.streamModes = body.stream_mode?.modes ?? defaultModes
+        self.onDisconnect = body.on_disconnect ?? .cancel
+        self.metadata = body.metadata ?? [:]
+    }
+}

@@ -1,0 +1,106 @@
+import AgentRuntime
+
+/// A message as clients send it: OpenAI style (`role`) or LangChain style (`type`), content as a string or
+/// as a list of text parts.
+struct InputMessage: Decodable {
+    var role: ChatMessage.Role
+    var content: String
+    var id: String?
+    var name: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case role, type, content, id, name
+    }
+
+    static let roles: [String: ChatMessage.Role] = [
+        "user": .user, "human": .user, "assistant": .assistant, "ai": .assistant,
+        "system": .system, "developer": .system,
+    ]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let roleKey: CodingKeys = container.contains(.role) ? .role : .type
+        guard container.contains(roleKey) else {
+            throw DecodingError.keyNotFound(CodingKeys.role, .init(codingPath: container.codingPath, debugDescription: ""))
+        }
+        let roleText = try container.decode(String.self, forKey: roleKey)
+        guard let role = Self.roles[roleText.lowercased()] else {
+            throw DecodingError.dataCorruptedError(
+                forKey: roleKey, in: container,
+                debugDescription: "unknown role '\(roleText.prefix(40))'; expected one of: user, assistant, system (or human, ai)")
+        }
+        self.role = role
+        if let text = try? container.decode(String.self, forKey: .content) {
+            content = text
+        } else if container.contains(.content), (try? container.decodeNil(forKey: .content)) != true {
+            content = try container.decode([ContentPart].self, forKey: .content).map(\.text).joined()
+        } else {
+            throw DecodingError.keyNotFound(CodingKeys.content, .init(codingPath: container.codingPath, debugDescription: ""))
+        }
+        id = try container.decodeIfPresent(String.self, forKey: .id)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+    }
+
+    struct ContentPart: Decodable {
+        var text: String
+
+        enum CodingKeys: String, CodingKey { case type, text }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            let type = try container.decode(String.self, forKey: .type)
+            guard type == "text" else {
+                throw DecodingError.dataCorruptedError(forKey: .type, in: container,
+                                                       debugDescription: "content part type '\(type.prefix(40))' is not supported; use 'text'")
+            }
+            text = try container.decode(String.self, forKey: .text)
+        }
+    }
+}
+
+/// A message as LangGraph serializes LangChain messages, which its clients and UIs read.
+struct OutputMessage: Encodable {
+    var type: String
+    var content: String
+    var id: String
+    var name: String?
+    var tool_calls: [JSONValue]?
+    var usage_metadata: Usage?
+    var response_metadata: [String: String]?
+
+    init(_ message: ChatMessage) {
+        switch message.role {
+        case .user: type = "human"
+        case .assistant: type = "ai"
+        case .system: type = "system"
+        case .tool: type = "tool"
+        }
+        content = message.content
+        id = message.id
+        name = message.name
+        if message.role == .assistant {
+            tool_calls = []
+            usage_metadata = message.usage
+            var metadata: [String: String] = [:]
+            metadata["finish_reason"] = message.finishReason
+            metadata["model_name"] = message.modelName
+            response_metadata = metadata
+        }
+    }
+}
+
+/// A streamed piece of an assistant message (LangGraph's `AIMessageChunk`).
+struct MessageChunk: Encodable {
+    var type = "AIMessageChunk"
+    var content: String
+    var id: String
+}
+
+/// The state an agent run works on: LangGraph's `values`.
+struct StateValues: Encodable {
+    var messages: [OutputMessage]
+
+    init(_ messages: [ChatMessage]) {
+        self.messages = messages.map(OutputMessage.init)
+    }
+}

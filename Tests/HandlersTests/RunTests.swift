@@ -1,0 +1,133 @@
+import Foundation
+@testable import Handlers
+import Testing
+import TestSupport
+
+@Suite struct RunTests {
+    let app = makeTestApp()
+    let hello = #"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}"#
+
+    @Test func waitAnswersWithTheFinalStateAndUsage() async throws {
+        let response = await app.respond(to: jsonRequest("POST", "/runs/wait", hello))
+        #expect(response.status == 200)
+        #expect(response.headers["Content-Location"]?.hasPrefix("/runs/") == true)
+        let state = try await jsonObject(response)
+        let messages = try #require(state["messages"] as? [[String: Any]])
+        #expect(messages.map { $0["type"] as? String } == ["human", "ai"])
+        #expect(messages[1]["content"] as? String == "You said: Hello there")
+        let usage = try #require(messages[1]["usage_metadata"] as? [String: Int])
+        // Input: the instructions "Be brief." (2) and "Hello there" (2); output: 4 tokens.
+        #expect(usage == ["input_tokens": 4, "output_tokens": 4, "total_tokens": 8])
+    }
+
+    @Test func streamSendsMetadataThenTokensThenValuesThenEnd() async throws {
+        let response = await app.respond(to: jsonRequest("POST", "/runs/stream", hello))
+        #expect(response.status == 200)
+        #expect(response.headers["Content-Type"] == "text/event-stream")
+        #expect(response.headers["Cache-Control"] == "no-cache")
+        #expect(response.headers["X-Accel-Buffering"] == "no")
+        guard case .stream(let heartbeat, _) = response.body else {
+            Issue.record("not a stream")
+            return
+        }
+        #expect(heartbeat == Heartbeat(interval: .seconds(15), bytes: Array(": ping\n\n".utf8)))
+        let frames = parseSSE(try await bodyText(response))
+        #expect(frames.map(\.event) == ["metadata", "values", "messages", "messages", "messages", "messages", "values", "end"])
+        #expect(frames.map(\.id) == (0..<frames.count).map { String($0) })
+        let metadata = try #require(try JSONSerialization.jsonObject(with: Data(frames[0].data.utf8)) as? [String: Any])
+        #expect(response.headers["Content-Location"] == "/runs/\(try #require(metadata["run_id"] as? String))")
+        let tokens = try frames.filter { $0.event == "messages" }.map { frame -> String in
+            let tuple = try #require(try JSONSerialization.jsonObject(with: Data(frame.data.utf8)) as? [Any])
+            return try #require((tuple[0] as? [String: Any])?["content"] as? String)
+        }
+        #expect(tokens.joined() == "You said: Hello there")
+    }
+
+    @Test func streamModesSelectTheEvents() async throws {
+        let body = #"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"a b"}]},"stream_mode":["updates","messages"]}"#
+        let frames = parseSSE(try await bodyText(await app.respond(to: jsonRequest("POST", "/runs/stream", body))))
+        #expect(frames.map(\.event) == ["metadata", "messages/metadata", "messages/partial", "messages/partial",
+                                        "messages/partial", "messages/partial", "messages/complete", "updates", "end"])
+        let last = try #require(frames.last { $0.event == "messages/partial" })
+        #expect(last.data.contains(#""content":"You said: a b""#))
+    }
+
+    @Test func clientThatLeavesStopsTheRun() async throws {
+        let body = #"{"assistant_id":"slow","input":{"messages":[{"role":"user","content":"one two three four five six"}]}}"#
+        let response = await app.respond(to: jsonRequest("POST", "/runs/stream", body))
+        let writer = CollectingWriter(failAfter: 3)
+        let started = ContinuousClock.now
+        await #expect(throws: ClientDisconnected.self) {
+            _ = try await bodyText(response, writer: writer)
+        }
+        // 8 tokens at 50 ms would take 400 ms; it stopped at the first write that failed.
+        #expect(writer.writes == 3)
+        #expect(ContinuousClock.now - started < .milliseconds(300))
+    }
+
+    @Test func cancellingTheTaskStopsTheRunPromptly() async throws {
+        let body = #"{"assistant_id":"slow","input":{"messages":[{"role":"user","content":"one two three four five six seven eight"}]}}"#
+        let response = await app.respond(to: jsonRequest("POST", "/runs/stream", body))
+        let writer = CollectingWriter()
+        let task = Task { try await bodyText(response, writer: writer) }
+        try await Task.sleep(for: .milliseconds(120))
+        task.cancel()
+        let result = await task.result
+        #expect(throws: CancellationError.self) { try result.get() }
+        let events = parseSSE(writer.text).map(\.event)
+        #expect(events.contains("messages"))
+        #expect(!events.contains("end"))
+    }
+
+    @Test(arguments: [
+        (#"{"input":{"messages":[{"role":"user","content":"x"}]}}"#, 422, "assistant_id"),
+        (#"{"assistant_id":"nobody","input":{"messages":[{"role":"user","content":"x"}]}}"#, 404, "assistant_id"),
+        (#"{"assistant_id":"echo"}"#, 422, "input"),
+        (#"{"assistant_id":"echo","input":{"messages":[]}}"#, 422, "input.messages"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user"}]}}"#, 422, "input.messages[0].content"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":5}]}}"#, 422, "input.messages[0].content"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"content":"x"}]}}"#, 422, "input.messages[0].role"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"robot","content":"x"}]}}"#, 422, "input.messages[0].role"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}],"extra":1}}"#, 422, "input.extra"),
+        (#"{"assistant_id":"echo","input":{"messages":"hi"}}"#, 422, "input.messages"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}]},"stream_mode":"video"}"#, 422, "stream_mode"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}]},"stream_mode":["values",3]}"#, 422, "stream_mode[1]"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}]},"on_disconnect":"later"}"#, 422, "on_disconnect"),
+        (#"{"assistant_id":7,"input":{"messages":[{"role":"user","content":"x"}]}}"#, 422, "assistant_id"),
+        (#"[1,2]"#, 422, ""),
+    ])
+    func invalidRunsNameTheField(body: String, status: Int, field: String) async throws {
+        for path in ["/runs/wait", "/runs/stream"] {
+            let response = await app.respond(to: jsonRequest("POST", path, body))
+            #expect(response.status == status, "\(path) \(body)")
+            #expect(response.headers["Content-Type"] == "application/problem+json")
+            let problem = try await jsonObject(response)
+            #expect(problem["field"] as? String == field, "\(path) \(body): \(problem)")
+            #expect((problem["detail"] as? String)?.contains("Swift") == false)
+        }
+    }
+
+    @Test func malformedBodiesGetTheirOwnStatus() async throws {
+        let cases: [(Request, Int, String)] = [
+            (jsonRequest("POST", "/runs/wait", "{\"assistant_id\":"), 400, "malformed_json"),
+            (jsonRequest("POST", "/runs/wait", hello, contentType: "text/plain"), 415, "unsupported_media_type"),
+            (Request(method: "POST", path: "/runs/wait", body: Array(hello.utf8)), 415, "unsupported_media_type"),
+            (jsonRequest("POST", "/runs/wait", ""), 400, "empty_body"),
+            (Request(method: "POST", path: "/runs/wait", headers: HTTPHeaders([("content-type", "application/json; charset=utf-8")]),
+                     body: Array(#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":""#.utf8) + [0xC3, 0x28] + Array(#""}]}}"#.utf8)),
+             400, "invalid_utf8"),
+        ]
+        for (request, status, code) in cases {
+            let response = await app.respond(to: request)
+            #expect(response.status == status)
+            #expect(try await jsonObject(response)["code"] as? String == code)
+        }
+    }
+
+    @Test func acceptsLangChainStyleAndContentParts() async throws {
+        let body = #"{"agent_id":"echo","messages":[{"type":"human","content":[{"type":"text","text":"part one"},{"type":"text","text":" two"}]}]}"#
+        let state = try await jsonObject(await app.respond(to: jsonRequest("POST", "/runs/wait", body)))
+        let messages = try #require(state["messages"] as? [[String: Any]])
+        #expect(messages.last?["content"] as? String == "You said: part one two")
+    }
+}

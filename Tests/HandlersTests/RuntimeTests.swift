@@ -1,0 +1,64 @@
+import AgentRuntime
+import Foundation
+@testable import Handlers
+import Testing
+import TestSupport
+
+@Suite struct RuntimeTests {
+    @Test(arguments: ["You said: hi", "  leading and  double  spaces ", "one", "", "tab\tand\nnewline"])
+    func tokensJoinBackToTheText(text: String) {
+        let tokens = Tokenizer.tokens(text)
+        #expect(tokens.joined() == text)
+        #expect(tokens.filter { !$0.allSatisfy(\.isWhitespace) }.count == Tokenizer.count(text))
+    }
+
+    @Test func configLoadsAndValidates() throws {
+        let catalog = try AgentConfigLoader.parse("""
+            agents:
+              - id: a1
+                model: {provider: builtin, token_delay_ms: 5}
+              - id: b2
+                name: Bee
+                instructions: hi
+                model: {provider: builtin}
+            """, file: "x.yaml")
+        #expect(catalog.agents.map(\.id) == ["a1", "b2"])
+        #expect(catalog.agent("a1")?.model.tokenDelay == .milliseconds(5))
+        #expect(catalog.agent("b2")?.name == "Bee")
+    }
+
+    @Test(arguments: [
+        ("agents:\n  - id: a\n    modle: {provider: builtin}\n", "agents[0].modle", "unknown field"),
+        ("agents:\n  - id: a\n    model: {provider: gpt}\n", "agents[0] (a).model.provider", "unknown provider 'gpt'"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n  - id: a\n    model: {provider: builtin}\n", "agents[1].id", "duplicate"),
+        ("agents:\n  - id: Bad Id\n    model: {provider: builtin}\n", "agents[0].id", "not a valid id"),
+        ("agents:\n  - id: a\n", "agents[0].model", "is required"),
+        ("agents:\n  - id: a\n    model: {provider: builtin, token_delay_ms: -1}\n", "agents[0] (a).model.token_delay_ms", "between"),
+        ("agents: []\n", "agents", "at least one"),
+        ("agents:\n  - id: a\n    model: {provider: builtin, token_delay_ms: soon}\n", "agents[0].model.token_delay_ms", "integer"),
+    ])
+    func configErrorsNameFileAgentAndField(yaml: String, field: String, message: String) {
+        do {
+            _ = try AgentConfigLoader.parse(yaml, file: "agents.yaml")
+            Issue.record("accepted: \(yaml)")
+        } catch let error as ConfigError {
+            #expect(error.file == "agents.yaml")
+            #expect(error.field == field)
+            #expect(error.message.contains(message), "\(error)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func sseFramesSplitMultilineData() {
+        let frame = String(decoding: ServerSentEvents.frame(id: 7, event: "x", data: Array("a\nb".utf8)), as: UTF8.self)
+        #expect(frame == "id: 7\nevent: x\ndata: a\ndata: b\n\n")
+        #expect(parseSSE(frame) == [SSEFrame(id: "7", event: "x", data: "a\nb")])
+    }
+
+    @Test func invalidUTF8OffsetIsFound() {
+        #expect(firstInvalidUTF8Offset(Array("plain".utf8)) == nil)
+        #expect(firstInvalidUTF8Offset(Array("héllo".utf8)) == nil)
+        #expect(firstInvalidUTF8Offset([0x61, 0x62, 0xFF, 0x63]) == 2)
+    }
+}

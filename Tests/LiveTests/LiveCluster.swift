@@ -1,0 +1,276 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Testing
+
+/// The real thing on loopback: N `agentfcgi` worker processes behind a real nginx speaking HTTPS, rendered from
+/// `deploy/nginx` with a CA from `scripts/certs.sh`, exactly as the run command does it. Stopped by `stop()`.
+final class LiveCluster: @unchecked Sendable {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static var binary: String {
+        ProcessInfo.processInfo.environment["AGENTFCGI_BIN"] ?? repository.appendingPathComponent(".build/debug/agentfcgi").path
+    }
+
+    /// Agents for the live tests; the built-in model's delay makes streams observable in time.
+    static let config = """
+        agents:
+          - id: echo
+            model: {provider: builtin, token_delay_ms: 0}
+          - id: ticker
+            model: {provider: builtin, token_delay_ms: 100}
+          - id: slow
+            model: {provider: builtin, token_delay_ms: 700}
+        """
+
+    let directory: URL
+    let httpsPort: Int
+    let client: HTTPClient
+    private(set) var workers: [Process] = []
+    private var nginx: Process?
+    let workerArguments: [String]
+    let workerCount: Int
+    let httpPort: Int
+
+    var baseURL: String { "https://127.0.0.1:\(httpsPort)" }
+
+    init(workers count: Int = 2, workerArguments: [String] = [], http2: Bool = false) throws {
+        let binary = Self.binary
+        #expect(FileManager.default.isExecutableFile(atPath: binary), "build the worker first: \(binary)")
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("agentfcgi-live-\(UUID().uuidString.prefix(8))")
+        for sub in ["run", "logs", "certs", "nginx", "docs"] {
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        // nginx's workers run as www-data and must reach the sockets.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        try Self.config.write(to: directory.appendingPathComponent("agents.yaml"), atomically: true, encoding: .utf8)
+        self.directory = directory
+        self.workerArguments = workerArguments
+        self.httpsPort = try Self.freePort()
+        self.httpPort = try Self.freePort()
+        self.workerCount = count
+
+        try Self.runToEnd("/bin/bash", [Self.repository.appendingPathComponent("scripts/certs.sh").path, directory.appendingPathComponent("certs").path])
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(directory.appendingPathComponent("certs/ca.crt").path)
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.httpVersion = http2 ? .automatic : .http1Only
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(60))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Starts the workers and nginx and waits until `/ok` answers through nginx.
+    func start() async throws {
+        let count = workerCount
+        for index in 1...count {
+            try startWorker(index)
+        }
+        for index in 1...count {
+            try await waitForFile(socketPath(index))
+        }
+        var environment = ProcessInfo.processInfo.environment
+        environment["PREFIX"] = directory.appendingPathComponent("nginx").path
+        environment["UPSTREAMS"] = (1...count).map { "unix:" + socketPath($0) }.joined(separator: " ")
+        environment["TLS_CERT"] = directory.appendingPathComponent("certs/server.crt").path
+        environment["TLS_KEY"] = directory.appendingPathComponent("certs/server.key").path
+        environment["HTTPS_PORT"] = String(httpsPort)
+        environment["HTTP_PORT"] = String(httpPort)
+        environment["DOCS_ROOT"] = directory.appendingPathComponent("docs").path
+        environment["RATE"] = "10000r/s"
+        environment["KEY_RATE"] = "10000r/s"
+        environment["BURST"] = "10000"
+        environment["MAX_STREAMS"] = "0"
+        if getuid() == 0 { environment["NGINX_USER"] = "www-data" }
+        try Self.runToEnd("/bin/bash", [Self.repository.appendingPathComponent("deploy/nginx/render.sh").path], environment: environment)
+
+        let prefix = directory.appendingPathComponent("nginx").path
+        let nginx = Process()
+        nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+        nginx.arguments = ["-p", prefix, "-c", prefix + "/conf/nginx.conf", "-e", prefix + "/logs/error.log", "-g", "daemon off;"]
+        nginx.standardOutput = FileHandle.nullDevice
+        nginx.standardError = try FileHandle(forWritingTo: touch(directory.appendingPathComponent("logs/nginx.out")))
+        try nginx.run()
+        self.nginx = nginx
+        try await waitForOK()
+    }
+
+    func socketPath(_ index: Int) -> String { directory.appendingPathComponent("run/worker-\(index).sock").path }
+    func logPath(_ index: Int) -> URL { directory.appendingPathComponent("logs/worker-\(index).log") }
+
+    func startWorker(_ index: Int) throws {
+        var arguments = ["serve", "--listen", "unix:" + socketPath(index), "--config", directory.appendingPathComponent("agents.yaml").path,
+                         "--socket-mode", "0660", "--worker-name", "w\(index)"]
+        if getuid() == 0 { arguments += ["--socket-group", "www-data"] } else { arguments[arguments.count - 3] = "0666" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments + workerArguments
+        let log = try FileHandle(forWritingTo: touch(logPath(index)))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        if workers.count >= index { workers[index - 1] = process } else { workers.append(process) }
+    }
+
+    func log(_ index: Int) -> String {
+        (try? String(contentsOf: logPath(index), encoding: .utf8)) ?? ""
+    }
+
+    var allLogs: String { (1...workers.count).map(log).joined() }
+
+    /// The index of the worker whose log mentions `text` (a run id, a request id).
+    func worker(mentioning text: String) -> Int? {
+        (1...workers.count).first { log($0).contains(text) }
+    }
+
+    func signal(worker index: Int, _ signal: Int32) {
+        kill(workers[index - 1].processIdentifier, signal)
+    }
+
+    /// Waits for a worker to exit and returns its exit status.
+    func waitForExit(worker index: Int, timeout: Duration = .seconds(20)) async throws -> Int32 {
+        let process = workers[index - 1]
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw LiveError("worker \(index) did not exit within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    func stop() async {
+        try? await client.shutdown()
+        if let nginx, nginx.isRunning {
+            nginx.terminate()
+            nginx.waitUntilExit()
+        }
+        for process in workers where process.isRunning {
+            process.terminate()
+        }
+        for process in workers { process.waitUntilExit() }
+        if ProcessInfo.processInfo.environment["KEEP_LIVE_DIRS"] == nil {
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    // MARK: HTTP
+
+    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = [],
+                 contentType: String? = "application/json") -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let body {
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        return request
+    }
+
+    func fetch(_ method: HTTPMethod, _ path: String, body: String? = nil, bytes: [UInt8]? = nil,
+               headers: [(String, String)] = [], contentType: String? = "application/json") async throws -> LiveResponse {
+        var request = self.request(method, path, body: body, headers: headers, contentType: contentType)
+        if let bytes {
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+            request.body = .bytes(ByteBuffer(bytes: bytes))
+        }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let collected = try await response.body.collect(upTo: 64 << 20)
+        return LiveResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name.lowercased(), $0.value) },
+                            body: String(buffer: collected))
+    }
+
+    private func waitForOK() async throws {
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline {
+            if let response = try? await fetch(.GET, "/ok"), response.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw LiveError("nginx did not answer /ok; nginx log: \((try? String(contentsOf: directory.appendingPathComponent("nginx/logs/error.log"), encoding: .utf8)) ?? "")")
+    }
+
+    private func waitForFile(_ path: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !FileManager.default.fileExists(atPath: path) {
+            guard ContinuousClock.now < deadline else { throw LiveError("no socket at \(path); log: \(allLogs)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    // MARK: Helpers
+
+    static func runToEnd(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw LiveError("\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+                guard bind(fd, pointer, length) == 0 else { return -1 }
+                return getsockname(fd, pointer, &length)
+            }
+        }
+        guard bound == 0 else { throw LiveError("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private func touch(_ url: URL) -> URL {
+        if !FileManager.default.fileExists(atPath: url.path) {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        return url
+    }
+}
+
+struct LiveResponse {
+    var status: Int
+    var headers: [(String, String)]
+    var body: String
+
+    func header(_ name: String) -> String? { headers.first { $0.0 == name.lowercased() }?.1 }
+
+    var json: [String: Any]? {
+        try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+    }
+}
+
+struct LiveError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` against a fresh cluster and always stops it, whether the body passes, fails or throws.
+func withCluster(workers: Int = 2, arguments: [String] = [], http2: Bool = false,
+                 _ body: (LiveCluster) async throws -> Void) async throws {
+    let cluster = try LiveCluster(workers: workers, workerArguments: arguments, http2: http2)
+    do {
+        try await cluster.start()
+        try await body(cluster)
+    } catch {
+        await cluster.stop()
+        throw error
+    }
+    await cluster.stop()
+}

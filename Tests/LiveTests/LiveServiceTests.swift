@@ -1,0 +1,139 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+
+/// Real nginx, real workers, HTTPS on loopback: what a user's curl sees.
+@Suite(.serialized) struct LiveServiceTests {
+    @Test func healthInfoAndHeadersThroughNginx() async throws {
+        try await withCluster { cluster in
+            let ok = try await cluster.fetch(.GET, "/ok")
+            #expect(ok.status == 200)
+            #expect(ok.json?["ok"] as? Bool == true)
+            // nginx's $request_id reaches the worker and comes back.
+            let requestID = try #require(ok.header("x-request-id"))
+            #expect(requestID.count == 32)
+            #expect(ok.header("strict-transport-security") != nil)
+            let info = try await cluster.fetch(.GET, "/info")
+            #expect(info.json?["name"] as? String == "agentfcgi")
+            let agents = try await cluster.fetch(.POST, "/agents/search", body: "{}")
+            #expect(agents.status == 200)
+            #expect(agents.body.contains(#""agent_id":"ticker""#))
+        }
+    }
+
+    @Test func runWaitThroughNginx() async throws {
+        try await withCluster { cluster in
+            let response = try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "Hello there"))
+            #expect(response.status == 200)
+            #expect(response.header("content-location")?.hasPrefix("/runs/") == true)
+            let messages = try #require(response.json?["messages"] as? [[String: Any]])
+            #expect(messages.last?["content"] as? String == "You said: Hello there")
+            #expect((messages.last?["usage_metadata"] as? [String: Int])?["output_tokens"] == 4)
+        }
+    }
+
+    @Test func streamEventsArriveAsTheyAreProduced() async throws {
+        try await withCluster { cluster in
+            let words = (1...10).map { "w\($0)" }.joined(separator: " ")
+            let result = try await cluster.stream("/runs/stream", body: runBody(agent: "ticker", message: words))
+            #expect(result.status == 200)
+            #expect(result.headers.first(name: "content-type") == "text/event-stream")
+            #expect(result.events.first == "metadata")
+            #expect(result.events.last == "end")
+            #expect(result.tokens.joined() == "You said: " + words)
+            // The model pauses 100 ms before each of 12 tokens. Arriving in one lump would put them all within
+            // a few ms of each other; arriving as produced spreads them over more than a second.
+            let times = result.frames.filter { $0.frame.event == "messages" }.map(\.at)
+            #expect(times.count == 12)
+            let span = try #require(times.last) - (try #require(times.first))
+            #expect(span > .milliseconds(800), "tokens arrived within \(span)")
+            let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+            #expect(gaps.filter { $0 > .milliseconds(50) }.count >= 9, "gaps: \(gaps)")
+            // Every frame is numbered for Last-Event-ID.
+            #expect(result.frames.map(\.frame.id) == (0..<result.frames.count).map { String($0) })
+        }
+    }
+
+    @Test func clientDisconnectCancelsTheRunWithin100ms() async throws {
+        try await withCluster { cluster in
+            let words = (1...60).map { "w\($0)" }.joined(separator: " ")
+            let curl = try cluster.curlStream("/runs/stream", body: runBody(agent: "ticker", message: words))
+            var runID: String?
+            var tokens = 0
+            for await timed in curl.frames() {
+                if timed.frame.event == "metadata" {
+                    runID = StreamResult(status: 200, headers: [:], frames: [timed]).runID
+                }
+                if timed.frame.event == "messages" { tokens += 1 }
+                if tokens == 3 { break }
+            }
+            let closedAt = Date()
+            curl.kill()
+            let id = try #require(runID)
+            let line = try await cluster.waitForLog("run.cancelled", id)
+            #expect(line.contains("reason=client_disconnected"))
+            let cancelledAt = try #require(logTimestamp(line))
+            let delay = cancelledAt.timeIntervalSince(closedAt)
+            // Log timestamps have millisecond resolution, hence the 2 ms of slack below zero.
+            #expect(delay < 0.100 && delay > -0.002, "run cancelled \(Int(delay * 1000)) ms after the client left: \(line)")
+            #expect(cluster.logLines(containing: "run.completed", id).isEmpty)
+        }
+    }
+
+    @Test func nginxAnswersThroughTheOtherWorkerWhenOneIsKilled() async throws {
+        try await withCluster { cluster in
+            cluster.signal(worker: 1, SIGKILL)
+            let status = try await cluster.waitForExit(worker: 1)
+            #expect(status != 0)
+            for _ in 0..<10 {
+                let ok = try await cluster.fetch(.GET, "/ok")
+                #expect(ok.status == 200)
+                let run = try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "still here"))
+                #expect(run.status == 200)
+            }
+        }
+    }
+
+    @Test func sigtermDrainsAnInFlightStreamAndExitsZero() async throws {
+        try await withCluster { cluster in
+            let words = (1...12).map { "w\($0)" }.joined(separator: " ")
+            let signalled = LockedBox<Int?>(nil)
+            let result = try await cluster.stream("/runs/stream", body: runBody(agent: "ticker", message: words)) { frames in
+                if signalled.value == nil, frames.contains(where: { $0.frame.event == "messages" }),
+                   let runID = StreamResult(status: 200, headers: [:], frames: frames).runID,
+                   let worker = cluster.worker(mentioning: runID) {
+                    cluster.signal(worker: worker, SIGTERM)
+                    signalled.value = worker
+                }
+            }
+            let worker = try #require(signalled.value)
+            // The stream was finished, not cut: every token and the end event arrived after SIGTERM.
+            #expect(result.tokens.joined() == "You said: " + words)
+            #expect(result.events.last == "end")
+            #expect(try await cluster.waitForExit(worker: worker) == 0)
+            #expect(!FileManager.default.fileExists(atPath: cluster.socketPath(worker)))
+            #expect(cluster.log(worker).contains("server.stopped"))
+            // nginx keeps answering through the other worker.
+            #expect(try await cluster.fetch(.GET, "/ok").status == 200)
+        }
+    }
+
+    @Test func silentStreamsGetHeartbeats() async throws {
+        try await withCluster(arguments: ["--heartbeat-seconds", "0.3"]) { cluster in
+            let result = try await cluster.stream("/runs/stream", body: runBody(agent: "slow", message: "a"))
+            // 3 tokens 700 ms apart: each pause is longer than the 300 ms heartbeat.
+            #expect(result.events.filter { $0 == ":" }.count >= 2, "\(result.events)")
+            #expect(result.events.last == "end")
+        }
+    }
+}
+
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}

@@ -1,0 +1,103 @@
+@testable import AgentFCGI
+import Handlers
+import Testing
+
+@Suite struct ResponseStateTests {
+    @Test func normalLife() {
+        var state = ResponseState()
+        #expect(state.acceptsBody)
+        do { let result = state.sendHead(); #expect(result) }
+        do { let result = state.sendHead(); #expect(!result) }
+        #expect(state.acceptsBody)
+        do { let result = state.requestFinish(); #expect(result) }
+        #expect(!state.acceptsBody)
+        do { let result = state.drained(); #expect(result) }
+        #expect(state.phase == .done)
+        do { let result = state.abort(); #expect(!result) }
+    }
+
+    @Test func abortIsFinalAndStopsWrites() {
+        var state = ResponseState()
+        _ = state.sendHead()
+        do { let result = state.abort(); #expect(result) }
+        #expect(!state.acceptsBody)
+        do { let result = state.requestFinish(); #expect(!result) }
+        do { let result = state.drained(); #expect(!result) }
+        do { let result = state.abort(); #expect(!result) }
+    }
+
+    @Test func drainedOnlyAfterFinish() {
+        var state = ResponseState()
+        _ = state.sendHead()
+        do { let result = state.drained(); #expect(!result) }
+        #expect(state.phase == .streaming)
+    }
+}
+
+@Suite struct OutboundQueueTests {
+    @Test func peekAndConsumeAcrossChunks() {
+        var queue = OutboundQueue()
+        queue.append([1, 2, 3])
+        queue.append([])
+        queue.append([4, 5])
+        #expect(queue.count == 5)
+        #expect(queue.peek(limit: 4).flatMap { Array($0) } == [1, 2, 3, 4])
+        queue.consume(2)
+        #expect(queue.peek(limit: 10).flatMap { Array($0) } == [3, 4, 5])
+        queue.consume(3)
+        #expect(queue.isEmpty)
+        queue.append([6])
+        #expect(queue.peek(limit: 10).flatMap { Array($0) } == [6])
+    }
+
+    @Test func manySmallChunksCompact() {
+        var queue = OutboundQueue()
+        for value in 0..<100 { queue.append([UInt8(value)]) }
+        for value in 0..<90 {
+            #expect(queue.peek(limit: 1).flatMap { Array($0) } == [UInt8(value)])
+            queue.consume(1)
+        }
+        #expect(queue.count == 10)
+        #expect(queue.peek(limit: 100).flatMap { Array($0) } == (90..<100).map { UInt8($0) })
+    }
+}
+
+@Suite struct ListenAndRequestTests {
+    @Test func listenAddresses() throws {
+        #expect(try ListenAddress(parsing: "unix:/run/a.sock") == .unix(path: "/run/a.sock"))
+        #expect(try ListenAddress(parsing: "/run/a.sock") == .unix(path: "/run/a.sock"))
+        #expect(try ListenAddress(parsing: "127.0.0.1:9001") == .tcp(host: "127.0.0.1", port: 9001))
+        #expect(try ListenAddress(parsing: ":9001") == .tcp(host: "", port: 9001))
+        #expect(throws: TransportError.self) { try ListenAddress(parsing: "localhost") }
+        #expect(throws: TransportError.self) { try ListenAddress(parsing: "127.0.0.1:99999") }
+    }
+
+    @Test func requestFromParameters() {
+        let request = RequestBuilder.build(from: [
+            ("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/runs/stream?x=1&y=a%20b"), ("QUERY_STRING", "x=1&y=a%20b"),
+            ("CONTENT_TYPE", "application/json"), ("CONTENT_LENGTH", "12"), ("REMOTE_ADDR", "127.0.0.1"),
+            ("REQUEST_ID", "abc"), ("HTTP_X_API_KEY", "k"), ("HTTP_LAST_EVENT_ID", "4"), ("SCRIPT_NAME", ""),
+        ])
+        #expect(request.method == "POST")
+        #expect(request.path == "/runs/stream")
+        #expect(request.queryItems == ["x": "1", "y": "a b"])
+        #expect(request.headers["Content-Type"] == "application/json")
+        #expect(request.headers["X-Api-Key"] == "k")
+        #expect(request.headers["Last-Event-ID"] == "4")
+        #expect(request.requestID == "abc")
+        #expect(RequestBuilder.contentLength(request) == 12)
+    }
+
+    @Test func missingRequestIDIsMade() {
+        let request = RequestBuilder.build(from: [("REQUEST_METHOD", "GET"), ("REQUEST_URI", "/ok")])
+        #expect(request.requestID.count == 32)
+        #expect(request.requestID != RequestBuilder.build(from: []).requestID)
+    }
+
+    @Test func headValuesCannotInjectHeaders() {
+        let head = ResponseHead.serialize(
+            Response(status: 200, headers: HTTPHeaders([("X-A", "1\r\nSet-Cookie: evil")])), contentLength: 0)
+        let text = String(decoding: head, as: UTF8.self)
+        #expect(text == "Status: 200 OK\r\nX-A: 1Set-Cookie: evil\r\nContent-Length: 0\r\n\r\n")
+    }
+}
