@@ -63,10 +63,11 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
+        // SETMASK, not BLOCK: a parent may have left other signals blocked (the acceptors' wake signal among them).
         var signals = sigset_t()
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        pthread_sigmask(SIG_SETMASK, &signals, nil)
         signal(SIGPIPE, SIG_IGN)
 
         let level = Logger.Level(rawValue: logLevel)!

@@ -1,4 +1,5 @@
 import CFastCGI
+import CLinux
 import Glibc
 
 // Every libfcgi call of the process goes through this file, so its rules are kept in one place:
@@ -10,11 +11,17 @@ import Glibc
 //   descriptor above 1023 overruns fd_set), so a request is detached first: close() alone is enough once
 //   the request body has been read to its end;
 // - FCGX_ShutdownPending is not used: after it libfcgi fails every write, which would cut the streams
-//   a draining worker is still finishing. Accepts are woken with shutdown(2) on the listener instead.
+//   a draining worker is still finishing. Nor is shutdown(2) on the listener: an inherited socket is
+//   shared with systemd, and shutting it down would break the next instance. Acceptors are woken by a
+//   signal instead (FCGI_FAIL_ACCEPT_ON_INTR makes accept give up on EINTR).
 
 enum FastCGI {
+    /// The signal that wakes acceptors blocked in accept(). libfcgi claims SIGUSR1 for itself.
+    static let wakeSignal = SIGUSR2
+
     static func initialize() throws {
         guard FCGX_Init() == 0 else { throw TransportError.system("FCGX_Init", errno) }
+        guard agentfcgi_install_wake_handler(wakeSignal) == 0 else { throw TransportError.system("sigaction", errno) }
     }
 
     /// Binds a socket with libfcgi's own parser for `:port`, `host:port` and paths.
@@ -44,7 +51,7 @@ final class FCGIRequest: @unchecked Sendable {
 
     init(listenFD: Int32) {
         raw = .allocate(capacity: 1)
-        FCGX_InitRequest(raw, listenFD, 0)
+        FCGX_InitRequest(raw, listenFD, FCGI_FAIL_ACCEPT_ON_INTR)
     }
 
     deinit {

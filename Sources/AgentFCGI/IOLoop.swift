@@ -112,6 +112,10 @@ final class IOLoop: @unchecked Sendable {
                     flush(connection, writable: true)
                 }
             }
+            // Drain the eventfd before taking the inbox: a wake-up written after this read belongs to work
+            // the inbox below does not hold yet, and must survive until the next epoll_wait.
+            var drainEvent: UInt64 = 0
+            _ = Glibc.read(wakeFD, &drainEvent, 8)
             let (adopted, dirty, command) = inbox.withLock { inbox in
                 defer {
                     inbox.adopted = []
@@ -121,8 +125,6 @@ final class IOLoop: @unchecked Sendable {
                 }
                 return (inbox.adopted, inbox.dirty, inbox.command)
             }
-            var drainEvent: UInt64 = 0
-            _ = Glibc.read(wakeFD, &drainEvent, 8)
             for connection in adopted { register(connection) }
             for connection in dirty where connections[connection.id] != nil {
                 flush(connection, writable: false)

@@ -69,7 +69,7 @@ struct Listener {
     static func isSomeoneListening(on path: String) -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
-        defer { close(fd) }
+        defer { Glibc.close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
@@ -86,13 +86,12 @@ struct Listener {
         return result == 0
     }
 
-    /// Wakes every thread blocked in accept (they return an error) and stops new connections.
-    func shutdown() {
-        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
-    }
-
-    func removeFile() {
-        if let createdPath { unlink(createdPath) }
+    /// Closes a socket this process made and removes its file; nginx's connections still in the backlog
+    /// fail and go to another worker. An inherited socket stays open: its owner hands it to the next instance.
+    func close() {
+        guard let createdPath else { return }
+        _ = Glibc.close(fd)
+        unlink(createdPath)
     }
 }
 

@@ -19,6 +19,11 @@ final class NativeThread {
         }
     }
 
+    /// Sends a signal to this thread alone.
+    func signal(_ number: Int32) {
+        pthread_kill(handle, number)
+    }
+
     func join() {
         pthread_join(handle, nil)
     }

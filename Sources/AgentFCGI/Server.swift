@@ -19,6 +19,7 @@ final class Server: @unchecked Sendable {
     let lifecycle: Lifecycle
     private let loop: IOLoop
     private let stopping = Atomic<Bool>(false)
+    private let acceptorsRunning = Atomic<Int>(0)
     private var acceptors: [NativeThread] = []
     private var loopThread: NativeThread?
 
@@ -36,7 +37,11 @@ final class Server: @unchecked Sendable {
         let loop = self.loop
         loopThread = try NativeThread(name: "fcgi-io") { loop.run() }
         for index in 0..<options.acceptors {
-            acceptors.append(try NativeThread(name: "fcgi-accept-\(index)") { [self] in acceptLoop() })
+            acceptorsRunning.wrappingAdd(1, ordering: .relaxed)
+            acceptors.append(try NativeThread(name: "fcgi-accept-\(index)") { [self] in
+                acceptLoop()
+                acceptorsRunning.wrappingSubtract(1, ordering: .relaxed)
+            })
         }
     }
 
@@ -45,8 +50,13 @@ final class Server: @unchecked Sendable {
         let started = monotonicNanoseconds()
         lifecycle.beginDraining()
         stopping.store(true, ordering: .relaxed)
-        listener.shutdown()
+        // Repeated, because a thread may be between its stop check and accept() when a signal lands.
+        while acceptorsRunning.load(ordering: .relaxed) > 0 {
+            for thread in acceptors { thread.signal(FastCGI.wakeSignal) }
+            usleep(5_000)
+        }
         for thread in acceptors { thread.join() }
+        listener.close()
         let bound = UInt64(options.drainTimeout.components.seconds) * 1_000_000_000
             + UInt64(options.drainTimeout.components.attoseconds / 1_000_000_000)
         logger.info("server.draining", metadata: ["in_flight": "\(loop.activeCount.load(ordering: .relaxed))"])
@@ -65,7 +75,6 @@ final class Server: @unchecked Sendable {
         }
         loop.send(.stop)
         loopThread?.join()
-        listener.removeFile()
         logger.info("server.stopped", metadata: ["drain_ms": "\((monotonicNanoseconds() &- started) / 1_000_000)"])
     }
 

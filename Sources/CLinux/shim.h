@@ -4,7 +4,23 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <signal.h>
+#include <string.h>
 
 // Names the calling thread (shown by top -H and in core dumps); pthread_setname_np needs _GNU_SOURCE.
 static inline void agentfcgi_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+static void agentfcgi_ignore_signal(int signo) { (void)signo; }
+
+// Installs a handler that does nothing, without SA_RESTART: a thread blocked in accept() that gets this
+// signal returns EINTR, which is how a draining worker wakes its acceptors without shutting down a
+// listening socket that systemd shares with the next instance.
+static inline int agentfcgi_install_wake_handler(int signo) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = agentfcgi_ignore_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;
+    return sigaction(signo, &action, NULL);
+}
 #endif

@@ -70,6 +70,10 @@ final class LiveCluster: @unchecked Sendable {
         }
         for index in 1...count {
             try await waitForFile(socketPath(index))
+            if launches[index, default: .listen] != .listen {
+                // The parent made this socket, with its own umask: let nginx's workers in.
+                chmod(socketPath(index), 0o666)
+            }
         }
         var environment = ProcessInfo.processInfo.environment
         environment["PREFIX"] = directory.appendingPathComponent("nginx").path
@@ -100,12 +104,44 @@ final class LiveCluster: @unchecked Sendable {
     func socketPath(_ index: Int) -> String { directory.appendingPathComponent("run/worker-\(index).sock").path }
     func logPath(_ index: Int) -> URL { directory.appendingPathComponent("logs/worker-\(index).log") }
 
+    /// How a worker gets its listening socket.
+    enum Launch {
+        /// `--listen unix:PATH`: the worker creates the socket.
+        case listen
+        /// systemd's socket-activation protocol (`LISTEN_FDS`, fd 3).
+        case systemdActivation
+        /// The socket on fd 0, as spawn-fcgi and `StandardInput=socket` pass it.
+        case standardInput
+    }
+
+    var launches: [Int: Launch] = [:]
+    /// Listening sockets this harness holds for its workers, as systemd does: they outlive a worker's restart.
+    private var heldSockets: [Int: Int32] = [:]
+
+    func inheritedSocket(_ index: Int) throws -> FileHandle {
+        let fd = try heldSockets[index] ?? Self.listeningSocket(socketPath(index))
+        heldSockets[index] = fd
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+    }
+
     func startWorker(_ index: Int) throws {
-        var arguments = ["serve", "--listen", "unix:" + socketPath(index), "--config", directory.appendingPathComponent("agents.yaml").path,
-                         "--socket-mode", "0660", "--worker-name", "w\(index)"]
-        if getuid() == 0 { arguments += ["--socket-group", "www-data"] } else { arguments[arguments.count - 3] = "0666" }
+        var arguments = ["serve", "--config", directory.appendingPathComponent("agents.yaml").path, "--worker-name", "w\(index)"]
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        switch launches[index] ?? .listen {
+        case .listen:
+            arguments += ["--listen", "unix:" + socketPath(index), "--socket-mode", getuid() == 0 ? "0660" : "0666"]
+            if getuid() == 0 { arguments += ["--socket-group", "www-data"] }
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+        case .systemdActivation:
+            // What systemd does: the socket as fd 3, LISTEN_FDS=1 and LISTEN_PID naming the worker's own pid
+            // (bash's exec keeps the pid).
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            arguments = ["-c", #"exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#, Self.binary] + arguments
+            process.standardInput = try inheritedSocket(index)
+        case .standardInput:
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.standardInput = try inheritedSocket(index)
+        }
         process.arguments = arguments + workerArguments
         let log = try FileHandle(forWritingTo: touch(logPath(index)))
         log.seekToEndOfFile()
@@ -151,6 +187,7 @@ final class LiveCluster: @unchecked Sendable {
             process.terminate()
         }
         for process in workers { process.waitUntilExit() }
+        for fd in heldSockets.values { close(fd) }
         if ProcessInfo.processInfo.environment["KEEP_LIVE_DIRS"] == nil {
             try? FileManager.default.removeItem(at: directory)
         }
@@ -218,6 +255,22 @@ final class LiveCluster: @unchecked Sendable {
         }
     }
 
+    /// A listening unix socket, as a process manager would create it before starting a worker.
+    static func listeningSocket(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: path.utf8)
+            buffer[path.utf8.count] = 0
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(fd, 128) == 0 else { throw LiveError("cannot listen on \(path)") }
+        return fd
+    }
+
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -263,8 +316,10 @@ struct LiveError: Error, CustomStringConvertible {
 
 /// Runs `body` against a fresh cluster and always stops it, whether the body passes, fails or throws.
 func withCluster(workers: Int = 2, arguments: [String] = [], http2: Bool = false,
+                 launches: [Int: LiveCluster.Launch] = [:],
                  _ body: (LiveCluster) async throws -> Void) async throws {
     let cluster = try LiveCluster(workers: workers, workerArguments: arguments, http2: http2)
+    cluster.launches = launches
     do {
         try await cluster.start()
         try await body(cluster)
