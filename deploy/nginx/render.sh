@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Render the nginx configuration for agentfcgi from the templates beside this script.
+#
+# Writes $PREFIX/conf/nginx.conf (a standalone main config: pid, logs and temp files under
+# $PREFIX) and $PREFIX/conf/agentfcgi.conf (the http-level site; a server install copies
+# this one file into /etc/nginx/conf.d/). Creates $PREFIX/{conf,logs,tmp}.
+#
+# Environment (required first):
+#   PREFIX        absolute folder for the rendered config, logs and temp files
+#   UPSTREAMS     space-separated workers: unix:/abs/path.sock or HOST:PORT (127.0.0.1:9001)
+#   TLS_CERT      certificate chain file (PEM)
+#   TLS_KEY       private key file (PEM)
+#   LISTEN_ADDR   address of both listeners              (127.0.0.1; 0.0.0.0 = all IPv4, [::] = all IPv6)
+#   HTTPS_PORT    HTTPS port                             (8443)
+#   HTTP_PORT     plain HTTP port, redirects to HTTPS    (8080)
+#   SERVER_NAME   server_name of both servers            (_ : any)
+#   DOCS_ROOT     static files, laid out like the URLs: openapi.json, docs/index.html,
+#                 playground/index.html; missing ones go to the workers  ($PREFIX/docs)
+#   ACCESS_LOG    access log path                        ($PREFIX/logs/access.log)
+#   ACME_ROOT     webroot for /.well-known/acme-challenge/ on HTTP_PORT  ($PREFIX/acme)
+#   NGINX_USER    if set, "user $NGINX_USER;" in nginx.conf (needed when nginx starts as root)
+#   RATE          requests per client address            (20r/s)
+#   KEY_RATE      requests per API key                   (50r/s)
+#   BURST         burst allowed above either rate        (40)
+#   MAX_STREAMS   open SSE streams per client address, 0 = no limit  (32)
+#   READ_TIMEOUT  silence after which a stream is cut    (75s; the app pings every 15 s)
+#   HSTS_MAX_AGE  Strict-Transport-Security max-age, seconds  (31536000)
+#   METRICS_ALLOW space-separated addresses/CIDRs allowed to GET /metrics, "all", or
+#                 empty for nobody  (127.0.0.1 ::1)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() { echo "render.sh: $*" >&2; exit 1; }
+
+: "${PREFIX:=}" "${UPSTREAMS:=}" "${TLS_CERT:=}" "${TLS_KEY:=}"
+[[ -n $PREFIX ]] || die "PREFIX is required (absolute folder for conf/, logs/, tmp/)"
+[[ -n $UPSTREAMS ]] || die "UPSTREAMS is required (e.g. \"unix:/run/agentfcgi/worker-1.sock unix:/run/agentfcgi/worker-2.sock\")"
+[[ -n $TLS_CERT ]] || die "TLS_CERT is required (PEM certificate chain)"
+[[ -n $TLS_KEY ]] || die "TLS_KEY is required (PEM private key)"
+PREFIX=${PREFIX%/}
+LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
+HTTPS_PORT=${HTTPS_PORT:-8443}
+HTTP_PORT=${HTTP_PORT:-8080}
+SERVER_NAME=${SERVER_NAME:-_}
+DOCS_ROOT=${DOCS_ROOT:-$PREFIX/docs}
+DOCS_ROOT=${DOCS_ROOT%/}
+ACCESS_LOG=${ACCESS_LOG:-$PREFIX/logs/access.log}
+ACME_ROOT=${ACME_ROOT:-$PREFIX/acme}
+ACME_ROOT=${ACME_ROOT%/}
+NGINX_USER=${NGINX_USER:-}
+RATE=${RATE:-20r/s}
+KEY_RATE=${KEY_RATE:-50r/s}
+BURST=${BURST:-40}
+MAX_STREAMS=${MAX_STREAMS:-32}
+READ_TIMEOUT=${READ_TIMEOUT:-75s}
+HSTS_MAX_AGE=${HSTS_MAX_AGE:-31536000}
+METRICS_ALLOW=${METRICS_ALLOW-127.0.0.1 ::1}
+
+# ---- validation: values go into nginx syntax, so refuse anything that could break it ----
+safe_word() { # name value: no whitespace, quotes, ; { } # $ or backslash
+    case $2 in
+        '' | *[[:space:]\;\{\}\"\'\#\$\\]*) die "$1 has an empty value or a character nginx would misread: '$2'" ;;
+    esac
+}
+abs_path() { safe_word "$1" "$2"; case $2 in /*) ;; *) die "$1 must be an absolute path: '$2'" ;; esac; }
+matches() { [[ $2 =~ $3 ]] || die "$1='$2' is not valid ($4)"; }
+
+abs_path PREFIX "$PREFIX"
+abs_path TLS_CERT "$TLS_CERT"
+abs_path TLS_KEY "$TLS_KEY"
+abs_path DOCS_ROOT "$DOCS_ROOT"
+abs_path ACCESS_LOG "$ACCESS_LOG"
+abs_path ACME_ROOT "$ACME_ROOT"
+safe_word LISTEN_ADDR "$LISTEN_ADDR"
+safe_word SERVER_NAME "$SERVER_NAME"
+matches HTTPS_PORT "$HTTPS_PORT" '^[0-9]{1,5}$' 'a port number'
+matches HTTP_PORT "$HTTP_PORT" '^[0-9]{1,5}$' 'a port number'
+matches RATE "$RATE" '^[0-9]+r/[sm]$' 'like 20r/s or 600r/m'
+matches KEY_RATE "$KEY_RATE" '^[0-9]+r/[sm]$' 'like 50r/s or 600r/m'
+matches BURST "$BURST" '^[0-9]+$' 'a whole number'
+matches MAX_STREAMS "$MAX_STREAMS" '^[0-9]+$' 'a whole number, 0 for no limit'
+matches READ_TIMEOUT "$READ_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 75s or 5m'
+matches HSTS_MAX_AGE "$HSTS_MAX_AGE" '^[0-9]+$' 'seconds'
+if [[ -n $NGINX_USER ]]; then
+    matches NGINX_USER "$NGINX_USER" '^[a-z_][a-z0-9_-]*$' 'a user name'
+fi
+[[ $HTTPS_PORT != "$HTTP_PORT" ]] || die "HTTPS_PORT and HTTP_PORT are both $HTTPS_PORT"
+
+# ---- derived values ----
+upstream_servers=""
+for u in $UPSTREAMS; do
+    safe_word UPSTREAMS "$u"
+    case $u in
+        unix:/*) ;;
+        *:*) matches UPSTREAMS "$u" '^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}$' 'unix:/abs/path.sock or HOST:PORT' ;;
+        *) die "UPSTREAMS entry '$u' is neither unix:/abs/path.sock nor HOST:PORT" ;;
+    esac
+    upstream_servers+="    server $u max_fails=1 fail_timeout=5s;"$'\n'
+done
+[[ -n $upstream_servers ]] || die "UPSTREAMS lists no worker"
+upstream_servers=${upstream_servers%$'\n'}
+
+user_line="# no user line: nginx runs as the user that starts it (NGINX_USER unset)"
+[[ -z $NGINX_USER ]] || user_line="user $NGINX_USER;"
+
+https_port_suffix=":$HTTPS_PORT"
+[[ $HTTPS_PORT != 443 ]] || https_port_suffix=""
+
+stream_limit_line="# no limit on open streams per address (MAX_STREAMS=0)"
+[[ $MAX_STREAMS == 0 ]] || stream_limit_line="limit_conn agentfcgi_streams $MAX_STREAMS;"
+
+metrics_allow_lines=""
+for a in $METRICS_ALLOW; do
+    safe_word METRICS_ALLOW "$a"
+    matches METRICS_ALLOW "$a" '^(all|[0-9A-Fa-f.:]+(/[0-9]{1,3})?|unix:)$' 'addresses, CIDRs, unix: or all'
+    metrics_allow_lines+="        allow $a;"$'\n'
+done
+metrics_allow_lines=${metrics_allow_lines%$'\n'}
+[[ -n $metrics_allow_lines ]] || metrics_allow_lines="        # METRICS_ALLOW is empty: nobody may read /metrics through nginx"
+
+# ---- substitution ----
+# Escape a value for the replacement side of s|...|...|: backslash, &, the | delimiter,
+# and newlines (multi-line values become "\<newline>").
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g' -e '$!s/$/\\/'; }
+
+script=$(mktemp)
+trap 'rm -f "$script"' EXIT
+add() { printf 's|@%s@|%s|g\n' "$1" "$(sed_escape "$2")" >>"$script"; }
+add PREFIX "$PREFIX"
+add USER_LINE "$user_line"
+add LISTEN_ADDR "$LISTEN_ADDR"
+add HTTPS_PORT "$HTTPS_PORT"
+add HTTP_PORT "$HTTP_PORT"
+add HTTPS_PORT_SUFFIX "$https_port_suffix"
+add SERVER_NAME "$SERVER_NAME"
+add TLS_CERT "$TLS_CERT"
+add TLS_KEY "$TLS_KEY"
+add DOCS_ROOT "$DOCS_ROOT"
+add ACCESS_LOG "$ACCESS_LOG"
+add ACME_ROOT "$ACME_ROOT"
+add RATE "$RATE"
+add KEY_RATE "$KEY_RATE"
+add BURST "$BURST"
+add READ_TIMEOUT "$READ_TIMEOUT"
+add HSTS_MAX_AGE "$HSTS_MAX_AGE"
+add STREAM_LIMIT_LINE "$stream_limit_line"
+add METRICS_ALLOW_LINES "$metrics_allow_lines"
+add UPSTREAM_SERVERS "$upstream_servers"
+
+mkdir -p "$PREFIX/conf" "$PREFIX/logs" "$PREFIX/tmp"
+
+render() { # template output
+    local tmp="$2.tmp.$$"
+    sed -f "$script" "$here/$1" >"$tmp"
+    if grep -n '@[A-Z_]*@' "$tmp" >&2; then
+        rm -f "$tmp"
+        die "$1: placeholder left unfilled (above)"
+    fi
+    mv -f "$tmp" "$2"
+    echo "render.sh: wrote $2"
+}
+render nginx.conf.in "$PREFIX/conf/nginx.conf"
+render agentfcgi.conf.in "$PREFIX/conf/agentfcgi.conf"

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# Run agentfcgi on this machine: N FastCGI workers behind nginx, HTTPS on 127.0.0.1.
+# Stop with Ctrl-C (or SIGTERM): nginx stops taking requests, the workers drain, exit 0.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/run.sh            (as root on a fresh Debian 12 machine, or as a user)
+
+Installs missing packages (scripts/deps.sh), builds the release binary, makes a local
+CA and certificate, starts the workers and nginx, and waits until Ctrl-C.
+
+Environment:
+  WORKERS=2                   worker processes, one unix socket each
+  HTTPS_PORT=8443             HTTPS port on 127.0.0.1
+  HTTP_PORT=8080              plain HTTP port on 127.0.0.1 (redirects to HTTPS)
+  CONFIG=<repo>/agents.yaml   agent configuration passed to every worker
+  AGENTFCGI_STATE=<repo>/.state/run
+                              sockets, certificates, nginx config, docs and logs
+  AGENTFCGI_BIN=              a prebuilt agentfcgi binary; skips `swift build`
+  RATE, KEY_RATE, BURST, MAX_STREAMS, READ_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW
+                              passed on to deploy/nginx/render.sh (see that file)
+
+The workers' environment (model provider keys, ...) is this script's environment.
+EOF
+}
+case ${1:-} in
+    -h | --help) usage; exit 0 ;;
+    '') ;;
+    *) usage >&2; exit 2 ;;
+esac
+
+say() { echo "run: $*"; }
+die() { echo "run: $*" >&2; exit 1; }
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORKERS=${WORKERS:-2}
+HTTPS_PORT=${HTTPS_PORT:-8443}
+HTTP_PORT=${HTTP_PORT:-8080}
+CONFIG=${CONFIG:-$REPO/agents.yaml}
+STATE=${AGENTFCGI_STATE:-$REPO/.state/run}
+AGENTFCGI_BIN=${AGENTFCGI_BIN:-}
+
+[[ $WORKERS =~ ^[1-9][0-9]?$ ]] || die "WORKERS must be 1..99, not '$WORKERS'"
+[[ $HTTPS_PORT =~ ^[0-9]+$ && $HTTP_PORT =~ ^[0-9]+$ ]] || die "HTTPS_PORT and HTTP_PORT must be numbers"
+[[ $CONFIG == /* ]] || CONFIG=$PWD/$CONFIG
+[[ -f $CONFIG ]] || die "no agent configuration at $CONFIG (set CONFIG=path/to/agents.yaml)"
+
+umask 022 # nginx's workers (www-data) read the docs and traverse the state folder
+root=false
+[[ $(id -u) -eq 0 ]] && root=true
+
+# ---- 1. packages and toolchain ----
+"$REPO/scripts/deps.sh"
+if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
+    export PATH=/opt/swift/usr/bin:$PATH
+fi
+
+# ---- 2. build ----
+if [[ -n $AGENTFCGI_BIN ]]; then
+    [[ -x $AGENTFCGI_BIN ]] || die "AGENTFCGI_BIN=$AGENTFCGI_BIN is not an executable"
+    BIN=$(cd "$(dirname "$AGENTFCGI_BIN")" && pwd)/$(basename "$AGENTFCGI_BIN")
+    say "using $BIN (AGENTFCGI_BIN; no build)"
+else
+    say "swift build -c release --product agentfcgi (the first build takes several minutes)"
+    (cd "$REPO" && swift build -c release --product agentfcgi)
+    BIN=$(cd "$REPO" && swift build -c release --show-bin-path)/agentfcgi
+    [[ -x $BIN ]] || die "the build did not produce $BIN"
+fi
+
+# ---- 3. state folder and certificates ----
+mkdir -p "$STATE"
+STATE=$(cd "$STATE" && pwd)
+[[ $STATE != / && $STATE != "$REPO" && $STATE != "${HOME:-/}" ]] ||
+    die "AGENTFCGI_STATE=$STATE: use a folder of its own (its docs/ and run/ are rewritten)"
+mkdir -p "$STATE/run" "$STATE/nginx" "$STATE/certs" "$STATE/docs" "$STATE/logs"
+"$REPO/scripts/certs.sh" "$STATE/certs"
+
+# ---- processes: started here, stopped by the traps below ----
+WORKER_PIDS=()
+NGINX_PID=""
+stopping=""
+
+alive() { [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; }
+
+await_exit() { # seconds pid...: wait until they have exited, at most that long
+    local deadline=$((SECONDS + $1)) pid
+    shift
+    for pid in "$@"; do
+        while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    done
+}
+
+stop_all() {
+    [[ -z $stopping ]] || return 0
+    stopping=1
+    set +e
+    local pid live=()
+    if alive "$NGINX_PID"; then
+        say "stopping nginx (pid $NGINX_PID, graceful)"
+        kill -QUIT "$NGINX_PID" 2>/dev/null || true
+    fi
+    for pid in "${WORKER_PIDS[@]}"; do
+        alive "$pid" && live+=("$pid") && kill -TERM "$pid" 2>/dev/null || true
+    done
+    if ((${#live[@]})); then
+        say "stopping workers (pids ${live[*]}); they drain open requests for up to 10 s"
+        await_exit 15 "${live[@]}"
+        for pid in "${live[@]}"; do
+            if alive "$pid"; then
+                say "worker pid $pid still running after 15 s: SIGKILL"
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+            wait "$pid" 2>/dev/null || true
+        done
+    fi
+    if alive "$NGINX_PID"; then
+        await_exit 20 "$NGINX_PID"
+        if alive "$NGINX_PID"; then
+            say "nginx still running after 20 s: SIGTERM"
+            kill -TERM "$NGINX_PID" 2>/dev/null
+            await_exit 5 "$NGINX_PID"
+        fi
+        wait "$NGINX_PID" 2>/dev/null || true
+    fi
+    rm -f "$STATE"/run/worker-*.pid
+}
+on_signal() {
+    trap - INT TERM HUP
+    echo
+    say "$1: stopping"
+    stop_all
+    say "stopped"
+    exit 0
+}
+on_exit() {
+    local rc=$?
+    stop_all
+    exit "$rc"
+}
+trap 'on_signal SIGINT' INT
+trap 'on_signal SIGTERM' TERM
+trap 'on_signal SIGHUP' HUP
+trap on_exit EXIT
+
+# A run killed with SIGKILL leaves its workers and nginx behind; stop those (only
+# processes whose command line names this state folder) before starting anew.
+stop_leftover() { # pidfile what marker
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    if [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$3"; then
+        say "stopping $2 (pid $pid) left over from an earlier run"
+        kill -TERM "$pid" 2>/dev/null || true
+        await_exit 15 "$pid"
+        alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$1"
+}
+stop_leftover "$STATE/nginx/logs/nginx.pid" nginx "-p $STATE/nginx"
+for f in "$STATE"/run/worker-*.pid; do
+    [[ -e $f ]] || continue
+    n=${f##*/worker-}
+    n=${n%.pid}
+    stop_leftover "$f" "worker $n" "unix:$STATE/run/worker-$n.sock"
+done
+
+listening() { # socket path: does a process listen on it?
+    command -v ss >/dev/null 2>&1 || return 1
+    ss -xlnH 2>/dev/null | awk '{print $5}' | grep -qxF -- "$1"
+}
+
+# ---- 4. workers ----
+args=(--config "$CONFIG" --socket-mode 0660)
+$root && args+=(--socket-group www-data)
+upstreams=""
+for i in $(seq 1 "$WORKERS"); do
+    sock=$STATE/run/worker-$i.sock
+    log=$STATE/logs/worker-$i.log
+    if [[ -S $sock ]]; then
+        listening "$sock" && die "another process listens on $sock; stop it first"
+        rm -f "$sock" # stale, from a killed run: nobody listens on it
+    fi
+    echo "=== $(date -Is) scripts/run.sh: $BIN serve --listen unix:$sock ${args[*]}" >>"$log"
+    say "worker $i: $BIN serve --listen unix:$sock ${args[*]}  (log: $log)"
+    setsid "$BIN" serve --listen "unix:$sock" "${args[@]}" >>"$log" 2>&1 </dev/null &
+    WORKER_PIDS+=($!)
+    echo "$!" >"$STATE/run/worker-$i.pid"
+    upstreams+="${upstreams:+ }unix:$sock"
+done
+
+for i in $(seq 1 "$WORKERS"); do
+    sock=$STATE/run/worker-$i.sock
+    pid=${WORKER_PIDS[$((i - 1))]}
+    deadline=$((SECONDS + 10))
+    until [[ -S $sock ]]; do
+        if ! alive "$pid" || ((SECONDS >= deadline)); then
+            alive "$pid" && why="no socket after 10 s" || why="exited"
+            echo "run: worker $i $why; last lines of $STATE/logs/worker-$i.log:" >&2
+            tail -n 20 "$STATE/logs/worker-$i.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+done
+say "$WORKERS worker(s) listening in $STATE/run"
+
+# ---- 5. nginx ----
+nginx_user=""
+if $root; then
+    nginx_user=www-data
+    # nginx's workers run as www-data: they must reach the sockets and read the docs.
+    d=$STATE
+    while [[ $d != / ]]; do
+        if [[ $(stat -c %A "$d") != *[xt] ]]; then
+            say "chmod o+x $d (so www-data can reach $STATE/run)"
+            chmod o+x "$d"
+        fi
+        d=$(dirname "$d")
+    done
+fi
+
+rm -rf "$STATE/docs"
+mkdir -p "$STATE/docs"
+if [[ -d $REPO/deploy/docs ]]; then
+    cp -R "$REPO/deploy/docs/." "$STATE/docs/"
+    chmod -R a+rX "$STATE/docs"
+fi
+
+PREFIX=$STATE/nginx UPSTREAMS=$upstreams TLS_CERT=$STATE/certs/server.crt \
+    TLS_KEY=$STATE/certs/server.key DOCS_ROOT=$STATE/docs NGINX_USER=$nginx_user \
+    HTTPS_PORT=$HTTPS_PORT HTTP_PORT=$HTTP_PORT LISTEN_ADDR=127.0.0.1 \
+    ACCESS_LOG=$STATE/nginx/logs/access.log \
+    "$REPO/deploy/nginx/render.sh"
+
+ngx=(-p "$STATE/nginx" -c "$STATE/nginx/conf/nginx.conf")
+say "nginx -t ${ngx[*]}"
+nginx -t -q "${ngx[@]}" || die "nginx rejected $STATE/nginx/conf/nginx.conf"
+say "nginx ${ngx[*]} -g 'daemon off;'  (logs: $STATE/nginx/logs/)"
+echo "=== $(date -Is) scripts/run.sh: nginx ${ngx[*]}" >>"$STATE/logs/nginx.log"
+setsid nginx "${ngx[@]}" -g 'daemon off;' >>"$STATE/logs/nginx.log" 2>&1 </dev/null &
+NGINX_PID=$!
+
+# ---- 6. ready? ----
+base=https://127.0.0.1:$HTTPS_PORT
+deadline=$((SECONDS + 10))
+until curl -fsS --cacert "$STATE/certs/ca.crt" --max-time 2 -o /dev/null "$base/ok" 2>/dev/null; do
+    if ! alive "$NGINX_PID" || ((SECONDS >= deadline)); then
+        echo "run: no answer from $base/ok within 10 s; last lines of the nginx logs:" >&2
+        tail -n 10 "$STATE/logs/nginx.log" "$STATE/nginx/logs/error.log" >&2 2>/dev/null || true
+        exit 1
+    fi
+    sleep 0.2
+done
+
+ca=$STATE/certs/ca.crt
+[[ $ca == "$PWD"/* ]] && ca=${ca#"$PWD"/}
+cat <<EOF
+
+agentfcgi is running: $WORKERS worker(s) behind nginx.
+  API base   $base/
+  health     $base/ok
+  info       $base/info
+  docs       $base/docs
+  OpenAPI    $base/openapi.json
+  HTTP       http://127.0.0.1:$HTTP_PORT/ redirects to HTTPS
+  CA         $ca   (trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE)
+  logs       $STATE/logs/worker-N.log, $STATE/nginx/logs/access.log and error.log
+
+Try:
+  curl --cacert $ca -N $base/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
+  curl --cacert $ca $base/runs/wait -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
+
+Stop with Ctrl-C.
+EOF
+
+# ---- 7. wait: until a signal (traps above), nginx exits, or the last worker exits ----
+# A worker that dies is reported and not restarted: nginx sends its requests to the others.
+declare -A gone=()
+while true; do
+    wait -n || true
+    alive "$NGINX_PID" || die "nginx exited; see $STATE/logs/nginx.log and $STATE/nginx/logs/error.log"
+    left=0
+    for i in "${!WORKER_PIDS[@]}"; do
+        if alive "${WORKER_PIDS[$i]}"; then
+            left=$((left + 1))
+        elif [[ -z ${gone[$i]:-} ]]; then
+            gone[$i]=1
+            echo "run: worker $((i + 1)) (pid ${WORKER_PIDS[$i]}) exited; see $STATE/logs/worker-$((i + 1)).log" >&2
+        fi
+    done
+    ((left > 0)) || die "no worker left"
+    say "$left of $WORKERS worker(s) still serving"
+done
