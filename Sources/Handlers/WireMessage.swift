@@ -30,12 +30,16 @@ struct InputMessage: Decodable {
                 debugDescription: "unknown role '\(roleText.prefix(40))'; expected one of: user, assistant, system (or human, ai)")
         }
         self.role = role
+        guard container.contains(.content) else {
+            throw DecodingError.keyNotFound(CodingKeys.content, .init(codingPath: container.codingPath, debugDescription: ""))
+        }
         if let text = try? container.decode(String.self, forKey: .content) {
             content = text
-        } else if container.contains(.content), (try? container.decodeNil(forKey: .content)) != true {
+        } else if (try? container.nestedUnkeyedContainer(forKey: .content)) != nil {
             content = try container.decode([ContentPart].self, forKey: .content).map(\.text).joined()
         } else {
-            throw DecodingError.keyNotFound(CodingKeys.content, .init(codingPath: container.codingPath, debugDescription: ""))
+            throw DecodingError.dataCorruptedError(forKey: .content, in: container,
+                                                   debugDescription: "must be a string or a list of text parts")
         }
         id = try container.decodeIfPresent(String.self, forKey: .id)
         name = try container.decodeIfPresent(String.self, forKey: .name)

@@ -104,7 +104,16 @@ import TestSupport
             let problem = try await jsonObject(response)
             #expect(problem["field"] as? String == field, "\(path) \(body): \(problem)")
             #expect((problem["detail"] as? String)?.contains("Swift") == false)
+            if status == 422 {
+                #expect((problem["detail"] as? String)?.hasPrefix(field.isEmpty ? "The request" : field + ": ") == true, "\(problem)")
+            }
         }
+    }
+
+    @Test func wrongContentTypeSaysWhatIsExpected() async throws {
+        let response = await app.respond(to: jsonRequest("POST", "/runs/wait",
+            #"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":5}]}}"#))
+        #expect(try await jsonObject(response)["detail"] as? String == "input.messages[0].content: must be a string or a list of text parts")
     }
 
     @Test func malformedBodiesGetTheirOwnStatus() async throws {

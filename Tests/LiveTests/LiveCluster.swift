@@ -239,7 +239,8 @@ final class LiveCluster: @unchecked Sendable {
 
     // MARK: Helpers
 
-    static func runToEnd(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+    /// Runs a command to its end and returns its exit status and its output (stdout and stderr together).
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -250,8 +251,13 @@ final class LiveCluster: @unchecked Sendable {
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw LiveError("\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+        return (process.terminationStatus, text)
+    }
+
+    static func runToEnd(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        let (status, output) = try run(executable, arguments, environment: environment)
+        guard status == 0 else {
+            throw LiveError("\(executable) \(arguments.joined(separator: " ")) failed: \(output)")
         }
     }
 

@@ -37,17 +37,11 @@ import Testing
                 #expect(info.st_gid == getgrnam("www-data").pointee.gr_gid)
             }
             // A second worker on the same path must refuse instead of unlinking the live socket.
-            let intruder = Process()
-            intruder.executableURL = URL(fileURLWithPath: LiveCluster.binary)
-            intruder.arguments = ["serve", "--listen", "unix:" + cluster.socketPath(1), "--config",
-                                  cluster.directory.appendingPathComponent("agents.yaml").path]
-            let output = Pipe()
-            intruder.standardError = output
-            intruder.standardOutput = output
-            try intruder.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            intruder.waitUntilExit()
-            #expect(intruder.terminationStatus != 0)
+            let (status, text) = try LiveCluster.run(LiveCluster.binary, [
+                "serve", "--listen", "unix:" + cluster.socketPath(1),
+                "--config", cluster.directory.appendingPathComponent("agents.yaml").path,
+            ])
+            #expect(status != 0)
             #expect(text.contains("already listening"), "\(text)")
             // Worker 1 still owns its socket and answers.
             cluster.signal(worker: 2, SIGKILL)
@@ -64,16 +58,8 @@ import Testing
         let file = directory.appendingPathComponent("agents.yaml")
         try "agents:\n  - id: a\n    model: {provider: builtin, token_delay: 5}\n".write(to: file, atomically: true, encoding: .utf8)
         for arguments in [["check-config", file.path], ["serve", "--listen", "unix:" + directory.appendingPathComponent("w.sock").path, "--config", file.path]] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: LiveCluster.binary)
-            process.arguments = arguments
-            let output = Pipe()
-            process.standardError = output
-            process.standardOutput = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus != 0)
+            let (status, text) = try LiveCluster.run(LiveCluster.binary, arguments)
+            #expect(status != 0)
             #expect(text.contains("agents[0].model.token_delay"), "\(text)")
             #expect(text.contains("unknown field"), "\(text)")
         }
