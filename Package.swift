@@ -55,6 +55,10 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
+            name: "AgentRuntimeTests",
+            dependencies: ["AgentRuntime"]
+        ),
+        .testTarget(
             name: "HandlersTests",
             dependencies: ["Handlers", "AgentRuntime", "TestSupport"]
         ),

@@ -50,16 +50,53 @@ public enum AgentConfigLoader {
                 throw ConfigError(file: file, field: "\(field) (\(agent.id)).model.provider",
                                   message: "unknown provider '\(model.provider)'; expected one of: \(known)")
             }
+            let named = "\(field) (\(agent.id))"
             let delay = model.tokenDelayMs ?? 0
             guard (0...60_000).contains(delay) else {
-                throw ConfigError(file: file, field: "\(field) (\(agent.id)).model.token_delay_ms",
+                throw ConfigError(file: file, field: "\(named).model.token_delay_ms",
                                   message: "must be between 0 and 60000, got \(delay)")
+            }
+            var tools: [ConfiguredTool] = []
+            for (toolIndex, raw) in (agent.tools ?? []).enumerated() {
+                let toolField = "\(named).tools[\(toolIndex)]"
+                guard let tool = ToolCatalog.make(raw.name) else {
+                    throw ConfigError(file: file, field: toolField,
+                                      message: "unknown tool '\(raw.name)'; available: \(ToolCatalog.names.joined(separator: ", "))")
+                }
+                guard !tools.contains(where: { $0.spec.name == raw.name }) else {
+                    throw ConfigError(file: file, field: toolField, message: "tool '\(raw.name)' is listed twice")
+                }
+                let timeout = raw.timeoutMs ?? 10_000
+                guard (1...600_000).contains(timeout) else {
+                    throw ConfigError(file: file, field: "\(toolField).timeout_ms", message: "must be between 1 and 600000, got \(timeout)")
+                }
+                tools.append(ConfiguredTool(tool, timeout: .milliseconds(timeout)))
+            }
+            let toolChoice: ToolChoice
+            switch model.toolChoice ?? "auto" {
+            case "auto": toolChoice = .auto
+            case "required": toolChoice = .required
+            case "none": toolChoice = .none
+            case let name where tools.contains { $0.spec.name == name }: toolChoice = .tool(name)
+            case let other:
+                throw ConfigError(file: file, field: "\(named).model.tool_choice",
+                                  message: "'\(other)' is not auto, required, none or one of this agent's tools")
+            }
+            let maxTurns = agent.limits?.maxTurns ?? 8
+            guard (1...100).contains(maxTurns) else {
+                throw ConfigError(file: file, field: "\(named).limits.max_turns", message: "must be between 1 and 100, got \(maxTurns)")
+            }
+            let timeout = agent.limits?.timeoutSeconds ?? 120
+            guard timeout > 0, timeout <= 86_400 else {
+                throw ConfigError(file: file, field: "\(named).limits.timeout_seconds", message: "must be between 0 and 86400, got \(timeout)")
             }
             agents.append(AgentDefinition(
                 id: agent.id, name: agent.name, description: agent.description ?? "",
                 instructions: agent.instructions ?? "",
                 model: ModelSettings(provider: provider, name: model.name ?? provider.rawValue,
-                                     tokenDelay: .milliseconds(delay)),
+                                     tokenDelay: .milliseconds(delay), toolChoice: toolChoice),
+                tools: tools,
+                limits: RunLimits(maxTurns: maxTurns, timeout: .milliseconds(Int64(timeout * 1000))),
                 metadata: agent.metadata ?? [:]
             ))
         }
@@ -96,9 +133,11 @@ private struct RawAgent: Decodable {
     var description: String?
     var instructions: String?
     var model: RawModel
+    var tools: [RawTool]?
+    var limits: RawLimits?
     var metadata: [String: JSONValue]?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case id, name, description, instructions, model, metadata }
+    enum CodingKeys: String, CodingKey, CaseIterable { case id, name, description, instructions, model, tools, limits, metadata }
 
     init(from decoder: any Decoder) throws {
         try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
@@ -108,7 +147,42 @@ private struct RawAgent: Decodable {
         description = try container.decodeIfPresent(String.self, forKey: .description)
         instructions = try container.decodeIfPresent(String.self, forKey: .instructions)
         model = try container.decode(RawModel.self, forKey: .model)
+        tools = try container.decodeIfPresent([RawTool].self, forKey: .tools)
+        limits = try container.decodeIfPresent(RawLimits.self, forKey: .limits)
         metadata = try container.decodeIfPresent([String: JSONValue].self, forKey: .metadata)
+    }
+}
+
+/// A tool entry: its name alone, or `{name: ..., timeout_ms: ...}`.
+private struct RawTool: Decodable {
+    var name: String
+    var timeoutMs: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, timeoutMs = "timeout_ms" }
+
+    init(from decoder: any Decoder) throws {
+        if let name = try? decoder.singleValueContainer().decode(String.self) {
+            self.name = name
+            return
+        }
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs)
+    }
+}
+
+private struct RawLimits: Decodable {
+    var maxTurns: Int?
+    var timeoutSeconds: Double?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case maxTurns = "max_turns", timeoutSeconds = "timeout_seconds" }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        maxTurns = try container.decodeIfPresent(Int.self, forKey: .maxTurns)
+        timeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .timeoutSeconds)
     }
 }
 
@@ -116,9 +190,10 @@ private struct RawModel: Decodable {
     var provider: String
     var name: String?
     var tokenDelayMs: Int?
+    var toolChoice: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case provider, name, tokenDelayMs = "token_delay_ms"
+        case provider, name, tokenDelayMs = "token_delay_ms", toolChoice = "tool_choice"
     }
 
     init(from decoder: any Decoder) throws {
@@ -127,5 +202,6 @@ private struct RawModel: Decodable {
         provider = try container.decode(String.self, forKey: .provider)
         name = try container.decodeIfPresent(String.self, forKey: .name)
         tokenDelayMs = try container.decodeIfPresent(Int.self, forKey: .tokenDelayMs)
+        toolChoice = try container.decodeIfPresent(String.self, forKey: .toolChoice)
     }
 }

@@ -1,22 +1,44 @@
-/// One agent: instructions, a model and (later) tools, as the YAML config declares it.
-public struct AgentDefinition: Sendable, Equatable {
+/// One agent: instructions, a model and tools, run in a loop within limits, as the YAML config declares it.
+public struct AgentDefinition: Sendable {
     public var id: String
     public var name: String
     public var description: String
     public var instructions: String
     public var model: ModelSettings
+    public var tools: [ConfiguredTool]
+    public var limits: RunLimits
     public var metadata: [String: JSONValue]
 
     public init(
         id: String, name: String? = nil, description: String = "", instructions: String = "",
-        model: ModelSettings = ModelSettings(), metadata: [String: JSONValue] = [:]
+        model: ModelSettings = ModelSettings(), tools: [ConfiguredTool] = [], limits: RunLimits = RunLimits(),
+        metadata: [String: JSONValue] = [:]
     ) {
         self.id = id
         self.name = name ?? id
         self.description = description
         self.instructions = instructions
         self.model = model
+        self.tools = tools
+        self.limits = limits
         self.metadata = metadata
+    }
+
+    public func tool(_ name: String) -> ConfiguredTool? {
+        tools.first { $0.spec.name == name }
+    }
+}
+
+/// Bounds on one run.
+public struct RunLimits: Sendable, Equatable {
+    /// Model calls in one run; a model that keeps calling tools past this ends the run with an error.
+    public var maxTurns: Int
+    /// The whole run, model calls and tools included.
+    public var timeout: Duration
+
+    public init(maxTurns: Int = 8, timeout: Duration = .seconds(120)) {
+        self.maxTurns = maxTurns
+        self.timeout = timeout
     }
 }
 
@@ -29,11 +51,14 @@ public struct ModelSettings: Sendable, Equatable {
     public var name: String
     /// Builtin model only: the pause before each streamed token.
     public var tokenDelay: Duration
+    public var toolChoice: ToolChoice
 
-    public init(provider: Provider = .builtin, name: String = "builtin", tokenDelay: Duration = .zero) {
+    public init(provider: Provider = .builtin, name: String = "builtin", tokenDelay: Duration = .zero,
+                toolChoice: ToolChoice = .auto) {
         self.provider = provider
         self.name = name
         self.tokenDelay = tokenDelay
+        self.toolChoice = toolChoice
     }
 }
 

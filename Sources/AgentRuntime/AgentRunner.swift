@@ -2,54 +2,142 @@
 public enum RunEvent: Sendable, Equatable {
     /// A piece of the assistant message `messageID`, as the model produced it.
     case messageDelta(messageID: String, text: String)
-    /// A finished message, with its usage when it came from a model.
+    /// A finished message: an assistant answer or tool request (with its usage), or a tool result.
     case messageCompleted(ChatMessage)
+    /// A model call finished; `turn` counts model calls from 1.
+    case usage(Usage, turn: Int)
+    case toolStarted(ToolCall)
+    case toolFinished(ToolCall, result: String)
+    case toolFailed(ToolCall, error: String)
 }
 
 public struct RunResult: Sendable, Equatable {
     /// The conversation after the run: input messages followed by what the run added.
     public var messages: [ChatMessage]
+    /// All model calls of the run together.
     public var usage: Usage
+    public var turns: Int
 }
 
-/// Runs an agent over a conversation. The loop's limits, tools and other providers arrive with the runtime issue;
-/// today a run is one model call.
+/// Why a run ended without an answer.
+public enum RunFailure: Error, Sendable, Equatable {
+    case maxTurnsExceeded(Int)
+    case timedOut(Duration)
+    /// The model asked for a tool the agent does not have (reported to the model, counted here for logs).
+    case model(String)
+}
+
+/// Runs an agent: model -> tool calls (in parallel) -> model ... until an answer, the turn limit, the run
+/// timeout or cancellation (which stops the model call and the tools at once).
 public struct AgentRunner: Sendable {
     public var clock: any Clock<Duration>
     public var makeID: @Sendable () -> String
+    public var modelFactory: @Sendable (AgentDefinition) -> any ChatModel
 
-    public init(clock: any Clock<Duration> = ContinuousClock(), makeID: @escaping @Sendable () -> String) {
+    public init(
+        clock: any Clock<Duration> = ContinuousClock(), makeID: @escaping @Sendable () -> String,
+        modelFactory: (@Sendable (AgentDefinition) -> any ChatModel)? = nil
+    ) {
         self.clock = clock
         self.makeID = makeID
-    }
-
-    func model(for agent: AgentDefinition) -> any ChatModel {
-        switch agent.model.provider {
-        case .builtin: BuiltinModel(tokenDelay: agent.model.tokenDelay, clock: clock)
+        self.modelFactory = modelFactory ?? { [clock] agent in
+            switch agent.model.provider {
+            case .builtin: BuiltinModel(tokenDelay: agent.model.tokenDelay, clock: clock)
+            }
         }
     }
 
-    /// Runs to the end, or throws `CancellationError` as soon as the task is cancelled.
+    /// Runs to the end; throws `RunFailure` at a limit and `CancellationError` as soon as the task is cancelled.
     public func run(
         agent: AgentDefinition,
         input: [ChatMessage],
         emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
+        let clock = self.clock
+        let limit = agent.limits.timeout
+        return try await withThrowingTaskGroup(of: RunResult?.self) { group in
+            group.addTask { try await loop(agent: agent, input: input, emit: emit) }
+            group.addTask {
+                try await clock.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            guard let result = first else { throw RunFailure.timedOut(limit) }
+            return result
+        }
+    }
+
+    private func loop(
+        agent: AgentDefinition, input: [ChatMessage], emit: @escaping @Sendable (RunEvent) async throws -> Void
+    ) async throws -> RunResult {
+        let model = modelFactory(agent)
         var context: [ChatMessage] = []
         if !agent.instructions.isEmpty {
             context.append(ChatMessage(id: makeID(), role: .system, content: agent.instructions))
         }
         context += input
-        let messageID = makeID()
-        let response = try await model(for: agent).complete(ModelRequest(model: agent.model.name, messages: context)) { delta in
-            switch delta {
-            case .text(let text): try await emit(.messageDelta(messageID: messageID, text: text))
+        var added: [ChatMessage] = []
+        var total = Usage()
+        let specs = agent.tools.map(\.spec)
+        for turn in 1...agent.limits.maxTurns {
+            let messageID = makeID()
+            let request = ModelRequest(model: agent.model.name, messages: context + added, tools: specs,
+                                       toolChoice: turn == 1 ? agent.model.toolChoice : (agent.model.toolChoice == .none ? .none : .auto))
+            let response = try await model.complete(request) { delta in
+                if case .text(let text) = delta {
+                    try await emit(.messageDelta(messageID: messageID, text: text))
+                }
             }
+            total = total + response.usage
+            try await emit(.usage(response.usage, turn: turn))
+            let reply = ChatMessage(
+                id: messageID, role: .assistant, content: response.content, usage: response.usage,
+                finishReason: response.finishReason, modelName: agent.model.name, toolCalls: response.toolCalls)
+            added.append(reply)
+            try await emit(.messageCompleted(reply))
+            if response.toolCalls.isEmpty {
+                return RunResult(messages: input + added, usage: total, turns: turn)
+            }
+            added += try await runTools(response.toolCalls, agent: agent, emit: emit)
         }
-        let reply = ChatMessage(
-            id: messageID, role: .assistant, content: response.content, usage: response.usage,
-            finishReason: response.finishReason, modelName: agent.model.name)
-        try await emit(.messageCompleted(reply))
-        return RunResult(messages: input + [reply], usage: response.usage)
+        throw RunFailure.maxTurnsExceeded(agent.limits.maxTurns)
+    }
+
+    /// Runs the calls of one turn at once; results come back in the order the model asked for them.
+    private func runTools(
+        _ calls: [ToolCall], agent: AgentDefinition, emit: @escaping @Sendable (RunEvent) async throws -> Void
+    ) async throws -> [ChatMessage] {
+        for call in calls { try await emit(.toolStarted(call)) }
+        let clock = self.clock
+        let outcomes = try await withThrowingTaskGroup(of: (Int, ConfiguredTool.Outcome).self) { group in
+            for (index, call) in calls.enumerated() {
+                group.addTask {
+                    guard let tool = agent.tool(call.name) else {
+                        return (index, .failure("unknown tool '\(call.name.prefix(64))'; available: \(agent.tools.map(\.spec.name).joined(separator: ", "))"))
+                    }
+                    return (index, try await tool.invoke(arguments: call.arguments, clock: clock))
+                }
+            }
+            var outcomes = [ConfiguredTool.Outcome?](repeating: nil, count: calls.count)
+            for try await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes.map { $0! }
+        }
+        var messages: [ChatMessage] = []
+        for (call, outcome) in zip(calls, outcomes) {
+            let content: String
+            switch outcome {
+            case .success(let result):
+                content = result
+                try await emit(.toolFinished(call, result: result))
+            case .failure(let error):
+                content = "error: " + error
+                try await emit(.toolFailed(call, error: error))
+            }
+            let message = ChatMessage(id: makeID(), role: .tool, content: content, name: call.name, toolCallID: call.id)
+            messages.append(message)
+            try await emit(.messageCompleted(message))
+        }
+        return messages
     }
 }

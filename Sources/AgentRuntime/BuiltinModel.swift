@@ -1,8 +1,20 @@
-/// The offline model: deterministic, no network, no key.
+import Foundation
+
+/// The offline model: deterministic, no network, no key. Its rules, in order:
 ///
-/// It answers `You said: <the last user message>` and streams that answer one token at a time,
-/// waiting `tokenDelay` before each token, so demos and tests see a real stream. Tokens are
-/// whitespace-separated words with their leading spaces, and usage counts them the same way.
+/// 1. After tool results (the conversation ends with tool messages), it answers with them:
+///    `calculator returned 84.` (one sentence per result).
+/// 2. When the last user message names one of the offered tools followed by a JSON object
+///    (`current_time {"timezone": "Asia/Tokyo"}`), it calls that tool with that object.
+/// 3. With `calculator` offered, a user message holding arithmetic (`what is 12*(3+4)?`) makes it call
+///    `calculator` with the expression (`12*(3+4)`).
+/// 4. With `current_time` offered, a user message mentioning the time makes it call `current_time`, with the
+///    first IANA zone in the message (`Europe/Paris`) if there is one.
+/// 5. Otherwise it answers `You said: <the last user message>`.
+///
+/// `tool_choice: none` turns rules 2-4 off; a named tool limits them to that tool. Answers stream one token
+/// at a time with `tokenDelay` before each; tokens are whitespace-separated words with their leading space,
+/// and usage counts them the same way (the prompt's words in, the answer's words and tool arguments out).
 public struct BuiltinModel: ChatModel {
     public var tokenDelay: Duration
     public var clock: any Clock<Duration>
@@ -16,20 +28,97 @@ public struct BuiltinModel: ChatModel {
         _ request: ModelRequest,
         onDelta: @Sendable (ModelDelta) async throws -> Void
     ) async throws -> ModelResponse {
-        let lastUser = request.messages.last { $0.role == .user }?.content ?? ""
-        let reply = "You said: " + lastUser
+        let input = request.messages.reduce(0) { $0 + Tokenizer.count($1.content) + $1.toolCalls.reduce(0) { $0 + Tokenizer.count($1.arguments) } }
+        if let calls = Self.toolCalls(for: request) {
+            var produced = 0
+            for (index, call) in calls.enumerated() {
+                try await pause()
+                try await onDelta(.toolCall(index: index, id: call.id, name: call.name, arguments: call.arguments))
+                produced += 1 + Tokenizer.count(call.arguments)
+            }
+            return ModelResponse(content: "", toolCalls: calls, finishReason: "tool_calls",
+                                 usage: Usage(inputTokens: input, outputTokens: produced))
+        }
+        let reply = Self.answer(for: request.messages)
         var produced = 0
         for token in Tokenizer.tokens(reply) {
-            if tokenDelay > .zero {
-                try await clock.sleep(for: tokenDelay)
-            } else {
-                try Task.checkCancellation()
-            }
+            try await pause()
             try await onDelta(.text(token))
             produced += 1
         }
-        let input = request.messages.reduce(0) { $0 + Tokenizer.count($1.content) }
         return ModelResponse(content: reply, finishReason: "stop", usage: Usage(inputTokens: input, outputTokens: produced))
+    }
+
+    private func pause() async throws {
+        if tokenDelay > .zero {
+            try await clock.sleep(for: tokenDelay)
+        } else {
+            try Task.checkCancellation()
+        }
+    }
+
+    static func answer(for messages: [ChatMessage]) -> String {
+        let results = messages.reversed().prefix { $0.role == .tool }.reversed()
+        if !results.isEmpty {
+            return results.map { "\($0.name ?? "the tool") returned \($0.content)." }.joined(separator: " ")
+        }
+        return "You said: " + (messages.last { $0.role == .user }?.content ?? "")
+    }
+
+    /// The tool calls rules 2-4 ask for, or nil to answer in words.
+    static func toolCalls(for request: ModelRequest) -> [ToolCall]? {
+        guard let last = request.messages.last, last.role == .user, request.toolChoice != .none else { return nil }
+        var offered = request.tools.map(\.name)
+        if case .tool(let only) = request.toolChoice { offered = offered.filter { $0 == only } }
+        let text = last.content
+        let callID = "call_\(request.messages.count)_0"
+        for name in offered {
+            if let arguments = jsonObject(after: name, in: text) {
+                return [ToolCall(id: callID, name: name, arguments: arguments)]
+            }
+        }
+        if offered.contains("calculator"), let expression = arithmetic(in: text) {
+            return [ToolCall(id: callID, name: "calculator", arguments: #"{"expression":"\#(expression)"}"#)]
+        }
+        if offered.contains("current_time"), text.lowercased().contains("time") {
+            let zone = text.firstMatch(of: /[A-Z][A-Za-z]+\/[A-Z][A-Za-z_]+(?:\/[A-Z][A-Za-z_]+)?/).map { String($0.output) }
+            return [ToolCall(id: callID, name: "current_time", arguments: zone.map { #"{"timezone":"\#($0)"}"# } ?? "{}")]
+        }
+        return nil
+    }
+
+    /// `name {...}`: the balanced JSON object right after the tool's name.
+    static func jsonObject(after name: String, in text: String) -> String? {
+        guard let range = text.range(of: name) else { return nil }
+        let rest = text[range.upperBound...].drop { $0 == " " || $0 == ":" }
+        guard rest.first == "{" else { return nil }
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for index in rest.indices {
+            let character = rest[index]
+            if inString {
+                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+                continue
+            }
+            switch character {
+            case "\"": inString = true
+            case "{": depth += 1
+            case "}":
+                depth -= 1
+                if depth == 0 { return String(rest[...index]) }
+            default: break
+            }
+        }
+        return nil
+    }
+
+    /// The longest run of digits, operators and parentheses that has a digit and an operator between operands.
+    static func arithmetic(in text: String) -> String? {
+        let candidates = text.matches(of: /[0-9.()+\-*\/^% ]+/).map { $0.output.trimmingCharacters(in: .whitespaces) }
+        return candidates
+            .filter { $0.contains(where: \.isNumber) && $0.contains(/[0-9)]\s*[+\-*\/^%]\s*[0-9(.]/) }
+            .max { $0.count < $1.count }
     }
 }
 

@@ -11,10 +11,15 @@ public struct ChatMessage: Sendable, Equatable {
     public var usage: Usage?
     public var finishReason: String?
     public var modelName: String?
+    /// Assistant messages: the tools the model asked to call.
+    public var toolCalls: [ToolCall]
+    /// Tool messages: the call this message answers.
+    public var toolCallID: String?
 
     public init(
         id: String, role: Role, content: String, name: String? = nil,
-        usage: Usage? = nil, finishReason: String? = nil, modelName: String? = nil
+        usage: Usage? = nil, finishReason: String? = nil, modelName: String? = nil,
+        toolCalls: [ToolCall] = [], toolCallID: String? = nil
     ) {
         self.id = id
         self.role = role
@@ -23,6 +28,8 @@ public struct ChatMessage: Sendable, Equatable {
         self.usage = usage
         self.finishReason = finishReason
         self.modelName = modelName
+        self.toolCalls = toolCalls
+        self.toolCallID = toolCallID
     }
 }
 

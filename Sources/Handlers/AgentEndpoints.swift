@@ -65,6 +65,7 @@ struct AgentObject: Encodable {
     var version = 1
     var capabilities: [String: Bool] = ["ap.io.messages": true, "ap.io.streaming": true]
     var model: String
+    var tools: [String]
 
     init(_ agent: AgentDefinition) {
         agent_id = agent.id
@@ -74,6 +75,7 @@ struct AgentObject: Encodable {
         description = agent.description
         metadata = agent.metadata
         model = "\(agent.model.provider.rawValue)/\(agent.model.name)"
+        tools = agent.tools.map(\.spec.name)
     }
 }
 

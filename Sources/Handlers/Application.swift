@@ -128,6 +128,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     var router = Router()
     MetaEndpoints(dependencies: dependencies).register(in: &router)
     AgentEndpoints(catalog: dependencies.catalog).register(in: &router)
+    ToolEndpoints(dependencies: dependencies).register(in: &router)
     RunEndpoints(dependencies: dependencies).register(in: &router)
     return Application(router: router, logger: dependencies.logger)
 }

@@ -5,8 +5,9 @@ import Logging
 struct RunEndpoints {
     let dependencies: Dependencies
 
-    /// Without `stream_mode`, a stream carries tokens and the final state, which is what a person with curl wants.
-    static let defaultStreamModes: [StreamMode] = [.messagesTuple, .values]
+    /// Without `stream_mode`, a stream carries tokens, tool and usage events and the final state: what a person
+    /// with curl wants to see.
+    static let defaultStreamModes: [StreamMode] = [.messagesTuple, .custom, .values]
 
     var runner: AgentRunner { AgentRunner(clock: dependencies.clock, makeID: dependencies.makeID) }
 
@@ -36,10 +37,10 @@ struct RunEndpoints {
             result = try await execute(plan) { _ in }
         } catch {
             logEnd(of: error, logger: logger, started: started)
-            throw error
+            throw Self.apiError(error)
         }
         logCompleted(result, logger: logger, started: started)
-        var response = Response.json(encodeJSON(StateValues(result.messages)))
+        var response = Response.json(encodeJSON(StateValues(result.messages, usage: result.usage)))
         response.headers.add("Content-Location", "/runs/\(runID)")
         return response
     }
@@ -72,18 +73,20 @@ struct RunEndpoints {
                                                                       message: "The server is restarting; run the request again."))
                     try? await events.send("end", data: Array("null".utf8))
                 } else if !cancelled {
-                    let problem = error as? APIError ?? APIError.internalError(requestID: context.requestID)
-                    try? await events.send("error", json: StreamError(error: problem.code, message: problem.detail))
-                    try? await events.send("end", data: Array("null".utf8))
+                    // Reported in-band: the stream itself ends normally.
+                    let problem = Self.apiError(error) as? APIError ?? APIError.internalError(requestID: context.requestID)
+                    try await events.send("error", json: StreamError(error: problem.code, message: problem.detail))
+                    try await events.send("end", data: Array("null".utf8))
+                    return
                 }
                 throw error
             }
             logCompleted(result, logger: logger, started: started)
-            if modes.contains(.updates), let reply = result.messages.last {
-                try await events.send("updates", json: ["agent": StateValues([reply])])
+            if modes.contains(.custom) {
+                try await events.send("custom", json: CustomEvent(type: "run_completed", usage: result.usage, turn: result.turns))
             }
             if modes.contains(.values) {
-                try await events.send("values", json: StateValues(result.messages))
+                try await events.send("values", json: StateValues(result.messages, usage: result.usage))
             }
             try await events.send("end", data: Array("null".utf8))
         }
@@ -111,8 +114,23 @@ struct RunEndpoints {
         return logger
     }
 
+    /// Limits the run reached, as problems; anything else unchanged.
+    static func apiError(_ error: any Error) -> any Error {
+        switch error {
+        case RunFailure.maxTurnsExceeded(let turns):
+            APIError(status: 422, code: "max_turns_exceeded",
+                     detail: "The agent made \(turns) model calls without reaching an answer (limits.max_turns).")
+        case RunFailure.timedOut(let limit):
+            APIError(status: 504, code: "run_timeout",
+                     detail: "The run did not finish within \(limit.components.seconds) s (limits.timeout_seconds).")
+        default:
+            error
+        }
+    }
+
     func logCompleted(_ result: RunResult, logger: Logger, started: ContinuousClock.Instant) {
         logger.info("run.completed", metadata: [
+            "turns": "\(result.turns)",
             "usage.input_tokens": "\(result.usage.inputTokens)",
             "usage.output_tokens": "\(result.usage.outputTokens)",
             "duration_ms": "\(milliseconds(since: started))",
@@ -144,54 +162,4 @@ struct RunEndpoints {
 func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
     let elapsed = ContinuousClock.now - start
     return elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-}
-
-/// Turns run events into the frames of the requested stream modes.
-final class MessageStreamRenderer: Sendable {
-    let events: EventStreamWriter
-    let modes: Set<StreamMode>
-    let metadata: [String: String]
-    private let partial = MutexBox<[String: String]>([:])
-
-    init(events: EventStreamWriter, modes: Set<StreamMode>, runID: String, agentID: String) {
-        self.events = events
-        self.modes = modes
-        self.metadata = ["run_id": runID, "agent_id": agentID, "langgraph_node": "agent"]
-    }
-
-    func render(_ event: RunEvent) async throws {
-        switch event {
-        case .messageDelta(let messageID, let text):
-            if modes.contains(.messagesTuple) {
-                try await events.send("messages", json: TupleFrame(chunk: MessageChunk(content: text, id: messageID), metadata: metadata))
-            }
-            if modes.contains(.messages) {
-                let (content, first) = partial.withLock { store in
-                    let first = store[messageID] == nil
-                    store[messageID, default: ""] += text
-                    return (store[messageID]!, first)
-                }
-                if first {
-                    try await events.send("messages/metadata", json: [messageID: ["metadata": metadata]])
-                }
-                try await events.send("messages/partial", json: [MessageChunk(type: "ai", content: content, id: messageID)])
-            }
-        case .messageCompleted(let message):
-            if modes.contains(.messages) {
-                try await events.send("messages/complete", json: [OutputMessage(message)])
-            }
-        }
-    }
-
-    /// `[chunk, metadata]`, as LangGraph's `messages-tuple` mode sends it.
-    struct TupleFrame: Encodable {
-        var chunk: MessageChunk
-        var metadata: [String: String]
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.unkeyedContainer()
-            try container.encode(chunk)
-            try container.encode(metadata)
-        }
-    }
 }

@@ -1,4 +1,5 @@
 import AgentRuntime
+import Foundation
 
 /// A message as clients send it: OpenAI style (`role`) or LangChain style (`type`), content as a string or
 /// as a list of text parts.
@@ -68,7 +69,8 @@ struct OutputMessage: Encodable {
     var content: String
     var id: String
     var name: String?
-    var tool_calls: [JSONValue]?
+    var tool_calls: [WireToolCall]?
+    var tool_call_id: String?
     var usage_metadata: Usage?
     var response_metadata: [String: String]?
 
@@ -82,8 +84,9 @@ struct OutputMessage: Encodable {
         content = message.content
         id = message.id
         name = message.name
+        tool_call_id = message.toolCallID
         if message.role == .assistant {
-            tool_calls = []
+            tool_calls = message.toolCalls.map(WireToolCall.init)
             usage_metadata = message.usage
             var metadata: [String: String] = [:]
             metadata["finish_reason"] = message.finishReason
@@ -93,18 +96,35 @@ struct OutputMessage: Encodable {
     }
 }
 
+/// A tool call as LangChain writes it: the arguments parsed (`args`), or the raw text when they are not JSON.
+struct WireToolCall: Encodable {
+    var id: String
+    var name: String
+    var args: JSONValue
+    var type = "tool_call"
+
+    init(_ call: ToolCall) {
+        id = call.id
+        name = call.name
+        args = (try? JSONDecoder().decode(JSONValue.self, from: Data(call.arguments.utf8))) ?? .string(call.arguments)
+    }
+}
+
 /// A streamed piece of an assistant message (LangGraph's `AIMessageChunk`).
 struct MessageChunk: Encodable {
     var type = "AIMessageChunk"
     var content: String
     var id: String
+    var tool_calls: [WireToolCall]?
 }
 
-/// The state an agent run works on: LangGraph's `values`.
+/// The state an agent run works on: LangGraph's `values`, plus the run's total usage once it has one.
 struct StateValues: Encodable {
     var messages: [OutputMessage]
+    var usage: Usage?
 
-    init(_ messages: [ChatMessage]) {
+    init(_ messages: [ChatMessage], usage: Usage? = nil) {
         self.messages = messages.map(OutputMessage.init)
+        self.usage = usage
     }
 }

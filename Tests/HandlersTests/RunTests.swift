@@ -32,7 +32,7 @@ import TestSupport
         }
         #expect(heartbeat == Heartbeat(interval: .seconds(15), bytes: Array(": ping\n\n".utf8)))
         let frames = parseSSE(try await bodyText(response))
-        #expect(frames.map(\.event) == ["metadata", "values", "messages", "messages", "messages", "messages", "values", "end"])
+        #expect(frames.map(\.event) == ["metadata", "values", "messages", "messages", "messages", "messages", "custom", "custom", "values", "end"])
         #expect(frames.map(\.id) == (0..<frames.count).map { String($0) })
         let metadata = try #require(try JSONSerialization.jsonObject(with: Data(frames[0].data.utf8)) as? [String: Any])
         #expect(response.headers["Content-Location"] == "/runs/\(try #require(metadata["run_id"] as? String))")

@@ -12,6 +12,22 @@ import TestSupport
         #expect(tokens.filter { !$0.allSatisfy(\.isWhitespace) }.count == Tokenizer.count(text))
     }
 
+    @Test func configLoadsToolsAndLimits() throws {
+        let catalog = try AgentConfigLoader.parse("""
+            agents:
+              - id: calc
+                model: {provider: builtin, tool_choice: calculator}
+                tools: [calculator, {name: current_time, timeout_ms: 500}]
+                limits: {max_turns: 3, timeout_seconds: 2.5}
+            """, file: "x.yaml")
+        let agent = try #require(catalog.agent("calc"))
+        #expect(agent.tools.map(\.spec.name) == ["calculator", "current_time"])
+        #expect(agent.tools[1].timeout == .milliseconds(500))
+        #expect(agent.tools[0].timeout == .seconds(10))
+        #expect(agent.model.toolChoice == .tool("calculator"))
+        #expect(agent.limits == RunLimits(maxTurns: 3, timeout: .milliseconds(2500)))
+    }
+
     @Test func configLoadsAndValidates() throws {
         let catalog = try AgentConfigLoader.parse("""
             agents:
@@ -36,6 +52,13 @@ import TestSupport
         ("agents:\n  - id: a\n    model: {provider: builtin, token_delay_ms: -1}\n", "agents[0] (a).model.token_delay_ms", "between"),
         ("agents: []\n", "agents", "at least one"),
         ("agents:\n  - id: a\n    model: {provider: builtin, token_delay_ms: soon}\n", "agents[0].model.token_delay_ms", "integer"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [calculator, shell]\n", "agents[0] (a).tools[1]", "unknown tool 'shell'"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [calculator, calculator]\n", "agents[0] (a).tools[1]", "listed twice"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [{name: calculator, timeout_ms: 0}]\n", "agents[0] (a).tools[0].timeout_ms", "between"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [{name: calculator, timeout: 5}]\n", "agents[0].tools[0].timeout", "unknown field"),
+        ("agents:\n  - id: a\n    model: {provider: builtin, tool_choice: current_time}\n    tools: [calculator]\n", "agents[0] (a).model.tool_choice", "one of this agent's tools"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    limits: {max_turns: 0}\n", "agents[0] (a).limits.max_turns", "between 1 and 100"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    limits: {turns: 3}\n", "agents[0].limits.turns", "unknown field"),
     ])
     func configErrorsNameFileAgentAndField(yaml: String, field: String, message: String) {
         do {

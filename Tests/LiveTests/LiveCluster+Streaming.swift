@@ -26,9 +26,11 @@ struct StreamResult: Sendable {
         (json("metadata").first as? [String: Any])?["run_id"] as? String
     }
 
-    /// The tokens of `messages` (messages-tuple) events, in order.
+    /// The streamed assistant tokens of `messages` (messages-tuple) events, in order.
     var tokens: [String] {
-        json("messages").compactMap { (($0 as? [Any])?.first as? [String: Any])?["content"] as? String }
+        json("messages").compactMap { ($0 as? [Any])?.first as? [String: Any] }
+            .filter { $0["type"] as? String == "AIMessageChunk" }
+            .compactMap { $0["content"] as? String }
     }
 }
 

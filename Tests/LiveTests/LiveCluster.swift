@@ -24,6 +24,9 @@ final class LiveCluster: @unchecked Sendable {
             model: {provider: builtin, token_delay_ms: 100}
           - id: slow
             model: {provider: builtin, token_delay_ms: 700}
+          - id: assistant
+            model: {provider: builtin, token_delay_ms: 10}
+            tools: [calculator, current_time]
         """
 
     let directory: URL

@@ -32,6 +32,22 @@ import Testing
         }
     }
 
+    @Test func calculatorAgentThroughNginx() async throws {
+        try await withCluster { cluster in
+            let result = try await cluster.stream("/runs/stream", body: runBody(agent: "assistant", message: "what is 12*(3+4)?"))
+            let custom = result.json("custom").compactMap { $0 as? [String: Any] }
+            #expect(custom.map { $0["type"] as? String } == ["usage", "tool_call_started", "tool_call_finished", "usage", "run_completed"])
+            #expect(custom[2]["result"] as? String == "84")
+            #expect((custom[4]["usage"] as? [String: Int])?["total_tokens"] ?? 0 > 0)
+            #expect(result.tokens.joined() == "calculator returned 84.")
+            #expect(result.events.last == "end")
+            let tools = try await cluster.fetch(.GET, "/agents/assistant/tools")
+            #expect(tools.body.contains(#""name":"calculator""#))
+            let invoked = try await cluster.fetch(.POST, "/agents/assistant/tools/calculator/invoke", body: #"{"arguments":{"expression":"2^10"}}"#)
+            #expect(invoked.json?["result"] as? String == "1024")
+        }
+    }
+
     @Test func streamEventsArriveAsTheyAreProduced() async throws {
         try await withCluster { cluster in
             let words = (1...10).map { "w\($0)" }.joined(separator: " ")

@@ -1,0 +1,77 @@
+import Foundation
+
+/// Arithmetic with a real parser (`Calculator`), never an interpreter.
+public struct CalculatorTool: Tool {
+    public init() {}
+
+    public let spec = ToolSpec(
+        name: "calculator",
+        description: "Evaluates an arithmetic expression: + - * / % ^, parentheses, sqrt, abs, round, floor, ceil, ln, log10, sin, cos, tan, min, max, pi, e.",
+        parameters: .object([
+            "type": "object",
+            "properties": .object(["expression": .object([
+                "type": "string", "minLength": 1, "maxLength": .number(Double(Calculator.maxLength)),
+                "description": "For example 12*(3+4)",
+            ])]),
+            "required": .array(["expression"]),
+            "additionalProperties": false,
+        ]))
+
+    public var isIdempotent: Bool { true }
+
+    public func run(_ arguments: [String: JSONValue]) async throws -> String {
+        guard case .string(let expression) = arguments["expression"] else { throw ToolError("expression is required") }
+        do {
+            return Calculator.format(try Calculator.evaluate(expression))
+        } catch {
+            throw ToolError(error.description)
+        }
+    }
+}
+
+/// The current date and time in an IANA time zone.
+public struct CurrentTimeTool: Tool {
+    public var now: @Sendable () -> Date
+
+    public init(now: @escaping @Sendable () -> Date = { Date() }) {
+        self.now = now
+    }
+
+    public var spec: ToolSpec {
+        ToolSpec(
+            name: "current_time",
+            description: "The current date and time in an IANA time zone such as Europe/Paris (default UTC).",
+            parameters: .object([
+                "type": "object",
+                "properties": .object(["timezone": .object(["type": "string", "maxLength": 64, "description": "IANA zone, e.g. America/New_York"])]),
+                "additionalProperties": false,
+            ]))
+    }
+
+    public var isIdempotent: Bool { true }
+
+    public func run(_ arguments: [String: JSONValue]) async throws -> String {
+        var identifier = "UTC"
+        if case .string(let requested) = arguments["timezone"] { identifier = requested }
+        guard let zone = TimeZone(identifier: identifier) else {
+            throw ToolError("unknown time zone '\(identifier.prefix(64))'; use an IANA name such as Europe/Paris")
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = zone
+        formatter.formatOptions = [.withInternetDateTime]
+        return "\(formatter.string(from: now())) (\(zone.identifier))"
+    }
+}
+
+/// The tools that can be named in an agent's `tools:` list.
+public enum ToolCatalog {
+    public static let names = ["calculator", "current_time"]
+
+    public static func make(_ name: String) -> (any Tool)? {
+        switch name {
+        case "calculator": CalculatorTool()
+        case "current_time": CurrentTimeTool()
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import AgentRuntime
+
+/// An agent's tools: list them, and call one directly with validated arguments.
+struct ToolEndpoints {
+    let dependencies: Dependencies
+
+    func register(in router: inout Router) {
+        router.add(Route("GET", "/agents/{agent_id}/tools", operationID: "list_agent_tools",
+                         summary: "The tools an agent can call, with JSON Schemas of their arguments", handler: .inline { _, context in
+            let agent = try agent(context.parameter("agent_id"))
+            return .json(encodeJSON(agent.tools.map { ToolObject($0) }))
+        }))
+        router.add(Route("POST", "/agents/{agent_id}/tools/{tool}/invoke", operationID: "invoke_agent_tool",
+                         summary: "Call one of an agent's tools directly", handler: .async { request, context in
+            try await invoke(request, context)
+        }))
+    }
+
+    func agent(_ id: String) throws -> AgentDefinition {
+        guard let agent = dependencies.catalog.agent(id) else {
+            throw APIError.notFound("No agent with id '\(id.prefix(100))'.", code: "agent_not_found")
+        }
+        return agent
+    }
+
+    func invoke(_ request: Request, _ context: RequestContext) async throws -> Response {
+        let agent = try agent(context.parameter("agent_id"))
+        let name = context.parameter("tool")
+        guard let tool = agent.tool(name) else {
+            throw APIError.notFound("Agent '\(agent.id)' has no tool '\(name.prefix(100))'.", code: "tool_not_found")
+        }
+        let body = try request.decodeJSON(InvokeBody.self)
+        let arguments = body.arguments ?? .object([:])
+        let violations = JSONSchemaValidator.validate(arguments, against: tool.spec.parameters, path: "arguments")
+        if let first = violations.first {
+            throw APIError.invalid(field: first.path, first.message)
+        }
+        let started = ContinuousClock.now
+        switch try await tool.invoke(arguments: arguments, clock: dependencies.clock) {
+        case .success(let result):
+            context.logger.info("tool.invoked", metadata: ["tool": "\(name)", "agent.id": "\(agent.id)"])
+            return .json(encodeJSON(InvokeResult(tool: name, result: result, duration_ms: milliseconds(since: started))))
+        case .failure(let message):
+            throw APIError(status: 422, code: "tool_error", detail: "\(name): \(message)")
+        }
+    }
+
+    struct InvokeBody: Decodable {
+        var arguments: JSONValue?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case arguments }
+
+        init(from decoder: any Decoder) throws {
+            try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+            arguments = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(JSONValue.self, forKey: .arguments)
+        }
+    }
+
+    struct InvokeResult: Encodable {
+        var tool: String
+        var result: String
+        var duration_ms: Int64
+    }
+}
+
+/// A tool as clients see it, in the shape of an OpenAI function definition.
+struct ToolObject: Encodable {
+    var name: String
+    var description: String
+    var parameters: JSONValue
+    var timeout_ms: Int64
+
+    init(_ tool: ConfiguredTool) {
+        name = tool.spec.name
+        description = tool.spec.description
+        parameters = tool.spec.parameters
+        timeout_ms = tool.timeout.components.seconds * 1000 + tool.timeout.components.attoseconds / 1_000_000_000_000_000
+    }
+}
