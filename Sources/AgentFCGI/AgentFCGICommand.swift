@@ -1,5 +1,6 @@
 import AgentRuntime
 import ArgumentParser
+import AsyncHTTPClient
 import Glibc
 import Handlers
 import Logging
@@ -101,8 +102,14 @@ struct Serve: ParsableCommand {
         }
 
         let lifecycle = Lifecycle()
+        // Model servers: a stream that goes silent for a minute is a failed stream.
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        defer { try? httpClient.syncShutdown() }
         let dependencies = Dependencies(
-            catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle)
+            catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle,
+            httpClient: httpClient)
         let server = try Server(
             app: makeApp(dependencies), listener: listener,
             options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),

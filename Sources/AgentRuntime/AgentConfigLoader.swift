@@ -90,11 +90,36 @@ public enum AgentConfigLoader {
             guard timeout > 0, timeout <= 86_400 else {
                 throw ConfigError(file: file, field: "\(named).limits.timeout_seconds", message: "must be between 0 and 86400, got \(timeout)")
             }
+            if provider == .openai {
+                guard let url = model.baseURL, url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                    throw ConfigError(file: file, field: "\(named).model.base_url",
+                                      message: "the openai provider needs base_url: http(s)://host/v1")
+                }
+                guard model.name != nil else {
+                    throw ConfigError(file: file, field: "\(named).model.name", message: "the openai provider needs the model's name")
+                }
+                if let variable = model.apiKeyEnv, variable.isEmpty || variable.contains(where: { !($0.isLetter || $0.isNumber || $0 == "_") }) {
+                    throw ConfigError(file: file, field: "\(named).model.api_key_env",
+                                      message: "must name an environment variable (letters, digits, _), not hold the key")
+                }
+            }
+            if let temperature = model.temperature, !(0...2).contains(temperature) {
+                throw ConfigError(file: file, field: "\(named).model.temperature", message: "must be between 0 and 2")
+            }
+            if let maxTokens = model.maxTokens, !(1...1_000_000).contains(maxTokens) {
+                throw ConfigError(file: file, field: "\(named).model.max_tokens", message: "must be between 1 and 1000000")
+            }
+            let retries = model.maxRetries ?? 2
+            guard (0...10).contains(retries) else {
+                throw ConfigError(file: file, field: "\(named).model.max_retries", message: "must be between 0 and 10")
+            }
             agents.append(AgentDefinition(
                 id: agent.id, name: agent.name, description: agent.description ?? "",
                 instructions: agent.instructions ?? "",
                 model: ModelSettings(provider: provider, name: model.name ?? provider.rawValue,
-                                     tokenDelay: .milliseconds(delay), toolChoice: toolChoice),
+                                     tokenDelay: .milliseconds(delay), toolChoice: toolChoice, baseURL: model.baseURL,
+                                     apiKeyEnvironment: model.apiKeyEnv, temperature: model.temperature,
+                                     maxTokens: model.maxTokens, maxRetries: retries),
                 tools: tools,
                 limits: RunLimits(maxTurns: maxTurns, timeout: .milliseconds(Int64(timeout * 1000))),
                 metadata: agent.metadata ?? [:]
@@ -191,9 +216,15 @@ private struct RawModel: Decodable {
     var name: String?
     var tokenDelayMs: Int?
     var toolChoice: String?
+    var baseURL: String?
+    var apiKeyEnv: String?
+    var temperature: Double?
+    var maxTokens: Int?
+    var maxRetries: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case provider, name, tokenDelayMs = "token_delay_ms", toolChoice = "tool_choice"
+        case provider, name, tokenDelayMs = "token_delay_ms", toolChoice = "tool_choice", baseURL = "base_url",
+             apiKeyEnv = "api_key_env", temperature, maxTokens = "max_tokens", maxRetries = "max_retries"
     }
 
     init(from decoder: any Decoder) throws {
@@ -203,5 +234,10 @@ private struct RawModel: Decodable {
         name = try container.decodeIfPresent(String.self, forKey: .name)
         tokenDelayMs = try container.decodeIfPresent(Int.self, forKey: .tokenDelayMs)
         toolChoice = try container.decodeIfPresent(String.self, forKey: .toolChoice)
+        baseURL = try container.decodeIfPresent(String.self, forKey: .baseURL)
+        apiKeyEnv = try container.decodeIfPresent(String.self, forKey: .apiKeyEnv)
+        temperature = try container.decodeIfPresent(Double.self, forKey: .temperature)
+        maxTokens = try container.decodeIfPresent(Int.self, forKey: .maxTokens)
+        maxRetries = try container.decodeIfPresent(Int.self, forKey: .maxRetries)
     }
 }

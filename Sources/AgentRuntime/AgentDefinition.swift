@@ -44,7 +44,7 @@ public struct RunLimits: Sendable, Equatable {
 
 public struct ModelSettings: Sendable, Equatable {
     public enum Provider: String, Sendable, CaseIterable {
-        case builtin
+        case builtin, openai
     }
 
     public var provider: Provider
@@ -52,13 +52,26 @@ public struct ModelSettings: Sendable, Equatable {
     /// Builtin model only: the pause before each streamed token.
     public var tokenDelay: Duration
     public var toolChoice: ToolChoice
+    /// openai: the API's base URL, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8080/v1`.
+    public var baseURL: String?
+    /// openai: the name of the environment variable holding the API key (the key itself never is in the config).
+    public var apiKeyEnvironment: String?
+    public var temperature: Double?
+    public var maxTokens: Int?
+    public var maxRetries: Int
 
     public init(provider: Provider = .builtin, name: String = "builtin", tokenDelay: Duration = .zero,
-                toolChoice: ToolChoice = .auto) {
+                toolChoice: ToolChoice = .auto, baseURL: String? = nil, apiKeyEnvironment: String? = nil,
+                temperature: Double? = nil, maxTokens: Int? = nil, maxRetries: Int = 2) {
         self.provider = provider
         self.name = name
         self.tokenDelay = tokenDelay
         self.toolChoice = toolChoice
+        self.baseURL = baseURL
+        self.apiKeyEnvironment = apiKeyEnvironment
+        self.temperature = temperature
+        self.maxTokens = maxTokens
+        self.maxRetries = maxRetries
     }
 }
 

@@ -1,3 +1,6 @@
+import AsyncHTTPClient
+import Foundation
+
 /// What a run reports while it goes, in order.
 public enum RunEvent: Sendable, Equatable {
     /// A piece of the assistant message `messageID`, as the model produced it.
@@ -36,13 +39,22 @@ public struct AgentRunner: Sendable {
 
     public init(
         clock: any Clock<Duration> = ContinuousClock(), makeID: @escaping @Sendable () -> String,
+        httpClient: HTTPClient = .shared, environment: [String: String] = ProcessInfo.processInfo.environment,
         modelFactory: (@Sendable (AgentDefinition) -> any ChatModel)? = nil
     ) {
         self.clock = clock
         self.makeID = makeID
         self.modelFactory = modelFactory ?? { [clock] agent in
-            switch agent.model.provider {
-            case .builtin: BuiltinModel(tokenDelay: agent.model.tokenDelay, clock: clock)
+            let model = agent.model
+            switch model.provider {
+            case .builtin:
+                return BuiltinModel(tokenDelay: model.tokenDelay, clock: clock)
+            case .openai:
+                let settings = OpenAIChatModel.Settings(
+                    baseURL: model.baseURL ?? "", model: model.name,
+                    apiKey: model.apiKeyEnvironment.flatMap { environment[$0] }, temperature: model.temperature,
+                    maxTokens: model.maxTokens, maxRetries: model.maxRetries)
+                return OpenAIChatModel(settings: settings, client: httpClient, clock: clock)
             }
         }
     }

@@ -37,25 +37,30 @@ public struct ChatMessage: Sendable, Equatable {
 public struct Usage: Sendable, Equatable, Codable {
     public var inputTokens: Int
     public var outputTokens: Int
+    /// True when a count is our estimate (words), because the model server reported none.
+    public var estimated: Bool
     public var totalTokens: Int { inputTokens + outputTokens }
 
-    public init(inputTokens: Int = 0, outputTokens: Int = 0) {
+    public init(inputTokens: Int = 0, outputTokens: Int = 0, estimated: Bool = false) {
         self.inputTokens = inputTokens
         self.outputTokens = outputTokens
+        self.estimated = estimated
     }
 
     public static func + (lhs: Usage, rhs: Usage) -> Usage {
-        Usage(inputTokens: lhs.inputTokens + rhs.inputTokens, outputTokens: lhs.outputTokens + rhs.outputTokens)
+        Usage(inputTokens: lhs.inputTokens + rhs.inputTokens, outputTokens: lhs.outputTokens + rhs.outputTokens,
+              estimated: lhs.estimated || rhs.estimated)
     }
 
     enum CodingKeys: String, CodingKey {
-        case inputTokens = "input_tokens", outputTokens = "output_tokens", totalTokens = "total_tokens"
+        case inputTokens = "input_tokens", outputTokens = "output_tokens", totalTokens = "total_tokens", estimated
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         inputTokens = try container.decode(Int.self, forKey: .inputTokens)
         outputTokens = try container.decode(Int.self, forKey: .outputTokens)
+        estimated = try container.decodeIfPresent(Bool.self, forKey: .estimated) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -63,5 +68,6 @@ public struct Usage: Sendable, Equatable, Codable {
         try container.encode(inputTokens, forKey: .inputTokens)
         try container.encode(outputTokens, forKey: .outputTokens)
         try container.encode(totalTokens, forKey: .totalTokens)
+        if estimated { try container.encode(true, forKey: .estimated) }
     }
 }

@@ -1,4 +1,5 @@
 import AgentRuntime
+import AsyncHTTPClient
 import Foundation
 import Logging
 import Synchronization
@@ -13,12 +14,16 @@ public struct Dependencies: Sendable {
     public var version: String
     public var lifecycle: Lifecycle
     public var makeID: @Sendable () -> String
+    /// For model providers that speak HTTP.
+    public var httpClient: HTTPClient
 
     public init(
         catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         heartbeat: Duration = .seconds(15), version: String = agentfcgiVersion, lifecycle: Lifecycle = Lifecycle(),
-        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
+        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
+        httpClient: HTTPClient = .shared
     ) {
+        self.httpClient = httpClient
         self.catalog = catalog
         self.clock = clock
         self.logger = logger

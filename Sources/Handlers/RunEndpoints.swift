@@ -9,7 +9,9 @@ struct RunEndpoints {
     /// with curl wants to see.
     static let defaultStreamModes: [StreamMode] = [.messagesTuple, .custom, .values]
 
-    var runner: AgentRunner { AgentRunner(clock: dependencies.clock, makeID: dependencies.makeID) }
+    var runner: AgentRunner {
+        AgentRunner(clock: dependencies.clock, makeID: dependencies.makeID, httpClient: dependencies.httpClient)
+    }
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/runs/wait", operationID: "run_wait",
@@ -123,6 +125,16 @@ struct RunEndpoints {
         case RunFailure.timedOut(let limit):
             APIError(status: 504, code: "run_timeout",
                      detail: "The run did not finish within \(limit.components.seconds) s (limits.timeout_seconds).")
+        case let error as UpstreamError:
+            switch error.kind {
+            case .rateLimited:
+                APIError(status: 429, code: "upstream_rate_limited", detail: "The model server is rate limiting: \(error.message)",
+                         headers: HTTPHeaders(error.retryAfter.map { [("Retry-After", "\($0.components.seconds)")] } ?? []))
+            case .timeout:
+                APIError(status: 504, code: "upstream_timeout", detail: "The model server timed out: \(error.message)")
+            case .failed:
+                APIError(status: 502, code: "upstream_error", detail: "The model server failed: \(error.message)")
+            }
         default:
             error
         }

@@ -40,7 +40,7 @@ final class LiveCluster: @unchecked Sendable {
 
     var baseURL: String { "https://127.0.0.1:\(httpsPort)" }
 
-    init(workers count: Int = 2, workerArguments: [String] = [], http2: Bool = false) throws {
+    init(workers count: Int = 2, workerArguments: [String] = [], http2: Bool = false, extraAgents: String = "") throws {
         let binary = Self.binary
         #expect(FileManager.default.isExecutableFile(atPath: binary), "build the worker first: \(binary)")
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("agentfcgi-live-\(UUID().uuidString.prefix(8))")
@@ -49,7 +49,7 @@ final class LiveCluster: @unchecked Sendable {
         }
         // nginx's workers run as www-data and must reach the sockets.
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
-        try Self.config.write(to: directory.appendingPathComponent("agents.yaml"), atomically: true, encoding: .utf8)
+        try (Self.config + "\n" + extraAgents).write(to: directory.appendingPathComponent("agents.yaml"), atomically: true, encoding: .utf8)
         self.directory = directory
         self.workerArguments = workerArguments
         self.httpsPort = try Self.freePort()
@@ -325,9 +325,9 @@ struct LiveError: Error, CustomStringConvertible {
 
 /// Runs `body` against a fresh cluster and always stops it, whether the body passes, fails or throws.
 func withCluster(workers: Int = 2, arguments: [String] = [], http2: Bool = false,
-                 launches: [Int: LiveCluster.Launch] = [:],
+                 launches: [Int: LiveCluster.Launch] = [:], extraAgents: String = "",
                  _ body: (LiveCluster) async throws -> Void) async throws {
-    let cluster = try LiveCluster(workers: workers, workerArguments: arguments, http2: http2)
+    let cluster = try LiveCluster(workers: workers, workerArguments: arguments, http2: http2, extraAgents: extraAgents)
     cluster.launches = launches
     do {
         try await cluster.start()

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""A scripted OpenAI-compatible server for the error paths a real one will not produce on demand.
+
+The requested model name picks the script:
+  flaky-429   first request of a run: 429 with Retry-After: 1, then a normal answer
+  always-500  500 with an OpenAI-style error body, every time
+  malformed   a stream whose second chunk is not JSON
+  stall       one token, then silence until the client gives up
+  tools       a tool call whose name and arguments arrive in fragments, reported usage
+  ok          "Hello from the script" in three chunks, no usage (as llama.cpp streams)
+Usage: scripted_openai_server.py PORT   (prints "ready" when listening)
+"""
+import json
+import signal
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+COUNTS = {}
+
+
+def chunk(delta=None, finish=None, usage=None):
+    body = {"id": "c1", "object": "chat.completion.chunk", "choices": [] if delta is None and finish is None else
+            [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
+    if usage:
+        body["usage"] = usage
+    return ("data: " + json.dumps(body) + "\n\n").encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send_stream(self, parts, stall=False):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for part in parts:
+            self.wfile.write(part)
+            self.wfile.flush()
+            time.sleep(0.02)
+        if stall:
+            time.sleep(30)
+            return
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        request = json.loads(self.rfile.read(length) or b"{}")
+        model = request.get("model", "")
+        COUNTS[model] = COUNTS.get(model, 0) + 1
+        if model == "flaky-429" and COUNTS[model] % 2 == 1:
+            body = json.dumps({"error": {"message": "slow down", "type": "rate_limit"}}).encode()
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif model == "always-500":
+            body = json.dumps({"error": {"message": "model crashed"}}).encode()
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif model == "malformed":
+            self.send_stream([chunk({"content": "Hi"}), b"data: {not json\n\n"])
+        elif model == "stall":
+            self.send_stream([chunk({"content": "Hi"})], stall=True)
+        elif model == "tools":
+            if request.get("messages", [{}])[-1].get("role") == "tool":
+                self.send_stream([chunk({"content": "It is "}), chunk({"content": request["messages"][-1]["content"]}),
+                                  chunk(finish="stop"), chunk(usage={"prompt_tokens": 30, "completion_tokens": 4})])
+            else:
+                self.send_stream([
+                    chunk({"tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "calcu", "arguments": ""}}]}),
+                    chunk({"tool_calls": [{"index": 0, "function": {"name": "lator", "arguments": "{\"expre"}}]}),
+                    chunk({"tool_calls": [{"index": 0, "function": {"arguments": "ssion\": \"6*7\"}"}}]}),
+                    chunk(finish="tool_calls"),
+                    chunk(usage={"prompt_tokens": 20, "completion_tokens": 9}),
+                ])
+        else:
+            self.send_stream([chunk({"role": "assistant", "content": "Hello"}), chunk({"content": " from"}),
+                              chunk({"content": " the script"}), chunk(finish="stop")])
+
+
+if __name__ == "__main__":
+    # A parent may have left signals blocked; SIGTERM must work.
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    print("ready", flush=True)
+    server.serve_forever()
