@@ -61,7 +61,11 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "AgentRuntimeTests",
-            dependencies: ["AgentRuntime"]
+            dependencies: [
+                "AgentRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "HandlersTests",

@@ -1,7 +1,16 @@
 @testable import AgentRuntime
 import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOFoundationCompat
+import Synchronization
 import Testing
+
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.wrappingAdd(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
 
 /// The openai provider against a scripted server, for the paths a real server will not take on demand.
 @Suite(.serialized) struct OpenAIProviderTests {
@@ -90,6 +99,33 @@ import Testing
             await #expect(throws: UpstreamError.self) {
                 _ = try await run(agent("ok", baseURL: "http://127.0.0.1:9/v1", retries: 0), client: client)
             }
+        }
+    }
+
+    @Test func cancellingTheRunClosesTheUpstreamRequest() async throws {
+        let client = Self.client
+        try await withScriptedServer { url in
+            let runner = AgentRunner(makeID: { UUID().uuidString }, httpClient: client)
+            let agent = agent("slow", baseURL: url)
+            let tokens = Counter()
+            let task = Task {
+                try await runner.run(agent: agent, input: [ChatMessage(id: "u", role: .user, content: "hi")]) { event in
+                    if case .messageDelta = event { tokens.add() }
+                }
+            }
+            while tokens.value < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            // The server notices the closed connection at its next write, 100 ms later at most.
+            let deadline = ContinuousClock.now + .seconds(2)
+            var dropped = 0
+            while dropped == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                let stats = try await client.execute(HTTPClientRequest(url: url + "/stats"), timeout: .seconds(2))
+                let body = try await stats.body.collect(upTo: 1024)
+                dropped = ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Int])?["dropped"] ?? 0
+            }
+            #expect(dropped == 1, "the upstream stream was not closed within 2 s of the cancellation")
         }
     }
 

@@ -8,6 +8,7 @@ The requested model name picks the script:
   stall       one token, then silence until the client gives up
   tools       a tool call whose name and arguments arrive in fragments, reported usage
   ok          "Hello from the script" in three chunks, no usage (as llama.cpp streams)
+  slow        a token every 100 ms for 20 s; GET /stats then tells how many such streams the client dropped
 Usage: scripted_openai_server.py PORT   (prints "ready" when listening)
 """
 import json
@@ -17,6 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 COUNTS = {}
+DROPPED = {"slow": 0}
 
 
 def chunk(delta=None, finish=None, usage=None):
@@ -48,6 +50,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 
+    def do_GET(self):
+        body = json.dumps({"dropped": DROPPED["slow"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         request = json.loads(self.rfile.read(length) or b"{}")
@@ -70,6 +80,18 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         elif model == "malformed":
             self.send_stream([chunk({"content": "Hi"}), b"data: {not json\n\n"])
+        elif model == "slow":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            try:
+                for _ in range(200):
+                    self.wfile.write(chunk({"content": " tick"}))
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                DROPPED["slow"] += 1
         elif model == "stall":
             self.send_stream([chunk({"content": "Hi"})], stall=True)
         elif model == "tools":

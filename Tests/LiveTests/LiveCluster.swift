@@ -300,7 +300,7 @@ final class LiveCluster: @unchecked Sendable {
 
     private func touch(_ url: URL) -> URL {
         if !FileManager.default.fileExists(atPath: url.path) {
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         }
         return url
     }
