@@ -59,9 +59,14 @@ public enum AgentConfigLoader {
             var tools: [ConfiguredTool] = []
             for (toolIndex, raw) in (agent.tools ?? []).enumerated() {
                 let toolField = "\(named).tools[\(toolIndex)]"
-                guard let tool = ToolCatalog.make(raw.name) else {
+                let tool: any Tool
+                do {
+                    tool = try ToolCatalog.make(raw.name, options: raw.options)
+                } catch .unknownTool {
                     throw ConfigError(file: file, field: toolField,
                                       message: "unknown tool '\(raw.name)'; available: \(ToolCatalog.names.joined(separator: ", "))")
+                } catch .invalid(let setting, let message) {
+                    throw ConfigError(file: file, field: "\(toolField).\(setting)", message: message)
                 }
                 guard !tools.contains(where: { $0.spec.name == raw.name }) else {
                     throw ConfigError(file: file, field: toolField, message: "tool '\(raw.name)' is listed twice")
@@ -182,8 +187,11 @@ private struct RawAgent: Decodable {
 private struct RawTool: Decodable {
     var name: String
     var timeoutMs: Int?
+    var options = ToolCatalog.Options()
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, timeoutMs = "timeout_ms" }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, timeoutMs = "timeout_ms", allowHosts = "allow_hosts", allowPrivate = "allow_private", maxBytes = "max_bytes"
+    }
 
     init(from decoder: any Decoder) throws {
         if let name = try? decoder.singleValueContainer().decode(String.self) {
@@ -194,6 +202,10 @@ private struct RawTool: Decodable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
         timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs)
+        options = ToolCatalog.Options(
+            allowHosts: try container.decodeIfPresent([String].self, forKey: .allowHosts),
+            allowPrivate: try container.decodeIfPresent(Bool.self, forKey: .allowPrivate),
+            maxBytes: try container.decodeIfPresent(Int.self, forKey: .maxBytes))
     }
 }
 

@@ -9,6 +9,7 @@ The requested model name picks the script:
   tools       a tool call whose name and arguments arrive in fragments, reported usage
   ok          "Hello from the script" in three chunks, no usage (as llama.cpp streams)
   slow        a token every 100 ms for 20 s; GET /stats then tells how many such streams the client dropped
+GET /page, /redirect, /redirect-out, /loop and /big serve the http_get tool's tests.
 Usage: scripted_openai_server.py PORT   (prints "ready" when listening)
 """
 import json
@@ -51,9 +52,21 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_GET(self):
-        body = json.dumps({"dropped": DROPPED["slow"]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        # Pages for the http_get tool's tests, and the dropped-stream count.
+        status, headers, body = 200, {"Content-Type": "application/json"}, json.dumps({"dropped": DROPPED["slow"]}).encode()
+        if self.path == "/page":
+            headers, body = {"Content-Type": "text/plain"}, b"hello from the page"
+        elif self.path == "/redirect":
+            status, headers, body = 302, {"Location": "/page"}, b""
+        elif self.path == "/redirect-out":
+            status, headers, body = 302, {"Location": "http://not-allowed.test/"}, b""
+        elif self.path == "/loop":
+            status, headers, body = 302, {"Location": "/loop"}, b""
+        elif self.path == "/big":
+            headers, body = {"Content-Type": "text/plain"}, b"x" * 200000
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

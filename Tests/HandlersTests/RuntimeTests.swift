@@ -59,6 +59,10 @@ import TestSupport
         ("agents:\n  - id: a\n    model: {provider: builtin, tool_choice: current_time}\n    tools: [calculator]\n", "agents[0] (a).model.tool_choice", "one of this agent's tools"),
         ("agents:\n  - id: a\n    model: {provider: builtin}\n    limits: {max_turns: 0}\n", "agents[0] (a).limits.max_turns", "between 1 and 100"),
         ("agents:\n  - id: a\n    model: {provider: builtin}\n    limits: {turns: 3}\n", "agents[0].limits.turns", "unknown field"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [http_get]\n", "agents[0] (a).tools[0].allow_hosts", "allowed hosts"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [{name: calculator, allow_hosts: [x]}]\n", "agents[0] (a).tools[0].allow_hosts", "no settings"),
+        ("agents:\n  - id: a\n    model: {provider: openai, name: m}\n", "agents[0] (a).model.base_url", "needs base_url"),
+        ("agents:\n  - id: a\n    model: {provider: openai, name: m, base_url: \"http://x/v1\", api_key_env: \"sk-123 456\"}\n", "agents[0] (a).model.api_key_env", "environment variable"),
     ])
     func configErrorsNameFileAgentAndField(yaml: String, field: String, message: String) {
         do {

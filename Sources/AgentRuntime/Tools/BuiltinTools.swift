@@ -65,13 +65,47 @@ public struct CurrentTimeTool: Tool {
 
 /// The tools that can be named in an agent's `tools:` list.
 public enum ToolCatalog {
-    public static let names = ["calculator", "current_time"]
+    public static let names = ["calculator", "current_time", "http_get"]
 
-    public static func make(_ name: String) -> (any Tool)? {
+    /// Settings a tool entry may carry besides its name and timeout.
+    public struct Options: Sendable, Equatable {
+        public var allowHosts: [String]?
+        public var allowPrivate: Bool?
+        public var maxBytes: Int?
+
+        public init(allowHosts: [String]? = nil, allowPrivate: Bool? = nil, maxBytes: Int? = nil) {
+            self.allowHosts = allowHosts
+            self.allowPrivate = allowPrivate
+            self.maxBytes = maxBytes
+        }
+
+        var isEmpty: Bool { self == Options() }
+    }
+
+    public enum Problem: Error, Equatable {
+        case unknownTool
+        /// A setting, and what is wrong with it.
+        case invalid(field: String, message: String)
+    }
+
+    public static func make(_ name: String, options: Options = Options()) throws(Problem) -> any Tool {
         switch name {
-        case "calculator": CalculatorTool()
-        case "current_time": CurrentTimeTool()
-        default: nil
+        case "calculator", "current_time":
+            guard options.isEmpty else {
+                throw .invalid(field: "allow_hosts", message: "'\(name)' takes no settings besides timeout_ms")
+            }
+            return name == "calculator" ? CalculatorTool() : CurrentTimeTool()
+        case "http_get":
+            guard let hosts = options.allowHosts, !hosts.isEmpty else {
+                throw .invalid(field: "allow_hosts", message: "http_get needs a list of allowed hosts (e.g. [example.com, \"*.wikipedia.org\"])")
+            }
+            let maxBytes = options.maxBytes ?? 64 * 1024
+            guard (1...(16 << 20)).contains(maxBytes) else {
+                throw .invalid(field: "max_bytes", message: "must be between 1 and 16777216")
+            }
+            return HTTPGetTool(settings: .init(allowedHosts: hosts, allowPrivateAddresses: options.allowPrivate ?? false, maxBytes: maxBytes))
+        default:
+            throw .unknownTool
         }
     }
 }
