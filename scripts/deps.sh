@@ -13,6 +13,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install 
 
 need=(
     libfcgi-dev     # FastCGI library and headers (CFastCGI)
+    libsqlite3-dev  # SQLite with FTS5, for GRDB (knowledge_search, later the store)
     pkg-config      # SwiftPM finds libfcgi through `pkg-config fcgi`
     nginx           # TLS front, rate limits, static docs
     openssl         # scripts/certs.sh

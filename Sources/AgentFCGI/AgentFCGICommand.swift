@@ -11,7 +11,7 @@ struct AgentFCGICommand: ParsableCommand {
         commandName: "agentfcgi",
         abstract: "LLM agents as an HTTPS REST API: a FastCGI responder for nginx.",
         version: agentfcgiVersion,
-        subcommands: [Serve.self, CheckConfig.self],
+        subcommands: [Serve.self, CheckConfig.self, Index.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -154,5 +154,35 @@ enum FileHandleLite {
     static func standardError(_ text: String) {
         var bytes = Array(text.utf8)
         _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+struct Index: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build the knowledge_search indexes that the config gives an index_path; workers read them at start-up.")
+
+    @Option(help: "The agents YAML file.")
+    var config = "agents.yaml"
+
+    func run() throws {
+        let catalog: AgentCatalog
+        do {
+            catalog = try AgentConfigLoader.load(path: config)
+        } catch {
+            FileHandleLite.standardError("\(error)\n")
+            throw ExitCode(1)
+        }
+        var built = 0
+        for agent in catalog.agents {
+            for tool in agent.tools {
+                guard let search = tool.tool as? KnowledgeSearchTool, let path = search.indexPath else { continue }
+                let (files, passages) = try search.writeIndex()
+                print("\(agent.id): \(files) file(s), \(passages) passage(s) from \(search.folder) -> \(path)")
+                built += 1
+            }
+        }
+        if built == 0 {
+            print("no knowledge_search tool with an index_path in \(config); workers index their folders in memory at start-up")
+        }
     }
 }

@@ -21,10 +21,11 @@ public enum AgentConfigLoader {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(file: path, field: "", message: "the file is not UTF-8 text")
         }
-        return try parse(text, file: path)
+        return try parse(text, file: path, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
     }
 
-    public static func parse(_ text: String, file: String) throws -> AgentCatalog {
+    /// `directory` anchors relative paths in the file (a knowledge_search folder).
+    public static func parse(_ text: String, file: String, directory: String = FileManager.default.currentDirectoryPath) throws -> AgentCatalog {
         let raw: RawConfig
         do {
             raw = try YAMLDecoder().decode(RawConfig.self, from: text)
@@ -61,7 +62,10 @@ public enum AgentConfigLoader {
                 let toolField = "\(named).tools[\(toolIndex)]"
                 let tool: any Tool
                 do {
-                    tool = try ToolCatalog.make(raw.name, options: raw.options)
+                    var options = raw.options
+                    options.folder = options.folder.map { resolve($0, against: directory) }
+                    options.indexPath = options.indexPath.map { resolve($0, against: directory) }
+                    tool = try ToolCatalog.make(raw.name, options: options)
                 } catch .unknownTool {
                     throw ConfigError(file: file, field: toolField,
                                       message: "unknown tool '\(raw.name)'; available: \(ToolCatalog.names.joined(separator: ", "))")
@@ -118,6 +122,14 @@ public enum AgentConfigLoader {
             guard (0...10).contains(retries) else {
                 throw ConfigError(file: file, field: "\(named).model.max_retries", message: "must be between 0 and 10")
             }
+            let maxInput = agent.limits?.maxInputChars ?? 200_000
+            guard (1...100_000_000).contains(maxInput) else {
+                throw ConfigError(file: file, field: "\(named).limits.max_input_chars", message: "must be between 1 and 100000000")
+            }
+            let maxContext = agent.limits?.maxContextTokens ?? 100_000
+            guard (1...10_000_000).contains(maxContext) else {
+                throw ConfigError(file: file, field: "\(named).limits.max_context_tokens", message: "must be between 1 and 10000000")
+            }
             agents.append(AgentDefinition(
                 id: agent.id, name: agent.name, description: agent.description ?? "",
                 instructions: agent.instructions ?? "",
@@ -126,7 +138,8 @@ public enum AgentConfigLoader {
                                      apiKeyEnvironment: model.apiKeyEnv, temperature: model.temperature,
                                      maxTokens: model.maxTokens, maxRetries: retries),
                 tools: tools,
-                limits: RunLimits(maxTurns: maxTurns, timeout: .milliseconds(Int64(timeout * 1000))),
+                limits: RunLimits(maxTurns: maxTurns, timeout: .milliseconds(Int64(timeout * 1000)),
+                                  maxInputCharacters: maxInput, maxContextTokens: maxContext),
                 metadata: agent.metadata ?? [:]
             ))
         }
@@ -134,6 +147,10 @@ public enum AgentConfigLoader {
             throw ConfigError(file: file, field: "agents", message: "at least one agent is required")
         }
         return AgentCatalog(agents: agents)
+    }
+
+    static func resolve(_ path: String, against directory: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: directory).appendingPathComponent(path).standardizedFileURL.path
     }
 
     static func isValidID(_ id: String) -> Bool {
@@ -191,6 +208,7 @@ private struct RawTool: Decodable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, timeoutMs = "timeout_ms", allowHosts = "allow_hosts", allowPrivate = "allow_private", maxBytes = "max_bytes"
+        case folder, indexPath = "index_path", maxResults = "max_results"
     }
 
     init(from decoder: any Decoder) throws {
@@ -205,21 +223,31 @@ private struct RawTool: Decodable {
         options = ToolCatalog.Options(
             allowHosts: try container.decodeIfPresent([String].self, forKey: .allowHosts),
             allowPrivate: try container.decodeIfPresent(Bool.self, forKey: .allowPrivate),
-            maxBytes: try container.decodeIfPresent(Int.self, forKey: .maxBytes))
+            maxBytes: try container.decodeIfPresent(Int.self, forKey: .maxBytes),
+            folder: try container.decodeIfPresent(String.self, forKey: .folder),
+            indexPath: try container.decodeIfPresent(String.self, forKey: .indexPath),
+            maxResults: try container.decodeIfPresent(Int.self, forKey: .maxResults))
     }
 }
 
 private struct RawLimits: Decodable {
     var maxTurns: Int?
     var timeoutSeconds: Double?
+    var maxInputChars: Int?
+    var maxContextTokens: Int?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case maxTurns = "max_turns", timeoutSeconds = "timeout_seconds" }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case maxTurns = "max_turns", timeoutSeconds = "timeout_seconds", maxInputChars = "max_input_chars"
+        case maxContextTokens = "max_context_tokens"
+    }
 
     init(from decoder: any Decoder) throws {
         try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
         let container = try decoder.container(keyedBy: CodingKeys.self)
         maxTurns = try container.decodeIfPresent(Int.self, forKey: .maxTurns)
         timeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .timeoutSeconds)
+        maxInputChars = try container.decodeIfPresent(Int.self, forKey: .maxInputChars)
+        maxContextTokens = try container.decodeIfPresent(Int.self, forKey: .maxContextTokens)
     }
 }
 

@@ -35,10 +35,18 @@ public struct RunLimits: Sendable, Equatable {
     public var maxTurns: Int
     /// The whole run, model calls and tools included.
     public var timeout: Duration
+    /// Characters of message content one request may bring.
+    public var maxInputCharacters: Int
+    /// The model's context budget, counted in words (the built-in tokenizer): a request whose conversation does
+    /// not fit is refused rather than cut silently.
+    public var maxContextTokens: Int
 
-    public init(maxTurns: Int = 8, timeout: Duration = .seconds(120)) {
+    public init(maxTurns: Int = 8, timeout: Duration = .seconds(120), maxInputCharacters: Int = 200_000,
+                maxContextTokens: Int = 100_000) {
         self.maxTurns = maxTurns
         self.timeout = timeout
+        self.maxInputCharacters = maxInputCharacters
+        self.maxContextTokens = maxContextTokens
     }
 }
 

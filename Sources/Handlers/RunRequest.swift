@@ -104,6 +104,18 @@ struct RunPlan {
         guard messages.count <= Self.maxMessages else {
             throw APIError.invalid(field: field, "has \(messages.count) messages; at most \(Self.maxMessages) are allowed")
         }
+        let characters = messages.reduce(0) { $0 + $1.content.count }
+        guard characters <= agent.limits.maxInputCharacters else {
+            throw APIError(status: 422, code: "input_too_large",
+                           detail: "\(field): \(characters) characters of content; agent '\(agent.id)' accepts at most \(agent.limits.maxInputCharacters) (limits.max_input_chars).",
+                           field: field)
+        }
+        let tokens = messages.reduce(Tokenizer.count(agent.instructions)) { $0 + Tokenizer.count($1.content) }
+        guard tokens <= agent.limits.maxContextTokens else {
+            throw APIError(status: 422, code: "context_too_large",
+                           detail: "\(field): about \(tokens) tokens with the instructions; agent '\(agent.id)' has a context budget of \(agent.limits.maxContextTokens) (limits.max_context_tokens).",
+                           field: field)
+        }
         self.agent = agent
         self.input = messages.map { ChatMessage(id: $0.id ?? makeID(), role: $0.role, content: $0.content, name: $0.name) }
         self.streamModes = body.stream_mode?.modes ?? defaultModes

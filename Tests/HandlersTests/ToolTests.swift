@@ -9,7 +9,24 @@ import TestSupport
         AgentDefinition(id: "calc", tools: [ConfiguredTool(CalculatorTool(), timeout: .seconds(2)), ConfiguredTool(CurrentTimeTool())],
                         limits: RunLimits(maxTurns: 4)),
         AgentDefinition(id: "one-turn", tools: [ConfiguredTool(CalculatorTool())], limits: RunLimits(maxTurns: 1)),
+        AgentDefinition(id: "small", instructions: "be brief", limits: RunLimits(maxInputCharacters: 20, maxContextTokens: 5)),
     ])
+
+    @Test func inputLimitsAreEnforcedBeforeTheRun() async throws {
+        let long = await app.respond(to: jsonRequest("POST", "/runs/wait",
+            #"{"assistant_id":"small","input":{"messages":[{"role":"user","content":"xxxxxxxxxxxxxxxxxxxxxxxxx"}]}}"#))
+        #expect(long.status == 422)
+        #expect(try await jsonObject(long)["code"] as? String == "input_too_large")
+        let wordy = await app.respond(to: jsonRequest("POST", "/runs/stream",
+            #"{"assistant_id":"small","input":{"messages":[{"role":"user","content":"a b c d"}]}}"#))
+        #expect(wordy.status == 422)
+        let problem = try await jsonObject(wordy)
+        #expect(problem["code"] as? String == "context_too_large")
+        #expect(problem["field"] as? String == "input.messages")
+        let fits = await app.respond(to: jsonRequest("POST", "/runs/wait",
+            #"{"assistant_id":"small","input":{"messages":[{"role":"user","content":"a b"}]}}"#))
+        #expect(fits.status == 200)
+    }
 
     @Test func listsToolsWithSchemas() async throws {
         let response = await app.respond(to: Request(method: "GET", path: "/agents/calc/tools"))

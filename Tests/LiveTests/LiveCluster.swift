@@ -20,6 +20,7 @@ final class LiveCluster: @unchecked Sendable {
         agents:
           - id: echo
             model: {provider: builtin, token_delay_ms: 0}
+            limits: {max_context_tokens: 1000000, max_input_chars: 1000000}   # the stalled-client test echoes 120,000 words
           - id: ticker
             model: {provider: builtin, token_delay_ms: 100}
           - id: slow
@@ -27,6 +28,9 @@ final class LiveCluster: @unchecked Sendable {
           - id: assistant
             model: {provider: builtin, token_delay_ms: 10}
             tools: [calculator, current_time]
+          - id: kb
+            model: {provider: builtin}
+            tools: [{name: knowledge_search, folder: "\(repository.appendingPathComponent("Tests/Fixtures/knowledge").path)"}]
         """
 
     let directory: URL

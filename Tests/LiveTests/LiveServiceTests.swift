@@ -45,6 +45,9 @@ import Testing
             #expect(tools.body.contains(#""name":"calculator""#))
             let invoked = try await cluster.fetch(.POST, "/agents/assistant/tools/calculator/invoke", body: #"{"arguments":{"expression":"2^10"}}"#)
             #expect(invoked.json?["result"] as? String == "1024")
+            let answer = try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "kb", message: "How does nginx reach the workers?"))
+            let messages = try #require(answer.json?["messages"] as? [[String: Any]])
+            #expect((messages.last?["content"] as? String)?.contains("FastCGI socket") == true)
         }
     }
 

@@ -10,9 +10,10 @@ import Foundation
 ///    `calculator` with the expression (`12*(3+4)`).
 /// 4. With `current_time` offered, a user message mentioning the time makes it call `current_time`, with the
 ///    first IANA zone in the message (`Europe/Paris`) if there is one.
-/// 5. Otherwise it answers `You said: <the last user message>`.
+/// 5. With `knowledge_search` offered, any other question (a message ending in `?`) is searched for.
+/// 6. Otherwise it answers `You said: <the last user message>`.
 ///
-/// `tool_choice: none` turns rules 2-4 off; a named tool limits them to that tool. Answers stream one token
+/// `tool_choice: none` turns rules 2-5 off; a named tool limits them to that tool. Answers stream one token
 /// at a time with `tokenDelay` before each; tokens are whitespace-separated words with their leading space,
 /// and usage counts them the same way (the prompt's words in, the answer's words and tool arguments out).
 public struct BuiltinModel: ChatModel {
@@ -65,7 +66,7 @@ public struct BuiltinModel: ChatModel {
         return "You said: " + (messages.last { $0.role == .user }?.content ?? "")
     }
 
-    /// The tool calls rules 2-4 ask for, or nil to answer in words.
+    /// The tool calls rules 2-5 ask for, or nil to answer in words.
     static func toolCalls(for request: ModelRequest) -> [ToolCall]? {
         guard let last = request.messages.last, last.role == .user, request.toolChoice != .none else { return nil }
         var offered = request.tools.map(\.name)
@@ -83,6 +84,10 @@ public struct BuiltinModel: ChatModel {
         if offered.contains("current_time"), text.lowercased().contains("time") {
             let zone = text.firstMatch(of: /[A-Z][A-Za-z]+\/[A-Z][A-Za-z_]+(?:\/[A-Z][A-Za-z_]+)?/).map { String($0.output) }
             return [ToolCall(id: callID, name: "current_time", arguments: zone.map { #"{"timezone":"\#($0)"}"# } ?? "{}")]
+        }
+        if offered.contains("knowledge_search"), text.trimmingCharacters(in: .whitespaces).hasSuffix("?") {
+            let query = String(data: (try? JSONEncoder().encode(["query": String(text.prefix(500))])) ?? Data("{}".utf8), encoding: .utf8) ?? "{}"
+            return [ToolCall(id: callID, name: "knowledge_search", arguments: query)]
         }
         return nil
     }

@@ -65,18 +65,26 @@ public struct CurrentTimeTool: Tool {
 
 /// The tools that can be named in an agent's `tools:` list.
 public enum ToolCatalog {
-    public static let names = ["calculator", "current_time", "http_get"]
+    public static let names = ["calculator", "current_time", "http_get", "knowledge_search"]
 
     /// Settings a tool entry may carry besides its name and timeout.
     public struct Options: Sendable, Equatable {
         public var allowHosts: [String]?
         public var allowPrivate: Bool?
         public var maxBytes: Int?
+        /// knowledge_search: the documents, and optionally a prebuilt index (`agentfcgi index`).
+        public var folder: String?
+        public var indexPath: String?
+        public var maxResults: Int?
 
-        public init(allowHosts: [String]? = nil, allowPrivate: Bool? = nil, maxBytes: Int? = nil) {
+        public init(allowHosts: [String]? = nil, allowPrivate: Bool? = nil, maxBytes: Int? = nil,
+                    folder: String? = nil, indexPath: String? = nil, maxResults: Int? = nil) {
             self.allowHosts = allowHosts
             self.allowPrivate = allowPrivate
             self.maxBytes = maxBytes
+            self.folder = folder
+            self.indexPath = indexPath
+            self.maxResults = maxResults
         }
 
         var isEmpty: Bool { self == Options() }
@@ -104,6 +112,21 @@ public enum ToolCatalog {
                 throw .invalid(field: "max_bytes", message: "must be between 1 and 16777216")
             }
             return HTTPGetTool(settings: .init(allowedHosts: hosts, allowPrivateAddresses: options.allowPrivate ?? false, maxBytes: maxBytes))
+        case "knowledge_search":
+            guard let folder = options.folder else {
+                throw .invalid(field: "folder", message: "knowledge_search needs the folder of documents to search")
+            }
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw .invalid(field: "folder", message: "'\(folder)' is not a folder")
+            }
+            let maxResults = options.maxResults ?? 5
+            guard (1...50).contains(maxResults) else { throw .invalid(field: "max_results", message: "must be between 1 and 50") }
+            do {
+                return try KnowledgeSearchTool(folder: folder, maxResults: maxResults, indexPath: options.indexPath)
+            } catch {
+                throw .invalid(field: "folder", message: "cannot index '\(folder)': \(error)")
+            }
         default:
             throw .unknownTool
         }
