@@ -65,6 +65,18 @@ import TestSupport
         #expect(ContinuousClock.now - started < .milliseconds(300))
     }
 
+    @Test func onDisconnectContinueFinishesTheRun() async throws {
+        // 8 tokens at 50 ms: with `continue` the run goes on after the client has gone (writes fail from the 3rd).
+        let body = #"{"assistant_id":"slow","on_disconnect":"continue","input":{"messages":[{"role":"user","content":"one two three four five six"}]}}"#
+        let response = await app.respond(to: jsonRequest("POST", "/runs/stream", body))
+        let writer = CollectingWriter(failAfter: 2)
+        let started = ContinuousClock.now
+        await #expect(throws: ClientDisconnected.self) {
+            _ = try await bodyText(response, writer: writer)
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(380))
+    }
+
     @Test func cancellingTheTaskStopsTheRunPromptly() async throws {
         let body = #"{"assistant_id":"slow","input":{"messages":[{"role":"user","content":"one two three four five six seven eight"}]}}"#
         let response = await app.respond(to: jsonRequest("POST", "/runs/stream", body))
