@@ -256,6 +256,8 @@ port_free() {
     "$PY" - "$1" <<'EOF' >/dev/null 2>&1
 import socket, sys
 s = socket.socket()
+# As the server itself binds: connections still in TIME_WAIT do not make the port busy.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.close()
 EOF

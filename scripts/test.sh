@@ -37,7 +37,9 @@ step "build tests"
 swift build --build-tests
 
 step "local model server (llama.cpp + SmolLM2) for the openai provider's live test"
-eval "$(bash scripts/llm-server.sh start)"
+# An assignment, so that set -e stops here if the server cannot start.
+llm_env=$(bash scripts/llm-server.sh start)
+eval "$llm_env"
 export LLM_BASE_URL
 trap 'bash scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT
 echo "LLM_BASE_URL=$LLM_BASE_URL"
