@@ -255,21 +255,25 @@ done
 
 ca=$STATE/certs/ca.crt
 [[ $ca == "$PWD"/* ]] && ca=${ca#"$PWD"/}
+# Docs pages appear once their static files are in place (the OpenAPI/docs work adds them).
+docs_lines=""
+[[ -f $STATE/docs/docs/index.html ]] && docs_lines+="  docs       $base/docs/"$'\n'
+[[ -f $STATE/docs/openapi.json ]] && docs_lines+="  OpenAPI    $base/openapi.json"$'\n'
 cat <<EOF
 
 agentfcgi is running: $WORKERS worker(s) behind nginx.
   API base   $base/
   health     $base/ok
   info       $base/info
-  docs       $base/docs
-  OpenAPI    $base/openapi.json
-  HTTP       http://127.0.0.1:$HTTP_PORT/ redirects to HTTPS
+  agents     $base/agents/search (POST)
+${docs_lines}  HTTP       http://127.0.0.1:$HTTP_PORT/ redirects to HTTPS
   CA         $ca   (trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE)
   logs       $STATE/logs/worker-N.log, $STATE/nginx/logs/access.log and error.log
 
 Try:
   curl --cacert $ca -N $base/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
   curl --cacert $ca $base/runs/wait -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
+  curl --cacert $ca -N $base/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"assistant","input":{"messages":[{"role":"user","content":"what is 12*(3+4)?"}]}}'
 
 Stop with Ctrl-C.
 EOF

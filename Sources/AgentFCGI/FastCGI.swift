@@ -136,10 +136,20 @@ final class FCGIRequest: @unchecked Sendable {
         return FCGX_GetError(out) == 0
     }
 
+    /// Frees the input stream and its 8 KiB buffer once the body has been read: a long stream keeps only its
+    /// output buffer. FCGX_Finish_r closes the output only while the input exists, so `finish` does it then.
+    func releaseInput() {
+        FCGX_FreeStream(&raw.pointee.in)
+    }
+
     /// Ends the response (final stream records and END_REQUEST), closes the connection, frees libfcgi's buffers.
     func finish() {
         guard !finished else { return }
         finished = true
+        if raw.pointee.in == nil {
+            FCGX_FClose(raw.pointee.err)
+            FCGX_FClose(raw.pointee.out)
+        }
         if raw.pointee.ipcFd >= 0 {
             FCGX_Detach(raw)
         }

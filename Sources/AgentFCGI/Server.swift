@@ -107,6 +107,7 @@ final class Server: @unchecked Sendable {
             dispatch = .immediate(response)
         case .body(let body):
             request.body = body
+            fcgi.releaseInput()
             dispatch = app.dispatch(request)
         }
         let isHead = request.method == "HEAD"

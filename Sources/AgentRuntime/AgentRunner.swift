@@ -36,14 +36,17 @@ public struct AgentRunner: Sendable {
     public var clock: any Clock<Duration>
     public var makeID: @Sendable () -> String
     public var modelFactory: @Sendable (AgentDefinition) -> any ChatModel
+    public var watchdog: Watchdog
 
     public init(
         clock: any Clock<Duration> = ContinuousClock(), makeID: @escaping @Sendable () -> String,
-        httpClient: HTTPClient = .shared, environment: [String: String] = ProcessInfo.processInfo.environment,
-        modelFactory: (@Sendable (AgentDefinition) -> any ChatModel)? = nil
+        httpClient: HTTPClient = .shared,
+        environment: @escaping @Sendable (String) -> String? = { name in getenv(name).map { String(cString: $0) } },
+        watchdog: Watchdog = Watchdog(), modelFactory: (@Sendable (AgentDefinition) -> any ChatModel)? = nil
     ) {
         self.clock = clock
         self.makeID = makeID
+        self.watchdog = watchdog
         self.modelFactory = modelFactory ?? { [clock] agent in
             let model = agent.model
             switch model.provider {
@@ -52,7 +55,7 @@ public struct AgentRunner: Sendable {
             case .openai:
                 let settings = OpenAIChatModel.Settings(
                     baseURL: model.baseURL ?? "", model: model.name,
-                    apiKey: model.apiKeyEnvironment.flatMap { environment[$0] }, temperature: model.temperature,
+                    apiKey: model.apiKeyEnvironment.flatMap(environment), temperature: model.temperature,
                     maxTokens: model.maxTokens, maxRetries: model.maxRetries)
                 return OpenAIChatModel(settings: settings, client: httpClient, clock: clock)
             }
@@ -65,18 +68,19 @@ public struct AgentRunner: Sendable {
         input: [ChatMessage],
         emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
-        let clock = self.clock
-        let limit = agent.limits.timeout
-        return try await withThrowingTaskGroup(of: RunResult?.self) { group in
-            group.addTask { try await loop(agent: agent, input: input, emit: emit) }
-            group.addTask {
-                try await clock.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else { throw CancellationError() }
-            guard let result = first else { throw RunFailure.timedOut(limit) }
-            return result
+        // The shared watchdog cancels this very task at the deadline: no extra task per run, which matters when
+        // thousands of streams each hold a run.
+        let deadline = DeadlineGuard()
+        withUnsafeCurrentTask { deadline.arm($0) }
+        let token = watchdog.schedule(after: agent.limits.timeout) { deadline.expire() }
+        defer {
+            watchdog.cancel(token)
+            deadline.disarm()
+        }
+        do {
+            return try await loop(agent: agent, input: input, emit: emit)
+        } catch is CancellationError where deadline.expired {
+            throw RunFailure.timedOut(agent.limits.timeout)
         }
     }
 

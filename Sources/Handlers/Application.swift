@@ -16,14 +16,17 @@ public struct Dependencies: Sendable {
     public var makeID: @Sendable () -> String
     /// For model providers that speak HTTP.
     public var httpClient: HTTPClient
+    /// Run deadlines, shared by every run of the process.
+    public var watchdog: Watchdog
 
     public init(
         catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         heartbeat: Duration = .seconds(15), version: String = agentfcgiVersion, lifecycle: Lifecycle = Lifecycle(),
         makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
-        httpClient: HTTPClient = .shared
+        httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog()
     ) {
         self.httpClient = httpClient
+        self.watchdog = watchdog
         self.catalog = catalog
         self.clock = clock
         self.logger = logger

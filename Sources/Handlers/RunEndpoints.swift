@@ -10,7 +10,8 @@ struct RunEndpoints {
     static let defaultStreamModes: [StreamMode] = [.messagesTuple, .custom, .values]
 
     var runner: AgentRunner {
-        AgentRunner(clock: dependencies.clock, makeID: dependencies.makeID, httpClient: dependencies.httpClient)
+        AgentRunner(clock: dependencies.clock, makeID: dependencies.makeID, httpClient: dependencies.httpClient,
+                    watchdog: dependencies.watchdog)
     }
 
     func register(in router: inout Router) {

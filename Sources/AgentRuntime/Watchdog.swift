@@ -1,0 +1,100 @@
+import Synchronization
+
+/// Deadlines for many runs, kept by one task for the whole process: a run that registers a deadline costs an
+/// entry here, not a sleeping task of its own (thousands of open streams each hold a run).
+public final class Watchdog: Sendable {
+    public struct Token: Hashable, Sendable { let id: UInt64 }
+
+    private struct Entry {
+        var deadline: ContinuousClock.Instant
+        var action: @Sendable () -> Void
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 0
+        var sleeper: Task<Void, Never>?
+        var sleepingUntil: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// Calls `action` once `delay` has passed, unless `cancel(token)` comes first.
+    public func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> Token {
+        let deadline = ContinuousClock.now + delay
+        return state.withLock { state in
+            state.nextID += 1
+            state.entries[state.nextID] = Entry(deadline: deadline, action: action)
+            if state.sleepingUntil.map({ deadline < $0 }) ?? true { rearm(&state) }
+            return Token(id: state.nextID)
+        }
+    }
+
+    public func cancel(_ token: Token) {
+        state.withLock { _ = $0.entries.removeValue(forKey: token.id) }
+    }
+
+    /// Restarts the sleeper for the earliest deadline. Called with the lock held.
+    private func rearm(_ state: inout State) {
+        state.sleeper?.cancel()
+        guard let next = state.entries.values.map(\.deadline).min() else {
+            state.sleeper = nil
+            state.sleepingUntil = nil
+            return
+        }
+        state.sleepingUntil = next
+        state.sleeper = Task { [weak self] in
+            try? await Task.sleep(until: next, clock: .continuous)
+            guard !Task.isCancelled else { return }
+            self?.fire()
+        }
+    }
+
+    private func fire() {
+        let now = ContinuousClock.now
+        let due: [Entry] = state.withLock { state in
+            let expired = state.entries.filter { $0.value.deadline <= now }
+            for key in expired.keys { state.entries.removeValue(forKey: key) }
+            rearm(&state)
+            return Array(expired.values)
+        }
+        for entry in due { entry.action() }
+    }
+}
+
+/// A flag that one task sets and another reads.
+public final class AtomicFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    public init() {}
+    public func set() { value.store(true, ordering: .relaxed) }
+    public var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// Lets the watchdog cancel a running task at its deadline, and only while that task is still inside the run:
+/// the task handle is used under the same lock that `disarm` takes before the run returns, so it is never used
+/// after the run is over.
+final class DeadlineGuard: @unchecked Sendable {
+    private let lock = Mutex(())
+    private var task: UnsafeCurrentTask?
+    private var didExpire = false
+
+    func arm(_ task: UnsafeCurrentTask?) {
+        lock.withLock { _ in self.task = task }
+    }
+
+    func expire() {
+        lock.withLock { _ in
+            guard let task else { return }
+            didExpire = true
+            task.cancel()
+        }
+    }
+
+    func disarm() {
+        lock.withLock { _ in task = nil }
+    }
+
+    var expired: Bool { lock.withLock { _ in didExpire } }
+}
