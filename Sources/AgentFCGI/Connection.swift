@@ -1,3 +1,4 @@
+import AgentRuntime
 import Glibc
 import Handlers
 import Synchronization
@@ -150,9 +151,7 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
     func heartbeatIfDue(now: UInt64) -> Bool {
         shared.withLock { shared in
             guard shared.state.phase == .streaming, let heartbeat = shared.heartbeat else { return false }
-            let interval = UInt64(heartbeat.interval.components.seconds) * 1_000_000_000
-                + UInt64(heartbeat.interval.components.attoseconds / 1_000_000_000)
-            guard now &- shared.lastActivity >= interval else { return false }
+            guard now &- shared.lastActivity >= heartbeat.interval.nanoseconds else { return false }
             shared.queue.append(heartbeat.bytes)
             shared.lastActivity = now
             return true

@@ -1,3 +1,4 @@
+import AgentRuntime
 import Glibc
 import Handlers
 import Logging
@@ -57,8 +58,7 @@ final class Server: @unchecked Sendable {
         }
         for thread in acceptors { thread.join() }
         listener.close()
-        let bound = UInt64(options.drainTimeout.components.seconds) * 1_000_000_000
-            + UInt64(options.drainTimeout.components.attoseconds / 1_000_000_000)
+        let bound = options.drainTimeout.nanoseconds
         logger.info("server.draining", metadata: ["in_flight": "\(loop.activeCount.load(ordering: .relaxed))"])
         while loop.activeCount.load(ordering: .relaxed) > 0, monotonicNanoseconds() &- started < bound {
             usleep(20_000)

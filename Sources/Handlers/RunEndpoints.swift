@@ -173,6 +173,5 @@ struct RunEndpoints {
 }
 
 func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
-    let elapsed = ContinuousClock.now - start
-    return elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+    (ContinuousClock.now - start).wholeMilliseconds
 }

@@ -74,6 +74,6 @@ struct ToolObject: Encodable {
         name = tool.spec.name
         description = tool.spec.description
         parameters = tool.spec.parameters
-        timeout_ms = tool.timeout.components.seconds * 1000 + tool.timeout.components.attoseconds / 1_000_000_000_000_000
+        timeout_ms = tool.timeout.wholeMilliseconds
     }
 }
