@@ -38,11 +38,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Threads, runs and the run event log behind protocols; SQLite (GRDB) shared by a host's workers.
+        .target(
+            name: "Store",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // Transport-neutral HTTP handling: routes, validation, problem+json, SSE.
         .target(
             name: "Handlers",
             dependencies: [
                 "AgentRuntime",
+                "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
@@ -55,6 +61,7 @@ let package = Package(
                 "CLinux",
                 "Handlers",
                 "AgentRuntime",
+                "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -72,7 +79,11 @@ let package = Package(
         ),
         .testTarget(
             name: "HandlersTests",
-            dependencies: ["Handlers", "AgentRuntime", "TestSupport"]
+            dependencies: ["Handlers", "AgentRuntime", "Store", "TestSupport"]
+        ),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: ["Store"]
         ),
         .testTarget(
             name: "TransportTests",

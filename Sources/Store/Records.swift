@@ -1,0 +1,188 @@
+import Foundation
+
+/// JSON text as stored; the store keeps payloads opaque so that it needs no knowledge of message shapes.
+public typealias JSONText = String
+
+public enum ThreadStatus: String, Sendable, CaseIterable, Codable {
+    case idle, busy, interrupted, error
+}
+
+public enum RunStatus: String, Sendable, CaseIterable, Codable {
+    case pending, running, success, error, timeout, interrupted
+
+    /// Pending and running runs hold (or wait for) their thread.
+    public var isActive: Bool { self == .pending || self == .running }
+}
+
+public enum MultitaskStrategy: String, Sendable, CaseIterable, Codable {
+    case reject, interrupt, rollback, enqueue
+}
+
+public enum CancelAction: String, Sendable, CaseIterable, Codable {
+    case interrupt, rollback
+}
+
+public struct ThreadRecord: Sendable, Equatable {
+    public var id: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var metadata: JSONText
+    public var status: ThreadStatus
+    /// Time to live after the last update; the thread is pruned once `expiresAt` passes.
+    public var ttl: Duration?
+    public var expiresAt: Date?
+}
+
+public struct NewThread: Sendable {
+    public var id: String
+    public var metadata: JSONText
+    public var ttl: Duration?
+
+    public init(id: String, metadata: JSONText = "{}", ttl: Duration? = nil) {
+        self.id = id
+        self.metadata = metadata
+        self.ttl = ttl
+    }
+}
+
+public enum IfExists: String, Sendable, CaseIterable {
+    case raise, doNothing = "do_nothing"
+}
+
+public struct ThreadQuery: Sendable {
+    /// Top-level metadata keys and the JSON value each must equal.
+    public var metadata: [(key: String, value: JSONText)]
+    public var status: ThreadStatus?
+    public var limit: Int
+    public var offset: Int
+
+    public init(metadata: [(key: String, value: JSONText)] = [], status: ThreadStatus? = nil, limit: Int = 10, offset: Int = 0) {
+        self.metadata = metadata
+        self.status = status
+        self.limit = limit
+        self.offset = offset
+    }
+}
+
+public struct MessageRecord: Sendable, Equatable {
+    /// Position in the thread, from 1.
+    public var seq: Int
+    public var runID: String?
+    public var body: JSONText
+}
+
+/// The thread after a run: the first `messageCount` messages.
+public struct CheckpointRecord: Sendable, Equatable {
+    public var id: String
+    public var parentID: String?
+    public var runID: String?
+    public var messageCount: Int
+    public var createdAt: Date
+    public var metadata: JSONText
+}
+
+public struct RunRecord: Sendable, Equatable {
+    public var id: String
+    public var threadID: String?
+    public var assistantID: String
+    public var status: RunStatus
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var metadata: JSONText
+    /// The request that created the run, to run it again elsewhere.
+    public var kwargs: JSONText
+    public var multitaskStrategy: MultitaskStrategy
+    public var onDisconnect: String
+    public var workerID: String?
+    public var leaseUntil: Date?
+    public var attempts: Int
+    public var cancelAction: CancelAction?
+    /// What the run ended with (usage, error, dropped context), set when it finishes.
+    public var result: JSONText?
+}
+
+public struct NewRun: Sendable {
+    public var id: String
+    public var threadID: String?
+    public var assistantID: String
+    public var metadata: JSONText
+    public var kwargs: JSONText
+    public var multitaskStrategy: MultitaskStrategy
+    public var onDisconnect: String
+    /// The worker that will run it, holding it with a lease from the start so that a worker that dies
+    /// while the run waits for its thread does not leave it pending for ever.
+    public var worker: String?
+    public var leaseUntil: Date?
+
+    public init(id: String, threadID: String?, assistantID: String, metadata: JSONText = "{}", kwargs: JSONText = "{}",
+                multitaskStrategy: MultitaskStrategy = .reject, onDisconnect: String = "cancel",
+                worker: String? = nil, leaseUntil: Date? = nil) {
+        self.worker = worker
+        self.leaseUntil = leaseUntil
+        self.id = id
+        self.threadID = threadID
+        self.assistantID = assistantID
+        self.metadata = metadata
+        self.kwargs = kwargs
+        self.multitaskStrategy = multitaskStrategy
+        self.onDisconnect = onDisconnect
+    }
+}
+
+/// What `claimRun` found.
+public enum ClaimResult: Sendable, Equatable {
+    case claimed(RunRecord)
+    /// An earlier run of the thread is still pending or running.
+    case waiting
+    /// The run was cancelled (or rolled back) before it started, or no longer exists.
+    case cancelled(RunRecord?)
+}
+
+/// How a run ends, written in one transaction with the thread's new messages.
+public struct RunCompletion: Sendable {
+    public var status: RunStatus
+    /// Messages the thread gains (run input first); ignored for a rollback.
+    public var messages: [(id: String, body: JSONText)]
+    public var result: JSONText
+    /// True when the run is undone: the run and its events disappear, the thread is as before.
+    public var rollback: Bool
+
+    public init(status: RunStatus, messages: [(id: String, body: JSONText)], result: JSONText, rollback: Bool = false) {
+        self.status = status
+        self.messages = messages
+        self.result = result
+        self.rollback = rollback
+    }
+}
+
+/// What the worker running a run learns when it renews the run's lease.
+public enum RunControl: Sendable, Equatable {
+    case proceed
+    case cancel(CancelAction)
+    /// Deleted, or taken over by another worker: stop without writing.
+    case gone
+}
+
+public struct EventRecord: Sendable, Equatable {
+    public var seq: Int
+    public var event: String
+    public var data: [UInt8]
+
+    public init(seq: Int, event: String, data: [UInt8]) {
+        self.seq = seq
+        self.event = event
+        self.data = data
+    }
+}
+
+public enum StoreError: Error, Sendable, Equatable {
+    case threadExists(String)
+    case threadNotFound(String)
+    case runNotFound(String)
+    /// The thread has an active run and the strategy is `reject`.
+    case threadBusy(threadID: String, runID: String)
+    /// The run is still pending or running.
+    case runActive(String)
+    /// A second writer for the same event sequence number.
+    case eventConflict(runID: String, seq: Int)
+}

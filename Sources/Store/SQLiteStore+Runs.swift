@@ -1,0 +1,281 @@
+import Foundation
+import GRDB
+
+extension SQLiteStore: RunStore {
+    static let runColumns = """
+        run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs, multitask_strategy,
+        on_disconnect, worker_id, lease_until, attempts, cancel_action, result, queue_seq
+        """
+
+    static func runRecord(_ row: Row) -> RunRecord {
+        let lease: Int64? = row["lease_until"]
+        let cancel: String? = row["cancel_action"]
+        return RunRecord(
+            id: row["run_id"], threadID: row["thread_id"], assistantID: row["assistant_id"],
+            status: RunStatus(rawValue: row["status"]) ?? .error, createdAt: Date(milliseconds: row["created_at"]),
+            updatedAt: Date(milliseconds: row["updated_at"]), metadata: row["metadata"], kwargs: row["kwargs"],
+            multitaskStrategy: MultitaskStrategy(rawValue: row["multitask_strategy"]) ?? .reject,
+            onDisconnect: row["on_disconnect"], workerID: row["worker_id"], leaseUntil: lease.map(Date.init(milliseconds:)),
+            attempts: row["attempts"], cancelAction: cancel.flatMap(CancelAction.init(rawValue:)), result: row["result"])
+    }
+
+    static func fetchRunRow(_ db: Database, _ id: String) throws -> Row? {
+        try Row.fetchOne(db, sql: "SELECT \(runColumns) FROM runs WHERE run_id = ?", arguments: [id])
+    }
+
+    public func createRun(_ run: NewRun) async throws -> RunRecord {
+        let now = self.now().milliseconds
+        return try await pool.write { db in
+            if let threadID = run.threadID {
+                guard try Self.fetchThread(db, threadID) != nil else { throw StoreError.threadNotFound(threadID) }
+                let active = try Row.fetchAll(db, sql: """
+                    SELECT run_id, status FROM runs WHERE thread_id = ? AND status IN ('pending', 'running') ORDER BY queue_seq
+                    """, arguments: [threadID])
+                switch run.multitaskStrategy {
+                case .reject:
+                    if let first = active.first { throw StoreError.threadBusy(threadID: threadID, runID: first["run_id"]) }
+                case .interrupt, .rollback:
+                    let action = run.multitaskStrategy == .interrupt ? CancelAction.interrupt : .rollback
+                    for row in active {
+                        try Self.cancel(db, runID: row["run_id"], status: row["status"], action: action, now: now)
+                    }
+                case .enqueue:
+                    break
+                }
+            }
+            try db.execute(sql: """
+                INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs,
+                                  multitask_strategy, on_disconnect, worker_id, lease_until)
+                VALUES (?, ?, ?, 'pending', ?, ?, json(?), json(?), ?, ?, ?, ?)
+                """, arguments: [run.id, run.threadID, run.assistantID, now, now, run.metadata, run.kwargs,
+                                 run.multitaskStrategy.rawValue, run.onDisconnect, run.worker, run.leaseUntil?.milliseconds])
+            return Self.runRecord(try Self.fetchRunRow(db, run.id)!)
+        }
+    }
+
+    /// A pending run stops here and now; a running one is flagged for its worker.
+    static func cancel(_ db: Database, runID: String, status: String, action: CancelAction, now: Int64) throws {
+        if status == RunStatus.pending.rawValue {
+            if action == .rollback {
+                try db.execute(sql: "DELETE FROM runs WHERE run_id = ?", arguments: [runID])
+            } else {
+                try db.execute(sql: """
+                    UPDATE runs SET status = 'interrupted', cancel_action = ?, finished_at = ?, updated_at = ?,
+                                    lease_until = NULL WHERE run_id = ?
+                    """, arguments: [action.rawValue, now, now, runID])
+            }
+        } else {
+            try db.execute(sql: "UPDATE runs SET cancel_action = ?, updated_at = ? WHERE run_id = ?",
+                           arguments: [action.rawValue, now, runID])
+        }
+    }
+
+    public func claimRun(_ id: String, worker: String, leaseUntil: Date) async throws -> ClaimResult {
+        let now = self.now().milliseconds
+        return try await pool.write { db in
+            guard let row = try Self.fetchRunRow(db, id) else { return .cancelled(nil) }
+            let run = Self.runRecord(row)
+            switch run.status {
+            case .pending: break
+            case .running where run.workerID == worker: return .claimed(run)
+            default: return .cancelled(run)
+            }
+            if let threadID = run.threadID {
+                let queueSeq: Int64 = row["queue_seq"]
+                let ahead = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND queue_seq < ? AND status IN ('pending', 'running'))
+                    """, arguments: [threadID, queueSeq]) ?? false
+                if ahead { return .waiting }
+                try db.execute(sql: "UPDATE threads SET status = 'busy', updated_at = ? WHERE thread_id = ?",
+                               arguments: [now, threadID])
+            }
+            try db.execute(sql: """
+                UPDATE runs SET status = 'running', worker_id = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
+                WHERE run_id = ?
+                """, arguments: [worker, leaseUntil.milliseconds, now, id])
+            return .claimed(Self.runRecord(try Self.fetchRunRow(db, id)!))
+        }
+    }
+
+    public func renewLeases(worker: String, runs ids: [String], until: Date) async throws -> [String: RunControl] {
+        guard !ids.isEmpty else { return [:] }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        return try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE runs SET lease_until = ? WHERE worker_id = ? AND status IN ('pending', 'running') AND run_id IN (\(marks))
+                """, arguments: StatementArguments([until.milliseconds, worker] as [any DatabaseValueConvertible]) + StatementArguments(ids))
+            var control = Dictionary(uniqueKeysWithValues: ids.map { ($0, RunControl.gone) })
+            for row in try Row.fetchAll(db, sql: """
+                SELECT run_id, status, worker_id, cancel_action FROM runs WHERE run_id IN (\(marks))
+                """, arguments: StatementArguments(ids)) {
+                let status = RunStatus(rawValue: row["status"]) ?? .error
+                let owner: String? = row["worker_id"]
+                guard owner == worker, status.isActive else { continue }
+                let action: String? = row["cancel_action"]
+                control[row["run_id"]] = action.flatMap(CancelAction.init(rawValue:)).map(RunControl.cancel) ?? .proceed
+            }
+            return control
+        }
+    }
+
+    public func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool {
+        let now = self.now().milliseconds
+        let checkpointID = UUID().uuidString.lowercased()
+        return try await pool.write { db in
+            guard let row = try Self.fetchRunRow(db, id) else { return false }
+            let run = Self.runRecord(row)
+            guard run.status == .running, run.workerID == worker else { return false }
+            if completion.rollback {
+                try db.execute(sql: "DELETE FROM runs WHERE run_id = ?", arguments: [id])
+                if let threadID = run.threadID {
+                    try db.execute(sql: "UPDATE threads SET status = 'idle', updated_at = ? WHERE thread_id = ?",
+                                   arguments: [now, threadID])
+                }
+                return true
+            }
+            try db.execute(sql: """
+                UPDATE runs SET status = ?, result = json(?), finished_at = ?, updated_at = ?, lease_until = NULL WHERE run_id = ?
+                """, arguments: [completion.status.rawValue, completion.result, now, now, id])
+            guard let threadID = run.threadID else { return true }
+            var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?",
+                                       arguments: [threadID]) ?? 0
+            for message in completion.messages {
+                seq += 1
+                try db.execute(sql: """
+                    INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [threadID, seq, id, message.id, message.body])
+            }
+            let last = try Row.fetchOne(db, sql: """
+                SELECT seq, checkpoint_id FROM checkpoints WHERE thread_id = ? ORDER BY seq DESC LIMIT 1
+                """, arguments: [threadID])
+            let checkpointSeq: Int64 = (last?["seq"] ?? 0) + 1
+            try db.execute(sql: """
+                INSERT INTO checkpoints (thread_id, seq, checkpoint_id, parent_id, run_id, message_count, created_at, metadata)
+                VALUES (?, ?, ?, ?, ?, ?, ?, json_object('run_id', ?, 'status', ?))
+                """, arguments: [threadID, checkpointSeq, checkpointID, last?["checkpoint_id"] as String?, id, seq, now,
+                                 id, completion.status.rawValue])
+            let threadStatus: ThreadStatus = switch completion.status {
+            case .success, .pending, .running: .idle
+            case .interrupted: .interrupted
+            case .error, .timeout: .error
+            }
+            try db.execute(sql: """
+                UPDATE threads SET status = ?, updated_at = ?, expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE ? + ttl_ms END
+                WHERE thread_id = ?
+                """, arguments: [threadStatus.rawValue, now, now, threadID])
+            return true
+        }
+    }
+
+    public func run(_ id: String) async throws -> RunRecord? {
+        try await pool.read { db in try Self.fetchRunRow(db, id).map(Self.runRecord) }
+    }
+
+    public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.runColumns) FROM runs WHERE thread_id = ? AND (? IS NULL OR status = ?)
+                ORDER BY queue_seq DESC LIMIT ? OFFSET ?
+                """, arguments: [id, status?.rawValue, status?.rawValue, limit, offset]).map(Self.runRecord)
+        }
+    }
+
+    public func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord? {
+        let now = self.now().milliseconds
+        return try await pool.write { db in
+            guard let row = try Self.fetchRunRow(db, id) else { return nil }
+            var run = Self.runRecord(row)
+            guard run.status.isActive else { return run }
+            try Self.cancel(db, runID: id, status: run.status.rawValue, action: action, now: now)
+            if let updated = try Self.fetchRunRow(db, id) { return Self.runRecord(updated) }
+            // Rolled back before it started: gone, reported as it ended.
+            run.status = .interrupted
+            run.cancelAction = action
+            return run
+        }
+    }
+
+    public func deleteRun(_ id: String) async throws -> Bool {
+        try await pool.write { db in
+            guard let row = try Self.fetchRunRow(db, id) else { return false }
+            let run = Self.runRecord(row)
+            guard !run.status.isActive else { throw StoreError.runActive(id) }
+            try db.execute(sql: "DELETE FROM runs WHERE run_id = ?", arguments: [id])
+            return true
+        }
+    }
+
+    public func expireLeases(now: Date, result: JSONText, closing: [(event: String, data: [UInt8])]) async throws -> [RunRecord] {
+        let nowMS = now.milliseconds
+        return try await pool.write { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(Self.runColumns) FROM runs
+                WHERE status IN ('pending', 'running') AND lease_until IS NOT NULL AND lease_until < ?
+                """, arguments: [nowMS])
+            var expired: [RunRecord] = []
+            for row in rows {
+                let run = Self.runRecord(row)
+                try db.execute(sql: """
+                    UPDATE runs SET status = 'error', result = json(?), finished_at = ?, updated_at = ?, lease_until = NULL
+                    WHERE run_id = ?
+                    """, arguments: [result, nowMS, nowMS, run.id])
+                if run.status == .running, let threadID = run.threadID {
+                    try db.execute(sql: "UPDATE threads SET status = 'error', updated_at = ? WHERE thread_id = ?",
+                                   arguments: [nowMS, threadID])
+                }
+                var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?",
+                                           arguments: [run.id]) ?? 0
+                for event in closing {
+                    seq += 1
+                    try db.execute(sql: "INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                                   arguments: [run.id, seq, event.event, Data(event.data), nowMS])
+                }
+                expired.append(Self.runRecord(try Self.fetchRunRow(db, run.id)!))
+            }
+            return expired
+        }
+    }
+
+    public func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int) {
+        try await pool.write { db in
+            try db.execute(sql: """
+                DELETE FROM threads WHERE expires_at IS NOT NULL AND expires_at < ?
+                AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id AND status IN ('pending', 'running'))
+                """, arguments: [now.milliseconds])
+            let threads = db.changesCount
+            try db.execute(sql: """
+                DELETE FROM run_events WHERE run_id IN (SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?)
+                """, arguments: [eventsBefore.milliseconds])
+            return (threads, db.changesCount)
+        }
+    }
+}
+
+extension SQLiteStore: EventLog {
+    public func appendEvent(run id: String, _ event: EventRecord) async throws {
+        let now = self.now().milliseconds
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [id, event.seq, event.event, Data(event.data), now])
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY { throw StoreError.runNotFound(id) }
+            throw StoreError.eventConflict(runID: id, seq: event.seq)
+        }
+    }
+
+    public func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, event, data FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                             arguments: [id, seq, limit])
+                .map { EventRecord(seq: $0["seq"], event: $0["event"], data: Array($0["data"] as Data)) }
+        }
+    }
+
+    public func lastEventSeq(run id: String) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", arguments: [id]) ?? 0
+        }
+    }
+}

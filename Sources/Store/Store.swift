@@ -1,0 +1,51 @@
+import Foundation
+
+/// Conversation threads with their messages and checkpoints.
+public protocol ThreadStore: Sendable {
+    func createThread(_ thread: NewThread, ifExists: IfExists) async throws -> ThreadRecord
+    func thread(_ id: String) async throws -> ThreadRecord?
+    /// Merges `metadata` (top-level keys) into the thread's; a nil `ttl` leaves it unchanged.
+    func updateThread(_ id: String, metadata: JSONText?, ttl: Duration?) async throws -> ThreadRecord
+    /// Deletes the thread with its messages, runs and events. False when there was none.
+    func deleteThread(_ id: String) async throws -> Bool
+    func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord]
+    /// The first `limit` messages of the thread (all when nil), oldest first.
+    func messages(thread id: String, limit: Int?) async throws -> [MessageRecord]
+    /// Newest first; `before` is a checkpoint id.
+    func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord]
+}
+
+/// Runs and the queue of runs on one thread. A thread runs one run at a time; the choice between runs is
+/// made inside the store, atomically, so that workers racing each other cannot both start one.
+public protocol RunStore: Sendable {
+    /// Creates a pending run. With a thread, applies the strategy against the thread's active runs:
+    /// `reject` throws `threadBusy`, `interrupt`/`rollback` ask the active runs to stop, `enqueue` queues.
+    func createRun(_ run: NewRun) async throws -> RunRecord
+    /// Starts the run when it is first in its thread's queue and no run of the thread is running.
+    func claimRun(_ id: String, worker: String, leaseUntil: Date) async throws -> ClaimResult
+    /// Extends the leases of a worker's runs and reports, per run, whether to go on.
+    func renewLeases(worker: String, runs: [String], until: Date) async throws -> [String: RunControl]
+    /// Ends a run that `worker` holds; false when the run is gone or no longer the worker's.
+    func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool
+    func run(_ id: String) async throws -> RunRecord?
+    func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord]
+    /// Asks a run to stop: a pending run stops at once, a running one when its worker next renews its lease.
+    func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord?
+    /// Deletes a finished run; `runActive` while it is pending or running.
+    func deleteRun(_ id: String) async throws -> Bool
+    /// Runs whose worker stopped renewing: marked `error` with `result`, their threads freed, their event logs
+    /// closed with `closing` (numbered after the last event).
+    func expireLeases(now: Date, result: JSONText, closing: [(event: String, data: [UInt8])]) async throws -> [RunRecord]
+    /// Deletes expired threads and the events of runs finished before `eventsBefore`.
+    func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int)
+}
+
+/// Every event of a run, numbered from 1, stored before anyone is sent it.
+public protocol EventLog: Sendable {
+    func appendEvent(run id: String, _ event: EventRecord) async throws
+    /// Events after `seq`, in order, at most `limit`.
+    func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord]
+    func lastEventSeq(run id: String) async throws -> Int
+}
+
+public typealias AgentStore = ThreadStore & RunStore & EventLog

@@ -1,0 +1,37 @@
+import Foundation
+import Store
+import Testing
+
+/// The conformance suite on SQLite, each test on a new database file.
+@Suite struct SQLiteStoreTests {
+    let path: String
+    let clock = ManualNow()
+    var conformance: StoreConformance {
+        StoreConformance(makeStore: { [path, clock] in try SQLiteStore(path: path, now: { clock.now }) }, clock: clock)
+    }
+
+    init() {
+        path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("agentfcgi-store-\(UUID().uuidString)/store.sqlite").path
+    }
+
+    @Test func threads() async throws { try await conformance.threadsLifecycle() }
+    @Test func runsOnThreads() async throws { try await conformance.runOnThreadAppendsMessagesAndCheckpoints() }
+    @Test func multitask() async throws { try await conformance.multitaskStrategies() }
+    @Test func racingReject() async throws { try await conformance.racingRejectCreatesOneRun() }
+    @Test func cancel() async throws { try await conformance.cancellation() }
+    @Test func events() async throws { try await conformance.eventLog() }
+    @Test func leases() async throws { try await conformance.expiredLeasesFreeTheThread() }
+    @Test func prune() async throws { try await conformance.pruning() }
+
+    @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
+        let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
+            for _ in 0..<6 { group.addTask { [path] in try SQLiteStore(path: path) } }
+            return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
+        }
+        #expect(stores.count == 6)
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events"])
+        let mode = try stores[0].journalMode()
+        #expect(mode == "wal")
+    }
+}

@@ -1,0 +1,253 @@
+import Foundation
+import Store
+import Synchronization
+import Testing
+
+/// A clock the tests move by hand, so that leases and TTLs expire without sleeping.
+final class ManualNow: Sendable {
+    private let value = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    var now: Date { value.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { value.withLock { $0 += seconds } }
+}
+
+/// What every store implementation must do. Each check gets fresh, empty stores; `makeStore` may be called twice
+/// for the same database to stand for two worker processes.
+struct StoreConformance {
+    let makeStore: @Sendable () throws -> any AgentStore
+    let clock: ManualNow
+
+    func threadsLifecycle() async throws {
+        let store = try makeStore()
+        let created = try await store.createThread(NewThread(id: "t1", metadata: #"{"user":"ann","n":1}"#), ifExists: .raise)
+        #expect(created.status == .idle)
+        #expect(created.createdAt == clock.now)
+        await #expect(throws: StoreError.threadExists("t1")) {
+            _ = try await store.createThread(NewThread(id: "t1"), ifExists: .raise)
+        }
+        let same = try await store.createThread(NewThread(id: "t1", metadata: #"{"other":true}"#), ifExists: .doNothing)
+        #expect(same == created)
+
+        clock.advance(5)
+        let updated = try await store.updateThread("t1", metadata: #"{"n":2,"tag":"x"}"#, ttl: nil)
+        #expect(try json(updated.metadata) == json(#"{"user":"ann","n":2,"tag":"x"}"#))
+        #expect(updated.updatedAt == clock.now)
+        await #expect(throws: StoreError.threadNotFound("nope")) {
+            _ = try await store.updateThread("nope", metadata: "{}", ttl: nil)
+        }
+
+        _ = try await store.createThread(NewThread(id: "t2", metadata: #"{"user":"bob","n":2}"#), ifExists: .raise)
+        _ = try await store.createThread(NewThread(id: "t3", metadata: #"{"user":"ann","n":"2"}"#), ifExists: .raise)
+        #expect(try await store.searchThreads(ThreadQuery(metadata: [("user", #""ann""#)])).map(\.id).sorted() == ["t1", "t3"])
+        // 2 and "2" are different values.
+        #expect(try await store.searchThreads(ThreadQuery(metadata: [("n", "2")])).map(\.id).sorted() == ["t1", "t2"])
+        #expect(try await store.searchThreads(ThreadQuery(metadata: [("user", #""ann""#), ("n", #""2""#)])).map(\.id) == ["t3"])
+        #expect(try await store.searchThreads(ThreadQuery(metadata: [("a.b", "1")])).isEmpty)
+        #expect(try await store.searchThreads(ThreadQuery(limit: 2)).count == 2)
+        #expect(try await store.searchThreads(ThreadQuery(limit: 10, offset: 2)).count == 1)
+        #expect(try await store.searchThreads(ThreadQuery(status: .busy)).isEmpty)
+
+        #expect(try await store.deleteThread("t2"))
+        #expect(try await !store.deleteThread("t2"))
+        #expect(try await store.thread("t2") == nil)
+    }
+
+    func runOnThreadAppendsMessagesAndCheckpoints() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "t"), ifExists: .raise)
+        let run = try await store.createRun(NewRun(id: "r1", threadID: "t", assistantID: "echo"))
+        #expect(run.status == .pending)
+        guard case .claimed(let claimed) = try await store.claimRun("r1", worker: "w1", leaseUntil: clock.now + 10) else {
+            Issue.record("the only run of an idle thread must start"); return
+        }
+        #expect(claimed.status == .running && claimed.attempts == 1 && claimed.workerID == "w1")
+        #expect(try await store.thread("t")?.status == .busy)
+        // Only its worker may finish it.
+        #expect(try await !store.finishRun("r1", worker: "w2", RunCompletion(status: .success, messages: [], result: "{}")))
+        let done = RunCompletion(status: .success, messages: [("m1", #"{"c":"hi"}"#), ("m2", #"{"c":"hello"}"#)], result: #"{"usage":1}"#)
+        #expect(try await store.finishRun("r1", worker: "w1", done))
+        #expect(try await store.thread("t")?.status == .idle)
+        #expect(try await store.run("r1")?.status == .success)
+        #expect(try await store.run("r1")?.result.map(json) == json(#"{"usage":1}"#))
+
+        _ = try await store.createRun(NewRun(id: "r2", threadID: "t", assistantID: "echo"))
+        _ = try await store.claimRun("r2", worker: "w1", leaseUntil: clock.now + 10)
+        #expect(try await store.finishRun("r2", worker: "w1", RunCompletion(status: .error, messages: [("m3", #"{"c":"q"}"#)], result: "{}")))
+        #expect(try await store.thread("t")?.status == .error)
+
+        let messages = try await store.messages(thread: "t", limit: nil)
+        #expect(messages.map(\.seq) == [1, 2, 3])
+        #expect(messages.map(\.runID) == ["r1", "r1", "r2"])
+        #expect(try await store.messages(thread: "t", limit: 2).map(\.body) == [#"{"c":"hi"}"#, #"{"c":"hello"}"#])
+        let checkpoints = try await store.checkpoints(thread: "t", limit: 10, before: nil)
+        #expect(checkpoints.map(\.messageCount) == [3, 2])
+        #expect(checkpoints.map(\.runID) == ["r2", "r1"])
+        #expect(checkpoints[0].parentID == checkpoints[1].id && checkpoints[1].parentID == nil)
+        #expect(try await store.checkpoints(thread: "t", limit: 10, before: checkpoints[0].id).map(\.id) == [checkpoints[1].id])
+        #expect(try await store.runs(thread: "t", limit: 10, offset: 0, status: nil).map(\.id) == ["r2", "r1"])
+        #expect(try await store.runs(thread: "t", limit: 10, offset: 0, status: .success).map(\.id) == ["r1"])
+
+        #expect(try await store.deleteRun("r1"))
+        #expect(try await store.run("r1") == nil)
+        #expect(try await store.deleteThread("t"))
+        #expect(try await store.run("r2") == nil)
+        #expect(try await store.messages(thread: "t", limit: nil).isEmpty)
+    }
+
+    func multitaskStrategies() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "t"), ifExists: .raise)
+        _ = try await store.createRun(NewRun(id: "a", threadID: "t", assistantID: "x"))
+        await #expect(throws: StoreError.threadBusy(threadID: "t", runID: "a")) {
+            _ = try await store.createRun(NewRun(id: "b", threadID: "t", assistantID: "x", multitaskStrategy: .reject))
+        }
+        #expect(try await store.run("b") == nil)
+        #expect(try await store.claimRun("a", worker: "w", leaseUntil: clock.now + 10) == .claimed(try await store.run("a")!))
+
+        // enqueue: waits its turn, in order.
+        _ = try await store.createRun(NewRun(id: "c", threadID: "t", assistantID: "x", multitaskStrategy: .enqueue))
+        _ = try await store.createRun(NewRun(id: "d", threadID: "t", assistantID: "x", multitaskStrategy: .enqueue))
+        #expect(try await store.claimRun("c", worker: "w", leaseUntil: clock.now + 10) == .waiting)
+        #expect(try await store.claimRun("d", worker: "w", leaseUntil: clock.now + 10) == .waiting)
+        _ = try await store.finishRun("a", worker: "w", RunCompletion(status: .success, messages: [], result: "{}"))
+        #expect(try await store.claimRun("d", worker: "w", leaseUntil: clock.now + 10) == .waiting)
+        guard case .claimed = try await store.claimRun("c", worker: "w", leaseUntil: clock.now + 10) else {
+            Issue.record("c is first in the queue"); return
+        }
+
+        // interrupt: the running run is told to stop at its next renewal; pending ones stop at once.
+        _ = try await store.createRun(NewRun(id: "e", threadID: "t", assistantID: "x", multitaskStrategy: .interrupt))
+        #expect(try await store.run("d")?.status == .interrupted)
+        #expect(try await store.renewLeases(worker: "w", runs: ["c"], until: clock.now + 10) == ["c": .cancel(.interrupt)])
+        #expect(try await store.claimRun("e", worker: "w", leaseUntil: clock.now + 10) == .waiting)
+        _ = try await store.finishRun("c", worker: "w", RunCompletion(status: .interrupted, messages: [("p", "{}")], result: "{}"))
+        #expect(try await store.thread("t")?.status == .interrupted)
+        #expect(try await store.claimRun("d", worker: "w", leaseUntil: clock.now + 10) == .cancelled(try await store.run("d")))
+        guard case .claimed = try await store.claimRun("e", worker: "w", leaseUntil: clock.now + 10) else {
+            Issue.record("e follows the interrupted run"); return
+        }
+
+        // rollback: the running run is undone entirely, with its events.
+        try await store.appendEvent(run: "e", EventRecord(seq: 1, event: "metadata", data: Array("{}".utf8)))
+        _ = try await store.createRun(NewRun(id: "f", threadID: "t", assistantID: "x", multitaskStrategy: .rollback))
+        #expect(try await store.renewLeases(worker: "w", runs: ["e"], until: clock.now + 10) == ["e": .cancel(.rollback)])
+        #expect(try await store.finishRun("e", worker: "w", RunCompletion(status: .interrupted, messages: [("z", "{}")], result: "{}", rollback: true)))
+        #expect(try await store.run("e") == nil)
+        #expect(try await store.events(run: "e", after: 0, limit: 10).isEmpty)
+        #expect(try await store.messages(thread: "t", limit: nil).map(\.body) == ["{}"])
+        guard case .claimed = try await store.claimRun("f", worker: "w", leaseUntil: clock.now + 10) else {
+            Issue.record("f follows the rolled-back run"); return
+        }
+        await #expect(throws: StoreError.runActive("f")) { _ = try await store.deleteRun("f") }
+    }
+
+    /// Two stores on one database stand for two workers: racing `reject` creations yield exactly one run.
+    func racingRejectCreatesOneRun() async throws {
+        let first = try makeStore(), second = try makeStore()
+        _ = try await first.createThread(NewThread(id: "t"), ifExists: .raise)
+        for round in 0..<20 {
+            let results = await withTaskGroup(of: Bool.self) { group in
+                for (index, store) in [first, second, first, second].enumerated() {
+                    group.addTask {
+                        (try? await store.createRun(NewRun(id: "r\(round)-\(index)", threadID: "t", assistantID: "x"))) != nil
+                    }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(results.filter { $0 }.count == 1, "round \(round): \(results)")
+            let active = try await first.runs(thread: "t", limit: 100, offset: 0, status: .pending)
+            #expect(active.count == 1)
+            for run in active { _ = try await first.requestCancel(run.id, action: .interrupt) }
+        }
+    }
+
+    func cancellation() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "t"), ifExists: .raise)
+        _ = try await store.createRun(NewRun(id: "p", threadID: "t", assistantID: "x"))
+        #expect(try await store.requestCancel("p", action: .interrupt)?.status == .interrupted)
+        #expect(try await store.claimRun("p", worker: "w", leaseUntil: clock.now + 10) == .cancelled(try await store.run("p")))
+        _ = try await store.createRun(NewRun(id: "q", threadID: "t", assistantID: "x"))
+        #expect(try await store.requestCancel("q", action: .rollback)?.status == .interrupted)
+        #expect(try await store.run("q") == nil)
+        _ = try await store.createRun(NewRun(id: "r", threadID: "t", assistantID: "x"))
+        _ = try await store.claimRun("r", worker: "w", leaseUntil: clock.now + 10)
+        #expect(try await store.renewLeases(worker: "w", runs: ["r", "missing"], until: clock.now + 10) == ["r": .proceed, "missing": .gone])
+        #expect(try await store.requestCancel("r", action: .interrupt)?.cancelAction == .interrupt)
+        #expect(try await store.renewLeases(worker: "w", runs: ["r"], until: clock.now + 10) == ["r": .cancel(.interrupt)])
+        // Another worker does not own it.
+        #expect(try await store.renewLeases(worker: "other", runs: ["r"], until: clock.now + 10) == ["r": .gone])
+        #expect(try await store.requestCancel("nope", action: .interrupt) == nil)
+    }
+
+    func eventLog() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "t"), ifExists: .raise)
+        _ = try await store.createRun(NewRun(id: "r", threadID: "t", assistantID: "x"))
+        for seq in 1...250 {
+            try await store.appendEvent(run: "r", EventRecord(seq: seq, event: seq % 2 == 0 ? "messages" : "custom", data: Array("{\"n\":\(seq)}\n".utf8)))
+        }
+        await #expect(throws: StoreError.eventConflict(runID: "r", seq: 7)) {
+            try await store.appendEvent(run: "r", EventRecord(seq: 7, event: "x", data: []))
+        }
+        await #expect(throws: StoreError.runNotFound("ghost")) {
+            try await store.appendEvent(run: "ghost", EventRecord(seq: 1, event: "x", data: []))
+        }
+        #expect(try await store.lastEventSeq(run: "r") == 250)
+        let page = try await store.events(run: "r", after: 100, limit: 100)
+        #expect(page.map(\.seq) == Array(101...200))
+        #expect(page[0] == EventRecord(seq: 101, event: "custom", data: Array("{\"n\":101}\n".utf8)))
+        #expect(try await store.events(run: "r", after: 250, limit: 10).isEmpty)
+        #expect(try await store.lastEventSeq(run: "none") == 0)
+    }
+
+    func expiredLeasesFreeTheThread() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "t"), ifExists: .raise)
+        _ = try await store.createRun(NewRun(id: "r", threadID: "t", assistantID: "x"))
+        _ = try await store.claimRun("r", worker: "dead", leaseUntil: clock.now + 10)
+        try await store.appendEvent(run: "r", EventRecord(seq: 1, event: "metadata", data: []))
+        _ = try await store.createRun(NewRun(id: "next", threadID: "t", assistantID: "x", multitaskStrategy: .enqueue,
+                                             worker: "alive", leaseUntil: clock.now + 30))
+        let closing: [(event: String, data: [UInt8])] = [("error", Array("lost".utf8)), ("end", Array("null".utf8))]
+        #expect(try await store.expireLeases(now: clock.now, result: "{}", closing: closing).isEmpty)
+        clock.advance(11)
+        let expired = try await store.expireLeases(now: clock.now, result: #"{"error":"worker_lost"}"#, closing: closing)
+        #expect(expired.map(\.id) == ["r"])
+        #expect(expired.first?.status == .error)
+        #expect(try await store.thread("t")?.status == .error)
+        #expect(try await store.events(run: "r", after: 1, limit: 10).map(\.event) == ["error", "end"])
+        #expect(try await store.renewLeases(worker: "dead", runs: ["r"], until: clock.now + 10) == ["r": .gone])
+        #expect(try await store.renewLeases(worker: "alive", runs: ["next"], until: clock.now + 10) == ["next": .proceed])
+        guard case .claimed = try await store.claimRun("next", worker: "alive", leaseUntil: clock.now + 10) else {
+            Issue.record("the queue moves on after a lost run"); return
+        }
+        // Expiring twice changes nothing.
+        clock.advance(1)
+        #expect(try await store.expireLeases(now: clock.now, result: "{}", closing: closing).isEmpty)
+    }
+
+    func pruning() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "short", ttl: .seconds(60)), ifExists: .raise)
+        _ = try await store.createThread(NewThread(id: "kept"), ifExists: .raise)
+        _ = try await store.createRun(NewRun(id: "old", threadID: "kept", assistantID: "x"))
+        _ = try await store.claimRun("old", worker: "w", leaseUntil: clock.now + 10)
+        try await store.appendEvent(run: "old", EventRecord(seq: 1, event: "end", data: []))
+        _ = try await store.finishRun("old", worker: "w", RunCompletion(status: .success, messages: [], result: "{}"))
+        clock.advance(30)
+        #expect(try await store.updateThread("short", metadata: nil, ttl: nil).expiresAt == clock.now + 60)
+        clock.advance(45)
+        #expect(try await store.prune(now: clock.now, eventsBefore: clock.now - 3600) == (0, 0))
+        clock.advance(20)
+        let pruned = try await store.prune(now: clock.now, eventsBefore: clock.now)
+        #expect(pruned == (1, 1))
+        #expect(try await store.thread("short") == nil)
+        #expect(try await store.thread("kept") != nil)
+        #expect(try await store.run("old")?.status == .success)
+        #expect(try await store.events(run: "old", after: 0, limit: 10).isEmpty)
+    }
+}
+
+func json(_ text: String) throws -> NSDictionary {
+    try JSONSerialization.jsonObject(with: Data(text.utf8)) as! NSDictionary
+}
