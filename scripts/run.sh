@@ -73,7 +73,7 @@ mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 [[ $STATE != / && $STATE != "$REPO" && $STATE != "${HOME:-/}" ]] ||
     die "AGENTFCGI_STATE=$STATE: use a folder of its own (its docs/ and run/ are rewritten)"
-mkdir -p "$STATE/run" "$STATE/nginx" "$STATE/certs" "$STATE/docs" "$STATE/logs"
+mkdir -p "$STATE/run" "$STATE/nginx" "$STATE/certs" "$STATE/docs" "$STATE/logs" "$STATE/data"
 "$REPO/scripts/certs.sh" "$STATE/certs"
 
 # ---- processes: started here, stopped by the traps below ----
@@ -171,7 +171,7 @@ listening() { # socket path: does a process listen on it?
 }
 
 # ---- 4. workers ----
-args=(--config "$CONFIG" --socket-mode 0660)
+args=(--config "$CONFIG" --socket-mode 0660 --database "$STATE/data/agentfcgi.sqlite")
 $root && args+=(--socket-group www-data)
 upstreams=""
 for i in $(seq 1 "$WORKERS"); do

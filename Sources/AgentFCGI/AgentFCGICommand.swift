@@ -3,6 +3,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Glibc
 import Handlers
+import Store
 import Logging
 
 @main
@@ -11,7 +12,7 @@ struct AgentFCGICommand: ParsableCommand {
         commandName: "agentfcgi",
         abstract: "LLM agents as an HTTPS REST API: a FastCGI responder for nginx.",
         version: agentfcgiVersion,
-        subcommands: [Serve.self, CheckConfig.self, Index.self],
+        subcommands: [Serve.self, CheckConfig.self, Index.self, Migrate.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -53,10 +54,22 @@ struct Serve: ParsableCommand {
     @Option(help: "A name for this worker in every log line (default: the process id).")
     var workerName: String?
 
+    @Option(help: "The SQLite database of threads, runs and events, shared by every worker of the host.")
+    var database = "/var/lib/agentfcgi/agentfcgi.sqlite"
+
+    @Option(help: "Hours that a finished run's events stay readable (stream resumption, join).")
+    var eventRetentionHours = 24.0
+
+    @Option(help: "Seconds a run stays this worker's without renewal; after that another worker closes it.")
+    var runLeaseSeconds = 10.0
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
+        guard eventRetentionHours > 0, runLeaseSeconds >= 1 else {
+            throw ValidationError("--event-retention-hours must be positive, --run-lease-seconds at least 1")
+        }
         guard maxBodyBytes > 0, heartbeatSeconds > 0, drainTimeout >= 0 else {
             throw ValidationError("--max-body-bytes and --heartbeat-seconds must be positive, --drain-timeout not negative")
         }
@@ -101,6 +114,20 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
 
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(path: database)
+        } catch {
+            logger.critical("store.open_failed", metadata: ["database": "\(database)", "error": "\(error)"])
+            throw ExitCode(1)
+        }
+        let watchdog = Watchdog()
+        let supervisor = RunSupervisor(
+            store: store, workerID: "\(Self.hostName())/\(getpid())/\(UInt32.random(in: 0...UInt32.max))", logger: logger,
+            watchdog: watchdog, lease: .milliseconds(Int64(runLeaseSeconds * 1000)),
+            eventRetention: .seconds(Int64(eventRetentionHours * 3600)))
+        let supervising = Task.detached { await supervisor.run() }
+
         let lifecycle = Lifecycle()
         // Model servers: a stream that goes silent for a minute is a failed stream.
         var clientConfiguration = HTTPClient.Configuration()
@@ -109,7 +136,7 @@ struct Serve: ParsableCommand {
         defer { try? httpClient.syncShutdown() }
         let dependencies = Dependencies(
             catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle,
-            httpClient: httpClient)
+            httpClient: httpClient, watchdog: watchdog, supervisor: supervisor)
         let server = try Server(
             app: makeApp(dependencies), listener: listener,
             options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
@@ -122,7 +149,24 @@ struct Serve: ParsableCommand {
         var received: Int32 = 0
         sigwait(&signals, &received)
         logger.info("server.signal", metadata: ["signal": "\(received)"])
-        server.drainAndStop()
+        let draining = ContinuousClock.now
+        server.drainAndStop(onTimeout: supervisor.cancelAll)
+        // Runs that outlived their requests (on_disconnect: continue) get what is left of the bound.
+        let bound = Duration.milliseconds(Int64(drainTimeout * 1000))
+        while supervisor.activeRuns > 0, ContinuousClock.now - draining < bound { usleep(20_000) }
+        if supervisor.activeRuns > 0 {
+            logger.warning("runs.stopped_by_shutdown", metadata: ["runs": "\(supervisor.activeRuns)"])
+            supervisor.cancelAll()
+            let grace = ContinuousClock.now
+            while supervisor.activeRuns > 0, ContinuousClock.now - grace < .seconds(2) { usleep(20_000) }
+        }
+        supervising.cancel()
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(cString: buffer)
     }
 
     static func groupID(_ name: String) throws -> gid_t {
@@ -130,6 +174,27 @@ struct Serve: ParsableCommand {
         guard let entry = getgrnam(name) else { throw ValidationError("unknown group '\(name)' for --socket-group") }
         return entry.pointee.gr_gid
     }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create or upgrade the database; workers also do this at start-up, whichever comes first.")
+
+    @Option(help: "The SQLite database file.")
+    var database = "/var/lib/agentfcgi/agentfcgi.sqlite"
+
+    func run() throws {
+        do {
+            let store = try SQLiteStore(path: database)
+            print("\(database): journal \(try store.journalMode()), migrations applied: \(try store.appliedMigrations().joined(separator: ", "))")
+        } catch {
+            throw MigrateError(description: "\(database): \(error)")
+        }
+    }
+}
+
+struct MigrateError: Error, CustomStringConvertible {
+    var description: String
 }
 
 struct CheckConfig: ParsableCommand {

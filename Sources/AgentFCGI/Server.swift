@@ -47,7 +47,9 @@ final class Server: @unchecked Sendable {
     }
 
     /// Stops intake, lets in-flight requests finish up to the drain bound, then cancels what is left.
-    func drainAndStop() {
+    /// `onTimeout` runs when the bound passes with requests still in flight, before they are cancelled:
+    /// runs stopped there still write their closing events, which the streams reading them then deliver.
+    func drainAndStop(onTimeout: () -> Void = {}) {
         let started = monotonicNanoseconds()
         lifecycle.beginDraining()
         stopping.store(true, ordering: .relaxed)
@@ -67,6 +69,8 @@ final class Server: @unchecked Sendable {
         if left > 0 {
             // Cancelled handlers still get a moment to send a closing event.
             logger.warning("server.drain_timeout", metadata: ["cancelled": "\(left)"])
+            onTimeout()
+            usleep(200_000)
             loop.send(.cancelAll)
             let grace = monotonicNanoseconds()
             while loop.activeCount.load(ordering: .relaxed) > 0, monotonicNanoseconds() &- grace < 2_000_000_000 {

@@ -2,6 +2,7 @@ import AgentRuntime
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Store
 import Synchronization
 
 /// Everything the handlers need from outside, passed in (no singletons): tests build their own.
@@ -18,13 +19,16 @@ public struct Dependencies: Sendable {
     public var httpClient: HTTPClient
     /// Run deadlines, shared by every run of the process.
     public var watchdog: Watchdog
+    /// Threads, stored runs and their event log; without it the thread routes are not offered.
+    public var supervisor: RunSupervisor?
 
     public init(
         catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         heartbeat: Duration = .seconds(15), version: String = agentfcgiVersion, lifecycle: Lifecycle = Lifecycle(),
         makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
-        httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog()
+        httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(), supervisor: RunSupervisor? = nil
     ) {
+        self.supervisor = supervisor
         self.httpClient = httpClient
         self.watchdog = watchdog
         self.catalog = catalog
@@ -121,6 +125,8 @@ public struct Application: Sendable {
             return error.response(requestID: request.requestID)
         case let error as DecodingError:
             return APIError.invalid(field: error.fieldPath, error.reason).response(requestID: request.requestID)
+        case let error as StoreError:
+            return ThreadEndpoints.apiError(error).response(requestID: request.requestID)
         case is CancellationError, is ClientDisconnected:
             return APIError(status: 503, code: "cancelled", detail: "The request was cancelled.")
                 .response(requestID: request.requestID)
@@ -138,6 +144,10 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     AgentEndpoints(catalog: dependencies.catalog).register(in: &router)
     ToolEndpoints(dependencies: dependencies).register(in: &router)
     RunEndpoints(dependencies: dependencies).register(in: &router)
+    if let supervisor = dependencies.supervisor {
+        ThreadEndpoints(store: supervisor.store, makeID: dependencies.makeID).register(in: &router)
+        ThreadRunEndpoints(dependencies: dependencies, supervisor: supervisor).register(in: &router)
+    }
     return Application(router: router, logger: dependencies.logger)
 }
 

@@ -1,3 +1,4 @@
+import Store
 import Synchronization
 
 /// Server-Sent Events framing. Every frame carries `id: <seq>` so a client can resume with `Last-Event-ID`.
@@ -39,8 +40,19 @@ public enum ServerSentEvents {
     }
 }
 
+/// Where a run's renderer sends its frames: straight to a client, or to the run's event log.
+protocol EventSink: Sendable {
+    func send(_ event: String, data: [UInt8]) async throws
+}
+
+extension EventSink {
+    func send<T: Encodable>(_ event: String, json: T) async throws {
+        try await send(event, data: encodeJSON(json))
+    }
+}
+
 /// Numbers and writes the frames of one stream. Sendable so a run's event callback can hold it.
-public final class EventStreamWriter: Sendable {
+public final class EventStreamWriter: EventSink, Sendable {
     private let writer: any ResponseBodyWriter
     private let nextID = Mutex(0)
 
@@ -56,7 +68,13 @@ public final class EventStreamWriter: Sendable {
         try await writer.write(ServerSentEvents.frame(id: id, event: event, data: data))
     }
 
-    public func send<T: Encodable>(_ event: String, json: T) async throws {
-        try await send(event, data: encodeJSON(json))
+    /// A frame from a run's event log, with the log's sequence number as its id.
+    func send(logged event: EventRecord) async throws {
+        try await writer.write(ServerSentEvents.frame(id: event.seq, event: event.event, data: event.data))
+    }
+
+    /// A frame without an id, for what is not in the log (an `end` for a run whose log is gone).
+    func sendUnnumbered(_ event: String, data: [UInt8]) async throws {
+        try await writer.write(ServerSentEvents.frame(id: nil, event: event, data: data))
     }
 }

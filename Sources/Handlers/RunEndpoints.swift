@@ -99,7 +99,7 @@ struct RunEndpoints {
     /// that leaves does not stop it; its events are then delivered only while someone listens.
     func execute(_ plan: RunPlan, emit: @escaping @Sendable (RunEvent) async throws -> Void) async throws -> RunResult {
         let runner = self.runner
-        switch plan.onDisconnect {
+        switch plan.onDisconnect ?? .cancel {
         case .cancel:
             return try await runner.run(agent: plan.agent, input: plan.input, emit: emit)
         case .continue:

@@ -1,4 +1,5 @@
 import AgentRuntime
+import Store
 
 /// The body of `POST /runs/...`, as LangGraph's and Agent Protocol's clients send it.
 /// Fields the server does not use yet are ignored, as LangGraph does, so newer clients keep working;
@@ -12,6 +13,17 @@ struct RunCreateBody: Decodable {
     var config: [String: JSONValue]?
     var stream_mode: StreamModes?
     var on_disconnect: OnDisconnect?
+    var multitask_strategy: MultitaskStrategy?
+    var if_not_exists: IfNotExists?
+    var after_seconds: Double?
+}
+
+enum IfNotExists: String, Decodable, CaseIterable {
+    case create, reject
+
+    init(from decoder: any Decoder) throws {
+        self = try decodeEnum(decoder, Self.self)
+    }
 }
 
 struct RunInput: Decodable {
@@ -80,8 +92,14 @@ struct RunPlan {
     var agent: AgentDefinition
     var input: [ChatMessage]
     var streamModes: [StreamMode]
-    var onDisconnect: OnDisconnect
+    /// nil when the client left it to the server: each kind of run has its own default.
+    var onDisconnect: OnDisconnect?
     var metadata: [String: JSONValue]
+    var multitaskStrategy: MultitaskStrategy
+    var ifNotExists: IfNotExists
+    var afterSeconds: Double
+    /// The request as sent, kept with a stored run.
+    var kwargs: [UInt8]
 
     init(_ request: Request, catalog: AgentCatalog, defaultModes: [StreamMode], makeID: () -> String) throws {
         let body = try request.decodeJSON(RunCreateBody.self)
@@ -119,7 +137,15 @@ struct RunPlan {
         self.agent = agent
         self.input = messages.map { ChatMessage(id: $0.id ?? makeID(), role: $0.role, content: $0.content, name: $0.name) }
         self.streamModes = body.stream_mode?.modes ?? defaultModes
-        self.onDisconnect = body.on_disconnect ?? .cancel
+        self.onDisconnect = body.on_disconnect
         self.metadata = body.metadata ?? [:]
+        self.multitaskStrategy = body.multitask_strategy ?? .reject
+        self.ifNotExists = body.if_not_exists ?? .reject
+        let delay = body.after_seconds ?? 0
+        guard delay >= 0, delay <= 86_400 else {
+            throw APIError.invalid(field: "after_seconds", "must be between 0 and 86400")
+        }
+        self.afterSeconds = delay
+        self.kwargs = request.body
     }
 }

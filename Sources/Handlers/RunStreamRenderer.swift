@@ -2,12 +2,12 @@ import AgentRuntime
 
 /// Turns run events into the frames of the requested stream modes.
 final class MessageStreamRenderer: Sendable {
-    let events: EventStreamWriter
+    let events: any EventSink
     let modes: Set<StreamMode>
     let metadata: [String: String]
     private let partial = MutexBox<[String: String]>([:])
 
-    init(events: EventStreamWriter, modes: Set<StreamMode>, runID: String, agentID: String) {
+    init(events: any EventSink, modes: Set<StreamMode>, runID: String, agentID: String) {
         self.events = events
         self.modes = modes
         self.metadata = ["run_id": runID, "agent_id": agentID, "langgraph_node": "agent"]

@@ -3,22 +3,22 @@ import Foundation
 /// JSON text as stored; the store keeps payloads opaque so that it needs no knowledge of message shapes.
 public typealias JSONText = String
 
-public enum ThreadStatus: String, Sendable, CaseIterable, Codable {
+public enum ThreadStatus: String, Sendable, CaseIterable {
     case idle, busy, interrupted, error
 }
 
-public enum RunStatus: String, Sendable, CaseIterable, Codable {
+public enum RunStatus: String, Sendable, CaseIterable {
     case pending, running, success, error, timeout, interrupted
 
     /// Pending and running runs hold (or wait for) their thread.
     public var isActive: Bool { self == .pending || self == .running }
 }
 
-public enum MultitaskStrategy: String, Sendable, CaseIterable, Codable {
+public enum MultitaskStrategy: String, Sendable, CaseIterable {
     case reject, interrupt, rollback, enqueue
 }
 
-public enum CancelAction: String, Sendable, CaseIterable, Codable {
+public enum CancelAction: String, Sendable, CaseIterable {
     case interrupt, rollback
 }
 

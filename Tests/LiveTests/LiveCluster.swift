@@ -108,6 +108,9 @@ final class LiveCluster: @unchecked Sendable {
         try await waitForOK()
     }
 
+    /// One SQLite file for every worker of the cluster, as on one host.
+    var databasePath: String { directory.appendingPathComponent("data/agentfcgi.sqlite").path }
+
     func socketPath(_ index: Int) -> String { directory.appendingPathComponent("run/worker-\(index).sock").path }
     func logPath(_ index: Int) -> URL { directory.appendingPathComponent("logs/worker-\(index).log") }
 
@@ -132,7 +135,8 @@ final class LiveCluster: @unchecked Sendable {
     }
 
     func startWorker(_ index: Int) throws {
-        var arguments = ["serve", "--config", directory.appendingPathComponent("agents.yaml").path, "--worker-name", "w\(index)"]
+        var arguments = ["serve", "--config", directory.appendingPathComponent("agents.yaml").path, "--worker-name", "w\(index)",
+                         "--database", databasePath]
         let process = Process()
         switch launches[index] ?? .listen {
         case .listen:

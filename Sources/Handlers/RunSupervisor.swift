@@ -1,0 +1,297 @@
+import AgentRuntime
+import Foundation
+import Logging
+import Store
+import Synchronization
+
+/// The runs this worker process holds: it renews their leases, relays cancellations that other workers wrote
+/// to the store, closes the runs of workers that died, and prunes expired threads and old events.
+/// One per process; `run()` is its loop, started beside the transport.
+public final class RunSupervisor: Sendable {
+    public let workerID: String
+    let store: any AgentStore
+    let logger: Logger
+    let watchdog: Watchdog
+    /// How long a run stays ours without renewal; another worker may close it after that.
+    let lease: Duration
+    /// How often leases are renewed and cancellations looked for: the bound on noticing a cancel from elsewhere.
+    let tick: Duration
+    let eventRetention: Duration
+    private let local = Mutex<[String: LocalRun]>([:])
+    private let bells = Mutex<[String: (bell: Bell, users: Int)]>([:])
+
+    public init(store: any AgentStore, workerID: String, logger: Logger, watchdog: Watchdog,
+                lease: Duration = .seconds(10), tick: Duration = .milliseconds(250), eventRetention: Duration = .seconds(86_400)) {
+        self.store = store
+        self.workerID = workerID
+        self.logger = logger
+        self.watchdog = watchdog
+        self.lease = lease
+        self.tick = tick
+        self.eventRetention = eventRetention
+    }
+
+    var leaseDeadline: Date { Date() + lease.seconds }
+
+    func register(_ run: LocalRun) {
+        local.withLock { $0[run.id] = run }
+    }
+
+    func unregister(_ id: String) {
+        _ = local.withLock { $0.removeValue(forKey: id) }
+    }
+
+    func localRun(_ id: String) -> LocalRun? {
+        local.withLock { $0[id] }
+    }
+
+    /// Stops a run of this process now rather than at the next tick.
+    @discardableResult
+    func cancelLocal(_ id: String, action: CancelAction) -> Bool {
+        guard let run = localRun(id) else { return false }
+        run.cancel(action)
+        return true
+    }
+
+    /// Cancels every run of this process: the server is going away.
+    public func cancelAll() {
+        for run in local.withLock({ Array($0.values) }) { run.cancel(.interrupt, reason: "server_shutdown") }
+    }
+
+    public var activeRuns: Int { local.withLock { $0.count } }
+
+    /// Waits (up to `limit`) for this process's runs to finish.
+    public func drain(within limit: Duration) async {
+        let end = ContinuousClock.now + limit
+        while activeRuns > 0, ContinuousClock.now < end {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    func acquireBell(_ runID: String) -> Bell {
+        bells.withLock { bells in
+            if let entry = bells[runID] {
+                bells[runID] = (entry.bell, entry.users + 1)
+                return entry.bell
+            }
+            let bell = Bell()
+            bells[runID] = (bell, 1)
+            return bell
+        }
+    }
+
+    func releaseBell(_ runID: String) {
+        bells.withLock { bells in
+            guard let entry = bells[runID] else { return }
+            bells[runID] = entry.users > 1 ? (entry.bell, entry.users - 1) : nil
+        }
+    }
+
+    func ring(_ runID: String) {
+        bells.withLock { $0[runID]?.bell }?.ring()
+    }
+
+    /// The loop: every tick renew and relay; every 2 s close runs whose worker died; every 10 min prune.
+    public func run() async {
+        var ticks = 0
+        while !Task.isCancelled {
+            await renew()
+            if ticks % 8 == 0 { await expire() }
+            if ticks % 2400 == 0 { await prune() }
+            ticks += 1
+            try? await Task.sleep(for: tick)
+        }
+    }
+
+    func renew() async {
+        let ids = local.withLock { Array($0.keys) }
+        guard !ids.isEmpty else { return }
+        do {
+            let control = try await store.renewLeases(worker: workerID, runs: ids, until: leaseDeadline)
+            for (id, decision) in control {
+                switch decision {
+                case .proceed: break
+                case .cancel(let action): cancelLocal(id, action: action)
+                case .gone: localRun(id)?.cancel(.interrupt, reason: "gone")
+                }
+            }
+        } catch {
+            logger.warning("runs.lease_renewal_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func expire() async {
+        let closing: [(event: String, data: [UInt8])] = [
+            ("error", encodeJSON(RunStreamError(error: "worker_lost", message: "The worker running this run stopped; run it again."))),
+            ("end", Array("null".utf8)),
+        ]
+        do {
+            let result = String(decoding: encodeJSON(["error": RunStreamError(error: "worker_lost", message: "The worker running this run stopped.")]), as: UTF8.self)
+            for run in try await store.expireLeases(now: Date(), result: result, closing: closing) {
+                logger.warning("run.lost", metadata: ["run.id": .string(run.id), "worker": .string(run.workerID ?? "")])
+                ring(run.id)
+            }
+        } catch {
+            logger.warning("runs.expiry_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func prune() async {
+        do {
+            let now = Date()
+            let (threads, events) = try await store.prune(now: now, eventsBefore: now - eventRetention.seconds)
+            if threads + events > 0 {
+                logger.info("store.pruned", metadata: ["threads": "\(threads)", "events": "\(events)"])
+            }
+        } catch {
+            logger.warning("store.prune_failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// A run executing in this process.
+final class LocalRun: Sendable {
+    let id: String
+    private struct State {
+        var task: Task<Void, Never>?
+        var action: CancelAction?
+        var reason: String?
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+    private let completion = Completion<RunOutcome>()
+
+    init(id: String) { self.id = id }
+
+    func start(_ task: Task<Void, Never>) {
+        let cancelNow = state.withLock { state in
+            state.task = task
+            return state.cancelled
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    /// The first cancellation wins; later ones do not change the action.
+    func cancel(_ action: CancelAction, reason: String = "cancelled") {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            guard !state.cancelled else { return nil }
+            state.cancelled = true
+            state.action = action
+            state.reason = reason
+            return state.task
+        }
+        task?.cancel()
+    }
+
+    var cancellation: (action: CancelAction, reason: String)? {
+        state.withLock { state in state.action.map { ($0, state.reason ?? "cancelled") } }
+    }
+
+    func finish(_ outcome: RunOutcome) { completion.resolve(outcome) }
+
+    /// Waits for the run's end; nil when the waiting task is cancelled first.
+    func outcome() async -> RunOutcome? { await completion.value() }
+}
+
+/// How a run of this process ended, for the request that waits on it.
+struct RunOutcome: Sendable {
+    var status: RunStatus
+    var error: APIError?
+}
+
+/// A value set once, awaited by any number of tasks, each of which may give up (cancellation) on its own.
+final class Completion<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var waiters: [UInt64: CheckedContinuation<Value?, Never>] = [:]
+        var next: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    func resolve(_ value: Value) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Value?, Never>] in
+            guard state.value == nil else { return [] }
+            state.value = value
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    func value() async -> Value? {
+        let id = state.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> (Bool, Value?) in
+                    if let value = state.value { return (true, value) }
+                    if Task.isCancelled { return (true, nil) }
+                    state.waiters[id] = continuation
+                    return (false, nil)
+                }
+                if ready.0 { continuation.resume(returning: ready.1) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+        }
+    }
+}
+
+/// Wakes the tails of a run when this process appends to its log. Appends by other processes are found by
+/// polling, so a wait always has a timeout.
+final class Bell: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var next: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    func ring() {
+        let waiters = state.withLock { state in
+            state.generation += 1
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once rung after `generation`, after `timeout`, or when the task is cancelled.
+    func wait(since generation: UInt64, timeout: Duration, watchdog: Watchdog) async {
+        let id = state.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let waiting = state.withLock { state in
+                    guard state.generation == generation, !Task.isCancelled else { return false }
+                    state.waiters[id] = continuation
+                    return true
+                }
+                guard waiting else { return continuation.resume() }
+                let token = watchdog.schedule(after: timeout) { [weak self] in self?.wake(id) }
+                _ = token
+            }
+        } onCancel: {
+            wake(id)
+        }
+    }
+
+    private func wake(_ id: UInt64) {
+        state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+    }
+}
+
+struct RunStreamError: Codable, Sendable {
+    var error: String
+    var message: String
+}
+
+extension Duration {
+    var seconds: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

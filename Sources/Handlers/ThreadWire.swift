@@ -1,0 +1,126 @@
+import AgentRuntime
+import Foundation
+import Store
+
+/// The JSON shapes of LangGraph's threads, runs and states, built from store records.
+enum ThreadWire {
+    static func time(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    static func object(_ text: JSONText?) -> JSONValue {
+        guard let text, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return .object([:]) }
+        return value
+    }
+
+    static func values(_ messages: [MessageRecord]) -> JSONValue {
+        .object(["messages": .array(messages.map { object($0.body) })])
+    }
+
+    struct Thread: Encodable {
+        var thread_id: String
+        var created_at: String
+        var updated_at: String
+        var metadata: JSONValue
+        var status: String
+        var values: JSONValue
+        var interrupts: [String: [JSONValue]] = [:]
+        var ttl: TTL?
+        var expires_at: String?
+
+        init(_ record: ThreadRecord, messages: [MessageRecord]) {
+            thread_id = record.id
+            created_at = ThreadWire.time(record.createdAt)
+            updated_at = ThreadWire.time(record.updatedAt)
+            metadata = ThreadWire.object(record.metadata)
+            status = record.status.rawValue
+            values = ThreadWire.values(messages)
+            ttl = record.ttl.map { TTL(ttl: $0.seconds / 60) }
+            expires_at = record.expiresAt.map(ThreadWire.time)
+        }
+    }
+
+    /// LangGraph's thread TTL: minutes, and what happens at the end.
+    struct TTL: Encodable {
+        var strategy = "delete"
+        var ttl: Double
+    }
+
+    struct Run: Encodable {
+        var run_id: String
+        var thread_id: String?
+        var assistant_id: String
+        var created_at: String
+        var updated_at: String
+        var status: String
+        var metadata: JSONValue
+        var multitask_strategy: String
+        var on_disconnect: String
+        var kwargs: JSONValue
+        var attempts: Int
+        var cancel_action: String?
+        var result: JSONValue?
+
+        init(_ record: RunRecord) {
+            run_id = record.id
+            thread_id = record.threadID
+            assistant_id = record.assistantID
+            created_at = ThreadWire.time(record.createdAt)
+            updated_at = ThreadWire.time(record.updatedAt)
+            status = record.status.rawValue
+            metadata = ThreadWire.object(record.metadata)
+            multitask_strategy = record.multitaskStrategy.rawValue
+            on_disconnect = record.onDisconnect
+            kwargs = ThreadWire.object(record.kwargs)
+            attempts = record.attempts
+            cancel_action = record.cancelAction?.rawValue
+            result = record.result.map(ThreadWire.object)
+        }
+    }
+
+    struct Checkpoint: Encodable {
+        var thread_id: String
+        var checkpoint_ns = ""
+        var checkpoint_id: String?
+    }
+
+    struct State: Encodable {
+        var values: JSONValue
+        var next: [String] = []
+        var tasks: [JSONValue] = []
+        var interrupts: [JSONValue] = []
+        var checkpoint: Checkpoint
+        var parent_checkpoint: Checkpoint?
+        var metadata: JSONValue
+        var created_at: String?
+
+        /// The state after `checkpoint`, or the empty state of a thread that has none yet.
+        init(threadID: String, checkpoint: CheckpointRecord?, messages: [MessageRecord]) {
+            values = ThreadWire.values(Array(messages.prefix(checkpoint?.messageCount ?? 0)))
+            self.checkpoint = Checkpoint(thread_id: threadID, checkpoint_id: checkpoint?.id)
+            parent_checkpoint = checkpoint?.parentID.map { Checkpoint(thread_id: threadID, checkpoint_id: $0) }
+            metadata = ThreadWire.object(checkpoint?.metadata)
+            created_at = checkpoint.map { ThreadWire.time($0.createdAt) }
+        }
+    }
+}
+
+extension MultitaskStrategy: Decodable {
+    public init(from decoder: any Decoder) throws { self = try decodeEnum(decoder, Self.self) }
+}
+
+extension ThreadStatus: Decodable {
+    public init(from decoder: any Decoder) throws { self = try decodeEnum(decoder, Self.self) }
+}
+
+extension RunStatus: Decodable {
+    public init(from decoder: any Decoder) throws { self = try decodeEnum(decoder, Self.self) }
+}
+
+extension IfExists: Decodable {
+    public init(from decoder: any Decoder) throws { self = try decodeEnum(decoder, Self.self) }
+}
+
+extension CancelAction: Decodable {
+    public init(from decoder: any Decoder) throws { self = try decodeEnum(decoder, Self.self) }
+}

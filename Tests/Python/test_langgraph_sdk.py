@@ -1,0 +1,138 @@
+"""The official LangGraph client (PyPI langgraph-sdk), unchanged, against the live service through nginx."""
+import asyncio
+import threading
+import uuid
+
+import httpx
+import pytest
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+LONG = " ".join(f"word{i}" for i in range(40))  # the echo agent streams it in about a second
+
+
+def user(text):
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+def test_thread_lifecycle(client):
+    tag = uuid.uuid4().hex
+    thread = client.threads.create(metadata={"suite": tag, "user": "ann"})
+    assert thread["status"] == "idle"
+    assert thread["metadata"] == {"suite": tag, "user": "ann"}
+    assert thread["values"] == {"messages": []}
+    with pytest.raises(ConflictError):
+        client.threads.create(thread_id=thread["thread_id"])
+    same = client.threads.create(thread_id=thread["thread_id"], if_exists="do_nothing")
+    assert same["thread_id"] == thread["thread_id"]
+
+    other = client.threads.create(metadata={"suite": tag, "user": "bob"})
+    found = client.threads.search(metadata={"suite": tag, "user": "ann"})
+    assert [t["thread_id"] for t in found] == [thread["thread_id"]]
+    assert {t["thread_id"] for t in client.threads.search(metadata={"suite": tag})} == {thread["thread_id"], other["thread_id"]}
+
+    updated = client.threads.update(thread["thread_id"], metadata={"stage": "two"})
+    assert updated["metadata"] == {"suite": tag, "user": "ann", "stage": "two"}
+    client.threads.delete(other["thread_id"])
+    with pytest.raises(NotFoundError):
+        client.threads.get(other["thread_id"])
+
+
+def test_stream_wait_state_and_history(client):
+    thread = client.threads.create()
+    tid = thread["thread_id"]
+    created = {}
+    parts = list(client.runs.stream(
+        tid, "assistant", input=user("what is 12*(3+4)?"), stream_mode=["values", "messages-tuple", "custom"],
+        on_run_created=lambda meta: created.update(meta)))
+    events = [p.event for p in parts]
+    assert events[0] == "metadata" and events[-1] == "end"
+    run_id = parts[0].data["run_id"]
+    assert created == {"run_id": run_id, "thread_id": tid}
+    # Ids are the log's sequence numbers: 1, 2, 3 ... with no gap.
+    assert [int(p.id) for p in parts] == list(range(1, len(parts) + 1))
+    tool_events = [p.data for p in parts if p.event == "custom" and p.data["type"] == "tool_call_finished"]
+    assert tool_events and tool_events[0]["result"] == "84"
+    final = [p.data for p in parts if p.event == "values"][-1]
+    assert final["messages"][-1]["type"] == "ai" and "84" in final["messages"][-1]["content"]
+
+    # A second run on the thread sees the first: the state grows.
+    values = client.runs.wait(tid, "echo", input=user("remember this"))
+    assert [m["type"] for m in values["messages"]] == ["human", "ai", "tool", "ai", "human", "ai"]
+    assert values["messages"][-1]["content"] == "You said: remember this"
+
+    state = client.threads.get_state(tid)
+    assert state["values"] == values
+    history = client.threads.get_history(tid)
+    assert [len(s["values"]["messages"]) for s in history] == [6, 4]
+    assert history[0]["parent_checkpoint"]["checkpoint_id"] == history[1]["checkpoint"]["checkpoint_id"]
+    assert client.threads.get(tid)["status"] == "idle"
+
+    runs = client.runs.list(tid)
+    assert [r["status"] for r in runs] == ["success", "success"]
+    assert runs[1]["run_id"] == run_id
+    assert client.runs.get(tid, run_id)["assistant_id"] == "assistant"
+
+
+def test_join_a_running_run_and_resume_its_stream(client, base_url):
+    tid = client.threads.create()["thread_id"]
+    stream = client.runs.stream(tid, "echo", input=user(LONG), stream_mode="messages-tuple")
+    first = next(stream)
+    assert first.event == "metadata"
+    run_id = first.data["run_id"]
+    # A second client joins while the run goes on, and gets the final state.
+    joined = client.runs.join(tid, run_id)
+    assert joined["messages"][-1]["content"] == "You said: " + LONG
+    rest = list(stream)
+    assert rest[-1].event == "end"
+
+    # Replaying from an event id gives exactly the events after it.
+    everything = list(client.runs.join_stream(tid, run_id))
+    assert [int(p.id) for p in everything] == list(range(1, len(everything) + 1))
+    resumed = list(client.runs.join_stream(tid, run_id, last_event_id="5"))
+    assert [(p.event, p.data) for p in resumed] == [(p.event, p.data) for p in everything[5:]]
+    tokens = "".join(p.data[0]["content"] for p in everything if p.event == "messages")
+    assert tokens == "You said: " + LONG
+
+
+def test_busy_thread_reject_and_enqueue(client):
+    tid = client.threads.create()["thread_id"]
+    stream = client.runs.stream(tid, "echo", input=user(LONG), stream_mode="values")
+    run_id = next(stream).data["run_id"]
+    with pytest.raises(httpx.HTTPStatusError) as rejected:
+        client.runs.wait(tid, "echo", input=user("second"), multitask_strategy="reject")
+    assert rejected.value.response.status_code == 409
+    assert rejected.value.response.headers["x-should-retry"] == "false"
+    assert client.threads.get(tid)["status"] == "busy"
+    # enqueue: runs after the first, and sees its answer.
+    values = client.runs.wait(tid, "echo", input=user("second"), multitask_strategy="enqueue")
+    assert [m["content"] for m in values["messages"]] == [LONG, "You said: " + LONG, "second", "You said: second"]
+    list(stream)
+    assert client.runs.get(tid, run_id)["status"] == "success"
+
+
+def test_interrupt_keeps_partial_output(client):
+    tid = client.threads.create()["thread_id"]
+    stream = client.runs.stream(tid, "echo", input=user(LONG), stream_mode="messages-tuple")
+    run_id = next(stream).data["run_id"]
+    next(stream)  # a token has been produced
+    client.runs.cancel(tid, run_id, wait=True)
+    run = client.runs.get(tid, run_id)
+    assert run["status"] == "interrupted"
+    rest = list(stream)
+    assert rest[-1].event == "end"
+    assert any(p.event == "error" and p.data["error"] == "run_interrupted" for p in rest)
+    assert client.threads.get(tid)["status"] == "interrupted"
+    # The user's message is kept on the thread.
+    assert client.threads.get_state(tid)["values"]["messages"][0]["content"] == LONG
+
+
+def test_async_client_streams_too(async_client):
+    async def go():
+        thread = await async_client.threads.create()
+        parts = [p async for p in async_client.runs.stream(thread["thread_id"], "echo", input=user("hello async"),
+                                                            stream_mode="values")]
+        return parts
+
+    parts = asyncio.run(go())
+    assert parts[-1].event == "end"
+    assert parts[-2].data["messages"][-1]["content"] == "You said: hello async"
