@@ -48,3 +48,6 @@ step "swift test"
 # One suite at a time: the live suites start nginx and workers, and the latency checks in them should
 # not compete with other suites for the two cores.
 swift test --skip-build --no-parallel "$@"
+
+step "Python clients against the live service (langgraph_sdk)"
+bash scripts/pytest-live.sh

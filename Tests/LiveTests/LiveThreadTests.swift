@@ -1,0 +1,154 @@
+import AsyncHTTPClient
+import Foundation
+import TestSupport
+import Testing
+
+/// Threads and runs through nginx with several worker processes on one SQLite file.
+@Suite(.serialized) struct LiveThreadTests {
+    func newThread(_ cluster: LiveCluster) async throws -> String {
+        let created = try await cluster.fetch(.POST, "/threads", body: "{}")
+        return try #require(created.json?["thread_id"] as? String)
+    }
+
+    func frames(_ body: String) -> [SSEFrame] {
+        SSEParser.parseAll(body).filter { $0.event != ":" }
+    }
+
+    /// The run streams from worker A; the client drops; A is told to stop (its listener closes, its run goes on);
+    /// the client resumes with Last-Event-ID and can only reach worker B, which reads A's events from the log.
+    @Test func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothing() async throws {
+        try await withCluster(workers: 2, arguments: ["--drain-timeout", "20"]) { cluster in
+            let thread = try await newThread(cluster)
+            let words = (1...30).map { "w\($0)" }.joined(separator: " ")
+            let curl = try cluster.curlStream("/threads/\(thread)/runs/stream",
+                                              body: runBody(agent: "ticker", message: words, extra: #","stream_mode":["messages-tuple","values"]"#))
+            var received: [SSEFrame] = []
+            for await timed in curl.frames() {
+                received.append(timed.frame)
+                if received.count == 8 { break }
+            }
+            curl.kill()
+            let runID = try #require((try JSONSerialization.jsonObject(with: Data(received[0].data.utf8)) as? [String: Any])?["run_id"] as? String)
+            let runner = try #require(cluster.worker(mentioning: runID))
+            #expect(cluster.logLines(containing: "run.started", runID).count == 1)
+            cluster.signal(worker: runner, SIGTERM)
+            try await Task.sleep(for: .milliseconds(300))
+
+            let lastID = try #require(received.last?.id)
+            let resumed = try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)/stream", headers: [("Last-Event-ID", lastID)])
+            #expect(resumed.status == 200)
+            let rest = frames(resumed.body)
+            #expect(rest.last?.event == "end")
+            let ids = (received + rest).compactMap { $0.id.flatMap(Int.init) }
+            #expect(ids == Array(1...ids.count), "ids \(ids)")
+            let tokens = (received + rest).filter { $0.event == "messages" }.compactMap {
+                ((try? JSONSerialization.jsonObject(with: Data($0.data.utf8))) as? [[String: Any]])?.first?["content"] as? String
+            }
+            #expect(tokens.joined() == "You said: " + words)
+            // The whole log, read again, is the same events.
+            let replay = frames(try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)/stream").body)
+            #expect(replay.map(\.data) == (received + rest).map(\.data))
+            #expect(try await cluster.waitForExit(worker: runner) == 0, "the draining worker finished its run and exited")
+            let run = try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)")
+            #expect(run.json?["status"] as? String == "success")
+        }
+    }
+
+    @Test func racingRejectRunsYieldOneRunAndConflicts() async throws {
+        try await withCluster(workers: 2) { cluster in
+            let thread = try await newThread(cluster)
+            let statuses = try await withThrowingTaskGroup(of: LiveResponse.self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        try await cluster.fetch(.POST, "/threads/\(thread)/runs/wait",
+                                                body: runBody(agent: "ticker", message: "racer \(index) goes"))
+                    }
+                }
+                return try await group.reduce(into: [LiveResponse]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0.status == 200 }.count == 1, "\(statuses.map(\.status))")
+            let conflicts = statuses.filter { $0.status == 409 }
+            #expect(conflicts.count == 7, "\(statuses.map { "\($0.status) \($0.body.prefix(200))" })")
+            #expect(conflicts.allSatisfy { $0.header("x-should-retry") == "false" && $0.json?["code"] as? String == "thread_busy" })
+            let runs = try await cluster.fetch(.GET, "/threads/\(thread)/runs")
+            #expect((try JSONSerialization.jsonObject(with: Data(runs.body.utf8)) as? [Any])?.count == 1)
+        }
+    }
+
+    @Test func enqueuedRunsRunOneAfterAnotherInOrder() async throws {
+        try await withCluster(workers: 2) { cluster in
+            let thread = try await newThread(cluster)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 1...5 {
+                    group.addTask {
+                        let response = try await cluster.fetch(.POST, "/threads/\(thread)/runs/wait",
+                                                               body: runBody(agent: "ticker", message: "job \(index) now", extra: #","multitask_strategy":"enqueue""#))
+                        #expect(response.status == 200)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let runs = try #require(try JSONSerialization.jsonObject(with: Data(try await cluster.fetch(.GET, "/threads/\(thread)/runs").body.utf8)) as? [[String: Any]])
+            #expect(runs.count == 5 && runs.allSatisfy { $0["status"] as? String == "success" })
+            // Oldest first: the order in which the store queued them.
+            let queued = runs.reversed().compactMap { (($0["kwargs"] as? [String: Any])?["input"] as? [String: Any])?["messages"] as? [[String: Any]] }
+                .compactMap { $0.first?["content"] as? String }
+            let state = try await cluster.fetch(.GET, "/threads/\(thread)/state")
+            let messages = ((state.json?["values"] as? [String: Any])?["messages"] as? [[String: Any]] ?? []).compactMap { $0["content"] as? String }
+            // Never interleaved: each question is followed by its own answer, in queue order.
+            #expect(messages == queued.flatMap { [$0, "You said: " + $0] })
+            #expect(Set(queued).count == 5)
+        }
+    }
+
+    @Test func aThreadSurvivesARestartOfEveryWorker() async throws {
+        try await withCluster(workers: 2) { cluster in
+            let thread = try await newThread(cluster)
+            let first = try await cluster.fetch(.POST, "/threads/\(thread)/runs/wait", body: runBody(agent: "echo", message: "keep me"))
+            #expect(first.status == 200)
+            for index in 1...2 { cluster.signal(worker: index, SIGTERM) }
+            for index in 1...2 { #expect(try await cluster.waitForExit(worker: index) == 0) }
+            #expect(try await cluster.fetch(.GET, "/threads/\(thread)").status == 502, "no worker is left to answer")
+            for index in 1...2 { try cluster.startWorker(index) }
+            var state: LiveResponse?
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                state = try? await cluster.fetch(.GET, "/threads/\(thread)/state")
+                if state?.status == 200 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let messages = ((state?.json?["values"] as? [String: Any])?["messages"] as? [[String: Any]] ?? []).compactMap { $0["content"] as? String }
+            #expect(messages == ["keep me", "You said: keep me"])
+            let second = try await cluster.fetch(.POST, "/threads/\(thread)/runs/wait", body: runBody(agent: "echo", message: "and me"))
+            #expect(second.status == 200)
+            #expect(second.body.contains("keep me"))
+        }
+    }
+
+    /// kill -9 mid-run: the run's lease runs out and a surviving worker closes it, so readers see an end and
+    /// the thread takes new runs.
+    @Test func aRunWhoseWorkerIsKilledIsClosedByAnother() async throws {
+        try await withCluster(workers: 2, arguments: ["--run-lease-seconds", "2"]) { cluster in
+            let thread = try await newThread(cluster)
+            let curl = try cluster.curlStream("/threads/\(thread)/runs/stream", body: runBody(agent: "slow", message: "a b c d e f g h"))
+            defer { curl.kill() }
+            var first: SSEFrame?
+            for await timed in curl.frames() { first = timed.frame; break }
+            let metadata = try #require(first)
+            let runID = try #require((try JSONSerialization.jsonObject(with: Data(metadata.data.utf8)) as? [String: Any])?["run_id"] as? String)
+            let runner = try #require(cluster.worker(mentioning: runID))
+            cluster.signal(worker: runner, SIGKILL)
+            _ = try await cluster.waitForExit(worker: runner)
+            let started = ContinuousClock.now
+            let tail = frames(try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)/stream", headers: [("Last-Event-ID", "1")]).body)
+            #expect(ContinuousClock.now - started < .seconds(6))
+            #expect(tail.last?.event == "end")
+            #expect(tail.contains { $0.event == "error" && $0.data.contains("worker_lost") })
+            #expect(try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)").json?["status"] as? String == "error")
+            #expect(try await cluster.fetch(.GET, "/threads/\(thread)").json?["status"] as? String == "error")
+            let next = try await cluster.fetch(.POST, "/threads/\(thread)/runs/wait", body: runBody(agent: "echo", message: "again"))
+            #expect(next.status == 200)
+            #expect(cluster.logLines(containing: "run.lost", runID).count == 1)
+        }
+    }
+}

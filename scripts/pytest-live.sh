@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The Python client tests (Tests/Python) against the live service: nginx and 2 workers started by
+# scripts/run.sh on free loopback ports, with their own state folder, stopped again at the end.
+#
+#   scripts/pytest-live.sh [pytest args]     # AGENTFCGI_BIN=path to use a prebuilt worker binary
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+venv=$repo/.state/pyvenv
+state=$repo/.state/pytest-run
+# Pinned: the tests check these clients' wire behaviour.
+requirements=(langgraph-sdk==0.4.14 pytest==8.3.5)
+
+if [[ ! -x $venv/bin/pytest ]] || ! "$venv/bin/pip" show -q langgraph-sdk >/dev/null 2>&1; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+https_port=$(free_port)
+http_port=$(free_port)
+log=$repo/.state/pytest-run.log
+mkdir -p "$repo/.state"
+rm -rf "$state/data"   # a fresh database each time
+AGENTFCGI_BIN=${AGENTFCGI_BIN:-$repo/.build/debug/agentfcgi} AGENTFCGI_STATE=$state WORKERS=2 \
+    HTTPS_PORT=$https_port HTTP_PORT=$http_port setsid bash scripts/run.sh >"$log" 2>&1 </dev/null &
+service=$!
+stop() {
+    kill -TERM "$service" 2>/dev/null || true
+    wait "$service" 2>/dev/null || true
+}
+trap stop EXIT
+
+url=https://127.0.0.1:$https_port
+for _ in $(seq 1 300); do
+    curl -fsS --cacert "$state/certs/ca.crt" --max-time 2 -o /dev/null "$url/ok" 2>/dev/null && break
+    kill -0 "$service" 2>/dev/null || { echo "pytest-live: the service did not start:" >&2; tail -n 30 "$log" >&2; exit 1; }
+    sleep 0.2
+done
+echo "service at $url (log: $log)"
+AGENTFCGI_URL=$url AGENTFCGI_CA=$state/certs/ca.crt "$venv/bin/pytest" -q Tests/Python "$@"
