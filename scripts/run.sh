@@ -274,6 +274,9 @@ Try:
   curl --cacert $ca -N $base/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
   curl --cacert $ca $base/runs/wait -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
   curl --cacert $ca -N $base/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"assistant","input":{"messages":[{"role":"user","content":"what is 12*(3+4)?"}]}}'
+  curl --cacert $ca $base/threads -H 'Content-Type: application/json' -d '{"thread_id":"demo"}'
+  curl --cacert $ca -N $base/threads/demo/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Remember me"}]}}'
+  curl --cacert $ca $base/threads/demo/state
 
 Stop with Ctrl-C.
 EOF

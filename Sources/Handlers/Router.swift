@@ -86,8 +86,13 @@ public struct Router: Sendable {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         // A trailing slash or doubled slashes are tolerated; an empty path is the root.
         var allowed: [String] = []
+        var bestSpecificity: Int?
         for route in routes {
+            // Once a route fits, only routes as literal as it compete: `GET /runs/wait` is a wrong method on
+            // `POST /runs/wait` (405), not a run named "wait".
+            if let best = bestSpecificity, route.specificity < best { break }
             guard let parameters = route.match(parts) else { continue }
+            bestSpecificity = route.specificity
             if route.method == method || (method == "HEAD" && route.method == "GET") {
                 return .found(route, parameters: parameters)
             }

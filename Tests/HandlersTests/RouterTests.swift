@@ -36,6 +36,24 @@ import Testing
         #expect(Set(allowed) == ["GET", "DELETE"])
     }
 
+    @Test func aLiteralRouteWithAnotherMethodIsA405NotAParameterMatch() {
+        guard case .methodNotAllowed(let allowed) = router().match(method: "GET", path: "/runs/stream") else {
+            Issue.record("expected 405")
+            return
+        }
+        #expect(allowed == ["POST"])
+    }
+
+    @Test func threadRoutesAreUniqueToo() throws {
+        let routes = try ThreadHarness().app.router.routes
+        let keys = routes.map { "\($0.method) \($0.shape)" }
+        #expect(Set(keys).count == keys.count)
+        #expect(Set(routes.map(\.operationID)).count == routes.count)
+        for path in ["/threads", "/threads/{thread_id}/runs/stream", "/threads/{thread_id}/runs/{run_id}/stream", "/runs/{run_id}/cancel"] {
+            #expect(routes.contains { $0.path == path }, "missing \(path)")
+        }
+    }
+
     @Test func unknownPathIsNotFound() {
         guard case .notFound = router().match(method: "GET", path: "/nope/1/2") else {
             Issue.record("expected 404")

@@ -151,4 +151,30 @@ import Testing
             #expect(cluster.logLines(containing: "run.lost", runID).count == 1)
         }
     }
+
+    /// SIGTERM with a run still going after the drain bound: the run ends `interrupted` with a closing event that
+    /// says why, its input stays on the thread, and the worker exits 0.
+    @Test func aRunStillGoingWhenTheDrainBoundPassesEndsInterrupted() async throws {
+        try await withCluster(workers: 2, arguments: ["--drain-timeout", "1"]) { cluster in
+            let thread = try await newThread(cluster)
+            let curl = try cluster.curlStream("/threads/\(thread)/runs/stream", body: runBody(agent: "slow", message: "a b c d e f g h i j"))
+            var first: SSEFrame?
+            for await timed in curl.frames() { first = timed.frame; break }
+            curl.kill()
+            let metadata = try #require(first)
+            let runID = try #require((try JSONSerialization.jsonObject(with: Data(metadata.data.utf8)) as? [String: Any])?["run_id"] as? String)
+            let runner = try #require(cluster.worker(mentioning: runID))
+            let stopped = ContinuousClock.now
+            cluster.signal(worker: runner, SIGTERM)
+            #expect(try await cluster.waitForExit(worker: runner) == 0)
+            #expect(ContinuousClock.now - stopped < .seconds(5))
+            let tail = frames(try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)/stream", headers: [("Last-Event-ID", "1")]).body)
+            #expect(tail.last?.event == "end")
+            #expect(tail.contains { $0.event == "error" && $0.data.contains("server_shutting_down") })
+            #expect(try await cluster.fetch(.GET, "/runs/\(runID)").json?["status"] as? String == "interrupted")
+            let state = try await cluster.fetch(.GET, "/threads/\(thread)/state")
+            let messages = ((state.json?["values"] as? [String: Any])?["messages"] as? [[String: Any]] ?? []).compactMap { $0["content"] as? String }
+            #expect(messages.first == "a b c d e f g h i j")
+        }
+    }
 }
