@@ -127,7 +127,7 @@ public final class RunSupervisor: Sendable {
         ]
         do {
             let result = String(decoding: encodeJSON(["error": RunStreamError(error: "worker_lost", message: "The worker running this run stopped.")]), as: UTF8.self)
-            for run in try await store.expireLeases(now: Date(), result: result, closing: closing) {
+            for expired in try await store.expireLeases(now: Date(), maxAttempts: 1, result: result, closing: closing, deliveries: { _ in [] }) { let run = expired.run
                 logger.warning("run.lost", metadata: ["run.id": .string(run.id), "worker": .string(run.workerID ?? "")])
                 ring(run.id)
             }

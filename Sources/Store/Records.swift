@@ -99,6 +99,14 @@ public struct RunRecord: Sendable, Equatable {
     public var cancelAction: CancelAction?
     /// What the run ended with (usage, error, dropped context), set when it finishes.
     public var result: JSONText?
+    /// Created by `POST .../runs`: any worker's executor may take it.
+    public var background: Bool = false
+    public var notBefore: Date?
+    public var webhook: String?
+    /// Calls of non-idempotent tools that an attempt started: a later attempt must not repeat them.
+    public var sideEffects: JSONText?
+    /// One entry per attempt: worker, start, and how it ended when not by finishing.
+    public var attemptLog: JSONText = "[]"
 }
 
 public struct NewRun: Sendable {
@@ -113,6 +121,9 @@ public struct NewRun: Sendable {
     /// while the run waits for its thread does not leave it pending for ever.
     public var worker: String?
     public var leaseUntil: Date?
+    public var background = false
+    public var notBefore: Date?
+    public var webhook: String?
 
     public init(id: String, threadID: String?, assistantID: String, metadata: JSONText = "{}", kwargs: JSONText = "{}",
                 multitaskStrategy: MultitaskStrategy = .reject, onDisconnect: String = "cancel",
@@ -146,12 +157,16 @@ public struct RunCompletion: Sendable {
     public var result: JSONText
     /// True when the run is undone: the run and its events disappear, the thread is as before.
     public var rollback: Bool
+    /// Webhook deliveries that the run's end owes, written in the same transaction so none is lost.
+    public var deliveries: [NewDelivery]
 
-    public init(status: RunStatus, messages: [(id: String, body: JSONText)], result: JSONText, rollback: Bool = false) {
+    public init(status: RunStatus, messages: [(id: String, body: JSONText)], result: JSONText, rollback: Bool = false,
+                deliveries: [NewDelivery] = []) {
         self.status = status
         self.messages = messages
         self.result = result
         self.rollback = rollback
+        self.deliveries = deliveries
     }
 }
 
@@ -185,4 +200,89 @@ public enum StoreError: Error, Sendable, Equatable {
     case runActive(String)
     /// A second writer for the same event sequence number.
     case eventConflict(runID: String, seq: Int)
+}
+
+/// A webhook the store will hand to a dispatcher until it is delivered or gives up.
+public struct NewDelivery: Sendable, Equatable {
+    /// Also the `webhook-id` header: the same on every attempt, so receivers can deduplicate.
+    public var id: String
+    public var runID: String
+    public var threadID: String?
+    public var url: String
+    public var eventType: String
+    public var payload: [UInt8]
+
+    public init(id: String, runID: String, threadID: String?, url: String, eventType: String, payload: [UInt8]) {
+        self.id = id
+        self.runID = runID
+        self.threadID = threadID
+        self.url = url
+        self.eventType = eventType
+        self.payload = payload
+    }
+}
+
+public enum DeliveryStatus: String, Sendable, CaseIterable {
+    case pending, delivered, failed
+}
+
+public struct DeliveryRecord: Sendable, Equatable {
+    public var id: String
+    public var runID: String
+    public var threadID: String?
+    public var url: String
+    public var eventType: String
+    public var payload: [UInt8]
+    public var status: DeliveryStatus
+    public var attempts: Int
+    public var nextAttemptAt: Date
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var log: [DeliveryAttempt] = []
+}
+
+public struct DeliveryAttempt: Sendable, Equatable {
+    public var attempt: Int
+    public var at: Date
+    public var statusCode: Int?
+    public var error: String?
+    public var durationMilliseconds: Int
+
+    public init(attempt: Int, at: Date, statusCode: Int?, error: String?, durationMilliseconds: Int) {
+        self.attempt = attempt
+        self.at = at
+        self.statusCode = statusCode
+        self.error = error
+        self.durationMilliseconds = durationMilliseconds
+    }
+}
+
+/// What became of a run whose worker stopped renewing its lease.
+public struct ExpiredRun: Sendable, Equatable {
+    public var run: RunRecord
+    /// True when it went back to the queue for another attempt; false when it was closed as failed.
+    public var requeued: Bool
+}
+
+/// A stored answer to a request sent with an `Idempotency-Key`.
+public struct IdempotentResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: JSONText
+    public var body: [UInt8]
+
+    public init(status: Int, headers: JSONText, body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+public enum IdempotencyClaim: Sendable, Equatable {
+    /// First use: go on, then `completeIdempotency` (or `releaseIdempotency` on failure).
+    case new
+    case replay(IdempotentResponse)
+    /// The key was used with a different request.
+    case mismatch
+    /// The first request with this key has not finished yet.
+    case inProgress
 }

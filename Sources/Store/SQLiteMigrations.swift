@@ -72,6 +72,55 @@ enum SQLiteMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("0002-background-runs-webhooks-idempotency") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN background INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE runs ADD COLUMN not_before INTEGER;
+                ALTER TABLE runs ADD COLUMN webhook TEXT;
+                ALTER TABLE runs ADD COLUMN side_effects TEXT;
+                ALTER TABLE runs ADD COLUMN attempt_log TEXT NOT NULL DEFAULT '[]';
+                CREATE INDEX runs_queue ON runs(queue_seq) WHERE status = 'pending' AND worker_id IS NULL;
+
+                CREATE TABLE webhook_deliveries (
+                    delivery_id TEXT PRIMARY KEY,
+                    run_id TEXT NOT NULL,
+                    thread_id TEXT,
+                    url TEXT NOT NULL,
+                    event_type TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'pending',
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    worker_id TEXT,
+                    lease_until INTEGER
+                );
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+                CREATE INDEX webhook_deliveries_by_run ON webhook_deliveries(run_id);
+
+                CREATE TABLE webhook_attempts (
+                    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(delivery_id) ON DELETE CASCADE,
+                    attempt INTEGER NOT NULL,
+                    at INTEGER NOT NULL,
+                    status_code INTEGER,
+                    error TEXT,
+                    duration_ms INTEGER NOT NULL,
+                    PRIMARY KEY (delivery_id, attempt)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE idempotency_keys (
+                    scope TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    request_hash TEXT NOT NULL,
+                    status INTEGER,
+                    headers TEXT,
+                    body BLOB,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (scope, key)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -4,19 +4,27 @@ import GRDB
 extension SQLiteStore: RunStore {
     static let runColumns = """
         run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs, multitask_strategy,
-        on_disconnect, worker_id, lease_until, attempts, cancel_action, result, queue_seq
+        on_disconnect, worker_id, lease_until, attempts, cancel_action, result, queue_seq, background, not_before, webhook,
+        side_effects, attempt_log
         """
 
     static func runRecord(_ row: Row) -> RunRecord {
         let lease: Int64? = row["lease_until"]
         let cancel: String? = row["cancel_action"]
-        return RunRecord(
+        let notBefore: Int64? = row["not_before"]
+        var record = RunRecord(
             id: row["run_id"], threadID: row["thread_id"], assistantID: row["assistant_id"],
             status: RunStatus(rawValue: row["status"]) ?? .error, createdAt: Date(milliseconds: row["created_at"]),
             updatedAt: Date(milliseconds: row["updated_at"]), metadata: row["metadata"], kwargs: row["kwargs"],
             multitaskStrategy: MultitaskStrategy(rawValue: row["multitask_strategy"]) ?? .reject,
             onDisconnect: row["on_disconnect"], workerID: row["worker_id"], leaseUntil: lease.map(Date.init(milliseconds:)),
             attempts: row["attempts"], cancelAction: cancel.flatMap(CancelAction.init(rawValue:)), result: row["result"])
+        record.background = row["background"]
+        record.notBefore = notBefore.map(Date.init(milliseconds:))
+        record.webhook = row["webhook"]
+        record.sideEffects = row["side_effects"]
+        record.attemptLog = row["attempt_log"]
+        return record
     }
 
     static func fetchRunRow(_ db: Database, _ id: String) throws -> Row? {
@@ -45,10 +53,11 @@ extension SQLiteStore: RunStore {
             }
             try db.execute(sql: """
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs,
-                                  multitask_strategy, on_disconnect, worker_id, lease_until)
-                VALUES (?, ?, ?, 'pending', ?, ?, json(?), json(?), ?, ?, ?, ?)
+                                  multitask_strategy, on_disconnect, worker_id, lease_until, background, not_before, webhook)
+                VALUES (?, ?, ?, 'pending', ?, ?, json(?), json(?), ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [run.id, run.threadID, run.assistantID, now, now, run.metadata, run.kwargs,
-                                 run.multitaskStrategy.rawValue, run.onDisconnect, run.worker, run.leaseUntil?.milliseconds])
+                                 run.multitaskStrategy.rawValue, run.onDisconnect, run.worker, run.leaseUntil?.milliseconds,
+                                 run.background, run.notBefore?.milliseconds, run.webhook])
             return Self.runRecord(try Self.fetchRunRow(db, run.id)!)
         }
     }
@@ -89,11 +98,47 @@ extension SQLiteStore: RunStore {
                 try db.execute(sql: "UPDATE threads SET status = 'busy', updated_at = ? WHERE thread_id = ?",
                                arguments: [now, threadID])
             }
-            try db.execute(sql: """
-                UPDATE runs SET status = 'running', worker_id = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
-                WHERE run_id = ?
-                """, arguments: [worker, leaseUntil.milliseconds, now, id])
+            try Self.start(db, runID: id, worker: worker, leaseUntil: leaseUntil, now: now)
             return .claimed(Self.runRecord(try Self.fetchRunRow(db, id)!))
+        }
+    }
+
+    /// Marks a run running on `worker`, counting and logging the attempt.
+    static func start(_ db: Database, runID: String, worker: String, leaseUntil: Date, now: Int64) throws {
+        try db.execute(sql: """
+            UPDATE runs SET status = 'running', worker_id = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?,
+                attempt_log = json_insert(attempt_log, '$[#]', json_object('attempt', attempts + 1, 'worker', ?, 'started_at', ?))
+            WHERE run_id = ?
+            """, arguments: [worker, leaseUntil.milliseconds, now, worker, now, runID])
+        try db.execute(sql: """
+            UPDATE threads SET status = 'busy', updated_at = ? WHERE thread_id = (SELECT thread_id FROM runs WHERE run_id = ?)
+            """, arguments: [now, runID])
+    }
+
+    public func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord? {
+        let nowMS = now.milliseconds
+        return try await pool.write { db in
+            guard let id = try String.fetchOne(db, sql: """
+                SELECT r.run_id FROM runs r
+                WHERE r.status = 'pending' AND r.worker_id IS NULL AND r.background = 1
+                  AND (r.not_before IS NULL OR r.not_before <= ?)
+                  AND (r.thread_id IS NULL OR NOT EXISTS (
+                      SELECT 1 FROM runs e WHERE e.thread_id = r.thread_id AND e.queue_seq < r.queue_seq
+                                             AND e.status IN ('pending', 'running')))
+                ORDER BY r.queue_seq LIMIT 1
+                """, arguments: [nowMS]) else { return nil }
+            try Self.start(db, runID: id, worker: worker, leaseUntil: leaseUntil, now: nowMS)
+            return Self.runRecord(try Self.fetchRunRow(db, id)!)
+        }
+    }
+
+    public func recordSideEffect(run id: String, worker: String, call: JSONText) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE runs SET side_effects = json_insert(COALESCE(side_effects, '[]'), '$[#]', json(?))
+                WHERE run_id = ? AND worker_id = ? AND status = 'running'
+                """, arguments: [call, id, worker])
+            guard db.changesCount == 1 else { throw StoreError.runNotFound(id) }
         }
     }
 
@@ -136,6 +181,7 @@ extension SQLiteStore: RunStore {
             try db.execute(sql: """
                 UPDATE runs SET status = ?, result = json(?), finished_at = ?, updated_at = ?, lease_until = NULL WHERE run_id = ?
                 """, arguments: [completion.status.rawValue, completion.result, now, now, id])
+            try Self.insertDeliveries(db, completion.deliveries, now: now)
             guard let threadID = run.threadID else { return true }
             var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?",
                                        arguments: [threadID]) ?? 0
@@ -205,23 +251,39 @@ extension SQLiteStore: RunStore {
         }
     }
 
-    public func expireLeases(now: Date, result: JSONText, closing: [(event: String, data: [UInt8])]) async throws -> [RunRecord] {
+    public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
+                             deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
         let nowMS = now.milliseconds
         return try await pool.write { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT \(Self.runColumns) FROM runs
                 WHERE status IN ('pending', 'running') AND lease_until IS NOT NULL AND lease_until < ?
                 """, arguments: [nowMS])
-            var expired: [RunRecord] = []
+            var expired: [ExpiredRun] = []
             for row in rows {
                 let run = Self.runRecord(row)
+                let retry = run.cancelAction == nil && run.sideEffects == nil && run.attempts < maxAttempts
+                if retry {
+                    // Back to the queue, first in its thread's line: any worker's executor takes it over.
+                    try db.execute(sql: """
+                        UPDATE runs SET status = 'pending', worker_id = NULL, lease_until = NULL, background = 1, updated_at = ?,
+                            attempt_log = CASE WHEN json_array_length(attempt_log) > 0
+                                THEN json_set(attempt_log, '$[#-1].ended', 'worker_lost') ELSE attempt_log END
+                        WHERE run_id = ?
+                        """, arguments: [nowMS, run.id])
+                    expired.append(ExpiredRun(run: Self.runRecord(try Self.fetchRunRow(db, run.id)!), requeued: true))
+                    continue
+                }
+                let status = run.cancelAction == nil ? "error" : "interrupted"
                 try db.execute(sql: """
-                    UPDATE runs SET status = 'error', result = json(?), finished_at = ?, updated_at = ?, lease_until = NULL
+                    UPDATE runs SET status = ?, result = json(?), finished_at = ?, updated_at = ?, lease_until = NULL,
+                        attempt_log = CASE WHEN json_array_length(attempt_log) > 0
+                            THEN json_set(attempt_log, '$[#-1].ended', 'worker_lost') ELSE attempt_log END
                     WHERE run_id = ?
-                    """, arguments: [result, nowMS, nowMS, run.id])
+                    """, arguments: [status, result, nowMS, nowMS, run.id])
                 if run.status == .running, let threadID = run.threadID {
-                    try db.execute(sql: "UPDATE threads SET status = 'error', updated_at = ? WHERE thread_id = ?",
-                                   arguments: [nowMS, threadID])
+                    try db.execute(sql: "UPDATE threads SET status = ?, updated_at = ? WHERE thread_id = ?",
+                                   arguments: [status == "error" ? "error" : "interrupted", nowMS, threadID])
                 }
                 var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?",
                                            arguments: [run.id]) ?? 0
@@ -230,7 +292,9 @@ extension SQLiteStore: RunStore {
                     try db.execute(sql: "INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)",
                                    arguments: [run.id, seq, event.event, Data(event.data), nowMS])
                 }
-                expired.append(Self.runRecord(try Self.fetchRunRow(db, run.id)!))
+                let closed = Self.runRecord(try Self.fetchRunRow(db, run.id)!)
+                try Self.insertDeliveries(db, deliveries(closed), now: nowMS)
+                expired.append(ExpiredRun(run: closed, requeued: false))
             }
             return expired
         }
@@ -246,7 +310,10 @@ extension SQLiteStore: RunStore {
             try db.execute(sql: """
                 DELETE FROM run_events WHERE run_id IN (SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?)
                 """, arguments: [eventsBefore.milliseconds])
-            return (threads, db.changesCount)
+            let events = db.changesCount
+            try db.execute(sql: "DELETE FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?",
+                           arguments: [eventsBefore.milliseconds])
+            return (threads, events)
         }
     }
 }

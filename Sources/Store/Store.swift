@@ -33,9 +33,15 @@ public protocol RunStore: Sendable {
     func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord?
     /// Deletes a finished run; `runActive` while it is pending or running.
     func deleteRun(_ id: String) async throws -> Bool
-    /// Runs whose worker stopped renewing: marked `error` with `result`, their threads freed, their event logs
-    /// closed with `closing` (numbered after the last event).
-    func expireLeases(now: Date, result: JSONText, closing: [(event: String, data: [UInt8])]) async throws -> [RunRecord]
+    /// Runs whose worker stopped renewing. A run with attempts left and no non-idempotent tool call started goes
+    /// back to the queue (as a background run, for any worker); the others are marked `error` with `result`,
+    /// their threads freed, their logs closed with `closing` and `deliveries` (per run) queued.
+    func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
+                      deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun]
+    /// Takes the oldest due background run that may start (first in its thread's queue), with a lease.
+    func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord?
+    /// Notes, durably and before the call, that a run started a non-idempotent tool call.
+    func recordSideEffect(run id: String, worker: String, call: JSONText) async throws
     /// Deletes expired threads and the events of runs finished before `eventsBefore`.
     func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int)
 }
@@ -48,4 +54,22 @@ public protocol EventLog: Sendable {
     func lastEventSeq(run id: String) async throws -> Int
 }
 
-public typealias AgentStore = ThreadStore & RunStore & EventLog
+/// Webhook deliveries: at least once, each with its attempts logged.
+public protocol WebhookStore: Sendable {
+    /// Due deliveries, leased to `worker` so that two dispatchers never send the same one at once.
+    func claimDueDeliveries(worker: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [DeliveryRecord]
+    /// Logs an attempt; `next` schedules another, nil ends the delivery as `delivered` or `failed`.
+    func recordDeliveryAttempt(_ id: String, worker: String, _ attempt: DeliveryAttempt, delivered: Bool, next: Date?) async throws
+    func deliveries(run id: String) async throws -> [DeliveryRecord]
+}
+
+/// Responses to requests sent with an `Idempotency-Key`, kept for a day per caller.
+public protocol IdempotencyStore: Sendable {
+    func claimIdempotency(scope: String, key: String, requestHash: String, now: Date) async throws -> IdempotencyClaim
+    func completeIdempotency(scope: String, key: String, _ response: IdempotentResponse) async throws
+    /// Forgets a key whose request failed before it changed anything, so that a retry may go ahead.
+    func releaseIdempotency(scope: String, key: String) async throws
+    func pruneIdempotency(before: Date) async throws -> Int
+}
+
+public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore

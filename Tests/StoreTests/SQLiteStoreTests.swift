@@ -23,6 +23,9 @@ import Testing
     @Test func events() async throws { try await conformance.eventLog() }
     @Test func leases() async throws { try await conformance.expiredLeasesFreeTheThread() }
     @Test func prune() async throws { try await conformance.pruning() }
+    @Test func background() async throws { try await conformance.backgroundQueueAndTakeover() }
+    @Test func webhooks() async throws { try await conformance.webhookDeliveries() }
+    @Test func idempotency() async throws { try await conformance.idempotencyKeys() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
         let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
@@ -30,7 +33,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

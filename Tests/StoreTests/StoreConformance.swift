@@ -209,11 +209,15 @@ struct StoreConformance {
         _ = try await store.createRun(NewRun(id: "next", threadID: "t", assistantID: "x", multitaskStrategy: .enqueue,
                                              worker: "alive", leaseUntil: clock.now + 30))
         let closing: [(event: String, data: [UInt8])] = [("error", Array("lost".utf8)), ("end", Array("null".utf8))]
-        #expect(try await store.expireLeases(now: clock.now, result: "{}", closing: closing).isEmpty)
+        let noDeliveries: @Sendable (RunRecord) -> [NewDelivery] = { _ in [] }
+        #expect(try await store.expireLeases(now: clock.now, maxAttempts: 1, result: "{}", closing: closing, deliveries: noDeliveries).isEmpty)
         clock.advance(11)
-        let expired = try await store.expireLeases(now: clock.now, result: #"{"error":"worker_lost"}"#, closing: closing)
-        #expect(expired.map(\.id) == ["r"])
-        #expect(expired.first?.status == .error)
+        let expired = try await store.expireLeases(now: clock.now, maxAttempts: 1, result: #"{"error":"worker_lost"}"#, closing: closing,
+                                                   deliveries: { [NewDelivery(id: "d-\($0.id)", runID: $0.id, threadID: $0.threadID, url: "http://x", eventType: "run.failed", payload: [])] })
+        #expect(expired.map(\.run.id) == ["r"])
+        #expect(expired.first?.requeued == false)
+        #expect(expired.first?.run.status == .error)
+        #expect(try await store.deliveries(run: "r").map(\.eventType) == ["run.failed"])
         #expect(try await store.thread("t")?.status == .error)
         #expect(try await store.events(run: "r", after: 1, limit: 10).map(\.event) == ["error", "end"])
         #expect(try await store.renewLeases(worker: "dead", runs: ["r"], until: clock.now + 10) == ["r": .gone])
@@ -223,7 +227,97 @@ struct StoreConformance {
         }
         // Expiring twice changes nothing.
         clock.advance(1)
-        #expect(try await store.expireLeases(now: clock.now, result: "{}", closing: closing).isEmpty)
+        #expect(try await store.expireLeases(now: clock.now, maxAttempts: 1, result: "{}", closing: closing, deliveries: noDeliveries).isEmpty)
+    }
+
+    func backgroundQueueAndTakeover() async throws {
+        let store = try makeStore()
+        let none: @Sendable (RunRecord) -> [NewDelivery] = { _ in [] }
+        _ = try await store.createThread(NewThread(id: "t"), ifExists: .raise)
+        var later = NewRun(id: "later", threadID: nil, assistantID: "x")
+        later.background = true
+        later.notBefore = clock.now + 60
+        _ = try await store.createRun(later)
+        for id in ["b1", "b2"] {
+            var run = NewRun(id: id, threadID: "t", assistantID: "x", multitaskStrategy: .enqueue)
+            run.background = true
+            _ = try await store.createRun(run)
+        }
+        // Foreground runs (held by their creator) are not for the executors.
+        _ = try await store.createRun(NewRun(id: "fg", threadID: nil, assistantID: "x", worker: "w0", leaseUntil: clock.now + 10))
+        let first = try await store.claimNextRun(worker: "w1", leaseUntil: clock.now + 10, now: clock.now)
+        #expect(first?.id == "b1" && first?.status == .running && first?.attempts == 1)
+        // b2 waits for b1 on the same thread; "later" is not due.
+        #expect(try await store.claimNextRun(worker: "w2", leaseUntil: clock.now + 10, now: clock.now) == nil)
+
+        // w1 dies: b1 goes back to the queue and w2 takes it over as attempt 2.
+        clock.advance(11)
+        let expired = try await store.expireLeases(now: clock.now, maxAttempts: 3, result: "{}", closing: [], deliveries: none)
+        #expect(Set(expired.map(\.run.id)) == ["b1", "fg"])
+        #expect(expired.allSatisfy { $0.requeued })
+        let retried = try await store.claimNextRun(worker: "w2", leaseUntil: clock.now + 10, now: clock.now)
+        #expect(retried?.id == "b1" && retried?.attempts == 2 && retried?.workerID == "w2")
+        let log = try JSONSerialization.jsonObject(with: Data(retried!.attemptLog.utf8)) as? [[String: Any]]
+        #expect(log?.map { $0["worker"] as? String } == ["w1", "w2"])
+        #expect(log?.first?["ended"] as? String == "worker_lost")
+        #expect(try await store.renewLeases(worker: "w1", runs: ["b1"], until: clock.now + 10) == ["b1": .gone])
+        await #expect(throws: StoreError.runNotFound("b1")) {
+            try await store.recordSideEffect(run: "b1", worker: "w1", call: #"{"name":"mail"}"#)
+        }
+        // A non-idempotent tool call was started: a lost attempt is not repeated.
+        try await store.recordSideEffect(run: "b1", worker: "w2", call: #"{"name":"mail"}"#)
+        clock.advance(11)
+        let failed = try await store.expireLeases(now: clock.now, maxAttempts: 3, result: #"{"error":"x"}"#, closing: [], deliveries: none)
+        #expect(failed.first { $0.run.id == "b1" }?.requeued == false)
+        #expect(try await store.run("b1")?.status == .error)
+        // The former foreground run was requeued as a background one, and "later" becomes due.
+        clock.advance(60)
+        let next = try await store.claimNextRun(worker: "w3", leaseUntil: clock.now + 10, now: clock.now)
+        #expect(next?.id == "later")
+        #expect(try await store.claimNextRun(worker: "w3", leaseUntil: clock.now + 10, now: clock.now)?.id == "b2")
+        #expect(try await store.claimNextRun(worker: "w3", leaseUntil: clock.now + 10, now: clock.now)?.id == "fg")
+    }
+
+    func webhookDeliveries() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "t"), ifExists: .raise)
+        _ = try await store.createRun(NewRun(id: "r", threadID: "t", assistantID: "x"))
+        _ = try await store.claimRun("r", worker: "w", leaseUntil: clock.now + 10)
+        let delivery = NewDelivery(id: "msg_1", runID: "r", threadID: "t", url: "http://127.0.0.1:9/hook", eventType: "run.completed", payload: Array("{}".utf8))
+        _ = try await store.finishRun("r", worker: "w", RunCompletion(status: .success, messages: [], result: "{}", deliveries: [delivery]))
+        let due = try await store.claimDueDeliveries(worker: "d1", now: clock.now, leaseUntil: clock.now + 30, limit: 10)
+        #expect(due.map(\.id) == ["msg_1"] && due.first?.payload == Array("{}".utf8))
+        // Leased: another dispatcher does not get it meanwhile.
+        #expect(try await store.claimDueDeliveries(worker: "d2", now: clock.now, leaseUntil: clock.now + 30, limit: 10).isEmpty)
+        try await store.recordDeliveryAttempt("msg_1", worker: "d1", DeliveryAttempt(attempt: 1, at: clock.now, statusCode: 500, error: nil, durationMilliseconds: 3),
+                                              delivered: false, next: clock.now + 5)
+        #expect(try await store.claimDueDeliveries(worker: "d2", now: clock.now, leaseUntil: clock.now + 30, limit: 10).isEmpty)
+        clock.advance(5)
+        #expect(try await store.claimDueDeliveries(worker: "d2", now: clock.now, leaseUntil: clock.now + 30, limit: 10).map(\.attempts) == [1])
+        try await store.recordDeliveryAttempt("msg_1", worker: "d2", DeliveryAttempt(attempt: 2, at: clock.now, statusCode: 204, error: nil, durationMilliseconds: 2),
+                                              delivered: true, next: nil)
+        let log = try await store.deliveries(run: "r")
+        #expect(log.first?.status == .delivered)
+        #expect(log.first?.log.map(\.statusCode) == [500, 204])
+        clock.advance(100)
+        #expect(try await store.claimDueDeliveries(worker: "d3", now: clock.now, leaseUntil: clock.now + 30, limit: 10).isEmpty)
+    }
+
+    func idempotencyKeys() async throws {
+        let store = try makeStore()
+        #expect(try await store.claimIdempotency(scope: "a", key: "k", requestHash: "h1", now: clock.now) == .new)
+        #expect(try await store.claimIdempotency(scope: "a", key: "k", requestHash: "h1", now: clock.now) == .inProgress)
+        #expect(try await store.claimIdempotency(scope: "a", key: "k", requestHash: "h2", now: clock.now) == .mismatch)
+        // Keys are per caller.
+        #expect(try await store.claimIdempotency(scope: "b", key: "k", requestHash: "h2", now: clock.now) == .new)
+        let response = IdempotentResponse(status: 202, headers: #"[["Content-Location","/runs/1"]]"#, body: Array("{}".utf8))
+        try await store.completeIdempotency(scope: "a", key: "k", response)
+        #expect(try await store.claimIdempotency(scope: "a", key: "k", requestHash: "h1", now: clock.now) == .replay(response))
+        try await store.releaseIdempotency(scope: "b", key: "k")
+        #expect(try await store.claimIdempotency(scope: "b", key: "k", requestHash: "h3", now: clock.now) == .new)
+        clock.advance(10)
+        #expect(try await store.pruneIdempotency(before: clock.now) == 2)
+        #expect(try await store.claimIdempotency(scope: "a", key: "k", requestHash: "h9", now: clock.now) == .new)
     }
 
     func pruning() async throws {
