@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        // HMAC-SHA256 for webhook signatures, SHA-256 for idempotency keys.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // libfcgi from Debian's libfcgi-dev; only AgentFCGI imports it.
@@ -51,6 +53,7 @@ let package = Package(
                 "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The responder process: FastCGI transport on libfcgi, signals, command line.

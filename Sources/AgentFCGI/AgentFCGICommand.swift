@@ -12,7 +12,7 @@ struct AgentFCGICommand: ParsableCommand {
         commandName: "agentfcgi",
         abstract: "LLM agents as an HTTPS REST API: a FastCGI responder for nginx.",
         version: agentfcgiVersion,
-        subcommands: [Serve.self, CheckConfig.self, Index.self, Migrate.self],
+        subcommands: [Serve.self, CheckConfig.self, Index.self, Migrate.self, WebhookSecret.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -60,13 +60,22 @@ struct Serve: ParsableCommand {
     @Option(help: "Hours that a finished run's events stay readable (stream resumption, join).")
     var eventRetentionHours = 24.0
 
-    @Option(help: "Seconds a run stays this worker's without renewal; after that another worker closes it.")
+    @Option(help: "Seconds a run stays this worker's without renewal; after that another worker takes it over.")
     var runLeaseSeconds = 10.0
+
+    @Option(help: "Attempts a run gets when the workers running it die (a run that started a non-idempotent tool gets one).")
+    var maxRunAttempts = 3
+
+    @Option(help: "Background runs this worker executes at once; more wait in the queue for any worker.")
+    var backgroundRuns = 8
 
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
+        guard (1...20).contains(maxRunAttempts), (0...10_000).contains(backgroundRuns) else {
+            throw ValidationError("--max-run-attempts must be 1...20, --background-runs 0...10000")
+        }
         guard eventRetentionHours > 0, runLeaseSeconds >= 1 else {
             throw ValidationError("--event-retention-hours must be positive, --run-lease-seconds at least 1")
         }
@@ -125,8 +134,21 @@ struct Serve: ParsableCommand {
         let supervisor = RunSupervisor(
             store: store, workerID: "\(Self.hostName())/\(getpid())/\(UInt32.random(in: 0...UInt32.max))", logger: logger,
             watchdog: watchdog, lease: .milliseconds(Int64(runLeaseSeconds * 1000)),
-            eventRetention: .seconds(Int64(eventRetentionHours * 3600)))
-        let supervising = Task.detached { await supervisor.run() }
+            eventRetention: .seconds(Int64(eventRetentionHours * 3600)), maxAttempts: maxRunAttempts,
+            backgroundCapacity: backgroundRuns, webhooks: catalog.webhooks)
+        var signer: WebhookSigner?
+        if let variable = catalog.webhooks.secretEnvironment {
+            guard let secrets = getenv(variable).map({ String(cString: $0) }), !secrets.isEmpty else {
+                logger.critical("config.invalid", metadata: ["error": "webhooks.secret_env names \(variable), which is not set"])
+                throw ExitCode(78)
+            }
+            do {
+                signer = try WebhookSigner(secrets: secrets)
+            } catch {
+                logger.critical("config.invalid", metadata: ["error": "\(variable): \(error)"])
+                throw ExitCode(78)
+            }
+        }
 
         let lifecycle = Lifecycle()
         // Model servers: a stream that goes silent for a minute is a failed stream.
@@ -136,12 +158,16 @@ struct Serve: ParsableCommand {
         defer { try? httpClient.syncShutdown() }
         let dependencies = Dependencies(
             catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle,
-            httpClient: httpClient, watchdog: watchdog, supervisor: supervisor)
+            httpClient: httpClient, watchdog: watchdog, supervisor: supervisor, webhookSigner: signer)
+        let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, client: httpClient,
+                                           workerID: supervisor.workerID, logger: logger)
         let server = try Server(
             app: makeApp(dependencies), listener: listener,
             options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
             lifecycle: lifecycle, logger: logger)
         try server.start()
+        let supervising = Task.detached { await supervisor.run() }
+        let dispatching = Task.detached { await dispatcher.run() }
         logger.info("server.started", metadata: [
             "listen": "\(listen ?? "inherited")", "agents": "\(catalog.agents.count)", "version": "\(agentfcgiVersion)",
         ])
@@ -149,6 +175,7 @@ struct Serve: ParsableCommand {
         var received: Int32 = 0
         sigwait(&signals, &received)
         logger.info("server.signal", metadata: ["signal": "\(received)"])
+        supervisor.stopClaiming()
         let draining = ContinuousClock.now
         server.drainAndStop(onTimeout: supervisor.cancelAll)
         // Runs that outlived their requests (on_disconnect: continue) get what is left of the bound.
@@ -161,6 +188,7 @@ struct Serve: ParsableCommand {
             while supervisor.activeRuns > 0, ContinuousClock.now - grace < .seconds(2) { usleep(20_000) }
         }
         supervising.cancel()
+        dispatching.cancel()
     }
 
     static func hostName() -> String {
@@ -190,6 +218,16 @@ struct Migrate: ParsableCommand {
         } catch {
             throw MigrateError(description: "\(database): \(error)")
         }
+    }
+}
+
+struct WebhookSecret: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "webhook-secret",
+        abstract: "Print a new webhook signing secret (whsec_...) for the variable that webhooks.secret_env names.")
+
+    func run() throws {
+        print(WebhookSigner.newSecret())
     }
 }
 

@@ -79,7 +79,7 @@ public enum AgentConfigLoader {
                 guard (1...600_000).contains(timeout) else {
                     throw ConfigError(file: file, field: "\(toolField).timeout_ms", message: "must be between 1 and 600000, got \(timeout)")
                 }
-                tools.append(ConfiguredTool(tool, timeout: .milliseconds(timeout)))
+                tools.append(ConfiguredTool(tool, timeout: .milliseconds(timeout), idempotent: raw.idempotent))
             }
             let toolChoice: ToolChoice
             switch model.toolChoice ?? "auto" {
@@ -146,7 +146,45 @@ public enum AgentConfigLoader {
         if agents.isEmpty {
             throw ConfigError(file: file, field: "agents", message: "at least one agent is required")
         }
-        return AgentCatalog(agents: agents)
+        return AgentCatalog(agents: agents, webhooks: try webhookSettings(raw.webhooks, file: file))
+    }
+
+    fileprivate static func webhookSettings(_ raw: RawWebhooks?, file: String) throws -> WebhookSettings {
+        guard let raw else { return WebhookSettings() }
+        var settings = WebhookSettings(secretEnvironment: raw.secretEnv, allowHosts: raw.allowHosts ?? [])
+        if let attempts = raw.maxAttempts {
+            guard (1...50).contains(attempts) else {
+                throw ConfigError(file: file, field: "webhooks.max_attempts", message: "must be between 1 and 50, got \(attempts)")
+            }
+            settings.maxAttempts = attempts
+        }
+        if let base = raw.retryBaseSeconds {
+            guard base > 0, base <= 3600 else {
+                throw ConfigError(file: file, field: "webhooks.retry_base_seconds", message: "must be between 0 and 3600")
+            }
+            settings.retryBase = .milliseconds(Int64(base * 1000))
+        }
+        if let timeout = raw.timeoutSeconds {
+            guard timeout > 0, timeout <= 120 else {
+                throw ConfigError(file: file, field: "webhooks.timeout_seconds", message: "must be between 0 and 120")
+            }
+            settings.timeout = .milliseconds(Int64(timeout * 1000))
+        }
+        for (index, endpoint) in (raw.endpoints ?? []).enumerated() {
+            guard let url = URL(string: endpoint.url), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw ConfigError(file: file, field: "webhooks.endpoints[\(index)].url", message: "'\(endpoint.url.prefix(200))' is not an http(s) URL")
+            }
+            let events = endpoint.events ?? WebhookSettings.eventTypes
+            if let unknown = events.first(where: { !WebhookSettings.eventTypes.contains($0) }) {
+                throw ConfigError(file: file, field: "webhooks.endpoints[\(index)].events",
+                                  message: "unknown event '\(unknown)'; expected: \(WebhookSettings.eventTypes.joined(separator: ", "))")
+            }
+            settings.endpoints.append(.init(url: endpoint.url, events: events))
+        }
+        if settings.secretEnvironment == nil, !settings.endpoints.isEmpty {
+            throw ConfigError(file: file, field: "webhooks.secret_env", message: "is required to sign deliveries to the endpoints")
+        }
+        return settings
     }
 
     static func resolve(_ path: String, against directory: String) -> String {
@@ -164,13 +202,54 @@ public enum AgentConfigLoader {
 
 private struct RawConfig: Decodable {
     var agents: [RawAgent]
+    var webhooks: RawWebhooks?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case agents }
+    enum CodingKeys: String, CodingKey, CaseIterable { case agents, webhooks }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
         try container.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
         agents = try decoder.container(keyedBy: CodingKeys.self).decode([RawAgent].self, forKey: .agents)
+        webhooks = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(RawWebhooks.self, forKey: .webhooks)
+    }
+}
+
+private struct RawWebhooks: Decodable {
+    var secretEnv: String?
+    var allowHosts: [String]?
+    var maxAttempts: Int?
+    var retryBaseSeconds: Double?
+    var timeoutSeconds: Double?
+    var endpoints: [RawEndpoint]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case secretEnv = "secret_env", allowHosts = "allow_hosts", maxAttempts = "max_attempts"
+        case retryBaseSeconds = "retry_base_seconds", timeoutSeconds = "timeout_seconds", endpoints
+    }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        secretEnv = try container.decodeIfPresent(String.self, forKey: .secretEnv)
+        allowHosts = try container.decodeIfPresent([String].self, forKey: .allowHosts)
+        maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts)
+        retryBaseSeconds = try container.decodeIfPresent(Double.self, forKey: .retryBaseSeconds)
+        timeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .timeoutSeconds)
+        endpoints = try container.decodeIfPresent([RawEndpoint].self, forKey: .endpoints)
+    }
+}
+
+private struct RawEndpoint: Decodable {
+    var url: String
+    var events: [String]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case url, events }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        url = try container.decode(String.self, forKey: .url)
+        events = try container.decodeIfPresent([String].self, forKey: .events)
     }
 }
 
@@ -204,10 +283,12 @@ private struct RawAgent: Decodable {
 private struct RawTool: Decodable {
     var name: String
     var timeoutMs: Int?
+    /// false: the tool has effects (sends, writes, charges), so a retried run must not call it again.
+    var idempotent: Bool?
     var options = ToolCatalog.Options()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, timeoutMs = "timeout_ms", allowHosts = "allow_hosts", allowPrivate = "allow_private", maxBytes = "max_bytes"
+        case name, timeoutMs = "timeout_ms", allowHosts = "allow_hosts", allowPrivate = "allow_private", maxBytes = "max_bytes", idempotent
         case folder, indexPath = "index_path", maxResults = "max_results"
     }
 
@@ -220,6 +301,7 @@ private struct RawTool: Decodable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
         timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs)
+        idempotent = try container.decodeIfPresent(Bool.self, forKey: .idempotent)
         options = ToolCatalog.Options(
             allowHosts: try container.decodeIfPresent([String].self, forKey: .allowHosts),
             allowPrivate: try container.decodeIfPresent(Bool.self, forKey: .allowPrivate),

@@ -86,12 +86,48 @@ public struct ModelSettings: Sendable, Equatable {
 /// The loaded configuration: agents by id, in file order.
 public struct AgentCatalog: Sendable {
     public let agents: [AgentDefinition]
+    public let webhooks: WebhookSettings
     private let byID: [String: AgentDefinition]
 
-    public init(agents: [AgentDefinition]) {
+    public init(agents: [AgentDefinition], webhooks: WebhookSettings = WebhookSettings()) {
         self.agents = agents
+        self.webhooks = webhooks
         self.byID = Dictionary(agents.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     public func agent(_ id: String) -> AgentDefinition? { byID[id] }
+}
+
+/// Where run events are posted and how: the `webhooks` section of the configuration.
+public struct WebhookSettings: Sendable, Equatable {
+    public static let eventTypes = ["run.completed", "run.failed", "run.cancelled"]
+
+    public struct Endpoint: Sendable, Equatable {
+        public var url: String
+        public var events: [String]
+
+        public init(url: String, events: [String] = WebhookSettings.eventTypes) {
+            self.url = url
+            self.events = events
+        }
+    }
+
+    /// The variable that holds the signing secrets (`whsec_...`, space-separated while rotating).
+    public var secretEnvironment: String?
+    /// Hosts a per-run `webhook` may name; internal addresses are refused unless their host is listed here.
+    public var allowHosts: [String]
+    public var endpoints: [Endpoint]
+    public var maxAttempts: Int
+    public var retryBase: Duration
+    public var timeout: Duration
+
+    public init(secretEnvironment: String? = nil, allowHosts: [String] = [], endpoints: [Endpoint] = [],
+                maxAttempts: Int = 8, retryBase: Duration = .seconds(5), timeout: Duration = .seconds(10)) {
+        self.secretEnvironment = secretEnvironment
+        self.allowHosts = allowHosts
+        self.endpoints = endpoints
+        self.maxAttempts = maxAttempts
+        self.retryBase = retryBase
+        self.timeout = timeout
+    }
 }

@@ -21,14 +21,18 @@ public struct Dependencies: Sendable {
     public var watchdog: Watchdog
     /// Threads, stored runs and their event log; without it the thread routes are not offered.
     public var supervisor: RunSupervisor?
+    /// Signs webhook deliveries; without it runs may not ask for a `webhook`.
+    public var webhookSigner: WebhookSigner?
 
     public init(
         catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         heartbeat: Duration = .seconds(15), version: String = agentfcgiVersion, lifecycle: Lifecycle = Lifecycle(),
         makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
-        httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(), supervisor: RunSupervisor? = nil
+        httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(), supervisor: RunSupervisor? = nil,
+        webhookSigner: WebhookSigner? = nil
     ) {
         self.supervisor = supervisor
+        self.webhookSigner = webhookSigner
         self.httpClient = httpClient
         self.watchdog = watchdog
         self.catalog = catalog
@@ -146,7 +150,9 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     RunEndpoints(dependencies: dependencies).register(in: &router)
     if let supervisor = dependencies.supervisor {
         ThreadEndpoints(store: supervisor.store, makeID: dependencies.makeID).register(in: &router)
-        ThreadRunEndpoints(dependencies: dependencies, supervisor: supervisor).register(in: &router)
+        let runs = ThreadRunEndpoints(dependencies: dependencies, supervisor: supervisor)
+        runs.register(in: &router)
+        supervisor.setBackgroundStarter { run in runs.startClaimed(run) }
     }
     return Application(router: router, logger: dependencies.logger)
 }

@@ -16,6 +16,7 @@ struct RunCreateBody: Decodable {
     var multitask_strategy: MultitaskStrategy?
     var if_not_exists: IfNotExists?
     var after_seconds: Double?
+    var webhook: String?
 }
 
 enum IfNotExists: String, Decodable, CaseIterable {
@@ -100,6 +101,7 @@ struct RunPlan {
     var afterSeconds: Double
     /// The request as sent, kept with a stored run.
     var kwargs: [UInt8]
+    var webhook: String?
 
     init(_ request: Request, catalog: AgentCatalog, defaultModes: [StreamMode], makeID: () -> String) throws {
         let body = try request.decodeJSON(RunCreateBody.self)
@@ -147,5 +149,6 @@ struct RunPlan {
         }
         self.afterSeconds = delay
         self.kwargs = request.body
+        self.webhook = body.webhook
     }
 }

@@ -17,11 +17,22 @@ public final class RunSupervisor: Sendable {
     /// How often leases are renewed and cancellations looked for: the bound on noticing a cancel from elsewhere.
     let tick: Duration
     let eventRetention: Duration
+    /// Attempts a run gets when workers die under it.
+    let maxAttempts: Int
+    /// Background runs this process executes at once.
+    let backgroundCapacity: Int
+    let webhooks: WebhookSettings
     private let local = Mutex<[String: LocalRun]>([:])
+    private let starter = Mutex<(@Sendable (RunRecord) -> Void)?>(nil)
+    private let claiming = Atomic<Bool>(true)
     private let bells = Mutex<[String: (bell: Bell, users: Int)]>([:])
 
     public init(store: any AgentStore, workerID: String, logger: Logger, watchdog: Watchdog,
-                lease: Duration = .seconds(10), tick: Duration = .milliseconds(250), eventRetention: Duration = .seconds(86_400)) {
+                lease: Duration = .seconds(10), tick: Duration = .milliseconds(250), eventRetention: Duration = .seconds(86_400),
+                maxAttempts: Int = 3, backgroundCapacity: Int = 8, webhooks: WebhookSettings = WebhookSettings()) {
+        self.maxAttempts = maxAttempts
+        self.backgroundCapacity = backgroundCapacity
+        self.webhooks = webhooks
         self.store = store
         self.workerID = workerID
         self.logger = logger
@@ -51,6 +62,38 @@ public final class RunSupervisor: Sendable {
         guard let run = localRun(id) else { return false }
         run.cancel(action)
         return true
+    }
+
+    /// What starts a background run claimed from the queue (set by `makeApp`, which has what a run needs).
+    func setBackgroundStarter(_ start: @escaping @Sendable (RunRecord) -> Void) {
+        starter.withLock { $0 = start }
+    }
+
+    /// The process is stopping: take no more runs from the queue.
+    public func stopClaiming() {
+        claiming.store(false, ordering: .relaxed)
+    }
+
+    var backgroundRuns: Int { local.withLock { $0.values.count { $0.background } } }
+
+    /// Takes due background runs from the queue while this process has room for them.
+    func claimBackground() async {
+        guard claiming.load(ordering: .relaxed), let start = starter.withLock({ $0 }) else { return }
+        while backgroundRuns < backgroundCapacity, !Task.isCancelled {
+            do {
+                guard let run = try await store.claimNextRun(worker: workerID, leaseUntil: leaseDeadline, now: Date()) else { return }
+                logger.info("run.claimed", metadata: ["run.id": .string(run.id), "attempt": "\(run.attempts)"])
+                start(run)
+            } catch {
+                logger.warning("runs.claim_failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// A background run was just queued here: look now rather than at the next tick.
+    func pokeBackground() {
+        Task { await claimBackground() }
     }
 
     /// Cancels every run of this process: the server is going away.
@@ -97,6 +140,7 @@ public final class RunSupervisor: Sendable {
         while !Task.isCancelled {
             await renew()
             if ticks % 8 == 0 { await expire() }
+            await claimBackground()
             if ticks % 2400 == 0 { await prune() }
             ticks += 1
             try? await Task.sleep(for: tick)
@@ -122,15 +166,21 @@ public final class RunSupervisor: Sendable {
 
     func expire() async {
         let closing: [(event: String, data: [UInt8])] = [
-            ("error", encodeJSON(RunStreamError(error: "worker_lost", message: "The worker running this run stopped; run it again."))),
+            ("error", encodeJSON(RunStreamError(error: "worker_lost", message: "The worker running this run stopped; it was not retried."))),
             ("end", Array("null".utf8)),
         ]
+        let webhooks = self.webhooks
         do {
             let result = String(decoding: encodeJSON(["error": RunStreamError(error: "worker_lost", message: "The worker running this run stopped.")]), as: UTF8.self)
-            for expired in try await store.expireLeases(now: Date(), maxAttempts: 1, result: result, closing: closing, deliveries: { _ in [] }) { let run = expired.run
-                logger.warning("run.lost", metadata: ["run.id": .string(run.id), "worker": .string(run.workerID ?? "")])
-                ring(run.id)
+            let expired = try await store.expireLeases(now: Date(), maxAttempts: maxAttempts, result: result, closing: closing) { run in
+                WebhookEvent.deliveries(for: run, settings: webhooks) { UUID().uuidString.lowercased() }
             }
+            for entry in expired {
+                let metadata: Logger.Metadata = ["run.id": .string(entry.run.id), "attempts": "\(entry.run.attempts)"]
+                if entry.requeued { logger.warning("run.requeued", metadata: metadata) } else { logger.warning("run.lost", metadata: metadata) }
+                ring(entry.run.id)
+            }
+            if expired.contains(where: \.requeued) { await claimBackground() }
         } catch {
             logger.warning("runs.expiry_failed", metadata: ["error": "\(error)"])
         }
@@ -140,8 +190,9 @@ public final class RunSupervisor: Sendable {
         do {
             let now = Date()
             let (threads, events) = try await store.prune(now: now, eventsBefore: now - eventRetention.seconds)
-            if threads + events > 0 {
-                logger.info("store.pruned", metadata: ["threads": "\(threads)", "events": "\(events)"])
+            let keys = try await store.pruneIdempotency(before: now - 86_400)
+            if threads + events + keys > 0 {
+                logger.info("store.pruned", metadata: ["threads": "\(threads)", "events": "\(events)", "idempotency_keys": "\(keys)"])
             }
         } catch {
             logger.warning("store.prune_failed", metadata: ["error": "\(error)"])
@@ -152,6 +203,8 @@ public final class RunSupervisor: Sendable {
 /// A run executing in this process.
 final class LocalRun: Sendable {
     let id: String
+    /// Taken from the queue rather than started by a waiting request.
+    let background: Bool
     private struct State {
         var task: Task<Void, Never>?
         var action: CancelAction?
@@ -161,7 +214,10 @@ final class LocalRun: Sendable {
     private let state = Mutex(State())
     private let completion = Completion<RunOutcome>()
 
-    init(id: String) { self.id = id }
+    init(id: String, background: Bool = false) {
+        self.id = id
+        self.background = background
+    }
 
     func start(_ task: Task<Void, Never>) {
         let cancelNow = state.withLock { state in

@@ -9,7 +9,9 @@ struct ThreadEndpoints {
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/threads", operationID: "thread_create", summary: "Create a thread",
-                         handler: .async { request, _ in try await create(request) }))
+                         handler: .async { request, _ in
+            try await Idempotency(store: store).perform(request) { try await create(request) }
+        }))
         router.add(Route("POST", "/threads/search", operationID: "thread_search", summary: "Search threads by metadata and status",
                          handler: .async { request, _ in try await search(request) }))
         router.add(Route("GET", "/threads/{thread_id}", operationID: "thread_get", summary: "Get a thread with its messages",

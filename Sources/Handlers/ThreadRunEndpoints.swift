@@ -23,6 +23,14 @@ struct ThreadRunEndpoints {
                          summary: "Run an agent on a thread and answer with the thread's final state", handler: .async { request, context in
             try await wait(request, context)
         }))
+        router.add(Route("POST", "/threads/{thread_id}/runs", operationID: "thread_run_create",
+                         summary: "Queue a background run on a thread; answers at once with the pending run", handler: .async { request, context in
+            try await Idempotency(store: store).perform(request) { try await createBackground(request, context, threadID: try ThreadEndpoints.threadID(context)) }
+        }))
+        router.add(Route("POST", "/runs", operationID: "run_create",
+                         summary: "Queue a background run on a new thread of its own", handler: .async { request, context in
+            try await Idempotency(store: store).perform(request) { try await createBackground(request, context, threadID: nil) }
+        }))
         router.add(Route("GET", "/threads/{thread_id}/runs", operationID: "thread_run_list", summary: "List a thread's runs, newest first",
                          handler: .async { request, context in try await list(request, context) }))
         for (prefix, scope) in [("/threads/{thread_id}/runs/{run_id}", "thread_run"), ("/runs/{run_id}", "run")] {
@@ -35,6 +43,11 @@ struct ThreadRunEndpoints {
                              handler: .async { request, context in try await cancel(request, context) }))
             router.add(Route("GET", prefix + "/join", operationID: "\(scope)_join", summary: "Wait for a run and answer with the thread's state",
                              handler: .async { _, context in try await join(context) }))
+            router.add(Route("GET", prefix + "/webhooks", operationID: "\(scope)_webhooks",
+                             summary: "The run's webhook deliveries and every attempt", handler: .async { _, context in
+                let run = try await run(context)
+                return .json(encodeJSON(try await store.deliveries(run: run.id).map(DeliveryWire.init)))
+            }))
             router.add(Route("GET", prefix + "/stream", operationID: "\(scope)_join_stream",
                              summary: "Stream a run's events from the log (Last-Event-ID resumes)",
                              handler: .async { request, context in try await joinStream(request, context) }))
@@ -49,17 +62,18 @@ struct ThreadRunEndpoints {
     func createRun(_ request: Request, _ context: RequestContext, defaultModes: [StreamMode]) async throws -> (RunRecord, RunPlan, LocalRun) {
         let threadID = try ThreadEndpoints.threadID(context)
         let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: defaultModes, makeID: dependencies.makeID)
+        try checkWebhook(plan)
         if plan.ifNotExists == .create {
             _ = try await store.createThread(NewThread(id: threadID), ifExists: .doNothing)
         }
         let runID = dependencies.makeID()
-        let record = try await ThreadEndpoints.mapped {
-            try await store.createRun(NewRun(
-                id: runID, threadID: threadID, assistantID: plan.agent.id,
-                metadata: ThreadEndpoints.text(plan.metadata), kwargs: String(decoding: plan.kwargs, as: UTF8.self),
-                multitaskStrategy: plan.multitaskStrategy, onDisconnect: (plan.onDisconnect ?? .continue).rawValue,
-                worker: supervisor.workerID, leaseUntil: supervisor.leaseDeadline))
-        }
+        var new = NewRun(
+            id: runID, threadID: threadID, assistantID: plan.agent.id,
+            metadata: ThreadEndpoints.text(plan.metadata), kwargs: String(decoding: plan.kwargs, as: UTF8.self),
+            multitaskStrategy: plan.multitaskStrategy, onDisconnect: (plan.onDisconnect ?? .continue).rawValue,
+            worker: supervisor.workerID, leaseUntil: supervisor.leaseDeadline)
+        new.webhook = plan.webhook
+        let record = try await ThreadEndpoints.mapped { [new] in try await store.createRun(new) }
         var logger = context.logger
         logger[metadataKey: "run.id"] = .string(runID)
         logger[metadataKey: "thread.id"] = .string(threadID)
@@ -67,8 +81,88 @@ struct ThreadRunEndpoints {
         return (record, plan, executor.start(record, plan: plan, logger: logger))
     }
 
+    func checkWebhook(_ plan: RunPlan) throws {
+        guard let webhook = plan.webhook else { return }
+        guard dependencies.webhookSigner != nil else {
+            throw APIError.invalid(field: "webhook", "webhooks are not enabled on this server (webhooks.secret_env in its configuration)")
+        }
+        _ = try WebhookPolicy(settings: dependencies.catalog.webhooks).check(webhook)
+    }
+
+    /// A run for the queue: stored as pending and answered at once; an executor on any worker starts it.
+    func createBackground(_ request: Request, _ context: RequestContext, threadID given: String?) async throws -> Response {
+        let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes,
+                               makeID: dependencies.makeID)
+        try checkWebhook(plan)
+        let threadID: String
+        if let given {
+            threadID = given
+            if plan.ifNotExists == .create {
+                _ = try await store.createThread(NewThread(id: threadID), ifExists: .doNothing)
+            }
+        } else {
+            // A run without a thread still needs somewhere to keep its messages: a thread of its own, kept as
+            // long as the run's events.
+            threadID = dependencies.makeID()
+            _ = try await store.createThread(NewThread(id: threadID, metadata: #"{"created_by":"POST /runs"}"#,
+                                                       ttl: supervisor.eventRetention), ifExists: .raise)
+        }
+        var new = NewRun(id: dependencies.makeID(), threadID: threadID, assistantID: plan.agent.id,
+                         metadata: ThreadEndpoints.text(plan.metadata), kwargs: String(decoding: plan.kwargs, as: UTF8.self),
+                         multitaskStrategy: given == nil ? .enqueue : plan.multitaskStrategy,
+                         onDisconnect: OnDisconnect.continue.rawValue)
+        new.webhook = plan.webhook
+        new.background = true
+        new.notBefore = plan.afterSeconds > 0 ? Date() + plan.afterSeconds : nil
+        let run = try await ThreadEndpoints.mapped { [new] in try await store.createRun(new) }
+        context.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(threadID), "agent.id": .string(plan.agent.id)])
+        supervisor.pokeBackground()
+        var response = Response.json(encodeJSON(ThreadWire.Run(run)))
+        response.headers.add("Content-Location", Self.location(run))
+        return response
+    }
+
+    /// Starts a run an executor took from the queue, from the request stored with it.
+    func startClaimed(_ run: RunRecord) {
+        var logger = dependencies.logger
+        logger[metadataKey: "run.id"] = .string(run.id)
+        logger[metadataKey: "thread.id"] = .string(run.threadID ?? "")
+        logger[metadataKey: "agent.id"] = .string(run.assistantID)
+        let stored = Request(method: "POST", path: "/threads/\(run.threadID ?? "")/runs",
+                             headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(run.kwargs.utf8))
+        do {
+            let plan = try RunPlan(stored, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes,
+                                   makeID: dependencies.makeID)
+            _ = executor.start(run, plan: plan, logger: logger, claimed: true)
+        } catch {
+            // The agent was removed or the configuration changed since the run was queued.
+            let problem = (error as? APIError) ?? APIError(status: 422, code: "invalid_run", detail: "\(error)")
+            logger.warning("run.failed", metadata: ["error": .string(problem.detail)])
+            let store = self.store, worker = supervisor.workerID, supervisor = self.supervisor
+            Task {
+                let log = LoggedEvents(store: store, runID: run.id, supervisor: supervisor)
+                await log.close(error: RunStreamError(error: problem.code, message: problem.detail))
+                let note = String(decoding: encodeJSON(["error": RunStreamError(error: problem.code, message: problem.detail)]), as: UTF8.self)
+                _ = try? await store.finishRun(run.id, worker: worker, RunCompletion(status: .error, messages: [], result: note))
+            }
+        }
+    }
+
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let (run, plan, local) = try await createRun(request, context, defaultModes: RunEndpoints.defaultStreamModes)
+        let idempotency = Idempotency(store: store)
+        let claimed: Idempotency.Claimed?
+        switch try await idempotency.begin(request) {
+        case .replay(let stored): return try await replayStream(stored, request)
+        case .proceed(let claim): claimed = claim
+        }
+        let (run, plan, local): (RunRecord, RunPlan, LocalRun)
+        do {
+            (run, plan, local) = try await createRun(request, context, defaultModes: RunEndpoints.defaultStreamModes)
+        } catch {
+            await idempotency.release(claimed)
+            throw error
+        }
+        await idempotency.complete(claimed, status: 200, headers: [], body: encodeJSON(RunRef(run_id: run.id, thread_id: run.threadID)))
         let cancelOnLeave = (plan.onDisconnect ?? .continue) == .cancel
         let location = Self.location(run)
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([
@@ -84,7 +178,20 @@ struct ThreadRunEndpoints {
     }
 
     func wait(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let (run, plan, local) = try await createRun(request, context, defaultModes: RunEndpoints.defaultStreamModes)
+        let idempotency = Idempotency(store: store)
+        let claimed: Idempotency.Claimed?
+        switch try await idempotency.begin(request) {
+        case .replay(let stored): return try await replayWait(stored)
+        case .proceed(let claim): claimed = claim
+        }
+        let (run, plan, local): (RunRecord, RunPlan, LocalRun)
+        do {
+            (run, plan, local) = try await createRun(request, context, defaultModes: RunEndpoints.defaultStreamModes)
+        } catch {
+            await idempotency.release(claimed)
+            throw error
+        }
+        await idempotency.complete(claimed, status: 200, headers: [], body: encodeJSON(RunRef(run_id: run.id, thread_id: run.threadID)))
         let cancelOnLeave = (plan.onDisconnect ?? .continue) == .cancel
         let outcome = await withTaskCancellationHandler {
             await local.outcome()
@@ -94,6 +201,34 @@ struct ThreadRunEndpoints {
         guard let outcome else { throw CancellationError() }
         var response = try await finalState(threadID: run.threadID ?? "", error: outcome.error)
         response.headers.add("Content-Location", Self.location(run))
+        return response
+    }
+
+    struct RunRef: Codable {
+        var run_id: String
+        var thread_id: String?
+    }
+
+    /// A retried stream request: the same run's stream, from its log (or after `Last-Event-ID`).
+    func replayStream(_ stored: IdempotentResponse, _ request: Request) async throws -> Response {
+        let ref = try JSONDecoder().decode(RunRef.self, from: Data(stored.body))
+        guard let run = try await store.run(ref.run_id) else { throw APIError.notFound("The run of this Idempotency-Key is gone.", code: "run_not_found") }
+        let after = Int(request.headers["Last-Event-ID"] ?? "") ?? 0
+        let location = Self.location(run)
+        return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([
+            ("Content-Location", location), ("Location", location + "/stream"), ("Idempotent-Replayed", "true"),
+        ])) { [self] events in
+            try await tail(run.id, after: after, modes: nil, events)
+        }
+    }
+
+    /// A retried wait: the same run, joined.
+    func replayWait(_ stored: IdempotentResponse) async throws -> Response {
+        let ref = try JSONDecoder().decode(RunRef.self, from: Data(stored.body))
+        var context = RequestContext(logger: dependencies.logger)
+        context.parameters = ["run_id": ref.run_id]
+        var response = try await join(context)
+        response.headers.add("Idempotent-Replayed", "true")
         return response
     }
 

@@ -12,12 +12,13 @@ struct ThreadRunExecutor: Sendable {
     var store: any AgentStore { supervisor.store }
 
     /// Starts the run in a task of its own, so that a client leaving does not stop it unless asked to.
-    func start(_ run: RunRecord, plan: RunPlan, logger: Logger) -> LocalRun {
-        let local = LocalRun(id: run.id)
+    /// `claimed`: a background run already taken from the queue, so there is nothing to wait for.
+    func start(_ run: RunRecord, plan: RunPlan, logger: Logger, claimed: Bool = false) -> LocalRun {
+        let local = LocalRun(id: run.id, background: claimed)
         supervisor.register(local)
         _ = supervisor.acquireBell(run.id)
         let task = Task.detached { [self] in
-            let outcome = await execute(run, plan: plan, local: local, logger: logger)
+            let outcome = await execute(run, plan: plan, local: local, logger: logger, claimed: claimed ? run : nil)
             supervisor.unregister(run.id)
             supervisor.ring(run.id)
             supervisor.releaseBell(run.id)
@@ -27,13 +28,13 @@ struct ThreadRunExecutor: Sendable {
         return local
     }
 
-    private func execute(_ run: RunRecord, plan: RunPlan, local: LocalRun, logger: Logger) async -> RunOutcome {
+    private func execute(_ run: RunRecord, plan: RunPlan, local: LocalRun, logger: Logger, claimed preclaimed: RunRecord?) async -> RunOutcome {
         let log = LoggedEvents(store: store, runID: run.id, supervisor: supervisor)
-        if plan.afterSeconds > 0 {
+        if plan.afterSeconds > 0, preclaimed == nil {
             try? await Task.sleep(for: .milliseconds(Int64(plan.afterSeconds * 1000)))
         }
         // Wait for the thread: earlier runs go first.
-        var claimed: RunRecord?
+        var claimed = preclaimed
         do {
             while claimed == nil {
                 if Task.isCancelled {
@@ -82,8 +83,14 @@ struct ThreadRunExecutor: Sendable {
             let renderer = MessageStreamRenderer(events: log, modes: modes, runID: run.id, agentID: plan.agent.id)
             let runner = AgentRunner(clock: dependencies.clock, makeID: dependencies.makeID, httpClient: dependencies.httpClient,
                                      watchdog: dependencies.watchdog)
+            let (store, worker) = (store, supervisor.workerID)
             let result = try await runner.run(agent: plan.agent, input: fit.history + plan.input) { event in
                 collected.record(event)
+                // Durable before the tool runs: a later attempt then knows not to repeat it.
+                if case .toolStarted(let call) = event, plan.agent.tool(call.name)?.isIdempotent == false {
+                    try await store.recordSideEffect(run: run.id, worker: worker,
+                                                     call: String(decoding: encodeJSON(WireToolCall(call)), as: UTF8.self))
+                }
                 try await renderer.render(event)
             }
             let added = Array(result.messages.dropFirst(fit.history.count + plan.input.count))
@@ -108,9 +115,17 @@ struct ThreadRunExecutor: Sendable {
             if reason == "gone" { return RunOutcome(status: .interrupted, error: Self.interrupted) }
             // The store refuses work from a cancelled task; closing the run must not be refused.
             return await Self.uncancelled { [self, fit] in
+                // A background run is not the client's: at shutdown it goes back to the queue for another worker.
+                if reason == "server_shutdown", local.background,
+                   (try? await store.releaseRun(run.id, worker: supervisor.workerID)) == true {
+                    logger.info("run.released", metadata: ["attempt": "\(attempt)"])
+                    return RunOutcome(status: .pending, error: nil)
+                }
                 if action == .rollback {
-                    _ = try? await store.finishRun(run.id, worker: supervisor.workerID,
-                                                   RunCompletion(status: .interrupted, messages: [], result: "{}", rollback: true))
+                    try? await finish(run, .interrupted, messages: [],
+                                      result: RunResultNote(usage: collected.usage, turns: nil, context: fit.note,
+                                                            error: RunStreamError(error: "run_rolled_back", message: reason)),
+                                      rollback: true)
                     return RunOutcome(status: .interrupted, error: Self.interrupted)
                 }
                 let shutdown = reason == "server_shutdown"
@@ -157,9 +172,17 @@ struct ThreadRunExecutor: Sendable {
         await Task { await body() }.value
     }
 
-    private func finish(_ run: RunRecord, _ status: RunStatus, messages: [ChatMessage], result: RunResultNote) async throws {
+    private func finish(_ run: RunRecord, _ status: RunStatus, messages: [ChatMessage], result: RunResultNote,
+                        rollback: Bool = false) async throws {
+        var ended = (try? await store.run(run.id)) ?? run
+        ended.status = status
+        ended.result = String(decoding: encodeJSON(result), as: UTF8.self)
+        ended.updatedAt = Date()
+        ended.workerID = nil
+        ended.leaseUntil = nil
+        let deliveries = WebhookEvent.deliveries(for: ended, settings: dependencies.catalog.webhooks, makeID: dependencies.makeID)
         let completion = RunCompletion(status: status, messages: messages.map { ($0.id, StoredMessage.encode($0)) },
-                                       result: String(decoding: encodeJSON(result), as: UTF8.self))
+                                       result: ended.result ?? "{}", rollback: rollback, deliveries: deliveries)
         _ = try await store.finishRun(run.id, worker: supervisor.workerID, completion)
     }
 

@@ -132,6 +132,19 @@ extension SQLiteStore: RunStore {
         }
     }
 
+    public func releaseRun(_ id: String, worker: String) async throws -> Bool {
+        let now = self.now().milliseconds
+        return try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE runs SET status = 'pending', worker_id = NULL, lease_until = NULL, background = 1, updated_at = ?,
+                    attempt_log = CASE WHEN json_array_length(attempt_log) > 0
+                        THEN json_set(attempt_log, '$[#-1].ended', 'released') ELSE attempt_log END
+                WHERE run_id = ? AND worker_id = ? AND status = 'running' AND side_effects IS NULL AND cancel_action IS NULL
+                """, arguments: [now, id, worker])
+            return db.changesCount == 1
+        }
+    }
+
     public func recordSideEffect(run id: String, worker: String, call: JSONText) async throws {
         try await pool.write { db in
             try db.execute(sql: """
@@ -171,6 +184,7 @@ extension SQLiteStore: RunStore {
             let run = Self.runRecord(row)
             guard run.status == .running, run.workerID == worker else { return false }
             if completion.rollback {
+                try Self.insertDeliveries(db, completion.deliveries, now: now)
                 try db.execute(sql: "DELETE FROM runs WHERE run_id = ?", arguments: [id])
                 if let threadID = run.threadID {
                     try db.execute(sql: "UPDATE threads SET status = 'idle', updated_at = ? WHERE thread_id = ?",

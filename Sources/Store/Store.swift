@@ -40,6 +40,9 @@ public protocol RunStore: Sendable {
                       deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun]
     /// Takes the oldest due background run that may start (first in its thread's queue), with a lease.
     func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord?
+    /// Hands a running run back to the queue (the worker is shutting down): another worker starts it again.
+    /// False when the worker no longer holds it or it started a non-idempotent tool call.
+    func releaseRun(_ id: String, worker: String) async throws -> Bool
     /// Notes, durably and before the call, that a run started a non-idempotent tool call.
     func recordSideEffect(run id: String, worker: String, call: JSONText) async throws
     /// Deletes expired threads and the events of runs finished before `eventsBefore`.

@@ -105,7 +105,7 @@ public struct HTTPGetTool: Tool {
         }
     }
 
-    static func matches(_ host: String, _ pattern: String) -> Bool {
+    public static func matches(_ host: String, _ pattern: String) -> Bool {
         if pattern.hasPrefix("*.") {
             let domain = pattern.dropFirst(2)
             return host == domain || host.hasSuffix("." + domain)
@@ -114,7 +114,7 @@ public struct HTTPGetTool: Tool {
     }
 
     /// getaddrinfo on a thread of its own: it blocks.
-    static func resolve(_ host: String) async throws -> [String] {
+    public static func resolve(_ host: String) async throws -> [String] {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 var hints = addrinfo()
@@ -141,8 +141,8 @@ public struct HTTPGetTool: Tool {
 }
 
 /// Which addresses an outside-facing fetch must never reach.
-enum NetworkAddress {
-    static func isInternal(_ text: String) -> Bool {
+public enum NetworkAddress {
+    public static func isInternal(_ text: String) -> Bool {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             return isInternalV4(UInt32(bigEndian: v4.s_addr))

@@ -46,10 +46,13 @@ public struct ToolCall: Sendable, Equatable {
 public struct ConfiguredTool: Sendable {
     public var tool: any Tool
     public var timeout: Duration
+    /// The tool's own answer unless the configuration says otherwise (`idempotent: false`).
+    public var isIdempotent: Bool
 
-    public init(_ tool: any Tool, timeout: Duration = .seconds(10)) {
+    public init(_ tool: any Tool, timeout: Duration = .seconds(10), idempotent: Bool? = nil) {
         self.tool = tool
         self.timeout = timeout
+        self.isIdempotent = idempotent ?? tool.isIdempotent
     }
 
     public var spec: ToolSpec { tool.spec }

@@ -1,0 +1,104 @@
+import Crypto
+import Foundation
+import Store
+
+/// `Idempotency-Key` on the POSTs that create work: the same key with the same request gets the first answer
+/// (and starts nothing new); with a different request it is a 422. Keys are kept 24 h, per caller.
+struct Idempotency {
+    let store: any AgentStore
+
+    struct Claimed {
+        var scope: String
+        var key: String
+    }
+
+    enum Outcome {
+        /// First use: do the work, then `complete`.
+        case proceed(Claimed?)
+        case replay(IdempotentResponse)
+    }
+
+    static func key(_ request: Request) throws -> String? {
+        guard let key = request.headers["Idempotency-Key"] else { return nil }
+        guard !key.isEmpty, key.utf8.count <= 255, key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else {
+            throw APIError(status: 422, code: "validation_error", detail: "Idempotency-Key: must be 1 to 255 printable ASCII characters.",
+                           field: "Idempotency-Key")
+        }
+        return key
+    }
+
+    /// Who the key belongs to: the caller's API key (a hash of it) until tenants exist, else everyone unauthenticated.
+    static func scope(_ request: Request) -> String {
+        let credential = request.headers["Authorization"] ?? request.headers["X-Api-Key"]
+        return credential.map { "key:" + hex(SHA256.hash(data: Array($0.utf8))) } ?? "anonymous"
+    }
+
+    static func fingerprint(_ request: Request) -> String {
+        hex(SHA256.hash(data: Array("\(request.method) \(request.path)\n".utf8) + request.body))
+    }
+
+    static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    func begin(_ request: Request) async throws -> Outcome {
+        guard let key = try Self.key(request) else { return .proceed(nil) }
+        let scope = Self.scope(request)
+        switch try await store.claimIdempotency(scope: scope, key: key, requestHash: Self.fingerprint(request), now: Date()) {
+        case .new:
+            return .proceed(Claimed(scope: scope, key: key))
+        case .replay(let response):
+            return .replay(response)
+        case .mismatch:
+            throw APIError(status: 422, code: "idempotency_key_reused",
+                           detail: "This Idempotency-Key was used with a different request; use a new key for a new request.",
+                           field: "Idempotency-Key")
+        case .inProgress:
+            throw APIError(status: 409, code: "idempotency_key_in_progress",
+                           detail: "A request with this Idempotency-Key is still being handled; retry shortly.",
+                           headers: HTTPHeaders([("Retry-After", "1")]))
+        }
+    }
+
+    func complete(_ claimed: Claimed?, status: Int, headers: [(String, String)], body: [UInt8]) async {
+        guard let claimed else { return }
+        let headerText = String(decoding: encodeJSON(headers.map { [$0.0, $0.1] }), as: UTF8.self)
+        try? await store.completeIdempotency(scope: claimed.scope, key: claimed.key,
+                                             IdempotentResponse(status: status, headers: headerText, body: body))
+    }
+
+    func release(_ claimed: Claimed?) async {
+        guard let claimed else { return }
+        try? await store.releaseIdempotency(scope: claimed.scope, key: claimed.key)
+    }
+
+    /// For creations answered with a JSON body: the stored answer is the answer.
+    func perform(_ request: Request, _ work: () async throws -> Response) async throws -> Response {
+        switch try await begin(request) {
+        case .replay(let stored):
+            return Self.replayed(stored)
+        case .proceed(let claimed):
+            let response: Response
+            do {
+                response = try await work()
+            } catch {
+                await release(claimed)
+                throw error
+            }
+            if case .bytes(let bytes) = response.body, response.status < 500 {
+                await complete(claimed, status: response.status, headers: response.headers.map { ($0.name, $0.value) }, body: bytes)
+            } else {
+                await release(claimed)
+            }
+            return response
+        }
+    }
+
+    static func replayed(_ stored: IdempotentResponse) -> Response {
+        var headers = HTTPHeaders()
+        let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(stored.headers.utf8))) ?? []
+        for pair in pairs where pair.count == 2 && pair[0].lowercased() != "x-request-id" { headers.add(pair[0], pair[1]) }
+        headers.add("Idempotent-Replayed", "true")
+        return Response(status: stored.status, headers: headers, body: .bytes(stored.body))
+    }
+}

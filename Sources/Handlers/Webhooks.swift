@@ -1,0 +1,245 @@
+import AgentRuntime
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import Store
+
+/// Signs deliveries as Standard Webhooks and OpenAI do: `webhook-signature: v1,<base64 HMAC-SHA256 of
+/// "id.timestamp.body">`, keyed by the base64 part of a `whsec_` secret; one signature per secret while rotating.
+public struct WebhookSigner: Sendable {
+    /// Raw key bytes: `SymmetricKey` is not Sendable in this swift-crypto.
+    let keys: [Data]
+
+    public enum SecretError: Error, CustomStringConvertible {
+        case invalid(String)
+        public var description: String {
+            switch self { case .invalid(let reason): reason }
+        }
+    }
+
+    /// `secrets`: space-separated `whsec_<base64>` values; all sign, so receivers holding any of them verify.
+    public init(secrets: String) throws {
+        var keys: [Data] = []
+        for secret in secrets.split(whereSeparator: \.isWhitespace) {
+            guard secret.hasPrefix("whsec_"), let bytes = Data(base64Encoded: String(secret.dropFirst(6))), bytes.count >= 16 else {
+                throw SecretError.invalid("a webhook secret must be whsec_ followed by base64 of at least 16 bytes")
+            }
+            keys.append(bytes)
+        }
+        guard !keys.isEmpty else { throw SecretError.invalid("no webhook secret given") }
+        self.keys = keys
+    }
+
+    public func signature(id: String, timestamp: Int, body: [UInt8]) -> String {
+        let message = Array("\(id).\(timestamp).".utf8) + body
+        return keys.map { key in
+            "v1," + Data(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))).base64EncodedString()
+        }.joined(separator: " ")
+    }
+
+    /// A new random secret, as `agentfcgi webhook-secret` prints it.
+    public static func newSecret() -> String {
+        "whsec_" + SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+    }
+}
+
+/// Which per-run webhook URLs are acceptable: http(s), and never an internal address unless its host is listed.
+struct WebhookPolicy: Sendable {
+    let settings: WebhookSettings
+
+    func check(_ text: String) throws -> URL {
+        guard text.utf8.count <= 2048, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+              ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty else {
+            throw APIError.invalid(field: "webhook", "must be an http or https URL")
+        }
+        guard url.user == nil, url.password == nil else { throw APIError.invalid(field: "webhook", "must not carry credentials") }
+        if !settings.allowHosts.isEmpty, !allowed(host) {
+            throw APIError.invalid(field: "webhook", "host '\(host.prefix(100))' is not in webhooks.allow_hosts")
+        }
+        if isLiteralAddress(host), NetworkAddress.isInternal(Self.bare(host)), !allowed(host) {
+            throw APIError.invalid(field: "webhook", "'\(host.prefix(100))' is an internal address; list it in webhooks.allow_hosts to allow it")
+        }
+        return url
+    }
+
+    func allowed(_ host: String) -> Bool {
+        settings.allowHosts.contains { HTTPGetTool.matches(Self.bare(host).lowercased(), $0.lowercased()) }
+    }
+
+    /// At delivery: names may resolve to internal addresses, which only a listed host may.
+    func checkResolved(_ url: URL) async throws {
+        guard let host = url.host, !allowed(host) else { return }
+        let addresses = isLiteralAddress(host) ? [Self.bare(host)] : try await HTTPGetTool.resolve(host)
+        if let blocked = addresses.first(where: NetworkAddress.isInternal) {
+            throw WebhookRefused(reason: "\(host) resolves to an internal address (\(blocked))")
+        }
+    }
+
+    func isLiteralAddress(_ host: String) -> Bool {
+        let bare = Self.bare(host)
+        return bare.contains(":") || bare.split(separator: ".").allSatisfy { Int($0) != nil }
+    }
+
+    static func bare(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+}
+
+struct WebhookRefused: Error { var reason: String }
+
+/// The body of a delivery: `{"id", "type", "created_at", "data"}` with the run in `data`.
+struct WebhookEvent: Encodable {
+    var id: String
+    var type: String
+    var created_at: Int
+    var data: ThreadWire.Run
+    var object = "event"
+
+    static func type(for status: RunStatus) -> String {
+        switch status {
+        case .success: "run.completed"
+        case .interrupted: "run.cancelled"
+        default: "run.failed"
+        }
+    }
+
+    /// Deliveries for a run that ends with `status`: its own `webhook` and the configured endpoints.
+    static func deliveries(for run: RunRecord, settings: WebhookSettings, makeID: () -> String) -> [NewDelivery] {
+        let type = type(for: run.status)
+        var targets: [String] = run.webhook.map { [$0] } ?? []
+        targets += settings.endpoints.filter { $0.events.contains(type) }.map(\.url)
+        guard !targets.isEmpty else { return [] }
+        let event = WebhookEvent(id: "evt_" + makeID().replacingOccurrences(of: "-", with: ""), type: type,
+                                 created_at: Int(Date().timeIntervalSince1970), data: ThreadWire.Run(run))
+        let payload = encodeJSON(event)
+        return targets.map { url in
+            NewDelivery(id: "msg_" + makeID().replacingOccurrences(of: "-", with: ""), runID: run.id, threadID: run.threadID,
+                        url: url, eventType: type, payload: payload)
+        }
+    }
+}
+
+/// Sends due deliveries, at least once: exponential backoff with jitter, a bounded number of attempts, the same
+/// `webhook-id` every time, each attempt logged in the store. One per worker process; the store leases each
+/// delivery to one dispatcher at a time.
+public final class WebhookDispatcher: Sendable {
+    let store: any AgentStore
+    let settings: WebhookSettings
+    let signer: WebhookSigner?
+    let client: HTTPClient
+    let workerID: String
+    let logger: Logger
+    let policy: WebhookPolicy
+
+    public init(store: any AgentStore, settings: WebhookSettings, signer: WebhookSigner?, client: HTTPClient,
+                workerID: String, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.signer = signer
+        self.client = client
+        self.workerID = workerID
+        self.logger = logger
+        self.policy = WebhookPolicy(settings: settings)
+    }
+
+    public func run() async {
+        while !Task.isCancelled {
+            await deliverDue()
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    func deliverDue() async {
+        let lease = Date() + settings.timeout.seconds + 30
+        guard let due = try? await store.claimDueDeliveries(worker: workerID, now: Date(), leaseUntil: lease, limit: 16),
+              !due.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for delivery in due { group.addTask { await self.attempt(delivery) } }
+        }
+    }
+
+    func attempt(_ delivery: DeliveryRecord) async {
+        let number = delivery.attempts + 1
+        let started = ContinuousClock.now
+        var statusCode: Int?
+        var failure: String?
+        var permanent = false
+        do {
+            guard let url = URL(string: delivery.url) else { throw WebhookRefused(reason: "not a URL") }
+            try await policy.checkResolved(url)
+            guard let signer else { throw WebhookRefused(reason: "no signing secret configured (webhooks.secret_env)") }
+            let timestamp = Int(Date().timeIntervalSince1970)
+            var request = HTTPClientRequest(url: delivery.url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "agentfcgi/\(agentfcgiVersion)")
+            request.headers.add(name: "webhook-id", value: delivery.id)
+            request.headers.add(name: "webhook-timestamp", value: "\(timestamp)")
+            request.headers.add(name: "webhook-signature", value: signer.signature(id: delivery.id, timestamp: timestamp, body: delivery.payload))
+            request.body = .bytes(ByteBuffer(bytes: delivery.payload))
+            let response = try await client.execute(request, timeout: .milliseconds(settings.timeout.wholeMilliseconds))
+            statusCode = Int(response.status.code)
+            _ = try? await response.body.collect(upTo: 64 << 10)
+            // 410 Gone: the receiver asks us to stop, as Standard Webhooks suggests.
+            permanent = statusCode == 410
+        } catch let refused as WebhookRefused {
+            failure = "refused: \(refused.reason)"
+            permanent = true
+        } catch {
+            failure = "\(error)".prefix(300).description
+        }
+        let delivered = statusCode.map { (200..<300).contains($0) } ?? false
+        var next: Date?
+        if !delivered, !permanent, number < settings.maxAttempts {
+            // Exponential, capped at an hour, with jitter so that many failed deliveries do not retry in step.
+            let base = min(settings.retryBase.seconds * pow(2, Double(number - 1)), 3600)
+            next = Date() + base * Double.random(in: 0.75...1.25)
+        }
+        let record = DeliveryAttempt(attempt: number, at: Date(), statusCode: statusCode, error: failure,
+                                     durationMilliseconds: Int((ContinuousClock.now - started).wholeMilliseconds))
+        do {
+            try await store.recordDeliveryAttempt(delivery.id, worker: workerID, record, delivered: delivered, next: next)
+        } catch {
+            logger.warning("webhook.record_failed", metadata: ["webhook.id": .string(delivery.id), "error": "\(error)"])
+        }
+        let metadata: Logger.Metadata = [
+            "webhook.id": .string(delivery.id), "run.id": .string(delivery.runID), "attempt": "\(number)",
+            "status": "\(statusCode.map(String.init) ?? "-")", "error": .string(failure ?? ""),
+        ]
+        if delivered { logger.info("webhook.delivered", metadata: metadata) }
+        else if next != nil { logger.info("webhook.retrying", metadata: metadata) }
+        else { logger.warning("webhook.failed", metadata: metadata) }
+    }
+}
+
+/// The delivery log of a run, as `GET .../runs/{run_id}/webhooks` shows it.
+struct DeliveryWire: Encodable {
+    var webhook_id: String
+    var url: String
+    var type: String
+    var status: String
+    var attempts: [Attempt]
+    var next_attempt_at: String?
+    var created_at: String
+
+    struct Attempt: Encodable {
+        var attempt: Int
+        var at: String
+        var status_code: Int?
+        var error: String?
+        var duration_ms: Int
+    }
+
+    init(_ record: DeliveryRecord) {
+        webhook_id = record.id
+        url = record.url
+        type = record.eventType
+        status = record.status.rawValue
+        attempts = record.log.map { Attempt(attempt: $0.attempt, at: ThreadWire.time($0.at), status_code: $0.statusCode,
+                                            error: $0.error, duration_ms: $0.durationMilliseconds) }
+        next_attempt_at = record.status == .pending ? ThreadWire.time(record.nextAttemptAt) : nil
+        created_at = ThreadWire.time(record.createdAt)
+    }
+}
