@@ -96,6 +96,7 @@ let package = Package(
             name: "LiveTests",
             dependencies: [
                 "AgentFCGI",
+                "Handlers",
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

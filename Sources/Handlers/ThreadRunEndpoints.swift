@@ -288,6 +288,7 @@ struct ThreadRunEndpoints {
         let waitFlag = query["wait"] ?? "0"
         guard ["0", "1", "true", "false", ""].contains(waitFlag) else { throw APIError.invalid(field: "wait", "must be 0, 1, true or false") }
         let run = try await run(context)
+        context.logger.info("run.cancel_requested", metadata: ["run.id": .string(run.id), "action": .string(action.rawValue)])
         guard var updated = try await store.requestCancel(run.id, action: action) else {
             throw APIError.notFound("No run with id '\(run.id)'.", code: "run_not_found")
         }

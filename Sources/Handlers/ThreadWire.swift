@@ -60,6 +60,10 @@ enum ThreadWire {
         var attempts: Int
         var cancel_action: String?
         var result: JSONValue?
+        var background: Bool
+        var webhook: String?
+        /// One entry per attempt: the worker, when it started, and `ended` when it did not finish (worker_lost).
+        var attempt_log: JSONValue
 
         init(_ record: RunRecord) {
             run_id = record.id
@@ -75,6 +79,9 @@ enum ThreadWire {
             attempts = record.attempts
             cancel_action = record.cancelAction?.rawValue
             result = record.result.map(ThreadWire.object)
+            background = record.background
+            webhook = record.webhook
+            attempt_log = ThreadWire.object(record.attemptLog)
         }
     }
 

@@ -12,14 +12,17 @@ struct ThreadHarness {
     let supervisor: RunSupervisor
     let loop: Task<Void, Never>
 
-    init(agents: [AgentDefinition] = Self.agents) throws {
+    init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
         store = try SQLiteStore(path: path)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let watchdog = Watchdog()
-        supervisor = RunSupervisor(store: store, workerID: "test-worker", logger: logger, watchdog: watchdog, tick: .milliseconds(50))
-        app = makeApp(Dependencies(catalog: AgentCatalog(agents: agents), logger: logger, watchdog: watchdog, supervisor: supervisor))
+        supervisor = RunSupervisor(store: store, workerID: "test-worker", logger: logger, watchdog: watchdog, tick: .milliseconds(50),
+                                   webhooks: webhooks ?? WebhookSettings())
+        let signer = try webhooks.map { _ in try WebhookSigner(secrets: WebhookSigner.newSecret()) }
+        app = makeApp(Dependencies(catalog: AgentCatalog(agents: agents, webhooks: webhooks ?? WebhookSettings()), logger: logger,
+                                   watchdog: watchdog, supervisor: supervisor, webhookSigner: signer))
         let supervisor = self.supervisor
         loop = Task.detached { await supervisor.run() }
     }

@@ -125,6 +125,8 @@ final class LiveCluster: @unchecked Sendable {
     }
 
     var launches: [Int: Launch] = [:]
+    /// Extra environment for the workers (webhook secrets).
+    var workerEnvironment: [String: String] = [:]
     /// Listening sockets this harness holds for its workers, as systemd does: they outlive a worker's restart.
     private var heldSockets: [Int: Int32] = [:]
 
@@ -154,6 +156,9 @@ final class LiveCluster: @unchecked Sendable {
             process.standardInput = try inheritedSocket(index)
         }
         process.arguments = arguments + workerArguments
+        if !workerEnvironment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(workerEnvironment) { _, new in new }
+        }
         let log = try FileHandle(forWritingTo: touch(logPath(index)))
         log.seekToEndOfFile()
         process.standardOutput = log
@@ -333,10 +338,11 @@ struct LiveError: Error, CustomStringConvertible {
 
 /// Runs `body` against a fresh cluster and always stops it, whether the body passes, fails or throws.
 func withCluster(workers: Int = 2, arguments: [String] = [], http2: Bool = false,
-                 launches: [Int: LiveCluster.Launch] = [:], extraAgents: String = "",
+                 launches: [Int: LiveCluster.Launch] = [:], extraAgents: String = "", environment: [String: String] = [:],
                  _ body: (LiveCluster) async throws -> Void) async throws {
     let cluster = try LiveCluster(workers: workers, workerArguments: arguments, http2: http2, extraAgents: extraAgents)
     cluster.launches = launches
+    cluster.workerEnvironment = environment
     do {
         try await cluster.start()
         try await body(cluster)
