@@ -10,9 +10,9 @@ cd "$repo"
 venv=$repo/.state/pyvenv
 state=$repo/.state/pytest-run
 # Pinned: the tests check these clients' wire behaviour.
-requirements=(langgraph-sdk==0.4.14 pytest==8.3.5)
+requirements=(langgraph-sdk==0.4.14 openai==3.57.0 pytest==8.3.5)
 
-if [[ ! -x $venv/bin/pytest ]] || ! "$venv/bin/pip" show -q langgraph-sdk >/dev/null 2>&1; then
+if [[ ! -x $venv/bin/pytest ]] || ! "$venv/bin/pip" show -q langgraph-sdk openai >/dev/null 2>&1; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
 fi
@@ -21,9 +21,17 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 https_port=$(free_port)
 http_port=$(free_port)
 log=$repo/.state/pytest-run.log
-mkdir -p "$repo/.state"
+mkdir -p "$repo/.state" "$state"
 rm -rf "$state/data"   # a fresh database each time
-AGENTFCGI_BIN=${AGENTFCGI_BIN:-$repo/.build/debug/agentfcgi} AGENTFCGI_STATE=$state WORKERS=2 \
+bin=${AGENTFCGI_BIN:-$repo/.build/debug/agentfcgi}
+# The example agents plus webhooks that may reach this machine's test receivers, retried quickly.
+config=$state/agents-pytest.yaml
+{
+    sed '/^webhooks:/,$d' "$repo/agents.yaml"
+    printf '%s\n' "" "webhooks:" "  secret_env: AGENTFCGI_WEBHOOK_SECRET" '  allow_hosts: ["127.0.0.1"]' "  retry_base_seconds: 0.2"
+} | sed "s|folder: docs|folder: $repo/docs|" >"$config"
+secret=$("$bin" webhook-secret)
+AGENTFCGI_BIN=$bin AGENTFCGI_STATE=$state WORKERS=2 CONFIG=$config AGENTFCGI_WEBHOOK_SECRET=$secret \
     HTTPS_PORT=$https_port HTTP_PORT=$http_port setsid bash scripts/run.sh >"$log" 2>&1 </dev/null &
 service=$!
 stop() {
@@ -39,4 +47,5 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 echo "service at $url (log: $log)"
-AGENTFCGI_URL=$url AGENTFCGI_CA=$state/certs/ca.crt "$venv/bin/pytest" -q Tests/Python "$@"
+AGENTFCGI_URL=$url AGENTFCGI_CA=$state/certs/ca.crt AGENTFCGI_WEBHOOK_SECRET=$secret \
+    "$venv/bin/pytest" -q Tests/Python "$@"

@@ -171,6 +171,14 @@ listening() { # socket path: does a process listen on it?
 }
 
 # ---- 4. workers ----
+# The webhook signing secret (agents.yaml names the variable): kept in the state folder across runs.
+if [[ -z ${AGENTFCGI_WEBHOOK_SECRET:-} ]]; then
+    if [[ ! -s $STATE/webhook-secret ]]; then
+        (umask 077 && "$BIN" webhook-secret >"$STATE/webhook-secret")
+    fi
+    AGENTFCGI_WEBHOOK_SECRET=$(cat "$STATE/webhook-secret")
+fi
+export AGENTFCGI_WEBHOOK_SECRET
 args=(--config "$CONFIG" --socket-mode 0660 --database "$STATE/data/agentfcgi.sqlite")
 $root && args+=(--socket-group www-data)
 upstreams=""
@@ -269,6 +277,7 @@ agentfcgi is running: $WORKERS worker(s) behind nginx.
 ${docs_lines}  HTTP       http://127.0.0.1:$HTTP_PORT/ redirects to HTTPS
   CA         $ca   (trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE)
   logs       $STATE/logs/worker-N.log, $STATE/nginx/logs/access.log and error.log
+  webhooks   signed with the secret in $STATE/webhook-secret (AGENTFCGI_WEBHOOK_SECRET)
 
 Try:
   curl --cacert $ca -N $base/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
