@@ -12,7 +12,7 @@ struct AgentFCGICommand: ParsableCommand {
         commandName: "agentfcgi",
         abstract: "LLM agents as an HTTPS REST API: a FastCGI responder for nginx.",
         version: agentfcgiVersion,
-        subcommands: [Serve.self, CheckConfig.self, Index.self, Migrate.self, WebhookSecret.self],
+        subcommands: [Serve.self, CheckConfig.self, Index.self, Migrate.self, WebhookSecret.self, OpenAPI.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -218,6 +218,24 @@ struct Migrate: ParsableCommand {
         } catch {
             throw MigrateError(description: "\(database): \(error)")
         }
+    }
+}
+
+struct OpenAPI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openapi",
+        abstract: "Print the OpenAPI 3.1 document of the API, with the agents of a configuration.")
+
+    @Option(help: "The agents YAML file.")
+    var config = "agents.yaml"
+
+    func run() throws {
+        let catalog = try AgentConfigLoader.load(path: config)
+        var logger = Logger(label: "openapi")
+        logger.logLevel = .critical
+        let app = makeApp(Dependencies(catalog: catalog, logger: logger))
+        let document = OpenAPIDocument.make(routes: app.router.routes, catalog: catalog, version: agentfcgiVersion)
+        print(String(decoding: OpenAPIDocument.encoded(document), as: UTF8.self), terminator: "")
     }
 }
 

@@ -131,6 +131,9 @@ public struct Application: Sendable {
             return APIError.invalid(field: error.fieldPath, error.reason).response(requestID: request.requestID)
         case let error as StoreError:
             return ThreadEndpoints.apiError(error).response(requestID: request.requestID)
+        case is UnavailableStore.Unavailable:
+            return APIError(status: 503, code: "store_unavailable", detail: "This server has no store configured for threads and runs.")
+                .response(requestID: request.requestID)
         case is CancellationError, is ClientDisconnected:
             return APIError(status: 503, code: "cancelled", detail: "The request was cancelled.")
                 .response(requestID: request.requestID)
@@ -148,12 +151,13 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     AgentEndpoints(catalog: dependencies.catalog).register(in: &router)
     ToolEndpoints(dependencies: dependencies).register(in: &router)
     RunEndpoints(dependencies: dependencies).register(in: &router)
-    if let supervisor = dependencies.supervisor {
-        ThreadEndpoints(store: supervisor.store, makeID: dependencies.makeID).register(in: &router)
-        let runs = ThreadRunEndpoints(dependencies: dependencies, supervisor: supervisor)
-        runs.register(in: &router)
-        supervisor.setBackgroundStarter { run in runs.startClaimed(run) }
-    }
+    // Without a store the thread routes still exist (and are documented); they answer 503.
+    let supervisor = dependencies.supervisor
+        ?? RunSupervisor(store: UnavailableStore(), workerID: "none", logger: dependencies.logger, watchdog: dependencies.watchdog)
+    ThreadEndpoints(store: supervisor.store, makeID: dependencies.makeID).register(in: &router)
+    let runs = ThreadRunEndpoints(dependencies: dependencies, supervisor: supervisor)
+    runs.register(in: &router)
+    supervisor.setBackgroundStarter { run in runs.startClaimed(run) }
     return Application(router: router, logger: dependencies.logger)
 }
 

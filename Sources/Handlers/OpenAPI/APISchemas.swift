@@ -1,0 +1,211 @@
+import AgentRuntime
+import Foundation
+
+/// JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of the bodies the endpoints read and write. They describe the
+/// `Codable` types next to each endpoint; the in-process spec tests check real responses against them.
+enum APISchemas {
+    static let components: JSONValue = parse(#"""
+    {
+      "Problem": {
+        "type": "object", "description": "RFC 9457 problem details, plus `code` and `message` for Agent Protocol and OpenAI-style clients.",
+        "required": ["type", "title", "status", "detail", "code", "message"],
+        "properties": {
+          "type": {"type": "string", "examples": ["urn:agentfcgi:problem:validation_error"]},
+          "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+          "code": {"type": "string", "description": "Stable, snake_case; branch on it."},
+          "message": {"type": "string"},
+          "field": {"type": "string", "description": "JSON path of the offending input field."},
+          "instance": {"type": "string"}, "request_id": {"type": "string"}
+        }
+      },
+      "Health": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}},
+      "Info": {
+        "type": "object", "required": ["name", "version", "flags"],
+        "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                       "flags": {"type": "object", "additionalProperties": {"type": "boolean"}}}
+      },
+      "Agent": {
+        "type": "object", "description": "An agent (Agent Protocol) and the same as a LangGraph assistant.",
+        "required": ["agent_id", "assistant_id", "graph_id", "name", "description", "metadata", "config", "version", "capabilities", "model", "tools"],
+        "properties": {
+          "agent_id": {"type": "string"}, "assistant_id": {"type": "string"}, "graph_id": {"type": "string"},
+          "name": {"type": "string"}, "description": {"type": "string"}, "metadata": {"type": "object"},
+          "config": {"type": "object"}, "version": {"type": "integer"},
+          "capabilities": {"type": "object", "additionalProperties": {"type": "boolean"}},
+          "model": {"type": "string"}, "tools": {"type": "array", "items": {"type": "string"}}
+        }
+      },
+      "AgentSearch": {
+        "type": "object",
+        "properties": {
+          "name": {"type": "string"}, "graph_id": {"type": "string"}, "metadata": {"type": "object"},
+          "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
+          "offset": {"type": "integer", "minimum": 0, "default": 0}
+        }
+      },
+      "AgentSchemas": {
+        "type": "object", "required": ["agent_id", "graph_id", "input_schema", "output_schema", "state_schema", "config_schema"],
+        "properties": {"agent_id": {"type": "string"}, "graph_id": {"type": "string"}, "input_schema": {"type": "object"},
+                       "output_schema": {"type": "object"}, "state_schema": {"type": "object"}, "config_schema": {"type": "object"}}
+      },
+      "Tool": {
+        "type": "object", "required": ["name", "description", "parameters", "timeout_ms"],
+        "properties": {"name": {"type": "string"}, "description": {"type": "string"},
+                       "parameters": {"type": "object", "description": "JSON Schema of the arguments."},
+                       "timeout_ms": {"type": "integer"}}
+      },
+      "ToolInvoke": {
+        "type": "object", "properties": {"arguments": {"type": "object", "description": "Checked against the tool's `parameters`."}},
+        "examples": [{"arguments": {"expression": "12*(3+4)"}}]
+      },
+      "ToolResult": {
+        "type": "object", "required": ["tool", "result", "duration_ms"],
+        "properties": {"tool": {"type": "string"}, "result": {"type": "string"}, "duration_ms": {"type": "integer"}}
+      },
+      "InputMessage": {
+        "type": "object", "description": "OpenAI style (`role`) or LangChain style (`type`); content a string or text parts.",
+        "required": ["content"],
+        "properties": {
+          "role": {"type": "string", "enum": ["user", "assistant", "system", "developer", "human", "ai"]},
+          "type": {"type": "string", "enum": ["user", "assistant", "system", "developer", "human", "ai"]},
+          "content": {"oneOf": [{"type": "string"},
+                                {"type": "array", "items": {"type": "object", "required": ["type", "text"],
+                                  "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}}]},
+          "id": {"type": "string"}, "name": {"type": "string"}
+        }
+      },
+      "Message": {
+        "type": "object", "description": "A message as LangGraph serializes LangChain messages.",
+        "required": ["type", "content", "id"],
+        "properties": {
+          "type": {"type": "string", "enum": ["human", "ai", "system", "tool"]},
+          "content": {"type": "string"}, "id": {"type": "string"}, "name": {"type": "string"},
+          "tool_calls": {"type": "array", "items": {"type": "object", "required": ["id", "name", "args", "type"],
+            "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "args": {}, "type": {"const": "tool_call"}}}},
+          "tool_call_id": {"type": "string"},
+          "usage_metadata": {"$ref": "#/components/schemas/Usage"},
+          "response_metadata": {"type": "object", "additionalProperties": {"type": "string"}}
+        }
+      },
+      "Usage": {
+        "type": "object", "required": ["input_tokens", "output_tokens", "total_tokens"],
+        "properties": {"input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"},
+                       "total_tokens": {"type": "integer"},
+                       "estimated": {"type": "boolean", "description": "The model server reported none; counted in words."}}
+      },
+      "Values": {
+        "type": "object", "description": "The state: the conversation's messages (and the run's usage after a stateless run). A failed run on a thread adds `__error__`.",
+        "required": ["messages"],
+        "properties": {"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+                       "usage": {"$ref": "#/components/schemas/Usage"},
+                       "__error__": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}}
+      },
+      "RunCreate": {
+        "type": "object", "description": "The body of every run-creating POST, as LangGraph's and Agent Protocol's clients send it. Unknown top-level fields are ignored.",
+        "properties": {
+          "assistant_id": {"type": "string", "description": "The agent to run (or `agent_id`)."},
+          "agent_id": {"type": "string"},
+          "input": {"type": "object", "required": ["messages"], "additionalProperties": false,
+                    "properties": {"messages": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InputMessage"}}}},
+          "messages": {"type": "array", "items": {"$ref": "#/components/schemas/InputMessage"}},
+          "metadata": {"type": "object"}, "config": {"type": "object"},
+          "stream_mode": {"oneOf": [{"$ref": "#/components/schemas/StreamMode"},
+                                    {"type": "array", "items": {"$ref": "#/components/schemas/StreamMode"}}]},
+          "on_disconnect": {"type": "string", "enum": ["cancel", "continue"],
+                            "description": "Default: continue for runs on a thread, cancel otherwise."},
+          "multitask_strategy": {"type": "string", "enum": ["reject", "interrupt", "rollback", "enqueue"], "default": "reject"},
+          "if_not_exists": {"type": "string", "enum": ["create", "reject"], "default": "reject"},
+          "after_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+          "webhook": {"type": "string", "format": "uri", "description": "Receives run.completed / run.failed / run.cancelled, signed (Standard Webhooks)."}
+        },
+        "examples": [{"assistant_id": "assistant", "input": {"messages": [{"role": "user", "content": "what is 12*(3+4)?"}]}}]
+      },
+      "StreamMode": {"type": "string", "enum": ["values", "messages", "messages-tuple", "updates", "custom"]},
+      "Thread": {
+        "type": "object", "required": ["thread_id", "created_at", "updated_at", "metadata", "status", "values", "interrupts"],
+        "properties": {
+          "thread_id": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+          "updated_at": {"type": "string", "format": "date-time"}, "metadata": {"type": "object"},
+          "status": {"type": "string", "enum": ["idle", "busy", "interrupted", "error"]},
+          "values": {"$ref": "#/components/schemas/Values"}, "interrupts": {"type": "object"},
+          "ttl": {"type": "object", "properties": {"strategy": {"const": "delete"}, "ttl": {"type": "number"}}},
+          "expires_at": {"type": "string", "format": "date-time"}
+        }
+      },
+      "TTL": {
+        "description": "Minutes after the last update before the thread is deleted: a number or {ttl, strategy}.",
+        "oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 5256000},
+                  {"type": "object", "required": ["ttl"], "properties": {"ttl": {"type": "number", "exclusiveMinimum": 0, "maximum": 5256000},
+                                                                         "strategy": {"const": "delete"}}}]
+      },
+      "ThreadCreate": {
+        "type": "object",
+        "properties": {"thread_id": {"type": "string", "pattern": "^[!-.0-\\[\\]-~]{1,128}$"},
+                       "metadata": {"type": "object"}, "if_exists": {"type": "string", "enum": ["raise", "do_nothing"], "default": "raise"},
+                       "ttl": {"$ref": "#/components/schemas/TTL"}},
+        "examples": [{"metadata": {"user": "ann"}}]
+      },
+      "ThreadUpdate": {"type": "object", "properties": {"metadata": {"type": "object", "description": "Merged into the thread's."}, "ttl": {"$ref": "#/components/schemas/TTL"}}},
+      "ThreadSearch": {
+        "type": "object",
+        "properties": {"metadata": {"type": "object", "description": "Top-level keys that must equal these values."},
+                       "status": {"type": "string", "enum": ["idle", "busy", "interrupted", "error"]},
+                       "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
+                       "offset": {"type": "integer", "minimum": 0, "default": 0}}
+      },
+      "Checkpoint": {
+        "type": "object", "required": ["thread_id", "checkpoint_ns"],
+        "properties": {"thread_id": {"type": "string"}, "checkpoint_ns": {"type": "string"}, "checkpoint_id": {"type": "string"}}
+      },
+      "ThreadState": {
+        "type": "object", "required": ["values", "next", "tasks", "interrupts", "checkpoint", "metadata"],
+        "properties": {"values": {"$ref": "#/components/schemas/Values"}, "next": {"type": "array", "items": {"type": "string"}},
+                       "tasks": {"type": "array"}, "interrupts": {"type": "array"},
+                       "checkpoint": {"$ref": "#/components/schemas/Checkpoint"},
+                       "parent_checkpoint": {"$ref": "#/components/schemas/Checkpoint"},
+                       "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"}}
+      },
+      "HistoryRequest": {
+        "type": "object",
+        "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
+                       "before": {"description": "A checkpoint id, or a checkpoint object."}}
+      },
+      "Run": {
+        "type": "object",
+        "required": ["run_id", "assistant_id", "created_at", "updated_at", "status", "metadata", "multitask_strategy", "on_disconnect", "kwargs", "attempts", "background", "attempt_log"],
+        "properties": {
+          "run_id": {"type": "string"}, "thread_id": {"type": "string"}, "assistant_id": {"type": "string"},
+          "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+          "status": {"type": "string", "enum": ["pending", "running", "success", "error", "timeout", "interrupted"]},
+          "metadata": {"type": "object"},
+          "multitask_strategy": {"type": "string", "enum": ["reject", "interrupt", "rollback", "enqueue"]},
+          "on_disconnect": {"type": "string", "enum": ["cancel", "continue"]},
+          "kwargs": {"type": "object", "description": "The request that created the run."},
+          "attempts": {"type": "integer"},
+          "cancel_action": {"type": "string", "enum": ["interrupt", "rollback"]},
+          "result": {"type": "object", "description": "usage, turns, error {error, message}, context {dropped_messages}."},
+          "background": {"type": "boolean"}, "webhook": {"type": "string"},
+          "attempt_log": {"type": "array", "items": {"type": "object", "properties": {"attempt": {"type": "integer"}, "worker": {"type": "string"},
+                                                                                   "started_at": {"type": "integer"}, "ended": {"type": "string"}}}}
+        }
+      },
+      "WebhookDelivery": {
+        "type": "object", "required": ["webhook_id", "url", "type", "status", "attempts", "created_at"],
+        "properties": {
+          "webhook_id": {"type": "string"}, "url": {"type": "string"},
+          "type": {"type": "string", "enum": ["run.completed", "run.failed", "run.cancelled"]},
+          "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+          "attempts": {"type": "array", "items": {"type": "object", "required": ["attempt", "at", "duration_ms"],
+            "properties": {"attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                           "status_code": {"type": "integer"}, "error": {"type": "string"}, "duration_ms": {"type": "integer"}}}},
+          "next_attempt_at": {"type": "string", "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}
+        }
+      }
+    }
+    """#)
+
+    static func parse(_ text: String) -> JSONValue {
+        // A malformed literal is a programming error that every spec test catches.
+        (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .null
+    }
+}

@@ -1,0 +1,276 @@
+import AgentRuntime
+import Foundation
+
+/// The OpenAPI 3.1 document, built from the route table (paths, methods, operation ids, summaries) and the
+/// documentation of each operation below (bodies, parameters, responses). A route without documentation, or
+/// documentation without a route, fails the spec tests.
+public enum OpenAPIDocument {
+    enum Body {
+        case json(String)
+        case optionalJSON(String)
+    }
+
+    enum Content {
+        case json(String)
+        case jsonArray(String)
+        case eventStream
+        case empty
+    }
+
+    struct Parameter {
+        var name: String
+        var location: String
+        var schema: JSONValue
+        var description: String
+        var required = false
+    }
+
+    struct Operation {
+        var tag: String
+        var description: String?
+        var body: Body?
+        var parameters: [Parameter] = []
+        var responses: [(Int, String, Content)]
+        /// Problems this operation can answer with, besides 429 and 500 which all can.
+        var problems: [Int]
+    }
+
+    static let idempotencyKey = Parameter(name: "Idempotency-Key", location: "header", schema: ["type": "string", "maxLength": 255],
+                                          description: "Repeat a request safely: the same key and body get the first answer; kept 24 h.")
+    static let limit = Parameter(name: "limit", location: "query", schema: ["type": "integer", "minimum": 1, "maximum": 1000, "default": 10], description: "Page size.")
+    static let offset = Parameter(name: "offset", location: "query", schema: ["type": "integer", "minimum": 0, "default": 0], description: "Items to skip.")
+    static let bodyProblems = [400, 413, 415, 422]
+
+    static func runOperations(stream: Bool, thread: Bool) -> Operation {
+        Operation(
+            tag: thread ? "runs" : "stateless runs",
+            description: stream
+                ? "Server-Sent Events: `metadata` first (run id), then the frames of the requested stream modes, then `end`. Every frame has `id:`; on a thread the ids are the run's event log, so `Last-Event-ID` resumes through any worker (see `Location`)."
+                : nil,
+            body: .json("RunCreate"),
+            parameters: thread ? [idempotencyKey] : [],
+            responses: [(200, stream ? "The run's events" : "The final state", stream ? .eventStream : .json("Values"))],
+            problems: bodyProblems + [404] + (thread ? [409] : []) + [502, 504])
+    }
+
+    static func runRead(_ summary: String, _ content: Content, problems: [Int] = [404], parameters: [Parameter] = [],
+                        extra: [(Int, String, Content)] = [], description: String? = nil) -> Operation {
+        Operation(tag: "runs", description: description, body: nil, parameters: parameters,
+                  responses: [(200, summary, content)] + extra, problems: problems)
+    }
+
+    static var operations: [String: Operation] {
+        var operations: [String: Operation] = [
+            "health": Operation(tag: "meta", body: nil, responses: [(200, "Up", .json("Health"))], problems: []),
+            "info": Operation(tag: "meta", body: nil, responses: [(200, "Name, version, features", .json("Info"))], problems: []),
+            "list_agent_tools": Operation(tag: "agents", body: nil, responses: [(200, "The agent's tools", .jsonArray("Tool"))], problems: [404]),
+            "invoke_agent_tool": Operation(tag: "agents", description: "Arguments are checked against the tool's JSON Schema; a tool error is a 422 `tool_error`.",
+                                           body: .json("ToolInvoke"), responses: [(200, "The tool's answer", .json("ToolResult"))],
+                                           problems: bodyProblems + [404, 504]),
+            "run_wait": runOperations(stream: false, thread: false),
+            "run_stream": runOperations(stream: true, thread: false),
+            "thread_create": Operation(tag: "threads", body: .optionalJSON("ThreadCreate"), parameters: [idempotencyKey],
+                                       responses: [(200, "The thread", .json("Thread"))], problems: bodyProblems + [409]),
+            "thread_search": Operation(tag: "threads", body: .optionalJSON("ThreadSearch"),
+                                       responses: [(200, "Matching threads, newest first", .jsonArray("Thread"))], problems: bodyProblems),
+            "thread_get": Operation(tag: "threads", body: nil, responses: [(200, "The thread with its values", .json("Thread"))], problems: [404]),
+            "thread_update": Operation(tag: "threads", body: .optionalJSON("ThreadUpdate"),
+                                       parameters: [Parameter(name: "Prefer", location: "header", schema: ["type": "string"], description: "`return=minimal` answers 204.")],
+                                       responses: [(200, "The thread", .json("Thread")), (204, "Updated (Prefer: return=minimal)", .empty)],
+                                       problems: bodyProblems + [404]),
+            "thread_delete": Operation(tag: "threads", body: nil, responses: [(204, "Deleted, with its runs and events", .empty)], problems: [404]),
+            "thread_state": Operation(tag: "threads", body: nil, responses: [(200, "The state after the last run", .json("ThreadState"))], problems: [404]),
+            "thread_state_at": Operation(tag: "threads", body: nil, responses: [(200, "The state at the checkpoint", .json("ThreadState"))], problems: [404]),
+            "thread_history_get": Operation(tag: "threads", body: nil,
+                                            parameters: [limit, Parameter(name: "before", location: "query", schema: ["type": "string"], description: "A checkpoint id.")],
+                                            responses: [(200, "States, newest first", .jsonArray("ThreadState"))], problems: [404, 422]),
+            "thread_history": Operation(tag: "threads", body: .optionalJSON("HistoryRequest"),
+                                        responses: [(200, "States, newest first", .jsonArray("ThreadState"))], problems: bodyProblems + [404]),
+            "thread_run_stream": runOperations(stream: true, thread: true),
+            "thread_run_wait": runOperations(stream: false, thread: true),
+            "thread_run_create": Operation(tag: "runs", description: "Stored as pending and answered at once; an executor on any worker runs it.",
+                                           body: .json("RunCreate"), parameters: [idempotencyKey],
+                                           responses: [(200, "The queued run", .json("Run"))], problems: bodyProblems + [404, 409]),
+            "run_create": Operation(tag: "runs", description: "A background run on a new thread of its own.",
+                                    body: .json("RunCreate"), parameters: [idempotencyKey],
+                                    responses: [(200, "The queued run", .json("Run"))], problems: bodyProblems + [404]),
+            "thread_run_list": Operation(tag: "runs", body: nil,
+                                         parameters: [limit, offset, Parameter(name: "status", location: "query",
+                                                                               schema: ["type": "string", "enum": ["pending", "running", "success", "error", "timeout", "interrupted"]],
+                                                                               description: "Only runs in this status.")],
+                                         responses: [(200, "Runs, newest first", .jsonArray("Run"))], problems: [404, 422]),
+            "run_join_wait": runRead("The thread's values once the run ended", .json("Values")),
+        ]
+        for scope in ["thread_run", "run"] {
+            operations["\(scope)_get"] = runRead("The run", .json("Run"))
+            operations["\(scope)_delete"] = Operation(tag: "runs", body: nil, responses: [(204, "Deleted", .empty)], problems: [404, 409])
+            operations["\(scope)_cancel"] = Operation(
+                tag: "runs", body: nil,
+                parameters: [
+                    Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback"], "default": "interrupt"],
+                              description: "interrupt keeps partial output; rollback undoes the run."),
+                    Parameter(name: "wait", location: "query", schema: ["type": "string", "enum": ["0", "1", "true", "false"], "default": "0"],
+                              description: "1: answer once the run has stopped."),
+                ],
+                responses: [(200, "Stopped (wait=1)", .json("Run")), (202, "Asked to stop", .json("Run")), (204, "Rolled back and gone", .empty)],
+                problems: [404, 422])
+            operations["\(scope)_join"] = runRead("The thread's values once the run ended", .json("Values"))
+            operations["\(scope)_webhooks"] = runRead("Webhook deliveries with every attempt", .jsonArray("WebhookDelivery"))
+            operations["\(scope)_join_stream"] = runRead(
+                "The run's events", .eventStream, problems: [404, 422],
+                parameters: [
+                    Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^[0-9]+$"], description: "Resume after this event."),
+                    Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^[0-9]+$"], description: "The same, for clients that cannot set headers."),
+                    Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["$ref": "#/components/schemas/StreamMode"]],
+                              description: "Only these modes (repeat the parameter); empty: all."),
+                    Parameter(name: "cancel_on_disconnect", location: "query", schema: ["type": "string", "enum": ["true", "false"]],
+                              description: "true: leaving cancels the run."),
+                ],
+                description: "Every logged event after `Last-Event-ID`, then the live tail until `end`, from whichever worker answers.")
+        }
+        for kind in ["agents", "assistants"] {
+            let one = String(kind.dropLast())
+            operations["search_\(kind)"] = Operation(tag: "agents", body: .optionalJSON("AgentSearch"),
+                                                     responses: [(200, "Matching \(kind)", .jsonArray("Agent"))], problems: bodyProblems)
+            operations["get_\(one)"] = Operation(tag: "agents", body: nil, responses: [(200, "The \(one)", .json("Agent"))], problems: [404])
+            operations["get_\(one)_schemas"] = Operation(tag: "agents", body: nil, responses: [(200, "Input, output, state and config schemas", .json("AgentSchemas"))], problems: [404])
+        }
+        return operations
+    }
+
+    /// Operation ids of routes that have no documentation, and documented ids that no route has.
+    public static func mismatches(_ routes: [Route]) -> (undocumented: [String], unrouted: [String]) {
+        let documented = Set(operations.keys)
+        let routed = Set(routes.map(\.operationID))
+        return (routed.subtracting(documented).sorted(), documented.subtracting(routed).sorted())
+    }
+
+    public static func make(routes: [Route], catalog: AgentCatalog, version: String) -> JSONValue {
+        let operations = self.operations
+        var paths: [String: [String: JSONValue]] = [:]
+        for route in routes {
+            guard let operation = operations[route.operationID] else { continue }
+            paths[route.path, default: [:]][route.method.lowercased()] = render(route, operation)
+        }
+        var schemas = APISchemas.components.objectValue ?? [:]
+        // The configured agents, by id, so that clients and the docs page offer them.
+        if case .object(var runCreate) = schemas["RunCreate"], case .object(var properties) = runCreate["properties"] {
+            let agents = catalog.agents.map(\.id).map(JSONValue.string)
+            let list = catalog.agents.map { "`\($0.id)`: \($0.description.isEmpty ? $0.name : $0.description)" }.joined(separator: "; ")
+            properties["assistant_id"] = ["type": "string", "enum": .array(agents), "description": .string("The agent to run. \(list)")]
+            properties["agent_id"] = ["type": "string", "enum": .array(agents)]
+            runCreate["properties"] = .object(properties)
+            schemas["RunCreate"] = .object(runCreate)
+        }
+        return [
+            "openapi": "3.1.0",
+            "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+            "info": [
+                "title": "agentfcgi",
+                "version": .string(version),
+                "description": "LLM agents as an HTTPS API, in the shape of LangGraph Server and Agent Protocol. Errors are RFC 9457 problem+json. Generated by `agentfcgi openapi` from the route table.",
+                "license": ["name": "See the repository"],
+            ],
+            "servers": [["url": "/"]],
+            "tags": .array(["meta", "agents", "stateless runs", "threads", "runs"].map { ["name": .string($0)] }),
+            "paths": .object(paths.mapValues { .object($0) }),
+            "components": [
+                "schemas": .object(schemas),
+                "responses": .object(problemResponses),
+                "securitySchemes": [
+                    "ApiKeyHeader": ["type": "apiKey", "in": "header", "name": "X-Api-Key"],
+                    "BearerKey": ["type": "http", "scheme": "bearer", "description": "The API key as a bearer token."],
+                ],
+            ],
+        ]
+    }
+
+    static let problemDescriptions: [Int: String] = [
+        400: "Malformed JSON or invalid UTF-8", 404: "Not found", 409: "Conflict: a busy thread, an existing id, a key in use",
+        413: "Body too large", 415: "Not application/json", 422: "A field is invalid (see `field`)",
+        429: "Rate limited (see Retry-After)", 500: "Internal error: quote the request id", 502: "The model server failed",
+        504: "The model server or the run timed out",
+    ]
+
+    static var problemResponses: [String: JSONValue] {
+        var responses: [String: JSONValue] = [:]
+        for (status, description) in problemDescriptions {
+            responses["Problem\(status)"] = [
+                "description": .string(description),
+                "content": ["application/problem+json": ["schema": ["$ref": "#/components/schemas/Problem"]]],
+            ]
+        }
+        return responses
+    }
+
+    static func render(_ route: Route, _ operation: Operation) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "operationId": .string(route.operationID),
+            "summary": .string(route.summary),
+            "tags": [.string(operation.tag)],
+        ]
+        if let description = operation.description { object["description"] = .string(description) }
+        var parameters: [JSONValue] = route.segments.compactMap { segment in
+            guard case .parameter(let name) = segment else { return nil }
+            return ["name": .string(name), "in": "path", "required": true, "schema": ["type": "string", "maxLength": 128]]
+        }
+        parameters += operation.parameters.map { parameter in
+            var value: [String: JSONValue] = ["name": .string(parameter.name), "in": .string(parameter.location),
+                                              "schema": parameter.schema, "description": .string(parameter.description)]
+            if parameter.required { value["required"] = true }
+            if parameter.location == "query", case .object(let schema) = parameter.schema, schema["type"] == "array" {
+                value["style"] = "form"
+                value["explode"] = true
+            }
+            return .object(value)
+        }
+        if !parameters.isEmpty { object["parameters"] = .array(parameters) }
+        if let body = operation.body {
+            let (name, required): (String, Bool) = switch body {
+            case .json(let name): (name, true)
+            case .optionalJSON(let name): (name, false)
+            }
+            object["requestBody"] = ["required": .bool(required),
+                                     "content": ["application/json": ["schema": ["$ref": .string("#/components/schemas/\(name)")]]]]
+        }
+        var responses: [String: JSONValue] = [:]
+        for (status, description, content) in operation.responses {
+            var response: [String: JSONValue] = ["description": .string(description)]
+            switch content {
+            case .json(let name):
+                response["content"] = ["application/json": ["schema": ["$ref": .string("#/components/schemas/\(name)")]]]
+            case .jsonArray(let name):
+                response["content"] = ["application/json": ["schema": ["type": "array", "items": ["$ref": .string("#/components/schemas/\(name)")]]]]
+            case .eventStream:
+                response["content"] = ["text/event-stream": ["schema": ["type": "string", "description": "`id:`, `event:` and JSON `data:` lines per frame; `: ping` comments while silent."]]]
+            case .empty:
+                break
+            }
+            if route.path.hasSuffix("/stream") || content.isEventStream {
+                response["headers"] = [
+                    "Location": ["description": "Where to resume this stream (GET with Last-Event-ID).", "schema": ["type": "string"]],
+                    "Content-Location": ["description": "The run.", "schema": ["type": "string"]],
+                ]
+            }
+            responses[String(status)] = .object(response)
+        }
+        for status in Set(operation.problems + [429, 500]).sorted() {
+            responses[String(status)] = ["$ref": .string("#/components/responses/Problem\(status)")]
+        }
+        object["responses"] = .object(responses)
+        return .object(object)
+    }
+
+    /// Pretty, key-sorted JSON: what `agentfcgi openapi` prints and `deploy/openapi.json` holds.
+    public static func encoded(_ document: JSONValue) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(document)) ?? Data()) + [UInt8(ascii: "\n")]
+    }
+}
+
+extension OpenAPIDocument.Content {
+    var isEventStream: Bool {
+        if case .eventStream = self { true } else { false }
+    }
+}
