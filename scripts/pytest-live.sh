@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Python client tests (Tests/Python) against the live service: nginx and 2 workers started by
+# The Python tests (Tests/Python: LangGraph's and OpenAI's clients, the OpenAPI spec, the docs page and the
+# playground in headless chromium) against the live service: nginx and 2 workers started by
 # scripts/run.sh on free loopback ports, with their own state folder, stopped again at the end.
 #
 #   scripts/pytest-live.sh [pytest args]     # AGENTFCGI_BIN=path to use a prebuilt worker binary
@@ -10,12 +11,21 @@ cd "$repo"
 venv=$repo/.state/pyvenv
 state=$repo/.state/pytest-run
 # Pinned: the tests check these clients' wire behaviour.
-requirements=(langgraph-sdk==0.4.14 openai==3.57.0 pytest==8.3.5)
+requirements=(langgraph-sdk==0.4.14 openai==3.57.0 openapi-spec-validator==0.9.0 selenium==4.51.0 pytest==8.3.5)
 
-if [[ ! -x $venv/bin/pytest ]] || ! "$venv/bin/pip" show -q langgraph-sdk openai >/dev/null 2>&1; then
+if [[ ! -x $venv/bin/pytest ]] || ! "$venv/bin/pip" show -q langgraph-sdk openai openapi-spec-validator selenium >/dev/null 2>&1; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
 fi
+
+# The browser tests drive Debian's chromium through its chromedriver.
+for pkg in chromium chromium-driver; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then
+        echo "pytest-live: installing $pkg (apt)"
+        apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null
+        break
+    fi
+done
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 https_port=$(free_port)

@@ -232,8 +232,11 @@ rm -rf "$STATE/docs"
 mkdir -p "$STATE/docs"
 if [[ -d $REPO/deploy/docs ]]; then
     cp -R "$REPO/deploy/docs/." "$STATE/docs/"
-    chmod -R a+rX "$STATE/docs"
 fi
+# The spec of this very configuration, and the Swagger UI / Redoc builds (from PyPI, no CDN) for /docs.
+"$BIN" openapi --config "$CONFIG" >"$STATE/docs/openapi.json"
+bash "$REPO/scripts/docs-assets.sh" "$STATE/docs" >/dev/null || say "docs assets unavailable: /docs will not render"
+chmod -R a+rX "$STATE/docs"
 
 PREFIX=$STATE/nginx UPSTREAMS=$upstreams TLS_CERT=$STATE/certs/server.crt \
     TLS_KEY=$STATE/certs/server.key DOCS_ROOT=$STATE/docs NGINX_USER=$nginx_user \
@@ -266,6 +269,7 @@ ca=$STATE/certs/ca.crt
 # Docs pages appear once their static files are in place (the OpenAPI/docs work adds them).
 docs_lines=""
 [[ -f $STATE/docs/docs/index.html ]] && docs_lines+="  docs       $base/docs/"$'\n'
+[[ -f $STATE/docs/playground/index.html ]] && docs_lines+="  playground $base/playground/"$'\n'
 [[ -f $STATE/docs/openapi.json ]] && docs_lines+="  OpenAPI    $base/openapi.json"$'\n'
 cat <<EOF
 

@@ -1,0 +1,83 @@
+"""The docs page and the playground in a real browser (Debian's chromium, headless), through nginx over HTTPS."""
+import os
+import pathlib
+import time
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+SHOTS = pathlib.Path(__file__).resolve().parents[2] / ".state" / "screenshots"
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--ignore-certificate-errors",
+                 "--window-size=1280,900", "--disable-gpu"):
+        options.add_argument(flag)
+    options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(30)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, condition, timeout=20):
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+
+
+def test_docs_render_offline_and_try_it_out_works(browser, base_url):
+    browser.get(base_url + "/docs/")
+    title = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
+    assert "agentfcgi" in title[0].text
+    # Every script and style came from this origin: nothing was fetched from elsewhere.
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert resources and all(r.startswith(base_url) for r in resources), resources
+    block = wait(browser, lambda d: d.find_elements(By.ID, "operations-meta-health"))[0]
+    block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    wait(browser, lambda d: block.find_elements(By.CSS_SELECTOR, ".try-out__btn"))[0].click()
+    wait(browser, lambda d: block.find_elements(By.CSS_SELECTOR, ".execute"))[0].click()
+    status = wait(browser, lambda d: block.find_elements(By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status"))
+    assert status[0].text.strip().startswith("200")
+    body = block.find_element(By.CSS_SELECTOR, ".live-responses-table tbody .response-col_description pre").text
+    assert '"ok": true' in body
+    browser.save_screenshot(str(SHOTS / "docs.png"))
+
+
+def test_playground_streams_an_answer_with_a_tool_call(browser, base_url):
+    browser.get(base_url + "/playground/")
+    wait(browser, lambda d: any(o.get_attribute("value") == "assistant" for o in d.find_elements(By.CSS_SELECTOR, "#agent option")))
+    Select(browser.find_element(By.ID, "agent")).select_by_value("assistant")
+    browser.find_element(By.ID, "new-thread").click()
+    browser.find_element(By.ID, "message").send_keys("what is 12*(3+4)?")
+    browser.find_element(By.ID, "send").click()
+    wait(browser, lambda d: any("84" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".msg.assistant")))
+    tools = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".tool")]
+    assert any("calculator" in t for t in tools), tools
+    usage = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".usage"))
+    assert "in," in usage[0].text
+    assert browser.find_element(By.ID, "thread-id").text not in ("", "none yet")
+    browser.save_screenshot(str(SHOTS / "playground.png"))
+
+
+def test_playground_resumes_a_stream_after_a_reload(browser, base_url):
+    words = " ".join(f"w{i}" for i in range(60))  # the echo agent streams these over about a second
+    browser.get(base_url + "/playground/")
+    wait(browser, lambda d: any(o.get_attribute("value") == "echo" for o in d.find_elements(By.CSS_SELECTOR, "#agent option")))
+    Select(browser.find_element(By.ID, "agent")).select_by_value("echo")
+    browser.find_element(By.ID, "new-thread").click()
+    browser.find_element(By.ID, "message").send_keys(words)
+    browser.find_element(By.ID, "send").click()
+    # Reload mid-stream, once some tokens are on screen and saved.
+    wait(browser, lambda d: any(len(e.text) > 20 for e in d.find_elements(By.CSS_SELECTOR, ".msg.assistant")))
+    saved = browser.execute_script("return localStorage.getItem('agentfcgi.run')")
+    assert saved, "the page keeps its place in the stream"
+    browser.refresh()
+    answer = "You said: " + words
+    wait(browser, lambda d: any(e.text == answer for e in d.find_elements(By.CSS_SELECTOR, ".msg.assistant")))
+    assert browser.execute_script("return localStorage.getItem('agentfcgi.run')") is None
+    browser.save_screenshot(str(SHOTS / "playground-resumed.png"))

@@ -1,0 +1,189 @@
+// The playground: chat with an agent on a thread, tokens and tool calls as they stream. Uses fetch streaming
+// (EventSource can neither POST nor send an API key). What a run has streamed so far is kept in localStorage, so
+// a reload resumes the stream from the last event id (Last-Event-ID) instead of starting over.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const store = {
+  get: (key) => localStorage.getItem("agentfcgi." + key),
+  set: (key, value) => value == null ? localStorage.removeItem("agentfcgi." + key) : localStorage.setItem("agentfcgi." + key, value),
+};
+
+function headers(extra = {}) {
+  const result = { ...extra };
+  const key = $("api-key").value.trim();
+  if (key) result["X-Api-Key"] = key;
+  return result;
+}
+
+function status(text) { $("status").textContent = text || ""; }
+
+async function problem(response) {
+  try {
+    const body = await response.json();
+    return `${response.status} ${body.code || ""}: ${body.detail || body.message || ""}`;
+  } catch { return `${response.status} ${response.statusText}`; }
+}
+
+function add(kind, text) {
+  const element = document.createElement("div");
+  element.className = kind;
+  element.textContent = text;
+  $("log").appendChild(element);
+  $("log").scrollTop = $("log").scrollHeight;
+  return element;
+}
+
+function renderMessage(message) {
+  if (message.type === "human") add("msg user", message.content);
+  else if (message.type === "ai" && message.content) add("msg assistant", message.content);
+  else if (message.type === "ai") for (const call of message.tool_calls || []) add("tool", `▶ ${call.name}(${JSON.stringify(call.args)})`);
+  else if (message.type === "tool") add("tool", `↳ ${message.name}: ${message.content}`);
+}
+
+async function loadAgents() {
+  const response = await fetch("/agents/search", { method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify({ limit: 100 }) });
+  if (!response.ok) { status("agents: " + await problem(response)); return; }
+  const agents = await response.json();
+  $("agent").replaceChildren(...agents.map((agent) => {
+    const option = document.createElement("option");
+    option.value = agent.agent_id;
+    option.textContent = agent.name === agent.agent_id ? agent.agent_id : `${agent.name} (${agent.agent_id})`;
+    option.title = agent.description;
+    return option;
+  }));
+  const saved = store.get("agent");
+  if (saved && agents.some((agent) => agent.agent_id === saved)) $("agent").value = saved;
+}
+
+async function loadThread() {
+  const thread = store.get("thread");
+  $("thread-id").textContent = thread || "none yet";
+  $("log").replaceChildren();
+  if (!thread) return;
+  const response = await fetch(`/threads/${encodeURIComponent(thread)}/state`, { headers: headers() });
+  if (response.status === 404) { store.set("thread", null); $("thread-id").textContent = "none yet"; return; }
+  if (!response.ok) { status("thread: " + await problem(response)); return; }
+  const state = await response.json();
+  for (const message of state.values.messages) renderMessage(message);
+}
+
+/// Reads an event stream from a fetch response and calls onEvent(name, data, id) per frame.
+async function readEvents(response, onEvent) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let boundary;
+    while ((boundary = buffer.search(/\r?\n\r?\n/)) >= 0) {
+      const frame = buffer.slice(0, boundary);
+      buffer = buffer.slice(boundary).replace(/^\r?\n\r?\n/, "");
+      let event = "message", id = null, data = [];
+      for (const line of frame.split(/\r?\n/)) {
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "event") event = text; else if (field === "id") id = text; else if (field === "data") data.push(text);
+      }
+      if (data.length) onEvent(event, JSON.parse(data.join("\n")), id);
+    }
+  }
+}
+
+/// Follows one run's events into the log; `saved` is what a reload left: {run, after, text}.
+async function follow(response, saved, user) {
+  let bubble = null, text = saved ? saved.text : "";
+  const progress = (run, id) => store.set("run", JSON.stringify({ run, after: id, text, user }));
+  if (saved && text) { bubble = add("msg assistant streaming", text); }
+  let runID = saved ? saved.run : null;
+  await readEvents(response, (event, data, id) => {
+    if (event === "metadata") { runID = data.run_id; if (data.attempt > 1) status(`attempt ${data.attempt}: the run was restarted`); }
+    else if (event === "messages") {
+      const [chunk] = data;
+      if (chunk.type === "AIMessageChunk" && chunk.content) {
+        if (!bubble) bubble = add("msg assistant streaming", "");
+        text += chunk.content;
+        bubble.textContent = text;
+        $("log").scrollTop = $("log").scrollHeight;
+      }
+    } else if (event === "custom") {
+      if (data.type === "tool_call_started") add("tool", `▶ ${data.tool_call.name}(${JSON.stringify(data.tool_call.args)})`);
+      else if (data.type === "tool_call_finished") add("tool", `↳ ${data.tool_call.name}: ${data.result}`);
+      else if (data.type === "tool_call_failed") add("tool failed", `↳ ${data.tool_call.name} failed: ${data.error}`);
+      else if (data.type === "run_completed") add("usage", `usage: ${data.usage.input_tokens} in, ${data.usage.output_tokens} out` + (data.usage.estimated ? " (estimated)" : ""));
+      // A finished answer starts the next bubble afresh.
+      if (data.type === "tool_call_started") { if (bubble) bubble.classList.remove("streaming"); bubble = null; text = ""; }
+    } else if (event === "error") add("error", `${data.error}: ${data.message}`);
+    else if (event === "end") { store.set("run", null); runID = null; return; }
+    if (runID && id) progress(runID, id);
+  });
+  if (bubble) bubble.classList.remove("streaming");
+}
+
+async function send(event) {
+  event.preventDefault();
+  const content = $("message").value.trim();
+  if (!content) return;
+  let thread = store.get("thread");
+  if (!thread) {
+    const created = await fetch("/threads", { method: "POST", headers: headers({ "Content-Type": "application/json" }), body: "{}" });
+    if (!created.ok) { status("thread: " + await problem(created)); return; }
+    thread = (await created.json()).thread_id;
+    store.set("thread", thread);
+    $("thread-id").textContent = thread;
+  }
+  store.set("agent", $("agent").value);
+  $("message").value = "";
+  add("msg user", content);
+  $("send").disabled = true;
+  status("running…");
+  try {
+    const response = await fetch(`/threads/${encodeURIComponent(thread)}/runs/stream`, {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+      body: JSON.stringify({
+        assistant_id: $("agent").value,
+        input: { messages: [{ role: "user", content }] },
+        stream_mode: ["messages-tuple", "custom"],
+        on_disconnect: "continue",
+        multitask_strategy: "enqueue",
+      }),
+    });
+    if (!response.ok) { add("error", await problem(response)); return; }
+    await follow(response, null, content);
+    status("");
+  } catch (error) {
+    status("stream interrupted: " + error + " (reload to resume)");
+  } finally {
+    $("send").disabled = false;
+  }
+}
+
+/// After a reload: pick up the run that was streaming, after the last event this page saw.
+async function resume() {
+  const saved = JSON.parse(store.get("run") || "null");
+  const thread = store.get("thread");
+  if (!saved || !thread) return;
+  status("resuming the run after event " + saved.after + "…");
+  const response = await fetch(`/threads/${encodeURIComponent(thread)}/runs/${encodeURIComponent(saved.run)}/stream`, {
+    headers: headers({ "Last-Event-ID": saved.after, Accept: "text/event-stream" }),
+  });
+  if (!response.ok) { store.set("run", null); status("resume: " + await problem(response)); return; }
+  // The thread's state holds the finished runs only: show this run's question, then its answer so far.
+  if (saved.user) add("msg user", saved.user);
+  await follow(response, saved, saved.user);
+  status("");
+}
+
+$("api-key").value = store.get("key") || "";
+$("api-key").addEventListener("change", () => { store.set("key", $("api-key").value || null); loadAgents(); });
+$("new-thread").addEventListener("click", () => { store.set("thread", null); store.set("run", null); loadThread(); });
+$("composer").addEventListener("submit", send);
+$("message").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("composer").requestSubmit(); }
+});
+loadAgents().then(loadThread).then(resume);
