@@ -223,6 +223,7 @@ nginx_pid=$(cat "$out/nginx/logs/nginx.pid")
 for ((i = 1; i <= WORKERS; i++)); do
     "$bin" serve --listen "unix:$run/agentfcgi-$i.sock" --config "$here/agents.yaml" \
         --socket-mode 0660 --socket-group www-data --log-level warning --worker-name "bench-$i" \
+        --database "$out/bench.sqlite" --auth off \
         >"$out/logs/agentfcgi-$i.log" 2>&1 &
     pids+=($!)
     agent_pids+=($!)
@@ -343,6 +344,7 @@ if ((STREAMS > 0)); then
     stream_log=$out/logs/agentfcgi-streams.log
     "$bin" serve --listen "unix:$run/agentfcgi-streams.sock" --config "$here/agents.yaml" \
         --socket-mode 0660 --socket-group www-data --log-level info --worker-name streams \
+        --database "$out/bench.sqlite" --auth off \
         >"$stream_log" 2>&1 &
     stream_pid=$!
     pids+=("$stream_pid")

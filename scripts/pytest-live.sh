@@ -32,7 +32,7 @@ https_port=$(free_port)
 http_port=$(free_port)
 log=$repo/.state/pytest-run.log
 mkdir -p "$repo/.state" "$state"
-rm -rf "$state/data"   # a fresh database each time
+rm -rf "$state/data" "$state/api-key"   # a fresh database (and key) each time
 bin=${AGENTFCGI_BIN:-$repo/.build/debug/agentfcgi}
 # The example agents plus webhooks that may reach this machine's test receivers, retried quickly.
 config=$state/agents-pytest.yaml
@@ -58,4 +58,5 @@ for _ in $(seq 1 300); do
 done
 echo "service at $url (log: $log)"
 AGENTFCGI_URL=$url AGENTFCGI_CA=$state/certs/ca.crt AGENTFCGI_WEBHOOK_SECRET=$secret \
+    AGENTFCGI_API_KEY=$(cat "$state/api-key") AGENTFCGI_BIN=$bin AGENTFCGI_DATABASE=$state/data/agentfcgi.sqlite \
     "$venv/bin/pytest" -q Tests/Python "$@"

@@ -171,6 +171,16 @@ listening() { # socket path: does a process listen on it?
 }
 
 # ---- 4. workers ----
+# A first API key for the local demo (admin, tenant "demo"), kept in the state folder; a new one when the
+# database no longer has it.
+database=$STATE/data/agentfcgi.sqlite
+key_id=$(sed -n 's/^afk_\([0-9a-f]\{12\}\)_.*/\1/p' "$STATE/api-key" 2>/dev/null || true)
+if [[ -z $key_id ]] || ! "$BIN" keys list --database "$database" | grep -q "^$key_id  active"; then
+    (umask 077 && "$BIN" keys create --database "$database" --name local-demo --tenant demo --scopes admin --quiet >"$STATE/api-key")
+    say "created an API key for this demo: $STATE/api-key"
+fi
+API_KEY=$(cat "$STATE/api-key")
+
 # The webhook signing secret (agents.yaml names the variable): kept in the state folder across runs.
 if [[ -z ${AGENTFCGI_WEBHOOK_SECRET:-} ]]; then
     if [[ ! -s $STATE/webhook-secret ]]; then
@@ -179,7 +189,7 @@ if [[ -z ${AGENTFCGI_WEBHOOK_SECRET:-} ]]; then
     AGENTFCGI_WEBHOOK_SECRET=$(cat "$STATE/webhook-secret")
 fi
 export AGENTFCGI_WEBHOOK_SECRET
-args=(--config "$CONFIG" --socket-mode 0660 --database "$STATE/data/agentfcgi.sqlite")
+args=(--config "$CONFIG" --socket-mode 0660 --database "$database")
 $root && args+=(--socket-group www-data)
 upstreams=""
 for i in $(seq 1 "$WORKERS"); do
@@ -281,15 +291,17 @@ agentfcgi is running: $WORKERS worker(s) behind nginx.
 ${docs_lines}  HTTP       http://127.0.0.1:$HTTP_PORT/ redirects to HTTPS
   CA         $ca   (trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE)
   logs       $STATE/logs/worker-N.log, $STATE/nginx/logs/access.log and error.log
+  API key    $API_KEY   (admin; also in $STATE/api-key)
   webhooks   signed with the secret in $STATE/webhook-secret (AGENTFCGI_WEBHOOK_SECRET)
 
-Try:
-  curl --cacert $ca -N $base/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
-  curl --cacert $ca $base/runs/wait -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
-  curl --cacert $ca -N $base/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"assistant","input":{"messages":[{"role":"user","content":"what is 12*(3+4)?"}]}}'
-  curl --cacert $ca $base/threads -H 'Content-Type: application/json' -d '{"thread_id":"demo"}'
-  curl --cacert $ca -N $base/threads/demo/runs/stream -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Remember me"}]}}'
-  curl --cacert $ca $base/threads/demo/state
+Try (every call but /ok and /info needs the key):
+  key=\$(cat $STATE/api-key)
+  curl --cacert $ca -N $base/runs/stream -H "X-Api-Key: \$key" -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
+  curl --cacert $ca $base/runs/wait -H "X-Api-Key: \$key" -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
+  curl --cacert $ca -N $base/runs/stream -H "X-Api-Key: \$key" -H 'Content-Type: application/json' -d '{"assistant_id":"assistant","input":{"messages":[{"role":"user","content":"what is 12*(3+4)?"}]}}'
+  curl --cacert $ca $base/threads -H "X-Api-Key: \$key" -H 'Content-Type: application/json' -d '{"thread_id":"demo"}'
+  curl --cacert $ca -N $base/threads/demo/runs/stream -H "X-Api-Key: \$key" -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Remember me"}]}}'
+  curl --cacert $ca $base/threads/demo/state -H "X-Api-Key: \$key"
 
 Stop with Ctrl-C.
 EOF

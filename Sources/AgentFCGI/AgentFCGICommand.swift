@@ -1,6 +1,8 @@
 import AgentRuntime
 import ArgumentParser
 import AsyncHTTPClient
+import Dispatch
+import Foundation
 import Glibc
 import Handlers
 import Store
@@ -12,7 +14,7 @@ struct AgentFCGICommand: ParsableCommand {
         commandName: "agentfcgi",
         abstract: "LLM agents as an HTTPS REST API: a FastCGI responder for nginx.",
         version: agentfcgiVersion,
-        subcommands: [Serve.self, CheckConfig.self, Index.self, Migrate.self, WebhookSecret.self, OpenAPI.self],
+        subcommands: [Serve.self, Keys.self, CheckConfig.self, Index.self, Migrate.self, WebhookSecret.self, OpenAPI.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -69,10 +71,14 @@ struct Serve: ParsableCommand {
     @Option(help: "Background runs this worker executes at once; more wait in the queue for any worker.")
     var backgroundRuns = 8
 
+    @Option(help: "required: every operation but /ok and /info needs an API key (agentfcgi keys create). off: none does (development only).")
+    var auth = "required"
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
+        guard ["required", "off"].contains(auth) else { throw ValidationError("--auth must be required or off") }
         guard (1...20).contains(maxRunAttempts), (0...10_000).contains(backgroundRuns) else {
             throw ValidationError("--max-run-attempts must be 1...20, --background-runs 0...10000")
         }
@@ -158,7 +164,9 @@ struct Serve: ParsableCommand {
         defer { try? httpClient.syncShutdown() }
         let dependencies = Dependencies(
             catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle,
-            httpClient: httpClient, watchdog: watchdog, supervisor: supervisor, webhookSigner: signer)
+            httpClient: httpClient, watchdog: watchdog, supervisor: supervisor, webhookSigner: signer,
+            requireKeys: auth == "required")
+        if auth == "off" { logger.warning("auth.off", metadata: ["detail": "every operation is open to anyone who reaches this worker"]) }
         let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, client: httpClient,
                                            workerID: supervisor.workerID, logger: logger)
         let server = try Server(
@@ -219,6 +227,107 @@ struct Migrate: ParsableCommand {
             throw MigrateError(description: "\(database): \(error)")
         }
     }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage API keys: create (prints the key once), list, revoke. Only a hash of each key is stored.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Database: ParsableArguments {
+        @Option(help: "The SQLite database the workers use.")
+        var database = "/var/lib/agentfcgi/agentfcgi.sqlite"
+
+        func open() throws -> SQLiteStore {
+            do { return try SQLiteStore(path: database) } catch { throw MigrateError(description: "\(database): \(error)") }
+        }
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key and print it (it cannot be shown again).")
+        @OptionGroup var store: Database
+        @Option(help: "A name for people: who or what uses the key.") var name: String
+        @Option(help: "The tenant whose threads and runs the key reaches.") var tenant: String
+        @Option(help: "Comma-separated: \(APIKeys.scopes.joined(separator: ", ")).") var scopes: String
+        @Option(help: "Runs pending or running at once for this key (429 above).") var maxConcurrentRuns: Int?
+        @Option(help: "Tokens per UTC day for this key's runs (429 once spent).") var dailyTokenBudget: Int?
+        @Flag(help: "Print only the key (for scripts).") var quiet = false
+
+        func validate() throws {
+            let list = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !list.isEmpty, list.allSatisfy(APIKeys.scopes.contains) else {
+                throw ValidationError("--scopes: one or more of \(APIKeys.scopes.joined(separator: ", "))")
+            }
+            guard !tenant.isEmpty, tenant.utf8.count <= 64, tenant.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+                throw ValidationError("--tenant: 1 to 64 printable characters without spaces")
+            }
+            guard (maxConcurrentRuns ?? 1) >= 1, (dailyTokenBudget ?? 1) >= 1 else {
+                throw ValidationError("--max-concurrent-runs and --daily-token-budget must be at least 1")
+            }
+        }
+
+        func run() throws {
+            let generated = APIKeys.generate()
+            let list = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let record = APIKeyRecord(
+                id: generated.id, hash: generated.hash, name: name, tenant: tenant, scopes: list,
+                maxConcurrentRuns: maxConcurrentRuns, dailyTokenBudget: dailyTokenBudget, createdAt: Date())
+            let store = try self.store.open()
+            try blocking { try await store.createKey(record) }
+            if quiet {
+                print(generated.key)
+            } else {
+                print("key \(generated.id) for tenant \(tenant), scopes \(list.joined(separator: ",")):")
+                print(generated.key)
+                print("Store it now: only its hash is kept. Send it as X-Api-Key or Authorization: Bearer.")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (ids, never secrets).")
+        @OptionGroup var store: Database
+
+        func run() throws {
+            let store = try self.store.open()
+            for key in try blocking({ try await store.keys() }) {
+                let limits = [key.maxConcurrentRuns.map { "max_concurrent_runs=\($0)" }, key.dailyTokenBudget.map { "daily_token_budget=\($0)" }]
+                    .compactMap { $0 }.joined(separator: " ")
+                print([key.id, key.revokedAt == nil ? "active" : "revoked", "tenant=\(key.tenant)", "scopes=\(key.scopes.joined(separator: ","))",
+                       "name=\(key.name)", limits].filter { !$0.isEmpty }.joined(separator: "  "))
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key by its id; workers refuse it from the next request.")
+        @OptionGroup var store: Database
+        @Argument(help: "The key id (the 12 hex digits after afk_).") var id: String
+
+        func run() throws {
+            let store = try self.store.open()
+            let id = self.id
+            guard try blocking({ try await store.revokeKey(id) }) else { throw MigrateError(description: "no active key with id \(id)") }
+            print("revoked \(id)")
+        }
+    }
+}
+
+/// Runs async store work from a command-line subcommand (the root command stays synchronous: `serve` sets the
+/// signal mask before any thread exists, which an async main would break).
+func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    let box = ResultBox<T>()
+    Task {
+        do { box.result = .success(try await work()) } catch { box.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try box.result!.get()
+}
+
+final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
 }
 
 struct OpenAPI: ParsableCommand {

@@ -23,14 +23,17 @@ public struct Dependencies: Sendable {
     public var supervisor: RunSupervisor?
     /// Signs webhook deliveries; without it runs may not ask for a `webhook`.
     public var webhookSigner: WebhookSigner?
+    /// Every operation but health and info needs an API key with the operation's scope.
+    public var requireKeys: Bool
 
     public init(
         catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         heartbeat: Duration = .seconds(15), version: String = agentfcgiVersion, lifecycle: Lifecycle = Lifecycle(),
         makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
         httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(), supervisor: RunSupervisor? = nil,
-        webhookSigner: WebhookSigner? = nil
+        webhookSigner: WebhookSigner? = nil, requireKeys: Bool = false
     ) {
+        self.requireKeys = requireKeys
         self.supervisor = supervisor
         self.webhookSigner = webhookSigner
         self.httpClient = httpClient
@@ -59,10 +62,12 @@ public final class Lifecycle: Sendable {
 public struct Application: Sendable {
     public let router: Router
     public let logger: Logger
+    let authenticator: Authenticator?
 
-    public init(router: Router, logger: Logger) {
+    init(router: Router, logger: Logger, authenticator: Authenticator? = nil) {
         self.router = router
         self.logger = logger
+        self.authenticator = authenticator
     }
 
     /// How the transport should proceed with a request.
@@ -88,6 +93,24 @@ public struct Application: Sendable {
             var logger = self.logger
             logger[metadataKey: "request.id"] = .string(request.requestID)
             let context = RequestContext(parameters: parameters, requestID: request.requestID, logger: logger)
+            if let authenticator, !APIKeys.publicOperations.contains(route.operationID) {
+                // Fail closed: an operation without a scope needs `admin`.
+                let scope = APIKeys.routeScopes[route.operationID] ?? "admin"
+                return .deferred {
+                    var context = context
+                    do {
+                        let principal = try await authenticator.authenticate(request, scope: scope)
+                        context.principal = principal
+                        context.logger[metadataKey: "key.id"] = .string(principal.keyID)
+                        switch route.handler {
+                        case .inline(let handler): return finish(try handler(request, context), request)
+                        case .async(let handler): return finish(try await handler(request, context), request)
+                        }
+                    } catch {
+                        return finish(errorResponse(error, request, context), request)
+                    }
+                }
+            }
             switch route.handler {
             case .inline(let handler):
                 do {
@@ -158,7 +181,8 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     let runs = ThreadRunEndpoints(dependencies: dependencies, supervisor: supervisor)
     runs.register(in: &router)
     supervisor.setBackgroundStarter { run in runs.startClaimed(run) }
-    return Application(router: router, logger: dependencies.logger)
+    return Application(router: router, logger: dependencies.logger,
+                       authenticator: dependencies.requireKeys ? Authenticator(store: supervisor.store) : nil)
 }
 
 /// Encodes with stable key order so responses and tests are reproducible.

@@ -27,10 +27,9 @@ struct Idempotency {
         return key
     }
 
-    /// Who the key belongs to: the caller's API key (a hash of it) until tenants exist, else everyone unauthenticated.
-    static func scope(_ request: Request) -> String {
-        let credential = request.headers["Authorization"] ?? request.headers["X-Api-Key"]
-        return credential.map { "key:" + hex(SHA256.hash(data: Array($0.utf8))) } ?? "anonymous"
+    /// Who the key belongs to: the caller's tenant (everyone, on a server without API keys).
+    static func scope(_ context: RequestContext) -> String {
+        context.principal.map { "tenant:" + $0.tenant } ?? "anonymous"
     }
 
     static func fingerprint(_ request: Request) -> String {
@@ -41,9 +40,9 @@ struct Idempotency {
         digest.map { String(format: "%02x", $0) }.joined()
     }
 
-    func begin(_ request: Request) async throws -> Outcome {
+    func begin(_ request: Request, _ context: RequestContext) async throws -> Outcome {
         guard let key = try Self.key(request) else { return .proceed(nil) }
-        let scope = Self.scope(request)
+        let scope = Self.scope(context)
         switch try await store.claimIdempotency(scope: scope, key: key, requestHash: Self.fingerprint(request), now: Date()) {
         case .new:
             return .proceed(Claimed(scope: scope, key: key))
@@ -73,8 +72,8 @@ struct Idempotency {
     }
 
     /// For creations answered with a JSON body: the stored answer is the answer.
-    func perform(_ request: Request, _ work: () async throws -> Response) async throws -> Response {
-        switch try await begin(request) {
+    func perform(_ request: Request, _ context: RequestContext, _ work: () async throws -> Response) async throws -> Response {
+        switch try await begin(request, context) {
         case .replay(let stored):
             return Self.replayed(stored)
         case .proceed(let claimed):

@@ -107,6 +107,8 @@ public struct RequestContext: Sendable {
     public var parameters: [String: String]
     public var requestID: String
     public var logger: Logger
+    /// The caller, when the server requires API keys.
+    public var principal: Principal?
 
     public init(parameters: [String: String] = [:], requestID: String = "", logger: Logger) {
         self.parameters = parameters

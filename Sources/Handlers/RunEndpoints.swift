@@ -21,7 +21,7 @@ struct RunEndpoints {
         }))
         router.add(Route("POST", "/runs/stream", operationID: "run_stream",
                          summary: "Run an agent and stream its events as Server-Sent Events", handler: .async { request, context in
-            try stream(request, context)
+            try await stream(request, context)
         }))
     }
 
@@ -29,8 +29,21 @@ struct RunEndpoints {
         try RunPlan(request, catalog: dependencies.catalog, defaultModes: Self.defaultStreamModes, makeID: dependencies.makeID)
     }
 
+    /// Budget and concurrency of the caller's key, and the usage to count when the run ends.
+    func admit(_ context: RequestContext) async throws -> @Sendable (Usage) async -> Void {
+        guard let principal = context.principal, let supervisor = dependencies.supervisor else { return { _ in } }
+        try await Budget.check(principal, store: supervisor.store)
+        let release = try supervisor.acquireStateless(principal)
+        let store = supervisor.store
+        return { usage in
+            release()
+            if usage.totalTokens > 0 { try? await store.addUsage(key: principal.keyID, day: Budget.today(), tokens: usage.totalTokens) }
+        }
+    }
+
     func wait(_ request: Request, _ context: RequestContext) async throws -> Response {
         let plan = try plan(request)
+        let done = try await admit(context)
         let runID = dependencies.makeID()
         let logger = runLogger(context, runID: runID, plan: plan)
         let started = ContinuousClock.now
@@ -39,17 +52,20 @@ struct RunEndpoints {
         do {
             result = try await execute(plan) { _ in }
         } catch {
+            await done(Usage())
             logEnd(of: error, logger: logger, started: started)
             throw Self.apiError(error)
         }
+        await done(result.usage)
         logCompleted(result, logger: logger, started: started)
         var response = Response.json(encodeJSON(StateValues(result.messages, usage: result.usage)))
         response.headers.add("Content-Location", "/runs/\(runID)")
         return response
     }
 
-    func stream(_ request: Request, _ context: RequestContext) throws -> Response {
+    func stream(_ request: Request, _ context: RequestContext) async throws -> Response {
         let plan = try plan(request)
+        let done = try await admit(context)
         let runID = dependencies.makeID()
         let logger = runLogger(context, runID: runID, plan: plan)
         let modes = Set(plan.streamModes)
@@ -68,6 +84,7 @@ struct RunEndpoints {
             do {
                 result = try await execute(plan) { event in try await renderer.render(event) }
             } catch {
+                await done(Usage())
                 logEnd(of: error, logger: logger, started: started)
                 // A client that left hears nothing more; anyone still listening learns why the stream ends.
                 let cancelled = error is CancellationError || error is ClientDisconnected
@@ -84,6 +101,7 @@ struct RunEndpoints {
                 }
                 throw error
             }
+            await done(result.usage)
             logCompleted(result, logger: logger, started: started)
             if modes.contains(.custom) {
                 try await events.send("custom", json: CustomEvent(type: "run_completed", usage: result.usage, turn: result.turns))

@@ -25,6 +25,8 @@ public final class RunSupervisor: Sendable {
     private let local = Mutex<[String: LocalRun]>([:])
     private let starter = Mutex<(@Sendable (RunRecord) -> Void)?>(nil)
     private let claiming = Atomic<Bool>(true)
+    /// Stateless runs (not stored) in flight in this process, per API key.
+    private let statelessRuns = Mutex<[String: Int]>([:])
     private let bells = Mutex<[String: (bell: Bell, users: Int)]>([:])
 
     public init(store: any AgentStore, workerID: String, logger: Logger, watchdog: Watchdog,
@@ -67,6 +69,18 @@ public final class RunSupervisor: Sendable {
     /// What starts a background run claimed from the queue (set by `makeApp`, which has what a run needs).
     func setBackgroundStarter(_ start: @escaping @Sendable (RunRecord) -> Void) {
         starter.withLock { $0 = start }
+    }
+
+    /// Counts a stateless run against its key's `max_concurrent_runs`; per process, as such runs are not stored.
+    func acquireStateless(_ principal: Principal?) throws -> (@Sendable () -> Void) {
+        guard let principal, let limit = principal.maxConcurrentRuns else { return {} }
+        let admitted = statelessRuns.withLock { runs in
+            guard runs[principal.keyID, default: 0] < limit else { return false }
+            runs[principal.keyID, default: 0] += 1
+            return true
+        }
+        guard admitted else { throw ThreadEndpoints.apiError(.concurrentRunsExceeded(limit: limit)) }
+        return { [self] in statelessRuns.withLock { $0[principal.keyID, default: 1] -= 1 } }
     }
 
     /// The process is stopping: take no more runs from the queue.

@@ -9,11 +9,11 @@ struct ThreadEndpoints {
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/threads", operationID: "thread_create", summary: "Create a thread",
-                         handler: .async { request, _ in
-            try await Idempotency(store: store).perform(request) { try await create(request) }
+                         handler: .async { request, context in
+            try await Idempotency(store: store).perform(request, context) { try await create(request, context) }
         }))
         router.add(Route("POST", "/threads/search", operationID: "thread_search", summary: "Search threads by metadata and status",
-                         handler: .async { request, _ in try await search(request) }))
+                         handler: .async { request, context in try await search(request, context) }))
         router.add(Route("GET", "/threads/{thread_id}", operationID: "thread_get", summary: "Get a thread with its messages",
                          handler: .async { request, context in try await get(try Self.threadID(context)) }))
         router.add(Route("PATCH", "/threads/{thread_id}", operationID: "thread_update", summary: "Merge metadata into a thread, change its TTL",
@@ -112,17 +112,18 @@ struct ThreadEndpoints {
 
     // MARK: - Handlers
 
-    func create(_ request: Request) async throws -> Response {
+    func create(_ request: Request, _ context: RequestContext) async throws -> Response {
         let body = try request.decodeJSON(CreateBody.self, allowEmpty: true)
-        let id = try body.thread_id.map { try Self.validID($0, field: "thread_id") } ?? makeID()
+        let id = context.threadKey(try body.thread_id.map { try Self.validID($0, field: "thread_id") } ?? makeID())
         let thread = try await Self.mapped {
-            try await store.createThread(NewThread(id: id, metadata: Self.text(body.metadata ?? [:]), ttl: body.ttl?.duration),
+            try await store.createThread(NewThread(id: id, metadata: Self.text(body.metadata ?? [:]), ttl: body.ttl?.duration,
+                                                   tenant: context.tenant),
                                          ifExists: body.if_exists ?? .raise)
         }
         return try await threadResponse(thread)
     }
 
-    func search(_ request: Request) async throws -> Response {
+    func search(_ request: Request, _ context: RequestContext) async throws -> Response {
         let body = try request.decodeJSON(SearchBody.self, allowEmpty: true)
         if body.values != nil { throw APIError.invalid(field: "values", "filtering by state values is not supported; filter by metadata") }
         if body.ids != nil { throw APIError.invalid(field: "ids", "is not supported; get threads by id with GET /threads/{thread_id}") }
@@ -131,7 +132,8 @@ struct ThreadEndpoints {
         let offset = body.offset ?? 0
         guard offset >= 0 else { throw APIError.invalid(field: "offset", "must not be negative") }
         let filters = (body.metadata ?? [:]).sorted { $0.key < $1.key }.map { (key: $0.key, value: Self.text($0.value)) }
-        let threads = try await store.searchThreads(ThreadQuery(metadata: filters, status: body.status, limit: limit, offset: offset))
+        let threads = try await store.searchThreads(ThreadQuery(metadata: filters, status: body.status, limit: limit, offset: offset,
+                                                                  tenant: context.tenant))
         var out: [ThreadWire.Thread] = []
         for thread in threads {
             out.append(ThreadWire.Thread(thread, messages: try await store.messages(thread: thread.id, limit: nil)))
@@ -188,8 +190,9 @@ struct ThreadEndpoints {
 
     // MARK: - Helpers
 
+    /// The path's thread, as stored: within the caller's tenant.
     static func threadID(_ context: RequestContext) throws -> String {
-        try validID(context.parameters["thread_id"] ?? "", field: "thread_id")
+        context.threadKey(try validID(context.parameters["thread_id"] ?? "", field: "thread_id"))
     }
 
     /// Ids are short and printable: they end up in paths, logs and headers.
@@ -212,7 +215,7 @@ struct ThreadEndpoints {
     }
 
     static func threadNotFound(_ id: String) -> APIError {
-        APIError.notFound("No thread with id '\(id.prefix(100))'.", code: "thread_not_found")
+        APIError.notFound("No thread with id '\(Tenancy.publicID(id).prefix(100))'.", code: "thread_not_found")
     }
 
     /// Store errors as the problems clients understand.
@@ -227,7 +230,7 @@ struct ThreadEndpoints {
     static func apiError(_ error: StoreError) -> APIError {
         switch error {
         case .threadExists(let id):
-            APIError(status: 409, code: "thread_exists", detail: "A thread with id '\(id.prefix(100))' exists (if_exists: raise).",
+            APIError(status: 409, code: "thread_exists", detail: "A thread with id '\(Tenancy.publicID(id).prefix(100))' exists (if_exists: raise).",
                      field: "thread_id", headers: HTTPHeaders([("x-should-retry", "false")]))
         case .threadNotFound(let id):
             threadNotFound(id)
@@ -235,13 +238,17 @@ struct ThreadEndpoints {
             APIError.notFound("No run with id '\(id.prefix(100))'.", code: "run_not_found")
         case .threadBusy(let threadID, let runID):
             APIError(status: 409, code: "thread_busy",
-                     detail: "Thread '\(threadID.prefix(100))' is running run '\(runID)'; wait for it, or send multitask_strategy enqueue, interrupt or rollback.",
+                     detail: "Thread '\(Tenancy.publicID(threadID).prefix(100))' is running run '\(runID)'; wait for it, or send multitask_strategy enqueue, interrupt or rollback.",
                      field: "multitask_strategy", headers: HTTPHeaders([("x-should-retry", "false")]))
         case .runActive(let id):
             APIError(status: 409, code: "run_active", detail: "Run '\(id)' is still pending or running; cancel it first.",
                      headers: HTTPHeaders([("x-should-retry", "false")]))
         case .eventConflict(let runID, _):
             APIError(status: 409, code: "run_conflict", detail: "Run '\(runID)' is being written by another worker.")
+        case .concurrentRunsExceeded(let limit):
+            APIError(status: 429, code: "concurrent_runs_exceeded",
+                     detail: "This API key already has \(limit) runs pending or running (its max_concurrent_runs); wait for one to end.",
+                     headers: HTTPHeaders([("Retry-After", "1")]))
         }
     }
 }

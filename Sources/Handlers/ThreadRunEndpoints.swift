@@ -25,11 +25,11 @@ struct ThreadRunEndpoints {
         }))
         router.add(Route("POST", "/threads/{thread_id}/runs", operationID: "thread_run_create",
                          summary: "Queue a background run on a thread; answers at once with the pending run", handler: .async { request, context in
-            try await Idempotency(store: store).perform(request) { try await createBackground(request, context, threadID: try ThreadEndpoints.threadID(context)) }
+            try await Idempotency(store: store).perform(request, context) { try await createBackground(request, context, threadID: try ThreadEndpoints.threadID(context)) }
         }))
         router.add(Route("POST", "/runs", operationID: "run_create",
                          summary: "Queue a background run on a new thread of its own", handler: .async { request, context in
-            try await Idempotency(store: store).perform(request) { try await createBackground(request, context, threadID: nil) }
+            try await Idempotency(store: store).perform(request, context) { try await createBackground(request, context, threadID: nil) }
         }))
         router.add(Route("GET", "/threads/{thread_id}/runs", operationID: "thread_run_list", summary: "List a thread's runs, newest first",
                          handler: .async { request, context in try await list(request, context) }))
@@ -64,8 +64,9 @@ struct ThreadRunEndpoints {
         let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: defaultModes, makeID: dependencies.makeID)
         try checkWebhook(plan)
         if plan.ifNotExists == .create {
-            _ = try await store.createThread(NewThread(id: threadID), ifExists: .doNothing)
+            _ = try await store.createThread(NewThread(id: threadID, tenant: context.tenant), ifExists: .doNothing)
         }
+        try await checkBudget(context)
         let runID = dependencies.makeID()
         var new = NewRun(
             id: runID, threadID: threadID, assistantID: plan.agent.id,
@@ -73,12 +74,19 @@ struct ThreadRunEndpoints {
             multitaskStrategy: plan.multitaskStrategy, onDisconnect: (plan.onDisconnect ?? .continue).rawValue,
             worker: supervisor.workerID, leaseUntil: supervisor.leaseDeadline)
         new.webhook = plan.webhook
+        new.keyID = context.principal?.keyID
+        new.maxConcurrentRuns = context.principal?.maxConcurrentRuns
         let record = try await ThreadEndpoints.mapped { [new] in try await store.createRun(new) }
         var logger = context.logger
         logger[metadataKey: "run.id"] = .string(runID)
         logger[metadataKey: "thread.id"] = .string(threadID)
         logger[metadataKey: "agent.id"] = .string(plan.agent.id)
         return (record, plan, executor.start(record, plan: plan, logger: logger))
+    }
+
+    /// A key's daily token budget, counted from the usage of its finished runs (UTC days).
+    func checkBudget(_ context: RequestContext) async throws {
+        try await Budget.check(context.principal, store: store)
     }
 
     func checkWebhook(_ plan: RunPlan) throws {
@@ -98,20 +106,23 @@ struct ThreadRunEndpoints {
         if let given {
             threadID = given
             if plan.ifNotExists == .create {
-                _ = try await store.createThread(NewThread(id: threadID), ifExists: .doNothing)
+                _ = try await store.createThread(NewThread(id: threadID, tenant: context.tenant), ifExists: .doNothing)
             }
         } else {
             // A run without a thread still needs somewhere to keep its messages: a thread of its own, kept as
             // long as the run's events.
-            threadID = dependencies.makeID()
+            threadID = context.threadKey(dependencies.makeID())
             _ = try await store.createThread(NewThread(id: threadID, metadata: #"{"created_by":"POST /runs"}"#,
-                                                       ttl: supervisor.eventRetention), ifExists: .raise)
+                                                       ttl: supervisor.eventRetention, tenant: context.tenant), ifExists: .raise)
         }
+        try await checkBudget(context)
         var new = NewRun(id: dependencies.makeID(), threadID: threadID, assistantID: plan.agent.id,
                          metadata: ThreadEndpoints.text(plan.metadata), kwargs: String(decoding: plan.kwargs, as: UTF8.self),
                          multitaskStrategy: given == nil ? .enqueue : plan.multitaskStrategy,
                          onDisconnect: OnDisconnect.continue.rawValue)
         new.webhook = plan.webhook
+        new.keyID = context.principal?.keyID
+        new.maxConcurrentRuns = context.principal?.maxConcurrentRuns
         new.background = true
         new.notBefore = plan.afterSeconds > 0 ? Date() + plan.afterSeconds : nil
         let run = try await ThreadEndpoints.mapped { [new] in try await store.createRun(new) }
@@ -151,7 +162,7 @@ struct ThreadRunEndpoints {
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {
         let idempotency = Idempotency(store: store)
         let claimed: Idempotency.Claimed?
-        switch try await idempotency.begin(request) {
+        switch try await idempotency.begin(request, context) {
         case .replay(let stored): return try await replayStream(stored, request)
         case .proceed(let claim): claimed = claim
         }
@@ -180,8 +191,8 @@ struct ThreadRunEndpoints {
     func wait(_ request: Request, _ context: RequestContext) async throws -> Response {
         let idempotency = Idempotency(store: store)
         let claimed: Idempotency.Claimed?
-        switch try await idempotency.begin(request) {
-        case .replay(let stored): return try await replayWait(stored)
+        switch try await idempotency.begin(request, context) {
+        case .replay(let stored): return try await replayWait(stored, context)
         case .proceed(let claim): claimed = claim
         }
         let (run, plan, local): (RunRecord, RunPlan, LocalRun)
@@ -223,9 +234,9 @@ struct ThreadRunEndpoints {
     }
 
     /// A retried wait: the same run, joined.
-    func replayWait(_ stored: IdempotentResponse) async throws -> Response {
+    func replayWait(_ stored: IdempotentResponse, _ context: RequestContext) async throws -> Response {
         let ref = try JSONDecoder().decode(RunRef.self, from: Data(stored.body))
-        var context = RequestContext(logger: dependencies.logger)
+        var context = context
         context.parameters = ["run_id": ref.run_id]
         var response = try await join(context)
         response.headers.add("Idempotent-Replayed", "true")
@@ -247,9 +258,11 @@ struct ThreadRunEndpoints {
     /// The run named by the path; one on another thread is not found, so ids cannot be probed across threads.
     func run(_ context: RequestContext) async throws -> RunRecord {
         let runID = try ThreadEndpoints.validID(context.parameters["run_id"] ?? "", field: "run_id")
-        let threadID = try context.parameters["thread_id"].map { try ThreadEndpoints.validID($0, field: "thread_id") }
-        guard let run = try await store.run(runID), threadID == nil || run.threadID == threadID else {
-            throw APIError.notFound("No run with id '\(runID.prefix(100))'\(threadID.map { " on thread '\($0.prefix(100))'" } ?? "").",
+        let threadID = try context.parameters["thread_id"].map { context.threadKey(try ThreadEndpoints.validID($0, field: "thread_id")) }
+        // Another tenant's run is not found, whichever path asks.
+        guard let run = try await store.run(runID), threadID == nil || run.threadID == threadID,
+              Tenancy.owns(run.threadID ?? "", tenant: context.tenant) else {
+            throw APIError.notFound("No run with id '\(runID.prefix(100))'\(threadID.map { " on thread '\(Tenancy.publicID($0).prefix(100))'" } ?? "").",
                                     code: "run_not_found")
         }
         return run
@@ -424,7 +437,7 @@ struct ThreadRunEndpoints {
 
     static func location(_ run: RunRecord) -> String {
         let runPart = "/runs/" + escape(run.id)
-        return run.threadID.map { "/threads/" + escape($0) + runPart } ?? runPart
+        return run.threadID.map { "/threads/" + escape(Tenancy.publicID($0)) + runPart } ?? runPart
     }
 
     static func escape(_ id: String) -> String {

@@ -75,7 +75,7 @@ struct ThreadRunExecutor: Sendable {
             fit = ContextWindow.fit(history: history, input: plan.input, instructions: plan.agent.instructions,
                                     budget: plan.agent.limits.maxContextTokens)
             logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(fit.droppedMessages)"])
-            try await log.send("metadata", json: Metadata(run_id: run.id, thread_id: threadID, attempt: attempt,
+            try await log.send("metadata", json: Metadata(run_id: run.id, thread_id: Tenancy.publicID(threadID), attempt: attempt,
                                                          context: fit.droppedMessages > 0 ? ContextNote(dropped_messages: fit.droppedMessages) : nil))
             if modes.contains(.values) {
                 try await log.send("values", json: StateValues(history + plan.input))
@@ -184,6 +184,9 @@ struct ThreadRunExecutor: Sendable {
         let completion = RunCompletion(status: status, messages: messages.map { ($0.id, StoredMessage.encode($0)) },
                                        result: ended.result ?? "{}", rollback: rollback, deliveries: deliveries)
         _ = try await store.finishRun(run.id, worker: supervisor.workerID, completion)
+        if let keyID = run.keyID, result.usage.totalTokens > 0 {
+            try? await store.addUsage(key: keyID, day: Budget.today(), tokens: result.usage.totalTokens)
+        }
     }
 
     static let interrupted = APIError(status: 409, code: "run_interrupted", detail: "The run was interrupted before it finished.")

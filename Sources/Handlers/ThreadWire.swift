@@ -29,7 +29,7 @@ enum ThreadWire {
         var expires_at: String?
 
         init(_ record: ThreadRecord, messages: [MessageRecord]) {
-            thread_id = record.id
+            thread_id = Tenancy.publicID(record.id)
             created_at = ThreadWire.time(record.createdAt)
             updated_at = ThreadWire.time(record.updatedAt)
             metadata = ThreadWire.object(record.metadata)
@@ -67,7 +67,7 @@ enum ThreadWire {
 
         init(_ record: RunRecord) {
             run_id = record.id
-            thread_id = record.threadID
+            thread_id = record.threadID.map(Tenancy.publicID)
             assistant_id = record.assistantID
             created_at = ThreadWire.time(record.createdAt)
             updated_at = ThreadWire.time(record.updatedAt)
@@ -104,6 +104,7 @@ enum ThreadWire {
         /// The state after `checkpoint`, or the empty state of a thread that has none yet.
         init(threadID: String, checkpoint: CheckpointRecord?, messages: [MessageRecord]) {
             values = ThreadWire.values(Array(messages.prefix(checkpoint?.messageCount ?? 0)))
+            let threadID = Tenancy.publicID(threadID)
             self.checkpoint = Checkpoint(thread_id: threadID, checkpoint_id: checkpoint?.id)
             parent_checkpoint = checkpoint?.parentID.map { Checkpoint(thread_id: threadID, checkpoint_id: $0) }
             metadata = ThreadWire.object(checkpoint?.metadata)

@@ -38,3 +38,12 @@ struct UnavailableStore: AgentStore {
     func releaseIdempotency(scope: String, key: String) async throws {}
     func pruneIdempotency(before: Date) async throws -> Int { 0 }
 }
+
+extension UnavailableStore {
+    func createKey(_ key: APIKeyRecord) async throws { throw Unavailable() }
+    func key(hash: String) async throws -> APIKeyRecord? { throw Unavailable() }
+    func keys() async throws -> [APIKeyRecord] { throw Unavailable() }
+    func revokeKey(_ id: String) async throws -> Bool { throw Unavailable() }
+    func addUsage(key id: String, day: String, tokens: Int) async throws {}
+    func usage(key id: String, day: String) async throws -> Int { 0 }
+}

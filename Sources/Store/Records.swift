@@ -28,6 +28,8 @@ public struct ThreadRecord: Sendable, Equatable {
     public var updatedAt: Date
     public var metadata: JSONText
     public var status: ThreadStatus
+    /// The owner: an API key's tenant ("" when the server runs without keys).
+    public var tenant: String = ""
     /// Time to live after the last update; the thread is pruned once `expiresAt` passes.
     public var ttl: Duration?
     public var expiresAt: Date?
@@ -37,8 +39,10 @@ public struct NewThread: Sendable {
     public var id: String
     public var metadata: JSONText
     public var ttl: Duration?
+    public var tenant: String
 
-    public init(id: String, metadata: JSONText = "{}", ttl: Duration? = nil) {
+    public init(id: String, metadata: JSONText = "{}", ttl: Duration? = nil, tenant: String = "") {
+        self.tenant = tenant
         self.id = id
         self.metadata = metadata
         self.ttl = ttl
@@ -55,8 +59,12 @@ public struct ThreadQuery: Sendable {
     public var status: ThreadStatus?
     public var limit: Int
     public var offset: Int
+    /// Only this tenant's threads.
+    public var tenant: String = ""
 
-    public init(metadata: [(key: String, value: JSONText)] = [], status: ThreadStatus? = nil, limit: Int = 10, offset: Int = 0) {
+    public init(metadata: [(key: String, value: JSONText)] = [], status: ThreadStatus? = nil, limit: Int = 10, offset: Int = 0,
+                tenant: String = "") {
+        self.tenant = tenant
         self.metadata = metadata
         self.status = status
         self.limit = limit
@@ -107,6 +115,8 @@ public struct RunRecord: Sendable, Equatable {
     public var sideEffects: JSONText?
     /// One entry per attempt: worker, start, and how it ended when not by finishing.
     public var attemptLog: JSONText = "[]"
+    /// The API key that created it.
+    public var keyID: String?
 }
 
 public struct NewRun: Sendable {
@@ -124,6 +134,9 @@ public struct NewRun: Sendable {
     public var background = false
     public var notBefore: Date?
     public var webhook: String?
+    /// The API key that created it, and its limits, checked in the same transaction that creates the run.
+    public var keyID: String?
+    public var maxConcurrentRuns: Int?
 
     public init(id: String, threadID: String?, assistantID: String, metadata: JSONText = "{}", kwargs: JSONText = "{}",
                 multitaskStrategy: MultitaskStrategy = .reject, onDisconnect: String = "cancel",
@@ -200,6 +213,35 @@ public enum StoreError: Error, Sendable, Equatable {
     case runActive(String)
     /// A second writer for the same event sequence number.
     case eventConflict(runID: String, seq: Int)
+    /// The key already has `limit` runs pending or running.
+    case concurrentRunsExceeded(limit: Int)
+}
+
+/// An API key as stored: a hash of the secret, never the secret.
+public struct APIKeyRecord: Sendable, Equatable {
+    /// Public: the part of the key between its prefix and its secret.
+    public var id: String
+    public var hash: String
+    public var name: String
+    public var tenant: String
+    public var scopes: [String]
+    public var maxConcurrentRuns: Int?
+    public var dailyTokenBudget: Int?
+    public var createdAt: Date
+    public var revokedAt: Date?
+
+    public init(id: String, hash: String, name: String, tenant: String, scopes: [String], maxConcurrentRuns: Int? = nil,
+                dailyTokenBudget: Int? = nil, createdAt: Date, revokedAt: Date? = nil) {
+        self.id = id
+        self.hash = hash
+        self.name = name
+        self.tenant = tenant
+        self.scopes = scopes
+        self.maxConcurrentRuns = maxConcurrentRuns
+        self.dailyTokenBudget = dailyTokenBudget
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
 }
 
 /// A webhook the store will hand to a dispatcher until it is delivered or gives up.

@@ -121,6 +121,32 @@ enum SQLiteMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("0003-api-keys-tenants-usage") { db in
+            try db.execute(sql: """
+                CREATE TABLE api_keys (
+                    key_id TEXT PRIMARY KEY,
+                    key_hash TEXT NOT NULL UNIQUE,
+                    name TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    scopes TEXT NOT NULL,
+                    max_concurrent_runs INTEGER,
+                    daily_token_budget INTEGER,
+                    created_at INTEGER NOT NULL,
+                    revoked_at INTEGER
+                );
+                CREATE TABLE key_usage (
+                    key_id TEXT NOT NULL,
+                    day TEXT NOT NULL,
+                    tokens INTEGER NOT NULL DEFAULT 0,
+                    runs INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (key_id, day)
+                ) WITHOUT ROWID;
+                ALTER TABLE threads ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+                CREATE INDEX threads_by_tenant ON threads(tenant, created_at);
+                ALTER TABLE runs ADD COLUMN key_id TEXT;
+                CREATE INDEX runs_active_by_key ON runs(key_id) WHERE status IN ('pending', 'running');
+                """)
+        }
         return migrator
     }
 }

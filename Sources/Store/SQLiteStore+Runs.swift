@@ -5,7 +5,7 @@ extension SQLiteStore: RunStore {
     static let runColumns = """
         run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs, multitask_strategy,
         on_disconnect, worker_id, lease_until, attempts, cancel_action, result, queue_seq, background, not_before, webhook,
-        side_effects, attempt_log
+        side_effects, attempt_log, key_id
         """
 
     static func runRecord(_ row: Row) -> RunRecord {
@@ -24,6 +24,7 @@ extension SQLiteStore: RunStore {
         record.webhook = row["webhook"]
         record.sideEffects = row["side_effects"]
         record.attemptLog = row["attempt_log"]
+        record.keyID = row["key_id"]
         return record
     }
 
@@ -51,13 +52,18 @@ extension SQLiteStore: RunStore {
                     break
                 }
             }
+            if let keyID = run.keyID, let limit = run.maxConcurrentRuns {
+                let active = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status IN ('pending', 'running')",
+                                              arguments: [keyID]) ?? 0
+                if active >= limit { throw StoreError.concurrentRunsExceeded(limit: limit) }
+            }
             try db.execute(sql: """
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs,
-                                  multitask_strategy, on_disconnect, worker_id, lease_until, background, not_before, webhook)
-                VALUES (?, ?, ?, 'pending', ?, ?, json(?), json(?), ?, ?, ?, ?, ?, ?, ?)
+                                  multitask_strategy, on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id)
+                VALUES (?, ?, ?, 'pending', ?, ?, json(?), json(?), ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [run.id, run.threadID, run.assistantID, now, now, run.metadata, run.kwargs,
                                  run.multitaskStrategy.rawValue, run.onDisconnect, run.worker, run.leaseUntil?.milliseconds,
-                                 run.background, run.notBefore?.milliseconds, run.webhook])
+                                 run.background, run.notBefore?.milliseconds, run.webhook, run.keyID])
             return Self.runRecord(try Self.fetchRunRow(db, run.id)!)
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 extension SQLiteStore: ThreadStore {
-    static let threadColumns = "thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at"
+    static let threadColumns = "thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant"
 
     static func threadRecord(_ row: Row) -> ThreadRecord {
         let ttl: Int64? = row["ttl_ms"]
@@ -10,7 +10,7 @@ extension SQLiteStore: ThreadStore {
         return ThreadRecord(
             id: row["thread_id"], createdAt: Date(milliseconds: row["created_at"]),
             updatedAt: Date(milliseconds: row["updated_at"]), metadata: row["metadata"],
-            status: ThreadStatus(rawValue: row["status"]) ?? .idle,
+            status: ThreadStatus(rawValue: row["status"]) ?? .idle, tenant: row["tenant"],
             ttl: ttl.map { .milliseconds($0) }, expiresAt: expires.map(Date.init(milliseconds:)))
     }
 
@@ -28,9 +28,9 @@ extension SQLiteStore: ThreadStore {
             }
             let ttl = thread.ttl?.storedMilliseconds
             try db.execute(sql: """
-                INSERT INTO threads (thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at)
-                VALUES (?, ?, ?, json(?), 'idle', ?, ?)
-                """, arguments: [thread.id, now, now, thread.metadata, ttl, ttl.map { now + $0 }])
+                INSERT INTO threads (thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant)
+                VALUES (?, ?, ?, json(?), 'idle', ?, ?, ?)
+                """, arguments: [thread.id, now, now, thread.metadata, ttl, ttl.map { now + $0 }, thread.tenant])
             return try Self.fetchThread(db, thread.id)!
         }
     }
@@ -66,8 +66,8 @@ extension SQLiteStore: ThreadStore {
     }
 
     public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
+        var conditions: [String] = ["tenant = ?"]
+        var arguments: StatementArguments = [query.tenant]
         for (key, value) in query.metadata {
             // The key is bound as a JSON path; quoting it keeps dots and brackets literal.
             conditions.append("json_extract(metadata, ?) IS json_extract(json(?), '$')")
@@ -77,7 +77,7 @@ extension SQLiteStore: ThreadStore {
             conditions.append("status = ?")
             arguments += [status.rawValue]
         }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let filter = "WHERE " + conditions.joined(separator: " AND ")
         arguments += [query.limit, query.offset]
         return try await pool.read { [arguments] db in
             try Row.fetchAll(db, sql: """

@@ -75,4 +75,16 @@ public protocol IdempotencyStore: Sendable {
     func pruneIdempotency(before: Date) async throws -> Int
 }
 
-public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore
+/// API keys (hashed) and what each spent.
+public protocol KeyStore: Sendable {
+    func createKey(_ key: APIKeyRecord) async throws
+    /// A key that is not revoked, by the hash of the whole key.
+    func key(hash: String) async throws -> APIKeyRecord?
+    func keys() async throws -> [APIKeyRecord]
+    func revokeKey(_ id: String) async throws -> Bool
+    /// Adds a finished run's tokens to the key's count for `day` (UTC, yyyy-mm-dd).
+    func addUsage(key id: String, day: String, tokens: Int) async throws
+    func usage(key id: String, day: String) async throws -> Int
+}
+
+public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & KeyStore

@@ -7,9 +7,9 @@ final class CurlStream: @unchecked Sendable {
     let process = Process()
     private let output = Pipe()
 
-    init(url: String, body: String, caFile: String) throws {
+    init(url: String, body: String, caFile: String, apiKey: String = "") throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-sSN", "--http1.1", "--cacert", caFile, "-H", "Content-Type: application/json",
+        process.arguments = ["-sSN", "--http1.1", "--cacert", caFile, "-H", "Content-Type: application/json", "-H", "X-Api-Key: \(apiKey)",
                              "--data-binary", "@-", url]
         let input = Pipe()
         process.standardInput = input
@@ -48,6 +48,6 @@ final class CurlStream: @unchecked Sendable {
 
 extension LiveCluster {
     func curlStream(_ path: String, body: String) throws -> CurlStream {
-        try CurlStream(url: baseURL + path, body: body, caFile: directory.appendingPathComponent("certs/ca.crt").path)
+        try CurlStream(url: baseURL + path, body: body, caFile: directory.appendingPathComponent("certs/ca.crt").path, apiKey: apiKey)
     }
 }

@@ -43,6 +43,7 @@ extension LiveCluster {
                 onFrame: @escaping @Sendable ([TimedFrame]) -> Void = { _ in }) async throws -> StreamResult {
         var request = try HTTPClient.Request(url: baseURL + path, method: .POST, body: .string(body))
         request.headers.add(name: "Content-Type", value: "application/json")
+        if !apiKey.isEmpty { request.headers.add(name: "X-Api-Key", value: apiKey) }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         return try await client.execute(request: request, delegate: StreamingDelegate(onFrame: onFrame)).futureResult.get()
     }

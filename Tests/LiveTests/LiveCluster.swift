@@ -72,6 +72,11 @@ final class LiveCluster: @unchecked Sendable {
     /// Starts the workers and nginx and waits until `/ok` answers through nginx.
     func start() async throws {
         let count = workerCount
+        // An admin key for the tests' requests, made the way an operator makes one.
+        let created = try Self.run(Self.binary, ["keys", "create", "--database", databasePath, "--name", "live-tests",
+                                                 "--tenant", "live", "--scopes", "admin", "--quiet"])
+        guard created.status == 0 else { throw LiveError("keys create failed: \(created.output)") }
+        apiKey = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
         for index in 1...count {
             try startWorker(index)
         }
@@ -125,6 +130,8 @@ final class LiveCluster: @unchecked Sendable {
     }
 
     var launches: [Int: Launch] = [:]
+    /// Sent with every request the helpers make (X-Api-Key).
+    var apiKey = ""
     /// Extra environment for the workers (webhook secrets).
     var workerEnvironment: [String: String] = [:]
     /// Listening sockets this harness holds for its workers, as systemd does: they outlive a worker's restart.
@@ -218,6 +225,9 @@ final class LiveCluster: @unchecked Sendable {
         if let body {
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             request.body = .bytes(ByteBuffer(string: body))
+        }
+        if !apiKey.isEmpty, !headers.contains(where: { ["x-api-key", "authorization"].contains($0.0.lowercased()) }) {
+            request.headers.add(name: "X-Api-Key", value: apiKey)
         }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         return request

@@ -15,11 +15,17 @@ def base_url() -> str:
     return url
 
 
-@pytest.fixture
-def client(base_url):
-    return get_sync_client(url=base_url, timeout=60)
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    """The admin key scripts/run.sh made for the service."""
+    return os.environ["AGENTFCGI_API_KEY"]
 
 
 @pytest.fixture
-def async_client(base_url):
-    return get_client(url=base_url, timeout=60)
+def client(base_url, api_key):
+    return get_sync_client(url=base_url, api_key=api_key, timeout=60)
+
+
+@pytest.fixture
+def async_client(base_url, api_key):
+    return get_client(url=base_url, api_key=api_key, timeout=60)

@@ -48,8 +48,21 @@ def test_docs_render_offline_and_try_it_out_works(browser, base_url):
     browser.save_screenshot(str(SHOTS / "docs.png"))
 
 
-def test_playground_streams_an_answer_with_a_tool_call(browser, base_url):
+def enter_key(browser, base_url, api_key):
+    """The playground keeps the key in localStorage, as a person would type it once."""
     browser.get(base_url + "/playground/")
+    browser.execute_script("localStorage.setItem('agentfcgi.key', arguments[0])", api_key)
+    browser.refresh()
+
+
+def test_playground_asks_for_a_key(browser, base_url):
+    browser.get(base_url + "/playground/")
+    status = wait(browser, lambda d: d.find_element(By.ID, "status").text)
+    assert "401" in status and "API key" in status
+
+
+def test_playground_streams_an_answer_with_a_tool_call(browser, base_url, api_key):
+    enter_key(browser, base_url, api_key)
     wait(browser, lambda d: any(o.get_attribute("value") == "assistant" for o in d.find_elements(By.CSS_SELECTOR, "#agent option")))
     Select(browser.find_element(By.ID, "agent")).select_by_value("assistant")
     browser.find_element(By.ID, "new-thread").click()
@@ -64,9 +77,9 @@ def test_playground_streams_an_answer_with_a_tool_call(browser, base_url):
     browser.save_screenshot(str(SHOTS / "playground.png"))
 
 
-def test_playground_resumes_a_stream_after_a_reload(browser, base_url):
+def test_playground_resumes_a_stream_after_a_reload(browser, base_url, api_key):
     words = " ".join(f"w{i}" for i in range(60))  # the echo agent streams these over about a second
-    browser.get(base_url + "/playground/")
+    enter_key(browser, base_url, api_key)
     wait(browser, lambda d: any(o.get_attribute("value") == "echo" for o in d.find_elements(By.CSS_SELECTOR, "#agent option")))
     Select(browser.find_element(By.ID, "agent")).select_by_value("echo")
     browser.find_element(By.ID, "new-thread").click()

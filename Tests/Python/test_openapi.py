@@ -6,14 +6,17 @@ import urllib.request
 from openapi_spec_validator import validate
 
 
-def fetch(base_url, path, data=None):
+def fetch(base_url, path, data=None, key=None):
     context = ssl.create_default_context()
-    request = urllib.request.Request(base_url + path, data=data, headers={"Content-Type": "application/json"} if data else {})
+    headers = {"Content-Type": "application/json"} if data else {}
+    if key:
+        headers["X-Api-Key"] = key
+    request = urllib.request.Request(base_url + path, data=data, headers=headers)
     with urllib.request.urlopen(request, context=context) as response:
         return response.status, dict(response.headers), response.read()
 
 
-def test_served_spec_is_valid_openapi_31(base_url):
+def test_served_spec_is_valid_openapi_31(base_url, api_key):
     status, headers, body = fetch(base_url, "/openapi.json")
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     spec = json.loads(body)
@@ -21,7 +24,7 @@ def test_served_spec_is_valid_openapi_31(base_url):
     assert spec["openapi"] == "3.1.0"
     assert {"/threads/{thread_id}/runs/stream", "/runs/{run_id}/cancel", "/agents/{agent_id}/tools/{tool}/invoke"} <= set(spec["paths"])
     # The configured agents are offered by id.
-    _, _, agents = fetch(base_url, "/agents/search", data=b'{"limit": 100}')
+    _, _, agents = fetch(base_url, "/agents/search", data=b'{"limit": 100}', key=api_key)
     ids = [agent["agent_id"] for agent in json.loads(agents)]
     assert spec["components"]["schemas"]["RunCreate"]["properties"]["assistant_id"]["enum"] == ids
     # Every operation documents its errors as problem+json.

@@ -1,0 +1,122 @@
+import Crypto
+import Foundation
+import Store
+
+/// Who is calling: the API key's tenant, scopes and limits.
+public struct Principal: Sendable, Equatable {
+    public var keyID: String
+    public var tenant: String
+    public var scopes: Set<String>
+    public var maxConcurrentRuns: Int?
+    public var dailyTokenBudget: Int?
+
+    public func allows(_ scope: String) -> Bool { scopes.contains("admin") || scopes.contains(scope) }
+}
+
+/// API keys: `afk_<id>_<secret>`. The id (12 hex digits of the secret's SHA-256) is public: logs, `keys list` and
+/// nginx's per-key rate limit use it, so no secret sits in nginx's memory. Only a hash of the whole key is stored.
+public enum APIKeys {
+    public static let prefix = "afk_"
+    public static let scopes = ["agents:read", "threads:read", "threads:write", "runs:read", "runs:write", "admin"]
+
+    public struct Generated: Sendable {
+        public var key: String
+        public var id: String
+        public var hash: String
+    }
+
+    public static func generate() -> Generated {
+        let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }.base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        let id = String(hex(SHA256.hash(data: Array(secret.utf8))).prefix(12))
+        let key = "\(prefix)\(id)_\(secret)"
+        return Generated(key: key, id: id, hash: hash(key))
+    }
+
+    public static func hash(_ key: String) -> String { hex(SHA256.hash(data: Array(key.utf8))) }
+
+    static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+
+    /// The credential of a request: `X-Api-Key`, or `Authorization: Bearer`.
+    static func credential(_ request: Request) -> String? {
+        if let key = request.headers["X-Api-Key"], !key.isEmpty { return key }
+        guard let authorization = request.headers["Authorization"] else { return nil }
+        let parts = authorization.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Equal without an early exit, so that the time taken does not tell how much of a hash matched.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// The scope each operation needs; an operation missing here is public (health, info).
+    static let routeScopes: [String: String] = {
+        var scopes: [String: String] = [:]
+        for id in ["search_agents", "search_assistants", "get_agent", "get_assistant", "get_agent_schemas",
+                   "get_assistant_schemas", "list_agent_tools"] { scopes[id] = "agents:read" }
+        for id in ["thread_create", "thread_update", "thread_delete"] { scopes[id] = "threads:write" }
+        for id in ["thread_search", "thread_get", "thread_state", "thread_state_at", "thread_history_get", "thread_history"] {
+            scopes[id] = "threads:read"
+        }
+        for id in ["invoke_agent_tool", "run_wait", "run_stream", "thread_run_stream", "thread_run_wait", "thread_run_create",
+                   "run_create", "thread_run_cancel", "run_cancel", "thread_run_delete", "run_delete"] { scopes[id] = "runs:write" }
+        for id in ["thread_run_list", "thread_run_get", "run_get", "thread_run_join", "run_join", "run_join_wait",
+                   "thread_run_join_stream", "run_join_stream", "thread_run_webhooks", "run_webhooks"] { scopes[id] = "runs:read" }
+        return scopes
+    }()
+
+    static let publicOperations: Set<String> = ["health", "info"]
+}
+
+/// Checks a request's key against the store.
+struct Authenticator: Sendable {
+    let store: any AgentStore
+
+    func authenticate(_ request: Request, scope: String) async throws -> Principal {
+        let challenge = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="agentfcgi""#)])
+        guard let credential = APIKeys.credential(request) else {
+            throw APIError(status: 401, code: "unauthorized",
+                           detail: "An API key is required: send it as X-Api-Key or Authorization: Bearer.", headers: challenge)
+        }
+        let hash = APIKeys.hash(credential)
+        guard credential.hasPrefix(APIKeys.prefix), credential.utf8.count <= 200,
+              let record = try await store.key(hash: hash), APIKeys.constantTimeEqual(record.hash, hash) else {
+            throw APIError(status: 401, code: "unauthorized", detail: "The API key is not valid (unknown or revoked).", headers: challenge)
+        }
+        let principal = Principal(keyID: record.id, tenant: record.tenant, scopes: Set(record.scopes),
+                                  maxConcurrentRuns: record.maxConcurrentRuns, dailyTokenBudget: record.dailyTokenBudget)
+        guard principal.allows(scope) else {
+            throw APIError(status: 403, code: "forbidden", detail: "This API key lacks the scope '\(scope)'.")
+        }
+        return principal
+    }
+}
+
+/// Thread ids are per tenant: stored as `<tenant><US><id>`, so two tenants may both have a thread "demo" and
+/// neither can reach, or learn of, the other's. Clients never see the prefix (ids may not contain control characters).
+enum Tenancy {
+    static let separator: Character = "\u{1F}"
+
+    static func internalID(_ id: String, tenant: String) -> String {
+        tenant.isEmpty ? id : tenant + String(separator) + id
+    }
+
+    static func publicID(_ stored: String) -> String {
+        guard let index = stored.firstIndex(of: separator) else { return stored }
+        return String(stored[stored.index(after: index)...])
+    }
+
+    static func owns(_ stored: String, tenant: String) -> Bool {
+        tenant.isEmpty ? !stored.contains(separator) : stored.hasPrefix(tenant + String(separator))
+    }
+}
+
+extension RequestContext {
+    var tenant: String { principal?.tenant ?? "" }
+
+    func threadKey(_ id: String) -> String { Tenancy.internalID(id, tenant: tenant) }
+}
