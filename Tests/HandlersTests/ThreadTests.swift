@@ -12,7 +12,7 @@ struct ThreadHarness {
     let supervisor: RunSupervisor
     let loop: Task<Void, Never>
 
-    init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil) throws {
+    init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil, requireKeys: Bool = false) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
         store = try SQLiteStore(path: path)
         var logger = Logger(label: "test")
@@ -22,7 +22,7 @@ struct ThreadHarness {
                                    webhooks: webhooks ?? WebhookSettings())
         let signer = try webhooks.map { _ in try WebhookSigner(secrets: WebhookSigner.newSecret()) }
         app = makeApp(Dependencies(catalog: AgentCatalog(agents: agents, webhooks: webhooks ?? WebhookSettings()), logger: logger,
-                                   watchdog: watchdog, supervisor: supervisor, webhookSigner: signer))
+                                   watchdog: watchdog, supervisor: supervisor, webhookSigner: signer, requireKeys: requireKeys))
         let supervisor = self.supervisor
         loop = Task.detached { await supervisor.run() }
     }
@@ -45,6 +45,14 @@ struct ThreadHarness {
 
     func json(_ method: String, _ path: String, _ body: String? = nil) async throws -> [String: Any] {
         try await jsonObject(call(method, path, body))
+    }
+
+    /// A key in the store, as `agentfcgi keys create` makes one.
+    func makeKey(tenant: String, scopes: [String], maxConcurrentRuns: Int? = nil, dailyTokenBudget: Int? = nil) async throws -> String {
+        let generated = APIKeys.generate()
+        try await store.createKey(APIKeyRecord(id: generated.id, hash: generated.hash, name: "test", tenant: tenant, scopes: scopes,
+                                               maxConcurrentRuns: maxConcurrentRuns, dailyTokenBudget: dailyTokenBudget, createdAt: Date()))
+        return generated.key
     }
 
     func newThread() async throws -> String {

@@ -178,7 +178,8 @@ public enum OpenAPIDocument {
                 "schemas": .object(schemas),
                 "responses": .object(problemResponses),
                 "securitySchemes": [
-                    "ApiKeyHeader": ["type": "apiKey", "in": "header", "name": "X-Api-Key"],
+                    "ApiKeyHeader": ["type": "apiKey", "in": "header", "name": "X-Api-Key",
+                                     "description": "afk_... keys from `agentfcgi keys create`; scopes: agents:read, threads:read, threads:write, runs:read, runs:write, admin."],
                     "BearerKey": ["type": "http", "scheme": "bearer", "description": "The API key as a bearer token."],
                 ],
             ],
@@ -186,9 +187,10 @@ public enum OpenAPIDocument {
     }
 
     static let problemDescriptions: [Int: String] = [
-        400: "Malformed JSON or invalid UTF-8", 404: "Not found", 409: "Conflict: a busy thread, an existing id, a key in use",
+        400: "Malformed JSON or invalid UTF-8", 401: "No API key, or not a valid one (see WWW-Authenticate)",
+        403: "The API key lacks the operation's scope", 404: "Not found", 409: "Conflict: a busy thread, an existing id, a key in use",
         413: "Body too large", 415: "Not application/json", 422: "A field is invalid (see `field`)",
-        429: "Rate limited (see Retry-After)", 500: "Internal error: quote the request id", 502: "The model server failed",
+        429: "Rate limited, or a key's concurrent runs or daily token budget spent (see code and Retry-After)", 500: "Internal error: quote the request id", 502: "The model server failed",
         504: "The model server or the run timed out",
     ]
 
@@ -209,7 +211,12 @@ public enum OpenAPIDocument {
             "summary": .string(route.summary),
             "tags": [.string(operation.tag)],
         ]
-        if let description = operation.description { object["description"] = .string(description) }
+        var description = operation.description ?? ""
+        if let scope = APIKeys.routeScopes[route.operationID] {
+            object["security"] = [["ApiKeyHeader": []], ["BearerKey": []]]
+            description += (description.isEmpty ? "" : "\n\n") + "Needs an API key with the scope `\(scope)` (or `admin`)."
+        }
+        if !description.isEmpty { object["description"] = .string(description) }
         var parameters: [JSONValue] = route.segments.compactMap { segment in
             guard case .parameter(let name) = segment else { return nil }
             return ["name": .string(name), "in": "path", "required": true, "schema": ["type": "string", "maxLength": 128]]
@@ -254,7 +261,8 @@ public enum OpenAPIDocument {
             }
             responses[String(status)] = .object(response)
         }
-        for status in Set(operation.problems + [429, 500]).sorted() {
+        let authProblems = APIKeys.routeScopes[route.operationID] == nil ? [] : [401, 403]
+        for status in Set(operation.problems + authProblems + [429, 500]).sorted() {
             responses[String(status)] = ["$ref": .string("#/components/responses/Problem\(status)")]
         }
         object["responses"] = .object(responses)

@@ -1,0 +1,113 @@
+import AgentRuntime
+import Foundation
+@testable import Handlers
+import Store
+import Testing
+
+@Suite struct AuthTests {
+    func call(_ h: ThreadHarness, _ method: String, _ path: String, _ body: String? = nil, key: String?) async -> Response {
+        await h.call(method, path, body, headers: key.map { [("X-Api-Key", $0)] } ?? [])
+    }
+
+    @Test func everyOperationButHealthAndInfoNeedsAKey() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        for route in h.app.router.routes {
+            let path = route.path.replacingOccurrences(of: #"\{[a-z_]+\}"#, with: "x", options: .regularExpression)
+            let response = await call(h, route.method, path, route.method == "GET" || route.method == "DELETE" ? nil : "{}", key: nil)
+            if APIKeys.publicOperations.contains(route.operationID) {
+                #expect(response.status == 200, "\(route.method) \(route.path)")
+            } else {
+                #expect(response.status == 401, "\(route.method) \(route.path) answered \(response.status) without a key")
+                #expect(response.headers["WWW-Authenticate"]?.hasPrefix("Bearer") == true)
+                #expect(APIKeys.routeScopes[route.operationID] != nil, "\(route.operationID) has no scope")
+            }
+        }
+    }
+
+    @Test func keysScopesAndRevocation() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let reader = try await h.makeKey(tenant: "t", scopes: ["agents:read"])
+        #expect(await call(h, "POST", "/agents/search", "{}", key: reader).status == 200)
+        #expect(await h.call("POST", "/agents/search", "{}", headers: [("Authorization", "Bearer \(reader)")]).status == 200)
+        let forbidden = await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: reader)
+        #expect(forbidden.status == 403)
+        #expect(try await jsonObject(forbidden)["code"] as? String == "forbidden")
+        #expect(await call(h, "POST", "/agents/search", "{}", key: reader + "x").status == 401)
+        #expect(await call(h, "POST", "/agents/search", "{}", key: "sk-not-ours").status == 401)
+        let id = String(reader.dropFirst(4).prefix(12))
+        #expect(try await h.store.revokeKey(id))
+        #expect(await call(h, "POST", "/agents/search", "{}", key: reader).status == 401)
+        // The secret is not stored: only its hash.
+        let stored = try await h.store.keys()
+        #expect(stored.allSatisfy { !$0.hash.contains(reader) && $0.hash.count == 64 })
+    }
+
+    /// Tenant B, with an admin key, gets 404 for everything of tenant A's on every route that names it, and
+    /// sees none of it in searches; then A still has all of it.
+    @Test func anotherTenantGetsNotFoundEverywhere() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let a = try await h.makeKey(tenant: "a", scopes: ["admin"])
+        let b = try await h.makeKey(tenant: "b", scopes: ["admin"])
+        #expect(await call(h, "POST", "/threads", #"{"thread_id":"shared"}"#, key: a).status == 200)
+        let waited = await call(h, "POST", "/threads/shared/runs/wait", ThreadHarness.input("secret of a"), key: a)
+        #expect(waited.status == 200)
+        let runs = try JSONSerialization.jsonObject(with: Data(try await bodyText(call(h, "GET", "/threads/shared/runs", key: a)).utf8)) as? [[String: Any]]
+        let runID = try #require(runs?.first?["run_id"] as? String)
+        #expect(runs?.first?["thread_id"] as? String == "shared", "ids are shown without the tenant")
+        let state = try await jsonObject(call(h, "GET", "/threads/shared/state", key: a))
+        let checkpoint = try #require((state["checkpoint"] as? [String: Any])?["checkpoint_id"] as? String)
+
+        var checked = 0
+        for route in h.app.router.routes where route.path.contains("{thread_id}") || route.path.contains("{run_id}") {
+            let path = route.path.replacingOccurrences(of: "{thread_id}", with: "shared").replacingOccurrences(of: "{run_id}", with: runID)
+                .replacingOccurrences(of: "{checkpoint_id}", with: checkpoint)
+            let body: String? = route.method == "GET" || route.method == "DELETE" ? nil
+                : (route.path.hasSuffix("/runs") || route.path.hasSuffix("/wait") || route.path.hasSuffix("/stream") ? ThreadHarness.input("b was here") : "{}")
+            let response = await call(h, route.method, path, body, key: b)
+            #expect(response.status == 404, "\(route.method) \(path) gave tenant b \(response.status)")
+            let text = try await bodyText(response)
+            #expect(!text.contains("secret of a"))
+            checked += 1
+        }
+        #expect(checked >= 20)
+        // Searches and lists show b nothing of a's.
+        let found = try JSONSerialization.jsonObject(with: Data(try await bodyText(call(h, "POST", "/threads/search", "{}", key: b)).utf8)) as? [Any]
+        #expect(found?.isEmpty == true)
+        // b may have its own "shared": no collision, no hint that a's exists.
+        #expect(await call(h, "POST", "/threads", #"{"thread_id":"shared"}"#, key: b).status == 200)
+        let own = try await jsonObject(call(h, "GET", "/threads/shared", key: b))
+        #expect(messageContents(own["values"] as? [String: Any] ?? [:]).isEmpty)
+        // Idempotency keys are per tenant too.
+        let first = await h.call("POST", "/threads", "{}", headers: [("X-Api-Key", a), ("Idempotency-Key", "same")])
+        let other = await h.call("POST", "/threads", "{}", headers: [("X-Api-Key", b), ("Idempotency-Key", "same")])
+        #expect(first.headers["Idempotent-Replayed"] == nil && other.headers["Idempotent-Replayed"] == nil)
+        // a's thread and run are intact.
+        let again = try await jsonObject(call(h, "GET", "/threads/shared/state", key: a))
+        #expect(messageContents(again["values"] as? [String: Any] ?? [:]) == ["secret of a", "You said: secret of a"])
+        #expect(await call(h, "GET", "/runs/\(runID)", key: a).status == 200)
+    }
+
+    @Test func concurrentRunsAndDailyBudgetPerKey() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let one = try await h.makeKey(tenant: "c", scopes: ["admin"], maxConcurrentRuns: 1)
+        let thread = try #require(try await jsonObject(call(h, "POST", "/threads", "{}", key: one))["thread_id"] as? String)
+        let long = (1...20).map { "w\($0)" }.joined(separator: " ")
+        let running = await call(h, "POST", "/threads/\(thread)/runs/stream", ThreadHarness.input(long, agent: "slow"), key: one)
+        let reader = Task { try await bodyText(running) }
+        let second = await call(h, "POST", "/runs", ThreadHarness.input("x"), key: one)
+        #expect(second.status == 429)
+        #expect(try await jsonObject(second)["code"] as? String == "concurrent_runs_exceeded")
+        #expect(second.headers["Retry-After"] != nil)
+        #expect(await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: one).status == 200, "stateless runs count per process; none is in flight")
+        _ = try await reader.value
+        try await waitFor { await call(h, "POST", "/runs", ThreadHarness.input("x"), key: one).status == 200 }
+
+        let budget = try await h.makeKey(tenant: "c", scopes: ["admin"], dailyTokenBudget: 5)
+        #expect(await call(h, "POST", "/runs/wait", ThreadHarness.input("spend some tokens here please"), key: budget).status == 200)
+        let refused = await call(h, "POST", "/runs/wait", ThreadHarness.input("more"), key: budget)
+        #expect(refused.status == 429)
+        #expect(try await jsonObject(refused)["code"] as? String == "daily_token_budget_exceeded")
+        #expect(Int(refused.headers["Retry-After"] ?? "") ?? 0 > 0)
+        #expect(await call(h, "POST", "/runs", ThreadHarness.input("more"), key: budget).status == 429)
+    }
+}
