@@ -78,7 +78,32 @@ public struct Application: Sendable {
         case deferred(@Sendable () async -> Response)
     }
 
+    static let maxPathBytes = 2048
+    static let maxQueryBytes = 4096
+    static let maxHeaderValueBytes = 8192
+    static let maxHeaders = 100
+
+    /// Bounds on what arrives outside the body; nginx has its own, these hold behind any proxy.
+    func checkBounds(_ request: Request) -> APIError? {
+        if request.path.utf8.count > Self.maxPathBytes || request.query.utf8.count > Self.maxQueryBytes {
+            return APIError(status: 414, code: "uri_too_long",
+                            detail: "The path may have \(Self.maxPathBytes) bytes and the query \(Self.maxQueryBytes).")
+        }
+        var count = 0
+        for field in request.headers {
+            count += 1
+            if field.value.utf8.count > Self.maxHeaderValueBytes || count > Self.maxHeaders {
+                return APIError(status: 431, code: "headers_too_large",
+                                detail: "At most \(Self.maxHeaders) headers of \(Self.maxHeaderValueBytes) bytes each are accepted.")
+            }
+        }
+        return nil
+    }
+
     public func dispatch(_ request: Request) -> Dispatch {
+        if let problem = checkBounds(request) {
+            return .immediate(finish(problem.response(requestID: request.requestID), request))
+        }
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             return .immediate(finish(APIError(status: 404, code: "not_found",

@@ -21,6 +21,7 @@ extension Request {
             throw APIError(status: 400, code: "empty_body", detail: "The request body is empty; a JSON object is required.")
         }
         guard let firstInvalid = firstInvalidUTF8Offset(body) else {
+            try JSONLimits.check(body)
             return try decodeValidatedJSON(type)
         }
         throw APIError(status: 400, code: "invalid_utf8",

@@ -111,3 +111,31 @@ import Testing
         #expect(await call(h, "POST", "/runs", ThreadHarness.input("more"), key: budget).status == 429)
     }
 }
+
+@Suite struct InputHardeningTests {
+    @Test(arguments: [
+        (String(repeating: "[", count: 40) + String(repeating: "]", count: 40), 422, "json_too_deep"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"a\u0000b"}]}}"#, 422, "nul_character"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"# + "\"" + String(repeating: "x", count: 600_000) + "\"}]}}", 422, "string_too_long"),
+        (#"{"assistant_id":"echo","limit":1e400}"#, 422, "validation_error"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}]},"stream_mode":"everything"}"#, 422, "validation_error"),
+        (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}]},"after_seconds":-1}"#, 422, "validation_error"),
+        (#"{"assistant_id":"echo","input""#, 400, "malformed_json"),
+    ])
+    func badBodiesAreRefusedWithTheirCode(body: String, status: Int, code: String) async throws {
+        let h = try ThreadHarness()
+        let response = await h.call("POST", "/runs/wait", body)
+        #expect(response.status == status)
+        #expect(try await jsonObject(response)["code"] as? String == code)
+        #expect(try await h.store.searchThreads(ThreadQuery()).isEmpty)
+    }
+
+    @Test func oversizedPathsQueriesAndHeadersAreRefused() async throws {
+        let h = try ThreadHarness()
+        #expect(await h.call("GET", "/threads/" + String(repeating: "a", count: 3000)).status == 414)
+        #expect(await h.call("GET", "/threads/x/runs?limit=1&" + String(repeating: "a=b&", count: 2000)).status == 414)
+        #expect(await h.call("GET", "/ok", headers: [("X-Big", String(repeating: "v", count: 9000))]).status == 431)
+        #expect(await h.call("GET", "/ok", headers: (0..<120).map { ("X-H\($0)", "v") }).status == 431)
+        #expect(await h.call("GET", "/threads/" + String(repeating: "a", count: 200)).status == 422, "ids are at most 128 bytes")
+    }
+}
