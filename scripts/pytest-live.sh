@@ -11,9 +11,9 @@ cd "$repo"
 venv=$repo/.state/pyvenv
 state=$repo/.state/pytest-run
 # Pinned: the tests check these clients' wire behaviour.
-requirements=(langgraph-sdk==0.4.14 openai==3.57.0 openapi-spec-validator==0.9.0 selenium==4.51.0 pytest==8.3.5)
+requirements=(langgraph-sdk==0.4.14 openai==3.57.0 openapi-spec-validator==0.9.0 selenium==4.51.0 schemathesis==4.32.5 pytest==8.3.5)
 
-if [[ ! -x $venv/bin/pytest ]] || ! "$venv/bin/pip" show -q langgraph-sdk openai openapi-spec-validator selenium >/dev/null 2>&1; then
+if [[ ! -x $venv/bin/pytest ]] || ! "$venv/bin/pip" show -q langgraph-sdk openai openapi-spec-validator selenium schemathesis >/dev/null 2>&1; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
 fi
@@ -41,6 +41,8 @@ config=$state/agents-pytest.yaml
     printf '%s\n' "" "webhooks:" "  secret_env: AGENTFCGI_WEBHOOK_SECRET" '  allow_hosts: ["127.0.0.1"]' "  retry_base_seconds: 0.2"
 } | sed "s|folder: docs|folder: $repo/docs|" >"$config"
 secret=$("$bin" webhook-secret)
+# nginx's rate limits are raised: schemathesis sends thousands of requests (the limits have their own live test).
+RATE=5000r/s KEY_RATE=5000r/s BURST=5000 \
 AGENTFCGI_BIN=$bin AGENTFCGI_STATE=$state WORKERS=2 CONFIG=$config AGENTFCGI_WEBHOOK_SECRET=$secret \
     HTTPS_PORT=$https_port HTTP_PORT=$http_port setsid bash scripts/run.sh >"$log" 2>&1 </dev/null &
 service=$!

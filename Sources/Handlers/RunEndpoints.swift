@@ -26,7 +26,12 @@ struct RunEndpoints {
     }
 
     func plan(_ request: Request) throws -> RunPlan {
-        try RunPlan(request, catalog: dependencies.catalog, defaultModes: Self.defaultStreamModes, makeID: dependencies.makeID)
+        let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: Self.defaultStreamModes, makeID: dependencies.makeID)
+        if plan.webhook != nil {
+            // Nothing of a stateless run is kept, so there would be nothing to deliver from.
+            throw APIError.invalid(field: "webhook", "is for stored runs: POST /runs or POST /threads/{thread_id}/runs")
+        }
+        return plan
     }
 
     /// Budget and concurrency of the caller's key, and the usage to count when the run ends.

@@ -115,6 +115,9 @@ struct RunPlan {
         guard let agent = catalog.agent(agentID) else {
             throw APIError(status: 404, code: "agent_not_found", detail: "No agent with id '\(agentID.prefix(100))'.", field: agentField)
         }
+        if body.input != nil, body.messages != nil {
+            throw APIError.invalid(field: "messages", "send input.messages or messages, not both")
+        }
         let (messages, field) = if let input = body.input { (input.messages, "input.messages") }
             else { (body.messages ?? [], "messages") }
         guard !messages.isEmpty else {

@@ -353,11 +353,14 @@ struct ThreadRunEndpoints {
 
     func joinStream(_ request: Request, _ context: RequestContext) async throws -> Response {
         let run = try await run(context)
-        let lastID = request.headers["Last-Event-ID"] ?? request.queryItems["last_event_id"] ?? ""
+        // The header, or the query parameter for clients that cannot set one; blank means from the start.
+        let header = (request.headers["Last-Event-ID"] ?? "").trimmingCharacters(in: .whitespaces)
+        let query = request.queryValues("last_event_id").map { $0.trimmingCharacters(in: .whitespaces) }
+        let (field, lastID) = header.isEmpty ? ("last_event_id", query.count > 1 ? "repeated" : query.first ?? "") : ("Last-Event-ID", header)
         var after = 0
-        if !lastID.trimmingCharacters(in: .whitespaces).isEmpty {
-            guard let value = Int(lastID.trimmingCharacters(in: .whitespaces)), value >= 0 else {
-                throw APIError.invalid(field: "Last-Event-ID", "must be the id of an event of this run (a non-negative integer)")
+        if !lastID.isEmpty {
+            guard let value = Int(lastID), value >= 0 else {
+                throw APIError.invalid(field: field, "must be the id of an event of this run (a non-negative integer), given once")
             }
             after = value
         }
@@ -369,7 +372,11 @@ struct ThreadRunEndpoints {
             }
             modes = Set(requested)
         }
-        let cancelOnLeave = request.queryItems["cancel_on_disconnect"] == "true"
+        let cancelValues = request.queryValues("cancel_on_disconnect")
+        guard cancelValues.count <= 1, cancelValues.allSatisfy({ ["true", "false"].contains($0) }) else {
+            throw APIError.invalid(field: "cancel_on_disconnect", "must be true or false, given once")
+        }
+        let cancelOnLeave = cancelValues.first == "true"
         let location = Self.location(run)
         let (start, filter) = (after, modes)
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([

@@ -20,6 +20,10 @@ struct InputMessage: Decodable {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        if container.contains(.role), container.contains(.type) {
+            throw DecodingError.dataCorruptedError(forKey: .type, in: container,
+                                                   debugDescription: "send role (OpenAI style) or type (LangChain style), not both")
+        }
         let roleKey: CodingKeys = container.contains(.role) ? .role : .type
         guard container.contains(roleKey) else {
             throw DecodingError.keyNotFound(CodingKeys.role, .init(codingPath: container.codingPath, debugDescription: ""))

@@ -35,7 +35,7 @@ public enum OpenAPIDocument {
         var problems: [Int]
     }
 
-    static let idempotencyKey = Parameter(name: "Idempotency-Key", location: "header", schema: ["type": "string", "maxLength": 255],
+    static let idempotencyKey = Parameter(name: "Idempotency-Key", location: "header", schema: ["type": "string", "pattern": "^[ -~]{1,255}$"],
                                           description: "Repeat a request safely: the same key and body get the first answer; kept 24 h.")
     static let limit = Parameter(name: "limit", location: "query", schema: ["type": "integer", "minimum": 1, "maximum": 1000, "default": 10], description: "Page size.")
     static let offset = Parameter(name: "offset", location: "query", schema: ["type": "integer", "minimum": 0, "default": 0], description: "Items to skip.")
@@ -119,8 +119,10 @@ public enum OpenAPIDocument {
             operations["\(scope)_join_stream"] = runRead(
                 "The run's events", .eventStream, problems: [404, 422],
                 parameters: [
-                    Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^[0-9]+$"], description: "Resume after this event."),
-                    Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^[0-9]+$"], description: "The same, for clients that cannot set headers."),
+                    Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^\\s*[0-9]*\\s*$"],
+                              description: "Resume after this event (blank: from the start)."),
+                    Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^\\s*[0-9]*\\s*$"],
+                              description: "The same, for clients that cannot set headers."),
                     Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["$ref": "#/components/schemas/StreamMode"]],
                               description: "Only these modes (repeat the parameter); empty: all."),
                     Parameter(name: "cancel_on_disconnect", location: "query", schema: ["type": "string", "enum": ["true", "false"]],
@@ -162,6 +164,15 @@ public enum OpenAPIDocument {
             runCreate["properties"] = .object(properties)
             schemas["RunCreate"] = .object(runCreate)
         }
+        // The server reads `null` for an optional field as its absence (clients that serialize None send it).
+        for name in ["AgentSearch", "ToolInvoke", "RunCreate", "ThreadCreate", "ThreadUpdate", "ThreadSearch", "HistoryRequest", "InputMessage"] {
+            if let schema = schemas[name] { schemas[name] = nullableOptionals(schema) }
+        }
+        if case .object(var ttl) = schemas["TTL"], case .array(var variants) = ttl["oneOf"], variants.count == 2 {
+            variants[1] = nullableOptionals(variants[1])
+            ttl["oneOf"] = .array(variants)
+            schemas["TTL"] = .object(ttl)
+        }
         return [
             "openapi": "3.1.0",
             "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
@@ -186,8 +197,34 @@ public enum OpenAPIDocument {
         ]
     }
 
+    static func nullableOptionals(_ schema: JSONValue) -> JSONValue {
+        guard case .object(var object) = schema, case .object(var properties) = object["properties"] else { return schema }
+        var required: Set<String> = []
+        if case .array(let items)? = object["required"] {
+            for case .string(let name) in items { required.insert(name) }
+        }
+        for (name, property) in properties where !required.contains(name) { properties[name] = nullable(property) }
+        object["properties"] = .object(properties)
+        return .object(object)
+    }
+
+    static func nullable(_ schema: JSONValue) -> JSONValue {
+        guard case .object(var object) = schema else { return schema }
+        switch object["type"] {
+        case .string(let type)?:
+            object["type"] = [.string(type), "null"]
+            if case .array(let values)? = object["enum"] { object["enum"] = .array(values + [.null]) }
+            return .object(object)
+        case .array(let types)?:
+            object["type"] = .array(types + ["null"])
+            return .object(object)
+        default:
+            return ["anyOf": [schema, ["type": "null"]]]
+        }
+    }
+
     static let problemDescriptions: [Int: String] = [
-        400: "Malformed JSON or invalid UTF-8", 401: "No API key, or not a valid one (see WWW-Authenticate)",
+        400: "Malformed JSON or invalid UTF-8", 414: "Path or query too long", 401: "No API key, or not a valid one (see WWW-Authenticate)",
         403: "The API key lacks the operation's scope", 404: "Not found", 409: "Conflict: a busy thread, an existing id, a key in use",
         413: "Body too large", 415: "Not application/json", 422: "A field is invalid (see `field`)",
         429: "Rate limited, or a key's concurrent runs or daily token budget spent (see code and Retry-After)", 500: "Internal error: quote the request id", 502: "The model server failed",
@@ -249,7 +286,17 @@ public enum OpenAPIDocument {
             case .jsonArray(let name):
                 response["content"] = ["application/json": ["schema": ["type": "array", "items": ["$ref": .string("#/components/schemas/\(name)")]]]]
             case .eventStream:
-                response["content"] = ["text/event-stream": ["schema": ["type": "string", "description": "`id:`, `event:` and JSON `data:` lines per frame; `: ping` comments while silent."]]]
+                // One frame: its `id` (the event's number), `event` name and JSON `data`; `: ping` comments while silent.
+                response["content"] = ["text/event-stream": ["schema": [
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": [
+                        "id": ["type": "string", "pattern": "^[0-9]+$"],
+                        "event": ["type": "string", "enum": ["metadata", "values", "messages", "messages/partial", "messages/complete",
+                                                             "messages/metadata", "updates", "custom", "error", "end"]],
+                        "data": ["type": "string", "description": "JSON"],
+                    ],
+                ]]]
             case .empty:
                 break
             }
@@ -262,7 +309,9 @@ public enum OpenAPIDocument {
             responses[String(status)] = .object(response)
         }
         let authProblems = APIKeys.routeScopes[route.operationID] == nil ? [] : [401, 403]
-        for status in Set(operation.problems + authProblems + [429, 500]).sorted() {
+        // An id in the path that cannot be one (too long, a slash, a space) is a 422 naming the parameter.
+        let pathProblems = route.path.contains("{") ? [414, 422] : []
+        for status in Set(operation.problems + authProblems + pathProblems + [429, 500]).sorted() {
             responses[String(status)] = ["$ref": .string("#/components/responses/Problem\(status)")]
         }
         object["responses"] = .object(responses)
