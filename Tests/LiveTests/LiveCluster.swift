@@ -100,6 +100,7 @@ final class LiveCluster: @unchecked Sendable {
         environment["BURST"] = "10000"
         environment["MAX_STREAMS"] = "0"
         if getuid() == 0 { environment["NGINX_USER"] = "www-data" }
+        environment.merge(nginxEnvironment) { _, new in new }
         try Self.runToEnd("/bin/bash", [Self.repository.appendingPathComponent("deploy/nginx/render.sh").path], environment: environment)
 
         let prefix = directory.appendingPathComponent("nginx").path
@@ -130,6 +131,8 @@ final class LiveCluster: @unchecked Sendable {
     }
 
     var launches: [Int: Launch] = [:]
+    /// Overrides of deploy/nginx/render.sh's settings (RATE, KEY_RATE, BURST ...).
+    var nginxEnvironment: [String: String] = [:]
     /// Sent with every request the helpers make (X-Api-Key).
     var apiKey = ""
     /// Extra environment for the workers (webhook secrets).
@@ -349,10 +352,11 @@ struct LiveError: Error, CustomStringConvertible {
 /// Runs `body` against a fresh cluster and always stops it, whether the body passes, fails or throws.
 func withCluster(workers: Int = 2, arguments: [String] = [], http2: Bool = false,
                  launches: [Int: LiveCluster.Launch] = [:], extraAgents: String = "", environment: [String: String] = [:],
-                 _ body: (LiveCluster) async throws -> Void) async throws {
+                 nginx: [String: String] = [:], _ body: (LiveCluster) async throws -> Void) async throws {
     let cluster = try LiveCluster(workers: workers, workerArguments: arguments, http2: http2, extraAgents: extraAgents)
     cluster.launches = launches
     cluster.workerEnvironment = environment
+    cluster.nginxEnvironment = nginx
     do {
         try await cluster.start()
         try await body(cluster)

@@ -1,0 +1,61 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+
+@Suite(.serialized) struct LiveSecurityTests {
+    func newKey(_ cluster: LiveCluster, tenant: String, scopes: String, extra: [String] = []) throws -> String {
+        let created = try LiveCluster.run(LiveCluster.binary, ["keys", "create", "--database", cluster.databasePath, "--name", "t",
+                                                               "--tenant", tenant, "--scopes", scopes, "--quiet"] + extra)
+        #expect(created.status == 0, "\(created.output)")
+        return created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// nginx limits each key on its own (by the key's public id), with a 429 problem and Retry-After;
+    /// another key is not slowed by it.
+    @Test func nginxRateLimitsEachKeySeparately() async throws {
+        try await withCluster(workers: 1, nginx: ["RATE": "10000r/s", "KEY_RATE": "2r/s", "BURST": "2"]) { cluster in
+            let other = try newKey(cluster, tenant: "live", scopes: "agents:read")
+            var statuses: [Int] = []
+            var limited: LiveResponse?
+            for _ in 0..<12 {
+                let response = try await cluster.fetch(.POST, "/agents/search", body: "{}")
+                statuses.append(response.status)
+                if response.status == 429 { limited = response }
+            }
+            #expect(statuses.contains(200) && statuses.contains(429), "\(statuses)")
+            let problem = try #require(limited)
+            #expect(problem.header("content-type")?.hasPrefix("application/problem+json") == true)
+            #expect(problem.json?["code"] as? String == "rate_limited")
+            #expect(Int(problem.header("retry-after") ?? "") ?? 0 >= 1)
+            // The other key has its own bucket.
+            let fresh = try await cluster.fetch(.POST, "/agents/search", body: "{}", headers: [("X-Api-Key", other)])
+            #expect(fresh.status == 200)
+            // nginx's log has the key's id, never the key.
+            let log = try String(contentsOf: cluster.directory.appendingPathComponent("nginx/logs/access.log"), encoding: .utf8)
+            #expect(!log.contains(cluster.apiKey) && !log.contains(other))
+            #expect(log.contains("key=" + String(cluster.apiKey.dropFirst(4).prefix(12))))
+        }
+    }
+
+    @Test func keysAreCheckedByEveryWorkerAndRevocationIsImmediate() async throws {
+        try await withCluster(workers: 2) { cluster in
+            let key = try newKey(cluster, tenant: "live", scopes: "threads:read,threads:write")
+            #expect(try await cluster.fetch(.POST, "/threads", body: "{}", headers: [("X-Api-Key", key)]).status == 200)
+            #expect(try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "x"), headers: [("X-Api-Key", key)]).status == 403)
+            let noKey = try await cluster.fetch(.GET, "/threads/x", headers: [("X-Api-Key", "")])
+            #expect(noKey.status == 401)
+            #expect(noKey.header("www-authenticate")?.hasPrefix("Bearer") == true)
+            let id = String(key.dropFirst(4).prefix(12))
+            let revoked = try LiveCluster.run(LiveCluster.binary, ["keys", "revoke", "--database", cluster.databasePath, id])
+            #expect(revoked.status == 0)
+            for _ in 0..<4 {
+                #expect(try await cluster.fetch(.POST, "/threads", body: "{}", headers: [("X-Api-Key", key)]).status == 401)
+            }
+            let listed = try LiveCluster.run(LiveCluster.binary, ["keys", "list", "--database", cluster.databasePath])
+            #expect(listed.output.contains("\(id)  revoked"))
+            #expect(!listed.output.contains(key))
+            // Errors say nothing of the inside: a 500 would carry only the request id (none happened).
+            #expect(cluster.logLines(containing: "request.failed").isEmpty)
+        }
+    }
+}
