@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        // The store for several hosts.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
         // HMAC-SHA256 for webhook signatures, SHA-256 for idempotency keys.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
@@ -44,6 +46,16 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The same protocols on PostgreSQL (postgres-nio), for workers on several hosts.
+        .target(
+            name: "StorePostgres",
+            dependencies: [
+                "Store",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         // Transport-neutral HTTP handling: routes, validation, problem+json, SSE.
         .target(
@@ -86,7 +98,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreTests",
-            dependencies: ["Store"]
+            dependencies: ["Store", "StorePostgres"]
         ),
         .testTarget(
             name: "TransportTests",

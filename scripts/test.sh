@@ -44,6 +44,13 @@ export LLM_BASE_URL
 trap 'bash scripts/llm-server.sh stop >/dev/null 2>&1 || true' EXIT
 echo "LLM_BASE_URL=$LLM_BASE_URL"
 
+step "PostgreSQL (throw-away cluster) for the PostgreSQL store's tests"
+pg_env=$(bash scripts/pg-server.sh start)
+eval "$pg_env"
+export POSTGRES_URL
+trap 'bash scripts/llm-server.sh stop >/dev/null 2>&1 || true; bash scripts/pg-server.sh stop >/dev/null 2>&1 || true' EXIT
+echo "POSTGRES_URL=$POSTGRES_URL"
+
 step "swift test"
 # One suite at a time: the live suites start nginx and workers, and the latency checks in them should
 # not compete with other suites for the two cores.

@@ -33,6 +33,18 @@ public struct ThreadRecord: Sendable, Equatable {
     /// Time to live after the last update; the thread is pruned once `expiresAt` passes.
     public var ttl: Duration?
     public var expiresAt: Date?
+
+    public init(id: String, createdAt: Date, updatedAt: Date, metadata: JSONText, status: ThreadStatus, tenant: String,
+                ttl: Duration?, expiresAt: Date?) {
+        self.id = id
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.metadata = metadata
+        self.status = status
+        self.tenant = tenant
+        self.ttl = ttl
+        self.expiresAt = expiresAt
+    }
 }
 
 public struct NewThread: Sendable {
@@ -77,6 +89,12 @@ public struct MessageRecord: Sendable, Equatable {
     public var seq: Int
     public var runID: String?
     public var body: JSONText
+
+    public init(seq: Int, runID: String?, body: JSONText) {
+        self.seq = seq
+        self.runID = runID
+        self.body = body
+    }
 }
 
 /// The thread after a run: the first `messageCount` messages.
@@ -87,6 +105,15 @@ public struct CheckpointRecord: Sendable, Equatable {
     public var messageCount: Int
     public var createdAt: Date
     public var metadata: JSONText
+
+    public init(id: String, parentID: String?, runID: String?, messageCount: Int, createdAt: Date, metadata: JSONText) {
+        self.id = id
+        self.parentID = parentID
+        self.runID = runID
+        self.messageCount = messageCount
+        self.createdAt = createdAt
+        self.metadata = metadata
+    }
 }
 
 public struct RunRecord: Sendable, Equatable {
@@ -304,6 +331,11 @@ public struct ExpiredRun: Sendable, Equatable {
     public var run: RunRecord
     /// True when it went back to the queue for another attempt; false when it was closed as failed.
     public var requeued: Bool
+
+    public init(run: RunRecord, requeued: Bool) {
+        self.run = run
+        self.requeued = requeued
+    }
 }
 
 /// A stored answer to a request sent with an `Idempotency-Key`.
@@ -328,3 +360,47 @@ public enum IdempotencyClaim: Sendable, Equatable {
     /// The first request with this key has not finished yet.
     case inProgress
 }
+
+// Public initializers, for store implementations in other modules.
+
+
+
+extension RunRecord {
+    public init(id: String, threadID: String?, assistantID: String, status: RunStatus, createdAt: Date, updatedAt: Date,
+                metadata: JSONText, kwargs: JSONText, multitaskStrategy: MultitaskStrategy, onDisconnect: String,
+                workerID: String?, leaseUntil: Date?, attempts: Int, cancelAction: CancelAction?, result: JSONText?) {
+        self.id = id
+        self.threadID = threadID
+        self.assistantID = assistantID
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.metadata = metadata
+        self.kwargs = kwargs
+        self.multitaskStrategy = multitaskStrategy
+        self.onDisconnect = onDisconnect
+        self.workerID = workerID
+        self.leaseUntil = leaseUntil
+        self.attempts = attempts
+        self.cancelAction = cancelAction
+        self.result = result
+    }
+}
+
+extension DeliveryRecord {
+    public init(id: String, runID: String, threadID: String?, url: String, eventType: String, payload: [UInt8],
+                status: DeliveryStatus, attempts: Int, nextAttemptAt: Date, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.runID = runID
+        self.threadID = threadID
+        self.url = url
+        self.eventType = eventType
+        self.payload = payload
+        self.status = status
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+

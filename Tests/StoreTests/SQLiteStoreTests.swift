@@ -33,7 +33,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

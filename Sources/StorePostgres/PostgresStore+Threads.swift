@@ -1,0 +1,105 @@
+import Foundation
+import PostgresNIO
+import Store
+
+extension PostgresStore: ThreadStore {
+    static let threadColumns = "thread_id, created_at, updated_at, metadata::text AS metadata, status, ttl_ms, expires_at, tenant"
+
+    static func thread(_ row: PostgresRandomAccessRow) throws -> ThreadRecord {
+        ThreadRecord(
+            id: try row.string("thread_id"), createdAt: Date(ms: try row.int64("created_at")),
+            updatedAt: Date(ms: try row.int64("updated_at")), metadata: try row.string("metadata"),
+            status: ThreadStatus(rawValue: try row.string("status")) ?? .idle, tenant: try row.string("tenant"),
+            ttl: try row.optionalInt64("ttl_ms").map { .milliseconds($0) },
+            expiresAt: try row.optionalInt64("expires_at").map(Date.init(ms:)))
+    }
+
+    func fetchThread(_ id: String, on connection: PostgresConnection? = nil, lock: Bool = false) async throws -> ThreadRecord? {
+        let query: PostgresQuery = lock
+            ? "SELECT \(unescaped: Self.threadColumns) FROM threads WHERE thread_id = \(id) FOR UPDATE"
+            : "SELECT \(unescaped: Self.threadColumns) FROM threads WHERE thread_id = \(id)"
+        return try await rows(query, on: connection).first.map(Self.thread)
+    }
+
+    public func createThread(_ thread: NewThread, ifExists: IfExists) async throws -> ThreadRecord {
+        let now = self.now().ms
+        let ttl = thread.ttl?.ms
+        let expires = ttl.map { now + $0 }
+        return try await transaction { connection in
+            let inserted = try await self.rows("""
+                INSERT INTO threads (thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant)
+                VALUES (\(thread.id), \(now), \(now), \(thread.metadata)::jsonb, 'idle', \(ttl), \(expires), \(thread.tenant))
+                ON CONFLICT (thread_id) DO NOTHING RETURNING thread_id
+                """, on: connection)
+            if inserted.isEmpty, ifExists == .raise { throw StoreError.threadExists(thread.id) }
+            return try await self.fetchThread(thread.id, on: connection)!
+        }
+    }
+
+    public func thread(_ id: String) async throws -> ThreadRecord? {
+        try await fetchThread(id)
+    }
+
+    public func updateThread(_ id: String, metadata: JSONText?, ttl: Duration?) async throws -> ThreadRecord {
+        let now = self.now().ms
+        return try await transaction { connection in
+            guard try await self.fetchThread(id, on: connection, lock: true) != nil else { throw StoreError.threadNotFound(id) }
+            if let metadata {
+                try await self.execute("UPDATE threads SET metadata = metadata || \(metadata)::jsonb WHERE thread_id = \(id)", on: connection)
+            }
+            if let ttl {
+                try await self.execute("UPDATE threads SET ttl_ms = \(ttl.ms) WHERE thread_id = \(id)", on: connection)
+            }
+            try await self.execute("""
+                UPDATE threads SET updated_at = \(now), expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE \(now) + ttl_ms END
+                WHERE thread_id = \(id)
+                """, on: connection)
+            return try await self.fetchThread(id, on: connection)!
+        }
+    }
+
+    public func deleteThread(_ id: String) async throws -> Bool {
+        !(try await rows("DELETE FROM threads WHERE thread_id = \(id) RETURNING thread_id").isEmpty)
+    }
+
+    public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] {
+        // Top-level equality for each key: containment of a one-key object per filter.
+        var filter = "{"
+        for (index, pair) in query.metadata.enumerated() {
+            let key = String(decoding: try JSONEncoder().encode(pair.key), as: UTF8.self)
+            filter += (index > 0 ? "," : "") + key + ":" + pair.value
+        }
+        filter += "}"
+        let status = query.status?.rawValue
+        return try await rows("""
+            SELECT \(unescaped: Self.threadColumns) FROM threads
+            WHERE tenant = \(query.tenant) AND metadata @> \(filter)::jsonb AND (\(status)::text IS NULL OR status = \(status))
+            ORDER BY created_at DESC, thread_id LIMIT \(Int64(query.limit)) OFFSET \(Int64(query.offset))
+            """).map(Self.thread)
+    }
+
+    public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] {
+        let limit = Int64(limit ?? Int(Int32.max))
+        return try await rows("SELECT seq, run_id, body FROM messages WHERE thread_id = \(id) ORDER BY seq LIMIT \(limit)").map {
+            MessageRecord(seq: try $0.int("seq"), runID: try $0.optionalString("run_id"), body: try $0.string("body"))
+        }
+    }
+
+    public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] {
+        var bound = Int64.max
+        if let before {
+            guard let row = try await rows("SELECT seq FROM checkpoints WHERE thread_id = \(id) AND checkpoint_id = \(before)").first else {
+                return []
+            }
+            bound = try row.int64("seq")
+        }
+        return try await rows("""
+            SELECT checkpoint_id, parent_id, run_id, message_count, created_at, metadata::text AS metadata FROM checkpoints
+            WHERE thread_id = \(id) AND seq < \(bound) ORDER BY seq DESC LIMIT \(Int64(limit))
+            """).map {
+            CheckpointRecord(id: try $0.string("checkpoint_id"), parentID: try $0.optionalString("parent_id"),
+                             runID: try $0.optionalString("run_id"), messageCount: try $0.int("message_count"),
+                             createdAt: Date(ms: try $0.int64("created_at")), metadata: try $0.string("metadata"))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# A throw-away PostgreSQL cluster for the tests: Debian's postgresql package, run as the postgres user, on a free
+# loopback port with trust authentication and fsync off (test data only), in a folder of its own.
+#
+#   eval "$(scripts/pg-server.sh start)"   # prints POSTGRES_URL=... and PG_DIR=...
+#   scripts/pg-server.sh stop              # stops it and removes its folder
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+marker=$repo/.state/pg-dir
+say() { echo "pg-server: $*" >&2; }
+
+bindir() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [[ -x $dir/initdb ]] || { say "initdb not found: apt-get install postgresql"; exit 1; }
+    echo "$dir"
+}
+
+case ${1:-} in
+start)
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        say "installing postgresql (apt)"
+        apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    fi
+    bin=$(bindir)
+    dir=$(mktemp -d /tmp/agentfcgi-pg.XXXXXX)
+    chown postgres:postgres "$dir"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    as_postgres() { su postgres -s /bin/sh -c "$*"; }
+    as_postgres "'$bin/initdb' -D '$dir/data' -A trust -U postgres --no-sync" >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log" >&2; exit 1; }
+    as_postgres "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w start -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\"" >/dev/null ||
+        { cat "$dir/server.log" >&2; exit 1; }
+    as_postgres "'$bin/createdb' -h 127.0.0.1 -p $port agentfcgi"
+    mkdir -p "$repo/.state"
+    echo "$dir" >"$marker"
+    say "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $dir)"
+    echo "POSTGRES_URL=postgres://postgres@127.0.0.1:$port/agentfcgi?sslmode=disable"
+    echo "PG_DIR=$dir"
+    ;;
+stop)
+    dir=$(cat "$marker" 2>/dev/null || true)
+    [[ -n $dir && -d $dir ]] || exit 0
+    bin=$(bindir)
+    su postgres -s /bin/sh -c "'$bin/pg_ctl' -D '$dir/data' -m fast -w stop" >/dev/null 2>&1 || true
+    rm -rf "$dir" "$marker"
+    say "stopped"
+    ;;
+*)
+    echo "usage: $0 start|stop" >&2
+    exit 2
+    ;;
+esac
