@@ -77,6 +77,7 @@ let package = Package(
                 "Handlers",
                 "AgentRuntime",
                 "Store",
+                "StorePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

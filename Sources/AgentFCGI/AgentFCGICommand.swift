@@ -6,6 +6,7 @@ import Foundation
 import Glibc
 import Handlers
 import Store
+import StorePostgres
 import Logging
 
 @main
@@ -56,8 +57,11 @@ struct Serve: ParsableCommand {
     @Option(help: "A name for this worker in every log line (default: the process id).")
     var workerName: String?
 
-    @Option(help: "The SQLite database of threads, runs and events, shared by every worker of the host.")
+    @Option(help: "The store: a SQLite file shared by the workers of one host, or postgres://user@host:port/db for several hosts.")
     var database = "/var/lib/agentfcgi/agentfcgi.sqlite"
+
+    @Option(help: "PostgreSQL connections this worker may open at most.")
+    var databaseConnections = 10
 
     @Option(help: "Hours that a finished run's events stay readable (stream resumption, join).")
     var eventRetentionHours = 24.0
@@ -129,9 +133,9 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
 
-        let store: SQLiteStore
+        let store: any AgentStore
         do {
-            store = try SQLiteStore(path: database)
+            store = try openStore(database, connections: databaseConnections, logger: logger)
         } catch {
             logger.critical("store.open_failed", metadata: ["database": "\(database)", "error": "\(error)"])
             throw ExitCode(1)
@@ -220,6 +224,11 @@ struct Migrate: ParsableCommand {
     var database = "/var/lib/agentfcgi/agentfcgi.sqlite"
 
     func run() throws {
+        if database.hasPrefix("postgres") {
+            _ = try openStore(database)
+            print("\(database.split(separator: "@").last ?? ""): migrations applied")
+            return
+        }
         do {
             let store = try SQLiteStore(path: database)
             print("\(database): journal \(try store.journalMode()), migrations applied: \(try store.appliedMigrations().joined(separator: ", "))")
@@ -238,8 +247,8 @@ struct Keys: ParsableCommand {
         @Option(help: "The SQLite database the workers use.")
         var database = "/var/lib/agentfcgi/agentfcgi.sqlite"
 
-        func open() throws -> SQLiteStore {
-            do { return try SQLiteStore(path: database) } catch { throw MigrateError(description: "\(database): \(error)") }
+        func open() throws -> any AgentStore {
+            do { return try openStore(database) } catch { throw MigrateError(description: "\(database): \(error)") }
         }
     }
 
@@ -311,6 +320,21 @@ struct Keys: ParsableCommand {
             print("revoked \(id)")
         }
     }
+}
+
+/// Command-line tools print their results on stdout: the store's own notices stay out of it.
+let quietLogger: Logger = {
+    var logger = Logger(label: "store") { _ in StreamLogHandler.standardError(label: "store") }
+    logger.logLevel = .error
+    return logger
+}()
+
+/// A SQLite path or a PostgreSQL URL.
+func openStore(_ database: String, connections: Int = 4, logger: Logger = quietLogger) throws -> any AgentStore {
+    if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
+        return try blocking { try await PostgresStore(url: database, maxConnections: connections, logger: logger) }
+    }
+    return try SQLiteStore(path: database)
 }
 
 /// Runs async store work from a command-line subcommand (the root command stays synchronous: `serve` sets the

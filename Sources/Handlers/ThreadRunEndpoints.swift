@@ -79,7 +79,7 @@ struct ThreadRunEndpoints {
         let record = try await ThreadEndpoints.mapped { [new] in try await store.createRun(new) }
         var logger = context.logger
         logger[metadataKey: "run.id"] = .string(runID)
-        logger[metadataKey: "thread.id"] = .string(threadID)
+        logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(threadID))
         logger[metadataKey: "agent.id"] = .string(plan.agent.id)
         return (record, plan, executor.start(record, plan: plan, logger: logger))
     }
@@ -126,7 +126,8 @@ struct ThreadRunEndpoints {
         new.background = true
         new.notBefore = plan.afterSeconds > 0 ? Date() + plan.afterSeconds : nil
         let run = try await ThreadEndpoints.mapped { [new] in try await store.createRun(new) }
-        context.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(threadID), "agent.id": .string(plan.agent.id)])
+        context.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(threadID)),
+                                                     "agent.id": .string(plan.agent.id)])
         supervisor.pokeBackground()
         var response = Response.json(encodeJSON(ThreadWire.Run(run)))
         response.headers.add("Content-Location", Self.location(run))
@@ -137,7 +138,7 @@ struct ThreadRunEndpoints {
     func startClaimed(_ run: RunRecord) {
         var logger = dependencies.logger
         logger[metadataKey: "run.id"] = .string(run.id)
-        logger[metadataKey: "thread.id"] = .string(run.threadID ?? "")
+        logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(run.threadID ?? ""))
         logger[metadataKey: "agent.id"] = .string(run.assistantID)
         let stored = Request(method: "POST", path: "/threads/\(run.threadID ?? "")/runs",
                              headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(run.kwargs.utf8))

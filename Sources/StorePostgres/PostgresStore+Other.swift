@@ -11,8 +11,6 @@ extension PostgresStore: EventLog {
                 INSERT INTO run_events (run_id, seq, event, data, created_at)
                 VALUES (\(id), \(Int64(event.seq)), \(event.event), \(ByteBuffer(bytes: event.data)), \(now))
                 """)
-            // Readers on other hosts wake on this instead of waiting for their next poll.
-            _ = try? await rows("SELECT pg_notify('agentfcgi_events', \(id))")
         } catch let error as PSQLError {
             switch error.serverInfo?[.sqlState] {
             case "23503": throw StoreError.runNotFound(id)

@@ -11,8 +11,14 @@ import Testing
     }
 
     /// kill -9 one of three workers while the runs go; restart it. Every run finishes once, none is lost.
-    @Test func twentyRunsSurviveAWorkerKilledMidRun() async throws {
-        try await withCluster(workers: 3, arguments: ["--run-lease-seconds", "2"]) { cluster in
+    @Test func twentyRunsSurviveAWorkerKilledMidRun() async throws { try await twentyRuns(postgres: nil, tcp: false) }
+
+    @Test func twentyRunsSurviveAWorkerKilledMidRunOnPostgreSQLOverTCP() async throws {
+        try await twentyRuns(postgres: try await postgresDatabase(), tcp: true)
+    }
+
+    func twentyRuns(postgres: String?, tcp: Bool) async throws {
+        try await withCluster(workers: 3, arguments: ["--run-lease-seconds", "2"], postgres: postgres, tcp: tcp) { cluster in
             let words = (1...15).map { "w\($0)" }.joined(separator: " ")
             var runIDs: [String] = []
             for index in 0..<20 {
@@ -62,8 +68,14 @@ import Testing
     }
 
     /// The cancel reaches a worker other than the one running the run, and the run stops within a second.
-    @Test func aCancelThroughOneWorkerStopsTheRunOnAnother() async throws {
-        try await withCluster(workers: 2) { cluster in
+    @Test func aCancelThroughOneWorkerStopsTheRunOnAnother() async throws { try await cancelAcrossWorkers(postgres: nil, tcp: false) }
+
+    @Test func aCancelThroughOneWorkerStopsTheRunOnAnotherOnPostgreSQLOverTCP() async throws {
+        try await cancelAcrossWorkers(postgres: try await postgresDatabase(), tcp: true)
+    }
+
+    func cancelAcrossWorkers(postgres: String?, tcp: Bool) async throws {
+        try await withCluster(workers: 2, postgres: postgres, tcp: tcp) { cluster in
             var crossed = false
             for _ in 0..<8 where !crossed {
                 let created = try await cluster.fetch(.POST, "/runs", body: runBody(agent: "slow", message: "a b c d e f g h i j k l"))

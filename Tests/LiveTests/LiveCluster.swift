@@ -76,11 +76,12 @@ final class LiveCluster: @unchecked Sendable {
         let created = try Self.run(Self.binary, ["keys", "create", "--database", databasePath, "--name", "live-tests",
                                                  "--tenant", "live", "--scopes", "admin", "--quiet"])
         guard created.status == 0 else { throw LiveError("keys create failed: \(created.output)") }
-        apiKey = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        apiKey = created.output.split(separator: "\n").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard apiKey.hasPrefix("afk_") else { throw LiveError("keys create printed no key: \(created.output)") }
         for index in 1...count {
             try startWorker(index)
         }
-        for index in 1...count {
+        for index in 1...count where tcpPorts == nil {
             try await waitForFile(socketPath(index))
             if launches[index, default: .listen] != .listen {
                 // The parent made this socket, with its own umask: let nginx's workers in.
@@ -89,7 +90,8 @@ final class LiveCluster: @unchecked Sendable {
         }
         var environment = ProcessInfo.processInfo.environment
         environment["PREFIX"] = directory.appendingPathComponent("nginx").path
-        environment["UPSTREAMS"] = (1...count).map { "unix:" + socketPath($0) }.joined(separator: " ")
+        environment["UPSTREAMS"] = tcpPorts.map { $0.map { "127.0.0.1:\($0)" }.joined(separator: " ") }
+            ?? (1...count).map { "unix:" + socketPath($0) }.joined(separator: " ")
         environment["TLS_CERT"] = directory.appendingPathComponent("certs/server.crt").path
         environment["TLS_KEY"] = directory.appendingPathComponent("certs/server.key").path
         environment["HTTPS_PORT"] = String(httpsPort)
@@ -114,8 +116,11 @@ final class LiveCluster: @unchecked Sendable {
         try await waitForOK()
     }
 
-    /// One SQLite file for every worker of the cluster, as on one host.
-    var databasePath: String { directory.appendingPathComponent("data/agentfcgi.sqlite").path }
+    /// One SQLite file for every worker of the cluster, as on one host; or a PostgreSQL URL, as across hosts.
+    var databaseURL: String?
+    var databasePath: String { databaseURL ?? directory.appendingPathComponent("data/agentfcgi.sqlite").path }
+    /// Workers on TCP ports (as on other hosts) instead of unix sockets.
+    var tcpPorts: [Int]?
 
     func socketPath(_ index: Int) -> String { directory.appendingPathComponent("run/worker-\(index).sock").path }
     func logPath(_ index: Int) -> URL { directory.appendingPathComponent("logs/worker-\(index).log") }
@@ -151,6 +156,9 @@ final class LiveCluster: @unchecked Sendable {
                          "--database", databasePath]
         let process = Process()
         switch launches[index] ?? .listen {
+        case .listen where tcpPorts != nil:
+            arguments += ["--listen", "127.0.0.1:\(tcpPorts![index - 1])", "--database-connections", "8"]
+            process.executableURL = URL(fileURLWithPath: Self.binary)
         case .listen:
             arguments += ["--listen", "unix:" + socketPath(index), "--socket-mode", getuid() == 0 ? "0660" : "0666"]
             if getuid() == 0 { arguments += ["--socket-group", "www-data"] }
@@ -251,11 +259,18 @@ final class LiveCluster: @unchecked Sendable {
 
     private func waitForOK() async throws {
         let deadline = ContinuousClock.now + .seconds(15)
+        var last = "no answer"
         while ContinuousClock.now < deadline {
-            if let response = try? await fetch(.GET, "/ok"), response.status == 200 { return }
+            do {
+                let response = try await fetch(.GET, "/ok")
+                if response.status == 200 { return }
+                last = "\(response.status) \(response.body.prefix(200))"
+            } catch {
+                last = "\(error)"
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw LiveError("nginx did not answer /ok; nginx log: \((try? String(contentsOf: directory.appendingPathComponent("nginx/logs/error.log"), encoding: .utf8)) ?? "")")
+        throw LiveError("nginx did not answer /ok (last: \(last)); nginx log: \((try? String(contentsOf: directory.appendingPathComponent("nginx/logs/error.log"), encoding: .utf8)) ?? "")")
     }
 
     private func waitForFile(_ path: String) async throws {
@@ -352,8 +367,11 @@ struct LiveError: Error, CustomStringConvertible {
 /// Runs `body` against a fresh cluster and always stops it, whether the body passes, fails or throws.
 func withCluster(workers: Int = 2, arguments: [String] = [], http2: Bool = false,
                  launches: [Int: LiveCluster.Launch] = [:], extraAgents: String = "", environment: [String: String] = [:],
-                 nginx: [String: String] = [:], _ body: (LiveCluster) async throws -> Void) async throws {
+                 nginx: [String: String] = [:], postgres: String? = nil, tcp: Bool = false,
+                 _ body: (LiveCluster) async throws -> Void) async throws {
     let cluster = try LiveCluster(workers: workers, workerArguments: arguments, http2: http2, extraAgents: extraAgents)
+    cluster.databaseURL = postgres
+    if tcp { cluster.tcpPorts = try (1...workers).map { _ in try LiveCluster.freePort() } }
     cluster.launches = launches
     cluster.workerEnvironment = environment
     cluster.nginxEnvironment = nginx

@@ -16,8 +16,14 @@ import Testing
 
     /// The run streams from worker A; the client drops; A is told to stop (its listener closes, its run goes on);
     /// the client resumes with Last-Event-ID and can only reach worker B, which reads A's events from the log.
-    @Test func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothing() async throws {
-        try await withCluster(workers: 2, arguments: ["--drain-timeout", "20"]) { cluster in
+    @Test func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothing() async throws { try await streamResumedThroughTheOtherWorker(postgres: nil, tcp: false) }
+
+    @Test func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothingOnPostgreSQLOverTCP() async throws {
+        try await streamResumedThroughTheOtherWorker(postgres: try await postgresDatabase(), tcp: true)
+    }
+
+    func streamResumedThroughTheOtherWorker(postgres: String?, tcp: Bool) async throws {
+        try await withCluster(workers: 2, arguments: ["--drain-timeout", "20"], postgres: postgres, tcp: tcp) { cluster in
             let thread = try await newThread(cluster)
             let words = (1...30).map { "w\($0)" }.joined(separator: " ")
             let curl = try cluster.curlStream("/threads/\(thread)/runs/stream",
@@ -54,8 +60,14 @@ import Testing
         }
     }
 
-    @Test func racingRejectRunsYieldOneRunAndConflicts() async throws {
-        try await withCluster(workers: 2) { cluster in
+    @Test func racingRejectRunsYieldOneRunAndConflicts() async throws { try await racingReject(postgres: nil, tcp: false) }
+
+    @Test func racingRejectRunsYieldOneRunAndConflictsOnPostgreSQLOverTCP() async throws {
+        try await racingReject(postgres: try await postgresDatabase(), tcp: true)
+    }
+
+    func racingReject(postgres: String?, tcp: Bool) async throws {
+        try await withCluster(workers: 2, postgres: postgres, tcp: tcp) { cluster in
             let thread = try await newThread(cluster)
             let statuses = try await withThrowingTaskGroup(of: LiveResponse.self) { group in
                 for index in 0..<8 {
