@@ -30,7 +30,9 @@ start)
     as_postgres() { su postgres -s /bin/sh -c "$*"; }
     as_postgres "'$bin/initdb' -D '$dir/data' -A trust -U postgres --no-sync" >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
-    as_postgres "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w start -o \"-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200\"" >/dev/null ||
+    # Also reachable from the test's network namespaces (10.77.0.0/16, the "other hosts" of the multi-host test).
+    echo "host all all 10.77.0.0/16 trust" >>"$dir/data/pg_hba.conf"
+    as_postgres "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w start -o \"-p $port -k '$dir' -c listen_addresses='*' -c fsync=off -c max_connections=200\"" >/dev/null ||
         { cat "$dir/server.log" >&2; exit 1; }
     as_postgres "'$bin/createdb' -h 127.0.0.1 -p $port agentfcgi"
     mkdir -p "$repo/.state"

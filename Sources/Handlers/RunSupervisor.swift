@@ -148,8 +148,25 @@ public final class RunSupervisor: Sendable {
         bells.withLock { $0[runID]?.bell }?.ring()
     }
 
+    /// How long a reader waits before looking for events another process appended: short when the store can
+    /// not tell us (SQLite), a fallback when it can (PostgreSQL's notifications wake readers at once).
+    var remotePoll: Duration { store is any EventNotifying ? .milliseconds(500) : .milliseconds(50) }
+
     /// The loop: every tick renew and relay; every 2 s close runs whose worker died; every 10 min prune.
     public func run() async {
+        let following = (store as? any EventNotifying).map { notifying in
+            Task { [self] in
+                while !Task.isCancelled {
+                    do {
+                        try await notifying.followAppends { [self] runID in ring(runID) }
+                    } catch {
+                        if !Task.isCancelled { logger.warning("store.notifications_lost", metadata: ["error": "\(error)"]) }
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+        defer { following?.cancel() }
         var ticks = 0
         while !Task.isCancelled {
             await renew()

@@ -428,7 +428,7 @@ struct ThreadRunEndpoints {
                 idlePolls = 0
             }
             let local = supervisor.localRun(runID) != nil
-            await bell.wait(since: generation, timeout: local ? .seconds(1) : Self.remotePoll, watchdog: dependencies.watchdog)
+            await bell.wait(since: generation, timeout: local ? .seconds(1) : supervisor.remotePoll, watchdog: dependencies.watchdog)
             try Task.checkCancellation()
         }
     }

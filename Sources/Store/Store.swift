@@ -57,6 +57,14 @@ public protocol EventLog: Sendable {
     func lastEventSeq(run id: String) async throws -> Int
 }
 
+/// A store that can tell other processes at once that a run's log grew (PostgreSQL's LISTEN/NOTIFY). Readers of
+/// other stores find new events by polling.
+public protocol EventNotifying: Sendable {
+    /// Calls `handler` with a run's id whenever any process appends to its log; returns when the subscription
+    /// breaks (the caller subscribes again) or the task is cancelled.
+    func followAppends(_ handler: @escaping @Sendable (String) -> Void) async throws
+}
+
 /// Webhook deliveries: at least once, each with its attempts logged.
 public protocol WebhookStore: Sendable {
     /// Due deliveries, leased to `worker` so that two dispatchers never send the same one at once.

@@ -7,9 +7,13 @@ extension PostgresStore: EventLog {
     public func appendEvent(run id: String, _ event: EventRecord) async throws {
         let now = self.now().ms
         do {
+            // One round trip: the insert and the notice to readers on other hosts.
             _ = try await rows("""
-                INSERT INTO run_events (run_id, seq, event, data, created_at)
-                VALUES (\(id), \(Int64(event.seq)), \(event.event), \(ByteBuffer(bytes: event.data)), \(now))
+                WITH appended AS (
+                    INSERT INTO run_events (run_id, seq, event, data, created_at)
+                    VALUES (\(id), \(Int64(event.seq)), \(event.event), \(ByteBuffer(bytes: event.data)), \(now))
+                    RETURNING run_id)
+                SELECT pg_notify('agentfcgi_events', run_id) FROM appended
                 """)
         } catch let error as PSQLError {
             switch error.serverInfo?[.sqlState] {
@@ -28,6 +32,17 @@ extension PostgresStore: EventLog {
 
     public func lastEventSeq(run id: String) async throws -> Int {
         try await rows("SELECT COALESCE(MAX(seq), 0) AS n FROM run_events WHERE run_id = \(id)")[0].int("n")
+    }
+}
+
+extension PostgresStore: EventNotifying {
+    public func followAppends(_ handler: @escaping @Sendable (String) -> Void) async throws {
+        // One connection of the pool stays in LISTEN for as long as the worker runs.
+        try await client.withConnection { connection in
+            try await connection.listen(on: "agentfcgi_events") { notifications in
+                for try await notification in notifications { handler(notification.payload) }
+            }
+        }
     }
 }
 

@@ -46,7 +46,11 @@ public final class PostgresStore: Sendable {
         }
         guard let host = url.host, !host.isEmpty else { throw PostgresStoreError.badURL("no host") }
         let sslmode = url.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer"
-        let tls: PostgresClient.Configuration.TLS = sslmode == "disable" ? .disable : .prefer(.makeClientConfiguration())
+        let tls: PostgresClient.Configuration.TLS = switch sslmode {
+        case "disable": .disable
+        case "require", "verify-full": .require(.makeClientConfiguration())
+        default: .prefer(.makeClientConfiguration())
+        }
         return PostgresClient.Configuration(host: host, port: url.port ?? 5432, username: user, password: url.password,
                                             database: database, tls: tls)
     }

@@ -17,8 +17,13 @@ import Testing
         try await twentyRuns(postgres: try await postgresDatabase(), tcp: true)
     }
 
-    func twentyRuns(postgres: String?, tcp: Bool) async throws {
-        try await withCluster(workers: 3, arguments: ["--run-lease-seconds", "2"], postgres: postgres, tcp: tcp) { cluster in
+    /// Each worker in a network namespace of its own, as on separate hosts.
+    @Test func twentyRunsSurviveAWorkerKilledMidRunAcrossHosts() async throws {
+        try await twentyRuns(postgres: try await postgresDatabase(), tcp: false, hosts: true)
+    }
+
+    func twentyRuns(postgres: String?, tcp: Bool, hosts: Bool = false) async throws {
+        try await withCluster(workers: 3, arguments: ["--run-lease-seconds", "2"], postgres: postgres, tcp: tcp, hosts: hosts) { cluster in
             let words = (1...15).map { "w\($0)" }.joined(separator: " ")
             var runIDs: [String] = []
             for index in 0..<20 {
@@ -74,8 +79,13 @@ import Testing
         try await cancelAcrossWorkers(postgres: try await postgresDatabase(), tcp: true)
     }
 
-    func cancelAcrossWorkers(postgres: String?, tcp: Bool) async throws {
-        try await withCluster(workers: 2, postgres: postgres, tcp: tcp) { cluster in
+    /// Each worker in a network namespace of its own, as on separate hosts.
+    @Test func aCancelThroughOneWorkerStopsTheRunOnAnotherAcrossHosts() async throws {
+        try await cancelAcrossWorkers(postgres: try await postgresDatabase(), tcp: false, hosts: true)
+    }
+
+    func cancelAcrossWorkers(postgres: String?, tcp: Bool, hosts: Bool = false) async throws {
+        try await withCluster(workers: 2, postgres: postgres, tcp: tcp, hosts: hosts) { cluster in
             var crossed = false
             for _ in 0..<8 where !crossed {
                 let created = try await cluster.fetch(.POST, "/runs", body: runBody(agent: "slow", message: "a b c d e f g h i j k l"))

@@ -81,7 +81,7 @@ final class LiveCluster: @unchecked Sendable {
         for index in 1...count {
             try startWorker(index)
         }
-        for index in 1...count where tcpPorts == nil {
+        for index in 1...count where tcpPorts == nil && hostNamespaces == nil {
             try await waitForFile(socketPath(index))
             if launches[index, default: .listen] != .listen {
                 // The parent made this socket, with its own umask: let nginx's workers in.
@@ -90,7 +90,8 @@ final class LiveCluster: @unchecked Sendable {
         }
         var environment = ProcessInfo.processInfo.environment
         environment["PREFIX"] = directory.appendingPathComponent("nginx").path
-        environment["UPSTREAMS"] = tcpPorts.map { $0.map { "127.0.0.1:\($0)" }.joined(separator: " ") }
+        environment["UPSTREAMS"] = hostNamespaces != nil ? (1...count).map { "\(hostAddress($0).worker):9000" }.joined(separator: " ")
+            : tcpPorts.map { $0.map { "127.0.0.1:\($0)" }.joined(separator: " ") }
             ?? (1...count).map { "unix:" + socketPath($0) }.joined(separator: " ")
         environment["TLS_CERT"] = directory.appendingPathComponent("certs/server.crt").path
         environment["TLS_KEY"] = directory.appendingPathComponent("certs/server.key").path
@@ -121,6 +122,43 @@ final class LiveCluster: @unchecked Sendable {
     var databasePath: String { databaseURL ?? directory.appendingPathComponent("data/agentfcgi.sqlite").path }
     /// Workers on TCP ports (as on other hosts) instead of unix sockets.
     var tcpPorts: [Int]?
+    /// Workers each in a network namespace of its own, reached over a veth pair: separate hosts on one machine.
+    var hostNamespaces: [String]?
+
+    /// The address a worker listens on, and the address it reaches this machine (PostgreSQL) at.
+    func hostAddress(_ index: Int) -> (worker: String, gateway: String) { ("10.77.\(index).2", "10.77.\(index).1") }
+
+    static func ip(_ arguments: [String]) throws {
+        let result = try run("/usr/sbin/ip", arguments)
+        guard result.status == 0 else { throw LiveError("ip \(arguments.joined(separator: " ")): \(result.output)") }
+    }
+
+    /// One namespace per worker, with a veth pair to this one; leftovers of an earlier run are removed first.
+    func makeHosts(_ count: Int) throws {
+        let existing = (try? Self.run("/usr/sbin/ip", ["netns", "list"]).output) ?? ""
+        for line in existing.split(separator: "\n") where line.hasPrefix("afcgi-h") {
+            _ = try? Self.run("/usr/sbin/ip", ["netns", "delete", String(line.split(separator: " ")[0])])
+        }
+        var names: [String] = []
+        for index in 1...count {
+            let name = "afcgi-h\(index)"
+            let (worker, gateway) = hostAddress(index)
+            try Self.ip(["netns", "add", name])
+            names.append(name)
+            try Self.ip(["link", "add", "afcgi-v\(index)a", "type", "veth", "peer", "name", "afcgi-v\(index)b"])
+            try Self.ip(["link", "set", "afcgi-v\(index)b", "netns", name])
+            try Self.ip(["addr", "add", "\(gateway)/24", "dev", "afcgi-v\(index)a"])
+            try Self.ip(["link", "set", "afcgi-v\(index)a", "up"])
+            try Self.ip(["-n", name, "addr", "add", "\(worker)/24", "dev", "afcgi-v\(index)b"])
+            try Self.ip(["-n", name, "link", "set", "afcgi-v\(index)b", "up"])
+            try Self.ip(["-n", name, "link", "set", "lo", "up"])
+        }
+        hostNamespaces = names
+    }
+
+    func removeHosts() {
+        for name in hostNamespaces ?? [] { _ = try? Self.run("/usr/sbin/ip", ["netns", "delete", name]) }
+    }
 
     func socketPath(_ index: Int) -> String { directory.appendingPathComponent("run/worker-\(index).sock").path }
     func logPath(_ index: Int) -> URL { directory.appendingPathComponent("logs/worker-\(index).log") }
@@ -156,6 +194,14 @@ final class LiveCluster: @unchecked Sendable {
                          "--database", databasePath]
         let process = Process()
         switch launches[index] ?? .listen {
+        case .listen where hostNamespaces != nil:
+            // `ip netns exec` enters the namespace and execs the worker: the pid is the worker's.
+            var url = URLComponents(string: databasePath)!
+            url.host = hostAddress(index).gateway
+            arguments = arguments.map { $0 == databasePath ? url.string! : $0 }
+            arguments += ["--listen", "\(hostAddress(index).worker):9000", "--database-connections", "8"]
+            arguments = ["netns", "exec", hostNamespaces![index - 1], Self.binary] + arguments
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         case .listen where tcpPorts != nil:
             arguments += ["--listen", "127.0.0.1:\(tcpPorts![index - 1])", "--database-connections", "8"]
             process.executableURL = URL(fileURLWithPath: Self.binary)
@@ -221,6 +267,7 @@ final class LiveCluster: @unchecked Sendable {
             process.terminate()
         }
         for process in workers { process.waitUntilExit() }
+        removeHosts()
         for fd in heldSockets.values { close(fd) }
         if ProcessInfo.processInfo.environment["KEEP_LIVE_DIRS"] == nil {
             try? FileManager.default.removeItem(at: directory)
@@ -367,11 +414,14 @@ struct LiveError: Error, CustomStringConvertible {
 /// Runs `body` against a fresh cluster and always stops it, whether the body passes, fails or throws.
 func withCluster(workers: Int = 2, arguments: [String] = [], http2: Bool = false,
                  launches: [Int: LiveCluster.Launch] = [:], extraAgents: String = "", environment: [String: String] = [:],
-                 nginx: [String: String] = [:], postgres: String? = nil, tcp: Bool = false,
+                 nginx: [String: String] = [:], postgres: String? = nil, tcp: Bool = false, hosts: Bool = false,
                  _ body: (LiveCluster) async throws -> Void) async throws {
     let cluster = try LiveCluster(workers: workers, workerArguments: arguments, http2: http2, extraAgents: extraAgents)
     cluster.databaseURL = postgres
     if tcp { cluster.tcpPorts = try (1...workers).map { _ in try LiveCluster.freePort() } }
+    if hosts {
+        do { try cluster.makeHosts(workers) } catch { cluster.removeHosts(); throw error }
+    }
     cluster.launches = launches
     cluster.workerEnvironment = environment
     cluster.nginxEnvironment = nginx

@@ -22,8 +22,13 @@ import Testing
         try await streamResumedThroughTheOtherWorker(postgres: try await postgresDatabase(), tcp: true)
     }
 
-    func streamResumedThroughTheOtherWorker(postgres: String?, tcp: Bool) async throws {
-        try await withCluster(workers: 2, arguments: ["--drain-timeout", "20"], postgres: postgres, tcp: tcp) { cluster in
+    /// Each worker in a network namespace of its own, as on separate hosts.
+    @Test func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothingAcrossHosts() async throws {
+        try await streamResumedThroughTheOtherWorker(postgres: try await postgresDatabase(), tcp: false, hosts: true)
+    }
+
+    func streamResumedThroughTheOtherWorker(postgres: String?, tcp: Bool, hosts: Bool = false) async throws {
+        try await withCluster(workers: 2, arguments: ["--drain-timeout", "20"], postgres: postgres, tcp: tcp, hosts: hosts) { cluster in
             let thread = try await newThread(cluster)
             let words = (1...30).map { "w\($0)" }.joined(separator: " ")
             let curl = try cluster.curlStream("/threads/\(thread)/runs/stream",
@@ -66,8 +71,13 @@ import Testing
         try await racingReject(postgres: try await postgresDatabase(), tcp: true)
     }
 
-    func racingReject(postgres: String?, tcp: Bool) async throws {
-        try await withCluster(workers: 2, postgres: postgres, tcp: tcp) { cluster in
+    /// Each worker in a network namespace of its own, as on separate hosts.
+    @Test func racingRejectRunsYieldOneRunAndConflictsAcrossHosts() async throws {
+        try await racingReject(postgres: try await postgresDatabase(), tcp: false, hosts: true)
+    }
+
+    func racingReject(postgres: String?, tcp: Bool, hosts: Bool = false) async throws {
+        try await withCluster(workers: 2, postgres: postgres, tcp: tcp, hosts: hosts) { cluster in
             let thread = try await newThread(cluster)
             let statuses = try await withThrowingTaskGroup(of: LiveResponse.self) { group in
                 for index in 0..<8 {

@@ -74,4 +74,29 @@ import Testing
         _ = try await stores[0].createThread(NewThread(id: "x"), ifExists: .raise)
         #expect(try await stores[5].thread("x") != nil)
     }
+
+    /// A reader on another host hears of an append at once (LISTEN/NOTIFY), without polling.
+    @Test func appendsAreNotifiedToOtherProcesses() async throws {
+        let url = try await freshDatabase()
+        let writer = try await PostgresStore(url: url, maxConnections: 2)
+        let reader = try await PostgresStore(url: url, maxConnections: 2)
+        _ = try await writer.createThread(NewThread(id: "t"), ifExists: .raise)
+        _ = try await writer.createRun(NewRun(id: "r", threadID: "t", assistantID: "x"))
+        let heard = Heard()
+        let listening = Task { try await reader.followAppends { heard.add($0) } }
+        defer { listening.cancel() }
+        try await Task.sleep(for: .milliseconds(300))
+        let sent = ContinuousClock.now
+        try await writer.appendEvent(run: "r", EventRecord(seq: 1, event: "metadata", data: Array("{}".utf8)))
+        while heard.ids.isEmpty, ContinuousClock.now - sent < .seconds(5) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(heard.ids == ["r"])
+        #expect(ContinuousClock.now - sent < .seconds(1))
+    }
+
+    final class Heard: @unchecked Sendable {
+        private let lock = NSLock()
+        private var values: [String] = []
+        func add(_ id: String) { lock.lock(); values.append(id); lock.unlock() }
+        var ids: [String] { lock.lock(); defer { lock.unlock() }; return values }
+    }
 }
