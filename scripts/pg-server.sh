@@ -3,7 +3,7 @@
 # loopback port with trust authentication and fsync off (test data only), in a folder of its own.
 #
 #   eval "$(scripts/pg-server.sh start)"   # prints POSTGRES_URL=... and PG_DIR=...
-#   scripts/pg-server.sh stop              # stops it and removes its folder
+#   scripts/pg-server.sh stop              # stops it (PG_DIR, else the last one started) and removes its folder
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,7 +42,7 @@ start)
     echo "PG_DIR=$dir"
     ;;
 stop)
-    dir=$(cat "$marker" 2>/dev/null || true)
+    dir=${PG_DIR:-$(cat "$marker" 2>/dev/null || true)}
     [[ -n $dir && -d $dir ]] || exit 0
     bin=$(bindir)
     su postgres -s /bin/sh -c "'$bin/pg_ctl' -D '$dir/data' -m fast -w stop" >/dev/null 2>&1 || true

@@ -16,6 +16,7 @@ Environment:
   HTTP_PORT=8080              plain HTTP port on 127.0.0.1 (redirects to HTTPS)
   CONFIG=<repo>/agents.yaml   agent configuration passed to every worker
   AGENTFCGI_STATE=<repo>/.state/run
+  AGENTFCGI_DATABASE=<state>/data/agentfcgi.sqlite   or postgres://user@host:port/db for workers on several hosts
                               sockets, certificates, nginx config, docs and logs
   AGENTFCGI_BIN=              a prebuilt agentfcgi binary; skips `swift build`
   RATE, KEY_RATE, BURST, MAX_STREAMS, READ_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW
@@ -173,7 +174,7 @@ listening() { # socket path: does a process listen on it?
 # ---- 4. workers ----
 # A first API key for the local demo (admin, tenant "demo"), kept in the state folder; a new one when the
 # database no longer has it.
-database=$STATE/data/agentfcgi.sqlite
+database=${AGENTFCGI_DATABASE:-$STATE/data/agentfcgi.sqlite}
 key_id=$(sed -n 's/^afk_\([0-9a-f]\{12\}\)_.*/\1/p' "$STATE/api-key" 2>/dev/null || true)
 if [[ -z $key_id ]] || ! "$BIN" keys list --database "$database" | grep -q "^$key_id  active"; then
     (umask 077 && "$BIN" keys create --database "$database" --name local-demo --tenant demo --scopes admin --quiet >"$STATE/api-key")

@@ -47,8 +47,8 @@ echo "LLM_BASE_URL=$LLM_BASE_URL"
 step "PostgreSQL (throw-away cluster) for the PostgreSQL store's tests"
 pg_env=$(bash scripts/pg-server.sh start)
 eval "$pg_env"
-export POSTGRES_URL
-trap 'bash scripts/llm-server.sh stop >/dev/null 2>&1 || true; bash scripts/pg-server.sh stop >/dev/null 2>&1 || true' EXIT
+export POSTGRES_URL PG_DIR
+trap 'bash scripts/llm-server.sh stop >/dev/null 2>&1 || true; PG_DIR=$PG_DIR bash scripts/pg-server.sh stop >/dev/null 2>&1 || true' EXIT
 echo "POSTGRES_URL=$POSTGRES_URL"
 
 step "swift test"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The stores side by side: runs on threads and background runs through nginx, with 1, 2 and 3 workers, on SQLite
+# and on PostgreSQL (a throw-away server from scripts/pg-server.sh), each served by scripts/run.sh.
+#
+#   bench/stores.sh            # AGENTFCGI_BIN=prebuilt binary (default: swift build -c release); SECONDS_EACH=8
+#                              # CLIENTS=16 BACKGROUND=200 WORKER_COUNTS="1 2 3"
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+out=$here/out/stores
+mkdir -p "$out"
+if [[ -z ${AGENTFCGI_BIN:-} ]]; then
+    (cd "$repo" && swift build -c release --product agentfcgi >&2)
+    AGENTFCGI_BIN=$(cd "$repo" && swift build -c release --show-bin-path)/agentfcgi
+fi
+export AGENTFCGI_BIN
+pg_env=$(bash "$repo/scripts/pg-server.sh" start)
+eval "$pg_env"
+service=""
+cleanup() {
+    [[ -n $service ]] && { kill -TERM "$service" 2>/dev/null || true; wait "$service" 2>/dev/null || true; }
+    PG_DIR=$PG_DIR bash "$repo/scripts/pg-server.sh" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+results=$out/results.jsonl
+: >"$results"
+for store in sqlite postgres; do
+    for workers in ${WORKER_COUNTS:-1 2 3}; do
+        state=$out/state-$store-$workers
+        rm -rf "$state"
+        database=""
+        if [[ $store == postgres ]]; then
+            name=bench_$workers
+            createdb -h 127.0.0.1 -p "$(sed 's|.*:\([0-9]*\)/.*|\1|' <<<"$POSTGRES_URL")" -U postgres "$name"
+            database=${POSTGRES_URL%/*}/$name?sslmode=disable
+        fi
+        https=$(free_port)
+        RATE=100000r/s KEY_RATE=100000r/s BURST=100000 AGENTFCGI_STATE=$state WORKERS=$workers \
+            AGENTFCGI_DATABASE=$database HTTPS_PORT=$https HTTP_PORT=$(free_port) CONFIG=$here/agents.yaml \
+            setsid bash "$repo/scripts/run.sh" >"$out/run-$store-$workers.log" 2>&1 </dev/null &
+        service=$!
+        for _ in $(seq 1 150); do
+            curl -fsS --cacert "$state/certs/ca.crt" -o /dev/null "https://127.0.0.1:$https/ok" 2>/dev/null && break
+            sleep 0.2
+        done
+        echo "bench: $store, $workers worker(s)" >&2
+        line=$(python3 "$here/stores.py" "https://127.0.0.1:$https" "$state/certs/ca.crt" "$(cat "$state/api-key")" \
+            --seconds "${SECONDS_EACH:-8}" --clients "${CLIENTS:-16}" --background "${BACKGROUND:-200}")
+        echo "{\"store\":\"$store\",\"workers\":$workers,${line#\{}" >>"$results"
+        kill -TERM "$service"
+        wait "$service" 2>/dev/null || true
+        service=""
+    done
+done
+
+python3 - "$results" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+print(f"{'store':<10}{'workers':>8}{'runs/wait /s':>14}{'p50 ms':>9}{'p99 ms':>9}{'background done /s':>20}{'submit /s':>11}{'errors':>8}")
+for r in rows:
+    print(f"{r['store']:<10}{r['workers']:>8}{r['runs_wait_per_s']:>14}{r['runs_wait_p50_ms']:>9}{r['runs_wait_p99_ms']:>9}"
+          f"{r['background_done_per_s']:>20}{r['background_submit_per_s']:>11}{r['runs_wait_errors'] + r['background_unfinished']:>8}")
+PY
