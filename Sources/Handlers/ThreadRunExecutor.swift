@@ -23,6 +23,8 @@ struct ThreadRunExecutor: Sendable {
             supervisor.ring(run.id)
             supervisor.releaseBell(run.id)
             local.finish(outcome)
+            // Room for the next queued run now, not at the next tick.
+            if claimed { supervisor.pokeBackground() }
         }
         local.start(task)
         return local

@@ -1,0 +1,147 @@
+import Foundation
+import Store
+import Synchronization
+import AgentRuntime
+
+/// A run executing in this process.
+final class LocalRun: Sendable {
+    let id: String
+    /// Taken from the queue rather than started by a waiting request.
+    let background: Bool
+    private struct State {
+        var task: Task<Void, Never>?
+        var action: CancelAction?
+        var reason: String?
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+    private let completion = Completion<RunOutcome>()
+
+    init(id: String, background: Bool = false) {
+        self.id = id
+        self.background = background
+    }
+
+    func start(_ task: Task<Void, Never>) {
+        let cancelNow = state.withLock { state in
+            state.task = task
+            return state.cancelled
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    /// The first cancellation wins; later ones do not change the action.
+    func cancel(_ action: CancelAction, reason: String = "cancelled") {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            guard !state.cancelled else { return nil }
+            state.cancelled = true
+            state.action = action
+            state.reason = reason
+            return state.task
+        }
+        task?.cancel()
+    }
+
+    var cancellation: (action: CancelAction, reason: String)? {
+        state.withLock { state in state.action.map { ($0, state.reason ?? "cancelled") } }
+    }
+
+    func finish(_ outcome: RunOutcome) { completion.resolve(outcome) }
+
+    /// Waits for the run's end; nil when the waiting task is cancelled first.
+    func outcome() async -> RunOutcome? { await completion.value() }
+}
+
+/// How a run of this process ended, for the request that waits on it.
+struct RunOutcome: Sendable {
+    var status: RunStatus
+    var error: APIError?
+}
+
+/// A value set once, awaited by any number of tasks, each of which may give up (cancellation) on its own.
+final class Completion<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var waiters: [UInt64: CheckedContinuation<Value?, Never>] = [:]
+        var next: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    func resolve(_ value: Value) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Value?, Never>] in
+            guard state.value == nil else { return [] }
+            state.value = value
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    func value() async -> Value? {
+        let id = state.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> (Bool, Value?) in
+                    if let value = state.value { return (true, value) }
+                    if Task.isCancelled { return (true, nil) }
+                    state.waiters[id] = continuation
+                    return (false, nil)
+                }
+                if ready.0 { continuation.resume(returning: ready.1) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+        }
+    }
+}
+
+/// Wakes the tails of a run when this process appends to its log. Appends by other processes are found by
+/// polling, so a wait always has a timeout.
+final class Bell: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var next: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    func ring() {
+        let waiters = state.withLock { state in
+            state.generation += 1
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once rung after `generation`, after `timeout`, or when the task is cancelled.
+    func wait(since generation: UInt64, timeout: Duration, watchdog: Watchdog) async {
+        let id = state.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let waiting = state.withLock { state in
+                    guard state.generation == generation, !Task.isCancelled else { return false }
+                    state.waiters[id] = continuation
+                    return true
+                }
+                guard waiting else { return continuation.resume() }
+                let token = watchdog.schedule(after: timeout) { [weak self] in self?.wake(id) }
+                _ = token
+            }
+        } onCancel: {
+            wake(id)
+        }
+    }
+
+    private func wake(_ id: UInt64) {
+        state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+    }
+}
