@@ -11,11 +11,13 @@ cd "$repo"
 venv=$repo/.state/pyvenv
 state=$repo/.state/pytest-run
 # Pinned: the tests check these clients' wire behaviour.
-requirements=(langgraph-sdk==0.4.14 openai==3.57.0 openapi-spec-validator==0.9.0 selenium==4.51.0 schemathesis==4.32.5 pytest==8.3.5)
+requirements=(langgraph-sdk==0.4.14 openai==3.57.0 openapi-spec-validator==0.9.0 selenium==4.51.0 schemathesis==4.32.5 pytest==9.2.0)
 
-if [[ ! -x $venv/bin/pytest ]] || ! "$venv/bin/pip" show -q langgraph-sdk openai openapi-spec-validator selenium schemathesis >/dev/null 2>&1; then
+# Installed once per set of pins: the stamp names them, so a changed pin reinstalls.
+if [[ ! -x $venv/bin/pytest || "$(cat "$venv/.requirements" 2>/dev/null)" != "${requirements[*]}" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
+    echo "${requirements[*]}" >"$venv/.requirements"
 fi
 
 # The browser tests drive Debian's chromium through its chromedriver.
