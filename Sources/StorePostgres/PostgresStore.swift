@@ -24,7 +24,14 @@ public final class PostgresStore: Sendable {
         self.client = client
         self.logger = logger
         self.now = now
-        running = Task { await client.run() }
+        // The pool serves leases only once run() is going: start it, and migrate once its task has begun.
+        let (started, signal) = AsyncStream<Void>.makeStream()
+        running = Task {
+            signal.finish()
+            await client.run()
+        }
+        for await _ in started {}
+        await Task.yield()
         try await PostgresMigrations.migrate(client, logger: logger)
     }
 
