@@ -2,23 +2,19 @@ import AgentRuntime
 import Foundation
 
 /// Thread messages are stored as LangGraph serializes them (`OutputMessage`), so that state and history are
-/// served as stored; this reads them back for the model's context.
-struct StoredMessage: Decodable {
-    var type: String
-    var content: String
-    var id: String
-    var name: String?
-    var tool_calls: [StoredToolCall]?
-    var tool_call_id: String?
-    var usage_metadata: Usage?
-    var response_metadata: [String: String]?
-
-    struct StoredToolCall: Decodable {
-        var id: String
-        var name: String
-        var args: JSONValue
+/// served as stored; the same type reads them back for the model's context.
+enum StoredMessage {
+    static func encode(_ message: ChatMessage) -> String {
+        String(decoding: encodeJSON(OutputMessage(message)), as: UTF8.self)
     }
 
+    static func decode(_ body: String) throws -> ChatMessage {
+        try JSONDecoder().decode(OutputMessage.self, from: Data(body.utf8)).chatMessage
+    }
+}
+
+extension OutputMessage {
+    /// The message again, as the runtime knows it.
     var chatMessage: ChatMessage {
         let role: ChatMessage.Role = switch type {
         case "human": .user
@@ -34,14 +30,6 @@ struct StoredMessage: Decodable {
                 return ToolCall(id: call.id, name: call.name, arguments: arguments)
             },
             toolCallID: tool_call_id)
-    }
-
-    static func encode(_ message: ChatMessage) -> String {
-        String(decoding: encodeJSON(OutputMessage(message)), as: UTF8.self)
-    }
-
-    static func decode(_ body: String) throws -> ChatMessage {
-        try JSONDecoder().decode(StoredMessage.self, from: Data(body.utf8)).chatMessage
     }
 }
 

@@ -176,13 +176,15 @@ struct ThreadRunExecutor: Sendable {
 
     private func finish(_ run: RunRecord, _ status: RunStatus, messages: [ChatMessage], result: RunResultNote,
                         rollback: Bool = false) async throws {
-        var ended = (try? await store.run(run.id)) ?? run
+        let settings = dependencies.catalog.webhooks
+        // The stored record (attempts, attempt log) only for a webhook's payload: most runs have none.
+        var ended = run.webhook != nil || !settings.endpoints.isEmpty ? ((try? await store.run(run.id)) ?? run) : run
         ended.status = status
         ended.result = String(decoding: encodeJSON(result), as: UTF8.self)
         ended.updatedAt = Date()
         ended.workerID = nil
         ended.leaseUntil = nil
-        let deliveries = WebhookEvent.deliveries(for: ended, settings: dependencies.catalog.webhooks, makeID: dependencies.makeID)
+        let deliveries = WebhookEvent.deliveries(for: ended, settings: settings, makeID: dependencies.makeID)
         let completion = RunCompletion(status: status, messages: messages.map { ($0.id, StoredMessage.encode($0)) },
                                        result: ended.result ?? "{}", rollback: rollback, deliveries: deliveries)
         _ = try await store.finishRun(run.id, worker: supervisor.workerID, completion)

@@ -67,8 +67,8 @@ struct InputMessage: Decodable {
     }
 }
 
-/// A message as LangGraph serializes LangChain messages, which its clients and UIs read.
-struct OutputMessage: Encodable {
+/// A message as LangGraph serializes LangChain messages, which its clients and UIs read (and the store keeps).
+struct OutputMessage: Codable {
     var type: String
     var content: String
     var id: String
@@ -101,7 +101,7 @@ struct OutputMessage: Encodable {
 }
 
 /// A tool call as LangChain writes it: the arguments parsed (`args`), or the raw text when they are not JSON.
-struct WireToolCall: Encodable {
+struct WireToolCall: Codable {
     var id: String
     var name: String
     var args: JSONValue

@@ -208,6 +208,24 @@ func messageContents(_ values: [String: Any]) -> [String] {
     }
 }
 
+@Suite struct StoredMessageTests {
+    /// What the store keeps is what the next run's model sees: tool calls, their results and usage survive.
+    @Test func messagesRoundTripThroughTheirStoredForm() throws {
+        let messages = [
+            ChatMessage(id: "1", role: .user, content: "what is 2+2?"),
+            ChatMessage(id: "2", role: .assistant, content: "", usage: Usage(inputTokens: 3, outputTokens: 1), finishReason: "tool_calls",
+                        modelName: "builtin", toolCalls: [ToolCall(id: "c1", name: "calculator", arguments: #"{"expression":"2+2"}"#)]),
+            ChatMessage(id: "3", role: .tool, content: "4", name: "calculator", toolCallID: "c1"),
+            ChatMessage(id: "4", role: .assistant, content: "4.", toolCalls: [ToolCall(id: "c2", name: "x", arguments: "not json")]),
+        ]
+        for message in messages {
+            var expected = message
+            if expected.role == .assistant, expected.modelName == nil { expected.finishReason = nil }
+            #expect(try StoredMessage.decode(StoredMessage.encode(message)) == expected)
+        }
+    }
+}
+
 @Suite struct ContextWindowTests {
     func message(_ role: ChatMessage.Role, _ text: String, calls: [ToolCall] = []) -> ChatMessage {
         ChatMessage(id: UUID().uuidString, role: role, content: text, toolCalls: calls)
