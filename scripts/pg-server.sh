@@ -26,7 +26,7 @@ start)
     bin=$(bindir)
     dir=$(mktemp -d /tmp/agentfcgi-pg.XXXXXX)
     chown postgres:postgres "$dir"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(bash "$(dirname "${BASH_SOURCE[0]}")/free-port.sh")
     as_postgres() { su postgres -s /bin/sh -c "$*"; }
     as_postgres "'$bin/initdb' -D '$dir/data' -A trust -U postgres --no-sync" >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }

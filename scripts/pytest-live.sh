@@ -29,7 +29,7 @@ for pkg in chromium chromium-driver; do
     fi
 done
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { bash scripts/free-port.sh; }
 https_port=$(free_port)
 http_port=$(free_port)
 log=$repo/.state/pytest-run.log

@@ -21,21 +21,28 @@ public final class SQLiteStore: Sendable {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        // Opening is under the lock too, not only migrating: the first opening switches a new file to WAL, which
+        // needs an exclusive lock that SQLite does not wait for (no busy handler), so workers racing there fail.
+        pool = try Self.underFileLock(path + ".migrate-lock") {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try SQLiteMigrations.migrator.migrate(pool)
+            return pool
+        }
         self.now = now
-        try Self.migrate(pool, lockPath: path + ".migrate-lock")
     }
 
-    /// Applies pending migrations under a file lock, so that workers starting together migrate once.
-    static func migrate(_ pool: DatabasePool, lockPath: String) throws {
+    /// Runs `body` holding an exclusive `flock` on `lockPath`: one process of a host at a time, whichever starts.
+    /// The kernel drops the lock if the holder dies, so a worker killed mid-migration blocks no one.
+    static func underFileLock<T>(_ lockPath: String, _ body: () throws -> T) throws -> T {
         let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SQLiteStoreError.lockFile(lockPath, errno) }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else { throw SQLiteStoreError.lockFile(lockPath, errno) }
+            let code = errno
+            guard code == EINTR else { throw SQLiteStoreError.lockFile(lockPath, code) }
         }
         defer { flock(fd, LOCK_UN) }
-        try SQLiteMigrations.migrator.migrate(pool)
+        return try body()
     }
 
     /// Applied migration ids, oldest first.

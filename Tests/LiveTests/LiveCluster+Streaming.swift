@@ -53,6 +53,16 @@ extension LiveCluster {
         allLogs.split(separator: "\n").map(String.init).filter { line in needles.allSatisfy { line.contains($0) } }
     }
 
+    /// Waits until `condition` holds, checking every 10 ms; the bound only matters when the test is failing.
+    func waitUntil(_ what: @autoclosure () -> String, timeout: Duration = .seconds(30),
+                   _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await !condition() {
+            guard ContinuousClock.now < deadline else { throw LiveError("\(what()) did not happen within \(timeout); logs:\n\(allLogs.suffix(3000))") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     /// Waits until some worker logs a line with all `needles`, and returns it.
     func waitForLog(_ needles: String..., timeout: Duration = .seconds(10)) async throws -> String {
         let deadline = ContinuousClock.now + timeout

@@ -247,7 +247,7 @@ final class LiveCluster: @unchecked Sendable {
     }
 
     /// Waits for a worker to exit and returns its exit status.
-    func waitForExit(worker index: Int, timeout: Duration = .seconds(20)) async throws -> Int32 {
+    func waitForExit(worker index: Int, timeout: Duration = .seconds(60)) async throws -> Int32 {
         let process = workers[index - 1]
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
@@ -305,7 +305,8 @@ final class LiveCluster: @unchecked Sendable {
     }
 
     private func waitForOK() async throws {
-        let deadline = ContinuousClock.now + .seconds(15)
+        // Bounds here only matter when something is broken: a debug build on a busy machine can start slowly.
+        let deadline = ContinuousClock.now + .seconds(60)
         var last = "no answer"
         while ContinuousClock.now < deadline {
             do {
@@ -321,7 +322,7 @@ final class LiveCluster: @unchecked Sendable {
     }
 
     private func waitForFile(_ path: String) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !FileManager.default.fileExists(atPath: path) {
             guard ContinuousClock.now < deadline else { throw LiveError("no socket at \(path); log: \(allLogs)") }
             try await Task.sleep(for: .milliseconds(20))
@@ -368,22 +369,28 @@ final class LiveCluster: @unchecked Sendable {
         return fd
     }
 
+    /// A port that is free now and that no outgoing connection will take before nginx or a worker binds it: it
+    /// is chosen below the kernel's ephemeral range (where the kernel picks ports for outgoing connections, and
+    /// for bind(0)), so only another listener could take it in between.
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-                guard bind(fd, pointer, length) == 0 else { return -1 }
-                return getsockname(fd, pointer, &length)
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) } ?? []
+        let ephemeralStart = range.first ?? 32768
+        let candidates = ephemeralStart > 12000 ? 10000..<ephemeralStart : 1024..<ephemeralStart
+        for _ in 0..<200 {
+            let port = Int.random(in: candidates)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
+            close(fd)
+            if bound == 0 { return port }
         }
-        guard bound == 0 else { throw LiveError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        throw LiveError("no free port below \(ephemeralStart)")
     }
 
     private func touch(_ url: URL) -> URL {

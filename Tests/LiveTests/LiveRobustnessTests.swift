@@ -11,26 +11,23 @@ import Testing
             let big = (1...120_000).map { _ in "w" }.joined(separator: " ")
             let stalled = try (1...4).map { _ in try cluster.curlStream("/runs/stream", body: runBody(agent: "echo", message: big)) }
             defer { for curl in stalled { curl.kill() } }
-            _ = try await cluster.waitForLog("run.started", timeout: .seconds(10))
-            try await Task.sleep(for: .seconds(1))
-            #expect(cluster.logLines(containing: "run.started").count == 4)
-            #expect(cluster.logLines(containing: "run.completed").isEmpty, "the streams were not stalled")
+            try await cluster.waitUntil("4 runs started") { cluster.logLines(containing: "run.started").count == 4 }
 
+            // Order, not milliseconds: everything below is answered while the four streams are still stalled
+            // (checked after it), so a stalled stream holds nothing that anyone else needs.
             let during = try await okLatencies(cluster, count: 30)
             let ticker = try await cluster.stream("/runs/stream", body: runBody(agent: "ticker", message: "still streaming"))
             #expect(ticker.events.last == "end")
             #expect(ticker.tokens.joined() == "You said: still streaming")
+            // At most the ticker's run has ended (its log line may trail its `end`): the four were still stalled.
+            #expect(cluster.logLines(containing: "run.completed").count <= 1)
+            #expect(cluster.logLines(containing: "run.cancelled").isEmpty)
             let p95 = during.sorted()[Int(Double(during.count) * 0.95)]
             let baseP95 = baseline.sorted()[Int(Double(baseline.count) * 0.95)]
-            // A stalled stream holding a shared thread would make these time out; noise on a busy 2-core machine
-            // stays in the tens of milliseconds.
-            #expect(p95 < .milliseconds(250), "GET /ok p95 \(p95) while 4 clients stall (before: \(baseP95))")
+            print("GET /ok p95 \(p95) while 4 clients stall (before: \(baseP95))")
 
             for curl in stalled { curl.kill() }
-            let deadline = ContinuousClock.now + .seconds(5)
-            while cluster.logLines(containing: "run.cancelled").count < 4, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await cluster.waitUntil("4 runs cancelled") { cluster.logLines(containing: "run.cancelled").count >= 4 }
             #expect(cluster.logLines(containing: "run.cancelled", "reason=client_disconnected").count == 4)
         }
     }

@@ -43,7 +43,8 @@ import Testing
             let runner = try #require(cluster.worker(mentioning: runID))
             #expect(cluster.logLines(containing: "run.started", runID).count == 1)
             cluster.signal(worker: runner, SIGTERM)
-            try await Task.sleep(for: .milliseconds(300))
+            // Logged once its listener is closed: from then on nginx can only reach the other worker.
+            try await cluster.waitUntil("worker \(runner) draining") { cluster.log(runner).contains("server.draining") }
 
             let lastID = try #require(received.last?.id)
             let resumed = try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)/stream", headers: [("Last-Event-ID", lastID)])
@@ -133,11 +134,9 @@ import Testing
             #expect(try await cluster.fetch(.GET, "/threads/\(thread)").status == 502, "no worker is left to answer")
             for index in 1...2 { try cluster.startWorker(index) }
             var state: LiveResponse?
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
+            try await cluster.waitUntil("the restarted workers answering") {
                 state = try? await cluster.fetch(.GET, "/threads/\(thread)/state")
-                if state?.status == 200 { break }
-                try await Task.sleep(for: .milliseconds(100))
+                return state?.status == 200
             }
             let messages = ((state?.json?["values"] as? [String: Any])?["messages"] as? [[String: Any]] ?? []).compactMap { $0["content"] as? String }
             #expect(messages == ["keep me", "You said: keep me"])
@@ -190,10 +189,10 @@ import Testing
             let metadata = try #require(first)
             let runID = try #require((try JSONSerialization.jsonObject(with: Data(metadata.data.utf8)) as? [String: Any])?["run_id"] as? String)
             let runner = try #require(cluster.worker(mentioning: runID))
-            let stopped = ContinuousClock.now
             cluster.signal(worker: runner, SIGTERM)
+            // The run needs 7 s and the bound is 1 s: `interrupted` and the closing error below show that the bound
+            // cut it, without a wall-clock bound of our own.
             #expect(try await cluster.waitForExit(worker: runner) == 0)
-            #expect(ContinuousClock.now - stopped < .seconds(5))
             let tail = frames(try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)/stream", headers: [("Last-Event-ID", "1")]).body)
             #expect(tail.last?.event == "end")
             #expect(tail.contains { $0.event == "error" && $0.data.contains("server_shutting_down") })
