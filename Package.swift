@@ -30,10 +30,22 @@ let package = Package(
         ),
         // epoll and eventfd, which Glibc's Swift module leaves out.
         .systemLibrary(name: "CLinux"),
+        // Every call to a URL the server did not configure itself: one address policy, resolve once, connect to
+        // the address that was checked, redirects decided per caller, time and size caps.
+        .target(
+            name: "Outbound",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The agent runtime: configuration, models, the run loop and its events. No HTTP here.
         .target(
             name: "AgentRuntime",
             dependencies: [
+                "Outbound",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -61,6 +73,7 @@ let package = Package(
         .target(
             name: "Handlers",
             dependencies: [
+                "Outbound",
                 "AgentRuntime",
                 "Store",
                 .product(name: "Logging", package: "swift-log"),
@@ -72,6 +85,7 @@ let package = Package(
         .executableTarget(
             name: "AgentFCGI",
             dependencies: [
+                "Outbound",
                 "CFastCGI",
                 "CLinux",
                 "Handlers",
@@ -96,6 +110,10 @@ let package = Package(
         .testTarget(
             name: "HandlersTests",
             dependencies: ["Handlers", "AgentRuntime", "Store", "TestSupport"]
+        ),
+        .testTarget(
+            name: "OutboundTests",
+            dependencies: ["Outbound", "TestSupport"]
         ),
         .testTarget(
             name: "StoreTests",

@@ -25,9 +25,13 @@ if [[ ! -x $bin ]]; then
     echo "check-units: $bin is not installed; checking with a stand-in executable"
 fi
 
+# The network drop-in with every example line switched on, read as systemd would from the unit's .d folder.
+mkdir "$tmp/agentfcgi@.service.d"
+sed 's/^#IPAddressAllow=/IPAddressAllow=/' "$units/network.conf" >"$tmp/agentfcgi@.service.d/network.conf"
+
 cd "$tmp"
 set +e
-out=$(SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=no \
+out=$(SYSTEMD_UNIT_PATH="$tmp:" SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=no \
     ./agentfcgi@1.socket ./agentfcgi@1.service ./agentfcgi.target 2>&1)
 rc=$?
 set -e

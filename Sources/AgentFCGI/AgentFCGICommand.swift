@@ -8,6 +8,7 @@ import Handlers
 import Store
 import StorePostgres
 import Logging
+import Outbound
 
 @main
 struct AgentFCGICommand: ParsableCommand {
@@ -162,16 +163,14 @@ struct Serve: ParsableCommand {
 
         let lifecycle = Lifecycle()
         // Model servers: a stream that goes silent for a minute is a failed stream.
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(60))
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        let httpClient = Outbound.configuredHostsClient(connectTimeout: .seconds(10), readTimeout: .seconds(60))
         defer { try? httpClient.syncShutdown() }
         let dependencies = Dependencies(
             catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle,
             httpClient: httpClient, watchdog: watchdog, supervisor: supervisor, webhookSigner: signer,
             requireKeys: auth == "required")
         if auth == "off" { logger.warning("auth.off", metadata: ["detail": "every operation is open to anyone who reaches this worker"]) }
-        let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, client: httpClient,
+        let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, outbound: Outbound(logger: logger),
                                            workerID: supervisor.workerID, logger: logger)
         let server = try Server(
             app: makeApp(dependencies), listener: listener,

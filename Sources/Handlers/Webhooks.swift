@@ -1,9 +1,8 @@
 import AgentRuntime
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
-import NIOCore
+import Outbound
 import Store
 
 /// Signs deliveries as Standard Webhooks and OpenAI do: `webhook-signature: v1,<base64 HMAC-SHA256 of
@@ -45,45 +44,36 @@ public struct WebhookSigner: Sendable {
     }
 }
 
-/// Which per-run webhook URLs are acceptable: http(s), and never an internal address unless its host is listed.
+/// Where webhooks may go. A per-run `webhook` may name any host with only public addresses, or, when
+/// `webhooks.allow_hosts` is set, only those hosts (which may then be internal). A configured endpoint's host is the
+/// operator's choice and may be internal. Redirects are never followed. Judged without DNS when a run is created
+/// (a clear 422), and again at every delivery by `Outbound`, which resolves once and connects to what it checked.
 struct WebhookPolicy: Sendable {
     let settings: WebhookSettings
 
+    /// At creation: the URL's form, the allow-list, and literal addresses in every spelling.
     func check(_ text: String) throws -> URL {
         guard text.utf8.count <= 2048, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
               ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty else {
             throw APIError.invalid(field: "webhook", "must be an http or https URL")
         }
         guard url.user == nil, url.password == nil else { throw APIError.invalid(field: "webhook", "must not carry credentials") }
-        if !settings.allowHosts.isEmpty, !allowed(host) {
+        let policy = delivery(to: text)
+        guard policy.onlyHosts.isEmpty || policy.onlyHosts.contains(where: { OutboundPolicy.matches(host, $0) }) else {
             throw APIError.invalid(field: "webhook", "host '\(host.prefix(100))' is not in webhooks.allow_hosts")
         }
-        if isLiteralAddress(host), NetworkAddress.isInternal(Self.bare(host)), !allowed(host) {
+        if let address = IPAddress(host), address.isInternal, !policy.internalAllowed.contains(where: { OutboundPolicy.matches(host, $0) }) {
             throw APIError.invalid(field: "webhook", "'\(host.prefix(100))' is an internal address; list it in webhooks.allow_hosts to allow it")
         }
         return url
     }
 
-    func allowed(_ host: String) -> Bool {
-        settings.allowHosts.contains { HTTPGetTool.matches(Self.bare(host).lowercased(), $0.lowercased()) }
-    }
-
-    /// At delivery: names may resolve to internal addresses, which only a listed host may.
-    func checkResolved(_ url: URL) async throws {
-        guard let host = url.host, !allowed(host) else { return }
-        let addresses = isLiteralAddress(host) ? [Self.bare(host)] : try await HTTPGetTool.resolve(host)
-        if let blocked = addresses.first(where: NetworkAddress.isInternal) {
-            throw WebhookRefused(reason: "\(host) resolves to an internal address (\(blocked))")
-        }
-    }
-
-    func isLiteralAddress(_ host: String) -> Bool {
-        let bare = Self.bare(host)
-        return bare.contains(":") || bare.split(separator: ".").allSatisfy { Int($0) != nil }
-    }
-
-    static func bare(_ host: String) -> String {
-        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    /// The policy for one delivery's URL.
+    func delivery(to url: String) -> OutboundPolicy {
+        let configured = settings.endpoints.contains { $0.url == url }
+        let hosts = configured ? [URL(string: url)?.host ?? ""] : settings.allowHosts
+        return OutboundPolicy(onlyHosts: hosts, internalAllowed: hosts, redirects: .notFollowed,
+                              maxResponseBytes: 64 << 10, timeout: settings.timeout)
     }
 }
 
@@ -128,17 +118,17 @@ public final class WebhookDispatcher: Sendable {
     let store: any AgentStore
     let settings: WebhookSettings
     let signer: WebhookSigner?
-    let client: HTTPClient
+    let outbound: Outbound
     let workerID: String
     let logger: Logger
     let policy: WebhookPolicy
 
-    public init(store: any AgentStore, settings: WebhookSettings, signer: WebhookSigner?, client: HTTPClient,
+    public init(store: any AgentStore, settings: WebhookSettings, signer: WebhookSigner?, outbound: Outbound,
                 workerID: String, logger: Logger) {
         self.store = store
         self.settings = settings
         self.signer = signer
-        self.client = client
+        self.outbound = outbound
         self.workerID = workerID
         self.logger = logger
         self.policy = WebhookPolicy(settings: settings)
@@ -167,28 +157,30 @@ public final class WebhookDispatcher: Sendable {
         var failure: String?
         var permanent = false
         do {
-            guard let url = URL(string: delivery.url) else { throw WebhookRefused(reason: "not a URL") }
-            try await policy.checkResolved(url)
             guard let signer else { throw WebhookRefused(reason: "no signing secret configured (webhooks.secret_env)") }
             let timestamp = Int(Date().timeIntervalSince1970)
-            var request = HTTPClientRequest(url: delivery.url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "User-Agent", value: "agentfcgi/\(agentfcgiVersion)")
-            request.headers.add(name: "webhook-id", value: delivery.id)
-            request.headers.add(name: "webhook-timestamp", value: "\(timestamp)")
-            request.headers.add(name: "webhook-signature", value: signer.signature(id: delivery.id, timestamp: timestamp, body: delivery.payload))
-            request.body = .bytes(ByteBuffer(bytes: delivery.payload))
-            let response = try await client.execute(request, timeout: .milliseconds(settings.timeout.wholeMilliseconds))
-            statusCode = Int(response.status.code)
-            _ = try? await response.body.collect(upTo: 64 << 10)
+            let request = Outbound.Request(method: .POST, url: delivery.url, headers: [
+                ("Content-Type", "application/json"), ("User-Agent", "agentfcgi/\(agentfcgiVersion)"),
+                ("webhook-id", delivery.id), ("webhook-timestamp", "\(timestamp)"),
+                ("webhook-signature", signer.signature(id: delivery.id, timestamp: timestamp, body: delivery.payload)),
+            ], body: delivery.payload)
+            let response = try await outbound.send(request, policy: policy.delivery(to: delivery.url), metadata: [
+                "webhook.id": .string(delivery.id), "run.id": .string(delivery.runID), "attempt": "\(number)",
+            ])
+            statusCode = response.status
             // 410 Gone: the receiver asks us to stop, as Standard Webhooks suggests.
             permanent = statusCode == 410
+            if (300..<400).contains(response.status) { failure = "refused: redirects are not followed" }
         } catch let refused as WebhookRefused {
             failure = "refused: \(refused.reason)"
             permanent = true
+        } catch let error as OutboundError {
+            // The delivery log (an API answer) gets the generic reason; Outbound logged the detail.
+            failure = error.reason
+            permanent = error.isRefusal
         } catch {
-            failure = "\(error)".prefix(300).description
+            failure = "failed"
+            logger.warning("webhook.error", metadata: ["webhook.id": .string(delivery.id), "error": "\(error)"])
         }
         let delivered = statusCode.map { (200..<300).contains($0) } ?? false
         var next: Date?
