@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HandlersTests",
-            dependencies: ["Handlers", "AgentRuntime", "Store", "TestSupport"]
+            dependencies: ["Handlers", "AgentRuntime", "Outbound", "Store", "TestSupport"]
         ),
         .testTarget(
             name: "OutboundTests",

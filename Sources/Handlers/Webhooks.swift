@@ -150,6 +150,11 @@ public final class WebhookDispatcher: Sendable {
         }
     }
 
+    static let noSecret = "refused: no signing secret configured (webhooks.secret_env)"
+    static let redirectRefused = "refused: redirects are not followed"
+    /// The dispatcher's own reasons, beside `OutboundError.reasons`.
+    static let reasons: Set<String> = [noSecret, redirectRefused, "failed"]
+
     func attempt(_ delivery: DeliveryRecord) async {
         let number = delivery.attempts + 1
         let started = ContinuousClock.now
@@ -157,7 +162,7 @@ public final class WebhookDispatcher: Sendable {
         var failure: String?
         var permanent = false
         do {
-            guard let signer else { throw WebhookRefused(reason: "no signing secret configured (webhooks.secret_env)") }
+            guard let signer else { throw WebhookRefused(reason: Self.noSecret) }
             let timestamp = Int(Date().timeIntervalSince1970)
             let request = Outbound.Request(method: .POST, url: delivery.url, headers: [
                 ("Content-Type", "application/json"), ("User-Agent", "agentfcgi/\(agentfcgiVersion)"),
@@ -170,9 +175,9 @@ public final class WebhookDispatcher: Sendable {
             statusCode = response.status
             // 410 Gone: the receiver asks us to stop, as Standard Webhooks suggests.
             permanent = statusCode == 410
-            if (300..<400).contains(response.status) { failure = "refused: redirects are not followed" }
+            if (300..<400).contains(response.status) { failure = Self.redirectRefused }
         } catch let refused as WebhookRefused {
-            failure = "refused: \(refused.reason)"
+            failure = refused.reason
             permanent = true
         } catch let error as OutboundError {
             // The delivery log (an API answer) gets the generic reason; Outbound logged the detail.
@@ -224,13 +229,19 @@ struct DeliveryWire: Encodable {
         var duration_ms: Int
     }
 
+    /// Attempts stored before the outbound policy kept raw error texts (addresses, connection errors): those
+    /// read as a plain "failed", so that old rows leak nothing either.
+    static func shown(_ error: String) -> String {
+        OutboundError.reasons.contains(error) || WebhookDispatcher.reasons.contains(error) ? error : "failed"
+    }
+
     init(_ record: DeliveryRecord) {
         webhook_id = record.id
         url = record.url
         type = record.eventType
         status = record.status.rawValue
         attempts = record.log.map { Attempt(attempt: $0.attempt, at: ThreadWire.time($0.at), status_code: $0.statusCode,
-                                            error: $0.error, duration_ms: $0.durationMilliseconds) }
+                                            error: $0.error.map(Self.shown), duration_ms: $0.durationMilliseconds) }
         next_attempt_at = record.status == .pending ? ThreadWire.time(record.nextAttemptAt) : nil
         created_at = ThreadWire.time(record.createdAt)
     }

@@ -86,4 +86,8 @@ public struct OutboundError: Error, CustomStringConvertible, Sendable, Equatable
     }
 
     public var description: String { "\(reason) (\(detail))" }
+
+    /// Every reason a caller may be shown.
+    public static let reasons: Set<String> = Set([Kind.invalidURL, .hostNotAllowed, .internalAddress, .unresolvable, .connectFailed,
+                                                  .timedOut, .tooManyRedirects, .failed].map { OutboundError($0, detail: "").reason })
 }
