@@ -4,8 +4,10 @@ import Foundation
 ///
 /// 1. After tool results (the conversation ends with tool messages), it answers with them:
 ///    `calculator returned 84.` (one sentence per result).
-/// 2. When the last user message names one of the offered tools followed by a JSON object
-///    (`current_time {"timezone": "Asia/Tokyo"}`), it calls that tool with that object.
+/// 2. When the last user message names offered tools, each followed by a JSON object
+///    (`current_time {"timezone": "Asia/Tokyo"}`), it calls every one of them with its object, in the order they
+///    are written, as parallel calls of one turn (`calculator {"expression": "1+1"} calculator {"expression": "2*3"}`
+///    is two calls).
 /// 3. With `calculator` offered, a user message holding arithmetic (`what is 12*(3+4)?`) makes it call
 ///    `calculator` with the expression (`12*(3+4)`).
 /// 4. With `current_time` offered, a user message mentioning the time makes it call `current_time`, with the
@@ -73,9 +75,10 @@ public struct BuiltinModel: ChatModel {
         if case .tool(let only) = request.toolChoice { offered = offered.filter { $0 == only } }
         let text = last.content
         let callID = "call_\(request.messages.count)_0"
-        for name in offered {
-            if let arguments = jsonObject(after: name, in: text) {
-                return [ToolCall(id: callID, name: name, arguments: arguments)]
+        let named = namedCalls(of: offered, in: text)
+        if !named.isEmpty {
+            return named.enumerated().map { index, call in
+                ToolCall(id: "call_\(request.messages.count)_\(index)", name: call.name, arguments: call.arguments)
             }
         }
         if offered.contains("calculator"), let expression = arithmetic(in: text) {
@@ -92,10 +95,35 @@ public struct BuiltinModel: ChatModel {
         return nil
     }
 
-    /// `name {...}`: the balanced JSON object right after the tool's name.
-    static func jsonObject(after name: String, in text: String) -> String? {
-        guard let range = text.range(of: name) else { return nil }
-        let rest = text[range.upperBound...].drop { $0 == " " || $0 == ":" }
+    /// Every `name {...}` of an offered tool in `text`, in the order written. A name inside another word
+    /// (`get` in `http_get`) or inside an object already taken (a tool name in a JSON string) does not count.
+    static func namedCalls(of tools: [String], in text: String) -> [(name: String, arguments: String)] {
+        var found: [(range: Range<String.Index>, name: String, arguments: String)] = []
+        for name in tools where !name.isEmpty {
+            var from = text.startIndex
+            while let match = text.range(of: name, range: from..<text.endIndex) {
+                from = match.upperBound
+                if match.lowerBound > text.startIndex {
+                    let before = text[text.index(before: match.lowerBound)]
+                    if before.isLetter || before.isNumber || before == "_" { continue }
+                }
+                if let object = jsonObject(at: match.upperBound, in: text) {
+                    found.append((match.lowerBound..<object.upperBound, name, String(text[object])))
+                }
+            }
+        }
+        var calls: [(name: String, arguments: String)] = []
+        var end = text.startIndex
+        for call in found.sorted(by: { $0.range.lowerBound < $1.range.lowerBound }) where call.range.lowerBound >= end {
+            calls.append((call.name, call.arguments))
+            end = call.range.upperBound
+        }
+        return calls
+    }
+
+    /// The balanced JSON object that starts at `index` (after spaces or a colon), as a range of `text`.
+    static func jsonObject(at index: String.Index, in text: String) -> Range<String.Index>? {
+        let rest = text[index...].drop { $0 == " " || $0 == ":" }
         guard rest.first == "{" else { return nil }
         var depth = 0
         var inString = false
@@ -111,7 +139,7 @@ public struct BuiltinModel: ChatModel {
             case "{": depth += 1
             case "}":
                 depth -= 1
-                if depth == 0 { return String(rest[...index]) }
+                if depth == 0 { return rest.startIndex..<rest.index(after: index) }
             default: break
             }
         }

@@ -1,0 +1,36 @@
+@testable import AgentRuntime
+import Foundation
+import Testing
+
+/// Rule 2 of the built-in model: every `name {json}` of the last user message is a call, in order, in one turn.
+@Suite struct BuiltinModelTests {
+    func calls(_ text: String, tools: [String] = ["calculator", "current_time", "http_get", "get"]) -> [ToolCall] {
+        let specs = tools.map { ToolSpec(name: $0, description: "", parameters: ["type": "object"]) }
+        return BuiltinModel.toolCalls(for: ModelRequest(model: "builtin", messages: [ChatMessage(id: "u", role: .user, content: text)], tools: specs)) ?? []
+    }
+
+    @Test func everyNamedCallInTheOrderWritten() {
+        let found = calls(#"first current_time {"timezone": "UTC"} then calculator {"expression": "1+1"}, calculator: {"expression": "2*3"}"#)
+        #expect(found.map(\.name) == ["current_time", "calculator", "calculator"])
+        #expect(found.map(\.arguments) == [#"{"timezone": "UTC"}"#, #"{"expression": "1+1"}"#, #"{"expression": "2*3"}"#])
+        #expect(found.map(\.id) == ["call_1_0", "call_1_1", "call_1_2"])
+    }
+
+    @Test func namesInsideWordsOrObjectsDoNotCount() {
+        // `get` is inside `http_get`; the calculator named inside the JSON string is an argument, not a call.
+        let found = calls(#"http_get {"url": "https://example.com/?q=calculator {\"x\": 1}"}"#)
+        #expect(found.map(\.name) == ["http_get"])
+        #expect(calls("calculator without an object").isEmpty)
+    }
+
+    @Test func severalCallsRunInOneTurnAndAreAnsweredInOrder() async throws {
+        let runner = AgentRunner(makeID: { UUID().uuidString })
+        let agent = AgentDefinition(id: "a", model: ModelSettings(), tools: [ConfiguredTool(CalculatorTool())])
+        let result = try await runner.run(agent: agent, input: [ChatMessage(id: "u", role: .user,
+            content: #"calculator {"expression": "2+2"} and calculator {"expression": "3*3"}"#)]) { _ in }
+        let tools = result.messages.filter { $0.role == .tool }
+        #expect(tools.map(\.content) == ["4", "9"])
+        #expect(result.messages.last?.content == "calculator returned 4. calculator returned 9.")
+        #expect(result.turns == 2, "one turn of two calls, then the answer")
+    }
+}
