@@ -1,12 +1,14 @@
 @testable import AgentRuntime
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
-/// A tool that waits, and records whether it was cancelled: the timeout, parallel and cancellation paths.
+/// A tool that waits, and records that it started and whether it was cancelled: the timeout and cancellation paths.
 struct SleepTool: Tool {
     var name = "nap"
     var duration: Duration
+    let started = Signal()
     let cancelled = Flag()
 
     var spec: ToolSpec {
@@ -16,12 +18,34 @@ struct SleepTool: Tool {
     var isIdempotent: Bool { true }
 
     func run(_ arguments: [String: JSONValue]) async throws -> String {
+        started.fire()
         do {
             try await Task.sleep(for: duration)
         } catch {
             cancelled.set()
             throw error
         }
+        return "rested"
+    }
+}
+
+/// A tool whose calls each wait until `expected` calls have arrived: calls of one turn that ran one after another
+/// would never all arrive, and the first would end at the tool's timeout instead.
+struct RendezvousTool: Tool {
+    var name = "nap"
+    var expected: Int
+    let arrived = Recorder<Void>()
+
+    var spec: ToolSpec {
+        ToolSpec(name: name, description: "meets the other calls", parameters: ["type": "object", "additionalProperties": false])
+    }
+
+    var isIdempotent: Bool { true }
+
+    func run(_ arguments: [String: JSONValue]) async throws -> String {
+        arrived.append(())
+        await arrived.wait(count: expected)
+        try Task.checkCancellation()
         return "rested"
     }
 }
@@ -94,12 +118,19 @@ func user(_ text: String) -> [ChatMessage] { [ChatMessage(id: "u1", role: .user,
     }
 
     @Test func slowToolTimesOut() async throws {
+        // The tool's timeout runs on the runner's clock, here a manual one: it passes 100 ms when the test says,
+        // once the tool is running and its timeout is waiting.
+        let clock = ManualClock()
+        let runner = AgentRunner(clock: clock, makeID: { UUID().uuidString })
         let nap = SleepTool(duration: .seconds(30))
-        let started = ContinuousClock.now
-        let result = try await runner.run(agent: agent(tools: [ConfiguredTool(nap, timeout: .milliseconds(100))]),
-                                          input: user("nap {}")) { _ in }
+        let agent = agent(tools: [ConfiguredTool(nap, timeout: .milliseconds(100))])
+        let task = Task { try await runner.run(agent: agent, input: user("nap {}")) { _ in } }
+        try await waiting(for: "the tool to start") { await nap.started.wait() }
+        #expect(try await clock.sleeps.first(1) == [clock.now + .milliseconds(100)])
+        clock.advance(by: .milliseconds(100))
+        let result = try await task.value
         #expect(result.messages.first { $0.role == .tool }?.content.hasPrefix("error: timed out") == true)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // The 30 s sleep was interrupted, not waited out.
         #expect(nap.cancelled.isSet)
     }
 
@@ -110,12 +141,16 @@ func user(_ text: String) -> [ChatMessage] { [ChatMessage(id: "u1", role: .user,
     }
 
     @Test func runTimeoutEndsTheRun() async throws {
+        // The run's deadline is kept on a manual clock, which passes it only once the tool is running: the
+        // timeout then has a tool to stop, however long the run took to get there.
+        let clock = ManualClock()
+        let runner = AgentRunner(makeID: { UUID().uuidString }, watchdog: Watchdog(clock: clock.watchdogClock))
         let nap = SleepTool(duration: .seconds(30))
-        await #expect(throws: RunFailure.timedOut(.milliseconds(200))) {
-            _ = try await runner.run(agent: agent(tools: [ConfiguredTool(nap, timeout: .seconds(60))],
-                                                  limits: RunLimits(timeout: .milliseconds(200))),
-                                     input: user("nap {}")) { _ in }
-        }
+        let agent = agent(tools: [ConfiguredTool(nap, timeout: .seconds(60))], limits: RunLimits(timeout: .milliseconds(200)))
+        let task = Task { try await runner.run(agent: agent, input: user("nap {}")) { _ in } }
+        try await waiting(for: "the tool to start") { await nap.started.wait() }
+        clock.advance(by: .milliseconds(200))
+        await #expect(throws: RunFailure.timedOut(.milliseconds(200))) { try await task.value }
         #expect(nap.cancelled.isSet)
     }
 
@@ -124,12 +159,12 @@ func user(_ text: String) -> [ChatMessage] { [ChatMessage(id: "u1", role: .user,
         let runner = self.runner
         let agent = agent(tools: [ConfiguredTool(nap, timeout: .seconds(60))])
         let task = Task { try await runner.run(agent: agent, input: user("nap {}")) { _ in } }
-        try await Task.sleep(for: .milliseconds(100))
-        let started = ContinuousClock.now
+        // Cancelled once the tool runs (not after a guessed delay): the tool itself must see the cancellation.
+        try await waiting(for: "the tool to start") { await nap.started.wait() }
         task.cancel()
         let outcome = await task.result
         #expect(throws: CancellationError.self) { try outcome.get() }
-        #expect(ContinuousClock.now - started < .seconds(1))
+        // The 30 s sleep was interrupted rather than finished: the run ended through the tool's cancellation.
         #expect(nap.cancelled.isSet)
     }
 
@@ -137,10 +172,12 @@ func user(_ text: String) -> [ChatMessage] { [ChatMessage(id: "u1", role: .user,
         let calls = [ToolCall(id: "c1", name: "nap", arguments: "{}"), ToolCall(id: "c2", name: "nap", arguments: "{}"),
                      ToolCall(id: "c3", name: "missing", arguments: "{}")]
         let runner = AgentRunner(makeID: { UUID().uuidString }, modelFactory: { _ in ScriptedModel(calls: calls) })
-        let started = ContinuousClock.now
-        let result = try await runner.run(agent: agent(tools: [ConfiguredTool(SleepTool(duration: .milliseconds(300)))]),
+        // Each nap returns only once both have started. Run one after the other, the first would wait alone until
+        // its 10 s timeout and answer "error: timed out"; in parallel both answer "rested" at once.
+        let meet = RendezvousTool(expected: 2)
+        let result = try await runner.run(agent: agent(tools: [ConfiguredTool(meet, timeout: .seconds(10))]),
                                           input: user("go")) { _ in }
-        #expect(ContinuousClock.now - started < .milliseconds(550))
+        #expect(meet.arrived.all.count == 2)
         let tools = result.messages.filter { $0.role == .tool }
         #expect(tools.map(\.toolCallID) == ["c1", "c2", "c3"])
         #expect(tools.map(\.content).prefix(2) == ["rested", "rested"])

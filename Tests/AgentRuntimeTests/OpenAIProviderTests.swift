@@ -4,13 +4,8 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import Synchronization
+import TestSupport
 import Testing
-
-final class Counter: Sendable {
-    private let count = Atomic<Int>(0)
-    func add() { count.wrappingAdd(1, ordering: .relaxed) }
-    var value: Int { count.load(ordering: .relaxed) }
-}
 
 /// The openai provider against a scripted server, for the paths a real server will not take on demand.
 @Suite(.serialized) struct OpenAIProviderTests {
@@ -107,26 +102,35 @@ final class Counter: Sendable {
         try await withScriptedServer { url in
             let runner = AgentRunner(makeID: { UUID().uuidString }, httpClient: client)
             let agent = agent("slow", baseURL: url)
-            let tokens = Counter()
+            let tokens = Recorder<Void>()
             let task = Task {
                 try await runner.run(agent: agent, input: [ChatMessage(id: "u", role: .user, content: "hi")]) { event in
-                    if case .messageDelta = event { tokens.add() }
+                    if case .messageDelta = event { tokens.append(()) }
                 }
             }
-            while tokens.value < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            // Cancelled once the stream is flowing (three tokens in), whatever time that took.
+            _ = try await tokens.first(3)
             task.cancel()
             await #expect(throws: CancellationError.self) { try await task.value }
-            // The server notices the closed connection at its next write, 100 ms later at most.
-            let deadline = ContinuousClock.now + .seconds(2)
+            // The server notices the closed connection at its next write (it writes every 100 ms) and counts it; the
+            // stream would otherwise go on for 20 s. Polled until then: the deadline only matters when the test fails,
+            // so it is generous, yet well short of the 20 s the stream would run if the request were left open.
+            let deadline = ContinuousClock.now + .seconds(15)
             var dropped = 0
             while dropped == 0, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
-                let stats = try await client.execute(HTTPClientRequest(url: url + "/stats"), timeout: .seconds(2))
-                let body = try await stats.body.collect(upTo: 1024)
-                dropped = ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Int])?["dropped"] ?? 0
+                dropped = await Self.droppedStreams(url)
             }
-            #expect(dropped == 1, "the upstream stream was not closed within 2 s of the cancellation")
+            #expect(dropped == 1, "the upstream stream was not closed after the cancellation")
         }
+    }
+
+    /// The scripted server's count of `slow` streams the client closed; 0 when the server does not answer.
+    static func droppedStreams(_ url: String) async -> Int {
+        // Its own generous timeout: the suite's client gives up on a read after 1 s, which a busy machine may exceed.
+        guard let stats = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/stats"), timeout: .seconds(10)),
+              let body = try? await stats.body.collect(upTo: 1024) else { return 0 }
+        return ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Int])?["dropped"] ?? 0
     }
 
     @Test func requestCarriesToolsToolChoiceAndContentForToolCalls() throws {

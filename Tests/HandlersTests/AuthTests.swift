@@ -88,7 +88,9 @@ import Testing
     }
 
     @Test func concurrentRunsAndDailyBudgetPerKey() async throws {
-        let h = try ThreadHarness(requireKeys: true)
+        // The slow run makes its tokens only once the test opens the gate: it is in flight until then.
+        let clock = GateClock()
+        let h = try ThreadHarness(requireKeys: true, clock: clock)
         let one = try await h.makeKey(tenant: "c", scopes: ["admin"], maxConcurrentRuns: 1)
         let thread = try #require(try await jsonObject(call(h, "POST", "/threads", "{}", key: one))["thread_id"] as? String)
         let long = (1...20).map { "w\($0)" }.joined(separator: " ")
@@ -99,6 +101,7 @@ import Testing
         #expect(try await jsonObject(second)["code"] as? String == "concurrent_runs_exceeded")
         #expect(second.headers["Retry-After"] != nil)
         #expect(await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: one).status == 200, "stateless runs count per process; none is in flight")
+        clock.open()
         _ = try await reader.value
         try await waitFor { await call(h, "POST", "/runs", ThreadHarness.input("x"), key: one).status == 200 }
 

@@ -53,38 +53,50 @@ import TestSupport
     }
 
     @Test func clientThatLeavesStopsTheRun() async throws {
+        // The model's token delays run on a clock that lets every sleep end at once and counts them: one per token.
+        let clock = GateClock(open: true)
+        let app = makeTestApp(clock: clock)
         let body = #"{"assistant_id":"slow","input":{"messages":[{"role":"user","content":"one two three four five six"}]}}"#
         let response = await app.respond(to: jsonRequest("POST", "/runs/stream", body))
         let writer = CollectingWriter(failAfter: 3)
-        let started = ContinuousClock.now
         await #expect(throws: ClientDisconnected.self) {
             _ = try await bodyText(response, writer: writer)
         }
-        // 8 tokens at 50 ms would take 400 ms; it stopped at the first write that failed.
+        // metadata, values and the first token went out; the second token's write failed, and the run stopped
+        // there: the model made 2 of its 8 tokens (with on_disconnect continue it makes all 8: the next test).
         #expect(writer.writes == 3)
-        #expect(ContinuousClock.now - started < .milliseconds(300))
+        #expect(clock.sleeps.all.count == 2)
     }
 
     @Test func onDisconnectContinueFinishesTheRun() async throws {
-        // 8 tokens at 50 ms: with `continue` the run goes on after the client has gone (writes fail from the 3rd).
+        // 8 tokens: with `continue` the run goes on after the client has gone (writes fail from the 3rd), and the
+        // request ends only when the run has made all of them. The clock lets every token delay end at once and
+        // counts them.
+        let clock = GateClock(open: true)
+        let app = makeTestApp(clock: clock)
         let body = #"{"assistant_id":"slow","on_disconnect":"continue","input":{"messages":[{"role":"user","content":"one two three four five six"}]}}"#
         let response = await app.respond(to: jsonRequest("POST", "/runs/stream", body))
         let writer = CollectingWriter(failAfter: 2)
-        let started = ContinuousClock.now
         await #expect(throws: ClientDisconnected.self) {
             _ = try await bodyText(response, writer: writer)
         }
-        #expect(ContinuousClock.now - started >= .milliseconds(380))
+        #expect(writer.writes == 2)
+        #expect(clock.sleeps.all.count == 8)
     }
 
     @Test func cancellingTheTaskStopsTheRunPromptly() async throws {
+        // Tokens come only as the test lets them: the run is mid-answer when cancelled, and cannot finish first.
+        let clock = GateClock()
+        let app = makeTestApp(clock: clock)
         let body = #"{"assistant_id":"slow","input":{"messages":[{"role":"user","content":"one two three four five six seven eight"}]}}"#
         let response = await app.respond(to: jsonRequest("POST", "/runs/stream", body))
         let writer = CollectingWriter()
         let task = Task { try await bodyText(response, writer: writer) }
-        try await Task.sleep(for: .milliseconds(120))
+        clock.allow(1)
+        try await writer.waitForFrame("messages")
         task.cancel()
-        let result = await task.result
+        // Had the cancellation not reached the run, it would wait for its next token for ever: hence the limit.
+        let result = try await waiting(for: "the run to stop") { await task.result }
         #expect(throws: CancellationError.self) { try result.get() }
         let events = parseSSE(writer.text).map(\.event)
         #expect(events.contains("messages"))

@@ -12,11 +12,12 @@ func makeTestApp(
                         model: ModelSettings(tokenDelay: .zero), metadata: ["tier": .string("demo")]),
         AgentDefinition(id: "slow", model: ModelSettings(tokenDelay: .milliseconds(50))),
     ],
-    heartbeat: Duration = .seconds(15)
+    heartbeat: Duration = .seconds(15),
+    clock: any Clock<Duration> = ContinuousClock()
 ) -> Application {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    return makeApp(Dependencies(catalog: AgentCatalog(agents: agents), logger: logger, heartbeat: heartbeat))
+    return makeApp(Dependencies(catalog: AgentCatalog(agents: agents), clock: clock, logger: logger, heartbeat: heartbeat))
 }
 
 func jsonRequest(_ method: String, _ path: String, _ body: String, contentType: String = "application/json") -> Request {
@@ -29,6 +30,9 @@ final class CollectingWriter: ResponseBodyWriter, Sendable {
     private let state = Mutex<(bytes: [UInt8], writes: Int)>(([], 0))
     let failAfter: Int?
 
+    /// Each write that went through, in order: a test waits here for a frame instead of sleeping.
+    let written = Recorder<[UInt8]>()
+
     init(failAfter: Int? = nil) { self.failAfter = failAfter }
 
     func write(_ bytes: [UInt8]) async throws {
@@ -36,6 +40,15 @@ final class CollectingWriter: ResponseBodyWriter, Sendable {
             if let failAfter, state.writes >= failAfter { throw ClientDisconnected() }
             state.bytes += bytes
             state.writes += 1
+        }
+        written.append(bytes)
+    }
+
+    /// Waits until a frame of `event` has been written.
+    func waitForFrame(_ event: String) async throws {
+        let line = Array("event: \(event)\n".utf8)
+        try await waiting(for: "a '\(event)' frame") { [written] in
+            await written.wait { $0.contains { $0.firstRange(of: line) != nil } }
         }
     }
 

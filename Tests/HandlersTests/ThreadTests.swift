@@ -3,6 +3,7 @@ import Foundation
 @testable import Handlers
 import Logging
 import Store
+import TestSupport
 import Testing
 
 /// The app over a fresh SQLite file, with the run supervisor's loop going, as a worker runs it.
@@ -12,7 +13,9 @@ struct ThreadHarness {
     let supervisor: RunSupervisor
     let loop: Task<Void, Never>
 
-    init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil, requireKeys: Bool = false) throws {
+    /// `clock`: what the models' token delays run on (a `GateClock` lets a test hold a "slow" run mid-answer).
+    init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil, requireKeys: Bool = false,
+         clock: any Clock<Duration> = ContinuousClock()) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
         store = try SQLiteStore(path: path)
         var logger = Logger(label: "test")
@@ -21,7 +24,7 @@ struct ThreadHarness {
         supervisor = RunSupervisor(store: store, workerID: "test-worker", logger: logger, watchdog: watchdog, tick: .milliseconds(50),
                                    webhooks: webhooks ?? WebhookSettings())
         let signer = try webhooks.map { _ in try WebhookSigner(secrets: WebhookSigner.newSecret()) }
-        app = makeApp(Dependencies(catalog: AgentCatalog(agents: agents, webhooks: webhooks ?? WebhookSettings()), logger: logger,
+        app = makeApp(Dependencies(catalog: AgentCatalog(agents: agents, webhooks: webhooks ?? WebhookSettings()), clock: clock, logger: logger,
                                    watchdog: watchdog, supervisor: supervisor, webhookSigner: signer, requireKeys: requireKeys))
         let supervisor = self.supervisor
         loop = Task.detached { await supervisor.run() }
@@ -144,7 +147,9 @@ func messageContents(_ values: [String: Any]) -> [String] {
     }
 
     @Test func aBusyThreadRejectsOrQueues() async throws {
-        let h = try ThreadHarness()
+        // The slow run makes its tokens only once the test opens the gate: the thread stays busy until then.
+        let clock = GateClock()
+        let h = try ThreadHarness(clock: clock)
         let thread = try await h.newThread()
         let long = (1...20).map { "w\($0)" }.joined(separator: " ")
         let running = Task { try await bodyText(h.call("POST", "/threads/\(thread)/runs/stream", ThreadHarness.input(long, agent: "slow"))) }
@@ -153,25 +158,41 @@ func messageContents(_ values: [String: Any]) -> [String] {
         #expect(rejected.status == 409)
         #expect(rejected.headers["x-should-retry"] == "false")
         #expect(try await jsonObject(rejected)["code"] as? String == "thread_busy")
-        let queued = try await h.json("POST", "/threads/\(thread)/runs/wait", ThreadHarness.input("second", extra: #","multitask_strategy":"enqueue""#))
-        #expect(messageContents(queued) == [long, "You said: " + long, "second", "You said: second"])
+        let queuedBody = ThreadHarness.input("second", extra: #","multitask_strategy":"enqueue""#)
+        let queuing = Task { messageContents(try await h.json("POST", "/threads/\(thread)/runs/wait", queuedBody)) }
+        // Queued behind the first run, which is still busy; then the first may finish.
+        try await waitFor {
+            let runs = try? JSONSerialization.jsonObject(with: Data(try await bodyText(h.call("GET", "/threads/\(thread)/runs")).utf8)) as? [[String: Any]]
+            return runs?.count == 2 && runs?.contains { $0["status"] as? String == "pending" } == true
+        }
+        clock.open()
+        let queued = try await waiting(for: "the queued run") { try await queuing.value }
+        #expect(queued == [long, "You said: " + long, "second", "You said: second"])
         _ = try await running.value
         #expect(await h.call("POST", "/threads/\(thread)/runs/wait", ThreadHarness.input("x", extra: #","multitask_strategy":"sometimes""#)).status == 422)
     }
 
     @Test func interruptKeepsTheInputAndRollbackUndoesTheRun() async throws {
-        let h = try ThreadHarness()
+        // The slow runs make one token and then wait for a next one that never comes (the gate stays shut): each
+        // ends only through its cancellation, mid-answer, however slowly the machine goes.
+        let clock = GateClock()
+        let h = try ThreadHarness(clock: clock)
         let thread = try await h.newThread()
         let long = (1...40).map { "w\($0)" }.joined(separator: " ")
         for action in ["interrupt", "rollback"] {
             let stream = await h.call("POST", "/threads/\(thread)/runs/stream", ThreadHarness.input(long, agent: "slow"))
             let location = try #require(stream.headers["Content-Location"])
-            let reader = Task { try await bodyText(stream) }
-            try await waitFor { (try? await h.json("GET", location))?["status"] as? String == "running" }
-            let started = ContinuousClock.now
-            let cancelled = await h.call("POST", location + "/cancel?wait=1&action=\(action)")
-            #expect(ContinuousClock.now - started < .seconds(1))
+            let writer = CollectingWriter()
+            let reader = Task { try await bodyText(stream, writer: writer) }
+            clock.allow(1)
+            try await writer.waitForFrame("messages")
+            #expect(try await h.json("GET", location)["status"] as? String == "running")
+            // With wait=1 the answer comes once the run has stopped: the run cannot end otherwise, hence the limit.
+            let cancelled = try await waiting(for: "the cancelled run to stop") {
+                await h.call("POST", location + "/cancel?wait=1&action=\(action)")
+            }
             let frames = parseSSE(try await reader.value)
+            #expect(frames.contains { $0.event == "messages" })
             if action == "interrupt" {
                 #expect(cancelled.status == 200)
                 #expect(try await h.json("GET", location)["status"] as? String == "interrupted")
@@ -184,9 +205,9 @@ func messageContents(_ values: [String: Any]) -> [String] {
                 #expect(frames.last?.event == "end")
             }
         }
-        // The interrupted run left its input; the rolled-back one left nothing.
+        // The interrupted run left its input and no answer (it stopped mid-answer); the rolled-back one left nothing.
         let state = try await h.json("GET", "/threads/\(thread)/state")
-        #expect(messageContents(state["values"] as? [String: Any] ?? [:]).first == long)
+        #expect(messageContents(state["values"] as? [String: Any] ?? [:]) == [long])
         let runs = try JSONSerialization.jsonObject(with: Data(try await bodyText(h.call("GET", "/threads/\(thread)/runs")).utf8)) as? [[String: Any]]
         #expect(runs?.count == 1)
     }
@@ -257,12 +278,13 @@ func messageContents(_ values: [String: Any]) -> [String] {
     }
 }
 
-/// Polls `condition` for up to 5 s.
-func waitFor(_ condition: () async -> Bool) async throws {
-    let end = ContinuousClock.now + .seconds(5)
+/// Polls `condition` until it holds, every 10 ms. The 30 s limit only matters when the test fails (a condition
+/// that holds is seen at once, however busy the machine), so it is generous.
+func waitFor(_ condition: () async -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    let end = ContinuousClock.now + .seconds(30)
     while ContinuousClock.now < end {
         if await condition() { return }
         try await Task.sleep(for: .milliseconds(10))
     }
-    Issue.record("condition not met within 5 s")
+    Issue.record("condition not met within 30 s", sourceLocation: sourceLocation)
 }

@@ -14,21 +14,53 @@ import Testing
 
     /// Creates an empty database and returns its URL.
     func freshDatabase() async throws -> String {
-        let base = try #require(Self.serverURL, "POSTGRES_URL is not set: run the tests through scripts/test.sh")
-        var components = try #require(URLComponents(string: base))
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try await withAdmin { admin in try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)")) }
+        let base = try #require(Self.serverURL)
+        var components = try #require(URLComponents(string: base))
+        components.path = "/" + name
+        return components.string!
+    }
+
+    /// Runs `body` with a client of the server's `postgres` database.
+    func withAdmin<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let base = try #require(Self.serverURL, "POSTGRES_URL is not set: run the tests through scripts/test.sh")
+        let components = try #require(URLComponents(string: base))
         var configuration = PostgresClient.Configuration(host: components.host ?? "127.0.0.1", port: components.port ?? 5432,
                                                          username: components.user ?? "postgres", password: nil,
                                                          database: "postgres", tls: .disable)
         configuration.options.maximumConnections = 1
         let admin = PostgresClient(configuration: configuration)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await admin.run() }
-            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-            group.cancelAll()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await admin.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(admin)
         }
-        components.path = "/" + name
-        return components.string!
+    }
+
+    /// Waits until a session of the database at `url` has completed a LISTEN: the server shows it in
+    /// pg_stat_activity (idle, LISTEN its last statement) from then on, and every NOTIFY committed later reaches it.
+    /// Polled: nothing tells the client otherwise. The limit only matters when the test fails.
+    func waitUntilListening(_ url: String) async throws {
+        let database = String(try #require(URLComponents(string: url)).path.dropFirst())
+        let end = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < end {
+            let listening = try await withAdmin { admin in
+                let rows = try await admin.query("""
+                    SELECT count(*)::int8 FROM pg_stat_activity
+                    WHERE datname = \(database) AND state = 'idle' AND query ILIKE 'LISTEN %'
+                    """)
+                var count: Int64 = 0
+                for try await value in rows.decode(Int64.self) { count = value }
+                return count
+            }
+            if listening > 0 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("no session of \(database) was listening within 20 s")
     }
 
     func conformance() async throws -> (StoreConformance, Holder) {
@@ -85,12 +117,16 @@ import Testing
         let heard = Heard()
         let listening = Task { try await reader.followAppends { heard.add($0) } }
         defer { listening.cancel() }
-        try await Task.sleep(for: .milliseconds(300))
+        // A notification sent before the LISTEN is in place is lost, so the append waits for it (rather than for
+        // a guessed 300 ms, which a busy machine may overrun).
+        try await waitUntilListening(url)
         let sent = ContinuousClock.now
         try await writer.appendEvent(run: "r", EventRecord(seq: 1, event: "metadata", data: Array("{}".utf8)))
-        while heard.ids.isEmpty, ContinuousClock.now - sent < .seconds(5) { try await Task.sleep(for: .milliseconds(5)) }
+        // followAppends calls its handler only for notifications (it never polls), so hearing the append at all
+        // proves the NOTIFY. The bound is generous: it catches a notification that is grossly late, not a slow machine.
+        while heard.ids.isEmpty, ContinuousClock.now - sent < .seconds(20) { try await Task.sleep(for: .milliseconds(5)) }
         #expect(heard.ids == ["r"])
-        #expect(ContinuousClock.now - sent < .seconds(1))
+        #expect(ContinuousClock.now - sent < .seconds(5))
     }
 
     final class Heard: @unchecked Sendable {
