@@ -26,8 +26,6 @@ public struct RunResult: Sendable, Equatable {
 public enum RunFailure: Error, Sendable, Equatable {
     case maxTurnsExceeded(Int)
     case timedOut(Duration)
-    /// The model asked for a tool the agent does not have (reported to the model, counted here for logs).
-    case model(String)
 }
 
 /// Runs an agent: model -> tool calls (in parallel) -> model ... until an answer, the turn limit, the run

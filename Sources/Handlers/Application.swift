@@ -173,15 +173,8 @@ public struct Application: Sendable {
 
     private func errorResponse(_ error: any Error, _ request: Request, _ context: RequestContext) -> Response {
         switch error {
-        case let error as APIError:
-            return error.response(requestID: request.requestID)
-        case let error as DecodingError:
-            return APIError.invalid(field: error.fieldPath, error.reason).response(requestID: request.requestID)
-        case let error as StoreError:
-            return ThreadEndpoints.apiError(error).response(requestID: request.requestID)
-        case is UnavailableStore.Unavailable:
-            return APIError(status: 503, code: "store_unavailable", detail: "This server has no store configured for threads and runs.")
-                .response(requestID: request.requestID)
+        case let error as any APIErrorConvertible:
+            return error.apiError.response(requestID: request.requestID)
         case is CancellationError, is ClientDisconnected:
             return APIError(status: 503, code: "cancelled", detail: "The request was cancelled.")
                 .response(requestID: request.requestID)

@@ -59,7 +59,7 @@ struct RunEndpoints {
         } catch {
             await done(Usage())
             logEnd(of: error, logger: logger, started: started)
-            throw Self.apiError(error)
+            throw error
         }
         await done(result.usage)
         logCompleted(result, logger: logger, started: started)
@@ -99,7 +99,7 @@ struct RunEndpoints {
                     try? await events.send("end", data: Array("null".utf8))
                 } else if !cancelled {
                     // Reported in-band: the stream itself ends normally.
-                    let problem = Self.apiError(error) as? APIError ?? APIError.internalError(requestID: context.requestID)
+                    let problem = APIError.ofRun(error) ?? APIError.internalError(requestID: context.requestID)
                     try await events.send("error", json: StreamError(error: problem.code, message: problem.detail))
                     try await events.send("end", data: Array("null".utf8))
                     return
@@ -141,29 +141,6 @@ struct RunEndpoints {
     }
 
     /// Limits the run reached, as problems; anything else unchanged.
-    static func apiError(_ error: any Error) -> any Error {
-        switch error {
-        case RunFailure.maxTurnsExceeded(let turns):
-            APIError(status: 422, code: "max_turns_exceeded",
-                     detail: "The agent made \(turns) model calls without reaching an answer (limits.max_turns).")
-        case RunFailure.timedOut(let limit):
-            APIError(status: 504, code: "run_timeout",
-                     detail: "The run did not finish within \(limit.components.seconds) s (limits.timeout_seconds).")
-        case let error as UpstreamError:
-            switch error.kind {
-            case .rateLimited:
-                APIError(status: 429, code: "upstream_rate_limited", detail: "The model server is rate limiting: \(error.message)",
-                         headers: HTTPHeaders(error.retryAfter.map { [("Retry-After", "\($0.components.seconds)")] } ?? []))
-            case .timeout:
-                APIError(status: 504, code: "upstream_timeout", detail: "The model server timed out: \(error.message)")
-            case .failed:
-                APIError(status: 502, code: "upstream_error", detail: "The model server failed: \(error.message)")
-            }
-        default:
-            error
-        }
-    }
-
     func logCompleted(_ result: RunResult, logger: Logger, started: ContinuousClock.Instant) {
         logger.info("run.completed", metadata: [
             "turns": "\(result.turns)",

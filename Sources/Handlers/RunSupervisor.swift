@@ -79,7 +79,7 @@ public final class RunSupervisor: Sendable {
             runs[principal.keyID, default: 0] += 1
             return true
         }
-        guard admitted else { throw ThreadEndpoints.apiError(.concurrentRunsExceeded(limit: limit)) }
+        guard admitted else { throw StoreError.concurrentRunsExceeded(limit: limit) }
         return { [self] in statelessRuns.withLock { $0[principal.keyID, default: 1] -= 1 } }
     }
 

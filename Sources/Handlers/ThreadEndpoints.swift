@@ -115,11 +115,9 @@ struct ThreadEndpoints {
     func create(_ request: Request, _ context: RequestContext) async throws -> Response {
         let body = try request.decodeJSON(CreateBody.self, allowEmpty: true)
         let id = context.threadKey(try body.thread_id.map { try Self.validID($0, field: "thread_id") } ?? makeID())
-        let thread = try await Self.mapped {
-            try await store.createThread(NewThread(id: id, metadata: Self.text(body.metadata ?? [:]), ttl: body.ttl?.duration,
-                                                   tenant: context.tenant),
-                                         ifExists: body.if_exists ?? .raise)
-        }
+        let thread = try await store.createThread(NewThread(id: id, metadata: Self.text(body.metadata ?? [:]), ttl: body.ttl?.duration,
+                                                            tenant: context.tenant),
+                                                  ifExists: body.if_exists ?? .raise)
         return try await threadResponse(thread)
     }
 
@@ -142,26 +140,24 @@ struct ThreadEndpoints {
     }
 
     func get(_ id: String) async throws -> Response {
-        guard let thread = try await store.thread(id) else { throw Self.threadNotFound(id) }
+        guard let thread = try await store.thread(id) else { throw APIError.threadNotFound(id) }
         return try await threadResponse(thread)
     }
 
     func update(_ request: Request, _ id: String) async throws -> Response {
         let body = try request.decodeJSON(UpdateBody.self, allowEmpty: true)
-        let thread = try await Self.mapped {
-            try await store.updateThread(id, metadata: body.metadata.map(Self.text), ttl: body.ttl?.duration)
-        }
+        let thread = try await store.updateThread(id, metadata: body.metadata.map(Self.text), ttl: body.ttl?.duration)
         if request.headers["Prefer"]?.contains("return=minimal") == true { return Response(status: 204) }
         return try await threadResponse(thread)
     }
 
     func delete(_ id: String) async throws -> Response {
-        guard try await store.deleteThread(id) else { throw Self.threadNotFound(id) }
+        guard try await store.deleteThread(id) else { throw APIError.threadNotFound(id) }
         return Response(status: 204)
     }
 
     func state(_ id: String, checkpointID: String?) async throws -> Response {
-        guard try await store.thread(id) != nil else { throw Self.threadNotFound(id) }
+        guard try await store.thread(id) != nil else { throw APIError.threadNotFound(id) }
         var checkpoints = try await store.checkpoints(thread: id, limit: 1, before: nil)
         if let checkpointID {
             // The one asked for: the newest checkpoint before the one that follows it.
@@ -176,7 +172,7 @@ struct ThreadEndpoints {
     }
 
     func history(_ id: String, limit: Int?, before: String?) async throws -> Response {
-        guard try await store.thread(id) != nil else { throw Self.threadNotFound(id) }
+        guard try await store.thread(id) != nil else { throw APIError.threadNotFound(id) }
         let limit = limit ?? 10
         guard (1...1000).contains(limit) else { throw APIError.invalid(field: "limit", "must be between 1 and 1000") }
         let checkpoints = try await store.checkpoints(thread: id, limit: limit, before: before)
@@ -214,41 +210,4 @@ struct ThreadEndpoints {
         String(decoding: encodeJSON(value), as: UTF8.self)
     }
 
-    static func threadNotFound(_ id: String) -> APIError {
-        APIError.notFound("No thread with id '\(Tenancy.publicID(id).prefix(100))'.", code: "thread_not_found")
-    }
-
-    /// Store errors as the problems clients understand.
-    static func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as StoreError {
-            throw apiError(error)
-        }
-    }
-
-    static func apiError(_ error: StoreError) -> APIError {
-        switch error {
-        case .threadExists(let id):
-            APIError(status: 409, code: "thread_exists", detail: "A thread with id '\(Tenancy.publicID(id).prefix(100))' exists (if_exists: raise).",
-                     field: "thread_id", headers: HTTPHeaders([("x-should-retry", "false")]))
-        case .threadNotFound(let id):
-            threadNotFound(id)
-        case .runNotFound(let id):
-            APIError.notFound("No run with id '\(id.prefix(100))'.", code: "run_not_found")
-        case .threadBusy(let threadID, let runID):
-            APIError(status: 409, code: "thread_busy",
-                     detail: "Thread '\(Tenancy.publicID(threadID).prefix(100))' is running run '\(runID)'; wait for it, or send multitask_strategy enqueue, interrupt or rollback.",
-                     field: "multitask_strategy", headers: HTTPHeaders([("x-should-retry", "false")]))
-        case .runActive(let id):
-            APIError(status: 409, code: "run_active", detail: "Run '\(id)' is still pending or running; cancel it first.",
-                     headers: HTTPHeaders([("x-should-retry", "false")]))
-        case .eventConflict(let runID, _):
-            APIError(status: 409, code: "run_conflict", detail: "Run '\(runID)' is being written by another worker.")
-        case .concurrentRunsExceeded(let limit):
-            APIError(status: 429, code: "concurrent_runs_exceeded",
-                     detail: "This API key already has \(limit) runs pending or running (its max_concurrent_runs); wait for one to end.",
-                     headers: HTTPHeaders([("Retry-After", "1")]))
-        }
-    }
 }

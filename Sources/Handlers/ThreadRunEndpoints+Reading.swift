@@ -30,14 +30,14 @@ extension ThreadRunEndpoints {
             guard let value = RunStatus(rawValue: text) else { throw APIError.invalid(field: "status", unknownValue(text, RunStatus.self)) }
             status = value
         }
-        guard try await store.thread(threadID) != nil else { throw ThreadEndpoints.threadNotFound(threadID) }
+        guard try await store.thread(threadID) != nil else { throw APIError.threadNotFound(threadID) }
         let runs = try await store.runs(thread: threadID, limit: limit, offset: offset, status: status)
         return .json(encodeJSON(runs.map(ThreadWire.Run.init)))
     }
 
     func delete(_ context: RequestContext) async throws -> Response {
         let run = try await run(context)
-        _ = try await ThreadEndpoints.mapped { try await store.deleteRun(run.id) }
+        _ = try await store.deleteRun(run.id)
         return Response(status: 204)
     }
 

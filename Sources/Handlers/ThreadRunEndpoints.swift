@@ -76,7 +76,7 @@ struct ThreadRunEndpoints {
         new.webhook = plan.webhook
         new.keyID = context.principal?.keyID
         new.maxConcurrentRuns = context.principal?.maxConcurrentRuns
-        let record = try await ThreadEndpoints.mapped { [new] in try await store.createRun(new) }
+        let record = try await store.createRun(new)
         var logger = context.logger
         logger[metadataKey: "run.id"] = .string(runID)
         logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(threadID))
@@ -125,7 +125,7 @@ struct ThreadRunEndpoints {
         new.maxConcurrentRuns = context.principal?.maxConcurrentRuns
         new.background = true
         new.notBefore = plan.afterSeconds > 0 ? Date() + plan.afterSeconds : nil
-        let run = try await ThreadEndpoints.mapped { [new] in try await store.createRun(new) }
+        let run = try await store.createRun(new)
         context.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(threadID)),
                                                      "agent.id": .string(plan.agent.id)])
         supervisor.pokeBackground()

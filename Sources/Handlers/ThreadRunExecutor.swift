@@ -145,7 +145,7 @@ struct ThreadRunExecutor: Sendable {
                 return RunOutcome(status: .interrupted, error: Self.interrupted)
             }
         } catch {
-            let problem = RunEndpoints.apiError(error) as? APIError
+            let problem = APIError.ofRun(error)
             let status: RunStatus = if case RunFailure.timedOut = error { .timeout } else { .error }
             if problem == nil { logger.error("run.failed", metadata: ["error": "\(String(reflecting: error))"]) }
             else { logger.warning("run.failed", metadata: ["error": "\(error)", "duration_ms": "\(milliseconds(since: started))"]) }
