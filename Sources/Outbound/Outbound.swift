@@ -65,12 +65,16 @@ public struct Outbound: Sendable {
     }
 
     private func follow(_ request: Request, policy: OutboundPolicy) async throws -> Response {
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(policy.timeout.components.seconds) * 1_000_000_000
-                                                         + policy.timeout.components.attoseconds / 1_000_000_000)
+        let deadline = NIODeadline.now() + policy.timeout.timeAmount
+        var request = request
         var url = request.url
         var hops = 0
         while true {
             let target = try await admit(url, policy: policy)
+            if hops > 0, target.host != URL(string: request.url).flatMap(\.host).map({ OutboundPolicy.bare($0.lowercased()) }) {
+                // Credentials were meant for the first host only.
+                request.headers.removeAll { Self.credentialHeaders.contains($0.0.lowercased()) }
+            }
             let response = try await exchange(request, url: url, target: target, policy: policy, deadline: deadline)
             guard case .follow(let max) = policy.redirects, (300..<400).contains(response.status), response.status != 304,
                   let location = response.headers.first(name: "Location") else { return response }
@@ -118,8 +122,7 @@ public struct Outbound: Sendable {
     /// client, and the override is what pins the connection to the address (the name stays in Host and SNI).
     func exchange(_ request: Request, url: String, target: Target, policy: OutboundPolicy, deadline: NIODeadline) async throws -> Response {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
-        configuration.timeout = .init(connect: .nanoseconds(Int64(policy.connectTimeout.components.seconds) * 1_000_000_000
-                                                            + policy.connectTimeout.components.attoseconds / 1_000_000_000))
+        configuration.timeout = .init(connect: policy.connectTimeout.timeAmount)
         configuration.connectionPool = .init(idleTimeout: .seconds(1), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)
         // Always an override, literals too: the address judged is the address dialed, whatever the spelling. The key
         // must be the host exactly as the client will look it up, or it would resolve the name itself.
@@ -159,6 +162,8 @@ public struct Outbound: Sendable {
         }
         return Response(status: Int(response.status.code), headers: response.headers, body: body, truncated: truncated, url: url)
     }
+
+    static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "x-api-key"]
 
     /// The host as AsyncHTTPClient keys its connection target (`DeconstructedURL`, `ConnectionTarget`): the URL's
     /// host without brackets, and an IPv6 literal with them again.
@@ -218,5 +223,11 @@ public struct Outbound: Sendable {
                 continuation.resume(returning: addresses)
             }
         }
+    }
+}
+
+extension Duration {
+    var timeAmount: TimeAmount {
+        .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
     }
 }

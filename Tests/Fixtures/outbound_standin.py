@@ -4,7 +4,7 @@
     outbound_standin.py ADDRESS PORT HITS_FILE
 
 Listens on ADDRESS:PORT (an address of 127.0.0.0/8 or ::1) and appends one line per request to HITS_FILE:
-"<method> <path> host=<Host header>". Prints "ready" once listening. Answers:
+"<method> <path> host=<Host header>[ authorization]". Prints "ready" once listening. Answers:
   /redirect/<code>?to=<url>   <code> with Location: <url>   (a "public" host that redirects inward)
   anything else               200 "reached <ADDRESS>"       (an "internal" service: any hit is a failed test)
 """
@@ -21,7 +21,8 @@ lock = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
     def answer(self):
         with lock, open(hits_path, "a") as hits:
-            hits.write(f"{self.command} {self.path} host={self.headers.get('Host', '')}\n")
+            credential = " authorization" if self.headers.get("Authorization") else ""
+            hits.write(f"{self.command} {self.path} host={self.headers.get('Host', '')}{credential}\n")
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)

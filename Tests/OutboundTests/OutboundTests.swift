@@ -161,6 +161,25 @@ import Testing
         }
     }
 
+    /// Credentials go to the host they were meant for: a redirect to another host drops them, to the same keeps them.
+    @Test func credentialsAreNotCarriedToAnotherHost() async throws {
+        try await withStandIns { port, standIn, _ in
+            let outbound = Outbound(resolver: { _ in [Self.publicAddress] }, dial: dial)
+            let headers = [("Authorization", "Bearer secret")]
+            let policy = OutboundPolicy(redirects: .follow(max: 2))
+            let away = "http://first.test:\(port)/redirect/302?to=" + "http://second.test:\(port)/landed".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            _ = try await outbound.send(.init(url: away, headers: headers), policy: policy)
+            let home = "http://first.test:\(port)/redirect/302?to=%2Flanded"
+            _ = try await outbound.send(.init(url: home, headers: headers), policy: policy)
+            #expect(standIn.lines.map { $0.replacingOccurrences(of: ":\(port)", with: "") } == [
+                "GET /redirect/302?to=http%3A%2F%2Fsecond%2Etest%3A\(port)%2Flanded host=first.test authorization",
+                "GET /landed host=second.test",
+                "GET /redirect/302?to=%2Flanded host=first.test authorization",
+                "GET /landed host=first.test authorization",
+            ])
+        }
+    }
+
     @Test func failuresAreGenericForCallersAndDetailedForTheLog() async throws {
         let outbound = Outbound(resolver: { _ in [IPAddress("127.0.0.1")!] })
         // A closed port on an allowed host: the caller learns "could not connect", not the port's state or errno.
