@@ -78,10 +78,10 @@ def test_playground_streams_an_answer_with_a_tool_call(browser, base_url, api_ke
 
 
 def test_playground_resumes_a_stream_after_a_reload(browser, base_url, api_key):
-    words = " ".join(f"w{i}" for i in range(60))  # the echo agent streams these over about a second
+    words = " ".join(f"w{i}" for i in range(60))  # echo-slow streams these over 9 s: time to reload mid-answer
     enter_key(browser, base_url, api_key)
-    wait(browser, lambda d: any(o.get_attribute("value") == "echo" for o in d.find_elements(By.CSS_SELECTOR, "#agent option")))
-    Select(browser.find_element(By.ID, "agent")).select_by_value("echo")
+    wait(browser, lambda d: any(o.get_attribute("value") == "echo-slow" for o in d.find_elements(By.CSS_SELECTOR, "#agent option")))
+    Select(browser.find_element(By.ID, "agent")).select_by_value("echo-slow")
     browser.find_element(By.ID, "new-thread").click()
     browser.find_element(By.ID, "message").send_keys(words)
     browser.find_element(By.ID, "send").click()
