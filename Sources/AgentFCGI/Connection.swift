@@ -145,8 +145,6 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
         return outcome
     }
 
-    var hasPendingBytes: Bool { shared.withLock { !$0.queue.isEmpty } }
-
     /// Queues the heartbeat bytes if the stream has been silent for its interval.
     func heartbeatIfDue(now: UInt64) -> Bool {
         shared.withLock { shared in

@@ -32,7 +32,7 @@ final class IOLoop: @unchecked Sendable {
         var command: Command?
     }
 
-    enum Command { case cancelAll, abortAll, stop }
+    enum Command { case cancelAll, stop }
 
     init(logger: Logger) throws {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -139,8 +139,6 @@ final class IOLoop: @unchecked Sendable {
             switch command {
             case .cancelAll:
                 for connection in connections.values { connection.cancelTask() }
-            case .abortAll:
-                for connection in Array(connections.values) { abort(connection) }
             case .stop:
                 for connection in Array(connections.values) { abort(connection) }
                 return

@@ -88,14 +88,6 @@ public final class Watchdog: Sendable {
     }
 }
 
-/// A flag that one task sets and another reads.
-public final class AtomicFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    public init() {}
-    public func set() { value.store(true, ordering: .relaxed) }
-    public var isSet: Bool { value.load(ordering: .relaxed) }
-}
-
 /// Lets the watchdog cancel a running task at its deadline, and only while that task is still inside the run:
 /// the task handle is used under the same lock that `disarm` takes before the run returns, so it is never used
 /// after the run is over.

@@ -117,14 +117,6 @@ public final class RunSupervisor: Sendable {
 
     public var activeRuns: Int { local.withLock { $0.count } }
 
-    /// Waits (up to `limit`) for this process's runs to finish.
-    public func drain(within limit: Duration) async {
-        let end = ContinuousClock.now + limit
-        while activeRuns > 0, ContinuousClock.now < end {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
     func acquireBell(_ runID: String) -> Bell {
         bells.withLock { bells in
             if let entry = bells[runID] {
