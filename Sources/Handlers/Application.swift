@@ -118,9 +118,7 @@ public struct Application: Sendable {
             var logger = self.logger
             logger[metadataKey: "request.id"] = .string(request.requestID)
             let context = RequestContext(parameters: parameters, requestID: request.requestID, logger: logger)
-            if let authenticator, !APIKeys.publicOperations.contains(route.operationID) {
-                // Fail closed: an operation without a scope needs `admin`.
-                let scope = APIKeys.routeScopes[route.operationID] ?? "admin"
+            if let authenticator, let scope = route.access.scope {
                 return .deferred {
                     var context = context
                     do {

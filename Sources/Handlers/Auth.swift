@@ -52,24 +52,6 @@ public enum APIKeys {
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
-
-    /// The scope each operation needs; an operation missing here is public (health, info).
-    static let routeScopes: [String: String] = {
-        var scopes: [String: String] = [:]
-        for id in ["search_agents", "search_assistants", "get_agent", "get_assistant", "get_agent_schemas",
-                   "get_assistant_schemas", "list_agent_tools"] { scopes[id] = "agents:read" }
-        for id in ["thread_create", "thread_update", "thread_delete"] { scopes[id] = "threads:write" }
-        for id in ["thread_search", "thread_get", "thread_state", "thread_state_at", "thread_history_get", "thread_history"] {
-            scopes[id] = "threads:read"
-        }
-        for id in ["invoke_agent_tool", "run_wait", "run_stream", "thread_run_stream", "thread_run_wait", "thread_run_create",
-                   "run_create", "thread_run_cancel", "run_cancel", "thread_run_delete", "run_delete"] { scopes[id] = "runs:write" }
-        for id in ["thread_run_list", "thread_run_get", "run_get", "thread_run_join", "run_join", "run_join_wait",
-                   "thread_run_join_stream", "run_join_stream", "thread_run_webhooks", "run_webhooks"] { scopes[id] = "runs:read" }
-        return scopes
-    }()
-
-    static let publicOperations: Set<String> = ["health", "info"]
 }
 
 /// Checks a request's key against the store.

@@ -8,12 +8,25 @@ public enum RouteHandler: Sendable {
     case async(@Sendable (Request, RequestContext) async throws -> Response)
 }
 
-/// One operation: the route table is data, so it can be listed (OpenAPI, docs) and checked for clashes.
+/// Who may call an operation: anyone (health, info), or a key with that scope (or `admin`).
+public enum Access: Sendable, Equatable {
+    case open
+    case scope(String)
+
+    /// The scope a key needs; nil for an open operation.
+    public var scope: String? {
+        if case .scope(let scope) = self { scope } else { nil }
+    }
+}
+
+/// One operation: the route table is data, so it can be listed (OpenAPI, docs) and checked for clashes. Each route
+/// states its own access: authentication and the OpenAPI document read it here, so they cannot disagree.
 public struct Route: Sendable {
     public let method: String
     /// A template such as `/agents/{agent_id}/schemas`.
     public let path: String
     public let operationID: String
+    public let access: Access
     public let summary: String
     public let handler: RouteHandler
     let segments: [Segment]
@@ -23,10 +36,11 @@ public struct Route: Sendable {
         case parameter(String)
     }
 
-    public init(_ method: String, _ path: String, operationID: String, summary: String, handler: RouteHandler) {
+    public init(_ method: String, _ path: String, operationID: String, access: Access, summary: String, handler: RouteHandler) {
         self.method = method
         self.path = path
         self.operationID = operationID
+        self.access = access
         self.summary = summary
         self.handler = handler
         self.segments = path.split(separator: "/").map { part in

@@ -15,11 +15,11 @@ struct RunEndpoints {
     }
 
     func register(in router: inout Router) {
-        router.add(Route("POST", "/runs/wait", operationID: "run_wait",
+        router.add(Route("POST", "/runs/wait", operationID: "run_wait", access: .scope("runs:write"),
                          summary: "Run an agent and answer with its final state", handler: .async { request, context in
             try await wait(request, context)
         }))
-        router.add(Route("POST", "/runs/stream", operationID: "run_stream",
+        router.add(Route("POST", "/runs/stream", operationID: "run_stream", access: .scope("runs:write"),
                          summary: "Run an agent and stream its events as Server-Sent Events", handler: .async { request, context in
             try await stream(request, context)
         }))

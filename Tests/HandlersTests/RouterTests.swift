@@ -4,9 +4,9 @@ import Testing
 @Suite struct RouterTests {
     func router() -> Router {
         var router = Router()
-        router.add(Route("GET", "/runs/{run_id}", operationID: "a", summary: "", handler: .inline { _, _ in Response() }))
-        router.add(Route("POST", "/runs/stream", operationID: "b", summary: "", handler: .inline { _, _ in Response() }))
-        router.add(Route("DELETE", "/runs/{run_id}", operationID: "c", summary: "", handler: .inline { _, _ in Response() }))
+        router.add(Route("GET", "/runs/{run_id}", operationID: "a", access: .open, summary: "", handler: .inline { _, _ in Response() }))
+        router.add(Route("POST", "/runs/stream", operationID: "b", access: .open, summary: "", handler: .inline { _, _ in Response() }))
+        router.add(Route("DELETE", "/runs/{run_id}", operationID: "c", access: .open, summary: "", handler: .inline { _, _ in Response() }))
         return router
     }
 

@@ -249,7 +249,7 @@ public enum OpenAPIDocument {
             "tags": [.string(operation.tag)],
         ]
         var description = operation.description ?? ""
-        if let scope = APIKeys.routeScopes[route.operationID] {
+        if let scope = route.access.scope {
             object["security"] = [["ApiKeyHeader": []], ["BearerKey": []]]
             description += (description.isEmpty ? "" : "\n\n") + "Needs an API key with the scope `\(scope)` (or `admin`)."
         }
@@ -308,7 +308,7 @@ public enum OpenAPIDocument {
             }
             responses[String(status)] = .object(response)
         }
-        let authProblems = APIKeys.routeScopes[route.operationID] == nil ? [] : [401, 403]
+        let authProblems = route.access == .open ? [] : [401, 403]
         // An id in the path that cannot be one (too long, a slash, a space) is a 422 naming the parameter.
         let pathProblems = route.path.contains("{") ? [414, 422] : []
         for status in Set(operation.problems + authProblems + pathProblems + [429, 500]).sorted() {
