@@ -103,12 +103,12 @@ struct ThreadRunExecutor: Sendable {
             if modes.contains(.values) {
                 try await log.send("values", json: StateValues(history + messages, usage: result.usage))
             }
-            try await finish(run, .success, messages: messages, result: RunResultNote(usage: result.usage, turns: result.turns, context: fit.note))
+            try await finish(run, .success, messages: messages, result: RunResultNote(usage: result.usage, turns: result.turns, context: fit.note),
+                             closing: log)
             logger.info("run.completed", metadata: [
                 "turns": "\(result.turns)", "usage.input_tokens": "\(result.usage.inputTokens)",
                 "usage.output_tokens": "\(result.usage.outputTokens)", "duration_ms": "\(milliseconds(since: started))",
             ])
-            await log.end()
             return RunOutcome(status: .success, error: nil)
         } catch let error where error is CancellationError || error is ClientDisconnected {
             let (action, reason) = local.cancellation ?? (.interrupt, "cancelled")
@@ -137,11 +137,11 @@ struct ThreadRunExecutor: Sendable {
                 try? await log.send("error", json: note)
                 do {
                     try await finish(run, .interrupted, messages: plan.input + collected.messages,
-                                     result: RunResultNote(usage: collected.usage, turns: nil, context: fit.note, error: note))
+                                     result: RunResultNote(usage: collected.usage, turns: nil, context: fit.note, error: note), closing: log)
                 } catch {
                     logger.error("run.store_failed", metadata: ["error": "\(error)"])
+                    await log.end()
                 }
-                await log.end()
                 return RunOutcome(status: .interrupted, error: Self.interrupted)
             }
         } catch {
@@ -155,11 +155,11 @@ struct ThreadRunExecutor: Sendable {
                 try? await log.send("error", json: note)
                 do {
                     try await finish(run, status, messages: plan.input + collected.messages,
-                                     result: RunResultNote(usage: collected.usage, turns: nil, context: fit.note, error: note))
+                                     result: RunResultNote(usage: collected.usage, turns: nil, context: fit.note, error: note), closing: log)
                 } catch {
                     logger.error("run.store_failed", metadata: ["error": "\(error)"])
+                    await log.end()
                 }
-                await log.end()
                 return RunOutcome(status: status, error: reported)
             }
         }
@@ -174,8 +174,11 @@ struct ThreadRunExecutor: Sendable {
         await Task { await body() }.value
     }
 
+    /// Ends the run in one store transaction: status, messages, checkpoint, webhook deliveries, and (with `closing`)
+    /// the log's `end`, so that no reader sees the run over before its `end` is there. If the run is no longer this
+    /// worker's to finish, the `end` is appended on its own, as before; if the store fails, the caller decides.
     private func finish(_ run: RunRecord, _ status: RunStatus, messages: [ChatMessage], result: RunResultNote,
-                        rollback: Bool = false) async throws {
+                        rollback: Bool = false, closing log: LoggedEvents? = nil) async throws {
         let settings = dependencies.catalog.webhooks
         // The stored record (attempts, attempt log) only for a webhook's payload: most runs have none.
         var ended = run.webhook != nil || !settings.endpoints.isEmpty ? ((try? await store.run(run.id)) ?? run) : run
@@ -185,9 +188,12 @@ struct ThreadRunExecutor: Sendable {
         ended.workerID = nil
         ended.leaseUntil = nil
         let deliveries = WebhookEvent.deliveries(for: ended, settings: settings, makeID: dependencies.makeID)
+        let end = log?.closingEnd()
         let completion = RunCompletion(status: status, messages: messages.map { ($0.id, StoredMessage.encode($0)) },
-                                       result: ended.result ?? "{}", rollback: rollback, deliveries: deliveries)
-        _ = try await store.finishRun(run.id, worker: supervisor.workerID, completion)
+                                       result: ended.result ?? "{}", rollback: rollback, deliveries: deliveries,
+                                       closingEvents: end.map { [$0] } ?? [])
+        let finished = try await store.finishRun(run.id, worker: supervisor.workerID, completion)
+        if let log { if finished { log.closed() } else { await log.end() } }
         if let keyID = run.keyID, result.usage.totalTokens > 0 {
             try? await store.addUsage(key: keyID, day: Budget.today(), tokens: result.usage.totalTokens)
         }
@@ -265,6 +271,17 @@ final class LoggedEvents: EventSink {
 
     func end() async {
         try? await send("end", data: Array("null".utf8))
+    }
+
+    /// The `end` for the transaction that finishes the run; numbered, not yet counted.
+    func closingEnd() -> EventRecord {
+        EventRecord(seq: next.withLock { $0 }, event: "end", data: Array("null".utf8))
+    }
+
+    /// That transaction committed the `end`.
+    func closed() {
+        next.withLock { $0 += 1 }
+        supervisor.ring(runID)
     }
 
     /// For a run that never started: readers still learn why and see the stream end.

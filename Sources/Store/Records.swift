@@ -199,14 +199,18 @@ public struct RunCompletion: Sendable {
     public var rollback: Bool
     /// Webhook deliveries that the run's end owes, written in the same transaction so none is lost.
     public var deliveries: [NewDelivery]
+    /// The log's last events (its `end`), appended in the same transaction: a reader never sees a finished run
+    /// whose `end` is still to come. Ignored for a rollback, whose events go with the run.
+    public var closingEvents: [EventRecord]
 
     public init(status: RunStatus, messages: [(id: String, body: JSONText)], result: JSONText, rollback: Bool = false,
-                deliveries: [NewDelivery] = []) {
+                deliveries: [NewDelivery] = [], closingEvents: [EventRecord] = []) {
         self.status = status
         self.messages = messages
         self.result = result
         self.rollback = rollback
         self.deliveries = deliveries
+        self.closingEvents = closingEvents
     }
 }
 

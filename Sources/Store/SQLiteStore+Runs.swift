@@ -201,6 +201,10 @@ extension SQLiteStore: RunStore {
             try db.execute(sql: """
                 UPDATE runs SET status = ?, result = json(?), finished_at = ?, updated_at = ?, lease_until = NULL WHERE run_id = ?
                 """, arguments: [completion.status.rawValue, completion.result, now, now, id])
+            for event in completion.closingEvents {
+                try db.execute(sql: "INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [id, event.seq, event.event, Data(event.data), now])
+            }
             try Self.insertDeliveries(db, completion.deliveries, now: now)
             guard let threadID = run.threadID else { return true }
             var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?",

@@ -209,6 +209,16 @@ extension PostgresStore: RunStore {
                 UPDATE runs SET status = \(completion.status.rawValue), result = \(completion.result)::jsonb, finished_at = \(now),
                     updated_at = \(now), lease_until = NULL WHERE run_id = \(id)
                 """, on: connection)
+            for event in completion.closingEvents {
+                // The notice is delivered at commit, with the run's new status.
+                _ = try await self.rows("""
+                    WITH appended AS (
+                        INSERT INTO run_events (run_id, seq, event, data, created_at)
+                        VALUES (\(id), \(Int64(event.seq)), \(event.event), \(ByteBuffer(bytes: event.data)), \(now))
+                        RETURNING run_id)
+                    SELECT pg_notify('agentfcgi_events', run_id) FROM appended
+                    """, on: connection)
+            }
             guard let threadID = run.threadID else { return true }
             _ = try await self.fetchThread(threadID, on: connection, lock: true)
             var seq = try await self.rows("SELECT COALESCE(MAX(seq), 0) AS n FROM messages WHERE thread_id = \(threadID)", on: connection)[0].int64("n")

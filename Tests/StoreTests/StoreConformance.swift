@@ -61,10 +61,16 @@ struct StoreConformance {
         }
         #expect(claimed.status == .running && claimed.attempts == 1 && claimed.workerID == "w1")
         #expect(try await store.thread("t")?.status == .busy)
-        // Only its worker may finish it.
-        #expect(try await !store.finishRun("r1", worker: "w2", RunCompletion(status: .success, messages: [], result: "{}")))
-        let done = RunCompletion(status: .success, messages: [("m1", #"{"c":"hi"}"#), ("m2", #"{"c":"hello"}"#)], result: #"{"usage":1}"#)
+        // Only its worker may finish it, and a refused finish appends nothing.
+        try await store.appendEvent(run: "r1", EventRecord(seq: 1, event: "values", data: Array("{}".utf8)))
+        let end = EventRecord(seq: 2, event: "end", data: Array("null".utf8))
+        #expect(try await !store.finishRun("r1", worker: "w2", RunCompletion(status: .success, messages: [], result: "{}", closingEvents: [end])))
+        #expect(try await store.events(run: "r1", after: 0, limit: 10).map(\.event) == ["values"])
+        let done = RunCompletion(status: .success, messages: [("m1", #"{"c":"hi"}"#), ("m2", #"{"c":"hello"}"#)], result: #"{"usage":1}"#,
+                                 closingEvents: [end])
         #expect(try await store.finishRun("r1", worker: "w1", done))
+        // The run's end and its log's `end` in one transaction: whoever sees it finished finds the `end` too.
+        #expect(try await store.events(run: "r1", after: 0, limit: 10) == [EventRecord(seq: 1, event: "values", data: Array("{}".utf8)), end])
         #expect(try await store.thread("t")?.status == .idle)
         #expect(try await store.run("r1")?.status == .success)
         #expect(try await store.run("r1")?.result.map(json) == json(#"{"usage":1}"#))
