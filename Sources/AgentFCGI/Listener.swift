@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 /// Where the worker takes FastCGI connections from.
@@ -22,7 +23,7 @@ enum ListenAddress: Equatable {
 
     /// The socket systemd or a spawner passed, if any.
     static func inheritedFromEnvironment() -> ListenAddress? {
-        let environment = ProcessInfoLite.environment
+        let environment = ProcessInfo.processInfo.environment
         if let count = environment["LISTEN_FDS"].flatMap(Int.init), count >= 1,
            environment["LISTEN_PID"].flatMap(Int32.init) == getpid() {
             return .inherited(fd: 3)
@@ -92,21 +93,5 @@ struct Listener {
         guard let createdPath else { return }
         _ = Glibc.close(fd)
         unlink(createdPath)
-    }
-}
-
-/// The environment without Foundation's ProcessInfo, which this target otherwise does not need.
-enum ProcessInfoLite {
-    static var environment: [String: String] {
-        var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return result
     }
 }
