@@ -1,5 +1,6 @@
 import AgentRuntime
 import Logging
+import Synchronization
 
 /// Stateless runs: `POST /runs/wait` answers with the final state, `POST /runs/stream` streams it as SSE.
 struct RunEndpoints {
@@ -35,20 +36,19 @@ struct RunEndpoints {
     }
 
     /// Budget and concurrency of the caller's key, and the usage to count when the run ends.
-    func admit(_ context: RequestContext) async throws -> @Sendable (Usage) async -> Void {
-        guard let principal = context.principal, let supervisor = dependencies.supervisor else { return { _ in } }
+    func admit(_ context: RequestContext) async throws -> Admission {
+        guard let principal = context.principal, let supervisor = dependencies.supervisor else { return Admission() }
         try await Budget.check(principal, store: supervisor.store)
         let release = try supervisor.acquireStateless(principal)
         let store = supervisor.store
-        return { usage in
-            release()
+        return Admission(release: release) { usage in
             if usage.totalTokens > 0 { try? await store.addUsage(key: principal.keyID, day: Budget.today(), tokens: usage.totalTokens) }
         }
     }
 
     func wait(_ request: Request, _ context: RequestContext) async throws -> Response {
         let plan = try plan(request)
-        let done = try await admit(context)
+        let admission = try await admit(context)
         let runID = dependencies.makeID()
         let logger = runLogger(context, runID: runID, plan: plan)
         let started = ContinuousClock.now
@@ -57,11 +57,11 @@ struct RunEndpoints {
         do {
             result = try await execute(plan) { _ in }
         } catch {
-            await done(Usage())
+            await admission.end(Usage())
             logEnd(of: error, logger: logger, started: started)
             throw error
         }
-        await done(result.usage)
+        await admission.end(result.usage)
         logCompleted(result, logger: logger, started: started)
         var response = Response.json(encodeJSON(StateValues(result.messages, usage: result.usage)))
         response.headers.add("Content-Location", "/runs/\(runID)")
@@ -70,7 +70,7 @@ struct RunEndpoints {
 
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {
         let plan = try plan(request)
-        let done = try await admit(context)
+        let admission = try await admit(context)
         let runID = dependencies.makeID()
         let logger = runLogger(context, runID: runID, plan: plan)
         let modes = Set(plan.streamModes)
@@ -89,7 +89,7 @@ struct RunEndpoints {
             do {
                 result = try await execute(plan) { event in try await renderer.render(event) }
             } catch {
-                await done(Usage())
+                await admission.end(Usage())
                 logEnd(of: error, logger: logger, started: started)
                 // A client that left hears nothing more; anyone still listening learns why the stream ends.
                 let cancelled = error is CancellationError || error is ClientDisconnected
@@ -106,7 +106,7 @@ struct RunEndpoints {
                 }
                 throw error
             }
-            await done(result.usage)
+            await admission.end(result.usage)
             logCompleted(result, logger: logger, started: started)
             if modes.contains(.custom) {
                 try await events.send("custom", json: CustomEvent(type: "run_completed", usage: result.usage, turn: result.turns))
@@ -174,4 +174,29 @@ struct RunEndpoints {
 
 func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
     (ContinuousClock.now - start).wholeMilliseconds
+}
+
+/// A stateless run's place under its key's `max_concurrent_runs`. Given back when the run ends, and also when it
+/// never starts: a stream whose client left before the head went out is dropped by the transport without its body
+/// ever running, and the place goes back as the body's closure (and this with it) is released.
+final class Admission: Sendable {
+    private let release: (@Sendable () -> Void)?
+    private let settle: (@Sendable (Usage) async -> Void)?
+    private let open = Atomic<Bool>(true)
+
+    init(release: (@Sendable () -> Void)? = nil, settle: (@Sendable (Usage) async -> Void)? = nil) {
+        self.release = release
+        self.settle = settle
+    }
+
+    /// The run is over: the place goes back and its usage is counted. Once; later calls do nothing.
+    func end(_ usage: Usage) async {
+        guard open.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        release?()
+        await settle?(usage)
+    }
+
+    deinit {
+        if open.load(ordering: .acquiring) { release?() }
+    }
 }

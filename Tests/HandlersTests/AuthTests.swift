@@ -117,6 +117,23 @@ import Testing
     }
 }
 
+extension AuthTests {
+    /// A stateless stream whose client leaves before the head is sent: the transport drops the response without
+    /// running its body. The key's place must come back all the same (it leaked before: 30 such requests locked a
+    /// key with limit 2 out of every stateless run).
+    @Test func aStreamThatNeverStartsGivesItsPlaceBack() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let one = try await h.makeKey(tenant: "c", scopes: ["admin"], maxConcurrentRuns: 1)
+        for _ in 0..<3 {
+            let abandoned = await call(h, "POST", "/runs/stream", ThreadHarness.input("x"), key: one)
+            #expect(abandoned.status == 200)
+            // Dropped here, its body never run, as the transport does for a client that is gone.
+        }
+        let served = await call(h, "POST", "/runs/wait", ThreadHarness.input("still mine"), key: one)
+        #expect(served.status == 200, "the abandoned streams kept the key's only place: \(served.status)")
+    }
+}
+
 @Suite struct InputHardeningTests {
     @Test(arguments: [
         (String(repeating: "[", count: 40) + String(repeating: "]", count: 40), 422, "json_too_deep"),
