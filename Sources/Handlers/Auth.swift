@@ -37,13 +37,24 @@ public enum APIKeys {
 
     static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
 
-    /// The credential of a request: `X-Api-Key`, or `Authorization: Bearer`.
-    static func credential(_ request: Request) -> String? {
-        if let key = request.headers["X-Api-Key"], !key.isEmpty { return key }
-        guard let authorization = request.headers["Authorization"] else { return nil }
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return parts[1].trimmingCharacters(in: .whitespaces)
+    /// The distinct credentials a request carries: every `X-Api-Key` and every `Authorization: Bearer`. More than
+    /// one is refused rather than one silently preferred (nginx limits by one of them, the app would check another).
+    static func credentials(_ request: Request) -> [String] {
+        var found: [String] = []
+        for field in request.headers {
+            let value: String
+            if field.name.caseInsensitiveEquals("X-Api-Key") {
+                value = field.value
+            } else if field.name.caseInsensitiveEquals("Authorization") {
+                let parts = field.value.split(separator: " ", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "bearer" else { continue }
+                value = parts[1].trimmingCharacters(in: .whitespaces)
+            } else {
+                continue
+            }
+            if !value.isEmpty, !found.contains(value) { found.append(value) }
+        }
+        return found
     }
 
     /// Equal without an early exit, so that the time taken does not tell how much of a hash matched.
@@ -60,7 +71,12 @@ struct Authenticator: Sendable {
 
     func authenticate(_ request: Request, scope: String) async throws -> Principal {
         let challenge = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="agentfcgi""#)])
-        guard let credential = APIKeys.credential(request) else {
+        let credentials = APIKeys.credentials(request)
+        guard credentials.count <= 1 else {
+            throw APIError(status: 401, code: "unauthorized",
+                           detail: "The request carries \(credentials.count) different API keys: send one.", headers: challenge)
+        }
+        guard let credential = credentials.first else {
             throw APIError(status: 401, code: "unauthorized",
                            detail: "An API key is required: send it as X-Api-Key or Authorization: Bearer.", headers: challenge)
         }

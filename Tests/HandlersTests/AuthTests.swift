@@ -118,6 +118,19 @@ import Testing
 }
 
 extension AuthTests {
+    /// Two different keys on one request are refused, not one of them silently preferred; the same key twice is one.
+    @Test func twoDifferentKeysAreRefused() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let a = try await h.makeKey(tenant: "a", scopes: ["admin"])
+        let b = try await h.makeKey(tenant: "b", scopes: ["admin"])
+        let both = await h.call("POST", "/agents/search", "{}", headers: [("X-Api-Key", a), ("Authorization", "Bearer \(b)")])
+        #expect(both.status == 401)
+        #expect(try await jsonObject(both)["detail"] as? String == "The request carries 2 different API keys: send one.")
+        #expect(await h.call("POST", "/agents/search", "{}", headers: [("X-Api-Key", a), ("X-Api-Key", b)]).status == 401)
+        #expect(await h.call("POST", "/agents/search", "{}", headers: [("X-Api-Key", a), ("Authorization", "Bearer \(a)")]).status == 200)
+        #expect(await h.call("POST", "/agents/search", "{}", headers: [("Authorization", "Bearer \(b)")]).status == 200)
+    }
+
     /// A stateless stream whose client leaves before the head is sent: the transport drops the response without
     /// running its body. The key's place must come back all the same (it leaked before: 30 such requests locked a
     /// key with limit 2 out of every stateless run).
