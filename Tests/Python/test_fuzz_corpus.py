@@ -59,13 +59,13 @@ CORPUS = [
 ]
 
 
-def raw_request(base_url, method, target, headers, body):
+def raw_request(base_url, method, target, headers, body, version="HTTP/1.1"):
     url = urllib.parse.urlsplit(base_url)
     context = ssl.create_default_context(cafile=os.environ["AGENTFCGI_CA"])
     with socket.create_connection((url.hostname, url.port), timeout=30) as plain:
         with context.wrap_socket(plain, server_hostname=url.hostname) as tls:
             payload = body.encode() if isinstance(body, str) else (body or b"")
-            lines = [f"{method} {target} HTTP/1.1", f"Host: {url.hostname}", "Connection: close"]
+            lines = [f"{method} {target} {version}", f"Host: {url.hostname}", "Connection: close"]
             lines += [f"{name}: {value}" for name, value in headers.items()]
             if body is not None:
                 lines.append(f"Content-Length: {len(payload)}")
@@ -124,3 +124,19 @@ def test_bad_inputs_get_problems_and_change_nothing(base_url, api_key):
     status, _, content = raw_request(base_url, "GET", "/ok", {}, None)
     assert status == 200 and json.loads(content) == {"ok": True}
     assert counts(database) == before
+
+
+def test_nginx_answers_what_it_does_not_implement_as_problems(base_url, api_key):
+    """nginx's own 501 (a transfer encoding it does not know) and 505 (an HTTP version it does not speak) are
+    problem+json like every other error, not nginx's HTML pages."""
+    cases = [
+        ("POST", "/runs/wait", {"Transfer-Encoding": "gzip", "X-Api-Key": api_key}, None, "HTTP/1.1", 501, "not_implemented"),
+        ("GET", "/ok", {}, None, "HTTP/2.0", 505, "http_version_not_supported"),
+        ("GET", "/ok", {}, None, "HTTP/3.1", 505, "http_version_not_supported"),
+    ]
+    for method, target, headers, body, version, expected, code in cases:
+        status, response_headers, content = raw_request(base_url, method, target, headers, body, version=version)
+        assert status == expected, (version, headers, status, content[:200])
+        assert response_headers.get("content-type", "").startswith("application/problem+json"), response_headers
+        problem = json.loads(content)
+        assert problem["status"] == expected and problem["code"] == code and problem["detail"]
