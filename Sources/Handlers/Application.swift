@@ -166,6 +166,10 @@ public struct Application: Sendable {
         if !request.requestID.isEmpty {
             response.headers.add("X-Request-Id", request.requestID)
         }
+        // API answers are per caller (threads, runs, a key's view): no shared or browser cache may keep them.
+        if response.headers["Cache-Control"] == nil {
+            response.headers.add("Cache-Control", "no-store")
+        }
         return response
     }
 

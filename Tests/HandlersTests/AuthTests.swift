@@ -118,6 +118,18 @@ import Testing
 }
 
 extension AuthTests {
+    /// No cache may keep an API answer: every answer says `no-store`, errors too; a stream keeps its own `no-cache`.
+    @Test func apiAnswersAreNotCached() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let key = try await h.makeKey(tenant: "a", scopes: ["admin"])
+        #expect(await h.call("POST", "/threads", "{}", headers: [("X-Api-Key", key)]).headers["Cache-Control"] == "no-store")
+        #expect(await h.call("GET", "/threads/none", headers: [("X-Api-Key", key)]).headers["Cache-Control"] == "no-store")
+        #expect(await h.call("GET", "/threads/none").headers["Cache-Control"] == "no-store", "a 401 too")
+        #expect(await h.call("GET", "/ok").headers["Cache-Control"] == "no-store")
+        let stream = await h.call("POST", "/runs/stream", ThreadHarness.input("x"), headers: [("X-Api-Key", key)])
+        #expect(stream.headers.filter { $0.name.lowercased() == "cache-control" }.map(\.value) == ["no-cache"])
+    }
+
     /// Two different keys on one request are refused, not one of them silently preferred; the same key twice is one.
     @Test func twoDifferentKeysAreRefused() async throws {
         let h = try ThreadHarness(requireKeys: true)
