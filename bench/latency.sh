@@ -10,11 +10,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 out=$here/out/latency
 mkdir -p "$out"
-if [[ -z ${AGENTFCGI_BIN:-} ]]; then
-    (cd "$repo" && swift build -c release --product agentfcgi >&2)
-    AGENTFCGI_BIN=$(cd "$repo" && swift build -c release --show-bin-path)/agentfcgi
-fi
-export AGENTFCGI_BIN
+source "$here/service.sh"
+bench_binary
 state=$out/state
 rm -rf "$state"
 config=$out/agents.yaml
@@ -31,10 +28,6 @@ RATE=100000r/s KEY_RATE=100000r/s BURST=100000 AGENTFCGI_STATE=$state WORKERS=2 
     setsid bash "$repo/scripts/run.sh" >"$out/run.log" 2>&1 </dev/null &
 service=$!
 trap 'kill -TERM "$service" 2>/dev/null || true; wait "$service" 2>/dev/null || true' EXIT
-for _ in $(seq 1 150); do
-    curl -fsS --cacert "$state/certs/ca.crt" -o /dev/null "https://127.0.0.1:$https/ok" 2>/dev/null && break
-    kill -0 "$service" 2>/dev/null || { tail -n 20 "$out/run.log" >&2; exit 1; }
-    sleep 0.2
-done
+bench_wait_ok "https://127.0.0.1:$https" "$state/certs/ca.crt" "$service" "$out/run.log"
 python3 "$here/latency.py" "https://127.0.0.1:$https" "$state/certs/ca.crt" "$(cat "$state/api-key")" "$state/logs" \
     --rounds "${ROUNDS:-10}" | tee "$out/results.json"

@@ -10,11 +10,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 out=$here/out/stores
 mkdir -p "$out"
-if [[ -z ${AGENTFCGI_BIN:-} ]]; then
-    (cd "$repo" && swift build -c release --product agentfcgi >&2)
-    AGENTFCGI_BIN=$(cd "$repo" && swift build -c release --show-bin-path)/agentfcgi
-fi
-export AGENTFCGI_BIN
+source "$here/service.sh"
+bench_binary
 pg_env=$(bash "$repo/scripts/pg-server.sh" start)
 eval "$pg_env"
 service=""
@@ -42,10 +39,7 @@ for store in sqlite postgres; do
             AGENTFCGI_DATABASE=$database HTTPS_PORT=$https HTTP_PORT=$(free_port) CONFIG=$here/agents.yaml \
             setsid bash "$repo/scripts/run.sh" >"$out/run-$store-$workers.log" 2>&1 </dev/null &
         service=$!
-        for _ in $(seq 1 150); do
-            curl -fsS --cacert "$state/certs/ca.crt" -o /dev/null "https://127.0.0.1:$https/ok" 2>/dev/null && break
-            sleep 0.2
-        done
+        bench_wait_ok "https://127.0.0.1:$https" "$state/certs/ca.crt" "$service" "$out/run-$store-$workers.log"
         echo "bench: $store, $workers worker(s)" >&2
         line=$(python3 "$here/stores.py" "https://127.0.0.1:$https" "$state/certs/ca.crt" "$(cat "$state/api-key")" \
             --seconds "${SECONDS_EACH:-8}" --clients "${CLIENTS:-16}" --background "${BACKGROUND:-200}")

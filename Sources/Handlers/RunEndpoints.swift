@@ -140,7 +140,6 @@ struct RunEndpoints {
         return logger
     }
 
-    /// Limits the run reached, as problems; anything else unchanged.
     func logCompleted(_ result: RunResult, logger: Logger, started: ContinuousClock.Instant) {
         logger.info("run.completed", metadata: [
             "turns": "\(result.turns)",

@@ -51,19 +51,22 @@ public struct WebhookSigner: Sendable {
 struct WebhookPolicy: Sendable {
     let settings: WebhookSettings
 
-    /// At creation: the URL's form, the allow-list, and literal addresses in every spelling.
+    /// At creation, without DNS (`Outbound.precheck`, the rule delivery applies too): the caller named the host, so
+    /// the 422 may say why.
     func check(_ text: String) throws -> URL {
-        guard text.utf8.count <= 2048, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
-              ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty else {
+        guard text.utf8.count <= 2048, let url = URL(string: text) else {
             throw APIError.invalid(field: "webhook", "must be an http or https URL")
         }
-        guard url.user == nil, url.password == nil else { throw APIError.invalid(field: "webhook", "must not carry credentials") }
-        let policy = delivery(to: text)
-        guard policy.onlyHosts.isEmpty || policy.onlyHosts.contains(where: { OutboundPolicy.matches(host, $0) }) else {
-            throw APIError.invalid(field: "webhook", "host '\(host.prefix(100))' is not in webhooks.allow_hosts")
-        }
-        if let address = IPAddress(host), address.isInternal, !policy.internalAllowed.contains(where: { OutboundPolicy.matches(host, $0) }) {
-            throw APIError.invalid(field: "webhook", "'\(host.prefix(100))' is an internal address; list it in webhooks.allow_hosts to allow it")
+        do {
+            try Outbound.precheck(text, policy: delivery(to: text))
+        } catch let error as OutboundError {
+            let host = url.host?.prefix(100) ?? ""
+            switch error.kind {
+            case .hostNotAllowed: throw APIError.invalid(field: "webhook", "host '\(host)' is not in webhooks.allow_hosts")
+            case .internalAddress:
+                throw APIError.invalid(field: "webhook", "'\(host)' is an internal address; list it in webhooks.allow_hosts to allow it")
+            default: throw APIError.invalid(field: "webhook", "must be an http or https URL without credentials")
+            }
         }
         return url
     }

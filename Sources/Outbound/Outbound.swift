@@ -94,13 +94,7 @@ public struct Outbound: Sendable {
 
     /// Checks the scheme, credentials, allow-list and every address of the host; returns the address to use.
     public func admit(_ text: String, policy: OutboundPolicy) async throws -> Target {
-        guard text.utf8.count <= 4096, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", let rawHost = url.host, !rawHost.isEmpty,
-              url.user == nil, url.password == nil else {
-            throw OutboundError(.invalidURL, detail: "not an http(s) URL without credentials: \(text.prefix(200))")
-        }
-        let host = OutboundPolicy.bare(rawHost.lowercased())
-        guard policy.reachable(host) else { throw OutboundError(.hostNotAllowed, detail: "\(host.prefix(200)) is not allowed") }
+        let host = try Self.precheck(text, policy: policy)
         // A literal is judged as it is; anything else (names, and the spellings like 127.1 or 2130706433 that the
         // system's resolver turns into addresses) goes through the resolver once.
         let addresses: [IPAddress]
@@ -116,6 +110,23 @@ public struct Outbound: Sendable {
             throw OutboundError(.internalAddress, detail: "\(host.prefix(200)) resolves to \(blocked)")
         }
         return Target(host: host, address: first)
+    }
+
+    /// What can be judged without DNS: the URL's form, the allow-list, and a literal address in any spelling. For a
+    /// caller to refuse a URL when it is given (a run's webhook), long before it is used; returns the host.
+    @discardableResult
+    public static func precheck(_ text: String, policy: OutboundPolicy) throws -> String {
+        guard text.utf8.count <= 4096, let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let rawHost = url.host, !rawHost.isEmpty,
+              url.user == nil, url.password == nil else {
+            throw OutboundError(.invalidURL, detail: "not an http(s) URL without credentials: \(text.prefix(200))")
+        }
+        let host = OutboundPolicy.bare(rawHost.lowercased())
+        guard policy.reachable(host) else { throw OutboundError(.hostNotAllowed, detail: "\(host.prefix(200)) is not allowed") }
+        if let literal = IPAddress(host), literal.isInternal, !policy.mayBeInternal(host) {
+            throw OutboundError(.internalAddress, detail: "\(host.prefix(200)) is \(literal)")
+        }
+        return host
     }
 
     /// One HTTP exchange with the checked address, on a client made for it: AsyncHTTPClient's `dnsOverride` is per
