@@ -69,12 +69,26 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        // Transport-neutral HTTP handling: routes, validation, problem+json, SSE.
+        // The run engine: creating, claiming, leasing, executing, cancelling and finishing runs, their typed event
+        // log, usage and webhooks. No HTTP and no wire format.
+        .target(
+            name: "Runs",
+            dependencies: [
+                "Outbound",
+                "AgentRuntime",
+                "Store",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Transport-neutral HTTP handling: routes, validation, problem+json, the dialects' rendering of runs.
         .target(
             name: "Handlers",
             dependencies: [
                 "Outbound",
                 "AgentRuntime",
+                "Runs",
                 "Store",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -89,6 +103,7 @@ let package = Package(
                 "CFastCGI",
                 "CLinux",
                 "Handlers",
+                "Runs",
                 "AgentRuntime",
                 "Store",
                 "StorePostgres",
@@ -110,7 +125,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HandlersTests",
-            dependencies: ["Handlers", "AgentRuntime", "Outbound", "Store", "TestSupport"]
+            dependencies: ["Handlers", "Runs", "AgentRuntime", "Outbound", "Store", "TestSupport"]
         ),
         .testTarget(
             name: "OutboundTests",
@@ -129,6 +144,7 @@ let package = Package(
             dependencies: [
                 "AgentFCGI",
                 "Handlers",
+                "Runs",
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Glibc
 import Handlers
+import Runs
 import Store
 import StorePostgres
 import Logging

@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Glibc
 import Handlers
+import Runs
 import Store
 import StorePostgres
 import Logging
@@ -142,11 +143,14 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
         let watchdog = Watchdog()
-        let supervisor = RunSupervisor(
+        // Model servers: a stream that goes silent for a minute is a failed stream.
+        let httpClient = Outbound.configuredHostsClient(connectTimeout: .seconds(10), readTimeout: .seconds(60))
+        defer { try? httpClient.syncShutdown() }
+        let engine = RunEngine(
             store: store, workerID: "\(Self.hostName())/\(getpid())/\(UInt32.random(in: 0...UInt32.max))", logger: logger,
-            watchdog: watchdog, lease: .milliseconds(Int64(runLeaseSeconds * 1000)),
-            eventRetention: .seconds(Int64(eventRetentionHours * 3600)), maxAttempts: maxRunAttempts,
-            backgroundCapacity: backgroundRuns, webhooks: catalog.webhooks)
+            catalog: catalog, formats: .langGraph(catalog: catalog), httpClient: httpClient, watchdog: watchdog,
+            lease: .milliseconds(Int64(runLeaseSeconds * 1000)), eventRetention: .seconds(Int64(eventRetentionHours * 3600)),
+            maxAttempts: maxRunAttempts, backgroundCapacity: backgroundRuns)
         var signer: WebhookSigner?
         if let variable = catalog.webhooks.secretEnvironment {
             guard let secrets = getenv(variable).map({ String(cString: $0) }), !secrets.isEmpty else {
@@ -162,22 +166,19 @@ struct Serve: ParsableCommand {
         }
 
         let lifecycle = Lifecycle()
-        // Model servers: a stream that goes silent for a minute is a failed stream.
-        let httpClient = Outbound.configuredHostsClient(connectTimeout: .seconds(10), readTimeout: .seconds(60))
-        defer { try? httpClient.syncShutdown() }
         let dependencies = Dependencies(
             catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle,
-            httpClient: httpClient, watchdog: watchdog, supervisor: supervisor, webhookSigner: signer,
+            httpClient: httpClient, watchdog: watchdog, engine: engine, webhookSigner: signer,
             requireKeys: auth == "required")
         if auth == "off" { logger.warning("auth.off", metadata: ["detail": "every operation is open to anyone who reaches this worker"]) }
         let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, outbound: Outbound(logger: logger),
-                                           workerID: supervisor.workerID, logger: logger)
+                                           workerID: engine.workerID, logger: logger)
         let server = try Server(
             app: makeApp(dependencies), listener: listener,
             options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
             lifecycle: lifecycle, logger: logger)
         try server.start()
-        let supervising = Task.detached { await supervisor.run() }
+        let supervising = Task.detached { await engine.run() }
         let dispatching = Task.detached { await dispatcher.run() }
         logger.info("server.started", metadata: [
             "listen": "\(listen ?? "inherited")", "agents": "\(catalog.agents.count)", "version": "\(agentfcgiVersion)",
@@ -186,17 +187,17 @@ struct Serve: ParsableCommand {
         var received: Int32 = 0
         sigwait(&signals, &received)
         logger.info("server.signal", metadata: ["signal": "\(received)"])
-        supervisor.stopClaiming()
+        engine.stopClaiming()
         let draining = ContinuousClock.now
-        server.drainAndStop(onTimeout: supervisor.cancelAll)
+        server.drainAndStop(onTimeout: engine.cancelAll)
         // Runs that outlived their requests (on_disconnect: continue) get what is left of the bound.
         let bound = Duration.milliseconds(Int64(drainTimeout * 1000))
-        while supervisor.activeRuns > 0, ContinuousClock.now - draining < bound { usleep(20_000) }
-        if supervisor.activeRuns > 0 {
-            logger.warning("runs.stopped_by_shutdown", metadata: ["runs": "\(supervisor.activeRuns)"])
-            supervisor.cancelAll()
+        while engine.activeRuns > 0, ContinuousClock.now - draining < bound { usleep(20_000) }
+        if engine.activeRuns > 0 {
+            logger.warning("runs.stopped_by_shutdown", metadata: ["runs": "\(engine.activeRuns)"])
+            engine.cancelAll()
             let grace = ContinuousClock.now
-            while supervisor.activeRuns > 0, ContinuousClock.now - grace < .seconds(2) { usleep(20_000) }
+            while engine.activeRuns > 0, ContinuousClock.now - grace < .seconds(2) { usleep(20_000) }
         }
         supervising.cancel()
         dispatching.cancel()

@@ -20,6 +20,12 @@ public struct RunResult: Sendable, Equatable {
     /// All model calls of the run together.
     public var usage: Usage
     public var turns: Int
+
+    public init(messages: [ChatMessage], usage: Usage, turns: Int) {
+        self.messages = messages
+        self.usage = usage
+        self.turns = turns
+    }
 }
 
 /// Why a run ended without an answer.

@@ -1,3 +1,4 @@
+import Runs
 import AgentRuntime
 
 /// Agent Protocol's `/agents/...` and, for `langgraph_sdk` clients, the same under LangGraph's `/assistants/...`.

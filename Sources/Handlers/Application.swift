@@ -2,6 +2,7 @@ import AgentRuntime
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Runs
 import Store
 import Synchronization
 
@@ -19,8 +20,9 @@ public struct Dependencies: Sendable {
     public var httpClient: HTTPClient
     /// Run deadlines, shared by every run of the process.
     public var watchdog: Watchdog
-    /// Threads, stored runs and their event log; without it the thread routes are not offered.
-    public var supervisor: RunSupervisor?
+    /// The run engine over the store: threads, stored runs and their event log. Without one, stateless runs use an
+    /// engine of their own and the thread routes answer 503.
+    public var engine: RunEngine?
     /// Signs webhook deliveries; without it runs may not ask for a `webhook`.
     public var webhookSigner: WebhookSigner?
     /// Every operation but health and info needs an API key with the operation's scope.
@@ -30,11 +32,11 @@ public struct Dependencies: Sendable {
         catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         heartbeat: Duration = .seconds(15), version: String = agentfcgiVersion, lifecycle: Lifecycle = Lifecycle(),
         makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
-        httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(), supervisor: RunSupervisor? = nil,
+        httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(), engine: RunEngine? = nil,
         webhookSigner: WebhookSigner? = nil, requireKeys: Bool = false
     ) {
         self.requireKeys = requireKeys
-        self.supervisor = supervisor
+        self.engine = engine
         self.webhookSigner = webhookSigner
         self.httpClient = httpClient
         self.watchdog = watchdog
@@ -47,8 +49,6 @@ public struct Dependencies: Sendable {
         self.makeID = makeID
     }
 }
-
-public let agentfcgiVersion = "0.1.0"
 
 /// Process-wide state the handlers may consult: whether the server is draining.
 public final class Lifecycle: Sendable {
@@ -175,8 +175,10 @@ public struct Application: Sendable {
 
     private func errorResponse(_ error: any Error, _ request: Request, _ context: RequestContext) -> Response {
         switch error {
-        case let error as any APIErrorConvertible:
-            return error.apiError.response(requestID: request.requestID)
+        case let error as APIError:
+            return error.response(requestID: request.requestID)
+        case let error as any RunProblemConvertible:
+            return APIError(error.problem).response(requestID: request.requestID)
         case is CancellationError, is ClientDisconnected:
             return APIError(status: 503, code: "cancelled", detail: "The request was cancelled.")
                 .response(requestID: request.requestID)
@@ -189,28 +191,17 @@ public struct Application: Sendable {
 
 /// Builds the application: one function used by `main` and by the tests.
 public func makeApp(_ dependencies: Dependencies) -> Application {
+    // Without a store the thread routes still exist (and are documented); they answer 503.
+    let engine = dependencies.engine ?? RunEngine(
+        store: UnavailableStore(), workerID: "none", logger: dependencies.logger, catalog: dependencies.catalog, formats: .langGraph(catalog: dependencies.catalog),
+        clock: dependencies.clock, makeID: dependencies.makeID, httpClient: dependencies.httpClient, watchdog: dependencies.watchdog)
     var router = Router()
     MetaEndpoints(dependencies: dependencies).register(in: &router)
     AgentEndpoints(catalog: dependencies.catalog).register(in: &router)
     ToolEndpoints(dependencies: dependencies).register(in: &router)
-    RunEndpoints(dependencies: dependencies).register(in: &router)
-    // Without a store the thread routes still exist (and are documented); they answer 503.
-    let supervisor = dependencies.supervisor
-        ?? RunSupervisor(store: UnavailableStore(), workerID: "none", logger: dependencies.logger, watchdog: dependencies.watchdog)
-    ThreadEndpoints(store: supervisor.store, makeID: dependencies.makeID).register(in: &router)
-    let runs = ThreadRunEndpoints(dependencies: dependencies, supervisor: supervisor)
-    runs.register(in: &router)
-    supervisor.setBackgroundStarter { run in runs.startClaimed(run) }
+    RunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
+    ThreadEndpoints(engine: engine, makeID: dependencies.makeID).register(in: &router)
+    ThreadRunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     return Application(router: router, logger: dependencies.logger,
-                       authenticator: dependencies.requireKeys ? Authenticator(store: supervisor.store) : nil)
-}
-
-/// Encodes with stable key order so responses and tests are reproducible.
-func encodeJSON<T: Encodable>(_ value: T) -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    // With non-finite numbers spelled as strings, encoding plain values has no way left to fail.
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(
-        positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    return (try? encoder.encode(value)).map { Array($0) } ?? Array("null".utf8)
+                       authenticator: dependencies.requireKeys ? Authenticator(store: engine.reader) : nil)
 }

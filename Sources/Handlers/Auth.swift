@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Runs
 import Store
 
 /// Who is calling: the API key's tenant, scopes and limits.
@@ -11,6 +12,9 @@ public struct Principal: Sendable, Equatable {
     public var dailyTokenBudget: Int?
 
     public func allows(_ scope: String) -> Bool { scopes.contains("admin") || scopes.contains(scope) }
+
+    /// What the run engine counts against the key.
+    var quota: RunQuota { RunQuota(keyID: keyID, maxConcurrentRuns: maxConcurrentRuns, dailyTokenBudget: dailyTokenBudget) }
 }
 
 /// API keys: `afk_<id>_<secret>`. The id (12 hex digits of the secret's SHA-256) is public: logs, `keys list` and
@@ -67,7 +71,7 @@ public enum APIKeys {
 
 /// Checks a request's key against the store.
 struct Authenticator: Sendable {
-    let store: any AgentStore
+    let store: StoreReader
 
     func authenticate(_ request: Request, scope: String) async throws -> Principal {
         let challenge = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="agentfcgi""#)])
@@ -94,25 +98,8 @@ struct Authenticator: Sendable {
     }
 }
 
-/// Thread ids are per tenant: stored as `<tenant><US><id>`, so two tenants may both have a thread "demo" and
-/// neither can reach, or learn of, the other's. Clients never see the prefix (ids may not contain control characters).
-enum Tenancy {
-    static let separator: Character = "\u{1F}"
-
-    static func internalID(_ id: String, tenant: String) -> String {
-        tenant.isEmpty ? id : tenant + String(separator) + id
-    }
-
-    static func publicID(_ stored: String) -> String {
-        guard let index = stored.firstIndex(of: separator) else { return stored }
-        return String(stored[stored.index(after: index)...])
-    }
-
-    static func owns(_ stored: String, tenant: String) -> Bool {
-        tenant.isEmpty ? !stored.contains(separator) : stored.hasPrefix(tenant + String(separator))
-    }
-}
-
+/// Thread ids are per tenant (`Tenancy`, in Runs): stored as `<tenant><US><id>`, so two tenants may both have a thread
+/// "demo" and neither can reach, or learn of, the other's. Clients never see the prefix.
 extension RequestContext {
     var tenant: String { principal?.tenant ?? "" }
 

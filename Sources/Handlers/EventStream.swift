@@ -1,4 +1,4 @@
-import Store
+import Runs
 import Synchronization
 
 /// Server-Sent Events framing. Every frame carries `id: <seq>` so a client can resume with `Last-Event-ID`.
@@ -68,9 +68,14 @@ public final class EventStreamWriter: EventSink, Sendable {
         try await writer.write(ServerSentEvents.frame(id: id, event: event, data: data))
     }
 
-    /// A frame from a run's event log, with the log's sequence number as its id.
-    func send(logged event: EventRecord) async throws {
-        try await writer.write(ServerSentEvents.frame(id: event.seq, event: event.event, data: event.data))
+    /// Frames numbered by this stream, one write each.
+    func send(_ frames: [(event: String, data: [UInt8])]) async throws {
+        for frame in frames { try await send(frame.event, data: frame.data) }
+    }
+
+    /// A frame numbered by the caller (a reader of a run's log, which numbers its frames from the log's start).
+    func send(_ event: String, data: [UInt8], id: Int) async throws {
+        try await writer.write(ServerSentEvents.frame(id: id, event: event, data: data))
     }
 
     /// A frame without an id, for what is not in the log (an `end` for a run whose log is gone).

@@ -1,11 +1,12 @@
 import Crypto
 import Foundation
+import Runs
 import Store
 
 /// `Idempotency-Key` on the POSTs that create work: the same key with the same request gets the first answer
 /// (and starts nothing new); with a different request it is a 422. Keys are kept 24 h, per caller.
 struct Idempotency {
-    let store: any AgentStore
+    let engine: RunEngine
 
     struct Claimed {
         var scope: String
@@ -43,7 +44,7 @@ struct Idempotency {
     func begin(_ request: Request, _ context: RequestContext) async throws -> Outcome {
         guard let key = try Self.key(request) else { return .proceed(nil) }
         let scope = Self.scope(context)
-        switch try await store.claimIdempotency(scope: scope, key: key, requestHash: Self.fingerprint(request), now: Date()) {
+        switch try await engine.claimIdempotency(scope: scope, key: key, requestHash: Self.fingerprint(request)) {
         case .new:
             return .proceed(Claimed(scope: scope, key: key))
         case .replay(let response):
@@ -62,13 +63,13 @@ struct Idempotency {
     func complete(_ claimed: Claimed?, status: Int, headers: [(String, String)], body: [UInt8]) async {
         guard let claimed else { return }
         let headerText = String(decoding: encodeJSON(headers.map { [$0.0, $0.1] }), as: UTF8.self)
-        try? await store.completeIdempotency(scope: claimed.scope, key: claimed.key,
-                                             IdempotentResponse(status: status, headers: headerText, body: body))
+        try? await engine.completeIdempotency(scope: claimed.scope, key: claimed.key,
+                                              IdempotentResponse(status: status, headers: headerText, body: body))
     }
 
     func release(_ claimed: Claimed?) async {
         guard let claimed else { return }
-        try? await store.releaseIdempotency(scope: claimed.scope, key: claimed.key)
+        try? await engine.releaseIdempotency(scope: claimed.scope, key: claimed.key)
     }
 
     /// For creations answered with a JSON body: the stored answer is the answer.

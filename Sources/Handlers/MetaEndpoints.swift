@@ -1,3 +1,4 @@
+import Runs
 /// Health and version: cheap, inline, no authentication.
 struct MetaEndpoints {
     let dependencies: Dependencies

@@ -1,3 +1,4 @@
+import Runs
 /// What a handler answers. The body is bytes, or a writer closure that streams chunks as they exist.
 public struct Response: Sendable {
     public var status: Int
@@ -39,9 +40,9 @@ public protocol ResponseBodyWriter: Sendable {
     func write(_ bytes: [UInt8]) async throws
 }
 
-public struct ClientDisconnected: Error, Sendable {
-    public init() {}
-}
+/// The client went away mid-response (the run engine's type: a run whose client left stops or goes on by its
+/// `on_disconnect`).
+public typealias ClientDisconnected = Runs.ClientDisconnected
 
 /// Reason phrases for the status line that FastCGI passes as `Status:`.
 public func reasonPhrase(_ status: Int) -> String {

@@ -1,4 +1,6 @@
 import AgentRuntime
+import Foundation
+import Runs
 import Store
 
 /// The body of `POST /runs/...`, as LangGraph's and Agent Protocol's clients send it.
@@ -44,6 +46,8 @@ enum OnDisconnect: String, Decodable, CaseIterable {
     init(from decoder: any Decoder) throws {
         self = try decodeEnum(decoder, Self.self)
     }
+
+    var policy: RunJob.Disconnect { self == .cancel ? .cancel : .continue }
 }
 
 enum StreamMode: String, Decodable, CaseIterable {
@@ -102,6 +106,27 @@ struct RunPlan {
     /// The request as sent, kept with a stored run.
     var kwargs: [UInt8]
     var webhook: String?
+    var config: [String: JSONValue]?
+
+    /// The engine's job; `onDisconnect` when the client left it to the server (each kind of run has its own default).
+    func job(defaultDisconnect: OnDisconnect) -> RunJob {
+        RunJob(agentID: agent.id, input: input, config: config.map(JSONValue.object), streamModes: streamModes.map(\.rawValue),
+               onDisconnect: (onDisconnect ?? defaultDisconnect).policy, multitaskStrategy: multitaskStrategy, webhook: webhook,
+               afterSeconds: afterSeconds)
+    }
+
+    /// A run queued before jobs were stored: its job, from the request kept with it. Fails when the request no longer
+    /// reads (the agent was removed, a limit lowered), which the run's record then says.
+    static func legacyJob(_ run: RunRecord, catalog: AgentCatalog) throws -> RunJob {
+        let stored = Request(method: "POST", path: "/threads/\(run.threadID ?? "")/runs",
+                             headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(run.kwargs.utf8))
+        let plan = try RunPlan(stored, catalog: catalog, defaultModes: RunEndpoints.defaultStreamModes, makeID: { UUID().uuidString.lowercased() })
+        var job = plan.job(defaultDisconnect: .continue)
+        // What the store decided at creation stands.
+        job.multitaskStrategy = run.multitaskStrategy.rawValue
+        job.onDisconnect = run.onDisconnect == OnDisconnect.cancel.rawValue ? .cancel : .continue
+        return job
+    }
 
     init(_ request: Request, catalog: AgentCatalog, defaultModes: [StreamMode], makeID: () -> String) throws {
         let body = try request.decodeJSON(RunCreateBody.self)
@@ -153,5 +178,6 @@ struct RunPlan {
         self.afterSeconds = delay
         self.kwargs = request.body
         self.webhook = body.webhook
+        self.config = body.config
     }
 }

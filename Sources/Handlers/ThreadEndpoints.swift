@@ -1,16 +1,18 @@
 import AgentRuntime
 import Foundation
+import Runs
 import Store
 
 /// Threads: conversations whose messages persist in the store, shared by every worker.
 struct ThreadEndpoints {
-    let store: any AgentStore
+    let engine: RunEngine
+    var store: StoreReader { engine.reader }
     let makeID: @Sendable () -> String
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/threads", operationID: "thread_create", access: .scope("threads:write"), summary: "Create a thread",
                          handler: .async { request, context in
-            try await Idempotency(store: store).perform(request, context) { try await create(request, context) }
+            try await Idempotency(engine: engine).perform(request, context) { try await create(request, context) }
         }))
         router.add(Route("POST", "/threads/search", operationID: "thread_search", access: .scope("threads:read"), summary: "Search threads by metadata and status",
                          handler: .async { request, context in try await search(request, context) }))
@@ -115,7 +117,7 @@ struct ThreadEndpoints {
     func create(_ request: Request, _ context: RequestContext) async throws -> Response {
         let body = try request.decodeJSON(CreateBody.self, allowEmpty: true)
         let id = context.threadKey(try body.thread_id.map { try Self.validID($0, field: "thread_id") } ?? makeID())
-        let thread = try await store.createThread(NewThread(id: id, metadata: Self.text(body.metadata ?? [:]), ttl: body.ttl?.duration,
+        let thread = try await engine.createThread(NewThread(id: id, metadata: Self.text(body.metadata ?? [:]), ttl: body.ttl?.duration,
                                                             tenant: context.tenant),
                                                   ifExists: body.if_exists ?? .raise)
         return try await threadResponse(thread)
@@ -146,13 +148,13 @@ struct ThreadEndpoints {
 
     func update(_ request: Request, _ id: String) async throws -> Response {
         let body = try request.decodeJSON(UpdateBody.self, allowEmpty: true)
-        let thread = try await store.updateThread(id, metadata: body.metadata.map(Self.text), ttl: body.ttl?.duration)
+        let thread = try await engine.updateThread(id, metadata: body.metadata.map(Self.text), ttl: body.ttl?.duration)
         if request.headers["Prefer"]?.contains("return=minimal") == true { return Response(status: 204) }
         return try await threadResponse(thread)
     }
 
     func delete(_ id: String) async throws -> Response {
-        guard try await store.deleteThread(id) else { throw APIError.threadNotFound(id) }
+        guard try await engine.deleteThread(id) else { throw APIError.threadNotFound(id) }
         return Response(status: 204)
     }
 

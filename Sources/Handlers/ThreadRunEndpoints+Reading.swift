@@ -1,5 +1,6 @@
 import AgentRuntime
 import Foundation
+import Runs
 import Store
 
 /// Reading runs: get, list, cancel, join, and their event streams from the log.
@@ -37,7 +38,7 @@ extension ThreadRunEndpoints {
 
     func delete(_ context: RequestContext) async throws -> Response {
         let run = try await run(context)
-        _ = try await store.deleteRun(run.id)
+        _ = try await engine.deleteRun(run.id)
         return Response(status: 204)
     }
 
@@ -52,53 +53,30 @@ extension ThreadRunEndpoints {
         guard ["0", "1", "true", "false", ""].contains(waitFlag) else { throw APIError.invalid(field: "wait", "must be 0, 1, true or false") }
         let run = try await run(context)
         context.logger.info("run.cancel_requested", metadata: ["run.id": .string(run.id), "action": .string(action.rawValue)])
-        guard var updated = try await store.requestCancel(run.id, action: action) else {
+        guard let updated = try await engine.cancel(run.id, action: action) else {
             throw APIError.notFound("No run with id '\(run.id)'.", code: "run_not_found")
         }
-        supervisor.cancelLocal(run.id, action: action)
         guard waitFlag == "1" || waitFlag == "true" else {
             return Response.json(encodeJSON(ThreadWire.Run(updated)), status: 202)
         }
         // Until the worker running it (this one or another) has stopped it.
-        let bell = supervisor.acquireBell(run.id)
-        defer { supervisor.releaseBell(run.id) }
-        while updated.status.isActive {
-            let generation = bell.generation
-            guard let current = try await store.run(run.id) else { return Response(status: 204) }
-            updated = current
-            if updated.status.isActive {
-                await bell.wait(since: generation, timeout: Self.remotePoll, watchdog: dependencies.watchdog)
-                try Task.checkCancellation()
-            }
-        }
-        return .json(encodeJSON(ThreadWire.Run(updated)))
+        guard let ended = try await engine.waitForEnd(updated) else { return Response(status: 204) }
+        return .json(encodeJSON(ThreadWire.Run(ended)))
     }
 
     func join(_ context: RequestContext) async throws -> Response {
-        var run = try await run(context)
-        let bell = supervisor.acquireBell(run.id)
-        defer { supervisor.releaseBell(run.id) }
-        while run.status.isActive {
-            let generation = bell.generation
-            guard let current = try await store.run(run.id) else { break }
-            run = current
-            if run.status.isActive {
-                await bell.wait(since: generation, timeout: Self.remotePoll, watchdog: dependencies.watchdog)
-                try Task.checkCancellation()
-            }
-        }
-        let error = Self.runError(run)
+        let asked = try await run(context)
+        let run = try await engine.waitForEnd(asked) ?? asked
         guard let threadID = run.threadID else {
             return .json(encodeJSON(ThreadWire.Run(run)))
         }
-        return try await finalState(threadID: threadID, error: error)
+        return try await finalState(threadID: threadID, error: Self.runError(run))
     }
 
     static func runError(_ run: RunRecord) -> APIError? {
         guard run.status == .error || run.status == .timeout else { return nil }
-        struct Note: Decodable { var error: RunStreamError? }
-        let note = run.result.flatMap { try? JSONDecoder().decode(Note.self, from: Data($0.utf8)) }?.error
-        return APIError(status: 500, code: note?.error ?? "run_failed", detail: note?.message ?? "The run failed.")
+        let failure = RunResultNote.failure(of: run)
+        return APIError(status: 500, code: failure?.error ?? "run_failed", detail: failure?.message ?? "The run failed.")
     }
 
     func joinStream(_ request: Request, _ context: RequestContext) async throws -> Response {
@@ -114,13 +92,15 @@ extension ThreadRunEndpoints {
             }
             after = value
         }
-        var modes: Set<String>?
+        var modes: Set<StreamMode>?
         let requested = request.queryValues("stream_mode").filter { !$0.isEmpty }
         if !requested.isEmpty {
-            for mode in requested where StreamMode(rawValue: mode) == nil {
-                throw APIError.invalid(field: "stream_mode", unknownValue(mode, StreamMode.self))
-            }
-            modes = Set(requested)
+            modes = Set(try requested.map { mode in
+                guard let known = StreamMode(rawValue: mode) else {
+                    throw APIError.invalid(field: "stream_mode", unknownValue(mode, StreamMode.self))
+                }
+                return known
+            })
         }
         let cancelValues = request.queryValues("cancel_on_disconnect")
         guard cancelValues.count <= 1, cancelValues.allSatisfy({ ["true", "false"].contains($0) }) else {
@@ -133,63 +113,32 @@ extension ThreadRunEndpoints {
             ("Content-Location", location), ("Location", location + "/stream"),
         ])) { [self] events in
             do {
-                try await tail(run.id, after: start, modes: filter, events)
+                try await tail(run, after: start, modes: filter, events)
             } catch {
-                if cancelOnLeave {
-                    _ = try? await store.requestCancel(run.id, action: .interrupt)
-                    supervisor.cancelLocal(run.id, action: .interrupt)
-                }
+                if cancelOnLeave { _ = try? await engine.cancel(run.id, action: .interrupt) }
                 throw error
             }
         }
     }
 
-    /// Sends the run's logged events after `after`, then the live tail, until its `end`. The log is the only
-    /// source, so a reader here and the run on another worker see the same numbered events: no gap, no repeat.
-    func tail(_ runID: String, after: Int, modes: Set<String>?, _ events: EventStreamWriter) async throws {
-        let bell = supervisor.acquireBell(runID)
-        defer { supervisor.releaseBell(runID) }
-        var last = after
-        var idlePolls = 0
-        while true {
-            let generation = bell.generation
-            let batch = try await store.events(run: runID, after: last, limit: 256)
-            for event in batch {
-                last = event.seq
-                if let modes, let mode = Self.mode(of: event.event), !modes.contains(mode) { continue }
-                try await events.send(logged: event)
-                if event.event == "end" { return }
+    /// Sends the run's frames in the reader's stream modes (nil: the modes its creator asked for) from the log, then
+    /// live until its end. Frames are numbered from 1 in the order the log renders them for these modes, the same
+    /// numbers on every read: `after` (Last-Event-ID) skips that many, so a resumed stream has no gap and no repeat.
+    func tail(_ run: RunRecord, after: Int, modes: Set<StreamMode>?, _ events: EventStreamWriter) async throws {
+        let job = run.job.flatMap { try? RunJob.decode($0) }
+        // Frames of an untyped log were rendered for the creator's modes already: a reader who names none gets them all.
+        let legacyFilter = modes.map { Set($0.map(\.rawValue)) }
+        let chosen = modes ?? Set((job?.streamModes ?? []).compactMap(StreamMode.init(rawValue:)))
+        let renderer = LangGraphRenderer(modes: chosen, runID: run.id, agentID: run.assistantID)
+        var number = 0
+        let ending = try await engine.follow(run.id, after: 0) { record in
+            let frames = if let event = try RunLogEvent(record) { renderer.frames(event) } else { renderer.legacy(record, filter: legacyFilter) }
+            for frame in frames {
+                number += 1
+                if number > after { try await events.send(frame.event, data: frame.data, id: number) }
             }
-            if batch.count == 256 { continue }
-            if batch.isEmpty {
-                idlePolls += 1
-                // Now and then, and before giving up: a run that ended without an `end` in its log (rolled back,
-                // deleted, or its events pruned) would otherwise be waited on for ever.
-                if idlePolls % 20 == 0 {
-                    let run = try await store.run(runID)
-                    if run == nil || run?.status.isActive == false,
-                       try await store.events(run: runID, after: last, limit: 1).isEmpty {
-                        try await events.sendUnnumbered("end", data: Array("null".utf8))
-                        return
-                    }
-                }
-            } else {
-                idlePolls = 0
-            }
-            let local = supervisor.localRun(runID) != nil
-            await bell.wait(since: generation, timeout: local ? .seconds(1) : supervisor.remotePoll, watchdog: dependencies.watchdog)
-            try Task.checkCancellation()
         }
-    }
-
-    /// The stream mode an event belongs to; nil for the frames every reader gets (metadata, error, end).
-    static func mode(of event: String) -> String? {
-        switch event {
-        case "values", "updates", "custom": event
-        case "messages": StreamMode.messagesTuple.rawValue
-        case _ where event.hasPrefix("messages/"): StreamMode.messages.rawValue
-        default: nil
-        }
+        if case .missing = ending { try await events.sendUnnumbered("end", data: Array("null".utf8)) }
     }
 
     static func location(_ run: RunRecord) -> String {

@@ -1,18 +1,15 @@
 import AgentRuntime
 import Foundation
 import Logging
+import Runs
 import Store
 
 /// Runs on threads, LangGraph's paths, and the flat Agent Protocol aliases. A run's events are read from the
 /// event log, so any worker can stream, resume or join a run that another worker executes.
 struct ThreadRunEndpoints {
     let dependencies: Dependencies
-    let supervisor: RunSupervisor
-    var store: any AgentStore { supervisor.store }
-    var executor: ThreadRunExecutor { ThreadRunExecutor(dependencies: dependencies, supervisor: supervisor) }
-
-    /// How often a reader looks for events that another process appended.
-    static let remotePoll: Duration = .milliseconds(50)
+    let engine: RunEngine
+    var store: StoreReader { engine.reader }
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/threads/{thread_id}/runs/stream", operationID: "thread_run_stream", access: .scope("runs:write"),
@@ -25,11 +22,11 @@ struct ThreadRunEndpoints {
         }))
         router.add(Route("POST", "/threads/{thread_id}/runs", operationID: "thread_run_create", access: .scope("runs:write"),
                          summary: "Queue a background run on a thread; answers at once with the pending run", handler: .async { request, context in
-            try await Idempotency(store: store).perform(request, context) { try await createBackground(request, context, threadID: try ThreadEndpoints.threadID(context)) }
+            try await Idempotency(engine: engine).perform(request, context) { try await createBackground(request, context, threadID: try ThreadEndpoints.threadID(context)) }
         }))
         router.add(Route("POST", "/runs", operationID: "run_create", access: .scope("runs:write"),
                          summary: "Queue a background run on a new thread of its own", handler: .async { request, context in
-            try await Idempotency(store: store).perform(request, context) { try await createBackground(request, context, threadID: nil) }
+            try await Idempotency(engine: engine).perform(request, context) { try await createBackground(request, context, threadID: nil) }
         }))
         router.add(Route("GET", "/threads/{thread_id}/runs", operationID: "thread_run_list", access: .scope("runs:read"), summary: "List a thread's runs, newest first",
                          handler: .async { request, context in try await list(request, context) }))
@@ -58,35 +55,21 @@ struct ThreadRunEndpoints {
 
     // MARK: - Creating runs
 
-    /// Validates, applies the thread's multitask strategy in the store, and starts the run here.
-    func createRun(_ request: Request, _ context: RequestContext, defaultModes: [StreamMode]) async throws -> (RunRecord, RunPlan, LocalRun) {
+    /// Validates, and asks the engine for the run: the thread's multitask strategy is applied in the store, and the run
+    /// starts here.
+    func createRun(_ request: Request, _ context: RequestContext) async throws -> (RunRecord, RunPlan, LocalRun) {
         let threadID = try ThreadEndpoints.threadID(context)
-        let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: defaultModes, makeID: dependencies.makeID)
+        let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes, makeID: dependencies.makeID)
         try checkWebhook(plan)
-        if plan.ifNotExists == .create {
-            _ = try await store.createThread(NewThread(id: threadID, tenant: context.tenant), ifExists: .doNothing)
-        }
-        try await checkBudget(context)
-        let runID = dependencies.makeID()
-        var new = NewRun(
-            id: runID, threadID: threadID, assistantID: plan.agent.id,
-            metadata: ThreadEndpoints.text(plan.metadata), kwargs: String(decoding: plan.kwargs, as: UTF8.self),
-            multitaskStrategy: plan.multitaskStrategy, onDisconnect: (plan.onDisconnect ?? .continue).rawValue,
-            worker: supervisor.workerID, leaseUntil: supervisor.leaseDeadline)
-        new.webhook = plan.webhook
-        new.keyID = context.principal?.keyID
-        new.maxConcurrentRuns = context.principal?.maxConcurrentRuns
-        let record = try await store.createRun(new)
-        var logger = context.logger
-        logger[metadataKey: "run.id"] = .string(runID)
-        logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(threadID))
-        logger[metadataKey: "agent.id"] = .string(plan.agent.id)
-        return (record, plan, executor.start(record, plan: plan, logger: logger))
+        let (record, local) = try await engine.start(order(plan, request, context,
+                                                           thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
+                                                           disconnect: .continue))
+        return (record, plan, local)
     }
 
-    /// A key's daily token budget, counted from the usage of its finished runs (UTC days).
-    func checkBudget(_ context: RequestContext) async throws {
-        try await Budget.check(context.principal, store: store)
+    func order(_ plan: RunPlan, _ request: Request, _ context: RequestContext, thread: RunThread, disconnect: OnDisconnect) -> RunOrder {
+        RunOrder(job: plan.job(defaultDisconnect: disconnect), thread: thread, metadata: ThreadEndpoints.text(plan.metadata),
+                 request: String(decoding: plan.kwargs, as: UTF8.self), quota: context.principal?.quota, logger: context.logger)
     }
 
     func checkWebhook(_ plan: RunPlan) throws {
@@ -97,67 +80,23 @@ struct ThreadRunEndpoints {
         _ = try WebhookPolicy(settings: dependencies.catalog.webhooks).check(webhook)
     }
 
-    /// A run for the queue: stored as pending and answered at once; an executor on any worker starts it.
+    /// A run for the queue: stored as pending and answered at once; the engine of any worker starts it.
     func createBackground(_ request: Request, _ context: RequestContext, threadID given: String?) async throws -> Response {
         let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes,
                                makeID: dependencies.makeID)
         try checkWebhook(plan)
-        let threadID: String
-        if let given {
-            threadID = given
-            if plan.ifNotExists == .create {
-                _ = try await store.createThread(NewThread(id: threadID, tenant: context.tenant), ifExists: .doNothing)
-            }
+        let thread: RunThread = if let given {
+            plan.ifNotExists == .create ? .createIfMissing(given, tenant: context.tenant) : .existing(given)
         } else {
-            // A run without a thread still needs somewhere to keep its messages: a thread of its own, kept as
-            // long as the run's events.
-            threadID = context.threadKey(dependencies.makeID())
-            _ = try await store.createThread(NewThread(id: threadID, metadata: #"{"created_by":"POST /runs"}"#,
-                                                       ttl: supervisor.eventRetention, tenant: context.tenant), ifExists: .raise)
+            .own(context.threadKey(dependencies.makeID()), tenant: context.tenant)
         }
-        try await checkBudget(context)
-        var new = NewRun(id: dependencies.makeID(), threadID: threadID, assistantID: plan.agent.id,
-                         metadata: ThreadEndpoints.text(plan.metadata), kwargs: String(decoding: plan.kwargs, as: UTF8.self),
-                         multitaskStrategy: given == nil ? .enqueue : plan.multitaskStrategy,
-                         onDisconnect: OnDisconnect.continue.rawValue)
-        new.webhook = plan.webhook
-        new.keyID = context.principal?.keyID
-        new.maxConcurrentRuns = context.principal?.maxConcurrentRuns
-        new.background = true
-        new.notBefore = plan.afterSeconds > 0 ? Date() + plan.afterSeconds : nil
-        let run = try await store.createRun(new)
-        context.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(threadID)),
-                                                     "agent.id": .string(plan.agent.id)])
-        supervisor.pokeBackground()
+        var order = order(plan, request, context, thread: thread, disconnect: .continue)
+        // Nobody waits on a background run: whoever asked may leave.
+        order.job.onDisconnect = .continue
+        let run = try await engine.enqueue(order)
         var response = Response.json(encodeJSON(ThreadWire.Run(run)))
         response.headers.add("Content-Location", Self.location(run))
         return response
-    }
-
-    /// Starts a run an executor took from the queue, from the request stored with it.
-    func startClaimed(_ run: RunRecord) {
-        var logger = dependencies.logger
-        logger[metadataKey: "run.id"] = .string(run.id)
-        logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(run.threadID ?? ""))
-        logger[metadataKey: "agent.id"] = .string(run.assistantID)
-        let stored = Request(method: "POST", path: "/threads/\(run.threadID ?? "")/runs",
-                             headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(run.kwargs.utf8))
-        do {
-            let plan = try RunPlan(stored, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes,
-                                   makeID: dependencies.makeID)
-            _ = executor.start(run, plan: plan, logger: logger, claimed: true)
-        } catch {
-            // The agent was removed or the configuration changed since the run was queued.
-            let problem = (error as? APIError) ?? APIError(status: 422, code: "invalid_run", detail: "\(error)")
-            logger.warning("run.failed", metadata: ["error": .string(problem.detail)])
-            let store = self.store, worker = supervisor.workerID, supervisor = self.supervisor
-            Task {
-                let log = LoggedEvents(store: store, runID: run.id, supervisor: supervisor)
-                await log.close(error: RunStreamError(error: problem.code, message: problem.detail))
-                let note = String(decoding: encodeJSON(["error": RunStreamError(error: problem.code, message: problem.detail)]), as: UTF8.self)
-                _ = try? await store.finishRun(run.id, worker: worker, RunCompletion(status: .error, messages: [], result: note))
-            }
-        }
     }
 
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {
@@ -168,11 +107,12 @@ struct ThreadRunEndpoints {
         }
         let cancelOnLeave = (plan.onDisconnect ?? .continue) == .cancel
         let location = Self.location(run)
+        let modes = Set(plan.streamModes)
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([
             ("Content-Location", location), ("Location", location + "/stream"),
         ])) { [self] events in
             do {
-                try await tail(run.id, after: 0, modes: nil, events)
+                try await tail(run, after: 0, modes: modes, events)
             } catch {
                 if cancelOnLeave { local.cancel(.interrupt, reason: "client_disconnected") }
                 throw error
@@ -193,7 +133,7 @@ struct ThreadRunEndpoints {
             if cancelOnLeave { local.cancel(.interrupt, reason: "client_disconnected") }
         }
         guard let outcome else { throw CancellationError() }
-        var response = try await finalState(threadID: run.threadID ?? "", error: outcome.error)
+        var response = try await finalState(threadID: run.threadID ?? "", error: outcome.error.map(APIError.init))
         response.headers.add("Content-Location", Self.location(run))
         return response
     }
@@ -205,13 +145,13 @@ struct ThreadRunEndpoints {
 
     /// Creates the run of a stream or wait under the request's Idempotency-Key: a retry gets the first run back.
     func createOnce(_ request: Request, _ context: RequestContext) async throws -> Started {
-        let idempotency = Idempotency(store: store)
+        let idempotency = Idempotency(engine: engine)
         switch try await idempotency.begin(request, context) {
         case .replay(let stored):
             return .replayed(stored)
         case .proceed(let claimed):
             do {
-                let created = try await createRun(request, context, defaultModes: RunEndpoints.defaultStreamModes)
+                let created = try await createRun(request, context)
                 await idempotency.complete(claimed, status: 200, headers: [],
                                            body: encodeJSON(RunRef(run_id: created.0.id, thread_id: created.0.threadID)))
                 return .created(created)
@@ -236,7 +176,7 @@ struct ThreadRunEndpoints {
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([
             ("Content-Location", location), ("Location", location + "/stream"), ("Idempotent-Replayed", "true"),
         ])) { [self] events in
-            try await tail(run.id, after: after, modes: nil, events)
+            try await tail(run, after: after, modes: nil, events)
         }
     }
 

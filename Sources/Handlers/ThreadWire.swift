@@ -1,5 +1,6 @@
 import AgentRuntime
 import Foundation
+import Runs
 import Store
 
 /// The JSON shapes of LangGraph's threads, runs and states, built from store records.
@@ -131,4 +132,25 @@ extension IfExists: Decodable {
 
 extension CancelAction: Decodable {
     public init(from decoder: any Decoder) throws { self = try decodeEnum(decoder, Self.self) }
+}
+
+/// The body of a webhook delivery: `{"id", "type", "created_at", "data", "object"}` with the run in `data`.
+struct WebhookBody: Encodable {
+    var id: String
+    var type: String
+    var created_at: Int
+    var data: ThreadWire.Run
+    var object = "event"
+}
+
+extension RunFormats {
+    /// LangGraph's: webhooks carry the run as LangGraph shows it; runs queued before jobs were stored kept the
+    /// LangGraph request they were created with.
+    public static func langGraph(catalog: AgentCatalog) -> RunFormats {
+        RunFormats(
+            webhookPayload: { run, id, type in
+                encodeJSON(WebhookBody(id: id, type: type, created_at: Int(Date().timeIntervalSince1970), data: ThreadWire.Run(run)))
+            },
+            legacyJob: { run in try RunPlan.legacyJob(run, catalog: catalog) })
+    }
 }

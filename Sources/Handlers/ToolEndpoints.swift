@@ -1,3 +1,4 @@
+import Runs
 import AgentRuntime
 
 /// An agent's tools: list them, and call one directly with validated arguments.

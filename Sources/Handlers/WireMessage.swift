@@ -1,5 +1,6 @@
 import AgentRuntime
 import Foundation
+import Runs
 
 /// A message as clients send it: OpenAI style (`role`) or LangChain style (`type`), content as a string or
 /// as a list of text parts.
@@ -67,52 +68,10 @@ struct InputMessage: Decodable {
     }
 }
 
-/// A message as LangGraph serializes LangChain messages, which its clients and UIs read (and the store keeps).
-struct OutputMessage: Codable {
-    var type: String
-    var content: String
-    var id: String
-    var name: String?
-    var tool_calls: [WireToolCall]?
-    var tool_call_id: String?
-    var usage_metadata: Usage?
-    var response_metadata: [String: String]?
-
-    init(_ message: ChatMessage) {
-        switch message.role {
-        case .user: type = "human"
-        case .assistant: type = "ai"
-        case .system: type = "system"
-        case .tool: type = "tool"
-        }
-        content = message.content
-        id = message.id
-        name = message.name
-        tool_call_id = message.toolCallID
-        if message.role == .assistant {
-            tool_calls = message.toolCalls.map(WireToolCall.init)
-            usage_metadata = message.usage
-            var metadata: [String: String] = [:]
-            metadata["finish_reason"] = message.finishReason
-            metadata["model_name"] = message.modelName
-            response_metadata = metadata
-        }
-    }
-}
-
-/// A tool call as LangChain writes it: the arguments parsed (`args`), or the raw text when they are not JSON.
-struct WireToolCall: Codable {
-    var id: String
-    var name: String
-    var args: JSONValue
-    var type = "tool_call"
-
-    init(_ call: ToolCall) {
-        id = call.id
-        name = call.name
-        args = (try? JSONDecoder().decode(JSONValue.self, from: Data(call.arguments.utf8))) ?? .string(call.arguments)
-    }
-}
+/// Messages and tool calls as LangGraph serializes LangChain's: the store keeps them in this shape (`Runs`), so the
+/// wire and the store agree by construction.
+typealias OutputMessage = StoredMessage
+typealias WireToolCall = StoredToolCall
 
 /// A streamed piece of an assistant message (LangGraph's `AIMessageChunk`).
 struct MessageChunk: Encodable {
@@ -129,6 +88,11 @@ struct StateValues: Encodable {
 
     init(_ messages: [ChatMessage], usage: Usage? = nil) {
         self.messages = messages.map(OutputMessage.init)
+        self.usage = usage
+    }
+
+    init(stored messages: [OutputMessage], usage: Usage? = nil) {
+        self.messages = messages
         self.usage = usage
     }
 }

@@ -144,6 +144,8 @@ public struct RunRecord: Sendable, Equatable {
     public var attemptLog: JSONText = "[]"
     /// The API key that created it.
     public var keyID: String?
+    /// What to run (the run engine's versioned job); nil on runs queued before jobs were stored.
+    public var job: JSONText?
 }
 
 public struct NewRun: Sendable {
@@ -164,6 +166,8 @@ public struct NewRun: Sendable {
     /// The API key that created it, and its limits, checked in the same transaction that creates the run.
     public var keyID: String?
     public var maxConcurrentRuns: Int?
+    /// What to run, as the run engine reads it back on any worker.
+    public var job: JSONText?
 
     public init(id: String, threadID: String?, assistantID: String, metadata: JSONText = "{}", kwargs: JSONText = "{}",
                 multitaskStrategy: MultitaskStrategy = .reject, onDisconnect: String = "cancel",

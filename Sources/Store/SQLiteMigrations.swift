@@ -147,6 +147,10 @@ enum SQLiteMigrations {
                 CREATE INDEX runs_active_by_key ON runs(key_id) WHERE status IN ('pending', 'running');
                 """)
         }
+        migrator.registerMigration("0004-run-jobs") { db in
+            // The run engine's typed job; rows queued before it are given one when a worker starts.
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN job TEXT")
+        }
         return migrator
     }
 }

@@ -5,7 +5,7 @@ extension SQLiteStore: RunStore {
     static let runColumns = """
         run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs, multitask_strategy,
         on_disconnect, worker_id, lease_until, attempts, cancel_action, result, queue_seq, background, not_before, webhook,
-        side_effects, attempt_log, key_id
+        side_effects, attempt_log, key_id, job
         """
 
     static func runRecord(_ row: Row) -> RunRecord {
@@ -25,6 +25,7 @@ extension SQLiteStore: RunStore {
         record.sideEffects = row["side_effects"]
         record.attemptLog = row["attempt_log"]
         record.keyID = row["key_id"]
+        record.job = row["job"]
         return record
     }
 
@@ -59,11 +60,11 @@ extension SQLiteStore: RunStore {
             }
             try db.execute(sql: """
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs,
-                                  multitask_strategy, on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id)
-                VALUES (?, ?, ?, 'pending', ?, ?, json(?), json(?), ?, ?, ?, ?, ?, ?, ?, ?)
+                                  multitask_strategy, on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id, job)
+                VALUES (?, ?, ?, 'pending', ?, ?, json(?), json(?), ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [run.id, run.threadID, run.assistantID, now, now, run.metadata, run.kwargs,
                                  run.multitaskStrategy.rawValue, run.onDisconnect, run.worker, run.leaseUntil?.milliseconds,
-                                 run.background, run.notBefore?.milliseconds, run.webhook, run.keyID])
+                                 run.background, run.notBefore?.milliseconds, run.webhook, run.keyID, run.job])
             return Self.runRecord(try Self.fetchRunRow(db, run.id)!)
         }
     }
@@ -234,6 +235,27 @@ extension SQLiteStore: RunStore {
                 WHERE thread_id = ?
                 """, arguments: [threadStatus.rawValue, now, now, threadID])
             return true
+        }
+    }
+
+    public func activeRunCount(key id: String) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status IN ('pending', 'running')",
+                             arguments: [id]) ?? 0
+        }
+    }
+
+    public func runsWithoutJob(limit: Int) async throws -> [RunRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM runs WHERE job IS NULL AND status = 'pending' ORDER BY queue_seq LIMIT ?",
+                             arguments: [limit]).map(Self.runRecord)
+        }
+    }
+
+    public func setJob(run id: String, _ job: JSONText) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE runs SET job = ? WHERE run_id = ? AND job IS NULL", arguments: [job, id])
+            return db.changesCount > 0
         }
     }
 

@@ -45,6 +45,12 @@ public protocol RunStore: Sendable {
     func releaseRun(_ id: String, worker: String) async throws -> Bool
     /// Notes, durably and before the call, that a run started a non-idempotent tool call.
     func recordSideEffect(run id: String, worker: String, call: JSONText) async throws
+    /// Pending and running runs of an API key, on every worker.
+    func activeRunCount(key id: String) async throws -> Int
+    /// Pending runs queued before jobs were stored (no `job`), oldest first.
+    func runsWithoutJob(limit: Int) async throws -> [RunRecord]
+    /// Sets the job of a run that has none; false when it has one already or is gone.
+    func setJob(run id: String, _ job: JSONText) async throws -> Bool
     /// Deletes expired threads and the events of runs finished before `eventsBefore`.
     func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int)
 }

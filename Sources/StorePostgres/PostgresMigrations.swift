@@ -78,6 +78,8 @@ enum PostgresMigrations {
                 PRIMARY KEY (key_id, day))
             """,
         ]),
+        // The run engine's typed job; rows queued before it are given one when a worker starts.
+        ("0002-run-jobs", ["ALTER TABLE runs ADD COLUMN job TEXT"]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

@@ -7,7 +7,7 @@ extension PostgresStore: RunStore {
     static let runColumns = """
         run_id, thread_id, assistant_id, status, created_at, updated_at, metadata::text AS metadata, kwargs::text AS kwargs,
         multitask_strategy, on_disconnect, worker_id, lease_until, attempts, cancel_action, result::text AS result, queue_seq,
-        background, not_before, webhook, side_effects::text AS side_effects, attempt_log::text AS attempt_log, key_id
+        background, not_before, webhook, side_effects::text AS side_effects, attempt_log::text AS attempt_log, key_id, job
         """
 
     static func run(_ row: PostgresRandomAccessRow) throws -> RunRecord {
@@ -26,6 +26,7 @@ extension PostgresStore: RunStore {
         record.sideEffects = try row.optionalString("side_effects")
         record.attemptLog = try row.string("attempt_log")
         record.keyID = try row.optionalString("key_id")
+        record.job = try row.optionalString("job")
         return record
     }
 
@@ -66,10 +67,10 @@ extension PostgresStore: RunStore {
             }
             try await self.execute("""
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs, multitask_strategy,
-                                  on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id)
+                                  on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id, job)
                 VALUES (\(run.id), \(run.threadID), \(run.assistantID), 'pending', \(now), \(now), \(run.metadata)::jsonb,
                         \(run.kwargs)::jsonb, \(run.multitaskStrategy.rawValue), \(run.onDisconnect), \(run.worker),
-                        \(run.leaseUntil?.ms), \(run.background), \(run.notBefore?.ms), \(run.webhook), \(run.keyID))
+                        \(run.leaseUntil?.ms), \(run.background), \(run.notBefore?.ms), \(run.webhook), \(run.keyID), \(run.job))
                 """, on: connection)
             return try await self.fetchRun(run.id, on: connection)!.0
         }
@@ -253,6 +254,20 @@ extension PostgresStore: RunStore {
 
     public func run(_ id: String) async throws -> RunRecord? {
         try await fetchRun(id)?.0
+    }
+
+    public func activeRunCount(key id: String) async throws -> Int {
+        try await rows("SELECT COUNT(*) AS n FROM runs WHERE key_id = \(id) AND status IN ('pending', 'running')")[0].int("n")
+    }
+
+    public func runsWithoutJob(limit: Int) async throws -> [RunRecord] {
+        try await rows("""
+            SELECT \(unescaped: Self.runColumns) FROM runs WHERE job IS NULL AND status = 'pending' ORDER BY queue_seq LIMIT \(Int64(limit))
+            """).map(Self.run)
+    }
+
+    public func setJob(run id: String, _ job: JSONText) async throws -> Bool {
+        !(try await rows("UPDATE runs SET job = \(job) WHERE run_id = \(id) AND job IS NULL RETURNING run_id").isEmpty)
     }
 
     public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] {

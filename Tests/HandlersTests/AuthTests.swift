@@ -102,7 +102,10 @@ import Testing
         #expect(second.status == 429)
         #expect(try await jsonObject(second)["code"] as? String == "concurrent_runs_exceeded")
         #expect(second.headers["Retry-After"] != nil)
-        #expect(await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: one).status == 200, "stateless runs count per process; none is in flight")
+        // One count across both kinds: the stored run in flight holds the key's only place.
+        let stateless = await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: one)
+        #expect(stateless.status == 429)
+        #expect(try await jsonObject(stateless)["code"] as? String == "concurrent_runs_exceeded")
         clock.open()
         _ = try await reader.value
         try await waitFor { await call(h, "POST", "/runs", ThreadHarness.input("x"), key: one).status == 200 }
@@ -118,6 +121,25 @@ import Testing
 }
 
 extension AuthTests {
+    /// A stateless run in flight holds its key's place too: neither a stored run nor another stateless one starts.
+    @Test func statelessRunsCountAgainstTheSameLimit() async throws {
+        let clock = GateClock()
+        let h = try ThreadHarness(requireKeys: true, clock: clock)
+        let one = try await h.makeKey(tenant: "c", scopes: ["admin"], maxConcurrentRuns: 1)
+        let streaming = await call(h, "POST", "/runs/stream", ThreadHarness.input("a b c", agent: "slow"), key: one)
+        #expect(streaming.status == 200)
+        let reader = Task { try await bodyText(streaming) }
+        try await waitFor { h.engine.activeRuns == 1 }
+        let stored = await call(h, "POST", "/runs", ThreadHarness.input("x"), key: one)
+        #expect(stored.status == 429)
+        #expect(try await jsonObject(stored)["code"] as? String == "concurrent_runs_exceeded")
+        #expect(await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: one).status == 429)
+        clock.open()
+        _ = try await reader.value
+        try await waitFor { await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: one).status == 200 }
+        #expect(await call(h, "POST", "/runs", ThreadHarness.input("x"), key: one).status == 200)
+    }
+
     /// No cache may keep an API answer: every answer says `no-store`, errors too; a stream keeps its own `no-cache`.
     @Test func apiAnswersAreNotCached() async throws {
         let h = try ThreadHarness(requireKeys: true)

@@ -1,3 +1,4 @@
+import Runs
 import AgentRuntime
 import Foundation
 @testable import Handlers

@@ -2,15 +2,16 @@ import AgentRuntime
 import Foundation
 @testable import Handlers
 import Logging
+@testable import Runs
 import Store
 import TestSupport
 import Testing
 
-/// The app over a fresh SQLite file, with the run supervisor's loop going, as a worker runs it.
+/// The app over a fresh SQLite file, with the run engine's loop going, as a worker runs it.
 struct ThreadHarness {
     let app: Application
     let store: SQLiteStore
-    let supervisor: RunSupervisor
+    let engine: RunEngine
     let loop: Task<Void, Never>
 
     /// `clock`: what the models' token delays run on (a `GateClock` lets a test hold a "slow" run mid-answer).
@@ -21,13 +22,14 @@ struct ThreadHarness {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let watchdog = Watchdog()
-        supervisor = RunSupervisor(store: store, workerID: "test-worker", logger: logger, watchdog: watchdog, tick: .milliseconds(50),
-                                   webhooks: webhooks ?? WebhookSettings())
+        let catalog = AgentCatalog(agents: agents, webhooks: webhooks ?? WebhookSettings())
+        engine = RunEngine(store: store, workerID: "test-worker", logger: logger, catalog: catalog, formats: .langGraph(catalog: catalog),
+                           clock: clock, watchdog: watchdog, tick: .milliseconds(50))
         let signer = try webhooks.map { _ in try WebhookSigner(secrets: WebhookSigner.newSecret()) }
-        app = makeApp(Dependencies(catalog: AgentCatalog(agents: agents, webhooks: webhooks ?? WebhookSettings()), clock: clock, logger: logger,
-                                   watchdog: watchdog, supervisor: supervisor, webhookSigner: signer, requireKeys: requireKeys))
-        let supervisor = self.supervisor
-        loop = Task.detached { await supervisor.run() }
+        app = makeApp(Dependencies(catalog: catalog, clock: clock, logger: logger,
+                                   watchdog: watchdog, engine: engine, webhookSigner: signer, requireKeys: requireKeys))
+        let engine = self.engine
+        loop = Task.detached { await engine.run() }
     }
 
     static let agents = [

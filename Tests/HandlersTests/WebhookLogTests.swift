@@ -1,4 +1,5 @@
 @testable import Handlers
+import Runs
 import Outbound
 import Testing
 

@@ -1,3 +1,4 @@
+import Runs
 import AsyncHTTPClient
 import Foundation
 import Handlers

@@ -95,6 +95,7 @@ import Testing
     @Test func background() async throws { let (c, _) = try await conformance(); try await c.backgroundQueueAndTakeover() }
     @Test func webhooks() async throws { let (c, _) = try await conformance(); try await c.webhookDeliveries() }
     @Test func idempotency() async throws { let (c, _) = try await conformance(); try await c.idempotencyKeys() }
+    @Test func jobs() async throws { let (c, _) = try await conformance(); try await c.jobsAndKeyCounts() }
 
     @Test func workersStartingTogetherMigrateOnce() async throws {
         let url = try await freshDatabase()

@@ -26,6 +26,7 @@ import Testing
     @Test func background() async throws { try await conformance.backgroundQueueAndTakeover() }
     @Test func webhooks() async throws { try await conformance.webhookDeliveries() }
     @Test func idempotency() async throws { try await conformance.idempotencyKeys() }
+    @Test func jobs() async throws { try await conformance.jobsAndKeyCounts() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
         let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
@@ -33,7 +34,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

@@ -346,6 +346,44 @@ struct StoreConformance {
         #expect(try await store.run("old")?.status == .success)
         #expect(try await store.events(run: "old", after: 0, limit: 10).isEmpty)
     }
+
+    /// Jobs: stored with the run; runs queued without one are listed (pending only) and given one once.
+    /// Active runs are counted per key on every worker.
+    func jobsAndKeyCounts() async throws {
+        let store = try makeStore()
+        var typed = NewRun(id: "typed", threadID: nil, assistantID: "x")
+        typed.job = #"{"version":1}"#
+        typed.keyID = "k1"
+        typed.background = true
+        _ = try await store.createRun(typed)
+        #expect(try await store.run("typed")?.job == #"{"version":1}"#)
+        for id in ["old1", "old2"] {
+            var old = NewRun(id: id, threadID: nil, assistantID: "x")
+            old.background = true
+            old.keyID = "k1"
+            _ = try await store.createRun(old)
+        }
+        var other = NewRun(id: "other", threadID: nil, assistantID: "x")
+        other.keyID = "k2"
+        _ = try await store.createRun(other)
+        #expect(try await store.activeRunCount(key: "k1") == 3)
+        #expect(try await store.activeRunCount(key: "k2") == 1)
+        #expect(try await store.activeRunCount(key: "none") == 0)
+        #expect(try await store.runsWithoutJob(limit: 10).map(\.id) == ["old1", "old2", "other"])
+        #expect(try await store.runsWithoutJob(limit: 1).map(\.id) == ["old1"])
+        #expect(try await store.setJob(run: "old1", #"{"version":1,"agent_id":"x"}"#))
+        #expect(try await store.setJob(run: "old1", #"{"version":2}"#) == false)
+        #expect(try await store.setJob(run: "typed", #"{"version":2}"#) == false)
+        #expect(try await store.setJob(run: "missing", "{}") == false)
+        #expect(try await store.run("old1")?.job == #"{"version":1,"agent_id":"x"}"#)
+        // A run that started is not queued any more; a finished one no longer counts.
+        for expected in ["typed", "old1", "old2"] {
+            #expect(try await store.claimNextRun(worker: "w", leaseUntil: clock.now + 10, now: clock.now)?.id == expected)
+        }
+        #expect(try await store.runsWithoutJob(limit: 10).map(\.id) == ["other"])
+        #expect(try await store.finishRun("typed", worker: "w", RunCompletion(status: .success, messages: [], result: "{}")))
+        #expect(try await store.activeRunCount(key: "k1") == 2)
+    }
 }
 
 func json(_ text: String) throws -> NSDictionary {

@@ -48,24 +48,26 @@ public struct WebhookSigner: Sendable {
 /// `webhooks.allow_hosts` is set, only those hosts (which may then be internal). A configured endpoint's host is the
 /// operator's choice and may be internal. Redirects are never followed. Judged without DNS when a run is created
 /// (a clear 422), and again at every delivery by `Outbound`, which resolves once and connects to what it checked.
-struct WebhookPolicy: Sendable {
+public struct WebhookPolicy: Sendable {
     let settings: WebhookSettings
+
+    public init(settings: WebhookSettings) { self.settings = settings }
 
     /// At creation, without DNS (`Outbound.precheck`, the rule delivery applies too): the caller named the host, so
     /// the 422 may say why.
-    func check(_ text: String) throws -> URL {
+    public func check(_ text: String) throws -> URL {
         guard text.utf8.count <= 2048, let url = URL(string: text) else {
-            throw APIError.invalid(field: "webhook", "must be an http or https URL")
+            throw RunProblem.invalid(field: "webhook", "must be an http or https URL")
         }
         do {
             try Outbound.precheck(text, policy: delivery(to: text))
         } catch let error as OutboundError {
             let host = url.host?.prefix(100) ?? ""
             switch error.kind {
-            case .hostNotAllowed: throw APIError.invalid(field: "webhook", "host '\(host)' is not in webhooks.allow_hosts")
+            case .hostNotAllowed: throw RunProblem.invalid(field: "webhook", "host '\(host)' is not in webhooks.allow_hosts")
             case .internalAddress:
-                throw APIError.invalid(field: "webhook", "'\(host)' is an internal address; list it in webhooks.allow_hosts to allow it")
-            default: throw APIError.invalid(field: "webhook", "must be an http or https URL without credentials")
+                throw RunProblem.invalid(field: "webhook", "'\(host)' is an internal address; list it in webhooks.allow_hosts to allow it")
+            default: throw RunProblem.invalid(field: "webhook", "must be an http or https URL without credentials")
             }
         }
         return url
@@ -82,14 +84,9 @@ struct WebhookPolicy: Sendable {
 
 struct WebhookRefused: Error { var reason: String }
 
-/// The body of a delivery: `{"id", "type", "created_at", "data"}` with the run in `data`.
-struct WebhookEvent: Encodable {
-    var id: String
-    var type: String
-    var created_at: Int
-    var data: ThreadWire.Run
-    var object = "event"
-
+/// The deliveries a run's end owes: its own `webhook` and the configured endpoints that take the event's type.
+/// The body is the dialect's (`RunFormats.webhookPayload`); ids and types are Standard Webhooks'.
+enum WebhookEvent {
     static func type(for status: RunStatus) -> String {
         switch status {
         case .success: "run.completed"
@@ -98,15 +95,12 @@ struct WebhookEvent: Encodable {
         }
     }
 
-    /// Deliveries for a run that ends with `status`: its own `webhook` and the configured endpoints.
-    static func deliveries(for run: RunRecord, settings: WebhookSettings, makeID: () -> String) -> [NewDelivery] {
+    static func deliveries(for run: RunRecord, settings: WebhookSettings, formats: RunFormats, makeID: () -> String) -> [NewDelivery] {
         let type = type(for: run.status)
         var targets: [String] = run.webhook.map { [$0] } ?? []
         targets += settings.endpoints.filter { $0.events.contains(type) }.map(\.url)
         guard !targets.isEmpty else { return [] }
-        let event = WebhookEvent(id: "evt_" + makeID().replacingOccurrences(of: "-", with: ""), type: type,
-                                 created_at: Int(Date().timeIntervalSince1970), data: ThreadWire.Run(run))
-        let payload = encodeJSON(event)
+        let payload = formats.webhookPayload(run, "evt_" + makeID().replacingOccurrences(of: "-", with: ""), type)
         return targets.map { url in
             NewDelivery(id: "msg_" + makeID().replacingOccurrences(of: "-", with: ""), runID: run.id, threadID: run.threadID,
                         url: url, eventType: type, payload: payload)
@@ -153,10 +147,10 @@ public final class WebhookDispatcher: Sendable {
         }
     }
 
-    static let noSecret = "refused: no signing secret configured (webhooks.secret_env)"
+    public static let noSecret = "refused: no signing secret configured (webhooks.secret_env)"
     static let redirectRefused = "refused: redirects are not followed"
     /// The dispatcher's own reasons, beside `OutboundError.reasons`.
-    static let reasons: Set<String> = [noSecret, redirectRefused, "failed"]
+    public static let reasons: Set<String> = [noSecret, redirectRefused, "failed"]
 
     func attempt(_ delivery: DeliveryRecord) async {
         let number = delivery.attempts + 1
@@ -214,38 +208,3 @@ public final class WebhookDispatcher: Sendable {
     }
 }
 
-/// The delivery log of a run, as `GET .../runs/{run_id}/webhooks` shows it.
-struct DeliveryWire: Encodable {
-    var webhook_id: String
-    var url: String
-    var type: String
-    var status: String
-    var attempts: [Attempt]
-    var next_attempt_at: String?
-    var created_at: String
-
-    struct Attempt: Encodable {
-        var attempt: Int
-        var at: String
-        var status_code: Int?
-        var error: String?
-        var duration_ms: Int
-    }
-
-    /// Attempts stored before the outbound policy kept raw error texts (addresses, connection errors): those
-    /// read as a plain "failed", so that old rows leak nothing either.
-    static func shown(_ error: String) -> String {
-        OutboundError.reasons.contains(error) || WebhookDispatcher.reasons.contains(error) ? error : "failed"
-    }
-
-    init(_ record: DeliveryRecord) {
-        webhook_id = record.id
-        url = record.url
-        type = record.eventType
-        status = record.status.rawValue
-        attempts = record.log.map { Attempt(attempt: $0.attempt, at: ThreadWire.time($0.at), status_code: $0.statusCode,
-                                            error: $0.error.map(Self.shown), duration_ms: $0.durationMilliseconds) }
-        next_attempt_at = record.status == .pending ? ThreadWire.time(record.nextAttemptAt) : nil
-        created_at = ThreadWire.time(record.createdAt)
-    }
-}

@@ -4,12 +4,14 @@ import Synchronization
 import AgentRuntime
 
 /// A run executing in this process.
-final class LocalRun: Sendable {
-    let id: String
+public final class LocalRun: Sendable {
+    public let id: String
     /// Taken from the queue rather than started by a waiting request.
     let background: Bool
+    /// In the store (its lease is renewed); a stateless run is not.
+    let stored: Bool
     private struct State {
-        var task: Task<Void, Never>?
+        var stop: (@Sendable () -> Void)?
         var action: CancelAction?
         var reason: String?
         var cancelled = false
@@ -17,29 +19,35 @@ final class LocalRun: Sendable {
     private let state = Mutex(State())
     private let completion = Completion<RunOutcome>()
 
-    init(id: String, background: Bool = false) {
+    init(id: String, background: Bool = false, stored: Bool = true) {
         self.id = id
         self.background = background
+        self.stored = stored
     }
 
     func start(_ task: Task<Void, Never>) {
+        start { task.cancel() }
+    }
+
+    /// `stop` cancels the task the run executes in.
+    func start(_ stop: @escaping @Sendable () -> Void) {
         let cancelNow = state.withLock { state in
-            state.task = task
+            state.stop = stop
             return state.cancelled
         }
-        if cancelNow { task.cancel() }
+        if cancelNow { stop() }
     }
 
     /// The first cancellation wins; later ones do not change the action.
-    func cancel(_ action: CancelAction, reason: String = "cancelled") {
-        let task = state.withLock { state -> Task<Void, Never>? in
+    public func cancel(_ action: CancelAction, reason: String = "cancelled") {
+        let stop = state.withLock { state -> (@Sendable () -> Void)? in
             guard !state.cancelled else { return nil }
             state.cancelled = true
             state.action = action
             state.reason = reason
-            return state.task
+            return state.stop
         }
-        task?.cancel()
+        stop?()
     }
 
     var cancellation: (action: CancelAction, reason: String)? {
@@ -49,13 +57,20 @@ final class LocalRun: Sendable {
     func finish(_ outcome: RunOutcome) { completion.resolve(outcome) }
 
     /// Waits for the run's end; nil when the waiting task is cancelled first.
-    func outcome() async -> RunOutcome? { await completion.value() }
+    public func outcome() async -> RunOutcome? { await completion.value() }
+}
+
+/// Whoever a run's events were going to has gone (a client that closed its stream).
+public struct ClientDisconnected: Error, Sendable {
+    public init() {}
 }
 
 /// How a run of this process ended, for the request that waits on it.
-struct RunOutcome: Sendable {
-    var status: RunStatus
-    var error: APIError?
+public struct RunOutcome: Sendable {
+    public var status: RunStatus
+    public var error: RunProblem?
+    /// The conversation after the run (input and what the run added) and its usage, when it finished.
+    public var result: RunResult?
 }
 
 /// A value set once, awaited by any number of tasks, each of which may give up (cancellation) on its own.

@@ -1,0 +1,127 @@
+import AgentRuntime
+import Runs
+import Store
+
+/// LangGraph's stream modes rendered from a run's typed events: the frames a reader asked for, whatever the run's
+/// creator asked for. One renderer per reader and run: `messages` accumulates each message's text.
+final class LangGraphRenderer: Sendable {
+    typealias Frame = (event: String, data: [UInt8])
+
+    let modes: Set<StreamMode>
+    let metadata: [String: String]
+    private let partial = MutexBox<[String: String]>([:])
+
+    init(modes: Set<StreamMode>, runID: String, agentID: String) {
+        self.modes = modes
+        self.metadata = ["run_id": runID, "agent_id": agentID, "langgraph_node": "agent"]
+    }
+
+    func frames(_ event: RunLogEvent) -> [Frame] {
+        var frames: [Frame] = []
+        func send<T: Encodable>(_ name: String, _ value: T) { frames.append((name, encodeJSON(value))) }
+        switch event {
+        case .started(let start):
+            send("metadata", Metadata(run_id: start.runID, thread_id: start.threadID, attempt: start.attempt,
+                                      context: start.droppedMessages > 0 ? RunResultNote.Context(dropped_messages: start.droppedMessages) : nil))
+            if modes.contains(.values) { send("values", StateValues(stored: start.state)) }
+        case .messageDelta(let messageID, let text):
+            if modes.contains(.messagesTuple) {
+                send("messages", TupleFrame(chunk: MessageChunk(content: text, id: messageID), message: nil, metadata: metadata))
+            }
+            if modes.contains(.messages) {
+                let (content, first) = partial.withLock { store in
+                    let first = store[messageID] == nil
+                    store[messageID, default: ""] += text
+                    return (store[messageID]!, first)
+                }
+                if first { send("messages/metadata", [messageID: ["metadata": metadata]]) }
+                send("messages/partial", [MessageChunk(type: "ai", content: content, id: messageID, tool_calls: nil)])
+            }
+        case .messageCompleted(let message):
+            let node = message.type == "tool" ? "tools" : "agent"
+            if modes.contains(.messagesTuple) {
+                // Text went out as it streamed; what is left to show is a tool request or a tool's answer.
+                if message.type == "tool" {
+                    var tagged = metadata
+                    tagged["langgraph_node"] = "tools"
+                    send("messages", TupleFrame(chunk: nil, message: message, metadata: tagged))
+                } else if let calls = message.tool_calls, !calls.isEmpty {
+                    send("messages", TupleFrame(chunk: MessageChunk(content: message.content, id: message.id, tool_calls: calls),
+                                                message: nil, metadata: metadata))
+                }
+            }
+            if modes.contains(.messages) { send("messages/complete", [message]) }
+            if modes.contains(.updates) { send("updates", [node: StateValues(stored: [message])]) }
+        case .usage(let usage, let turn):
+            if modes.contains(.custom) { send("custom", CustomEvent(type: "usage", usage: usage, turn: turn)) }
+        case .toolStarted(let call):
+            if modes.contains(.custom) { send("custom", CustomEvent(type: "tool_call_started", tool_call: call)) }
+        case .toolFinished(let call, let result):
+            if modes.contains(.custom) { send("custom", CustomEvent(type: "tool_call_finished", tool_call: call, result: result)) }
+        case .toolFailed(let call, let error):
+            if modes.contains(.custom) { send("custom", CustomEvent(type: "tool_call_failed", tool_call: call, error: error)) }
+        case .checkpoint(let state, let usage, let turns):
+            if modes.contains(.custom) { send("custom", CustomEvent(type: "run_completed", usage: usage, turn: turns)) }
+            if modes.contains(.values) { send("values", StateValues(stored: state, usage: usage)) }
+        case .error(let code, let message):
+            send("error", StreamError(error: code, message: message))
+        case .end:
+            frames.append(("end", Array("null".utf8)))
+        case .stepStarted, .stepFinished, .messageStarted, .interrupt:
+            break
+        }
+        return frames
+    }
+
+    /// A frame of the log written before it was typed: already rendered for its creator's modes; a reader who names
+    /// modes gets those of them that are there.
+    func legacy(_ record: EventRecord, filter: Set<String>?) -> [Frame] {
+        if let filter, let mode = Self.mode(of: record.event), !filter.contains(mode) { return [] }
+        return [(record.event, record.data)]
+    }
+
+    /// The stream mode an untyped frame belongs to; nil for the frames every reader gets (metadata, error, end).
+    static func mode(of event: String) -> String? {
+        switch event {
+        case "values", "updates", "custom": event
+        case "messages": StreamMode.messagesTuple.rawValue
+        case _ where event.hasPrefix("messages/"): StreamMode.messages.rawValue
+        default: nil
+        }
+    }
+
+    struct Metadata: Encodable {
+        var run_id: String
+        var thread_id: String?
+        var attempt: Int
+        var context: RunResultNote.Context?
+    }
+
+    struct StreamError: Encodable {
+        var error: String
+        var message: String
+    }
+
+    /// `[chunk, metadata]`, as LangGraph's `messages-tuple` mode sends it.
+    struct TupleFrame: Encodable {
+        var chunk: MessageChunk?
+        var message: OutputMessage?
+        var metadata: [String: String]
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.unkeyedContainer()
+            if let chunk { try container.encode(chunk) } else { try container.encode(message) }
+            try container.encode(metadata)
+        }
+    }
+}
+
+/// The `custom` stream mode's frames: tool calls as they start and end, usage per model call and per run.
+struct CustomEvent: Encodable {
+    var type: String
+    var tool_call: WireToolCall?
+    var result: String?
+    var error: String?
+    var usage: Usage?
+    var turn: Int?
+}

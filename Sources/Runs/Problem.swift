@@ -1,0 +1,139 @@
+import AgentRuntime
+import Foundation
+import Store
+
+/// A failure as every dialect reports it: one value (status, code, message, field, retryable) that each dialect
+/// renders in its own shape (problem+json, OpenAI's error object, a JSON-RPC error, an SSE `error` event).
+/// The models are Hummingbird's `HTTPResponseError` and Vapor's `AbortError`; `status` is HTTP's because every
+/// dialect maps onto it.
+public struct RunProblem: Error, Sendable, Equatable {
+    public var status: Int
+    /// Stable, machine-readable, snake_case: clients branch on it.
+    public var code: String
+    public var message: String
+    /// The JSON path of the offending input field, when there is one.
+    public var field: String?
+    /// false: retrying the same request cannot succeed; nil: no advice.
+    public var retryable: Bool?
+    /// Seconds to wait before retrying, when known.
+    public var retryAfter: Int?
+
+    public init(status: Int, code: String, message: String, field: String? = nil, retryable: Bool? = nil, retryAfter: Int? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retryable = retryable
+        self.retryAfter = retryAfter
+    }
+
+    public static func invalid(field: String, _ reason: String) -> RunProblem {
+        RunProblem(status: 422, code: "validation_error", message: field.isEmpty ? reason : "\(field): \(reason)", field: field)
+    }
+
+    static let interrupted = RunProblem(status: 409, code: "run_interrupted", message: "The run was interrupted before it finished.")
+}
+
+/// A domain error that knows its problem. Every conformance is in this file, so that what a client sees for each
+/// failure is read in one place.
+public protocol RunProblemConvertible: Error {
+    var problem: RunProblem { get }
+}
+
+extension RunProblem: RunProblemConvertible {
+    public var problem: RunProblem { self }
+
+    /// How a run's own failure reads in its stream or record: the run's errors (limits, the model server) and
+    /// problems; anything else is unexpected (nil: an internal error whose cause only the log may see).
+    public static func ofRun(_ error: any Error) -> RunProblem? {
+        switch error {
+        case let error as RunProblem: error
+        case let error as RunFailure: error.problem
+        case let error as UpstreamError: error.problem
+        default: nil
+        }
+    }
+}
+
+extension StoreError: RunProblemConvertible {
+    public var problem: RunProblem {
+        switch self {
+        case .threadExists(let id):
+            RunProblem(status: 409, code: "thread_exists", message: "A thread with id '\(Tenancy.publicID(id).prefix(100))' exists (if_exists: raise).",
+                       field: "thread_id", retryable: false)
+        case .threadNotFound(let id):
+            RunProblem.threadNotFound(id)
+        case .runNotFound(let id):
+            RunProblem(status: 404, code: "run_not_found", message: "No run with id '\(id.prefix(100))'.")
+        case .threadBusy(let threadID, let runID):
+            RunProblem(status: 409, code: "thread_busy",
+                       message: "Thread '\(Tenancy.publicID(threadID).prefix(100))' is running run '\(runID)'; wait for it, or send multitask_strategy enqueue, interrupt or rollback.",
+                       field: "multitask_strategy", retryable: false)
+        case .runActive(let id):
+            RunProblem(status: 409, code: "run_active", message: "Run '\(id)' is still pending or running; cancel it first.", retryable: false)
+        case .eventConflict(let runID, _):
+            RunProblem(status: 409, code: "run_conflict", message: "Run '\(runID)' is being written by another worker.")
+        case .concurrentRunsExceeded(let limit):
+            RunProblem(status: 429, code: "concurrent_runs_exceeded",
+                       message: "This API key already has \(limit) runs pending or running (its max_concurrent_runs); wait for one to end.",
+                       retryAfter: 1)
+        }
+    }
+}
+
+extension RunFailure: RunProblemConvertible {
+    public var problem: RunProblem {
+        switch self {
+        case .maxTurnsExceeded(let turns):
+            RunProblem(status: 422, code: "max_turns_exceeded",
+                       message: "The agent made \(turns) model calls without reaching an answer (limits.max_turns).")
+        case .timedOut(let limit):
+            RunProblem(status: 504, code: "run_timeout",
+                       message: "The run did not finish within \(limit.components.seconds) s (limits.timeout_seconds).")
+        }
+    }
+}
+
+extension UpstreamError: RunProblemConvertible {
+    public var problem: RunProblem {
+        switch kind {
+        case .rateLimited:
+            RunProblem(status: 429, code: "upstream_rate_limited", message: "The model server is rate limiting: \(message)",
+                       retryAfter: retryAfter.map { Int($0.components.seconds) })
+        case .timeout:
+            RunProblem(status: 504, code: "upstream_timeout", message: "The model server timed out: \(message)")
+        case .failed:
+            RunProblem(status: 502, code: "upstream_error", message: "The model server failed: \(message)")
+        }
+    }
+}
+
+extension DecodingError: RunProblemConvertible {
+    /// A field of the body that does not decode, by its JSON path. (A body that is not JSON at all is told apart
+    /// where the body is decoded: 400 `malformed_json`.)
+    public var problem: RunProblem { RunProblem.invalid(field: fieldPath, reason) }
+}
+
+extension RunProblem {
+    public static func threadNotFound(_ id: String) -> RunProblem {
+        RunProblem(status: 404, code: "thread_not_found", message: "No thread with id '\(Tenancy.publicID(id).prefix(100))'.")
+    }
+}
+
+/// Thread ids are kept per tenant: `tenant \u{1F} id` in the store, the bare id on the wire.
+public enum Tenancy {
+    public static let separator: Character = "\u{1F}"
+
+    public static func internalID(_ id: String, tenant: String) -> String {
+        tenant.isEmpty ? id : tenant + String(separator) + id
+    }
+
+    public static func publicID(_ stored: String) -> String {
+        guard let index = stored.firstIndex(of: separator) else { return stored }
+        return String(stored[stored.index(after: index)...])
+    }
+
+    public static func owns(_ stored: String, tenant: String) -> Bool {
+        tenant.isEmpty ? !stored.contains(separator) : stored.hasPrefix(tenant + String(separator))
+    }
+}

@@ -1,0 +1,204 @@
+import AgentRuntime
+import Foundation
+import Logging
+import Store
+import Synchronization
+
+/// Where a stored run's messages go.
+public enum RunThread: Sendable {
+    /// A thread that must exist.
+    case existing(String)
+    /// A thread created now when there is none (LangGraph's `if_not_exists: create`).
+    case createIfMissing(String, tenant: String)
+    /// A new thread of the run's own, kept as long as the run's events (a run created without a thread).
+    case own(String, tenant: String)
+}
+
+/// A stored run to create: the job, where it runs, who asked, and what the dialect shows back as the run's request.
+public struct RunOrder: Sendable {
+    public var job: RunJob
+    public var thread: RunThread
+    public var metadata: JSONText
+    /// The request as the client sent it, shown back with the run (LangGraph's `kwargs`).
+    public var request: JSONText
+    public var quota: RunQuota?
+    public var logger: Logger
+
+    public init(job: RunJob, thread: RunThread, metadata: JSONText, request: JSONText, quota: RunQuota?, logger: Logger) {
+        self.job = job
+        self.thread = thread
+        self.metadata = metadata
+        self.request = request
+        self.quota = quota
+        self.logger = logger
+    }
+}
+
+extension RunEngine {
+    /// Creates a stored run and starts it in this process, in a task of its own, so that a client leaving does not
+    /// stop it unless asked to. It waits for earlier runs of its thread.
+    public func start(_ order: RunOrder) async throws -> (RunRecord, LocalRun) {
+        let agent = try agent(order.job.agentID)
+        let threadID = try await prepare(order.thread)
+        try await Budget.check(order.quota, store: store)
+        var new = newRun(order, threadID: threadID)
+        new.worker = workerID
+        new.leaseUntil = leaseDeadline
+        let record = try await createRun(new, order.quota)
+        var logger = order.logger
+        logger[metadataKey: "run.id"] = .string(record.id)
+        logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(threadID))
+        logger[metadataKey: "agent.id"] = .string(agent.id)
+        return (record, launch(record, job: order.job, agent: agent, logger: logger, claimed: false))
+    }
+
+    /// Queues a background run: stored as pending; this or any worker's engine takes it from the queue.
+    public func enqueue(_ order: RunOrder) async throws -> RunRecord {
+        _ = try agent(order.job.agentID)
+        let threadID = try await prepare(order.thread)
+        try await Budget.check(order.quota, store: store)
+        var new = newRun(order, threadID: threadID)
+        if case .own = order.thread { new.multitaskStrategy = .enqueue }
+        new.background = true
+        new.notBefore = order.job.afterSeconds > 0 ? Date() + order.job.afterSeconds : nil
+        let run = try await createRun(new, order.quota)
+        order.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(threadID)),
+                                                   "agent.id": .string(order.job.agentID)])
+        pokeBackground()
+        return run
+    }
+
+    func agent(_ id: String) throws -> AgentDefinition {
+        guard let agent = catalog.agent(id) else {
+            throw RunProblem(status: 404, code: "agent_not_found", message: "No agent with id '\(id.prefix(100))'.", field: "assistant_id")
+        }
+        return agent
+    }
+
+    private func prepare(_ thread: RunThread) async throws -> String {
+        switch thread {
+        case .existing(let id):
+            return id
+        case .createIfMissing(let id, let tenant):
+            _ = try await store.createThread(NewThread(id: id, tenant: tenant), ifExists: .doNothing)
+            return id
+        case .own(let id, let tenant):
+            _ = try await store.createThread(NewThread(id: id, metadata: #"{"created_by":"POST /runs"}"#, ttl: eventRetention, tenant: tenant),
+                                             ifExists: .raise)
+            return id
+        }
+    }
+
+    private func newRun(_ order: RunOrder, threadID: String) -> NewRun {
+        let job = order.job
+        var new = NewRun(id: makeID(), threadID: threadID, assistantID: job.agentID, metadata: order.metadata, kwargs: order.request,
+                         multitaskStrategy: MultitaskStrategy(rawValue: job.multitaskStrategy) ?? .reject,
+                         onDisconnect: job.onDisconnect.rawValue)
+        new.webhook = job.webhook
+        new.keyID = order.quota?.keyID
+        new.job = job.encoded
+        return new
+    }
+
+    /// The store checks the key's limit in the run's own transaction, less this process's stateless runs of the key.
+    private func createRun(_ new: NewRun, _ quota: RunQuota?) async throws -> RunRecord {
+        var new = new
+        new.maxConcurrentRuns = storedLimit(quota)
+        do {
+            return try await store.createRun(new)
+        } catch StoreError.concurrentRunsExceeded {
+            throw StoreError.concurrentRunsExceeded(limit: quota?.maxConcurrentRuns ?? 0)
+        }
+    }
+
+    /// Starts a run this process took from the queue, from its stored job.
+    func startClaimed(_ run: RunRecord) {
+        var logger = self.logger
+        logger[metadataKey: "run.id"] = .string(run.id)
+        logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(run.threadID ?? ""))
+        logger[metadataKey: "agent.id"] = .string(run.assistantID)
+        do {
+            let job = try run.job.map(RunJob.decode) ?? formats.legacyJob(run)
+            _ = launch(run, job: job, agent: try agent(job.agentID), logger: logger, claimed: true)
+        } catch {
+            // The agent was removed, or the job no longer reads, since the run was queued.
+            let problem = (error as? any RunProblemConvertible)?.problem
+                ?? RunProblem(status: 422, code: "invalid_run", message: "\(error)")
+            logger.warning("run.failed", metadata: ["error": .string(problem.message)])
+            let log = StoredLog(engine: self, runID: run.id)
+            Task { [store, workerID] in
+                await log.close(problem)
+                let note = RunResultNote(usage: Usage(), turns: nil, context: nil, error: .init(problem)).json
+                _ = try? await store.finishRun(run.id, worker: workerID, RunCompletion(status: .error, messages: [], result: note))
+            }
+        }
+    }
+
+    /// Executes a stored run here: registered (leases, cancellation), its outcome published to whoever waits.
+    private func launch(_ run: RunRecord, job: RunJob, agent: AgentDefinition, logger: Logger, claimed: Bool) -> LocalRun {
+        let local = LocalRun(id: run.id, background: claimed)
+        register(local)
+        _ = acquireBell(run.id)
+        let persistence = StoredRun(engine: self, record: run, job: job, claimed: claimed, local: local)
+        let execution = RunExecution(engine: self, runID: run.id, threadID: run.threadID, agent: agent, input: job.messages,
+                                     local: local, logger: logger, persistence: persistence)
+        let task = Task.detached { [self] in
+            let outcome = await execution.execute()
+            unregister(run.id)
+            ring(run.id)
+            releaseBell(run.id)
+            local.finish(outcome)
+            // Room for the next queued run now, not at the next tick.
+            if claimed { pokeBackground() }
+        }
+        local.start(task)
+        return local
+    }
+
+    // MARK: - Stateless runs
+
+    /// Runs a job that is not stored: the same pipeline as a stored run, its events handed to `emit` as they happen
+    /// rather than logged. With `Disconnect.cancel` it runs in the caller's task (a client that leaves stops it); with
+    /// `.continue` in a task of its own, its events dropped once `emit` fails.
+    public func runStateless(_ job: RunJob, runID: String, admission: Admission, logger: Logger,
+                             emit: @escaping @Sendable (RunLogEvent) async throws -> Void) async throws -> RunOutcome {
+        let agent = try agent(job.agentID)
+        let local = LocalRun(id: runID, stored: false)
+        let detached = job.onDisconnect == .continue
+        let persistence = StatelessRun(admission: admission, emit: emit, tolerant: detached)
+        let execution = RunExecution(engine: self, runID: runID, threadID: nil, agent: agent, input: job.messages,
+                                     local: local, logger: logger, persistence: persistence)
+        register(local)
+        defer { unregister(runID) }
+        let task = Task { await execution.execute() }
+        local.start { task.cancel() }
+        if detached { return await task.value }
+        // The caller's task is cancelled when its client leaves (the server's shutdown cancels the run first).
+        return await withTaskCancellationHandler { await task.value } onCancel: { local.cancel(.interrupt, reason: "client_disconnected") }
+    }
+}
+
+/// A stateless run's place under its key's `max_concurrent_runs`. Given back when the run ends, and also when it
+/// never starts: a stream whose client left before the head went out is dropped by the transport without its body
+/// ever running, and the place goes back as the body's closure (and this with it) is released.
+public final class Admission: Sendable {
+    private let release: (@Sendable () -> Void)?
+    private let settle: (@Sendable (Usage) async -> Void)?
+    private let open = Atomic<Bool>(true)
+
+    init(release: (@Sendable () -> Void)? = nil, settle: (@Sendable (Usage) async -> Void)? = nil) {
+        self.release = release
+        self.settle = settle
+    }
+
+    /// The run is over: the place goes back and its usage is counted. Once; later calls do nothing.
+    func end(_ usage: Usage) async {
+        guard open.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        release?()
+        await settle?(usage)
+    }
+
+    deinit {
+        if open.load(ordering: .acquiring) { release?() }
+    }
+}

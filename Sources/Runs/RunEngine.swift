@@ -1,0 +1,319 @@
+import AgentRuntime
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Store
+import Synchronization
+
+public let agentfcgiVersion = "0.1.0"
+
+/// What only a dialect knows and the engine needs: the body of a webhook, and the job of a run queued before jobs
+/// were stored (from the request stored with it).
+public struct RunFormats: Sendable {
+    public var webhookPayload: @Sendable (_ run: RunRecord, _ eventID: String, _ type: String) -> [UInt8]
+    public var legacyJob: @Sendable (_ run: RunRecord) throws -> RunJob
+
+    public init(webhookPayload: @escaping @Sendable (RunRecord, String, String) -> [UInt8],
+                legacyJob: @escaping @Sendable (RunRecord) throws -> RunJob) {
+        self.webhookPayload = webhookPayload
+        self.legacyJob = legacyJob
+    }
+}
+
+/// The run engine of one worker process: creates runs (admission: budget, concurrency), executes them (stored or
+/// stateless, one pipeline), writes their typed event log, renews leases, relays cancellations that other workers
+/// wrote to the store, closes the runs of workers that died, takes background runs from the queue, and prunes.
+/// It knows no HTTP and no wire format; `run()` is its loop, started beside the transport.
+public final class RunEngine: Sendable {
+    public let workerID: String
+    let store: any AgentStore
+    let logger: Logger
+    let catalog: AgentCatalog
+    let formats: RunFormats
+    let clock: any Clock<Duration>
+    let makeID: @Sendable () -> String
+    let httpClient: HTTPClient
+    let watchdog: Watchdog
+    /// How long a run stays ours without renewal; another worker may close it after that.
+    let lease: Duration
+    /// How often leases are renewed and cancellations looked for: the bound on noticing a cancel from elsewhere.
+    let tick: Duration
+    public let eventRetention: Duration
+    /// Attempts a run gets when workers die under it.
+    let maxAttempts: Int
+    /// Background runs this process executes at once.
+    let backgroundCapacity: Int
+    private let local = Mutex<[String: LocalRun]>([:])
+    private let claiming = Atomic<Bool>(true)
+    /// Stateless runs (not stored) in flight in this process, per API key.
+    private let statelessRuns = Mutex<[String: Int]>([:])
+    private let bells = Mutex<[String: (bell: Bell, users: Int)]>([:])
+
+    public init(store: any AgentStore, workerID: String, logger: Logger, catalog: AgentCatalog, formats: RunFormats,
+                clock: any Clock<Duration> = ContinuousClock(),
+                makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
+                httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(),
+                lease: Duration = .seconds(10), tick: Duration = .milliseconds(250), eventRetention: Duration = .seconds(86_400),
+                maxAttempts: Int = 3, backgroundCapacity: Int = 8) {
+        self.store = store
+        self.workerID = workerID
+        self.logger = logger
+        self.catalog = catalog
+        self.formats = formats
+        self.clock = clock
+        self.makeID = makeID
+        self.httpClient = httpClient
+        self.watchdog = watchdog
+        self.lease = lease
+        self.tick = tick
+        self.eventRetention = eventRetention
+        self.maxAttempts = maxAttempts
+        self.backgroundCapacity = backgroundCapacity
+    }
+
+    /// What the HTTP layer reads (and authenticates with) directly.
+    public var reader: StoreReader { StoreReader(store: store) }
+
+    var leaseDeadline: Date { Date() + lease.seconds }
+
+    var runner: AgentRunner {
+        AgentRunner(clock: clock, makeID: makeID, httpClient: httpClient, watchdog: watchdog)
+    }
+
+    // MARK: - Runs of this process
+
+    func register(_ run: LocalRun) {
+        local.withLock { $0[run.id] = run }
+    }
+
+    func unregister(_ id: String) {
+        _ = local.withLock { $0.removeValue(forKey: id) }
+    }
+
+    func localRun(_ id: String) -> LocalRun? {
+        local.withLock { $0[id] }
+    }
+
+    public func isLocal(_ id: String) -> Bool { localRun(id) != nil }
+
+    /// Stops a run of this process now rather than at the next tick.
+    @discardableResult
+    func cancelLocal(_ id: String, action: CancelAction) -> Bool {
+        guard let run = localRun(id) else { return false }
+        run.cancel(action)
+        return true
+    }
+
+    /// Cancels every run of this process: the server is going away.
+    public func cancelAll() {
+        for run in local.withLock({ Array($0.values) }) { run.cancel(.interrupt, reason: "server_shutdown") }
+    }
+
+    public var activeRuns: Int { local.withLock { $0.count } }
+
+    var backgroundRuns: Int { local.withLock { $0.values.count { $0.background } } }
+
+    /// The process is stopping: take no more runs from the queue.
+    public func stopClaiming() {
+        claiming.store(false, ordering: .relaxed)
+    }
+
+    // MARK: - Admission
+
+    /// A stateless run's place under its key's `max_concurrent_runs`, checked against the key's stored runs on every
+    /// worker and its stateless runs in this process (which are not stored), and its daily token budget.
+    public func admitStateless(_ quota: RunQuota?) async throws -> Admission {
+        guard let quota else { return Admission() }
+        try await Budget.check(quota, store: store)
+        guard let limit = quota.maxConcurrentRuns else { return settling(quota) }
+        let stored = try await store.activeRunCount(key: quota.keyID)
+        let admitted = statelessRuns.withLock { runs in
+            guard stored + runs[quota.keyID, default: 0] < limit else { return false }
+            runs[quota.keyID, default: 0] += 1
+            return true
+        }
+        guard admitted else { throw StoreError.concurrentRunsExceeded(limit: limit) }
+        return settling(quota) { [self] in statelessRuns.withLock { $0[quota.keyID, default: 1] -= 1 } }
+    }
+
+    private func settling(_ quota: RunQuota, release: (@Sendable () -> Void)? = nil) -> Admission {
+        let store = self.store
+        return Admission(release: release) { usage in
+            if usage.totalTokens > 0 { try? await store.addUsage(key: quota.keyID, day: Budget.today(), tokens: usage.totalTokens) }
+        }
+    }
+
+    /// The limit a stored run is checked against in the store: what this process's stateless runs of the key leave.
+    func storedLimit(_ quota: RunQuota?) -> Int? {
+        guard let quota, let limit = quota.maxConcurrentRuns else { return nil }
+        return max(0, limit - statelessRuns.withLock { $0[quota.keyID, default: 0] })
+    }
+
+    // MARK: - Reader wake-ups
+
+    func acquireBell(_ runID: String) -> Bell {
+        bells.withLock { bells in
+            if let entry = bells[runID] {
+                bells[runID] = (entry.bell, entry.users + 1)
+                return entry.bell
+            }
+            let bell = Bell()
+            bells[runID] = (bell, 1)
+            return bell
+        }
+    }
+
+    func releaseBell(_ runID: String) {
+        bells.withLock { bells in
+            guard let entry = bells[runID] else { return }
+            bells[runID] = entry.users > 1 ? (entry.bell, entry.users - 1) : nil
+        }
+    }
+
+    func ring(_ runID: String) {
+        bells.withLock { $0[runID]?.bell }?.ring()
+    }
+
+    /// How long a reader waits before looking for events another process appended: short when the store can
+    /// not tell us (SQLite), a fallback when it can (PostgreSQL's notifications wake readers at once).
+    var remotePoll: Duration { store is any EventNotifying ? .milliseconds(500) : .milliseconds(50) }
+
+    // MARK: - The loop
+
+    /// Every tick renew and relay; every 2 s close runs whose worker died; every 10 min prune.
+    public func run() async {
+        let following = (store as? any EventNotifying).map { notifying in
+            Task { [self] in
+                while !Task.isCancelled {
+                    do {
+                        try await notifying.followAppends { [self] runID in ring(runID) }
+                    } catch {
+                        if !Task.isCancelled { logger.warning("store.notifications_lost", metadata: ["error": "\(error)"]) }
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+        defer { following?.cancel() }
+        await upgradeQueuedJobs()
+        var ticks = 0
+        while !Task.isCancelled {
+            await renew()
+            if ticks % 8 == 0 { await expire() }
+            await claimBackground()
+            if ticks % 2400 == 0 { await prune() }
+            ticks += 1
+            try? await Task.sleep(for: tick)
+        }
+    }
+
+    /// Gives runs queued before jobs were stored a job, read from the request stored with each. Any worker may do
+    /// it (the store sets a job only where there is none); a run whose request no longer reads keeps none and fails
+    /// with the reason when it is claimed.
+    public func upgradeQueuedJobs() async {
+        do {
+            var upgraded = 0
+            for run in try await store.runsWithoutJob(limit: 10_000) {
+                guard let job = try? formats.legacyJob(run) else { continue }
+                if try await store.setJob(run: run.id, job.encoded) { upgraded += 1 }
+            }
+            if upgraded > 0 { logger.info("runs.jobs_upgraded", metadata: ["runs": "\(upgraded)"]) }
+        } catch {
+            logger.warning("runs.job_upgrade_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func renew() async {
+        let ids = local.withLock { $0.values.filter(\.stored).map(\.id) }
+        guard !ids.isEmpty else { return }
+        do {
+            let control = try await store.renewLeases(worker: workerID, runs: ids, until: leaseDeadline)
+            for (id, decision) in control {
+                switch decision {
+                case .proceed: break
+                case .cancel(let action): cancelLocal(id, action: action)
+                case .gone: localRun(id)?.cancel(.interrupt, reason: "gone")
+                }
+            }
+        } catch {
+            logger.warning("runs.lease_renewal_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func expire() async {
+        let closing = [RunLogEvent.error(code: "worker_lost", message: "The worker running this run stopped; it was not retried."), .end]
+            .map { ($0.kind, $0.record(seq: 0).data) }
+        let (settings, formats) = (catalog.webhooks, self.formats)
+        do {
+            let result = RunResultNote(usage: Usage(), turns: nil, context: nil,
+                                       error: RunResultNote.Failure(error: "worker_lost", message: "The worker running this run stopped.")).json
+            let expired = try await store.expireLeases(now: Date(), maxAttempts: maxAttempts, result: result, closing: closing) { run in
+                WebhookEvent.deliveries(for: run, settings: settings, formats: formats) { UUID().uuidString.lowercased() }
+            }
+            for entry in expired {
+                let metadata: Logger.Metadata = ["run.id": .string(entry.run.id), "attempts": "\(entry.run.attempts)"]
+                if entry.requeued { logger.warning("run.requeued", metadata: metadata) } else { logger.warning("run.lost", metadata: metadata) }
+                ring(entry.run.id)
+            }
+            if expired.contains(where: \.requeued) { await claimBackground() }
+        } catch {
+            logger.warning("runs.expiry_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func prune() async {
+        do {
+            let now = Date()
+            let (threads, events) = try await store.prune(now: now, eventsBefore: now - eventRetention.seconds)
+            let keys = try await store.pruneIdempotency(before: now - 86_400)
+            if threads + events + keys > 0 {
+                logger.info("store.pruned", metadata: ["threads": "\(threads)", "events": "\(events)", "idempotency_keys": "\(keys)"])
+            }
+        } catch {
+            logger.warning("store.prune_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Takes due background runs from the queue while this process has room for them.
+    func claimBackground() async {
+        guard claiming.load(ordering: .relaxed) else { return }
+        while backgroundRuns < backgroundCapacity, !Task.isCancelled {
+            do {
+                guard let run = try await store.claimNextRun(worker: workerID, leaseUntil: leaseDeadline, now: Date()) else { return }
+                logger.info("run.claimed", metadata: ["run.id": .string(run.id), "attempt": "\(run.attempts)"])
+                startClaimed(run)
+            } catch {
+                logger.warning("runs.claim_failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// A background run was just queued here: look now rather than at the next tick.
+    func pokeBackground() {
+        Task { await claimBackground() }
+    }
+}
+
+/// The reads the HTTP layer makes itself (state, history, listings, authentication); every write goes through the
+/// engine.
+public struct StoreReader: Sendable {
+    let store: any AgentStore
+
+    public func thread(_ id: String) async throws -> ThreadRecord? { try await store.thread(id) }
+    public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] { try await store.searchThreads(query) }
+    public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] { try await store.messages(thread: id, limit: limit) }
+    public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] {
+        try await store.checkpoints(thread: id, limit: limit, before: before)
+    }
+    public func run(_ id: String) async throws -> RunRecord? { try await store.run(id) }
+    public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] {
+        try await store.runs(thread: id, limit: limit, offset: offset, status: status)
+    }
+    public func deliveries(run id: String) async throws -> [DeliveryRecord] { try await store.deliveries(run: id) }
+    public func key(hash: String) async throws -> APIKeyRecord? { try await store.key(hash: hash) }
+}
+
+extension Duration {
+    public var seconds: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

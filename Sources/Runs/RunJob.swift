@@ -1,0 +1,60 @@
+import AgentRuntime
+import Foundation
+import Store
+
+/// What a stored run is to do, as any worker reads it back: typed and versioned, so that a run queued by one
+/// dialect (or one release) is started by another. Dialect options the engine does not act on (stream modes) are
+/// kept as given, for readers that do not name their own.
+public struct RunJob: Codable, Sendable, Equatable {
+    public static let currentVersion = 1
+
+    public enum Disconnect: String, Codable, Sendable {
+        /// The run stops when the client that started it leaves.
+        case cancel
+        /// The run goes on; its events wait in the log (stored runs) or are dropped (stateless runs).
+        case `continue`
+    }
+
+    public var version: Int
+    public var agentID: String
+    public var input: [StoredMessage]
+    public var config: JSONValue?
+    /// The stream modes the creator asked for (a dialect's words: the engine stores every event whatever they are).
+    public var streamModes: [String]
+    public var onDisconnect: Disconnect
+    public var multitaskStrategy: String
+    public var webhook: String?
+    public var afterSeconds: Double
+
+    public init(agentID: String, input: [ChatMessage], config: JSONValue? = nil, streamModes: [String], onDisconnect: Disconnect,
+                multitaskStrategy: MultitaskStrategy = .reject, webhook: String? = nil, afterSeconds: Double = 0) {
+        version = Self.currentVersion
+        self.agentID = agentID
+        self.input = input.map(StoredMessage.init)
+        self.config = config
+        self.streamModes = streamModes
+        self.onDisconnect = onDisconnect
+        self.multitaskStrategy = multitaskStrategy.rawValue
+        self.webhook = webhook
+        self.afterSeconds = afterSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
+        case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds"
+    }
+
+    public var messages: [ChatMessage] { input.map(\.chatMessage) }
+
+    public var encoded: JSONText { String(decoding: encodeJSON(self), as: UTF8.self) }
+
+    /// A stored job; one written by a newer release than this one is refused rather than half understood.
+    public static func decode(_ text: JSONText) throws -> RunJob {
+        let job = try JSONDecoder().decode(RunJob.self, from: Data(text.utf8))
+        guard job.version <= currentVersion else {
+            throw RunProblem(status: 422, code: "job_version_unsupported",
+                             message: "The run was queued by a newer release (job version \(job.version)); this worker reads up to \(currentVersion).")
+        }
+        return job
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Store
+
+/// How a reader's pass over a run's log ended.
+public enum FollowEnd: Sendable {
+    /// The log's own end event was delivered.
+    case logged
+    /// The run is over but its log has no end (rolled back, deleted, or its events pruned).
+    case missing
+}
+
+extension RunEngine {
+    /// How often a waiter for a run's end looks at the store.
+    static let endPoll: Duration = .milliseconds(50)
+
+    /// Hands `deliver` the run's logged events after `after`, then the live tail, until its end. The log is the
+    /// only source, so a reader here and the run on another worker see the same numbered events: no gap, no repeat.
+    public func follow(_ runID: String, after: Int, _ deliver: (EventRecord) async throws -> Void) async throws -> FollowEnd {
+        let bell = acquireBell(runID)
+        defer { releaseBell(runID) }
+        var last = after
+        var idlePolls = 0
+        while true {
+            let generation = bell.generation
+            let batch = try await store.events(run: runID, after: last, limit: 256)
+            for event in batch {
+                last = event.seq
+                try await deliver(event)
+                if RunLogEvent.isEnd(event) { return .logged }
+            }
+            if batch.count == 256 { continue }
+            if batch.isEmpty {
+                idlePolls += 1
+                // Now and then, and before giving up: a run that ended without an end in its log would otherwise be
+                // waited on for ever.
+                if idlePolls % 20 == 0 {
+                    let run = try await store.run(runID)
+                    if run == nil || run?.status.isActive == false,
+                       try await store.events(run: runID, after: last, limit: 1).isEmpty {
+                        return .missing
+                    }
+                }
+            } else {
+                idlePolls = 0
+            }
+            await bell.wait(since: generation, timeout: isLocal(runID) ? .seconds(1) : remotePoll, watchdog: watchdog)
+            try Task.checkCancellation()
+        }
+    }
+
+    /// Waits until the run is no longer pending or running (on any worker); nil when it is gone.
+    public func waitForEnd(_ run: RunRecord) async throws -> RunRecord? {
+        var run = run
+        let bell = acquireBell(run.id)
+        defer { releaseBell(run.id) }
+        while run.status.isActive {
+            let generation = bell.generation
+            guard let current = try await store.run(run.id) else { return nil }
+            run = current
+            if run.status.isActive {
+                await bell.wait(since: generation, timeout: Self.endPoll, watchdog: watchdog)
+                try Task.checkCancellation()
+            }
+        }
+        return run
+    }
+
+    /// Asks a run to stop: at once when this process runs it, at its worker's next renewal otherwise.
+    public func cancel(_ id: String, action: CancelAction) async throws -> RunRecord? {
+        let updated = try await store.requestCancel(id, action: action)
+        if updated != nil { cancelLocal(id, action: action) }
+        return updated
+    }
+
+    // MARK: - Writes the HTTP layer asks for
+
+    public func createThread(_ thread: NewThread, ifExists: IfExists) async throws -> ThreadRecord {
+        try await store.createThread(thread, ifExists: ifExists)
+    }
+
+    public func updateThread(_ id: String, metadata: JSONText?, ttl: Duration?) async throws -> ThreadRecord {
+        try await store.updateThread(id, metadata: metadata, ttl: ttl)
+    }
+
+    public func deleteThread(_ id: String) async throws -> Bool { try await store.deleteThread(id) }
+
+    public func deleteRun(_ id: String) async throws -> Bool { try await store.deleteRun(id) }
+
+    /// `Idempotency-Key`: the first request with a key proceeds, a retry gets its stored answer back.
+    public func claimIdempotency(scope: String, key: String, requestHash: String) async throws -> IdempotencyClaim {
+        try await store.claimIdempotency(scope: scope, key: key, requestHash: requestHash, now: Date())
+    }
+
+    public func completeIdempotency(scope: String, key: String, _ response: IdempotentResponse) async throws {
+        try await store.completeIdempotency(scope: scope, key: key, response)
+    }
+
+    public func releaseIdempotency(scope: String, key: String) async throws {
+        try await store.releaseIdempotency(scope: scope, key: key)
+    }
+}

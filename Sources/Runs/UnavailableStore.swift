@@ -1,0 +1,59 @@
+import Foundation
+import Store
+
+/// Stands in when no store is configured (documentation, tests of stateless routes): the routes still exist,
+/// so the table and the OpenAPI document are always the same, and each answers 503 `store_unavailable`.
+public struct UnavailableStore: AgentStore {
+    public struct Unavailable: Error {}
+    public init() {}
+
+    public func createThread(_ thread: NewThread, ifExists: IfExists) async throws -> ThreadRecord { throw Unavailable() }
+    public func thread(_ id: String) async throws -> ThreadRecord? { throw Unavailable() }
+    public func updateThread(_ id: String, metadata: JSONText?, ttl: Duration?) async throws -> ThreadRecord { throw Unavailable() }
+    public func deleteThread(_ id: String) async throws -> Bool { throw Unavailable() }
+    public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] { throw Unavailable() }
+    public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] { throw Unavailable() }
+    public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] { throw Unavailable() }
+    public func createRun(_ run: NewRun) async throws -> RunRecord { throw Unavailable() }
+    public func claimRun(_ id: String, worker: String, leaseUntil: Date) async throws -> ClaimResult { throw Unavailable() }
+    public func renewLeases(worker: String, runs: [String], until: Date) async throws -> [String: RunControl] { throw Unavailable() }
+    public func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool { throw Unavailable() }
+    public func run(_ id: String) async throws -> RunRecord? { throw Unavailable() }
+    public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] { throw Unavailable() }
+    public func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord? { throw Unavailable() }
+    public func deleteRun(_ id: String) async throws -> Bool { throw Unavailable() }
+    public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
+                      deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] { [] }
+    public func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord? { nil }
+    public func releaseRun(_ id: String, worker: String) async throws -> Bool { false }
+    public func recordSideEffect(run id: String, worker: String, call: JSONText) async throws { throw Unavailable() }
+    public func activeRunCount(key id: String) async throws -> Int { throw Unavailable() }
+    public func runsWithoutJob(limit: Int) async throws -> [RunRecord] { [] }
+    public func setJob(run id: String, _ job: JSONText) async throws -> Bool { throw Unavailable() }
+    public func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int) { (0, 0) }
+    public func appendEvent(run id: String, _ event: EventRecord) async throws { throw Unavailable() }
+    public func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord] { throw Unavailable() }
+    public func lastEventSeq(run id: String) async throws -> Int { throw Unavailable() }
+    public func claimDueDeliveries(worker: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [DeliveryRecord] { [] }
+    public func recordDeliveryAttempt(_ id: String, worker: String, _ attempt: DeliveryAttempt, delivered: Bool, next: Date?) async throws {}
+    public func deliveries(run id: String) async throws -> [DeliveryRecord] { throw Unavailable() }
+    public func claimIdempotency(scope: String, key: String, requestHash: String, now: Date) async throws -> IdempotencyClaim { throw Unavailable() }
+    public func completeIdempotency(scope: String, key: String, _ response: IdempotentResponse) async throws {}
+    public func releaseIdempotency(scope: String, key: String) async throws {}
+    public func pruneIdempotency(before: Date) async throws -> Int { 0 }
+}
+
+extension UnavailableStore {
+    public func createKey(_ key: APIKeyRecord) async throws { throw Unavailable() }
+    public func key(hash: String) async throws -> APIKeyRecord? { throw Unavailable() }
+    public func keys() async throws -> [APIKeyRecord] { throw Unavailable() }
+    public func revokeKey(_ id: String) async throws -> Bool { throw Unavailable() }
+    public func addUsage(key id: String, day: String, tokens: Int) async throws {}
+    public func usage(key id: String, day: String) async throws -> Int { 0 }
+}
+
+extension UnavailableStore.Unavailable: RunProblemConvertible {
+    public var problem: RunProblem {
+        RunProblem(status: 503, code: "store_unavailable", message: "This server has no store configured for threads and runs.")
+    }
+}
