@@ -9,15 +9,15 @@ struct AgentEndpoints {
         for (prefix, idName) in [("/agents", "agent_id"), ("/assistants", "assistant_id")] {
             let kind = prefix.dropFirst()
             router.add(Route("POST", "\(prefix)/search", operationID: "search_\(kind)", access: .scope("agents:read"),
-                             summary: "List and filter \(kind)", handler: .inline { request, _ in
+                             summary: "List and filter \(kind)", doc: .agentSearch(String(kind)), handler: .inline { request, _ in
                 try search(request)
             }))
             router.add(Route("GET", "\(prefix)/{\(idName)}", operationID: "get_\(kind.dropLast())", access: .scope("agents:read"),
-                             summary: "One \(kind.dropLast()) by id", handler: .inline { _, context in
+                             summary: "One \(kind.dropLast()) by id", doc: .agentGet(String(kind.dropLast())), handler: .inline { _, context in
                 .json(encodeJSON(AgentObject(try agent(context.parameter(idName)))))
             }))
             router.add(Route("GET", "\(prefix)/{\(idName)}/schemas", operationID: "get_\(kind.dropLast())_schemas", access: .scope("agents:read"),
-                             summary: "JSON Schemas of an agent's input, output and state", handler: .inline { _, context in
+                             summary: "JSON Schemas of an agent's input, output and state", doc: .agentSchemas(String(kind.dropLast())), handler: .inline { _, context in
                 .json(encodeJSON(AgentSchemas(agent: try agent(context.parameter(idName)))))
             }))
         }

@@ -5,11 +5,11 @@ struct MetaEndpoints {
 
     func register(in router: inout Router) {
         let ok = Array(#"{"ok":true}"#.utf8)
-        router.add(Route("GET", "/ok", operationID: "health", access: .open, summary: "Health check", handler: .inline { _, _ in
+        router.add(Route("GET", "/ok", operationID: "health", access: .open, summary: "Health check", doc: .health, handler: .inline { _, _ in
             .json(ok)
         }))
         let info = encodeJSON(Info(version: dependencies.version))
-        router.add(Route("GET", "/info", operationID: "info", access: .open, summary: "Server name, version and features", handler: .inline { _, _ in
+        router.add(Route("GET", "/info", operationID: "info", access: .open, summary: "Server name, version and features", doc: .info, handler: .inline { _, _ in
             .json(info)
         }))
     }

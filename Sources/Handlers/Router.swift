@@ -28,6 +28,8 @@ public struct Route: Sendable {
     public let operationID: String
     public let access: Access
     public let summary: String
+    /// What the OpenAPI document says of it beyond the summary: bodies, parameters, responses.
+    let doc: OpenAPIDocument.Operation?
     public let handler: RouteHandler
     let segments: [Segment]
 
@@ -37,6 +39,12 @@ public struct Route: Sendable {
     }
 
     public init(_ method: String, _ path: String, operationID: String, access: Access, summary: String, handler: RouteHandler) {
+        self.init(method, path, operationID: operationID, access: access, summary: summary, doc: nil, handler: handler)
+    }
+
+    init(_ method: String, _ path: String, operationID: String, access: Access, summary: String, doc: OpenAPIDocument.Operation?,
+         handler: RouteHandler) {
+        self.doc = doc
         self.method = method
         self.path = path
         self.operationID = operationID

@@ -14,11 +14,11 @@ struct RunEndpoints {
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/runs/wait", operationID: "run_wait", access: .scope("runs:write"),
-                         summary: "Run an agent and answer with its final state", handler: .async { request, context in
+                         summary: "Run an agent and answer with its final state", doc: .runWait, handler: .async { request, context in
             try await wait(request, context)
         }))
         router.add(Route("POST", "/runs/stream", operationID: "run_stream", access: .scope("runs:write"),
-                         summary: "Run an agent and stream its events as Server-Sent Events", handler: .async { request, context in
+                         summary: "Run an agent and stream its events as Server-Sent Events", doc: .runStream, handler: .async { request, context in
             try await stream(request, context)
         }))
     }

@@ -11,31 +11,31 @@ struct ThreadEndpoints {
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/threads", operationID: "thread_create", access: .scope("threads:write"), summary: "Create a thread",
-                         handler: .async { request, context in
+                         doc: .threadCreate, handler: .async { request, context in
             try await Idempotency(engine: engine).perform(request, context) { try await create(request, context) }
         }))
         router.add(Route("POST", "/threads/search", operationID: "thread_search", access: .scope("threads:read"), summary: "Search threads by metadata and status",
-                         handler: .async { request, context in try await search(request, context) }))
+                         doc: .threadSearch, handler: .async { request, context in try await search(request, context) }))
         router.add(Route("GET", "/threads/{thread_id}", operationID: "thread_get", access: .scope("threads:read"), summary: "Get a thread with its messages",
-                         handler: .async { request, context in try await get(try Self.threadID(context)) }))
+                         doc: .threadGet, handler: .async { request, context in try await get(try Self.threadID(context)) }))
         router.add(Route("PATCH", "/threads/{thread_id}", operationID: "thread_update", access: .scope("threads:write"), summary: "Merge metadata into a thread, change its TTL",
-                         handler: .async { request, context in try await update(request, try Self.threadID(context)) }))
+                         doc: .threadUpdate, handler: .async { request, context in try await update(request, try Self.threadID(context)) }))
         router.add(Route("DELETE", "/threads/{thread_id}", operationID: "thread_delete", access: .scope("threads:write"), summary: "Delete a thread with its runs and events",
-                         handler: .async { _, context in try await delete(try Self.threadID(context)) }))
+                         doc: .threadDelete, handler: .async { _, context in try await delete(try Self.threadID(context)) }))
         router.add(Route("GET", "/threads/{thread_id}/state", operationID: "thread_state", access: .scope("threads:read"), summary: "The thread's current state",
-                         handler: .async { _, context in try await state(try Self.threadID(context), checkpointID: nil) }))
+                         doc: .threadState, handler: .async { _, context in try await state(try Self.threadID(context), checkpointID: nil) }))
         router.add(Route("GET", "/threads/{thread_id}/state/{checkpoint_id}", operationID: "thread_state_at", access: .scope("threads:read"),
                          summary: "The thread's state at a checkpoint",
-                         handler: .async { _, context in
+                         doc: .threadStateAt, handler: .async { _, context in
             try await state(try Self.threadID(context), checkpointID: context.parameters["checkpoint_id"])
         }))
         router.add(Route("GET", "/threads/{thread_id}/history", operationID: "thread_history_get", access: .scope("threads:read"), summary: "The thread's past states, newest first",
-                         handler: .async { request, context in
+                         doc: .threadHistoryGet, handler: .async { request, context in
             let query = request.queryItems
             return try await history(try Self.threadID(context), limit: try Self.limit(query["limit"], field: "limit"), before: query["before"])
         }))
         router.add(Route("POST", "/threads/{thread_id}/history", operationID: "thread_history", access: .scope("threads:read"), summary: "The thread's past states, newest first",
-                         handler: .async { request, context in
+                         doc: .threadHistory, handler: .async { request, context in
             let body = try request.decodeJSON(HistoryBody.self, allowEmpty: true)
             return try await history(try Self.threadID(context), limit: try Self.limit(body.limit.map(String.init), field: "limit"),
                                      before: body.before?.checkpointID)

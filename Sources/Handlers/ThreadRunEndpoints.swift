@@ -13,44 +13,44 @@ struct ThreadRunEndpoints {
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/threads/{thread_id}/runs/stream", operationID: "thread_run_stream", access: .scope("runs:write"),
-                         summary: "Run an agent on a thread and stream its events (resumable)", handler: .async { request, context in
+                         summary: "Run an agent on a thread and stream its events (resumable)", doc: .threadRunStream, handler: .async { request, context in
             try await stream(request, context)
         }))
         router.add(Route("POST", "/threads/{thread_id}/runs/wait", operationID: "thread_run_wait", access: .scope("runs:write"),
-                         summary: "Run an agent on a thread and answer with the thread's final state", handler: .async { request, context in
+                         summary: "Run an agent on a thread and answer with the thread's final state", doc: .threadRunWait, handler: .async { request, context in
             try await wait(request, context)
         }))
         router.add(Route("POST", "/threads/{thread_id}/runs", operationID: "thread_run_create", access: .scope("runs:write"),
-                         summary: "Queue a background run on a thread; answers at once with the pending run", handler: .async { request, context in
+                         summary: "Queue a background run on a thread; answers at once with the pending run", doc: .threadRunCreate, handler: .async { request, context in
             try await Idempotency(engine: engine).perform(request, context) { try await createBackground(request, context, threadID: try ThreadEndpoints.threadID(context)) }
         }))
         router.add(Route("POST", "/runs", operationID: "run_create", access: .scope("runs:write"),
-                         summary: "Queue a background run on a new thread of its own", handler: .async { request, context in
+                         summary: "Queue a background run on a new thread of its own", doc: .runCreate, handler: .async { request, context in
             try await Idempotency(engine: engine).perform(request, context) { try await createBackground(request, context, threadID: nil) }
         }))
         router.add(Route("GET", "/threads/{thread_id}/runs", operationID: "thread_run_list", access: .scope("runs:read"), summary: "List a thread's runs, newest first",
-                         handler: .async { request, context in try await list(request, context) }))
+                         doc: .threadRunList, handler: .async { request, context in try await list(request, context) }))
         for (prefix, scope) in [("/threads/{thread_id}/runs/{run_id}", "thread_run"), ("/runs/{run_id}", "run")] {
             router.add(Route("GET", prefix, operationID: "\(scope)_get", access: .scope("runs:read"), summary: "Get a run",
-                             handler: .async { _, context in .json(encodeJSON(ThreadWire.Run(try await run(context)))) }))
+                             doc: .runGet, handler: .async { _, context in .json(encodeJSON(ThreadWire.Run(try await run(context)))) }))
             router.add(Route("DELETE", prefix, operationID: "\(scope)_delete", access: .scope("runs:write"), summary: "Delete a finished run and its events",
-                             handler: .async { _, context in try await delete(context) }))
+                             doc: .runDelete, handler: .async { _, context in try await delete(context) }))
             router.add(Route("POST", prefix + "/cancel", operationID: "\(scope)_cancel", access: .scope("runs:write"),
                              summary: "Cancel a run (action=interrupt keeps partial output, rollback undoes the run)",
-                             handler: .async { request, context in try await cancel(request, context) }))
+                             doc: .runCancel, handler: .async { request, context in try await cancel(request, context) }))
             router.add(Route("GET", prefix + "/join", operationID: "\(scope)_join", access: .scope("runs:read"), summary: "Wait for a run and answer with the thread's state",
-                             handler: .async { _, context in try await join(context) }))
+                             doc: .runJoin, handler: .async { _, context in try await join(context) }))
             router.add(Route("GET", prefix + "/webhooks", operationID: "\(scope)_webhooks", access: .scope("runs:read"),
-                             summary: "The run's webhook deliveries and every attempt", handler: .async { _, context in
+                             summary: "The run's webhook deliveries and every attempt", doc: .runWebhooks, handler: .async { _, context in
                 let run = try await run(context)
                 return .json(encodeJSON(try await store.deliveries(run: run.id).map(DeliveryWire.init)))
             }))
             router.add(Route("GET", prefix + "/stream", operationID: "\(scope)_join_stream", access: .scope("runs:read"),
                              summary: "Stream a run's events from the log (Last-Event-ID resumes)",
-                             handler: .async { request, context in try await joinStream(request, context) }))
+                             doc: .runJoinStream, handler: .async { request, context in try await joinStream(request, context) }))
         }
         router.add(Route("GET", "/runs/{run_id}/wait", operationID: "run_join_wait", access: .scope("runs:read"), summary: "Wait for a run (Agent Protocol)",
-                         handler: .async { _, context in try await join(context) }))
+                         doc: .runJoinWait, handler: .async { _, context in try await join(context) }))
     }
 
     // MARK: - Creating runs

@@ -7,12 +7,12 @@ struct ToolEndpoints {
 
     func register(in router: inout Router) {
         router.add(Route("GET", "/agents/{agent_id}/tools", operationID: "list_agent_tools", access: .scope("agents:read"),
-                         summary: "The tools an agent can call, with JSON Schemas of their arguments", handler: .inline { _, context in
+                         summary: "The tools an agent can call, with JSON Schemas of their arguments", doc: .listAgentTools, handler: .inline { _, context in
             let agent = try agent(context.parameter("agent_id"))
             return .json(encodeJSON(agent.tools.map { ToolObject($0) }))
         }))
         router.add(Route("POST", "/agents/{agent_id}/tools/{tool}/invoke", operationID: "invoke_agent_tool", access: .scope("runs:write"),
-                         summary: "Call one of an agent's tools directly", handler: .async { request, context in
+                         summary: "Call one of an agent's tools directly", doc: .invokeAgentTool, handler: .async { request, context in
             try await invoke(request, context)
         }))
     }

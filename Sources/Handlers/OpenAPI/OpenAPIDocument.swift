@@ -1,23 +1,23 @@
 import AgentRuntime
 import Foundation
 
-/// The OpenAPI 3.1 document, built from the route table (paths, methods, operation ids, summaries) and the
-/// documentation of each operation below (bodies, parameters, responses). A route without documentation, or
-/// documentation without a route, fails the spec tests.
+/// The OpenAPI 3.1 document, built from the route table: paths, methods, operation ids and summaries, and the
+/// documentation each route carries (bodies, parameters, responses; the entries below). A route without
+/// documentation fails the spec tests.
 public enum OpenAPIDocument {
-    enum Body {
+    enum Body: Sendable {
         case json(String)
         case optionalJSON(String)
     }
 
-    enum Content {
+    enum Content: Sendable {
         case json(String)
         case jsonArray(String)
         case eventStream
         case empty
     }
 
-    struct Parameter {
+    struct Parameter: Sendable {
         var name: String
         var location: String
         var schema: JSONValue
@@ -25,7 +25,7 @@ public enum OpenAPIDocument {
         var required = false
     }
 
-    struct Operation {
+    struct Operation: Sendable {
         var tag: String
         var description: String?
         var body: Body?
@@ -45,7 +45,7 @@ public enum OpenAPIDocument {
         Operation(
             tag: thread ? "runs" : "stateless runs",
             description: stream
-                ? "Server-Sent Events: `metadata` first (run id), then the frames of the requested stream modes, then `end`. Every frame has `id:`; on a thread the ids are the run's event log, so `Last-Event-ID` resumes through any worker (see `Location`)."
+                ? "Server-Sent Events: `metadata` first (run id), then the frames of the requested stream modes, then `end`. Every frame has `id:`; on a thread the ids number the frames rendered from the run's event log, so `Last-Event-ID` resumes through any worker (see `Location`)."
                 : nil,
             body: .json("RunCreate"),
             parameters: thread ? [idempotencyKey] : [],
@@ -59,99 +59,15 @@ public enum OpenAPIDocument {
                   responses: [(200, summary, content)] + extra, problems: problems)
     }
 
-    static var operations: [String: Operation] {
-        var operations: [String: Operation] = [
-            "health": Operation(tag: "meta", body: nil, responses: [(200, "Up", .json("Health"))], problems: []),
-            "info": Operation(tag: "meta", body: nil, responses: [(200, "Name, version, features", .json("Info"))], problems: []),
-            "list_agent_tools": Operation(tag: "agents", body: nil, responses: [(200, "The agent's tools", .jsonArray("Tool"))], problems: [404]),
-            "invoke_agent_tool": Operation(tag: "agents", description: "Arguments are checked against the tool's JSON Schema; a tool error is a 422 `tool_error`.",
-                                           body: .json("ToolInvoke"), responses: [(200, "The tool's answer", .json("ToolResult"))],
-                                           problems: bodyProblems + [404, 504]),
-            "run_wait": runOperations(stream: false, thread: false),
-            "run_stream": runOperations(stream: true, thread: false),
-            "thread_create": Operation(tag: "threads", body: .optionalJSON("ThreadCreate"), parameters: [idempotencyKey],
-                                       responses: [(200, "The thread", .json("Thread"))], problems: bodyProblems + [409]),
-            "thread_search": Operation(tag: "threads", body: .optionalJSON("ThreadSearch"),
-                                       responses: [(200, "Matching threads, newest first", .jsonArray("Thread"))], problems: bodyProblems),
-            "thread_get": Operation(tag: "threads", body: nil, responses: [(200, "The thread with its values", .json("Thread"))], problems: [404]),
-            "thread_update": Operation(tag: "threads", body: .optionalJSON("ThreadUpdate"),
-                                       parameters: [Parameter(name: "Prefer", location: "header", schema: ["type": "string"], description: "`return=minimal` answers 204.")],
-                                       responses: [(200, "The thread", .json("Thread")), (204, "Updated (Prefer: return=minimal)", .empty)],
-                                       problems: bodyProblems + [404]),
-            "thread_delete": Operation(tag: "threads", body: nil, responses: [(204, "Deleted, with its runs and events", .empty)], problems: [404]),
-            "thread_state": Operation(tag: "threads", body: nil, responses: [(200, "The state after the last run", .json("ThreadState"))], problems: [404]),
-            "thread_state_at": Operation(tag: "threads", body: nil, responses: [(200, "The state at the checkpoint", .json("ThreadState"))], problems: [404]),
-            "thread_history_get": Operation(tag: "threads", body: nil,
-                                            parameters: [limit, Parameter(name: "before", location: "query", schema: ["type": "string"], description: "A checkpoint id.")],
-                                            responses: [(200, "States, newest first", .jsonArray("ThreadState"))], problems: [404, 422]),
-            "thread_history": Operation(tag: "threads", body: .optionalJSON("HistoryRequest"),
-                                        responses: [(200, "States, newest first", .jsonArray("ThreadState"))], problems: bodyProblems + [404]),
-            "thread_run_stream": runOperations(stream: true, thread: true),
-            "thread_run_wait": runOperations(stream: false, thread: true),
-            "thread_run_create": Operation(tag: "runs", description: "Stored as pending and answered at once; an executor on any worker runs it.",
-                                           body: .json("RunCreate"), parameters: [idempotencyKey],
-                                           responses: [(200, "The queued run", .json("Run"))], problems: bodyProblems + [404, 409]),
-            "run_create": Operation(tag: "runs", description: "A background run on a new thread of its own.",
-                                    body: .json("RunCreate"), parameters: [idempotencyKey],
-                                    responses: [(200, "The queued run", .json("Run"))], problems: bodyProblems + [404]),
-            "thread_run_list": Operation(tag: "runs", body: nil,
-                                         parameters: [limit, offset, Parameter(name: "status", location: "query",
-                                                                               schema: ["type": "string", "enum": ["pending", "running", "success", "error", "timeout", "interrupted"]],
-                                                                               description: "Only runs in this status.")],
-                                         responses: [(200, "Runs, newest first", .jsonArray("Run"))], problems: [404, 422]),
-            "run_join_wait": runRead("The thread's values once the run ended", .json("Values")),
-        ]
-        for scope in ["thread_run", "run"] {
-            operations["\(scope)_get"] = runRead("The run", .json("Run"))
-            operations["\(scope)_delete"] = Operation(tag: "runs", body: nil, responses: [(204, "Deleted", .empty)], problems: [404, 409])
-            operations["\(scope)_cancel"] = Operation(
-                tag: "runs", body: nil,
-                parameters: [
-                    Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback"], "default": "interrupt"],
-                              description: "interrupt keeps partial output; rollback undoes the run."),
-                    Parameter(name: "wait", location: "query", schema: ["type": "string", "enum": ["0", "1", "true", "false"], "default": "0"],
-                              description: "1: answer once the run has stopped."),
-                ],
-                responses: [(200, "Stopped (wait=1)", .json("Run")), (202, "Asked to stop", .json("Run")), (204, "Rolled back and gone", .empty)],
-                problems: [404, 422])
-            operations["\(scope)_join"] = runRead("The thread's values once the run ended", .json("Values"))
-            operations["\(scope)_webhooks"] = runRead("Webhook deliveries with every attempt", .jsonArray("WebhookDelivery"))
-            operations["\(scope)_join_stream"] = runRead(
-                "The run's events", .eventStream, problems: [404, 422],
-                parameters: [
-                    Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^\\s*[0-9]*\\s*$"],
-                              description: "Resume after this event (blank: from the start)."),
-                    Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^\\s*[0-9]*\\s*$"],
-                              description: "The same, for clients that cannot set headers."),
-                    Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["$ref": "#/components/schemas/StreamMode"]],
-                              description: "Only these modes (repeat the parameter); empty: all."),
-                    Parameter(name: "cancel_on_disconnect", location: "query", schema: ["type": "string", "enum": ["true", "false"]],
-                              description: "true: leaving cancels the run."),
-                ],
-                description: "Every logged event after `Last-Event-ID`, then the live tail until `end`, from whichever worker answers.")
-        }
-        for kind in ["agents", "assistants"] {
-            let one = String(kind.dropLast())
-            operations["search_\(kind)"] = Operation(tag: "agents", body: .optionalJSON("AgentSearch"),
-                                                     responses: [(200, "Matching \(kind)", .jsonArray("Agent"))], problems: bodyProblems)
-            operations["get_\(one)"] = Operation(tag: "agents", body: nil, responses: [(200, "The \(one)", .json("Agent"))], problems: [404])
-            operations["get_\(one)_schemas"] = Operation(tag: "agents", body: nil, responses: [(200, "Input, output, state and config schemas", .json("AgentSchemas"))], problems: [404])
-        }
-        return operations
-    }
-
-    /// Operation ids of routes that have no documentation, and documented ids that no route has.
-    public static func mismatches(_ routes: [Route]) -> (undocumented: [String], unrouted: [String]) {
-        let documented = Set(operations.keys)
-        let routed = Set(routes.map(\.operationID))
-        return (routed.subtracting(documented).sorted(), documented.subtracting(routed).sorted())
+    /// Operation ids of routes that carry no documentation.
+    public static func undocumented(_ routes: [Route]) -> [String] {
+        routes.filter { $0.doc == nil }.map(\.operationID).sorted()
     }
 
     public static func make(routes: [Route], catalog: AgentCatalog, version: String) -> JSONValue {
-        let operations = self.operations
         var paths: [String: [String: JSONValue]] = [:]
         for route in routes {
-            guard let operation = operations[route.operationID] else { continue }
+            guard let operation = route.doc else { continue }
             paths[route.path, default: [:]][route.method.lowercased()] = render(route, operation)
         }
         var schemas = APISchemas.components.objectValue ?? [:]
@@ -329,5 +245,84 @@ public enum OpenAPIDocument {
 extension OpenAPIDocument.Content {
     var isEventStream: Bool {
         if case .eventStream = self { true } else { false }
+    }
+}
+
+extension OpenAPIDocument.Operation {
+    /// The documentation each route carries (`Route.doc`), by role.
+    static let health = OpenAPIDocument.Operation(tag: "meta", body: nil, responses: [(200, "Up", .json("Health"))], problems: [])
+    static let info = OpenAPIDocument.Operation(tag: "meta", body: nil, responses: [(200, "Name, version, features", .json("Info"))], problems: [])
+    static let listAgentTools = OpenAPIDocument.Operation(tag: "agents", body: nil, responses: [(200, "The agent's tools", .jsonArray("Tool"))], problems: [404])
+    static let invokeAgentTool = OpenAPIDocument.Operation(tag: "agents", description: "Arguments are checked against the tool's JSON Schema; a tool error is a 422 `tool_error`.",
+                                           body: .json("ToolInvoke"), responses: [(200, "The tool's answer", .json("ToolResult"))],
+                                           problems: OpenAPIDocument.bodyProblems + [404, 504])
+    static let runWait = OpenAPIDocument.runOperations(stream: false, thread: false)
+    static let runStream = OpenAPIDocument.runOperations(stream: true, thread: false)
+    static let threadCreate = OpenAPIDocument.Operation(tag: "threads", body: .optionalJSON("ThreadCreate"), parameters: [OpenAPIDocument.idempotencyKey],
+                                       responses: [(200, "The thread", .json("Thread"))], problems: OpenAPIDocument.bodyProblems + [409])
+    static let threadSearch = OpenAPIDocument.Operation(tag: "threads", body: .optionalJSON("ThreadSearch"),
+                                       responses: [(200, "Matching threads, newest first", .jsonArray("Thread"))], problems: OpenAPIDocument.bodyProblems)
+    static let threadGet = OpenAPIDocument.Operation(tag: "threads", body: nil, responses: [(200, "The thread with its values", .json("Thread"))], problems: [404])
+    static let threadUpdate = OpenAPIDocument.Operation(tag: "threads", body: .optionalJSON("ThreadUpdate"),
+                                       parameters: [OpenAPIDocument.Parameter(name: "Prefer", location: "header", schema: ["type": "string"], description: "`return=minimal` answers 204.")],
+                                       responses: [(200, "The thread", .json("Thread")), (204, "Updated (Prefer: return=minimal)", .empty)],
+                                       problems: OpenAPIDocument.bodyProblems + [404])
+    static let threadDelete = OpenAPIDocument.Operation(tag: "threads", body: nil, responses: [(204, "Deleted, with its runs and events", .empty)], problems: [404])
+    static let threadState = OpenAPIDocument.Operation(tag: "threads", body: nil, responses: [(200, "The state after the last run", .json("ThreadState"))], problems: [404])
+    static let threadStateAt = OpenAPIDocument.Operation(tag: "threads", body: nil, responses: [(200, "The state at the checkpoint", .json("ThreadState"))], problems: [404])
+    static let threadHistoryGet = OpenAPIDocument.Operation(tag: "threads", body: nil,
+                                            parameters: [OpenAPIDocument.limit, OpenAPIDocument.Parameter(name: "before", location: "query", schema: ["type": "string"], description: "A checkpoint id.")],
+                                            responses: [(200, "States, newest first", .jsonArray("ThreadState"))], problems: [404, 422])
+    static let threadHistory = OpenAPIDocument.Operation(tag: "threads", body: .optionalJSON("HistoryRequest"),
+                                        responses: [(200, "States, newest first", .jsonArray("ThreadState"))], problems: OpenAPIDocument.bodyProblems + [404])
+    static let threadRunStream = OpenAPIDocument.runOperations(stream: true, thread: true)
+    static let threadRunWait = OpenAPIDocument.runOperations(stream: false, thread: true)
+    static let threadRunCreate = OpenAPIDocument.Operation(tag: "runs", description: "Stored as pending and answered at once; an executor on any worker runs it.",
+                                           body: .json("RunCreate"), parameters: [OpenAPIDocument.idempotencyKey],
+                                           responses: [(200, "The queued run", .json("Run"))], problems: OpenAPIDocument.bodyProblems + [404, 409])
+    static let runCreate = OpenAPIDocument.Operation(tag: "runs", description: "A background run on a new thread of its own.",
+                                    body: .json("RunCreate"), parameters: [OpenAPIDocument.idempotencyKey],
+                                    responses: [(200, "The queued run", .json("Run"))], problems: OpenAPIDocument.bodyProblems + [404])
+    static let threadRunList = OpenAPIDocument.Operation(tag: "runs", body: nil,
+                                         parameters: [OpenAPIDocument.limit, OpenAPIDocument.offset, OpenAPIDocument.Parameter(name: "status", location: "query",
+                                                                               schema: ["type": "string", "enum": ["pending", "running", "success", "error", "timeout", "interrupted"]],
+                                                                               description: "Only runs in this status.")],
+                                         responses: [(200, "Runs, newest first", .jsonArray("Run"))], problems: [404, 422])
+    static let runJoinWait = OpenAPIDocument.runRead("The thread's values once the run ended", .json("Values"))
+    static let runGet = OpenAPIDocument.runRead("The run", .json("Run"))
+    static let runDelete = OpenAPIDocument.Operation(tag: "runs", body: nil, responses: [(204, "Deleted", .empty)], problems: [404, 409])
+    static let runCancel = OpenAPIDocument.Operation(
+                tag: "runs", body: nil,
+                parameters: [
+                    OpenAPIDocument.Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback"], "default": "interrupt"],
+                              description: "interrupt keeps partial output; rollback undoes the run."),
+                    OpenAPIDocument.Parameter(name: "wait", location: "query", schema: ["type": "string", "enum": ["0", "1", "true", "false"], "default": "0"],
+                              description: "1: answer once the run has stopped."),
+                ],
+                responses: [(200, "Stopped (wait=1)", .json("Run")), (202, "Asked to stop", .json("Run")), (204, "Rolled back and gone", .empty)],
+                problems: [404, 422])
+    static let runJoin = OpenAPIDocument.runRead("The thread's values once the run ended", .json("Values"))
+    static let runWebhooks = OpenAPIDocument.runRead("Webhook deliveries with every attempt", .jsonArray("WebhookDelivery"))
+    static let runJoinStream = OpenAPIDocument.runRead(
+                "The run's events", .eventStream, problems: [404, 422],
+                parameters: [
+                    OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^\\s*[0-9]*\\s*$"],
+                              description: "Resume after this frame (blank: from the start)."),
+                    OpenAPIDocument.Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^\\s*[0-9]*\\s*$"],
+                              description: "The same, for clients that cannot set headers."),
+                    OpenAPIDocument.Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["$ref": "#/components/schemas/StreamMode"]],
+                              description: "These modes (repeat the parameter), whatever the run was created with; empty: the modes it was created with."),
+                    OpenAPIDocument.Parameter(name: "cancel_on_disconnect", location: "query", schema: ["type": "string", "enum": ["true", "false"]],
+                              description: "true: leaving cancels the run."),
+                ],
+                description: "The run's events from its log in the requested stream modes, after `Last-Event-ID`, then the live tail until `end`, from whichever worker answers.")
+    static func agentSearch(_ kind: String) -> OpenAPIDocument.Operation {
+        OpenAPIDocument.Operation(tag: "agents", body: .optionalJSON("AgentSearch"), responses: [(200, "Matching \(kind)", .jsonArray("Agent"))], problems: OpenAPIDocument.bodyProblems)
+    }
+    static func agentGet(_ one: String) -> OpenAPIDocument.Operation {
+        OpenAPIDocument.Operation(tag: "agents", body: nil, responses: [(200, "The \(one)", .json("Agent"))], problems: [404])
+    }
+    static func agentSchemas(_ one: String) -> OpenAPIDocument.Operation {
+        OpenAPIDocument.Operation(tag: "agents", body: nil, responses: [(200, "Input, output, state and config schemas", .json("AgentSchemas"))], problems: [404])
     }
 }
