@@ -5,6 +5,10 @@
 Reads OUT_DIR/wrk/KEY.rN.txt (wrk --latency output, N = 1..ROUNDS) for each target and
 OUT_DIR/streams.json (bench/streams.py) if it exists. With several rounds each column is the median.
 Prints the table and writes it to OUT_DIR/results.txt. Standard library only.
+
+A/B run (AGENTFCGI_BASELINE_BIN): the targets include agentfcgi-baseline-ok and agentfcgi-baseline-runs-wait,
+the streams runs are OUT_DIR/streams/{agentfcgi,agentfcgi-baseline}.rN.json, and a second table gives the
+medians of both binaries and the ratios new/baseline (the environment's AB_NEW_BIN and AB_BASELINE_BIN name them).
 """
 
 import json
@@ -16,11 +20,13 @@ import sys
 # The targets the checks compare (keys as bench/run.sh names them).
 C_OK, FASTAPI_OK, FASTAPI_WAIT = "fcgi-c-ok", "fastapi-ok", "fastapi-runs-wait"
 AGENT_OK, AGENT_WAIT = "agentfcgi-ok", "agentfcgi-runs-wait"
+BASE_OK, BASE_WAIT = "agentfcgi-baseline-ok", "agentfcgi-baseline-runs-wait"
 
 MIN_VS_C = 0.80
 MIN_VS_FASTAPI = 4.0
 MIN_STREAMS = 5000
 MAX_KIB_PER_STREAM = 32.0
+AB_TOLERANCE = 0.05  # A/B: new/baseline within 1 +- this
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
@@ -84,6 +90,100 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def streams_lines(s: dict, title: str) -> list:
+    """The concurrent-streams section for one bench/streams.py result."""
+    lines = []
+    opened = s.get("open_at_measure", 0)
+    per = s.get("kib_per_stream", float("nan"))
+    lines.append("")
+    lines.append(f"concurrent SSE streams, {title} ({'HTTPS' if s.get('tls') else 'plain HTTP'} through nginx):")
+    lines.append(f"  streams open:          {opened} of {s.get('target_streams')} "
+                 f"(opened in {s.get('open_seconds')} s, errors: {sum(s.get('errors', {}).values())})"
+                 f"   target >= {MIN_STREAMS}   {verdict(opened >= MIN_STREAMS)}")
+    lines.append(f"  worker RSS before:     {s['rss_before_kib'] / 1024:8.1f} MiB  (threads {s.get('threads_before')})")
+    lines.append(f"  worker RSS with them:  {s['rss_with_streams_kib'] / 1024:8.1f} MiB  "
+                 f"(threads {s.get('threads_with_streams')}, fds {s.get('worker_fds_with_streams')})")
+    lines.append(f"  per stream:            {per:8.2f} KiB   target <= {MAX_KIB_PER_STREAM:.0f} KiB   "
+                 f"{verdict(opened > 0 and per <= MAX_KIB_PER_STREAM)}")
+    lines.append(f"  worker RSS after close:{s['rss_after_close_kib'] / 1024:8.1f} MiB  "
+                 f"(threads {s.get('threads_after_close')}, fds {s.get('worker_fds_after_close')})")
+    for n, wave in enumerate(s.get("later_waves", []), start=2):
+        lines.append(f"  wave {n} (same count):  {wave['open_at_measure']} open, RSS {wave['rss_with_streams_kib'] / 1024:.1f} MiB "
+                     f"with them, {wave['rss_after_close_kib'] / 1024:.1f} MiB after close "
+                     f"(fds {wave.get('worker_fds_after_close')})")
+    if s.get("errors"):
+        for reason, count in s["errors"].items():
+            lines.append(f"  open error x{count}: {reason}")
+    if "cancelled_logged" in s:
+        lines.append(f"  worker logged run.cancelled for {s['cancelled_logged']} of {s.get('started_logged')} "
+                     f"started streams after the client closed them")
+    return lines
+
+
+def ab_lines(out: str, rounds: int, rows: dict) -> list:
+    """A/B of two agentfcgi builds (AGENTFCGI_BASELINE_BIN): the medians of both, new/baseline, and the verdict."""
+    lines = ["", f"A/B: agentfcgi new against baseline, medians of {rounds} interleaved round(s); "
+                 f"target: new/baseline within {1 - AB_TOLERANCE:.2f}-{1 + AB_TOLERANCE:.2f}x"]
+    for role, var in (("new", "AB_NEW_BIN"), ("baseline", "AB_BASELINE_BIN")):
+        if os.environ.get(var):
+            lines.append(f"  {role + ':':<10}{os.environ[var]}")
+
+    # (metric, new median, baseline median, new per round, baseline per round, digits, judged)
+    metrics = []
+    for name, new, base in (("GET /ok", AGENT_OK, BASE_OK), ("POST /runs/wait", AGENT_WAIT, BASE_WAIT)):
+        if new not in rows or base not in rows:
+            continue
+        a, b = rows[new], rows[base]
+        metrics.append((f"{name} req/s", a["rps"], b["rps"], a["rps_all"], b["rps_all"], 0, True))
+        metrics.append((f"{name} CPU us/req (nginx+backend)", a["total_us"], b["total_us"],
+                        a["total_us_all"], b["total_us_all"], 1, True))
+        metrics.append((f"{name} backend CPU us/req (info)", a["backend_us"], b["backend_us"],
+                        a["backend_us_all"], b["backend_us_all"], 1, False))
+
+    streams = {}
+    for which in ("agentfcgi", "agentfcgi-baseline"):
+        runs = []
+        for r in range(1, rounds + 1):
+            path = os.path.join(out, "streams", f"{which}.r{r}.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    runs.append((r, json.load(f)))
+        streams[which] = runs
+    new_runs, base_runs = streams["agentfcgi"], streams["agentfcgi-baseline"]
+    if new_runs and base_runs:
+        count = new_runs[0][1].get("target_streams")
+        kib_new = [s.get("kib_per_stream", float("nan")) for _, s in new_runs]
+        kib_base = [s.get("kib_per_stream", float("nan")) for _, s in base_runs]
+        metrics.append((f"KiB per stream ({count} streams)", median(kib_new), median(kib_base), kib_new, kib_base, 2, True))
+
+    if not metrics:
+        lines.append("  (no baseline measurements)")
+        return lines
+    width = max(len(m[0]) for m in metrics)
+    header = (f"  {'metric':<{width}}  {'new':>8}  {'baseline':>8}  {'new/base':>8}  {'within 5%':>9}  "
+              f"rounds new | baseline")
+    lines.append(header)
+    lines.append("  " + "-" * (len(header) - 2))
+    for name, a, b, a_all, b_all, digits, judged in metrics:
+        ratio = a / b if b and b == b and a == a else float("nan")
+        ok = abs(ratio - 1) <= AB_TOLERANCE
+        mark = verdict(ok) if judged else "-"
+        spread = f"{'/'.join(f'{v:.{digits}f}' for v in a_all)} | {'/'.join(f'{v:.{digits}f}' for v in b_all)}"
+        lines.append(f"  {name:<{width}}  {a:>8.{digits}f}  {b:>8.{digits}f}  {ratio:>7.3f}x  {mark:>9}  {spread}")
+    lines.append("  req/s: higher is better; CPU and KiB: lower is better. CPU per request is nginx's workers' plus the")
+    lines.append("  backend processes' CPU time over the requests of each measured run; its median is over the rounds.")
+
+    # The streams run of each binary whose KiB per stream is the median, in full.
+    for which, runs in (("agentfcgi", new_runs), ("agentfcgi-baseline", base_runs)):
+        if not runs:
+            continue
+        ranked = sorted(runs, key=lambda rs: rs[1].get("kib_per_stream", float("inf")))
+        r, s = ranked[len(ranked) // 2]
+        role = "new" if which == "agentfcgi" else "baseline"
+        lines += streams_lines(s, f"one agentfcgi worker, {role}, round {r} of {len(runs)} (its median)")
+    return lines
+
+
 def main() -> int:
     out, rounds, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     targets = [pair.split("=", 1) for pair in pairs]
@@ -108,6 +208,10 @@ def main() -> int:
             "rps_all": [r["rps"] for r in runs],
             "nginx_us": median(r["nginx_us"] for r in runs),
             "backend_us": median(r["backend_us"] for r in runs),
+            # nginx + backend CPU per request, per round and its median (the A/B table compares these).
+            "total_us_all": [r["nginx_us"] + r["backend_us"] for r in runs],
+            "total_us": median(r["nginx_us"] + r["backend_us"] for r in runs),
+            "backend_us_all": [r["backend_us"] for r in runs],
             "split": runs[-1]["split"],
             "p50": median(r["p50"] for r in runs),
             "p99": median(r["p99"] for r in runs),
@@ -164,31 +268,10 @@ def main() -> int:
     streams_path = os.path.join(out, "streams.json")
     if os.path.exists(streams_path):
         with open(streams_path) as f:
-            s = json.load(f)
-        opened = s.get("open_at_measure", 0)
-        per = s.get("kib_per_stream", float("nan"))
-        lines.append("")
-        lines.append(f"concurrent SSE streams, one agentfcgi worker ({'HTTPS' if s.get('tls') else 'plain HTTP'} through nginx):")
-        lines.append(f"  streams open:          {opened} of {s.get('target_streams')} "
-                     f"(opened in {s.get('open_seconds')} s, errors: {sum(s.get('errors', {}).values())})"
-                     f"   target >= {MIN_STREAMS}   {verdict(opened >= MIN_STREAMS)}")
-        lines.append(f"  worker RSS before:     {s['rss_before_kib'] / 1024:8.1f} MiB  (threads {s.get('threads_before')})")
-        lines.append(f"  worker RSS with them:  {s['rss_with_streams_kib'] / 1024:8.1f} MiB  "
-                     f"(threads {s.get('threads_with_streams')}, fds {s.get('worker_fds_with_streams')})")
-        lines.append(f"  per stream:            {per:8.2f} KiB   target <= {MAX_KIB_PER_STREAM:.0f} KiB   "
-                     f"{verdict(opened > 0 and per <= MAX_KIB_PER_STREAM)}")
-        lines.append(f"  worker RSS after close:{s['rss_after_close_kib'] / 1024:8.1f} MiB  "
-                     f"(threads {s.get('threads_after_close')}, fds {s.get('worker_fds_after_close')})")
-        for n, wave in enumerate(s.get("later_waves", []), start=2):
-            lines.append(f"  wave {n} (same count):  {wave['open_at_measure']} open, RSS {wave['rss_with_streams_kib'] / 1024:.1f} MiB "
-                         f"with them, {wave['rss_after_close_kib'] / 1024:.1f} MiB after close "
-                         f"(fds {wave.get('worker_fds_after_close')})")
-        if s.get("errors"):
-            for reason, count in s["errors"].items():
-                lines.append(f"  open error x{count}: {reason}")
-        if "cancelled_logged" in s:
-            lines.append(f"  worker logged run.cancelled for {s['cancelled_logged']} of {s.get('started_logged')} "
-                         f"started streams after the client closed them")
+            lines += streams_lines(json.load(f), "one agentfcgi worker")
+
+    if BASE_OK in rows or BASE_WAIT in rows or os.path.isdir(os.path.join(out, "streams")):
+        lines += ab_lines(out, rounds, rows)
 
     text = "\n".join(lines)
     print(text)

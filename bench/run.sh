@@ -15,6 +15,10 @@
 #   HTTPS_PORT=18443 HTTP_PORT=18080 BENCH_PORT=18444   nginx's ports (127.0.0.1)
 #   AGENTFCGI_BIN    another agentfcgi binary to measure (default .build/release/agentfcgi,
 #                    built with `swift build -c release --product agentfcgi` when missing)
+#   AGENTFCGI_BASELINE_BIN  optional: a second agentfcgi binary, measured the same way in every round
+#                    (its own WORKERS workers and database, the rendered agentfcgi server copied onto
+#                    BASELINE_PORT=18445); the streams run is then done once per round for each binary,
+#                    and the table adds the ratios new/baseline (A/B of two builds)
 #
 # Everything it writes goes to bench/out/ (git-ignored): raw wrk outputs in out/wrk/, logs in
 # out/logs/, the table in out/results.txt. It stops all it started when it ends, and exits 0
@@ -36,6 +40,7 @@ STREAMS=${STREAMS:-5000}
 HTTPS_PORT=${HTTPS_PORT:-18443}
 HTTP_PORT=${HTTP_PORT:-18080}
 BENCH_PORT=${BENCH_PORT:-18444}
+BASELINE_PORT=${BASELINE_PORT:-18445}
 
 # Pinned versions of the Python baseline (newest on PyPI when this was written).
 PY_CORE="fastapi==0.165.0 pydantic==2.14.4 uvicorn==0.54.0"
@@ -45,7 +50,7 @@ log() { printf '\n== %s\n' "$*" >&2; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root (it installs packages and runs nginx with user www-data)"
-for n in WORKERS THREADS CONNECTIONS WRK_THREADS ROUNDS STREAMS HTTPS_PORT HTTP_PORT BENCH_PORT; do
+for n in WORKERS THREADS CONNECTIONS WRK_THREADS ROUNDS STREAMS HTTPS_PORT HTTP_PORT BENCH_PORT BASELINE_PORT; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number: '${!n}'"
 done
 ((WORKERS >= 1 && ROUNDS >= 1)) || die "WORKERS and ROUNDS must be at least 1"
@@ -106,6 +111,13 @@ if [[ ! -x $bin && -z ${AGENTFCGI_BIN:-} ]]; then
     (cd "$root" && swift build -c release --product agentfcgi)
 fi
 [[ -x $bin ]] || die "no agentfcgi binary at $bin"
+# A/B: the baseline binary is never built here; it must exist.
+baseline_bin=${AGENTFCGI_BASELINE_BIN:-}
+if [[ -n $baseline_bin ]]; then
+    [[ -x $baseline_bin ]] || die "no agentfcgi binary at AGENTFCGI_BASELINE_BIN=$baseline_bin"
+    [[ $BASELINE_PORT != "$HTTPS_PORT" && $BASELINE_PORT != "$HTTP_PORT" && $BASELINE_PORT != "$BENCH_PORT" ]] ||
+        die "BASELINE_PORT=$BASELINE_PORT collides with another port"
+fi
 
 log "gcc bench/fcgi_minimal.c"
 # shellcheck disable=SC2046
@@ -129,17 +141,26 @@ nginx_connections=$((2 * STREAMS + 2048))
 ((nginx_connections >= 4096)) || nginx_connections=4096
 ((nginx_connections <= nofile - 100)) || nginx_connections=$((nofile - 100))
 
-for port in "$HTTPS_PORT" "$HTTP_PORT" "$BENCH_PORT"; do
-    if ss -Hltn "sport = :$port" | grep -q .; then die "port $port is in use; set HTTPS_PORT/HTTP_PORT/BENCH_PORT"; fi
+ports=("$HTTPS_PORT" "$HTTP_PORT" "$BENCH_PORT")
+[[ -z $baseline_bin ]] || ports+=("$BASELINE_PORT")
+for port in "${ports[@]}"; do
+    if ss -Hltn "sport = :$port" | grep -q .; then die "port $port is in use; set HTTPS_PORT/HTTP_PORT/BENCH_PORT/BASELINE_PORT"; fi
 done
 
-rm -rf "$out/wrk" "$out/logs" "$out/nginx" "$out/streams.json" "$out/results.txt"
+rm -rf "$out/wrk" "$out/logs" "$out/nginx" "$out/streams.json" "$out/streams" "$out/results.txt"
 mkdir -p "$out/wrk" "$out/logs"
+# The databases of the agentfcgi workers. In an A/B run each binary has its own (a newer build may
+# migrate the schema) and both start empty, so neither inherits the other's or an earlier run's rows.
+db=$out/bench.sqlite
+baseline_db=$out/bench-baseline.sqlite
+if [[ -n $baseline_bin ]]; then
+    rm -f "$db" "$db-wal" "$db-shm" "$baseline_db" "$baseline_db-wal" "$baseline_db-shm"
+fi
 # Sockets live in a folder that nginx's www-data workers can reach wherever the repository is.
 run=$(mktemp -d /tmp/agentfcgi-bench.XXXXXX)
 chmod 0755 "$run"
 
-pids=() agent_pids=() c_pids=()
+pids=() agent_pids=() c_pids=() baseline_pids=()
 nginx_pid=""
 cleanup() {
     local status=$?
@@ -174,7 +195,7 @@ wait_for_socket() { # path pid
 # ---------------------------------------------------------------------------
 # nginx: the project's config (render.sh) plus a bench server for the other targets
 # ---------------------------------------------------------------------------
-render_nginx() { # upstreams of the agentfcgi server
+render_nginx() { # upstreams of the agentfcgi server [upstreams of the baseline server]
     PREFIX=$out/nginx UPSTREAMS=$1 \
         TLS_CERT=$out/certs/server.crt TLS_KEY=$out/certs/server.key \
         LISTEN_ADDR=127.0.0.1 HTTPS_PORT=$HTTPS_PORT HTTP_PORT=$HTTP_PORT \
@@ -190,6 +211,30 @@ render_nginx() { # upstreams of the agentfcgi server
         sed -i -E "s/^(worker_processes[^;]*;)/\1\nworker_rlimit_nofile $nofile;/" "$conf/nginx.conf"
     fi
     grep -q '^worker_rlimit_nofile' "$conf/nginx.conf" || die "could not add worker_rlimit_nofile to $conf/nginx.conf"
+    # A/B: the rendered agentfcgi HTTPS server, copied unchanged but for its port (BASELINE_PORT) and
+    # its upstream (the baseline workers), so both binaries pay the same nginx path per request.
+    if [[ -n ${2:-} ]]; then
+        local site baseline_server baseline_upstream="" u
+        site=$(cat "$conf/agentfcgi.conf")
+        for u in $2; do baseline_upstream+="    server $u max_fails=1 fail_timeout=5s;"$'\n'; done
+        baseline_server=$(printf '%s\n' "$site" | awk -v listen="listen 127.0.0.1:$HTTPS_PORT ssl" '
+            /^server \{/ { block = $0 "\n"; inside = 1; keep = 0; next }
+            inside {
+                block = block $0 "\n"
+                if (index($0, listen)) keep = 1
+                if ($0 ~ /^\}/) { if (keep) printf "%s", block; inside = 0 }
+            }' | sed -E -e "s/^([[:space:]]*listen 127\.0\.0\.1:)$HTTPS_PORT ssl/\1$BASELINE_PORT ssl/" \
+            -e 's/fastcgi_pass agentfcgi;/fastcgi_pass agentfcgi_baseline;/')
+        if ! grep -q "listen 127.0.0.1:$BASELINE_PORT ssl" <<<"$baseline_server" ||
+            ! grep -q 'fastcgi_pass agentfcgi_baseline;' <<<"$baseline_server" ||
+            grep -q 'fastcgi_pass agentfcgi;' <<<"$baseline_server"; then
+            die "could not copy the agentfcgi server of $conf/agentfcgi.conf for the baseline (template changed?)"
+        fi
+        {
+            printf '\n# Added by bench/run.sh (AGENTFCGI_BASELINE_BIN): the server above on port %s, passing to the\n' "$BASELINE_PORT"
+            printf '# baseline binary'"'"'s workers.\nupstream agentfcgi_baseline {\n%s}\n\n%s\n' "$baseline_upstream" "$baseline_server"
+        } >>"$conf/agentfcgi.conf"
+    fi
     # The comparison targets: appended to the http-level site file that nginx.conf includes.
     local servers="" i
     for ((i = 1; i <= WORKERS; i++)); do
@@ -211,11 +256,14 @@ render_nginx() { # upstreams of the agentfcgi server
     nginx -t -q -p "$out/nginx" -c "$conf/nginx.conf" || die "nginx rejects the rendered config"
 }
 
-agent_upstreams=""
+agent_upstreams="" baseline_upstreams=""
 for ((i = 1; i <= WORKERS; i++)); do agent_upstreams+="unix:$run/agentfcgi-$i.sock "; done
+if [[ -n $baseline_bin ]]; then
+    for ((i = 1; i <= WORKERS; i++)); do baseline_upstreams+="unix:$run/agentfcgi-baseline-$i.sock "; done
+fi
 
 log "nginx (rendered by deploy/nginx/render.sh into $out/nginx) and the backends"
-render_nginx "${agent_upstreams% }"
+render_nginx "${agent_upstreams% }" "${baseline_upstreams% }"
 nginx -p "$out/nginx" -c "$out/nginx/conf/nginx.conf"
 for _ in $(seq 50); do [[ -s $out/nginx/logs/nginx.pid ]] && break; sleep 0.1; done
 nginx_pid=$(cat "$out/nginx/logs/nginx.pid")
@@ -223,10 +271,18 @@ nginx_pid=$(cat "$out/nginx/logs/nginx.pid")
 for ((i = 1; i <= WORKERS; i++)); do
     "$bin" serve --listen "unix:$run/agentfcgi-$i.sock" --config "$here/agents.yaml" \
         --socket-mode 0660 --socket-group www-data --log-level warning --worker-name "bench-$i" \
-        --database "$out/bench.sqlite" --auth off \
+        --database "$db" --auth off \
         >"$out/logs/agentfcgi-$i.log" 2>&1 &
     pids+=($!)
     agent_pids+=($!)
+    if [[ -n $baseline_bin ]]; then
+        "$baseline_bin" serve --listen "unix:$run/agentfcgi-baseline-$i.sock" --config "$here/agents.yaml" \
+            --socket-mode 0660 --socket-group www-data --log-level warning --worker-name "bench-baseline-$i" \
+            --database "$baseline_db" --auth off \
+            >"$out/logs/agentfcgi-baseline-$i.log" 2>&1 &
+        pids+=($!)
+        baseline_pids+=($!)
+    fi
     "$out/fcgi_minimal" "$run/fcgi-c-$i.sock" "$THREADS" www-data >"$out/logs/fcgi-c-$i.log" 2>&1 &
     pids+=($!)
     c_pids+=($!)
@@ -238,6 +294,7 @@ uvicorn_pid=$!
 for ((i = 1; i <= WORKERS; i++)); do
     wait_for_socket "$run/agentfcgi-$i.sock" "${agent_pids[$((i - 1))]}"
     wait_for_socket "$run/fcgi-c-$i.sock" "${c_pids[$((i - 1))]}"
+    [[ -z $baseline_bin ]] || wait_for_socket "$run/agentfcgi-baseline-$i.sock" "${baseline_pids[$((i - 1))]}"
 done
 wait_for_socket "$run/uvicorn.sock" "$uvicorn_pid"
 
@@ -255,6 +312,17 @@ targets=(
     "agentfcgi-ok|agentfcgi GET /ok|$main/ok|"
     "agentfcgi-runs-wait|agentfcgi POST /runs/wait|$main/runs/wait|post"
 )
+if [[ -n $baseline_bin ]]; then
+    # Each baseline target right after its counterpart (the rounds swap the two every other round).
+    baseline=https://localhost:$BASELINE_PORT
+    targets=(
+        "${targets[@]:0:5}"
+        "agentfcgi-baseline-ok|agentfcgi (baseline) GET /ok|$baseline/ok|"
+        "${targets[5]}"
+        "agentfcgi-baseline-runs-wait|agentfcgi (baseline) POST /runs/wait|$baseline/runs/wait|post"
+    )
+    log "A/B: agentfcgi $bin against baseline $baseline_bin (port $BASELINE_PORT)"
+fi
 
 log "checking each target once"
 curl_target() { # url post
@@ -266,15 +334,19 @@ wait_ready() { # url: uvicorn binds its socket before its workers accept, so pol
     for _ in $(seq 100); do [[ $(curl_target "$1" "") == 200 ]] && return 0; sleep 0.2; done
     echo "run.sh: WARNING: $1 did not answer 200 within 20 s" >&2
 }
-for url in "$bench/nginx/ok" "$bench/fcgi/ok" "$bench/fastapi/ok" "$main/ok"; do wait_ready "$url"; done
+ready_urls=("$bench/nginx/ok" "$bench/fcgi/ok" "$bench/fastapi/ok" "$main/ok")
+[[ -z $baseline_bin ]] || ready_urls+=("$baseline/ok")
+for url in "${ready_urls[@]}"; do wait_ready "$url"; done
 for t in "${targets[@]}"; do
     IFS='|' read -r key label url post <<<"$t"
     code=$(curl_target "$url" "$post")
     printf '  %-34s %s  %s\n' "$label" "$code" "$(head -c 300 "$out/logs/check.body" 2>/dev/null | tr "\n" " ")" >&2
     [[ $code == 200 ]] || echo "run.sh: WARNING: $label answered $code" >&2
 done
-# Unknown agent: both should say 404.
-for url in "$main/runs/wait" "$bench/fastapi/runs/wait"; do
+# Unknown agent: both (all three in an A/B run) should say 404.
+unknown_urls=("$main/runs/wait" "$bench/fastapi/runs/wait")
+[[ -z $baseline_bin ]] || unknown_urls+=("$baseline/runs/wait")
+for url in "${unknown_urls[@]}"; do
     code=$(curl -sS --max-time 10 --cacert "$out/certs/ca.crt" -o /dev/null -w '%{http_code}' -X POST \
         -H 'Content-Type: application/json' --data '{"assistant_id":"nope","input":{"messages":[{"role":"user","content":"x"}]}}' "$url" || true)
     [[ $code == 404 ]] || echo "run.sh: WARNING: unknown assistant at $url answered $code, not 404" >&2
@@ -305,11 +377,24 @@ backend_pids() { # target key
     case $1 in
         fcgi-c-*) echo "${c_pids[*]}" ;;
         fastapi-*) pgrep -P "$uvicorn_pid" | tr '\n' ' ' ;;
+        agentfcgi-baseline-*) echo "${baseline_pids[*]}" ;;
         agentfcgi-*) echo "${agent_pids[*]}" ;;
     esac
 }
 for ((r = 1; r <= ROUNDS; r++)); do
-    for t in "${targets[@]}"; do
+    round_targets=("${targets[@]}")
+    if [[ -n $baseline_bin ]] && ((r % 2 == 0)); then
+        # A/B: every other round the baseline goes first, so neither binary always follows the other.
+        for ((j = 0; j + 1 < ${#round_targets[@]}; j++)); do
+            if [[ ${round_targets[j + 1]} == agentfcgi-baseline-* ]]; then
+                t=${round_targets[j]}
+                round_targets[j]=${round_targets[j + 1]}
+                round_targets[j + 1]=$t
+                j=$((j + 1))
+            fi
+        done
+    fi
+    for t in "${round_targets[@]}"; do
         IFS='|' read -r key label url post <<<"$t"
         script=()
         [[ -z $post ]] || script=(-s "$here/post_runs_wait.lua")
@@ -335,38 +420,35 @@ done
 # ---------------------------------------------------------------------------
 # Concurrent SSE streams on ONE agentfcgi worker, through the same nginx
 # ---------------------------------------------------------------------------
-if ((STREAMS > 0)); then
-    log "$STREAMS concurrent SSE streams on one agentfcgi worker"
-    # The wrk-phase backends are done: stop them so only the streams worker remains.
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-    stream_log=$out/logs/agentfcgi-streams.log
-    "$bin" serve --listen "unix:$run/agentfcgi-streams.sock" --config "$here/agents.yaml" \
-        --socket-mode 0660 --socket-group www-data --log-level info --worker-name streams \
-        --database "$out/bench.sqlite" --auth off \
+# One worker of BINARY, the only agentfcgi upstream of the same nginx (reloaded), STREAMS streams on it.
+# Leaves the worker running (its pid in stream_pid and pids).
+streams_run() { # binary socket worker-name database worker-log json client-log
+    local binary=$1 socket=$2 name=$3 database=$4 stream_log=$5 json=$6 client_log=$7
+    "$binary" serve --listen "unix:$socket" --config "$here/agents.yaml" \
+        --socket-mode 0660 --socket-group www-data --log-level info --worker-name "$name" \
+        --database "$database" --auth off \
         >"$stream_log" 2>&1 &
     stream_pid=$!
     pids+=("$stream_pid")
-    wait_for_socket "$run/agentfcgi-streams.sock" "$stream_pid"
+    wait_for_socket "$socket" "$stream_pid"
     # Same nginx master, reloaded with this one worker as the agentfcgi upstream.
-    render_nginx "unix:$run/agentfcgi-streams.sock"
+    render_nginx "unix:$socket"
     kill -HUP "$nginx_pid"
     sleep 1
     wait_ready "$main/ok"
     timeout 240 "$venv/bin/python" "$here/streams.py" --port "$HTTPS_PORT" --cafile "$out/certs/ca.crt" \
-        --pid "$stream_pid" --streams "$STREAMS" --agent echo-slow --json "$out/streams.json" \
-        >"$out/logs/streams.out" 2>&1 || echo "run.sh: streams.py failed; see $out/logs/streams.out" >&2
+        --pid "$stream_pid" --streams "$STREAMS" --agent echo-slow --json "$json" \
+        >"$client_log" 2>&1 || echo "run.sh: streams.py failed; see $client_log" >&2
     # Did the worker notice the clients leave? Every closed stream should log run.cancelled.
-    if [[ -s $out/streams.json ]]; then
-        started=0 cancelled=0
+    if [[ -s $json ]]; then
+        local started=0 cancelled=0
         for _ in $(seq 30); do
             started=$(grep -c ' run.started ' "$stream_log" || true)
             cancelled=$(grep -c ' run.cancelled .*reason=client_disconnected' "$stream_log" || true)
             ((cancelled < started)) || break
             sleep 0.5
         done
-        "$venv/bin/python" - "$out/streams.json" "$started" "$cancelled" <<'EOF'
+        "$venv/bin/python" - "$json" "$started" "$cancelled" <<'EOF'
 import json, sys
 path, started, cancelled = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with open(path) as f:
@@ -375,6 +457,47 @@ data["started_logged"], data["cancelled_logged"] = started, cancelled
 with open(path, "w") as f:
     json.dump(data, f, indent=2)
 EOF
+    fi
+}
+stop_pid() { # pid: TERM, up to 10 s, then KILL
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+if ((STREAMS > 0)); then
+    log "$STREAMS concurrent SSE streams on one agentfcgi worker"
+    # The wrk-phase backends are done: stop them so only the streams worker remains.
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    pids=()
+    if [[ -z $baseline_bin ]]; then
+        streams_run "$bin" "$run/agentfcgi-streams.sock" streams "$db" "$out/logs/agentfcgi-streams.log" \
+            "$out/streams.json" "$out/logs/streams.out"
+    else
+        # A/B: one streams run per round for each binary, each on a fresh worker, the baseline first every
+        # other round: out/streams/{agentfcgi,agentfcgi-baseline}.rN.json.
+        mkdir -p "$out/streams"
+        for ((r = 1; r <= ROUNDS; r++)); do
+            order=(agentfcgi agentfcgi-baseline)
+            ((r % 2)) || order=(agentfcgi-baseline agentfcgi)
+            for which in "${order[@]}"; do
+                json=$out/streams/$which.r$r.json
+                if [[ $which == agentfcgi ]]; then
+                    streams_run "$bin" "$run/agentfcgi-streams-r$r.sock" "streams-r$r" "$db" \
+                        "$out/logs/agentfcgi-streams.r$r.log" "$json" "$out/logs/streams.r$r.out"
+                else
+                    streams_run "$baseline_bin" "$run/agentfcgi-baseline-streams-r$r.sock" "streams-baseline-r$r" \
+                        "$baseline_db" "$out/logs/agentfcgi-baseline-streams.r$r.log" "$json" \
+                        "$out/logs/streams-baseline.r$r.out"
+                fi
+                stop_pid "$stream_pid"
+                pids=()
+                printf '  %-34s %s KiB per stream, %s streams open\n' "$which r$r" \
+                    "$(sed -n 's/^ *"kib_per_stream": \([-0-9.]*\).*/\1/p' "$json" 2>/dev/null)" \
+                    "$(sed -n 's/^ *"open_at_measure": \([0-9]*\).*/\1/p' "$json" 2>/dev/null | head -1)" >&2
+            done
+        done
     fi
 fi
 
@@ -393,4 +516,4 @@ for t in "${targets[@]}"; do
     IFS='|' read -r key label _ _ <<<"$t"
     pairs+=("$key=$label")
 done
-"$venv/bin/python" "$here/report.py" "$out" "$ROUNDS" "${pairs[@]}"
+AB_NEW_BIN=$bin AB_BASELINE_BIN=$baseline_bin "$venv/bin/python" "$here/report.py" "$out" "$ROUNDS" "${pairs[@]}"

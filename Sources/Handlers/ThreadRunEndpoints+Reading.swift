@@ -125,20 +125,29 @@ extension ThreadRunEndpoints {
     /// live until its end. Frames are numbered from 1 in the order the log renders them for these modes, the same
     /// numbers on every read: `after` (Last-Event-ID) skips that many, so a resumed stream has no gap and no repeat.
     func tail(_ run: RunRecord, after: Int, modes: Set<StreamMode>?, _ events: EventStreamWriter) async throws {
-        let job = run.job.flatMap { try? RunJob.decode($0) }
+        // The modes the run was created with: from its job, or from the request of a run queued before jobs.
+        let job = run.job.flatMap { try? RunJob.decode($0) } ?? (try? RunPlan.legacyJob(run, catalog: dependencies.catalog))
+        let created = job.map { Set($0.streamModes.compactMap(StreamMode.init(rawValue:))) } ?? Set(RunEndpoints.defaultStreamModes)
+        let renderer = LangGraphRenderer(modes: modes ?? created, runID: run.id, agentID: run.assistantID)
         // Frames of an untyped log were rendered for the creator's modes already: a reader who names none gets them all.
         let legacyFilter = modes.map { Set($0.map(\.rawValue)) }
-        let chosen = modes ?? Set((job?.streamModes ?? []).compactMap(StreamMode.init(rawValue:)))
-        let renderer = LangGraphRenderer(modes: chosen, runID: run.id, agentID: run.assistantID)
         var number = 0
         let ending = try await engine.follow(run.id, after: 0) { record in
-            let frames = if let event = try RunLogEvent(record) { renderer.frames(event) } else { renderer.legacy(record, filter: legacyFilter) }
+            let frames: [LangGraphRenderer.Frame]
+            do {
+                frames = if let event = try RunLogEvent(record) { renderer.frames(event) } else { renderer.legacy(record, filter: legacyFilter) }
+            } catch {
+                // An event a newer release wrote: what this one cannot render it leaves out.
+                return
+            }
             for frame in frames {
                 number += 1
                 if number > after { try await events.send(frame.event, data: frame.data, id: number) }
             }
         }
+        // A log without its end, or a reader who already had everything: the stream still ends with `end`.
         if case .missing = ending { try await events.sendUnnumbered("end", data: Array("null".utf8)) }
+        else if number <= after { try await events.sendUnnumbered("end", data: Array("null".utf8)) }
     }
 
     static func location(_ run: RunRecord) -> String {

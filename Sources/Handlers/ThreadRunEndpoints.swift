@@ -57,14 +57,15 @@ struct ThreadRunEndpoints {
 
     /// Validates, and asks the engine for the run: the thread's multitask strategy is applied in the store, and the run
     /// starts here.
-    func createRun(_ request: Request, _ context: RequestContext) async throws -> (RunRecord, RunPlan, LocalRun) {
+    func createRun(_ request: Request, _ context: RequestContext) async throws -> (RunRecord, RunJob, LocalRun) {
         let threadID = try ThreadEndpoints.threadID(context)
         let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes, makeID: dependencies.makeID)
         try checkWebhook(plan)
-        let (record, local) = try await engine.start(order(plan, request, context,
-                                                           thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
-                                                           disconnect: .continue))
-        return (record, plan, local)
+        let order = order(plan, request, context,
+                          thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
+                          disconnect: .continue)
+        let (record, local) = try await engine.start(order)
+        return (record, order.job, local)
     }
 
     func order(_ plan: RunPlan, _ request: Request, _ context: RequestContext, thread: RunThread, disconnect: OnDisconnect) -> RunOrder {
@@ -88,7 +89,7 @@ struct ThreadRunEndpoints {
         let thread: RunThread = if let given {
             plan.ifNotExists == .create ? .createIfMissing(given, tenant: context.tenant) : .existing(given)
         } else {
-            .own(context.threadKey(dependencies.makeID()), tenant: context.tenant)
+            .own(context.threadKey(dependencies.makeID()), tenant: context.tenant, metadata: #"{"created_by":"POST /runs"}"#)
         }
         var order = order(plan, request, context, thread: thread, disconnect: .continue)
         // Nobody waits on a background run: whoever asked may leave.
@@ -100,14 +101,14 @@ struct ThreadRunEndpoints {
     }
 
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let (run, plan, local): (RunRecord, RunPlan, LocalRun)
+        let (run, job, local): (RunRecord, RunJob, LocalRun)
         switch try await createOnce(request, context) {
         case .replayed(let stored): return try await replayStream(stored, request)
-        case .created(let created): (run, plan, local) = created
+        case .created(let created): (run, job, local) = created
         }
-        let cancelOnLeave = (plan.onDisconnect ?? .continue) == .cancel
+        let cancelOnLeave = job.onDisconnect == .cancel
         let location = Self.location(run)
-        let modes = Set(plan.streamModes)
+        let modes = Set(job.streamModes.compactMap(StreamMode.init(rawValue:)))
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([
             ("Content-Location", location), ("Location", location + "/stream"),
         ])) { [self] events in
@@ -121,12 +122,12 @@ struct ThreadRunEndpoints {
     }
 
     func wait(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let (run, plan, local): (RunRecord, RunPlan, LocalRun)
+        let (run, job, local): (RunRecord, RunJob, LocalRun)
         switch try await createOnce(request, context) {
         case .replayed(let stored): return try await replayWait(stored, context)
-        case .created(let created): (run, plan, local) = created
+        case .created(let created): (run, job, local) = created
         }
-        let cancelOnLeave = (plan.onDisconnect ?? .continue) == .cancel
+        let cancelOnLeave = job.onDisconnect == .cancel
         let outcome = await withTaskCancellationHandler {
             await local.outcome()
         } onCancel: {
@@ -140,7 +141,7 @@ struct ThreadRunEndpoints {
 
     enum Started {
         case replayed(IdempotentResponse)
-        case created((RunRecord, RunPlan, LocalRun))
+        case created((RunRecord, RunJob, LocalRun))
     }
 
     /// Creates the run of a stream or wait under the request's Idempotency-Key: a retry gets the first run back.

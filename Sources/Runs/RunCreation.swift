@@ -10,8 +10,9 @@ public enum RunThread: Sendable {
     case existing(String)
     /// A thread created now when there is none (LangGraph's `if_not_exists: create`).
     case createIfMissing(String, tenant: String)
-    /// A new thread of the run's own, kept as long as the run's events (a run created without a thread).
-    case own(String, tenant: String)
+    /// A new thread of the run's own, kept as long as the run's events (a run created without a thread), with the
+    /// metadata the dialect gives it.
+    case own(String, tenant: String, metadata: JSONText)
 }
 
 /// A stored run to create: the job, where it runs, who asked, and what the dialect shows back as the run's request.
@@ -54,11 +55,13 @@ extension RunEngine {
 
     /// Queues a background run: stored as pending; this or any worker's engine takes it from the queue.
     public func enqueue(_ order: RunOrder) async throws -> RunRecord {
+        var order = order
+        // A thread of the run's own has nothing to be busy with: the run queues.
+        if case .own = order.thread { order.job.multitaskStrategy = MultitaskStrategy.enqueue.rawValue }
         _ = try agent(order.job.agentID)
         let threadID = try await prepare(order.thread)
         try await Budget.check(order.quota, store: store)
         var new = newRun(order, threadID: threadID)
-        if case .own = order.thread { new.multitaskStrategy = .enqueue }
         new.background = true
         new.notBefore = order.job.afterSeconds > 0 ? Date() + order.job.afterSeconds : nil
         let run = try await createRun(new, order.quota)
@@ -82,9 +85,8 @@ extension RunEngine {
         case .createIfMissing(let id, let tenant):
             _ = try await store.createThread(NewThread(id: id, tenant: tenant), ifExists: .doNothing)
             return id
-        case .own(let id, let tenant):
-            _ = try await store.createThread(NewThread(id: id, metadata: #"{"created_by":"POST /runs"}"#, ttl: eventRetention, tenant: tenant),
-                                             ifExists: .raise)
+        case .own(let id, let tenant, let metadata):
+            _ = try await store.createThread(NewThread(id: id, metadata: metadata, ttl: eventRetention, tenant: tenant), ifExists: .raise)
             return id
         }
     }
@@ -118,7 +120,14 @@ extension RunEngine {
         logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(run.threadID ?? ""))
         logger[metadataKey: "agent.id"] = .string(run.assistantID)
         do {
-            let job = try run.job.map(RunJob.decode) ?? formats.legacyJob(run)
+            var run = run
+            if run.job == nil {
+                // Queued (or handed back) by a release without jobs: its job from its request, stored for readers.
+                let job = try formats.legacyJob(run)
+                run.job = job.encoded
+                Task { [store] in _ = try? await store.setJob(run: run.id, job.encoded) }
+            }
+            let job = try RunJob.decode(run.job ?? "")
             _ = launch(run, job: job, agent: try agent(job.agentID), logger: logger, claimed: true)
         } catch {
             // The agent was removed, or the job no longer reads, since the run was queued.
@@ -128,7 +137,7 @@ extension RunEngine {
             let log = StoredLog(engine: self, runID: run.id)
             Task { [store, workerID] in
                 await log.close(problem)
-                let note = RunResultNote(usage: Usage(), turns: nil, context: nil, error: .init(problem)).json
+                let note = RunResultNote(usage: nil, turns: nil, context: nil, error: .init(problem)).json
                 _ = try? await store.finishRun(run.id, worker: workerID, RunCompletion(status: .error, messages: [], result: note))
             }
         }

@@ -126,14 +126,27 @@ public final class RunEngine: Sendable {
         guard let quota else { return Admission() }
         try await Budget.check(quota, store: store)
         guard let limit = quota.maxConcurrentRuns else { return settling(quota) }
-        let stored = try await store.activeRunCount(key: quota.keyID)
-        let admitted = statelessRuns.withLock { runs in
-            guard stored + runs[quota.keyID, default: 0] < limit else { return false }
+        // The place is taken here first, so that a stored run created meanwhile (`storedLimit`) already sees it.
+        let taken = statelessRuns.withLock { runs in
+            guard runs[quota.keyID, default: 0] < limit else { return false }
             runs[quota.keyID, default: 0] += 1
             return true
         }
-        guard admitted else { throw StoreError.concurrentRunsExceeded(limit: limit) }
-        return settling(quota) { [self] in statelessRuns.withLock { $0[quota.keyID, default: 1] -= 1 } }
+        guard taken else { throw StoreError.concurrentRunsExceeded(limit: limit) }
+        let release: @Sendable () -> Void = { [self] in statelessRuns.withLock { $0[quota.keyID, default: 1] -= 1 } }
+        let stored: Int
+        do {
+            stored = try await store.activeRunCount(key: quota.keyID)
+        } catch {
+            release()
+            throw error
+        }
+        let mine = statelessRuns.withLock { $0[quota.keyID, default: 0] }
+        guard stored + mine <= limit else {
+            release()
+            throw StoreError.concurrentRunsExceeded(limit: limit)
+        }
+        return settling(quota, release: release)
     }
 
     private func settling(_ quota: RunQuota, release: (@Sendable () -> Void)? = nil) -> Admission {
@@ -194,8 +207,12 @@ public final class RunEngine: Sendable {
                 }
             }
         }
-        defer { following?.cancel() }
-        await upgradeQueuedJobs()
+        // Beside the loop, not before it: a long backlog must not hold up lease renewal.
+        let upgrading = Task { await upgradeQueuedJobs() }
+        defer {
+            following?.cancel()
+            upgrading.cancel()
+        }
         var ticks = 0
         while !Task.isCancelled {
             await renew()
@@ -245,7 +262,7 @@ public final class RunEngine: Sendable {
             .map { ($0.kind, $0.record(seq: 0).data) }
         let (settings, formats) = (catalog.webhooks, self.formats)
         do {
-            let result = RunResultNote(usage: Usage(), turns: nil, context: nil,
+            let result = RunResultNote(usage: nil, turns: nil, context: nil,
                                        error: RunResultNote.Failure(error: "worker_lost", message: "The worker running this run stopped.")).json
             let expired = try await store.expireLeases(now: Date(), maxAttempts: maxAttempts, result: result, closing: closing) { run in
                 WebhookEvent.deliveries(for: run, settings: settings, formats: formats) { UUID().uuidString.lowercased() }

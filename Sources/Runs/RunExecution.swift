@@ -16,6 +16,8 @@ protocol RunPersistence: Sendable {
     /// Whether a run stopped by its client still reports why and ends its events (a stored run's log does; a
     /// stateless run's client is the one that left).
     var reportsCancellation: Bool { get }
+    /// What a run stopped by the server's shutdown tells its readers to do.
+    var shutdownAdvice: String { get }
     /// Ends the run: its status, the messages the thread gains, the result note, usage; and the log's `end`
     /// (`quietly`: no `end` where nobody listens).
     func finish(_ status: RunStatus, messages: [ChatMessage], note: RunResultNote, rollback: Bool, quietly: Bool) async throws
@@ -120,7 +122,7 @@ struct RunExecution: Sendable {
             status = .interrupted
             tell = persistence.reportsCancellation || reason == "server_shutdown"
             problem = reason == "server_shutdown"
-                ? RunProblem(status: 503, code: "server_shutting_down", message: "The server is restarting; the run stopped. Run it again.")
+                ? RunProblem(status: 503, code: "server_shutting_down", message: "The server is restarting; \(persistence.shutdownAdvice)")
                 : RunProblem(status: 409, code: "run_interrupted",
                              message: "The run was interrupted (\(reason)); its partial output is kept on the thread.")
         } else {
@@ -161,7 +163,8 @@ public func milliseconds(since start: ContinuousClock.Instant) -> Int64 {
 
 /// What a run ended with, kept as the run's `result`: usage, turns, dropped context, and the error when it failed.
 public struct RunResultNote: Codable, Sendable {
-    public var usage: Usage
+    /// nil when the run's spending is unknown here (its worker was lost, it never started).
+    public var usage: Usage?
     public var turns: Int?
     public var context: Context?
     public var error: Failure?
@@ -346,7 +349,8 @@ struct StoredRun: RunPersistence {
             case .cancelled: return nil
             }
         }
-        log.resume(after: try await store.lastEventSeq(run: id))
+        // Shielded like the claim: a cancel arriving now is handled once the run has started, by the one ending.
+        log.resume(after: try await shielded { try await store.lastEventSeq(run: id) })
         return attempt
     }
 
@@ -366,6 +370,7 @@ struct StoredRun: RunPersistence {
     /// If the run is no longer this worker's to finish, the `end` is appended on its own; if the store fails, the
     /// caller decides.
     var reportsCancellation: Bool { true }
+    var shutdownAdvice: String { "the run stopped. Run it again." }
 
     func finish(_ status: RunStatus, messages: [ChatMessage], note: RunResultNote, rollback: Bool, quietly: Bool) async throws {
         let settings = engine.catalog.webhooks
@@ -383,8 +388,8 @@ struct StoredRun: RunPersistence {
                                        closingEvents: end.map { [$0] } ?? [])
         let finished = try await store.finishRun(record.id, worker: engine.workerID, completion)
         if !rollback { if finished { log.closed() } else { await log.end() } }
-        if let keyID = record.keyID, note.usage.totalTokens > 0 {
-            try? await store.addUsage(key: keyID, day: Budget.today(), tokens: note.usage.totalTokens)
+        if let keyID = record.keyID, let usage = note.usage, usage.totalTokens > 0 {
+            try? await store.addUsage(key: keyID, day: Budget.today(), tokens: usage.totalTokens)
         }
     }
 
@@ -416,9 +421,10 @@ struct StatelessRun: RunPersistence {
     func recordSideEffect(_ call: ToolCall) async throws {}
 
     var reportsCancellation: Bool { false }
+    var shutdownAdvice: String { "run the request again." }
 
     func finish(_ status: RunStatus, messages: [ChatMessage], note: RunResultNote, rollback: Bool, quietly: Bool) async throws {
-        await admission.end(note.usage)
+        await admission.end(note.usage ?? Usage())
         if quietly { return }
         if status == .success { try await append(.end) } else { try? await emit(.end) }
     }

@@ -115,7 +115,8 @@ extension RunLogEvent {
         public var description: String { "a log event '\(kind.prefix(40))' this release does not read" }
     }
 
-    /// A typed event from the log; nil for a frame of the untyped log (written before the upgrade).
+    /// A typed event from the log; nil for a frame of the untyped log (written before the upgrade). A kind this
+    /// release does not know (written by a newer one) throws `Unreadable`, which readers skip.
     public init?(_ record: EventRecord) throws {
         guard Self.isTyped(record.event) else { return nil }
         let body = try JSONDecoder().decode(Body.self, from: Data(record.data))
@@ -135,7 +136,7 @@ extension RunLogEvent {
         case "tool.failed": self = .toolFailed(try need(body.tool_call), error: try need(body.error))
         case "run.usage": self = .usage(try need(body.usage), turn: try need(body.turn))
         case "run.checkpoint": self = .checkpoint(state: try need(body.state), usage: try need(body.usage), turns: try need(body.turns))
-        case "run.interrupt": self = .interrupt(try need(body.value))
+        case "run.interrupt": self = .interrupt(body.value ?? .null)
         case "run.error": self = .error(code: try need(body.code), message: try need(body.text))
         case Self.endKind: self = .end
         default: throw Unreadable(kind: record.event)

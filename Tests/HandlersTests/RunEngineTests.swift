@@ -68,6 +68,9 @@ import Testing
         let resumed = parseSSE(try await bodyText(h.call("GET", location + "?stream_mode=custom", headers: [("Last-Event-ID", "3")])))
         #expect(resumed.map(\.id) == custom.dropFirst(3).map(\.id))
         #expect(resumed.map(\.data) == custom.dropFirst(3).map(\.data))
+        // A reader who had everything still gets the stream's end.
+        let past = parseSSE(try await bodyText(h.call("GET", location + "?stream_mode=custom", headers: [("Last-Event-ID", "\(custom.count)")])))
+        #expect(past.map(\.event) == ["end"] && past.first?.id == nil)
     }
 
     @Test func theLogHoldsTypedEventsThatReadBack() async throws {
@@ -114,8 +117,10 @@ import Testing
         for (index, frame) in old.enumerated() {
             try await h.store.appendEvent(run: "legacy-run", EventRecord(seq: index + 1, event: frame.0, data: Array(frame.1.utf8)))
         }
+        // And a kind from a newer release, which this one leaves out.
+        try await h.store.appendEvent(run: "legacy-run", EventRecord(seq: 5, event: "run.from_the_future", data: Array("{}".utf8)))
         _ = try await h.store.finishRun("legacy-run", worker: "old-worker", RunCompletion(
-            status: .success, messages: [], result: "{}", closingEvents: [EventRecord(seq: 5, event: "end", data: Array("null".utf8))]))
+            status: .success, messages: [], result: "{}", closingEvents: [EventRecord(seq: 6, event: "end", data: Array("null".utf8))]))
         let path = "/threads/\(thread)/runs/legacy-run/stream"
         let all = try await frames(h, path)
         #expect(all.map(\.event) == ["metadata", "values", "messages", "custom", "end"])
@@ -157,6 +162,8 @@ import Testing
         gone.background = true
         _ = try await h.store.createRun(gone)
         try await waitFor { (try? await h.store.run("queued-due"))?.status == .success }
+        // Its job was stored when it was claimed, for readers and later attempts.
+        #expect(try RunJob.decode(try #require(try await h.store.run("queued-due")?.job)).messages.map(\.content) == ["due now"])
         let state = try await h.json("GET", "/threads/\(fresh)/state")
         #expect(messageContents(state["values"] as? [String: Any] ?? [:]) == ["due now", "You said: due now"])
         try await waitFor { (try? await h.store.run("queued-gone"))?.status == .error }
