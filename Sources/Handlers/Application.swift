@@ -102,18 +102,18 @@ public struct Application: Sendable {
 
     public func dispatch(_ request: Request) -> Dispatch {
         if let problem = checkBounds(request) {
-            return .immediate(finish(problem.response(requestID: request.requestID), request))
+            return .immediate(finish(problem.response(for: request), request))
         }
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             return .immediate(finish(APIError(status: 404, code: "not_found",
                                               detail: "No route for \(request.method) \(request.path.prefix(200)).")
-                .response(requestID: request.requestID), request))
+                .response(for: request), request))
         case .methodNotAllowed(let allowed):
             let error = APIError(status: 405, code: "method_not_allowed",
                                  detail: "\(request.method) is not allowed here; allowed: \(allowed.joined(separator: ", ")).",
                                  headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))]))
-            return .immediate(finish(error.response(requestID: request.requestID), request))
+            return .immediate(finish(error.response(for: request), request))
         case .found(let route, let parameters):
             var logger = self.logger
             logger[metadataKey: "request.id"] = .string(request.requestID)
@@ -176,15 +176,15 @@ public struct Application: Sendable {
     private func errorResponse(_ error: any Error, _ request: Request, _ context: RequestContext) -> Response {
         switch error {
         case let error as APIError:
-            return error.response(requestID: request.requestID)
+            return error.response(for: request)
         case let error as any RunProblemConvertible:
-            return APIError(error.problem).response(requestID: request.requestID)
+            return APIError(error.problem).response(for: request)
         case is CancellationError, is ClientDisconnected:
             return APIError(status: 503, code: "cancelled", detail: "The request was cancelled.")
-                .response(requestID: request.requestID)
+                .response(for: request)
         default:
             context.logger.error("request.failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.path)"])
-            return APIError.internalError(requestID: request.requestID).response(requestID: request.requestID)
+            return APIError.internalError(requestID: request.requestID).response(for: request)
         }
     }
 }
@@ -202,6 +202,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     RunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     ThreadEndpoints(engine: engine, makeID: dependencies.makeID).register(in: &router)
     ThreadRunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
+    OpenAIEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     return Application(router: router, logger: dependencies.logger,
                        authenticator: dependencies.requireKeys ? Authenticator(store: engine.reader) : nil)
 }

@@ -78,6 +78,16 @@ public final class EventStreamWriter: EventSink, Sendable {
         try await writer.write(ServerSentEvents.frame(id: id, event: event, data: data))
     }
 
+    /// A data-only frame (no event name, no id), as OpenAI's streams send them.
+    func sendData(_ data: [UInt8]) async throws {
+        try await writer.write(Array("data: ".utf8) + data + Array("\n\n".utf8))
+    }
+
+    /// A named frame without an id, as OpenAI's Responses streams send them (`sequence_number` is in the data).
+    func sendNamed(_ event: String, data: [UInt8]) async throws {
+        try await writer.write(ServerSentEvents.frame(id: nil, event: event, data: data))
+    }
+
     /// A frame without an id, for what is not in the log (an `end` for a run whose log is gone).
     func sendUnnumbered(_ event: String, data: [UInt8]) async throws {
         try await writer.write(ServerSentEvents.frame(id: nil, event: event, data: data))

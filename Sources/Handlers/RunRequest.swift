@@ -128,6 +128,25 @@ struct RunPlan {
         return job
     }
 
+    /// The agent's input limits, which every dialect's request meets before a run is made of it.
+    static func checkLimits(count: Int, contents: [String], agent: AgentDefinition, field: String) throws {
+        guard count <= Self.maxMessages else {
+            throw APIError.invalid(field: field, "has \(count) messages; at most \(Self.maxMessages) are allowed")
+        }
+        let characters = contents.reduce(0) { $0 + $1.count }
+        guard characters <= agent.limits.maxInputCharacters else {
+            throw APIError(status: 422, code: "input_too_large",
+                           detail: "\(field): \(characters) characters of content; agent '\(agent.id)' accepts at most \(agent.limits.maxInputCharacters) (limits.max_input_chars).",
+                           field: field)
+        }
+        let tokens = contents.reduce(Tokenizer.count(agent.instructions)) { $0 + Tokenizer.count($1) }
+        guard tokens <= agent.limits.maxContextTokens else {
+            throw APIError(status: 422, code: "context_too_large",
+                           detail: "\(field): about \(tokens) tokens with the instructions; agent '\(agent.id)' has a context budget of \(agent.limits.maxContextTokens) (limits.max_context_tokens).",
+                           field: field)
+        }
+    }
+
     init(_ request: Request, catalog: AgentCatalog, defaultModes: [StreamMode], makeID: () -> String) throws {
         let body = try request.decodeJSON(RunCreateBody.self)
         let agentField = body.assistant_id != nil ? "assistant_id" : "agent_id"
@@ -149,21 +168,7 @@ struct RunPlan {
             throw APIError.invalid(field: body.input == nil && body.messages == nil ? "input" : field,
                                    body.input == nil && body.messages == nil ? "is required: {\"messages\": [...]}" : "must not be empty")
         }
-        guard messages.count <= Self.maxMessages else {
-            throw APIError.invalid(field: field, "has \(messages.count) messages; at most \(Self.maxMessages) are allowed")
-        }
-        let characters = messages.reduce(0) { $0 + $1.content.count }
-        guard characters <= agent.limits.maxInputCharacters else {
-            throw APIError(status: 422, code: "input_too_large",
-                           detail: "\(field): \(characters) characters of content; agent '\(agent.id)' accepts at most \(agent.limits.maxInputCharacters) (limits.max_input_chars).",
-                           field: field)
-        }
-        let tokens = messages.reduce(Tokenizer.count(agent.instructions)) { $0 + Tokenizer.count($1.content) }
-        guard tokens <= agent.limits.maxContextTokens else {
-            throw APIError(status: 422, code: "context_too_large",
-                           detail: "\(field): about \(tokens) tokens with the instructions; agent '\(agent.id)' has a context budget of \(agent.limits.maxContextTokens) (limits.max_context_tokens).",
-                           field: field)
-        }
+        try Self.checkLimits(count: messages.count, contents: messages.map(\.content), agent: agent, field: field)
         self.agent = agent
         self.input = messages.map { ChatMessage(id: $0.id ?? makeID(), role: $0.role, content: $0.content, name: $0.name) }
         self.streamModes = body.stream_mode?.modes ?? defaultModes

@@ -39,7 +39,7 @@ extension RunEngine {
     /// Creates a stored run and starts it in this process, in a task of its own, so that a client leaving does not
     /// stop it unless asked to. It waits for earlier runs of its thread.
     public func start(_ order: RunOrder) async throws -> (RunRecord, LocalRun) {
-        let agent = try agent(order.job.agentID)
+        let agent = try agent(for: order.job)
         let threadID = try await prepare(order.thread)
         try await Budget.check(order.quota, store: store)
         var new = newRun(order, threadID: threadID)
@@ -69,6 +69,14 @@ extension RunEngine {
                                                    "agent.id": .string(order.job.agentID)])
         pokeBackground()
         return run
+    }
+
+    /// The job's agent with the sampling settings the job chose.
+    func agent(for job: RunJob) throws -> AgentDefinition {
+        var agent = try agent(job.agentID)
+        if let temperature = job.model?.temperature { agent.model.temperature = temperature }
+        if let cap = job.model?.maxTokens { agent.model.maxTokens = min(cap, agent.model.maxTokens ?? cap) }
+        return agent
     }
 
     func agent(_ id: String) throws -> AgentDefinition {
@@ -128,7 +136,7 @@ extension RunEngine {
                 Task { [store] in _ = try? await store.setJob(run: run.id, job.encoded) }
             }
             let job = try RunJob.decode(run.job ?? "")
-            _ = launch(run, job: job, agent: try agent(job.agentID), logger: logger, claimed: true)
+            _ = launch(run, job: job, agent: try agent(for: job), logger: logger, claimed: true)
         } catch {
             // The agent was removed, or the job no longer reads, since the run was queued.
             let problem = (error as? any RunProblemConvertible)?.problem
@@ -171,7 +179,7 @@ extension RunEngine {
     /// `.continue` in a task of its own, its events dropped once `emit` fails.
     public func runStateless(_ job: RunJob, runID: String, admission: Admission, logger: Logger,
                              emit: @escaping @Sendable (RunLogEvent) async throws -> Void) async throws -> RunOutcome {
-        let agent = try agent(job.agentID)
+        let agent = try agent(for: job)
         let local = LocalRun(id: runID, stored: false)
         let detached = job.onDisconnect == .continue
         let persistence = StatelessRun(admission: admission, emit: emit, tolerant: detached)

@@ -25,6 +25,21 @@ public struct RunJob: Codable, Sendable, Equatable {
     public var multitaskStrategy: String
     public var webhook: String?
     public var afterSeconds: Double
+    /// Sampling settings the request chose within what the agent's model allows.
+    public var model: ModelOverrides?
+
+    public struct ModelOverrides: Codable, Sendable, Equatable {
+        public var temperature: Double?
+        /// Caps the agent's own `max_tokens`; never raises it.
+        public var maxTokens: Int?
+
+        public init(temperature: Double? = nil, maxTokens: Int? = nil) {
+            self.temperature = temperature
+            self.maxTokens = maxTokens
+        }
+
+        enum CodingKeys: String, CodingKey { case temperature, maxTokens = "max_tokens" }
+    }
 
     public init(agentID: String, input: [ChatMessage], config: JSONValue? = nil, streamModes: [String], onDisconnect: Disconnect,
                 multitaskStrategy: MultitaskStrategy = .reject, webhook: String? = nil, afterSeconds: Double = 0) {
@@ -41,7 +56,7 @@ public struct RunJob: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
-        case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds"
+        case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }

@@ -57,6 +57,12 @@ import Testing
             ("GET", "/threads/\(thread)/runs/\(runID)/join", nil, 200), ("POST", "/threads/search", "{}", 200),
             ("POST", "/runs", ThreadHarness.input("queued"), 200), ("POST", "/runs/wait", ThreadHarness.input("x"), 200),
             ("GET", "/threads/nope", nil, 404), ("POST", "/threads", #"{"ttl":-1}"#, 422), ("POST", "/runs/wait", "{", 400),
+            ("GET", "/v1/models", nil, 200), ("GET", "/v1/models/echo", nil, 200), ("GET", "/v1/models/nope", nil, 404),
+            ("POST", "/v1/chat/completions", #"{"model":"echo","messages":[{"role":"user","content":"hi"}]}"#, 200),
+            ("POST", "/v1/chat/completions", #"{"model":"echo","messages":[]}"#, 400),
+            ("POST", "/v1/responses", #"{"model":"echo","input":"hi","store":false}"#, 200),
+            ("POST", "/v1/responses", #"{"model":"echo","input":"hi","background":true}"#, 200),
+            ("GET", "/v1/responses/resp_nope", nil, 404),
         ]
         var responses = checks.map { ($0.0, $0.1, $0.3) }
         #expect(waited.status == 200)

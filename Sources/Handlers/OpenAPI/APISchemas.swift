@@ -200,6 +200,96 @@ enum APISchemas {
                            "status_code": {"type": "integer"}, "error": {"type": "string"}, "duration_ms": {"type": "integer"}}}},
           "next_attempt_at": {"type": "string", "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}
         }
+      },
+      "OpenAIError": {
+        "type": "object", "required": ["error"], "description": "OpenAI's error object, on /v1.",
+        "properties": {"error": {"type": "object", "required": ["message", "type"],
+          "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}
+      },
+      "OpenAIModel": {
+        "type": "object", "required": ["id", "object", "created", "owned_by"],
+        "properties": {"id": {"type": "string"}, "object": {"const": "model"}, "created": {"type": "integer"}, "owned_by": {"type": "string"}}
+      },
+      "OpenAIModelList": {
+        "type": "object", "required": ["object", "data"],
+        "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"$ref": "#/components/schemas/OpenAIModel"}}}
+      },
+      "ChatMessageParam": {
+        "type": "object", "required": ["role"],
+        "properties": {
+          "role": {"type": "string", "enum": ["system", "developer", "user", "assistant", "tool"]},
+          "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
+                                 "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}}, {"type": "null"}]},
+          "name": {"type": "string"},
+          "tool_calls": {"type": "array", "items": {"type": "object", "required": ["id", "function"], "properties": {
+            "id": {"type": "string"}, "type": {"const": "function"},
+            "function": {"type": "object", "required": ["name", "arguments"], "properties": {"name": {"type": "string"}, "arguments": {"type": "string"}}}}}},
+          "tool_call_id": {"type": "string"}
+        }
+      },
+      "ChatCompletionRequest": {
+        "type": "object", "required": ["model", "messages"],
+        "properties": {
+          "model": {"type": "string", "description": "An agent id."},
+          "messages": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/ChatMessageParam"}},
+          "stream": {"type": "boolean"}, "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+          "n": {"type": "integer"}, "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+          "max_tokens": {"type": "integer", "minimum": 1}, "max_completion_tokens": {"type": "integer", "minimum": 1}
+        }
+      },
+      "ChatCompletion": {
+        "type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
+        "properties": {
+          "id": {"type": "string"}, "object": {"const": "chat.completion"}, "created": {"type": "integer"}, "model": {"type": "string"},
+          "choices": {"type": "array", "items": {"type": "object", "required": ["index", "message", "finish_reason"], "properties": {
+            "index": {"type": "integer"}, "finish_reason": {"type": "string"},
+            "message": {"type": "object", "required": ["role", "content"], "properties": {"role": {"const": "assistant"}, "content": {"type": ["string", "null"]}}}}}},
+          "usage": {"$ref": "#/components/schemas/ChatUsage"}
+        }
+      },
+      "ChatUsage": {
+        "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+        "properties": {"prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}
+      },
+      "ResponseCreateRequest": {
+        "type": "object", "required": ["model", "input"],
+        "properties": {
+          "model": {"type": "string", "description": "An agent id."},
+          "input": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+            "type": {"type": "string", "enum": ["message", "function_call", "function_call_output"]},
+            "role": {"type": "string", "enum": ["user", "system", "developer", "assistant"]},
+            "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
+              "properties": {"type": {"type": "string", "enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]},
+            "call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "string"}, "output": {"type": "string"}}}}]},
+          "instructions": {"type": "string"}, "previous_response_id": {"type": "string"},
+          "conversation": {"anyOf": [{"type": "string"}, {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}]},
+          "store": {"type": "boolean"}, "background": {"type": "boolean"}, "stream": {"type": "boolean"},
+          "metadata": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "string"}},
+          "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "max_output_tokens": {"type": "integer", "minimum": 1}
+        }
+      },
+      "OpenAIResponse": {
+        "type": "object", "required": ["id", "object", "created_at", "status", "model", "output"],
+        "properties": {
+          "id": {"type": "string"}, "object": {"const": "response"}, "created_at": {"type": "integer"},
+          "status": {"type": "string", "enum": ["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]},
+          "background": {"type": "boolean"}, "model": {"type": "string"},
+          "output": {"type": "array", "items": {"type": "object", "required": ["type", "id"], "properties": {
+            "type": {"type": "string", "enum": ["message", "mcp_call"]}, "id": {"type": "string"}, "status": {"type": "string"}}}},
+          "usage": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["input_tokens", "output_tokens", "total_tokens"], "properties": {
+            "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}}]},
+          "error": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}]},
+          "previous_response_id": {"type": ["string", "null"]}, "store": {"type": "boolean"}
+        }
+      },
+      "OpenAIDeleted": {
+        "type": "object", "required": ["id", "object", "deleted"],
+        "properties": {"id": {"type": "string"}, "object": {"type": "string"}, "deleted": {"type": "boolean"}}
+      },
+      "OpenAIItemList": {
+        "type": "object", "required": ["object", "data", "has_more"],
+        "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"type": "object", "required": ["type", "id"]}},
+                       "first_id": {"type": ["string", "null"]}, "last_id": {"type": ["string", "null"]}, "has_more": {"type": "boolean"}}
       }
     }
     """#)

@@ -1,0 +1,313 @@
+import AgentRuntime
+import Foundation
+import Runs
+
+/// A message of a Chat Completions request: every role, content as a string or a list of parts.
+struct OpenAIChatMessage: Decodable {
+    var role: String
+    var content: OpenAIContent?
+    var name: String?
+    var tool_calls: [ToolCallBody]?
+    var tool_call_id: String?
+
+    struct ToolCallBody: Decodable {
+        var id: String
+        var type: String?
+        var function: Function
+
+        struct Function: Decodable {
+            var name: String
+            var arguments: String
+        }
+    }
+
+    static let roles = ["system", "developer", "user", "assistant", "tool"]
+
+    /// The message as the runtime knows it; `path` names it in errors (`messages[2]`).
+    func chatMessage(path: String, makeID: () -> String) throws -> ChatMessage {
+        guard Self.roles.contains(role) else {
+            throw APIError.invalid(field: path + ".role", "unknown role '\(role.prefix(40))'; expected one of: \(Self.roles.joined(separator: ", "))")
+        }
+        let text = try content?.text(path: path + ".content") ?? ""
+        switch role {
+        case "assistant":
+            let calls = (tool_calls ?? []).map { ToolCall(id: $0.id, name: $0.function.name, arguments: $0.function.arguments) }
+            if content == nil, calls.isEmpty { throw APIError.invalid(field: path + ".content", "is required unless tool_calls are given") }
+            return ChatMessage(id: makeID(), role: .assistant, content: text, name: name, toolCalls: calls)
+        case "tool":
+            guard let callID = tool_call_id, !callID.isEmpty else { throw APIError.invalid(field: path + ".tool_call_id", "is required for a tool message") }
+            return ChatMessage(id: makeID(), role: .tool, content: text, name: name, toolCallID: callID)
+        default:
+            guard content != nil else { throw APIError.invalid(field: path + ".content", "is required") }
+            return ChatMessage(id: makeID(), role: role == "user" ? .user : .system, content: text, name: name)
+        }
+    }
+}
+
+/// Message content: a string, or parts of which text is read and the rest refused by name.
+enum OpenAIContent: Decodable {
+    case text(String)
+    case parts([Part])
+
+    struct Part: Decodable {
+        var type: String
+        var text: String?
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) { self = .text(text) } else { self = .parts(try container.decode([Part].self)) }
+    }
+
+    func text(path: String) throws -> String {
+        switch self {
+        case .text(let text): return text
+        case .parts(let parts):
+            var out = ""
+            for (index, part) in parts.enumerated() {
+                switch part.type {
+                case "text", "input_text", "output_text":
+                    guard let text = part.text else { throw APIError.invalid(field: "\(path)[\(index)].text", "is required") }
+                    out += text
+                default:
+                    throw APIError.invalid(field: "\(path)[\(index)].type",
+                                           "content parts of type '\(part.type.prefix(40))' are not supported; send text")
+                }
+            }
+            return out
+        }
+    }
+}
+
+/// `POST /v1/chat/completions`: the fields the server acts on; the others OpenAI defines are accepted and ignored.
+struct ChatCompletionBody: Decodable {
+    var model: String?
+    var messages: [OpenAIChatMessage]?
+    var stream: Bool?
+    var stream_options: StreamOptions?
+    var n: Int?
+    var temperature: Double?
+    var max_tokens: Int?
+    var max_completion_tokens: Int?
+
+    struct StreamOptions: Decodable {
+        var include_usage: Bool?
+    }
+}
+
+/// What a Chat Completions request runs: an agent (its `model`), the conversation, and how to answer.
+struct ChatCompletionPlan {
+    var agent: AgentDefinition
+    var messages: [ChatMessage]
+    var stream: Bool
+    var includeUsage: Bool
+    var overrides: RunJob.ModelOverrides
+
+    init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
+        let body = try request.decodeJSON(ChatCompletionBody.self)
+        guard let model = body.model, !model.isEmpty else { throw APIError.invalid(field: "model", "is required: the id of an agent (GET /v1/models)") }
+        guard let agent = catalog.agent(model) else {
+            throw APIError(status: 404, code: "model_not_found", detail: "The model '\(model.prefix(100))' does not exist; GET /v1/models lists them.",
+                           field: "model")
+        }
+        if let n = body.n, n != 1 { throw APIError(status: 400, code: "invalid_value", detail: "n: only 1 choice is supported.", field: "n") }
+        guard let wire = body.messages, !wire.isEmpty else { throw APIError.invalid(field: "messages", "is required and must not be empty") }
+        let messages = try wire.enumerated().map { try $1.chatMessage(path: "messages[\($0)]", makeID: makeID) }
+        guard messages.contains(where: { $0.role == .user }) else { throw APIError.invalid(field: "messages", "needs at least one user message") }
+        try RunPlan.checkLimits(count: messages.count, contents: messages.map(\.content), agent: agent, field: "messages")
+        if let temperature = body.temperature, !(0...2).contains(temperature) {
+            throw APIError.invalid(field: "temperature", "must be between 0 and 2")
+        }
+        let maxTokens = body.max_completion_tokens ?? body.max_tokens
+        if let maxTokens, maxTokens < 1 { throw APIError.invalid(field: body.max_completion_tokens != nil ? "max_completion_tokens" : "max_tokens", "must be at least 1") }
+        self.agent = agent
+        self.messages = messages
+        self.stream = body.stream ?? false
+        self.includeUsage = body.stream_options?.include_usage ?? false
+        self.overrides = RunJob.ModelOverrides(temperature: body.temperature, maxTokens: maxTokens)
+    }
+
+    var job: RunJob {
+        var job = RunJob(agentID: agent.id, input: messages, streamModes: [], onDisconnect: .cancel)
+        job.model = overrides
+        return job
+    }
+}
+
+/// The `chat.completion` and `chat.completion.chunk` objects.
+enum ChatCompletionWire {
+    struct Completion: Encodable {
+        var id: String
+        var object = "chat.completion"
+        var created: Int
+        var model: String
+        var choices: [Choice]
+        var usage: UsageBody
+        var system_fingerprint: String? = nil
+
+        struct Choice: Encodable {
+            var index = 0
+            var message: Message
+            var finish_reason: String
+            var logprobs: JSONValue = .null
+        }
+
+        struct Message: Encodable {
+            var role = "assistant"
+            var content: String
+            var refusal: JSONValue = .null
+        }
+    }
+
+    struct Chunk: Encodable {
+        var id: String
+        var object = "chat.completion.chunk"
+        var created: Int
+        var model: String
+        var choices: [Choice]
+        var usage: UsageBody?
+
+        struct Choice: Encodable {
+            var index = 0
+            var delta: Delta
+            var finish_reason: String?
+            var logprobs: JSONValue = .null
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(index, forKey: .index)
+                try container.encode(delta, forKey: .delta)
+                try container.encode(finish_reason, forKey: .finish_reason)
+                try container.encode(logprobs, forKey: .logprobs)
+            }
+
+            enum CodingKeys: String, CodingKey { case index, delta, finish_reason, logprobs }
+        }
+
+        struct Delta: Encodable {
+            var role: String?
+            var content: String?
+        }
+    }
+
+    struct UsageBody: Encodable {
+        var prompt_tokens: Int
+        var completion_tokens: Int
+        var total_tokens: Int
+
+        init(_ usage: Usage) {
+            prompt_tokens = usage.inputTokens
+            completion_tokens = usage.outputTokens
+            total_tokens = usage.totalTokens
+        }
+    }
+
+    /// Why the answer ended, as OpenAI names it: a model that ran out of tokens stopped at `length`.
+    static func finishReason(_ message: ChatMessage?) -> String {
+        message?.finishReason == "length" ? "length" : "stop"
+    }
+}
+
+/// A run's events as `chat.completion.chunk` frames: the assistant's text as it comes, then the finish, the usage
+/// chunk when asked for, and `[DONE]`. Tool steps on the server are not shown: the client sees the answer.
+final class ChatCompletionRenderer: Sendable {
+    let id: String
+    let model: String
+    let created: Int
+    let includeUsage: Bool
+    private let state = MutexBox<(started: Bool, failed: Bool, usage: Usage, last: StoredMessage?)>((false, false, Usage(), nil))
+
+    init(id: String, model: String, created: Int, includeUsage: Bool) {
+        self.id = id
+        self.model = model
+        self.created = created
+        self.includeUsage = includeUsage
+    }
+
+    private func chunk(_ delta: ChatCompletionWire.Chunk.Delta, finish: String? = nil) -> [UInt8] {
+        encodeJSON(ChatCompletionWire.Chunk(id: id, created: created, model: model,
+                                            choices: [.init(delta: delta, finish_reason: finish)]))
+    }
+
+    /// The `data:` payloads an event becomes.
+    func frames(_ event: RunLogEvent) -> [[UInt8]] {
+        switch event {
+        case .started:
+            state.withLock { $0.started = true }
+            return [chunk(.init(role: "assistant", content: ""))]
+        case .messageDelta(_, let text):
+            return [chunk(.init(content: text))]
+        case .messageCompleted(let message) where message.type == "ai":
+            state.withLock { $0.last = message }
+            return []
+        case .checkpoint(_, let usage, _):
+            state.withLock { $0.usage = usage }
+            return []
+        case .error(let code, let message):
+            state.withLock { $0.failed = true }
+            let status = code == "upstream_rate_limited" ? 429 : 500
+            return [encodeJSON(OpenAIError.Body(error: .init(message: message, type: OpenAIError.type(for: status), param: nil, code: code)))]
+        case .end:
+            let (failed, usage, last) = state.withLock { ($0.failed, $0.usage, $0.last) }
+            guard !failed else { return [] }
+            var frames = [chunk(.init(), finish: ChatCompletionWire.finishReason(last?.chatMessage))]
+            if includeUsage {
+                frames.append(encodeJSON(ChatCompletionWire.Chunk(id: id, created: created, model: model, choices: [], usage: .init(usage))))
+            }
+            frames.append(Array("[DONE]".utf8))
+            return frames
+        default:
+            return []
+        }
+    }
+}
+
+extension OpenAIEndpoints {
+    func chatCompletion(_ request: Request, _ context: RequestContext) async throws -> Response {
+        let plan = try ChatCompletionPlan(request, catalog: dependencies.catalog, makeID: dependencies.makeID)
+        let admission = try await engine.admitStateless(context.principal?.quota)
+        let runID = dependencies.makeID()
+        let id = "chatcmpl-" + runID.replacingOccurrences(of: "-", with: "")
+        let created = Int(Date().timeIntervalSince1970)
+        var logger = context.logger
+        logger[metadataKey: "run.id"] = .string(runID)
+        logger[metadataKey: "agent.id"] = .string(plan.agent.id)
+        let (engine, job) = (self.engine, plan.job)
+        guard plan.stream else {
+            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger) { _ in }
+            guard let result = outcome.result else { throw try runFailure(outcome, context) }
+            let added = result.messages.dropFirst(plan.messages.count)
+            let answer = added.filter { $0.role == .assistant }.map(\.content).joined()
+            let completion = ChatCompletionWire.Completion(
+                id: id, created: created, model: plan.agent.id,
+                choices: [.init(message: .init(content: answer), finish_reason: ChatCompletionWire.finishReason(added.last { $0.role == .assistant }))],
+                usage: .init(result.usage))
+            return .json(encodeJSON(completion))
+        }
+        let renderer = ChatCompletionRenderer(id: id, model: plan.agent.id, created: created, includeUsage: plan.includeUsage)
+        let runLogger = logger
+        return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
+            let left = MutexBox(false)
+            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: runLogger) { event in
+                do {
+                    for data in renderer.frames(event) { try await events.sendData(data) }
+                } catch {
+                    left.withLock { $0 = true }
+                    throw error
+                }
+            }
+            if left.withLock({ $0 }) { throw ClientDisconnected() }
+            if outcome.status == .interrupted { throw CancellationError() }
+        }
+    }
+
+    /// A run that did not answer, as the error its client gets. The run was admitted, so a retry would start another:
+    /// the answer says not to.
+    func runFailure(_ outcome: RunOutcome, _ context: RequestContext) throws -> APIError {
+        if outcome.status == .interrupted { throw CancellationError() }
+        var error = if let problem = outcome.error, problem.code != "internal_error" { APIError(problem) }
+            else { APIError.internalError(requestID: context.requestID) }
+        if error.headers["x-should-retry"] == nil { error.headers.add("x-should-retry", "false") }
+        return error
+    }
+}

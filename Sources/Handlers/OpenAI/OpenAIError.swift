@@ -1,0 +1,60 @@
+import Runs
+
+/// Errors on `/v1/*` in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, which its clients turn into
+/// their exception classes by status: so a validation error is a 400 (their `BadRequestError`), never a 422.
+enum OpenAIError {
+    static func isOpenAIPath(_ path: String) -> Bool { path == "/v1" || path.hasPrefix("/v1/") }
+
+    static func type(for status: Int) -> String {
+        switch status {
+        case 401: "authentication_error"
+        case 403: "permission_error"
+        case 429: "rate_limit_error"
+        case 500...: "server_error"
+        default: "invalid_request_error"
+        }
+    }
+
+    struct Body: Encodable {
+        var error: Detail
+
+        struct Detail: Encodable {
+            var message: String
+            var type: String
+            var param: String?
+            var code: String?
+
+            func encode(to encoder: any Encoder) throws {
+                // `param` and `code` are always there, null when unknown, as OpenAI sends them.
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(message, forKey: .message)
+                try container.encode(type, forKey: .type)
+                try container.encode(param, forKey: .param)
+                try container.encode(code, forKey: .code)
+            }
+
+            enum CodingKeys: String, CodingKey { case message, type, param, code }
+        }
+    }
+
+    static func body(_ error: APIError) -> [UInt8] {
+        let status = error.status == 422 ? 400 : error.status
+        let code = error.code == "agent_not_found" ? "model_not_found" : error.code
+        let param = error.code == "agent_not_found" ? "model" : error.field
+        return encodeJSON(Body(error: .init(message: error.detail, type: type(for: status), param: param, code: code)))
+    }
+
+    static func response(_ error: APIError, requestID: String) -> Response {
+        var headers = error.headers
+        headers.add("Content-Type", "application/json")
+        return Response(status: error.status == 422 ? 400 : error.status, headers: headers, body: .bytes(body(error)))
+    }
+}
+
+extension APIError {
+    /// The error in the dialect of the path that was asked: OpenAI's under `/v1`, problem+json elsewhere.
+    func response(for request: Request) -> Response {
+        OpenAIError.isOpenAIPath(request.path) ? OpenAIError.response(self, requestID: request.requestID)
+            : response(requestID: request.requestID)
+    }
+}

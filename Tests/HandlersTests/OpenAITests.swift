@@ -1,0 +1,128 @@
+import AgentRuntime
+import Foundation
+@testable import Handlers
+import Store
+import TestSupport
+import Testing
+
+/// The OpenAI dialect over the same engine, in-process; the real `openai` client drives it live (Tests/Python).
+@Suite struct OpenAITests {
+    static let agents = ThreadHarness.agents + RunEngineTests.calcAgents
+
+    func object(_ response: Response) async throws -> [String: Any] { try await jsonObject(response) }
+
+    @Test func modelsAreTheAgents() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let list = try await object(h.call("GET", "/v1/models"))
+        #expect(list["object"] as? String == "list")
+        #expect(((list["data"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String } == Self.agents.map(\.id))
+        #expect(try await object(h.call("GET", "/v1/models/calc"))["owned_by"] as? String == "agentfcgi")
+        let missing = await h.call("GET", "/v1/models/nope")
+        #expect(missing.status == 404)
+        let error = try #require(try await object(missing)["error"] as? [String: Any])
+        #expect(error["code"] as? String == "model_not_found" && error["type"] as? String == "invalid_request_error")
+        #expect(missing.headers["Content-Type"] == "application/json")
+    }
+
+    @Test func errorsUnderV1AreOpenAIShaped() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let bad = await h.call("POST", "/v1/chat/completions", #"{"model":"echo","messages":[{"role":"robot","content":"x"}]}"#)
+        #expect(bad.status == 400)
+        let error = try #require(try await object(bad)["error"] as? [String: Any])
+        #expect(error["type"] as? String == "invalid_request_error" && error["param"] as? String == "messages[0].role")
+        #expect(await h.call("POST", "/v1/chat/completions", #"{"model":"echo","n":2,"messages":[{"role":"user","content":"x"}]}"#).status == 400)
+        let unknown = await h.call("GET", "/v1/nothing-here")
+        let unknownBody = try await object(unknown)
+        #expect(unknown.status == 404 && unknownBody["error"] != nil)
+        let tools = await h.call("POST", "/v1/responses", #"{"model":"echo","input":"x","tools":[{"type":"web_search"}]}"#)
+        let toolsBody = try await object(tools)
+        #expect((toolsBody["error"] as? [String: Any])?["param"] as? String == "tools[0].type")
+        // Elsewhere problems stay problem+json.
+        #expect(await h.call("GET", "/threads/nope").headers["Content-Type"] == "application/problem+json")
+    }
+
+    @Test func chatCompletionAnswersAndStreams() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let body = #"{"model":"calc","messages":[{"role":"system","content":"be exact"},{"role":"user","content":"what is 6*7?"}]}"#
+        let completion = try await object(h.call("POST", "/v1/chat/completions", body))
+        #expect(completion["object"] as? String == "chat.completion")
+        let choice = try #require((completion["choices"] as? [[String: Any]])?.first)
+        let content = try #require((choice["message"] as? [String: Any])?["content"] as? String)
+        #expect(content.contains("42"))
+        #expect(choice["finish_reason"] as? String == "stop")
+        #expect(((completion["usage"] as? [String: Any])?["total_tokens"] as? Int ?? 0) > 0)
+
+        let streamed = body.replacingOccurrences(of: #""model":"calc""#, with: #""model":"calc","stream":true,"stream_options":{"include_usage":true}"#)
+        let text = try await bodyText(h.call("POST", "/v1/chat/completions", streamed))
+        let datas = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }.map { $0.replacingOccurrences(of: "data: ", with: "") }
+        #expect(!text.contains("event:") && !text.contains("id:"))
+        #expect(datas.last == "[DONE]")
+        let chunks = try datas.dropLast().map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(chunks.allSatisfy { $0["object"] as? String == "chat.completion.chunk" })
+        let deltas = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String }
+        #expect(deltas.joined() == content)
+        #expect((chunks.last?["choices"] as? [Any])?.isEmpty == true && chunks.last?["usage"] != nil)
+        #expect((chunks[chunks.count - 2]["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String == "stop")
+    }
+
+    @Test func responsesAreStoredRunsReadFromTheirLog() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let created = try await object(h.call("POST", "/v1/responses", #"{"model":"calc","input":"what is 6*7?","metadata":{"k":"v"}}"#))
+        #expect(created["status"] as? String == "completed" && created["object"] as? String == "response")
+        let output = try #require(created["output"] as? [[String: Any]])
+        #expect(output.map { $0["type"] as? String } == ["mcp_call", "message"])
+        #expect(output[0]["output"] as? String == "42" && output[0]["server_label"] as? String == "agentfcgi")
+        let id = try #require(created["id"] as? String)
+        #expect((created["metadata"] as? [String: String]) == ["k": "v"])
+
+        // The same response's events, from the log, numbered from 0; resuming after N gives the rest exactly.
+        let events = parseSSE(try await bodyText(h.call("GET", "/v1/responses/\(id)?stream=true")))
+        let numbers = try events.map { frame -> Int in
+            let data = try #require(try JSONSerialization.jsonObject(with: Data(frame.data.utf8)) as? [String: Any])
+            #expect(data["type"] as? String == frame.event)
+            return try #require(data["sequence_number"] as? Int)
+        }
+        #expect(numbers == Array(0..<events.count))
+        #expect(events.first?.event == "response.created" && events.last?.event == "response.completed")
+        #expect(events.contains { $0.event == "response.mcp_call.completed" } && events.contains { $0.event == "response.output_text.delta" })
+        let rest = parseSSE(try await bodyText(h.call("GET", "/v1/responses/\(id)?stream=true&starting_after=4")))
+        #expect(rest.map(\.data) == events.dropFirst(5).map(\.data))
+        let final = try #require(try JSONSerialization.jsonObject(with: Data(events.last!.data.utf8)) as? [String: Any])
+        let retrieved = try await object(h.call("GET", "/v1/responses/\(id)"))
+        #expect(((final["response"] as? [String: Any])?["output"] as? [[String: Any]])?.map { $0["id"] as? String }
+                == (retrieved["output"] as? [[String: Any]])?.map { $0["id"] as? String })
+
+        // Continue it: the conversation remembers.
+        let next = try await object(h.call("POST", "/v1/responses", #"{"model":"echo","input":"and now?","previous_response_id":"\#(id)"}"#))
+        #expect(next["previous_response_id"] as? String == id && next["status"] as? String == "completed")
+        let items = try await object(h.call("GET", "/v1/responses/\(id)/input_items"))
+        #expect(((items["data"] as? [[String: Any]])?.first?["content"] as? [[String: Any]])?.first?["text"] as? String == "what is 6*7?")
+        // Not the latest any more: continuing from it again is refused for now, by name.
+        let stale = await h.call("POST", "/v1/responses", #"{"model":"echo","input":"x","previous_response_id":"\#(id)"}"#)
+        #expect(stale.status == 400)
+        // Cancel is for background responses; delete removes it.
+        #expect(await h.call("POST", "/v1/responses/\(id)/cancel").status == 400)
+        #expect(try await object(h.call("DELETE", "/v1/responses/\(id)"))["deleted"] as? Bool == true)
+        #expect(await h.call("GET", "/v1/responses/\(id)").status == 404)
+    }
+
+    @Test func backgroundResponsesQueueAndCancel() async throws {
+        let clock = GateClock()
+        let h = try ThreadHarness(agents: Self.agents, clock: clock)
+        let queued = try await object(h.call("POST", "/v1/responses", #"{"model":"slow","input":"one two three","background":true}"#))
+        #expect(queued["status"] as? String == "queued" && queued["background"] as? Bool == true)
+        let id = try #require(queued["id"] as? String)
+        try await waitFor { (try? await object(h.call("GET", "/v1/responses/\(id)")))?["status"] as? String == "in_progress" }
+        let cancelled = try await object(h.call("POST", "/v1/responses/\(id)/cancel"))
+        #expect(cancelled["status"] as? String == "cancelled")
+        let events = parseSSE(try await bodyText(h.call("GET", "/v1/responses/\(id)?stream=true")))
+        #expect(events.first?.event == "response.queued")
+
+        clock.open()
+        let done = try await object(h.call("POST", "/v1/responses", #"{"model":"echo","input":"hi","background":true}"#))
+        let doneID = try #require(done["id"] as? String)
+        try await waitFor { (try? await object(h.call("GET", "/v1/responses/\(doneID)")))?["status"] as? String == "completed" }
+        let final = try await object(h.call("GET", "/v1/responses/\(doneID)"))
+        #expect(((final["output"] as? [[String: Any]])?.first?["content"] as? [[String: Any]])?.first?["text"] as? String == "You said: hi")
+    }
+}
