@@ -20,11 +20,14 @@ public struct RunResult: Sendable, Equatable {
     /// All model calls of the run together.
     public var usage: Usage
     public var turns: Int
+    /// Calls of the caller's own tools that the last answer asked for: the run stops there, and the caller runs them.
+    public var pendingToolCalls: [ToolCall]
 
-    public init(messages: [ChatMessage], usage: Usage, turns: Int) {
+    public init(messages: [ChatMessage], usage: Usage, turns: Int, pendingToolCalls: [ToolCall] = []) {
         self.messages = messages
         self.usage = usage
         self.turns = turns
+        self.pendingToolCalls = pendingToolCalls
     }
 }
 
@@ -67,9 +70,12 @@ public struct AgentRunner: Sendable {
     }
 
     /// Runs to the end; throws `RunFailure` at a limit and `CancellationError` as soon as the task is cancelled.
+    /// `clientTools`: tools the caller runs itself (OpenAI function tools); a turn that calls one ends the run, after
+    /// the agent's own calls of that turn ran, with the caller's calls pending.
     public func run(
         agent: AgentDefinition,
         input: [ChatMessage],
+        clientTools: [ToolSpec] = [],
         emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
         // The shared watchdog cancels this very task at the deadline: no extra task per run, which matters when
@@ -82,14 +88,15 @@ public struct AgentRunner: Sendable {
             deadline.disarm()
         }
         do {
-            return try await loop(agent: agent, input: input, emit: emit)
+            return try await loop(agent: agent, input: input, clientTools: clientTools, emit: emit)
         } catch is CancellationError where deadline.expired {
             throw RunFailure.timedOut(agent.limits.timeout)
         }
     }
 
     private func loop(
-        agent: AgentDefinition, input: [ChatMessage], emit: @escaping @Sendable (RunEvent) async throws -> Void
+        agent: AgentDefinition, input: [ChatMessage], clientTools: [ToolSpec],
+        emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
         let model = modelFactory(agent)
         var context: [ChatMessage] = []
@@ -99,7 +106,10 @@ public struct AgentRunner: Sendable {
         context += input
         var added: [ChatMessage] = []
         var total = Usage()
-        let specs = agent.tools.map(\.spec)
+        let ownNames = Set(agent.tools.map(\.spec.name))
+        let callers = clientTools.filter { !ownNames.contains($0.name) }
+        let callerNames = Set(callers.map(\.name))
+        let specs = agent.tools.map(\.spec) + callers
         for turn in 1...agent.limits.maxTurns {
             let messageID = makeID()
             let request = ModelRequest(model: agent.model.name, messages: context + added, tools: specs,
@@ -119,7 +129,12 @@ public struct AgentRunner: Sendable {
             if response.toolCalls.isEmpty {
                 return RunResult(messages: input + added, usage: total, turns: turn)
             }
-            added += try await runTools(response.toolCalls, agent: agent, emit: emit)
+            let pending = response.toolCalls.filter { callerNames.contains($0.name) }
+            let own = response.toolCalls.filter { !callerNames.contains($0.name) }
+            if !own.isEmpty { added += try await runTools(own, agent: agent, emit: emit) }
+            if !pending.isEmpty {
+                return RunResult(messages: input + added, usage: total, turns: turn, pendingToolCalls: pending)
+            }
         }
         throw RunFailure.maxTurnsExceeded(agent.limits.maxTurns)
     }

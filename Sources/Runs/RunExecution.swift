@@ -37,6 +37,7 @@ struct RunExecution: Sendable {
     let threadID: String?
     let agent: AgentDefinition
     let input: [ChatMessage]
+    var clientTools: [ToolSpec] = []
     let local: LocalRun
     let logger: Logger
     let persistence: any RunPersistence
@@ -62,16 +63,18 @@ struct RunExecution: Sendable {
         let started = ContinuousClock.now
         var history: [ChatMessage] = []
         var fit = ContextWindow.Fit(history: [], droppedMessages: 0)
+        var input = self.input
         do {
             history = try await persistence.history()
+            input = Self.namingToolResults(input, after: history)
             fit = ContextWindow.fit(history: history, input: input, instructions: agent.instructions, budget: agent.limits.maxContextTokens)
             logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(fit.droppedMessages)"])
             try await persistence.append(.started(RunStart(runID: runID, threadID: threadID.map(Tenancy.publicID), attempt: attempt,
                                                            droppedMessages: fit.droppedMessages, state: (history + input).map(StoredMessage.init))))
             try await persistence.append(.stepStarted(.agent, turn: 1))
-            let steps = StepTracker()
+            let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
             let (agent, persistence) = (self.agent, self.persistence)
-            let result = try await engine.runner.run(agent: agent, input: fit.history + input) { event in
+            let result = try await engine.runner.run(agent: agent, input: fit.history + input, clientTools: clientTools) { event in
                 collected.record(event)
                 // Durable before the tool runs: a later attempt then knows not to repeat it.
                 if case .toolStarted(let call) = event, agent.tool(call.name)?.isIdempotent == false {
@@ -87,17 +90,31 @@ struct RunExecution: Sendable {
                 "turns": "\(result.turns)", "usage.input_tokens": "\(result.usage.inputTokens)",
                 "usage.output_tokens": "\(result.usage.outputTokens)", "duration_ms": "\(milliseconds(since: started))",
             ])
-            return RunOutcome(status: .success, error: nil, result: RunResult(messages: history + messages, usage: result.usage, turns: result.turns))
+            return RunOutcome(status: .success, error: nil, result: RunResult(messages: history + messages, usage: result.usage, turns: result.turns,
+                                                                              pendingToolCalls: result.pendingToolCalls))
         } catch {
-            return await uncancelled { [self, fit] in
-                await end(after: error, collected: collected, context: fit.note, started: started, attempt: attempt)
+            return await uncancelled { [self, fit, input] in
+                await end(after: error, input: input, collected: collected, context: fit.note, started: started, attempt: attempt)
             }
+        }
+    }
+
+    /// Tool results a caller sent (OpenAI's `tool` messages and `function_call_output` items) name only the call they
+    /// answer: they get the tool's name from that call, as the model and the thread's readers expect.
+    static func namingToolResults(_ input: [ChatMessage], after history: [ChatMessage]) -> [ChatMessage] {
+        var names: [String: String] = [:]
+        for message in history + input { for call in message.toolCalls { names[call.id] = call.name } }
+        return input.map { message in
+            guard message.role == .tool, message.name == nil, let id = message.toolCallID, let name = names[id] else { return message }
+            var named = message
+            named.name = name
+            return named
         }
     }
 
     /// The one place a run that did not succeed ends. Runs uncancelled: the store refuses work from a cancelled
     /// task, and closing the run must not be refused.
-    private func end(after error: any Error, collected: Collected, context: RunResultNote.Context?,
+    private func end(after error: any Error, input: [ChatMessage], collected: Collected, context: RunResultNote.Context?,
                      started: ContinuousClock.Instant, attempt: Int) async -> RunOutcome {
         let duration: Logger.MetadataValue = "\(milliseconds(since: started))"
         let status: RunStatus
@@ -223,6 +240,11 @@ final class Collected: Sendable {
 /// Turns the runtime's events into the log's: the same events, plus where messages start and where each step
 /// (the model's turn, then its tools) starts and finishes.
 final class StepTracker: Sendable {
+    /// Tools the caller runs: the run ends at a call of one, so the server's tools step counts only its own calls.
+    let callerTools: Set<String>
+
+    init(callerTools: Set<String> = []) { self.callerTools = callerTools }
+
     private struct State {
         var turn = 1
         var started: Set<String> = []
@@ -239,8 +261,9 @@ final class StepTracker: Sendable {
             case .messageCompleted(let message) where message.role == .assistant:
                 var events: [RunLogEvent] = state.started.insert(message.id).inserted ? [.messageStarted(id: message.id)] : []
                 events += [.messageCompleted(StoredMessage(message)), .stepFinished(.agent, turn: state.turn)]
-                if !message.toolCalls.isEmpty {
-                    state.pendingTools = message.toolCalls.count
+                let own = message.toolCalls.filter { !callerTools.contains($0.name) }
+                if !own.isEmpty {
+                    state.pendingTools = own.count
                     events.append(.stepStarted(.tools, turn: state.turn))
                 }
                 return events

@@ -27,6 +27,22 @@ public struct RunJob: Codable, Sendable, Equatable {
     public var afterSeconds: Double
     /// Sampling settings the request chose within what the agent's model allows.
     public var model: ModelOverrides?
+    /// Tools the caller runs itself: offered to the model beside the agent's; a call to one ends the run.
+    public var clientTools: [ClientTool]?
+
+    public struct ClientTool: Codable, Sendable, Equatable {
+        public var name: String
+        public var description: String
+        public var parameters: JSONValue
+
+        public init(name: String, description: String, parameters: JSONValue) {
+            self.name = name
+            self.description = description
+            self.parameters = parameters
+        }
+
+        public var spec: ToolSpec { ToolSpec(name: name, description: description, parameters: parameters) }
+    }
 
     public struct ModelOverrides: Codable, Sendable, Equatable {
         public var temperature: Double?
@@ -56,7 +72,7 @@ public struct RunJob: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
-        case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model
+        case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model, clientTools = "client_tools"
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }

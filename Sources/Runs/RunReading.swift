@@ -1,3 +1,4 @@
+import AgentRuntime
 import Foundation
 import Store
 
@@ -85,6 +86,15 @@ extension RunEngine {
     public func deleteThread(_ id: String) async throws -> Bool { try await store.deleteThread(id) }
 
     public func deleteRun(_ id: String) async throws -> Bool { try await store.deleteRun(id) }
+
+    /// Messages a client writes into a thread without running anything (conversation items).
+    public func addMessages(thread id: String, _ messages: [ChatMessage]) async throws -> [MessageRecord] {
+        try await store.addMessages(thread: id, messages.map { ($0.id, StoredMessage.encode($0)) })
+    }
+
+    public func removeMessage(thread id: String, messageID: String) async throws -> Bool {
+        try await store.removeMessage(thread: id, messageID: messageID)
+    }
 
     /// `Idempotency-Key`: the first request with a key proceeds, a retry gets its stored answer back.
     public func claimIdempotency(scope: String, key: String, requestHash: String) async throws -> IdempotencyClaim {

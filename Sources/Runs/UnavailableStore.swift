@@ -13,6 +13,8 @@ public struct UnavailableStore: AgentStore {
     public func deleteThread(_ id: String) async throws -> Bool { throw Unavailable() }
     public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] { throw Unavailable() }
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] { throw Unavailable() }
+    public func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord] { throw Unavailable() }
+    public func removeMessage(thread id: String, messageID: String) async throws -> Bool { throw Unavailable() }
     public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] { throw Unavailable() }
     public func createRun(_ run: NewRun) async throws -> RunRecord { throw Unavailable() }
     public func claimRun(_ id: String, worker: String, leaseUntil: Date) async throws -> ClaimResult { throw Unavailable() }

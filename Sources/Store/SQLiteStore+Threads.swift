@@ -117,4 +117,64 @@ extension SQLiteStore: ThreadStore {
             }
         }
     }
+
+    public func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord] {
+        let now = self.now().milliseconds
+        return try await pool.write { db in
+            guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
+            try Self.refuseWhileRunning(db, id)
+            var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
+            var added: [MessageRecord] = []
+            for message in messages {
+                seq += 1
+                try db.execute(sql: "INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (?, ?, NULL, ?, ?)",
+                               arguments: [id, seq, message.id, message.body])
+                added.append(MessageRecord(seq: seq, runID: nil, body: message.body))
+            }
+            try Self.checkpoint(db, thread: id, messageCount: seq, now: now, replacing: false)
+            return added
+        }
+    }
+
+    public func removeMessage(thread id: String, messageID: String) async throws -> Bool {
+        let now = self.now().milliseconds
+        return try await pool.write { db in
+            guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
+            try Self.refuseWhileRunning(db, id)
+            guard let seq = try Int.fetchOne(db, sql: "SELECT seq FROM messages WHERE thread_id = ? AND message_id = ?",
+                                             arguments: [id, messageID]) else { return false }
+            try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq = ?", arguments: [id, seq])
+            // Later messages move up one place, in order, so that positions stay 1...n.
+            let later = try Int.fetchAll(db, sql: "SELECT seq FROM messages WHERE thread_id = ? AND seq > ? ORDER BY seq", arguments: [id, seq])
+            for old in later {
+                try db.execute(sql: "UPDATE messages SET seq = ? WHERE thread_id = ? AND seq = ?", arguments: [old - 1, id, old])
+            }
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
+            try Self.checkpoint(db, thread: id, messageCount: count, now: now, replacing: true)
+            return true
+        }
+    }
+
+    /// A thread's messages change outside a run only while no run holds it.
+    static func refuseWhileRunning(_ db: Database, _ threadID: String) throws {
+        if let active = try String.fetchOne(db, sql: """
+            SELECT run_id FROM runs WHERE thread_id = ? AND status IN ('pending', 'running') ORDER BY queue_seq LIMIT 1
+            """, arguments: [threadID]) {
+            throw StoreError.threadBusy(threadID: threadID, runID: active)
+        }
+    }
+
+    /// A checkpoint of the thread's first `messageCount` messages. `replacing`: the earlier ones no longer describe
+    /// the thread (a message was removed from the middle), so they go.
+    static func checkpoint(_ db: Database, thread id: String, messageCount: Int, now: Int64, replacing: Bool) throws {
+        let last = try Row.fetchOne(db, sql: "SELECT seq, checkpoint_id FROM checkpoints WHERE thread_id = ? ORDER BY seq DESC LIMIT 1",
+                                    arguments: [id])
+        if replacing { try db.execute(sql: "DELETE FROM checkpoints WHERE thread_id = ?", arguments: [id]) }
+        let seq: Int64 = (last?["seq"] ?? 0) + 1
+        try db.execute(sql: """
+            INSERT INTO checkpoints (thread_id, seq, checkpoint_id, parent_id, run_id, message_count, created_at, metadata)
+            VALUES (?, ?, ?, ?, NULL, ?, ?, json_object('source', 'update'))
+            """, arguments: [id, seq, UUID().uuidString.lowercased(), replacing ? nil : last?["checkpoint_id"] as String?, messageCount, now])
+        try db.execute(sql: "UPDATE threads SET updated_at = ? WHERE thread_id = ?", arguments: [now, id])
+    }
 }

@@ -11,6 +11,12 @@ public protocol ThreadStore: Sendable {
     func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord]
     /// The first `limit` messages of the thread (all when nil), oldest first.
     func messages(thread id: String, limit: Int?) async throws -> [MessageRecord]
+    /// Adds messages to a thread outside any run (items a client wrote), with a checkpoint of the new state;
+    /// `threadBusy` while a run holds the thread.
+    func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord]
+    /// Removes one message by its id; the thread's checkpoints give way to one of the state without it. False when
+    /// the thread has no such message; `threadBusy` while a run holds the thread.
+    func removeMessage(thread id: String, messageID: String) async throws -> Bool
     /// Newest first; `before` is a checkpoint id.
     func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord]
 }

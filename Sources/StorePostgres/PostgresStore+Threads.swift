@@ -102,4 +102,67 @@ extension PostgresStore: ThreadStore {
                              createdAt: Date(ms: try $0.int64("created_at")), metadata: try $0.string("metadata"))
         }
     }
+
+    public func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord] {
+        let now = self.now().ms
+        return try await transaction { connection in
+            guard try await self.fetchThread(id, on: connection, lock: true) != nil else { throw StoreError.threadNotFound(id) }
+            try await self.refuseWhileRunning(id, on: connection)
+            var seq = try await self.rows("SELECT COALESCE(MAX(seq), 0) AS n FROM messages WHERE thread_id = \(id)", on: connection)[0].int64("n")
+            var added: [MessageRecord] = []
+            for message in messages {
+                seq += 1
+                try await self.execute("""
+                    INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (\(id), \(seq), NULL, \(message.id), \(message.body))
+                    """, on: connection)
+                added.append(MessageRecord(seq: Int(seq), runID: nil, body: message.body))
+            }
+            try await self.checkpoint(thread: id, messageCount: seq, now: now, replacing: false, on: connection)
+            return added
+        }
+    }
+
+    public func removeMessage(thread id: String, messageID: String) async throws -> Bool {
+        let now = self.now().ms
+        return try await transaction { connection in
+            guard try await self.fetchThread(id, on: connection, lock: true) != nil else { throw StoreError.threadNotFound(id) }
+            try await self.refuseWhileRunning(id, on: connection)
+            guard let row = try await self.rows("SELECT seq FROM messages WHERE thread_id = \(id) AND message_id = \(messageID)",
+                                                on: connection).first else { return false }
+            let seq = try row.int64("seq")
+            try await self.execute("DELETE FROM messages WHERE thread_id = \(id) AND seq = \(seq)", on: connection)
+            // Later messages move up one place, in order, so that positions stay 1...n.
+            for later in try await self.rows("SELECT seq FROM messages WHERE thread_id = \(id) AND seq > \(seq) ORDER BY seq", on: connection) {
+                let old = try later.int64("seq")
+                try await self.execute("UPDATE messages SET seq = \(old - 1) WHERE thread_id = \(id) AND seq = \(old)", on: connection)
+            }
+            let count = try await self.rows("SELECT COUNT(*) AS n FROM messages WHERE thread_id = \(id)", on: connection)[0].int64("n")
+            try await self.checkpoint(thread: id, messageCount: count, now: now, replacing: true, on: connection)
+            return true
+        }
+    }
+
+    /// A thread's messages change outside a run only while no run holds it.
+    func refuseWhileRunning(_ threadID: String, on connection: PostgresConnection) async throws {
+        if let active = try await self.rows("""
+            SELECT run_id FROM runs WHERE thread_id = \(threadID) AND status IN ('pending', 'running') ORDER BY queue_seq LIMIT 1
+            """, on: connection).first {
+            throw StoreError.threadBusy(threadID: threadID, runID: try active.string("run_id"))
+        }
+    }
+
+    /// A checkpoint of the thread's first `messageCount` messages. `replacing`: the earlier ones no longer describe
+    /// the thread (a message was removed from the middle), so they go.
+    func checkpoint(thread id: String, messageCount: Int64, now: Int64, replacing: Bool, on connection: PostgresConnection) async throws {
+        let last = try await self.rows("SELECT seq, checkpoint_id FROM checkpoints WHERE thread_id = \(id) ORDER BY seq DESC LIMIT 1",
+                                       on: connection).first
+        if replacing { try await self.execute("DELETE FROM checkpoints WHERE thread_id = \(id)", on: connection) }
+        let seq = (try last?.int64("seq") ?? 0) + 1
+        let parent = replacing ? nil : try last?.string("checkpoint_id")
+        try await self.execute("""
+            INSERT INTO checkpoints (thread_id, seq, checkpoint_id, parent_id, run_id, message_count, created_at, metadata)
+            VALUES (\(id), \(seq), \(UUID().uuidString.lowercased()), \(parent), NULL, \(messageCount), \(now), '{"source":"update"}'::jsonb)
+            """, on: connection)
+        try await self.execute("UPDATE threads SET updated_at = \(now) WHERE thread_id = \(id)", on: connection)
+    }
 }

@@ -125,4 +125,71 @@ import Testing
         let final = try await object(h.call("GET", "/v1/responses/\(doneID)"))
         #expect(((final["output"] as? [[String: Any]])?.first?["content"] as? [[String: Any]])?.first?["text"] as? String == "You said: hi")
     }
+
+    @Test func clientFunctionToolsEndTheTurnForTheClient() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let tools = #"[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]"#
+        let ask = #"get_weather {\"city\": \"Paris\"} calculator {\"expression\": \"2+2\"}"#
+        let body = #"{"model":"calc","tools":\#(tools),"messages":[{"role":"user","content":"\#(ask)"}]}"#
+        let first = try await object(h.call("POST", "/v1/chat/completions", body))
+        let choice = try #require((first["choices"] as? [[String: Any]])?.first)
+        #expect(choice["finish_reason"] as? String == "tool_calls")
+        let calls = try #require((choice["message"] as? [String: Any])?["tool_calls"] as? [[String: Any]])
+        #expect(calls.map { ($0["function"] as? [String: Any])?["name"] as? String } == ["get_weather"])
+        let callID = try #require(calls.first?["id"] as? String)
+        let back = #"{"model":"calc","tools":\#(tools),"messages":[{"role":"user","content":"\#(ask)"},{"role":"assistant","content":null,"tool_calls":[{"id":"\#(callID)","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"\#(callID)","content":"sunny"}]}"#
+        let second = try await object(h.call("POST", "/v1/chat/completions", back))
+        let answer = ((second["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+        #expect(answer == "get_weather returned sunny.")
+        // Streamed: the call arrives as a tool_calls delta, and the finish says tool_calls.
+        let streamed = try await bodyText(h.call("POST", "/v1/chat/completions", body.replacingOccurrences(of: #""model":"calc""#, with: #""model":"calc","stream":true"#)))
+        #expect(streamed.contains(#""tool_calls":[{"function":{"arguments":"{\"city\":\"Paris\"}","name":"get_weather"}"#))
+        #expect(streamed.contains(#""finish_reason":"tool_calls""#))
+        // A tool named like one of the agent's is refused, by name.
+        let clash = await h.call("POST", "/v1/chat/completions", #"{"model":"calc","tools":[{"type":"function","function":{"name":"calculator"}}],"messages":[{"role":"user","content":"x"}]}"#)
+        #expect(try #require(try await object(clash)["error"] as? [String: Any])["param"] as? String == "tools[0].function.name")
+
+        // Responses: a function_call item; its output continues the conversation.
+        let responseTools = #"[{"type":"function","name":"get_weather","parameters":{"type":"object"}}]"#
+        let created = try await object(h.call("POST", "/v1/responses", #"{"model":"calc","tools":\#(responseTools),"input":"\#(ask)"}"#))
+        let output = try #require(created["output"] as? [[String: Any]])
+        #expect(output.map { $0["type"] as? String } == ["function_call", "mcp_call"])
+        let call = try #require(output.first?["call_id"] as? String)
+        let id = try #require(created["id"] as? String)
+        let events = parseSSE(try await bodyText(h.call("GET", "/v1/responses/\(id)?stream=true")))
+        #expect(events.contains { $0.event == "response.function_call_arguments.done" })
+        let next = try await object(h.call("POST", "/v1/responses", #"{"model":"calc","tools":\#(responseTools),"previous_response_id":"\#(id)","input":[{"type":"function_call_output","call_id":"\#(call)","output":"sunny"}]}"#))
+        let text = ((next["output"] as? [[String: Any]])?.last?["content"] as? [[String: Any]])?.first?["text"] as? String
+        #expect(text == "calculator returned 4. get_weather returned sunny.")
+    }
+
+    @Test func conversationsAreThreads() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let created = try await object(h.call("POST", "/v1/conversations", #"{"metadata":{"topic":"demo"},"items":[{"role":"user","content":"hello"}]}"#))
+        let id = try #require(created["id"] as? String)
+        #expect(id.hasPrefix("conv_") && (created["metadata"] as? [String: String]) == ["topic": "demo"])
+        // The same conversation through LangGraph's API.
+        let state = try await h.json("GET", "/threads/\(id)/state")
+        #expect(messageContents(state["values"] as? [String: Any] ?? [:]) == ["hello"])
+        let response = try await object(h.call("POST", "/v1/responses", #"{"model":"echo","conversation":"\#(id)","input":"again"}"#))
+        #expect((response["conversation"] as? [String: String]) == ["id": id])
+        let added = try await object(h.call("POST", "/v1/conversations/\(id)/items", #"{"items":[{"role":"user","content":[{"type":"input_text","text":"more"}]}]}"#))
+        let addedID = try #require((added["data"] as? [[String: Any]])?.first?["id"] as? String)
+        let items = try await object(h.call("GET", "/v1/conversations/\(id)/items?order=asc"))
+        let texts = ((items["data"] as? [[String: Any]]) ?? []).compactMap { (($0["content"] as? [[String: Any]])?.first?["text"]) as? String }
+        #expect(texts == ["hello", "again", "You said: again", "more"])
+        #expect(try await object(h.call("GET", "/v1/conversations/\(id)/items/\(addedID)"))["id"] as? String == addedID)
+        let page = try await object(h.call("GET", "/v1/conversations/\(id)/items?limit=2"))
+        #expect(page["has_more"] as? Bool == true && (page["data"] as? [Any])?.count == 2)
+        #expect(await h.call("DELETE", "/v1/conversations/\(id)/items/\(addedID)").status == 200)
+        #expect(await h.call("GET", "/v1/conversations/\(id)/items/\(addedID)").status == 404)
+        let after = try await h.json("GET", "/threads/\(id)/state")
+        #expect(messageContents(after["values"] as? [String: Any] ?? [:]) == ["hello", "again", "You said: again"])
+        let updated = try await object(h.call("POST", "/v1/conversations/\(id)", #"{"metadata":{"topic":"other"}}"#))
+        #expect((updated["metadata"] as? [String: String]) == ["topic": "other"])
+        #expect(try await object(h.call("DELETE", "/v1/conversations/\(id)"))["deleted"] as? Bool == true)
+        let gone = await h.call("GET", "/v1/conversations/\(id)")
+        #expect(gone.status == 404)
+        #expect(await h.call("POST", "/v1/conversations", #"{"items":[{"type":"reasoning"}]}"#).status == 400)
+    }
 }

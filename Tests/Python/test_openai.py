@@ -1,5 +1,6 @@
 """The official `openai` client against /v1, through nginx and two workers: models, chat completions (streamed and
 not), responses (streamed, background, resumed on any worker, cancelled, continued), and errors."""
+import json
 import os
 import ssl
 
@@ -101,3 +102,46 @@ def test_errors_are_openai_errors(oa, base_url):
                               http_client=_http())
     with pytest.raises(openai.AuthenticationError):
         anonymous.models.list()
+
+
+WEATHER_CHAT = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+ASK = 'get_weather {"city": "Paris"} calculator {"expression": "2+2"}'
+
+
+def test_a_client_function_tool_round_trip(oa):
+    messages = [{"role": "user", "content": ASK}]
+    first = oa.chat.completions.create(model="assistant", messages=messages, tools=[WEATHER_CHAT])
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+    messages += [choice.message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    second = oa.chat.completions.create(model="assistant", messages=messages, tools=[WEATHER_CHAT])
+    assert second.choices[0].message.content == "get_weather returned sunny."
+
+    # Responses: a function_call item, answered with a function_call_output on the next response.
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    created = oa.responses.create(model="assistant", input=ASK, tools=[tool])
+    calls = [item for item in created.output if item.type == "function_call"]
+    assert [c.name for c in calls] == ["get_weather"] and [i.type for i in created.output] == ["function_call", "mcp_call"]
+    follow = oa.responses.create(model="assistant", previous_response_id=created.id, tools=[tool],
+                                 input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": "sunny"}])
+    assert follow.output_text == "calculator returned 4. get_weather returned sunny."
+
+
+def test_conversation_items(oa):
+    conversation = oa.conversations.create(metadata={"topic": "demo"}, items=[{"role": "user", "content": "hello"}])
+    assert conversation.id.startswith("conv_")
+    response = oa.responses.create(model="echo", conversation=conversation.id, input="again")
+    assert response.output_text == "You said: again"
+    added = oa.conversations.items.create(conversation.id, items=[{"role": "user", "content": "more"}])
+    listed = oa.conversations.items.list(conversation.id, order="asc")
+    texts = [item.content[0].text for item in listed.data]
+    assert texts == ["hello", "again", "You said: again", "more"]
+    oa.conversations.items.delete(added.data[0].id, conversation_id=conversation.id)
+    assert len(oa.conversations.items.list(conversation.id).data) == 3
+    assert oa.conversations.delete(conversation.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        oa.conversations.retrieve(conversation.id)

@@ -28,7 +28,8 @@ def test_served_spec_is_valid_openapi_31(base_url, api_key):
     ids = [agent["agent_id"] for agent in json.loads(agents)]
     offered = spec["components"]["schemas"]["RunCreate"]["properties"]["assistant_id"]["enum"]
     assert [agent for agent in offered if agent is not None] == ids
-    # Every operation documents its errors as problem+json.
+    # Every operation documents its errors: problem+json, and OpenAI's error object under /v1.
     for path, methods in spec["paths"].items():
+        kind = "OpenAIError" if path.startswith("/v1/") else "Problem"
         for method, operation in methods.items():
-            assert operation["responses"]["500"] == {"$ref": "#/components/responses/Problem500"}, (method, path)
+            assert operation["responses"]["500"] == {"$ref": f"#/components/responses/{kind}500"}, (method, path)

@@ -27,6 +27,7 @@ import Testing
     @Test func webhooks() async throws { try await conformance.webhookDeliveries() }
     @Test func idempotency() async throws { try await conformance.idempotencyKeys() }
     @Test func jobs() async throws { try await conformance.jobsAndKeyCounts() }
+    @Test func messages() async throws { try await conformance.messagesOutsideRuns() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
         let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in

@@ -384,6 +384,31 @@ struct StoreConformance {
         #expect(try await store.finishRun("typed", worker: "w", RunCompletion(status: .success, messages: [], result: "{}")))
         #expect(try await store.activeRunCount(key: "k1") == 2)
     }
+
+    /// Messages written outside runs: appended with a checkpoint; one removed from the middle closes the gap and
+    /// leaves one checkpoint; neither while a run holds the thread.
+    func messagesOutsideRuns() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "c"), ifExists: .raise)
+        let added = try await store.addMessages(thread: "c", [("m1", #"{"id":"m1"}"#), ("m2", #"{"id":"m2"}"#), ("m3", #"{"id":"m3"}"#)])
+        #expect(added.map(\.seq) == [1, 2, 3])
+        #expect(try await store.checkpoints(thread: "c", limit: 10, before: nil).map(\.messageCount) == [3])
+        _ = try await store.addMessages(thread: "c", [("m4", #"{"id":"m4"}"#)])
+        #expect(try await store.checkpoints(thread: "c", limit: 10, before: nil).map(\.messageCount) == [4, 3])
+        #expect(try await store.removeMessage(thread: "c", messageID: "m2"))
+        #expect(try await store.removeMessage(thread: "c", messageID: "m2") == false)
+        #expect(try await store.messages(thread: "c", limit: nil).map(\.body) == [#"{"id":"m1"}"#, #"{"id":"m3"}"#, #"{"id":"m4"}"#])
+        #expect(try await store.messages(thread: "c", limit: nil).map(\.seq) == [1, 2, 3])
+        #expect(try await store.checkpoints(thread: "c", limit: 10, before: nil).map(\.messageCount) == [3])
+        await #expect(throws: StoreError.threadNotFound("nope")) { try await store.addMessages(thread: "nope", []) }
+        _ = try await store.createRun(NewRun(id: "busy", threadID: "c", assistantID: "x"))
+        await #expect(throws: StoreError.threadBusy(threadID: "c", runID: "busy")) {
+            try await store.addMessages(thread: "c", [("m5", "{}")])
+        }
+        await #expect(throws: StoreError.threadBusy(threadID: "c", runID: "busy")) {
+            try await store.removeMessage(thread: "c", messageID: "m1")
+        }
+    }
 }
 
 func json(_ text: String) throws -> NSDictionary {

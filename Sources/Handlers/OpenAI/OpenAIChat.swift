@@ -89,6 +89,7 @@ struct ChatCompletionBody: Decodable {
     var temperature: Double?
     var max_tokens: Int?
     var max_completion_tokens: Int?
+    var tools: [JSONValue]?
 
     struct StreamOptions: Decodable {
         var include_usage: Bool?
@@ -102,6 +103,7 @@ struct ChatCompletionPlan {
     var stream: Bool
     var includeUsage: Bool
     var overrides: RunJob.ModelOverrides
+    var clientTools: [RunJob.ClientTool]
 
     init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
         let body = try request.decodeJSON(ChatCompletionBody.self)
@@ -125,11 +127,13 @@ struct ChatCompletionPlan {
         self.stream = body.stream ?? false
         self.includeUsage = body.stream_options?.include_usage ?? false
         self.overrides = RunJob.ModelOverrides(temperature: body.temperature, maxTokens: maxTokens)
+        self.clientTools = try OpenAITools.parse(body.tools, shape: .chat, agent: agent)
     }
 
     var job: RunJob {
         var job = RunJob(agentID: agent.id, input: messages, streamModes: [], onDisconnect: .cancel)
         job.model = overrides
+        job.clientTools = clientTools.isEmpty ? nil : clientTools
         return job
     }
 }
@@ -154,8 +158,38 @@ enum ChatCompletionWire {
 
         struct Message: Encodable {
             var role = "assistant"
-            var content: String
+            var content: String?
             var refusal: JSONValue = .null
+            var tool_calls: [ToolCallOut]?
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(role, forKey: .role)
+                try container.encode(content, forKey: .content)
+                try container.encode(refusal, forKey: .refusal)
+                try container.encodeIfPresent(tool_calls, forKey: .tool_calls)
+            }
+
+            enum CodingKeys: String, CodingKey { case role, content, refusal, tool_calls }
+        }
+    }
+
+    /// A call of one of the client's tools, for the client to run.
+    struct ToolCallOut: Encodable {
+        var index: Int?
+        var id: String
+        var type = "function"
+        var function: Function
+
+        struct Function: Encodable {
+            var name: String
+            var arguments: String
+        }
+
+        init(_ call: ToolCall, index: Int? = nil) {
+            self.index = index
+            id = call.id
+            function = Function(name: call.name, arguments: call.arguments)
         }
     }
 
@@ -187,6 +221,7 @@ enum ChatCompletionWire {
         struct Delta: Encodable {
             var role: String?
             var content: String?
+            var tool_calls: [ToolCallOut]?
         }
     }
 
@@ -215,13 +250,15 @@ final class ChatCompletionRenderer: Sendable {
     let model: String
     let created: Int
     let includeUsage: Bool
-    private let state = MutexBox<(started: Bool, failed: Bool, usage: Usage, last: StoredMessage?)>((false, false, Usage(), nil))
+    let clientTools: Set<String>
+    private let state = MutexBox<(started: Bool, failed: Bool, usage: Usage, last: StoredMessage?, calls: Bool)>((false, false, Usage(), nil, false))
 
-    init(id: String, model: String, created: Int, includeUsage: Bool) {
+    init(id: String, model: String, created: Int, includeUsage: Bool, clientTools: Set<String>) {
         self.id = id
         self.model = model
         self.created = created
         self.includeUsage = includeUsage
+        self.clientTools = clientTools
     }
 
     private func chunk(_ delta: ChatCompletionWire.Chunk.Delta, finish: String? = nil) -> [UInt8] {
@@ -238,8 +275,13 @@ final class ChatCompletionRenderer: Sendable {
         case .messageDelta(_, let text):
             return [chunk(.init(content: text))]
         case .messageCompleted(let message) where message.type == "ai":
-            state.withLock { $0.last = message }
-            return []
+            let calls = (message.tool_calls ?? []).map(\.toolCall).filter { clientTools.contains($0.name) }
+            state.withLock {
+                $0.last = message
+                if !calls.isEmpty { $0.calls = true }
+            }
+            guard !calls.isEmpty else { return [] }
+            return [chunk(.init(tool_calls: calls.enumerated().map { ChatCompletionWire.ToolCallOut($1, index: $0) }))]
         case .checkpoint(_, let usage, _):
             state.withLock { $0.usage = usage }
             return []
@@ -248,9 +290,9 @@ final class ChatCompletionRenderer: Sendable {
             let status = code == "upstream_rate_limited" ? 429 : 500
             return [encodeJSON(OpenAIError.Body(error: .init(message: message, type: OpenAIError.type(for: status), param: nil, code: code)))]
         case .end:
-            let (failed, usage, last) = state.withLock { ($0.failed, $0.usage, $0.last) }
+            let (failed, usage, last, calls) = state.withLock { ($0.failed, $0.usage, $0.last, $0.calls) }
             guard !failed else { return [] }
-            var frames = [chunk(.init(), finish: ChatCompletionWire.finishReason(last?.chatMessage))]
+            var frames = [chunk(.init(), finish: calls ? "tool_calls" : ChatCompletionWire.finishReason(last?.chatMessage))]
             if includeUsage {
                 frames.append(encodeJSON(ChatCompletionWire.Chunk(id: id, created: created, model: model, choices: [], usage: .init(usage))))
             }
@@ -278,13 +320,17 @@ extension OpenAIEndpoints {
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
             let added = result.messages.dropFirst(plan.messages.count)
             let answer = added.filter { $0.role == .assistant }.map(\.content).joined()
-            let completion = ChatCompletionWire.Completion(
-                id: id, created: created, model: plan.agent.id,
-                choices: [.init(message: .init(content: answer), finish_reason: ChatCompletionWire.finishReason(added.last { $0.role == .assistant }))],
-                usage: .init(result.usage))
+            let pending = result.pendingToolCalls
+            let message = ChatCompletionWire.Completion.Message(
+                content: pending.isEmpty || !answer.isEmpty ? answer : nil,
+                tool_calls: pending.isEmpty ? nil : pending.map { ChatCompletionWire.ToolCallOut($0) })
+            let finish = pending.isEmpty ? ChatCompletionWire.finishReason(added.last { $0.role == .assistant }) : "tool_calls"
+            let completion = ChatCompletionWire.Completion(id: id, created: created, model: plan.agent.id,
+                                                           choices: [.init(message: message, finish_reason: finish)], usage: .init(result.usage))
             return .json(encodeJSON(completion))
         }
-        let renderer = ChatCompletionRenderer(id: id, model: plan.agent.id, created: created, includeUsage: plan.includeUsage)
+        let renderer = ChatCompletionRenderer(id: id, model: plan.agent.id, created: created, includeUsage: plan.includeUsage,
+                                              clientTools: Set(plan.clientTools.map(\.name)))
         let runLogger = logger
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
             let left = MutexBox(false)

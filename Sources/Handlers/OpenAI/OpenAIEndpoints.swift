@@ -43,6 +43,7 @@ struct OpenAIEndpoints {
         router.add(Route("GET", "/v1/responses/{response_id}/input_items", operationID: "openai_response_input_items", access: .scope("runs:read"),
                          summary: "The input items of a response", doc: .openAIInputItems,
                          handler: .async { request, context in try await inputItems(request, context) }))
+        registerConversations(in: &router)
     }
 
     struct Model: Encodable {

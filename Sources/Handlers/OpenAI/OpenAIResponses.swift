@@ -14,13 +14,9 @@ struct ResponseCreateBody: Decodable {
     var background: Bool?
     var stream: Bool?
     var metadata: [String: String]?
-    var tools: [ToolBody]?
+    var tools: [JSONValue]?
     var temperature: Double?
     var max_output_tokens: Int?
-
-    struct ToolBody: Decodable {
-        var type: String
-    }
 
     /// A conversation by id, or `{"id": ...}`.
     struct ConversationRef: Decodable {
@@ -100,6 +96,7 @@ struct ResponsePlan {
     var metadata: [String: String]
     var instructions: String?
     var overrides: RunJob.ModelOverrides
+    var clientTools: [RunJob.ClientTool]
 
     init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
         let body = try request.decodeJSON(ResponseCreateBody.self)
@@ -108,11 +105,7 @@ struct ResponsePlan {
             throw APIError(status: 404, code: "model_not_found", detail: "The model '\(model.prefix(100))' does not exist; GET /v1/models lists them.",
                            field: "model")
         }
-        for (index, tool) in (body.tools ?? []).enumerated() {
-            // The server never connects to a URL a request names, and runs only the agent's own tools.
-            throw APIError.invalid(field: "tools[\(index)].type",
-                                   "tools of type '\(tool.type.prefix(40))' are not supported; the agent '\(agent.id)' brings its own tools")
-        }
+        let clientTools = try OpenAITools.parse(body.tools, shape: .responses, agent: agent)
         guard let input = body.input else { throw APIError.invalid(field: "input", "is required") }
         var messages = try input.messages(makeID: makeID)
         guard !messages.isEmpty else { throw APIError.invalid(field: "input", "must not be empty") }
@@ -142,12 +135,14 @@ struct ResponsePlan {
         self.metadata = body.metadata ?? [:]
         self.instructions = body.instructions
         self.overrides = RunJob.ModelOverrides(temperature: body.temperature, maxTokens: body.max_output_tokens)
+        self.clientTools = clientTools
     }
 
     var job: RunJob {
         var job = RunJob(agentID: agent.id, input: input, streamModes: [], onDisconnect: store ? .continue : .cancel,
                          multitaskStrategy: .enqueue)
         job.model = overrides
+        job.clientTools = clientTools.isEmpty ? nil : clientTools
         return job
     }
 }
@@ -210,11 +205,11 @@ extension OpenAIEndpoints {
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
             var response = template
             response.status = "completed"
-            response.output = ResponsesWire.items(Array(result.messages.dropFirst(plan.input.count)))
+            response.output = ResponsesWire.items(Array(result.messages.dropFirst(plan.input.count)), clientTools: Set(plan.clientTools.map(\.name)))
             response.usage = ResponsesWire.UsageBody(result.usage)
             return .json(encodeJSON(response))
         }
-        let renderer = ResponsesRenderer(template: template)
+        let renderer = ResponsesRenderer(template: template, clientTools: Set(plan.clientTools.map(\.name)))
         let runLogger = logger
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
             let left = MutexBox(false)
@@ -249,7 +244,7 @@ extension OpenAIEndpoints {
         template.error = nil
         template.incomplete_details = nil
         template.metadata = .object((facts.user_metadata ?? [:]).mapValues(JSONValue.string))
-        let renderer = ResponsesRenderer(template: template)
+        let renderer = ResponsesRenderer(template: template, clientTools: ResponsesWire.clientTools(run))
         let engine = self.engine
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
             var number = -1

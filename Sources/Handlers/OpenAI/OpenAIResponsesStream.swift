@@ -18,10 +18,12 @@ final class ResponsesRenderer: Sendable {
         var started = false
     }
     private let state: MutexBox<State>
+    let clientTools: Set<String>
 
     /// `template`: the response as it is before the run starts (id, model, metadata, background, status).
-    init(template: ResponsesWire.Response) {
+    init(template: ResponsesWire.Response, clientTools: Set<String> = []) {
         state = MutexBox(State(template: template))
+        self.clientTools = clientTools
     }
 
     static func value<T: Encodable>(_ value: T) -> JSONValue {
@@ -110,7 +112,19 @@ final class ResponsesRenderer: Sendable {
                     ]))
                     events.append(("response.output_item.done", ["output_index": position, "item": Self.value(done)]))
                 }
-                for call in calls {
+                for call in calls where clientTools.contains(call.name) {
+                    let index = state.items.count
+                    let arguments = call.toolCall.arguments
+                    let itemID = ResponsesWire.functionItemID(call.id)
+                    let position: JSONValue = .number(Double(index))
+                    state.items.append(.functionCall(id: itemID, callID: call.id, status: "in_progress", name: call.name, arguments: ""))
+                    events.append(("response.output_item.added", ["output_index": position, "item": Self.value(state.items[index])]))
+                    events.append(("response.function_call_arguments.delta", ["item_id": .string(itemID), "output_index": position, "delta": .string(arguments)]))
+                    events.append(("response.function_call_arguments.done", ["item_id": .string(itemID), "output_index": position, "arguments": .string(arguments)]))
+                    state.items[index] = .functionCall(id: itemID, callID: call.id, status: "completed", name: call.name, arguments: arguments)
+                    events.append(("response.output_item.done", ["output_index": position, "item": Self.value(state.items[index])]))
+                }
+                for call in calls where !clientTools.contains(call.name) {
                     let index = state.items.count
                     let arguments = call.toolCall.arguments
                     let itemID = ResponsesWire.callItemID(call.id)

@@ -48,16 +48,18 @@ enum ResponsesWire {
     enum Item: Encodable, Sendable {
         case message(id: String, status: String, text: String)
         case mcpCall(id: String, status: String, name: String, arguments: String, output: String?, error: String?)
+        /// A call of one of the client's own tools: the client runs it and sends a `function_call_output`.
+        case functionCall(id: String, callID: String, status: String, name: String, arguments: String)
         case input(id: String, role: String, text: String)
 
         var id: String {
             switch self {
-            case .message(let id, _, _), .mcpCall(let id, _, _, _, _, _), .input(let id, _, _): id
+            case .message(let id, _, _), .mcpCall(let id, _, _, _, _, _), .functionCall(let id, _, _, _, _), .input(let id, _, _): id
             }
         }
 
         enum Keys: String, CodingKey {
-            case type, id, status, role, content, server_label, name, arguments, output, error
+            case type, id, status, role, content, server_label, name, arguments, output, error, call_id
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -78,6 +80,13 @@ enum ResponsesWire {
                 try container.encode(arguments, forKey: .arguments)
                 try container.encode(output, forKey: .output)
                 try container.encode(error, forKey: .error)
+            case .functionCall(let id, let callID, let status, let name, let arguments):
+                try container.encode("function_call", forKey: .type)
+                try container.encode(id, forKey: .id)
+                try container.encode(callID, forKey: .call_id)
+                try container.encode(status, forKey: .status)
+                try container.encode(name, forKey: .name)
+                try container.encode(arguments, forKey: .arguments)
             case .input(let id, let role, let text):
                 try container.encode("message", forKey: .type)
                 try container.encode(id, forKey: .id)
@@ -90,10 +99,11 @@ enum ResponsesWire {
 
     static func messageItemID(_ messageID: String) -> String { "msg_" + messageID }
     static func callItemID(_ callID: String) -> String { "mcp_" + callID }
+    static func functionItemID(_ callID: String) -> String { "fc_" + callID }
 
     /// The output items of the messages a run added, in order: each assistant text, then the tool calls it asked for
     /// with their results.
-    static func items(_ added: [ChatMessage]) -> [Item] {
+    static func items(_ added: [ChatMessage], clientTools: Set<String> = []) -> [Item] {
         var results: [String: ChatMessage] = [:]
         for message in added where message.role == .tool { if let id = message.toolCallID { results[id] = message } }
         var items: [Item] = []
@@ -102,6 +112,11 @@ enum ResponsesWire {
                 items.append(.message(id: messageItemID(message.id), status: "completed", text: message.content))
             }
             for call in message.toolCalls {
+                if clientTools.contains(call.name) {
+                    items.append(.functionCall(id: functionItemID(call.id), callID: call.id, status: "completed", name: call.name,
+                                               arguments: call.arguments))
+                    continue
+                }
                 let result = results[call.id]
                 let failed = result?.content.hasPrefix("error: ") == true
                 items.append(.mcpCall(id: callItemID(call.id), status: result == nil ? "in_progress" : failed ? "failed" : "completed",
@@ -205,13 +220,17 @@ enum ResponsesWire {
         return (try? JSONDecoder().decode(Holder.self, from: Data(run.metadata.utf8)))?.openai ?? Facts()
     }
 
+    static func clientTools(_ run: RunRecord) -> Set<String> {
+        Set((run.job.flatMap { try? RunJob.decode($0) }?.clientTools ?? []).map(\.name))
+    }
+
     /// A stored run as a response, with the output its thread holds.
     static func response(_ run: RunRecord, added: [ChatMessage]) -> Response {
         let facts = facts(run)
         let note = run.result.flatMap { try? JSONDecoder().decode(RunResultNote.self, from: Data($0.utf8)) }
         var response = Response(
             id: responseID(run.id), created_at: Int(run.createdAt.timeIntervalSince1970), status: status(run.status),
-            background: run.background, model: run.assistantID, output: items(added),
+            background: run.background, model: run.assistantID, output: items(added, clientTools: clientTools(run)),
             usage: run.status.isActive ? nil : UsageBody(note?.usage ?? Usage()), metadata: .object((facts.user_metadata ?? [:]).mapValues(JSONValue.string)),
             previous_response_id: facts.previous_response_id,
             conversation: facts.conversation.map { ["id": $0] }, store: true, instructions: facts.instructions)

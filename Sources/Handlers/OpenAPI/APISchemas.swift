@@ -286,6 +286,27 @@ enum APISchemas {
         "type": "object", "required": ["id", "object", "deleted"],
         "properties": {"id": {"type": "string"}, "object": {"type": "string"}, "deleted": {"type": "boolean"}}
       },
+      "OpenAIConversation": {
+        "type": "object", "required": ["id", "object", "created_at", "metadata"],
+        "properties": {"id": {"type": "string"}, "object": {"const": "conversation"}, "created_at": {"type": "integer"}, "metadata": {"type": "object"}}
+      },
+      "ConversationRequest": {
+        "type": "object",
+        "properties": {
+          "items": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "properties": {
+            "type": {"type": "string", "enum": ["message", "function_call", "function_call_output"]},
+            "role": {"type": "string", "enum": ["user", "system", "developer", "assistant"]},
+            "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
+              "properties": {"type": {"type": "string", "enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]},
+            "call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "string"}, "output": {"type": "string"}}}}]},
+          "metadata": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "string", "maxLength": 512}}
+        }
+      },
+      "OpenAIItem": {
+        "type": "object", "required": ["type", "id"],
+        "properties": {"type": {"type": "string", "enum": ["message", "mcp_call"]}, "id": {"type": "string"}, "status": {"type": "string"},
+                       "role": {"type": "string"}, "content": {"type": "array"}}
+      },
       "OpenAIItemList": {
         "type": "object", "required": ["object", "data", "has_more"],
         "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": {"type": "object", "required": ["type", "id"]}},

@@ -375,4 +375,26 @@ extension OpenAPIDocument.Operation {
             OpenAPIDocument.Parameter(name: "after", location: "query", schema: ["type": "string"], description: "An item id: the page after it."),
         ],
         responses: [(200, "The input items", .json("OpenAIItemList"))], problems: [400, 404])
+    static let openAIConversationCreate = OpenAPIDocument.Operation(
+        tag: "openai", description: "A conversation is a thread (it shows under /threads too), with up to 20 first items.",
+        body: .optionalJSON("ConversationRequest"), parameters: [OpenAPIDocument.idempotencyKey],
+        responses: [(200, "The conversation", .json("OpenAIConversation"))], problems: [400, 409, 413, 415])
+    static let openAIConversation = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "The conversation", .json("OpenAIConversation"))],
+                                                              problems: [404])
+    static let openAIConversationUpdate = OpenAPIDocument.Operation(tag: "openai", body: .json("ConversationRequest"),
+                                                                    responses: [(200, "The conversation", .json("OpenAIConversation"))],
+                                                                    problems: [400, 404, 413, 415])
+    static let openAIConversationDelete = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "Deleted", .json("OpenAIDeleted"))],
+                                                                    problems: [404])
+    static let openAIConversationItems = OpenAPIDocument.Operation(
+        tag: "openai", body: nil, parameters: openAIInputItems.parameters,
+        responses: [(200, "The items", .json("OpenAIItemList"))], problems: [400, 404])
+    static let openAIConversationItemsAdd = OpenAPIDocument.Operation(
+        tag: "openai", description: "Messages (and function_call / function_call_output items) added without running anything; a 409 while a response is running on the conversation.",
+        body: .json("ConversationRequest"), responses: [(200, "The items added", .json("OpenAIItemList"))], problems: [400, 404, 409, 413, 415])
+    static let openAIConversationItem = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "The item", .json("OpenAIItem"))],
+                                                                  problems: [404])
+    static let openAIConversationItemDelete = OpenAPIDocument.Operation(
+        tag: "openai", description: "Message items only; the conversation's earlier checkpoints give way to one of its new state.", body: nil,
+        responses: [(200, "The conversation", .json("OpenAIConversation"))], problems: [400, 404, 409])
 }
