@@ -10,14 +10,18 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 venv=$repo/.state/pyvenv
 state=$repo/.state/pytest-run
-# Pinned: the tests check these clients' wire behaviour.
-requirements=(langgraph-sdk==0.4.14 openai==3.57.0 openapi-spec-validator==0.9.0 selenium==4.51.0 schemathesis==4.32.5 pytest==9.2.0)
+# Pinned: the tests check these clients' wire behaviour. Their dependencies are pinned too, resolved together once
+# (Tests/Python/constraints.txt is `pip freeze` of a venv built from these).
+requirements=(langgraph-sdk==0.4.14 openai==3.57.0 openai-agents==0.24.0 langchain-openai==1.7.4
+              openapi-spec-validator==0.9.0 selenium==4.51.0 schemathesis==4.32.5 pytest==9.2.0)
+constraints=$repo/Tests/Python/constraints.txt
+stamp="${requirements[*]} $(sha256sum "$constraints" | cut -c1-16)"
 
 # Installed once per set of pins: the stamp names them, so a changed pin reinstalls.
-if [[ ! -x $venv/bin/pytest || "$(cat "$venv/.requirements" 2>/dev/null)" != "${requirements[*]}" ]]; then
+if [[ ! -x $venv/bin/pytest || "$(cat "$venv/.requirements" 2>/dev/null)" != "$stamp" ]]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
-    echo "${requirements[*]}" >"$venv/.requirements"
+    "$venv/bin/pip" install -q --disable-pip-version-check -c "$constraints" "${requirements[@]}"
+    echo "$stamp" >"$venv/.requirements"
 fi
 
 # The browser tests drive Debian's chromium through its chromedriver.

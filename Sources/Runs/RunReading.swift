@@ -96,6 +96,10 @@ extension RunEngine {
         try await store.removeMessage(thread: id, messageID: messageID)
     }
 
+    public func truncateMessages(thread id: String, keeping count: Int) async throws -> Int {
+        try await store.truncateMessages(thread: id, keeping: count)
+    }
+
     /// `Idempotency-Key`: the first request with a key proceeds, a retry gets its stored answer back.
     public func claimIdempotency(scope: String, key: String, requestHash: String) async throws -> IdempotencyClaim {
         try await store.claimIdempotency(scope: scope, key: key, requestHash: requestHash, now: Date())

@@ -177,4 +177,16 @@ extension SQLiteStore: ThreadStore {
             """, arguments: [id, seq, UUID().uuidString.lowercased(), replacing ? nil : last?["checkpoint_id"] as String?, messageCount, now])
         try db.execute(sql: "UPDATE threads SET updated_at = ? WHERE thread_id = ?", arguments: [now, id])
     }
+
+    public func truncateMessages(thread id: String, keeping count: Int) async throws -> Int {
+        let now = self.now().milliseconds
+        return try await pool.write { db in
+            guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
+            try Self.refuseWhileRunning(db, id)
+            try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq > ?", arguments: [id, count])
+            let removed = db.changesCount
+            if removed > 0 { try Self.checkpoint(db, thread: id, messageCount: count, now: now, replacing: true) }
+            return removed
+        }
+    }
 }

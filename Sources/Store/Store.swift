@@ -17,6 +17,9 @@ public protocol ThreadStore: Sendable {
     /// Removes one message by its id; the thread's checkpoints give way to one of the state without it. False when
     /// the thread has no such message; `threadBusy` while a run holds the thread.
     func removeMessage(thread id: String, messageID: String) async throws -> Bool
+    /// Keeps a thread's first `count` messages and removes the rest (a client resent its conversation edited or
+    /// regenerated from an earlier turn); the checkpoints give way to one of the kept state. The number removed.
+    func truncateMessages(thread id: String, keeping count: Int) async throws -> Int
     /// Newest first; `before` is a checkpoint id.
     func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord]
 }

@@ -165,4 +165,15 @@ extension PostgresStore: ThreadStore {
             """, on: connection)
         try await self.execute("UPDATE threads SET updated_at = \(now) WHERE thread_id = \(id)", on: connection)
     }
+
+    public func truncateMessages(thread id: String, keeping count: Int) async throws -> Int {
+        let now = self.now().ms
+        return try await transaction { connection in
+            guard try await self.fetchThread(id, on: connection, lock: true) != nil else { throw StoreError.threadNotFound(id) }
+            try await self.refuseWhileRunning(id, on: connection)
+            let removed = try await self.rows("DELETE FROM messages WHERE thread_id = \(id) AND seq > \(Int64(count)) RETURNING seq", on: connection).count
+            if removed > 0 { try await self.checkpoint(thread: id, messageCount: Int64(count), now: now, replacing: true, on: connection) }
+            return removed
+        }
+    }
 }

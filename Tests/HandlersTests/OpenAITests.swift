@@ -192,4 +192,38 @@ import Testing
         #expect(gone.status == 404)
         #expect(await h.call("POST", "/v1/conversations", #"{"items":[{"type":"reasoning"}]}"#).status == 400)
     }
+
+    /// A chat on a thread: the client resends the whole conversation; the thread keeps it once, and an earlier turn
+    /// regenerated replaces what followed it.
+    @Test func chatCompletionsOnAThreadKeepTheConversationOnce() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        func chat(_ messages: [(String, String)], header: Bool = false) async throws -> String {
+            let list = messages.map { #"{"role":"\#($0.0)","content":"\#($0.1)"}"# }.joined(separator: ",")
+            let metadata = header ? "" : #","metadata":{"thread_id":"chat-1"}"#
+            let response = await h.call("POST", "/v1/chat/completions", #"{"model":"echo","messages":[\#(list)]\#(metadata)}"#,
+                                        headers: header ? [("X-OpenWebUI-Chat-Id", "chat-1")] : [])
+            let body = try await object(response)
+            return try #require(((body["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String)
+        }
+        func thread() async throws -> [String] {
+            messageContents(try await h.json("GET", "/threads/chat-1/state")["values"] as? [String: Any] ?? [:])
+        }
+        #expect(try await chat([("system", "be brief"), ("user", "one")]) == "You said: one")
+        #expect(try await thread() == ["be brief", "one", "You said: one"])
+        #expect(try await chat([("system", "be brief"), ("user", "one"), ("assistant", "You said: one"), ("user", "two")], header: true) == "You said: two")
+        #expect(try await thread() == ["be brief", "one", "You said: one", "two", "You said: two"])
+        // The first turn regenerated: the request stops at "one"; what followed it on the thread gives way.
+        #expect(try await chat([("system", "be brief"), ("user", "one")]) == "You said: one")
+        #expect(try await thread() == ["be brief", "one", "You said: one"])
+        // Edited: the request differs at "two" -> "deux".
+        _ = try await chat([("system", "be brief"), ("user", "one"), ("assistant", "You said: one"), ("user", "two")])
+        #expect(try await chat([("system", "be brief"), ("user", "one"), ("assistant", "You said: one"), ("user", "deux")], header: true) == "You said: deux")
+        #expect(try await thread() == ["be brief", "one", "You said: one", "deux", "You said: deux"])
+        // Streamed on the thread: chunks from the run's log.
+        let streamed = try await bodyText(h.call("POST", "/v1/chat/completions",
+            #"{"model":"echo","stream":true,"metadata":{"thread_id":"chat-1"},"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"one"},{"role":"assistant","content":"You said: one"},{"role":"user","content":"deux"},{"role":"assistant","content":"You said: deux"},{"role":"user","content":"trois"}]}"#))
+        #expect(streamed.hasSuffix("data: [DONE]\n\n") && streamed.contains(#""content":" trois""#))
+        #expect(try await thread().suffix(2) == ["trois", "You said: trois"])
+        #expect(try await thread().count == 7)
+    }
 }

@@ -90,6 +90,7 @@ struct ChatCompletionBody: Decodable {
     var max_tokens: Int?
     var max_completion_tokens: Int?
     var tools: [JSONValue]?
+    var metadata: [String: JSONValue]?
 
     struct StreamOptions: Decodable {
         var include_usage: Bool?
@@ -104,9 +105,16 @@ struct ChatCompletionPlan {
     var includeUsage: Bool
     var overrides: RunJob.ModelOverrides
     var clientTools: [RunJob.ClientTool]
+    /// The thread the conversation lives on (`metadata.thread_id`, or Open WebUI's chat id); nil: stateless.
+    var threadID: String?
 
     init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
         let body = try request.decodeJSON(ChatCompletionBody.self)
+        if case .string(let id)? = body.metadata?["thread_id"] {
+            threadID = try ThreadEndpoints.validID(id, field: "metadata.thread_id")
+        } else if let chat = request.headers["X-OpenWebUI-Chat-Id"], !chat.isEmpty {
+            threadID = try ThreadEndpoints.validID(chat, field: "X-OpenWebUI-Chat-Id")
+        }
         guard let model = body.model, !model.isEmpty else { throw APIError.invalid(field: "model", "is required: the id of an agent (GET /v1/models)") }
         guard let agent = catalog.agent(model) else {
             throw APIError(status: 404, code: "model_not_found", detail: "The model '\(model.prefix(100))' does not exist; GET /v1/models lists them.",
@@ -314,6 +322,9 @@ extension OpenAIEndpoints {
         var logger = context.logger
         logger[metadataKey: "run.id"] = .string(runID)
         logger[metadataKey: "agent.id"] = .string(plan.agent.id)
+        if let threadID = plan.threadID {
+            return try await threadCompletion(plan, threadKey: context.threadKey(threadID), request, context, id: id, created: created)
+        }
         let (engine, job) = (self.engine, plan.job)
         guard plan.stream else {
             let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger) { _ in }
@@ -344,6 +355,50 @@ extension OpenAIEndpoints {
             }
             if left.withLock({ $0 }) { throw ClientDisconnected() }
             if outcome.status == .interrupted { throw CancellationError() }
+        }
+    }
+
+    /// A conversation kept on a thread. The request carries the whole conversation, as OpenAI clients send it: what
+    /// the thread already holds is not added again; where the request differs from the thread (an earlier turn
+    /// edited or regenerated), the thread's later messages give way to the request's.
+    func threadCompletion(_ plan: ChatCompletionPlan, threadKey: String, _ request: Request, _ context: RequestContext,
+                          id: String, created: Int) async throws -> Response {
+        let stored = try await store.thread(threadKey) == nil ? []
+            : try await store.messages(thread: threadKey, limit: nil).compactMap { try? StoredMessage.decode($0.body) }
+        var kept = 0
+        while kept < stored.count, kept < plan.messages.count - 1,
+              stored[kept].role == plan.messages[kept].role, stored[kept].content == plan.messages[kept].content {
+            kept += 1
+        }
+        if kept < stored.count { _ = try await engine.truncateMessages(thread: threadKey, keeping: kept) }
+        var job = plan.job
+        job.input = plan.messages[kept...].map(StoredMessage.init)
+        job.onDisconnect = .continue
+        let order = RunOrder(job: job, thread: .createIfMissing(threadKey, tenant: context.tenant), metadata: #"{"openai":{"chat":true}}"#,
+                             request: String(decoding: request.body, as: UTF8.self), quota: context.principal?.quota, logger: context.logger)
+        let (run, local) = try await engine.start(order)
+        guard plan.stream else {
+            guard let outcome = await local.outcome() else { throw CancellationError() }
+            guard let result = outcome.result else { throw try runFailure(outcome, context) }
+            let added = result.messages.dropFirst(kept + job.input.count)
+            let answer = added.filter { $0.role == .assistant }.map(\.content).joined()
+            let pending = result.pendingToolCalls
+            let message = ChatCompletionWire.Completion.Message(
+                content: pending.isEmpty || !answer.isEmpty ? answer : nil,
+                tool_calls: pending.isEmpty ? nil : pending.map { ChatCompletionWire.ToolCallOut($0) })
+            let finish = pending.isEmpty ? ChatCompletionWire.finishReason(added.last { $0.role == .assistant }) : "tool_calls"
+            return .json(encodeJSON(ChatCompletionWire.Completion(id: id, created: created, model: plan.agent.id,
+                                                                  choices: [.init(message: message, finish_reason: finish)],
+                                                                  usage: .init(result.usage))))
+        }
+        let renderer = ChatCompletionRenderer(id: id, model: plan.agent.id, created: created, includeUsage: plan.includeUsage,
+                                              clientTools: Set(plan.clientTools.map(\.name)))
+        let engine = self.engine
+        return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
+            _ = try await engine.follow(run.id, after: 0) { record in
+                guard let event = try? RunLogEvent(record) else { return }
+                for data in renderer.frames(event) { try await events.sendData(data) }
+            }
         }
     }
 

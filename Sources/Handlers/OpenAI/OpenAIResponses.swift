@@ -44,6 +44,8 @@ enum ResponseInput: Decodable {
         var name: String?
         var arguments: String?
         var output: String?
+        var id: String?
+        var error: String?
     }
 
     init(from decoder: any Decoder) throws {
@@ -75,8 +77,17 @@ enum ResponseInput: Decodable {
                 case "function_call_output":
                     guard let callID = item.call_id else { throw APIError.invalid(field: path + ".call_id", "is required") }
                     messages.append(ChatMessage(id: makeID(), role: .tool, content: item.output ?? "", toolCallID: callID))
+                case "mcp_call":
+                    // A server tool call of an earlier response, sent back by clients that keep the whole history
+                    // (the Agents SDK): the call and its result, as the thread keeps them.
+                    guard let name = item.name, let itemID = item.id else { throw APIError.invalid(field: path, "an mcp_call needs id and name") }
+                    let callID = itemID.hasPrefix("mcp_") ? String(itemID.dropFirst(4)) : itemID
+                    messages.append(ChatMessage(id: makeID(), role: .assistant, content: "",
+                                                toolCalls: [ToolCall(id: callID, name: name, arguments: item.arguments ?? "{}")]))
+                    messages.append(ChatMessage(id: makeID(), role: .tool, content: item.output ?? item.error.map { "error: " + $0 } ?? "",
+                                                name: name, toolCallID: callID))
                 case let other:
-                    throw APIError.invalid(field: path + ".type", "input items of type '\(other.prefix(40))' are not supported; send message, function_call or function_call_output")
+                    throw APIError.invalid(field: path + ".type", "input items of type '\(other.prefix(40))' are not supported; send message, function_call, function_call_output or mcp_call")
                 }
             }
             return messages

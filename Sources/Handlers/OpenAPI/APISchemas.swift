@@ -256,7 +256,7 @@ enum APISchemas {
         "properties": {
           "model": {"type": "string", "description": "An agent id."},
           "input": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["message", "function_call", "function_call_output"]},
+            "type": {"type": "string", "enum": ["message", "function_call", "function_call_output", "mcp_call"]},
             "role": {"type": "string", "enum": ["user", "system", "developer", "assistant"]},
             "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
               "properties": {"type": {"type": "string", "enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]},
@@ -294,7 +294,7 @@ enum APISchemas {
         "type": "object",
         "properties": {
           "items": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["message", "function_call", "function_call_output"]},
+            "type": {"type": "string", "enum": ["message", "function_call", "function_call_output", "mcp_call"]},
             "role": {"type": "string", "enum": ["user", "system", "developer", "assistant"]},
             "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
               "properties": {"type": {"type": "string", "enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]},
