@@ -128,17 +128,17 @@ def ab_lines(out: str, rounds: int, rows: dict) -> list:
         if os.environ.get(var):
             lines.append(f"  {role + ':':<10}{os.environ[var]}")
 
-    # (metric, new median, baseline median, new per round, baseline per round, digits, judged)
+    # (metric, new median, baseline median, new per round, baseline per round, digits, judged, higher is better)
     metrics = []
     for name, new, base in (("GET /ok", AGENT_OK, BASE_OK), ("POST /runs/wait", AGENT_WAIT, BASE_WAIT)):
         if new not in rows or base not in rows:
             continue
         a, b = rows[new], rows[base]
-        metrics.append((f"{name} req/s", a["rps"], b["rps"], a["rps_all"], b["rps_all"], 0, True))
+        metrics.append((f"{name} req/s", a["rps"], b["rps"], a["rps_all"], b["rps_all"], 0, True, True))
         metrics.append((f"{name} CPU us/req (nginx+backend)", a["total_us"], b["total_us"],
-                        a["total_us_all"], b["total_us_all"], 1, True))
+                        a["total_us_all"], b["total_us_all"], 1, True, False))
         metrics.append((f"{name} backend CPU us/req (info)", a["backend_us"], b["backend_us"],
-                        a["backend_us_all"], b["backend_us_all"], 1, False))
+                        a["backend_us_all"], b["backend_us_all"], 1, False, False))
 
     streams = {}
     for which in ("agentfcgi", "agentfcgi-baseline"):
@@ -154,22 +154,27 @@ def ab_lines(out: str, rounds: int, rows: dict) -> list:
         count = new_runs[0][1].get("target_streams")
         kib_new = [s.get("kib_per_stream", float("nan")) for _, s in new_runs]
         kib_base = [s.get("kib_per_stream", float("nan")) for _, s in base_runs]
-        metrics.append((f"KiB per stream ({count} streams)", median(kib_new), median(kib_base), kib_new, kib_base, 2, True))
+        metrics.append((f"KiB per stream ({count} streams)", median(kib_new), median(kib_base), kib_new, kib_base, 2, True,
+                        False))
 
     if not metrics:
         lines.append("  (no baseline measurements)")
         return lines
     width = max(len(m[0]) for m in metrics)
-    header = (f"  {'metric':<{width}}  {'new':>8}  {'baseline':>8}  {'new/base':>8}  {'within 5%':>9}  "
+    header = (f"  {'metric':<{width}}  {'new':>8}  {'baseline':>8}  {'new/base':>8}  {'within 5%':<11}  "
               f"rounds new | baseline")
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))
-    for name, a, b, a_all, b_all, digits, judged in metrics:
+    for name, a, b, a_all, b_all, digits, judged, higher_better in metrics:
         ratio = a / b if b and b == b and a == a else float("nan")
-        ok = abs(ratio - 1) <= AB_TOLERANCE
-        mark = verdict(ok) if judged else "-"
+        if not judged:
+            mark = "-"
+        elif abs(ratio - 1) <= AB_TOLERANCE:
+            mark = "yes"
+        else:
+            mark = "no: better" if (ratio > 1) == higher_better else "no: WORSE"
         spread = f"{'/'.join(f'{v:.{digits}f}' for v in a_all)} | {'/'.join(f'{v:.{digits}f}' for v in b_all)}"
-        lines.append(f"  {name:<{width}}  {a:>8.{digits}f}  {b:>8.{digits}f}  {ratio:>7.3f}x  {mark:>9}  {spread}")
+        lines.append(f"  {name:<{width}}  {a:>8.{digits}f}  {b:>8.{digits}f}  {ratio:>7.3f}x  {mark:<11}  {spread}")
     lines.append("  req/s: higher is better; CPU and KiB: lower is better. CPU per request is nginx's workers' plus the")
     lines.append("  backend processes' CPU time over the requests of each measured run; its median is over the rounds.")
 

@@ -100,7 +100,9 @@ public struct AgentCatalog: Sendable {
 
 /// Where run events are posted and how: the `webhooks` section of the configuration.
 public struct WebhookSettings: Sendable, Equatable {
-    public static let eventTypes = ["run.completed", "run.failed", "run.cancelled"]
+    /// Runs end as `run.*`; runs made through the OpenAI Responses API as OpenAI names them, `response.*`.
+    public static let eventTypes = ["run.completed", "run.failed", "run.cancelled",
+                                    "response.completed", "response.failed", "response.cancelled", "response.incomplete"]
 
     public struct Endpoint: Sendable, Equatable {
         public var url: String

@@ -146,10 +146,16 @@ struct WebhookBody: Encodable {
 extension RunFormats {
     /// LangGraph's: webhooks carry the run as LangGraph shows it; runs queued before jobs were stored kept the
     /// LangGraph request they were created with.
+    /// Runs made through the Responses API end as OpenAI's `response.*` events, whose `data` is the response's id.
     public static func langGraph(catalog: AgentCatalog) -> RunFormats {
         RunFormats(
+            webhookType: { run in ResponsesWire.isResponse(run) ? ResponsesWire.webhookType(run) : WebhookEvent.type(for: run.status) },
             webhookPayload: { run, id, type in
-                encodeJSON(WebhookBody(id: id, type: type, created_at: Int(Date().timeIntervalSince1970), data: ThreadWire.Run(run)))
+                let now = Int(Date().timeIntervalSince1970)
+                if ResponsesWire.isResponse(run) {
+                    return encodeJSON(ResponsesWire.WebhookBody(id: id, type: type, created_at: now, data: ["id": ResponsesWire.responseID(run.id)]))
+                }
+                return encodeJSON(WebhookBody(id: id, type: type, created_at: now, data: ThreadWire.Run(run)))
             },
             legacyJob: { run in try RunPlan.legacyJob(run, catalog: catalog) })
     }

@@ -10,11 +10,16 @@ public let agentfcgiVersion = "0.1.0"
 /// What only a dialect knows and the engine needs: the body of a webhook, and the job of a run queued before jobs
 /// were stored (from the request stored with it).
 public struct RunFormats: Sendable {
+    /// The event type of a run's end, in the words of the dialect that made the run (`run.completed`,
+    /// `response.completed`, ...).
+    public var webhookType: @Sendable (_ run: RunRecord) -> String
     public var webhookPayload: @Sendable (_ run: RunRecord, _ eventID: String, _ type: String) -> [UInt8]
     public var legacyJob: @Sendable (_ run: RunRecord) throws -> RunJob
 
-    public init(webhookPayload: @escaping @Sendable (RunRecord, String, String) -> [UInt8],
+    public init(webhookType: @escaping @Sendable (RunRecord) -> String,
+                webhookPayload: @escaping @Sendable (RunRecord, String, String) -> [UInt8],
                 legacyJob: @escaping @Sendable (RunRecord) throws -> RunJob) {
+        self.webhookType = webhookType
         self.webhookPayload = webhookPayload
         self.legacyJob = legacyJob
     }

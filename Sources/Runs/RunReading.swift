@@ -96,6 +96,16 @@ extension RunEngine {
         try await store.removeMessage(thread: id, messageID: messageID)
     }
 
+    /// A new thread that starts as `source`'s first `count` messages (a conversation continued from an earlier point,
+    /// leaving the original as it is).
+    public func forkThread(from source: String, keeping count: Int, into thread: NewThread) async throws -> ThreadRecord {
+        let messages = try await store.messages(thread: source, limit: count)
+        let created = try await store.createThread(thread, ifExists: .raise)
+        let copies = try messages.map { record in (try JSONDecoder().decode(StoredMessage.self, from: Data(record.body.utf8)).id, record.body) }
+        if !copies.isEmpty { _ = try await store.addMessages(thread: created.id, copies) }
+        return created
+    }
+
     public func truncateMessages(thread id: String, keeping count: Int) async throws -> Int {
         try await store.truncateMessages(thread: id, keeping: count)
     }

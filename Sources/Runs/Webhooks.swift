@@ -86,8 +86,9 @@ struct WebhookRefused: Error { var reason: String }
 
 /// The deliveries a run's end owes: its own `webhook` and the configured endpoints that take the event's type.
 /// The body is the dialect's (`RunFormats.webhookPayload`); ids and types are Standard Webhooks'.
-enum WebhookEvent {
-    static func type(for status: RunStatus) -> String {
+public enum WebhookEvent {
+    /// A run's end as a `run.*` event.
+    public static func type(for status: RunStatus) -> String {
         switch status {
         case .success: "run.completed"
         case .interrupted: "run.cancelled"
@@ -96,7 +97,7 @@ enum WebhookEvent {
     }
 
     static func deliveries(for run: RunRecord, settings: WebhookSettings, formats: RunFormats, makeID: () -> String) -> [NewDelivery] {
-        let type = type(for: run.status)
+        let type = formats.webhookType(run)
         var targets: [String] = run.webhook.map { [$0] } ?? []
         targets += settings.endpoints.filter { $0.events.contains(type) }.map(\.url)
         guard !targets.isEmpty else { return [] }

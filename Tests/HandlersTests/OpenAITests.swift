@@ -97,9 +97,15 @@ import Testing
         #expect(next["previous_response_id"] as? String == id && next["status"] as? String == "completed")
         let items = try await object(h.call("GET", "/v1/responses/\(id)/input_items"))
         #expect(((items["data"] as? [[String: Any]])?.first?["content"] as? [[String: Any]])?.first?["text"] as? String == "what is 6*7?")
-        // Not the latest any more: continuing from it again is refused for now, by name.
-        let stale = await h.call("POST", "/v1/responses", #"{"model":"echo","input":"x","previous_response_id":"\#(id)"}"#)
-        #expect(stale.status == 400)
+        // Not the latest any more: continuing from it again forks a conversation at the state it left.
+        let fork = try await object(h.call("POST", "/v1/responses", #"{"model":"echo","input":"other","previous_response_id":"\#(id)"}"#))
+        let forkConversation = try #require((fork["conversation"] as? [String: String])?["id"])
+        #expect(forkConversation != (created["conversation"] as? [String: String])?["id"])
+        let forkState = try await h.json("GET", "/threads/\(forkConversation)/state")
+        #expect(messageContents(forkState["values"] as? [String: Any] ?? [:]).suffix(2) == ["other", "You said: other"])
+        #expect(messageContents(forkState["values"] as? [String: Any] ?? [:]).contains("and now?") == false)
+        let original = try await h.json("GET", "/threads/\(try #require((created["conversation"] as? [String: String])?["id"]))/state")
+        #expect(messageContents(original["values"] as? [String: Any] ?? [:]).last == "You said: and now?")
         // Cancel is for background responses; delete removes it.
         #expect(await h.call("POST", "/v1/responses/\(id)/cancel").status == 400)
         #expect(try await object(h.call("DELETE", "/v1/responses/\(id)"))["deleted"] as? Bool == true)
@@ -225,5 +231,23 @@ import Testing
         #expect(streamed.hasSuffix("data: [DONE]\n\n") && streamed.contains(#""content":" trois""#))
         #expect(try await thread().suffix(2) == ["trois", "You said: trois"])
         #expect(try await thread().count == 7)
+    }
+
+    /// A response's end owes its configured webhooks OpenAI's event (`response.completed`, the response's id);
+    /// a LangGraph run on the same server still sends `run.completed`.
+    @Test func responsesEndWithOpenAIWebhookEvents() async throws {
+        let settings = WebhookSettings(secretEnvironment: "X", endpoints: [.init(url: "https://hooks.example.com/all")])
+        let h = try ThreadHarness(agents: Self.agents, webhooks: settings)
+        let created = try await object(h.call("POST", "/v1/responses", #"{"model":"echo","input":"hi"}"#))
+        let runID = try #require((created["id"] as? String)?.dropFirst(5)).description
+        let deliveries = try await h.store.deliveries(run: runID)
+        #expect(deliveries.map(\.eventType) == ["response.completed"])
+        let first = try #require(deliveries.first)
+        let payload = try #require(try JSONSerialization.jsonObject(with: Data(first.payload)) as? [String: Any])
+        #expect(payload["type"] as? String == "response.completed" && payload["object"] as? String == "event")
+        #expect((payload["data"] as? [String: String]) == ["id": created["id"] as? String ?? "?"])
+        let run = try #require(try await h.json("POST", "/runs", ThreadHarness.input("x"))["run_id"] as? String)
+        try await waitFor { (try? await h.store.deliveries(run: run))?.isEmpty == false }
+        #expect(try await h.store.deliveries(run: run).map(\.eventType) == ["run.completed"])
     }
 }

@@ -374,7 +374,7 @@ extension OpenAIEndpoints {
         var job = plan.job
         job.input = plan.messages[kept...].map(StoredMessage.init)
         job.onDisconnect = .continue
-        let order = RunOrder(job: job, thread: .createIfMissing(threadKey, tenant: context.tenant), metadata: #"{"openai":{"chat":true}}"#,
+        let order = RunOrder(job: job, thread: .createIfMissing(threadKey, tenant: context.tenant), metadata: #"{"created_by":"POST /v1/chat/completions"}"#,
                              request: String(decoding: request.body, as: UTF8.self), quota: context.principal?.quota, logger: context.logger)
         let (run, local) = try await engine.start(order)
         guard plan.stream else {

@@ -171,13 +171,23 @@ extension OpenAIEndpoints {
             let run = try await ownedRun(previous, context, field: "previous_response_id")
             guard let threadID = run.threadID else { throw APIError.invalid(field: "previous_response_id", "that response has no conversation to continue") }
             let latest = try await store.runs(thread: threadID, limit: 1, offset: 0, status: nil).first
-            guard latest?.id == run.id else {
-                throw APIError.invalid(field: "previous_response_id",
-                                       "continuing from a response that is not its conversation's latest is not supported yet; continue from \(latest.map { ResponsesWire.responseID($0.id) } ?? "the latest")")
+            if latest?.id == run.id {
+                thread = .existing(threadID)
+                facts.conversation = ResponsesWire.facts(run).conversation
+            } else {
+                // Not its conversation's latest: a new conversation that starts as the state that response left, so
+                // that neither conversation loses anything.
+                let checkpoints = try await store.checkpoints(thread: threadID, limit: 10_000, before: nil)
+                guard let cut = checkpoints.first(where: { $0.runID == run.id })?.messageCount else {
+                    throw APIError.invalid(field: "previous_response_id", "that response left no state to continue from (it did not finish)")
+                }
+                let conversation = "conv_" + dependencies.makeID().replacingOccurrences(of: "-", with: "")
+                let metadata = String(decoding: encodeJSON(["created_by": "POST /v1/responses", "forked_from": previous]), as: UTF8.self)
+                let forked = try await engine.forkThread(from: threadID, keeping: cut, into: NewThread(
+                    id: context.threadKey(conversation), metadata: metadata, ttl: engine.eventRetention, tenant: context.tenant))
+                thread = .existing(forked.id)
+                facts.conversation = conversation
             }
-            thread = .existing(threadID)
-            let facts0 = ResponsesWire.facts(run)
-            facts.conversation = facts0.conversation
         } else {
             // A conversation of its own, which the response names: later responses, the Conversations API and
             // /threads all reach it.

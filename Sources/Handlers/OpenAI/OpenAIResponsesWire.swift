@@ -215,6 +215,29 @@ enum ResponsesWire {
         var instructions: String?
     }
 
+    /// A run made through the Responses API (its metadata holds the response's facts).
+    static func isResponse(_ run: RunRecord) -> Bool {
+        struct Holder: Decodable { var openai: Facts? }
+        return (try? JSONDecoder().decode(Holder.self, from: Data(run.metadata.utf8)))?.openai != nil
+    }
+
+    /// How a response ended, as its webhook names it: by the same rule as its `status`.
+    static func webhookType(_ run: RunRecord) -> String {
+        if run.status == .success { return "response.completed" }
+        if run.status == .interrupted { return "response.cancelled" }
+        let status = RunResultNote.failure(of: run).map { ending(code: $0.error).status } ?? status(run.status)
+        return status == "incomplete" ? "response.incomplete" : status == "cancelled" ? "response.cancelled" : "response.failed"
+    }
+
+    /// OpenAI's webhook body: the event and the response's id (the receiver fetches the response).
+    struct WebhookBody: Encodable {
+        var id: String
+        var object = "event"
+        var type: String
+        var created_at: Int
+        var data: [String: String]
+    }
+
     static func facts(_ run: RunRecord) -> Facts {
         struct Holder: Decodable { var openai: Facts? }
         return (try? JSONDecoder().decode(Holder.self, from: Data(run.metadata.utf8)))?.openai ?? Facts()
