@@ -44,6 +44,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest request body accepted, in bytes (413 above).")
     var maxBodyBytes = 1 << 20
 
+    @Option(help: "Largest request body under /v1, whose messages may carry images, in bytes (413 above).")
+    var maxMediaBodyBytes = 20 << 20
+
     @Option(help: "Seconds of silence after which an event stream sends a ': ping' comment.")
     var heartbeatSeconds = 15.0
 
@@ -91,8 +94,8 @@ struct Serve: ParsableCommand {
         guard eventRetentionHours > 0, runLeaseSeconds >= 1 else {
             throw ValidationError("--event-retention-hours must be positive, --run-lease-seconds at least 1")
         }
-        guard maxBodyBytes > 0, heartbeatSeconds > 0, drainTimeout >= 0 else {
-            throw ValidationError("--max-body-bytes and --heartbeat-seconds must be positive, --drain-timeout not negative")
+        guard maxBodyBytes > 0, maxMediaBodyBytes > 0, heartbeatSeconds > 0, drainTimeout >= 0 else {
+            throw ValidationError("--max-body-bytes, --max-media-body-bytes and --heartbeat-seconds must be positive, --drain-timeout not negative")
         }
     }
 
@@ -175,7 +178,8 @@ struct Serve: ParsableCommand {
                                            workerID: engine.workerID, logger: logger)
         let server = try Server(
             app: makeApp(dependencies), listener: listener,
-            options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
+            options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, maxMediaBodyBytes: maxMediaBodyBytes,
+                          drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
             lifecycle: lifecycle, logger: logger)
         try server.start()
         let supervising = Task.detached { await engine.run() }

@@ -10,7 +10,13 @@ final class Server: @unchecked Sendable {
     struct Options {
         var acceptors: Int = 4
         var maxBodyBytes: Int = 1 << 20
+        /// Under /v1, where messages may carry images.
+        var maxMediaBodyBytes: Int = 20 << 20
         var drainTimeout: Duration = .seconds(10)
+
+        func maxBody(for path: String) -> Int {
+            path == "/v1" || path.hasPrefix("/v1/") ? max(maxBodyBytes, maxMediaBodyBytes) : maxBodyBytes
+        }
     }
 
     let app: Application
@@ -98,14 +104,15 @@ final class Server: @unchecked Sendable {
     private func handle(_ fcgi: FCGIRequest) {
         var request = RequestBuilder.build(from: fcgi.parameters())
         let dispatch: Application.Dispatch
-        switch fcgi.readBody(limit: options.maxBodyBytes, expected: RequestBuilder.contentLength(request)) {
+        let limit = options.maxBody(for: request.path)
+        switch fcgi.readBody(limit: limit, expected: RequestBuilder.contentLength(request)) {
         case .failed(let code):
             logger.info("transport.body_read_failed", metadata: ["request.id": "\(request.requestID)", "errno": "\(code)"])
             fcgi.finish()
             return
         case .tooLarge:
             var response = APIError(status: 413, code: "body_too_large",
-                                    detail: "The request body is larger than \(options.maxBodyBytes) bytes.")
+                                    detail: "The request body is larger than \(limit) bytes.")
                 .response(requestID: request.requestID)
             response.headers.add("X-Request-Id", request.requestID)
             dispatch = .immediate(response)

@@ -15,6 +15,8 @@ public struct ChatMessage: Sendable, Equatable {
     public var toolCalls: [ToolCall]
     /// Tool messages: the call this message answers.
     public var toolCallID: String?
+    /// Images the message carries beside its text: `data:` URLs as sent, or http(s) URLs the model server fetches.
+    public var images: [ImageRef] = []
 
     public init(
         id: String, role: Role, content: String, name: String? = nil,
@@ -30,6 +32,19 @@ public struct ChatMessage: Sendable, Equatable {
         self.modelName = modelName
         self.toolCalls = toolCalls
         self.toolCallID = toolCallID
+    }
+}
+
+/// An image of a message, by URL: a `data:` URL (kept as it came) or an http(s) URL, which only the model server
+/// reads; this server never fetches it.
+public struct ImageRef: Sendable, Equatable, Codable {
+    public var url: String
+    /// OpenAI's `detail` (`auto`, `low`, `high`), passed on.
+    public var detail: String?
+
+    public init(url: String, detail: String? = nil) {
+        self.url = url
+        self.detail = detail
     }
 }
 

@@ -1,11 +1,13 @@
 /// Limits checked on a request body's bytes before it is decoded: deep nesting costs the decoder stack and
 /// time, huge strings memory, and NUL characters break whatever stores or logs them later.
-enum JSONLimits {
-    static let maxDepth = 32
-    static let maxStringBytes = 512 * 1024
+public enum JSONLimits {
+    public static let maxDepth = 32
+    public static let maxStringBytes = 512 * 1024
+    /// Where messages may carry images as `data:` URLs (the OpenAI routes): one image's URL, and a little more.
+    public static let maxMediaStringBytes = (8 << 20) + 1024
 
     /// One pass over the bytes; malformed JSON is left for the decoder to report.
-    static func check(_ body: [UInt8]) throws {
+    static func check(_ body: [UInt8], maxStringBytes: Int = JSONLimits.maxStringBytes) throws {
         var depth = 0
         var inString = false
         var escaped = false

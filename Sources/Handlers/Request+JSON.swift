@@ -4,7 +4,8 @@ import Foundation
 extension Request {
     /// Decodes a JSON body, turning every way it can be wrong into a 4xx problem that names the field:
     /// wrong content type (415), invalid UTF-8 or malformed JSON (400), missing or mistyped fields (422).
-    public func decodeJSON<T: Decodable>(_ type: T.Type, allowEmpty: Bool = false) throws -> T {
+    /// `maxStringBytes`: the longest string accepted (larger where messages may carry images).
+    public func decodeJSON<T: Decodable>(_ type: T.Type, allowEmpty: Bool = false, maxStringBytes: Int = JSONLimits.maxStringBytes) throws -> T {
         if body.isEmpty, allowEmpty {
             return try JSONDecoder().decode(T.self, from: Data("{}".utf8))
         }
@@ -21,7 +22,7 @@ extension Request {
             throw APIError(status: 400, code: "empty_body", detail: "The request body is empty; a JSON object is required.")
         }
         guard let firstInvalid = firstInvalidUTF8Offset(body) else {
-            try JSONLimits.check(body)
+            try JSONLimits.check(body, maxStringBytes: maxStringBytes)
             return try decodeValidatedJSON(type)
         }
         throw APIError(status: 400, code: "invalid_utf8",

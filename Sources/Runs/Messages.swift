@@ -5,7 +5,9 @@ import Foundation
 /// clients and UIs read, so that thread state and history are served as stored.
 public struct StoredMessage: Codable, Sendable, Equatable {
     public var type: String
+    /// The text. A message with images is stored with LangChain's content blocks (`text`, `image_url`).
     public var content: String
+    public var images: [ImageRef] = []
     public var id: String
     public var name: String?
     public var tool_calls: [StoredToolCall]?
@@ -21,6 +23,7 @@ public struct StoredMessage: Codable, Sendable, Equatable {
         case .tool: type = "tool"
         }
         content = message.content
+        images = message.images
         id = message.id
         name = message.name
         tool_call_id = message.toolCallID
@@ -42,10 +45,57 @@ public struct StoredMessage: Codable, Sendable, Equatable {
         case "system": .system
         default: .tool
         }
-        return ChatMessage(
+        var message = ChatMessage(
             id: id, role: role, content: content, name: name, usage: usage_metadata,
             finishReason: response_metadata?["finish_reason"], modelName: response_metadata?["model_name"],
             toolCalls: (tool_calls ?? []).map(\.toolCall), toolCallID: tool_call_id)
+        message.images = images
+        return message
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, content, id, name, tool_calls, tool_call_id, usage_metadata, response_metadata
+    }
+
+    struct Block: Codable {
+        var type: String
+        var text: String?
+        var image_url: ImageRef?
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try container.decode(String.self, forKey: .type)
+        if let text = try? container.decode(String.self, forKey: .content) {
+            content = text
+        } else {
+            let blocks = try container.decode([Block].self, forKey: .content)
+            content = blocks.compactMap(\.text).joined()
+            images = blocks.compactMap(\.image_url)
+        }
+        id = try container.decode(String.self, forKey: .id)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        tool_calls = try container.decodeIfPresent([StoredToolCall].self, forKey: .tool_calls)
+        tool_call_id = try container.decodeIfPresent(String.self, forKey: .tool_call_id)
+        usage_metadata = try container.decodeIfPresent(Usage.self, forKey: .usage_metadata)
+        response_metadata = try container.decodeIfPresent([String: String].self, forKey: .response_metadata)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(type, forKey: .type)
+        if images.isEmpty {
+            try container.encode(content, forKey: .content)
+        } else {
+            let blocks = (content.isEmpty ? [] : [Block(type: "text", text: content)]) + images.map { Block(type: "image_url", image_url: $0) }
+            try container.encode(blocks, forKey: .content)
+        }
+        try container.encode(id, forKey: .id)
+        try container.encodeIfPresent(name, forKey: .name)
+        try container.encodeIfPresent(tool_calls, forKey: .tool_calls)
+        try container.encodeIfPresent(tool_call_id, forKey: .tool_call_id)
+        try container.encodeIfPresent(usage_metadata, forKey: .usage_metadata)
+        try container.encodeIfPresent(response_metadata, forKey: .response_metadata)
     }
 
     public static func encode(_ message: ChatMessage) -> String {

@@ -34,3 +34,17 @@ import Testing
         #expect(result.turns == 2, "one turn of two calls, then the answer")
     }
 }
+
+/// Images reach an OpenAI-compatible model server as content parts, by the URL they came with.
+@Suite struct OpenAIWireImageTests {
+    @Test func messagesWithImagesAreSentAsParts() throws {
+        var message = ChatMessage(id: "m", role: .user, content: "what is this?")
+        message.images = [ImageRef(url: "data:image/png;base64,iVBORw0KGgo=", detail: "low"), ImageRef(url: "https://example.com/cat.jpg")]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = String(decoding: try encoder.encode(OpenAIWire.Message(message)), as: UTF8.self)
+        #expect(json == #"{"content":[{"text":"what is this?","type":"text"},{"image_url":{"detail":"low","url":"data:image\/png;base64,iVBORw0KGgo="},"type":"image_url"},{"image_url":{"url":"https:\/\/example.com\/cat.jpg"},"type":"image_url"}],"role":"user"}"#)
+        let plain = String(decoding: try encoder.encode(OpenAIWire.Message(ChatMessage(id: "m", role: .user, content: "hi"))), as: UTF8.self)
+        #expect(plain == #"{"content":"hi","role":"user"}"#)
+    }
+}

@@ -250,4 +250,34 @@ import Testing
         try await waitFor { (try? await h.store.deliveries(run: run))?.isEmpty == false }
         #expect(try await h.store.deliveries(run: run).map(\.eventType) == ["run.completed"])
     }
+
+    /// Images as data: URLs are kept with the message (LangChain's content blocks on the thread); http(s) URLs pass as
+    /// they are; anything else is a 400 naming the part.
+    @Test func imagesAreKeptNotFetched() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let png = "data:image/png;base64," + Data(repeating: 7, count: 700_000).base64EncodedString()
+        let body = #"{"model":"echo","metadata":{"thread_id":"pics"},"messages":[{"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"\#(png)","detail":"low"}},{"type":"image_url","image_url":{"url":"https://example.com/cat.jpg"}}]}]}"#
+        let answer = try await object(h.call("POST", "/v1/chat/completions", body))
+        #expect(((answer["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String == "You said: look")
+        let state = try await h.json("GET", "/threads/pics/state")
+        let first = try #require(((state["values"] as? [String: Any])?["messages"] as? [[String: Any]])?.first)
+        let blocks = try #require(first["content"] as? [[String: Any]])
+        #expect(blocks.map { $0["type"] as? String } == ["text", "image_url", "image_url"])
+        #expect((blocks[1]["image_url"] as? [String: Any])?["url"] as? String == png)
+        // The Responses API's input_image parts, the same way.
+        let response = await h.call("POST", "/v1/responses", #"{"model":"echo","input":[{"role":"user","content":[{"type":"input_text","text":"see"},{"type":"input_image","image_url":"https://example.com/x.png"}]}]}"#)
+        #expect(response.status == 200)
+        for (content, param) in [
+            (#"[{"type":"image_url","image_url":{"url":"file:///etc/passwd"}}]"#, "messages[0].content[0].image_url"),
+            (#"[{"type":"image_url","image_url":{"url":"data:text/html;base64,PGh0bWw+"}}]"#, "messages[0].content[0].image_url"),
+            (#"[{"type":"image_url","image_url":{"url":"https://user:pw@example.com/a.png"}}]"#, "messages[0].content[0].image_url"),
+            (#"[{"type":"input_audio","input_audio":{}}]"#, "messages[0].content[0].type"),
+        ] {
+            let bad = await h.call("POST", "/v1/chat/completions", #"{"model":"echo","messages":[{"role":"user","content":\#(content)}]}"#)
+            let error = try await object(bad)["error"] as? [String: Any]
+            #expect(bad.status == 400 && error?["param"] as? String == param, "\(content)")
+        }
+        let system = await h.call("POST", "/v1/chat/completions", #"{"model":"echo","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]},{"role":"user","content":"x"}]}"#)
+        #expect(system.status == 400)
+    }
 }

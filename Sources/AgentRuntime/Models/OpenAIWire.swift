@@ -20,15 +20,42 @@ enum OpenAIWire {
 
     struct Message: Encodable {
         var role: String
-        /// Always a string: llama.cpp's server answers 500 to an assistant message with tool calls and no content.
-        var content: String
+        /// A string (always, even empty: llama.cpp's server answers 500 to an assistant message with tool calls and no
+        /// content), or text and image parts when the message has images.
+        var content: Content
         var tool_calls: [ToolCallValue]?
         var tool_call_id: String?
         var name: String?
 
+        enum Content: Encodable {
+            case text(String)
+            case parts([Part])
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.singleValueContainer()
+                switch self {
+                case .text(let text): try container.encode(text)
+                case .parts(let parts): try container.encode(parts)
+                }
+            }
+        }
+
+        struct Part: Encodable {
+            var type: String
+            var text: String?
+            var image_url: ImageURL?
+
+            struct ImageURL: Encodable {
+                var url: String
+                var detail: String?
+            }
+        }
+
         init(_ message: ChatMessage) {
             role = message.role.rawValue
-            content = message.content
+            content = message.images.isEmpty ? .text(message.content)
+                : .parts((message.content.isEmpty ? [] : [Part(type: "text", text: message.content)])
+                    + message.images.map { Part(type: "image_url", image_url: .init(url: $0.url, detail: $0.detail)) })
             tool_calls = message.toolCalls.isEmpty ? nil : message.toolCalls.map {
                 ToolCallValue(id: $0.id, function: FunctionCall(name: $0.name, arguments: $0.arguments))
             }

@@ -28,6 +28,15 @@ struct OpenAIChatMessage: Decodable {
         guard Self.roles.contains(role) else {
             throw APIError.invalid(field: path + ".role", "unknown role '\(role.prefix(40))'; expected one of: \(Self.roles.joined(separator: ", "))")
         }
+        switch role {
+        case "user":
+            guard let content else { throw APIError.invalid(field: path + ".content", "is required") }
+            let (text, images) = try content.parts(path: path + ".content")
+            var message = ChatMessage(id: makeID(), role: .user, content: text, name: name)
+            message.images = images
+            return message
+        default: break
+        }
         let text = try content?.text(path: path + ".content") ?? ""
         switch role {
         case "assistant":
@@ -44,7 +53,8 @@ struct OpenAIChatMessage: Decodable {
     }
 }
 
-/// Message content: a string, or parts of which text is read and the rest refused by name.
+/// Message content: a string, or parts: text, and images by URL (`data:` URLs are kept, http(s) URLs go to the model
+/// server as they are; this server fetches neither). Other parts are refused by name.
 enum OpenAIContent: Decodable {
     case text(String)
     case parts([Part])
@@ -52,6 +62,51 @@ enum OpenAIContent: Decodable {
     struct Part: Decodable {
         var type: String
         var text: String?
+        var image_url: ImageURL?
+        var detail: String?
+    }
+
+    /// Chat Completions nests `{"url", "detail"}`; the Responses API sends the URL as a string.
+    struct ImageURL: Decodable {
+        var url: String
+        var detail: String?
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let url = try? container.decode(String.self) {
+                self.url = url
+                return
+            }
+            struct Object: Decodable { var url: String; var detail: String? }
+            let object = try container.decode(Object.self)
+            (url, detail) = (object.url, object.detail)
+        }
+    }
+
+    /// The largest image a part may carry as a `data:` URL.
+    static let maxImageURLBytes = 8 << 20
+    static let imageTypes = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+
+    static func image(_ part: Part, path: String) throws -> ImageRef {
+        guard let url = part.image_url?.url else { throw APIError.invalid(field: path + ".image_url", "is required") }
+        let field = path + ".image_url"
+        if url.hasPrefix("data:") {
+            guard let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64"),
+                  imageTypes.contains(String(url[url.index(url.startIndex, offsetBy: 5)..<comma].dropLast(7))) else {
+                throw APIError.invalid(field: field, "a data: URL must be data:image/(png|jpeg|gif|webp);base64,...")
+            }
+            guard url.utf8.count <= maxImageURLBytes else {
+                throw APIError(status: 413, code: "image_too_large", detail: "\(field): an image may be at most \(maxImageURLBytes >> 20) MiB as a data: URL.", field: field)
+            }
+        } else {
+            guard url.utf8.count <= 2048, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+                  parsed.host?.isEmpty == false, parsed.user == nil, parsed.password == nil else {
+                throw APIError.invalid(field: field, "must be a data: URL or an http(s) URL without credentials (at most 2048 characters)")
+            }
+        }
+        let detail = part.image_url?.detail ?? part.detail
+        if let detail, !["auto", "low", "high"].contains(detail) { throw APIError.invalid(field: path + ".detail", "must be auto, low or high") }
+        return ImageRef(url: url, detail: detail)
     }
 
     init(from decoder: any Decoder) throws {
@@ -60,21 +115,31 @@ enum OpenAIContent: Decodable {
     }
 
     func text(path: String) throws -> String {
+        let (text, images) = try parts(path: path)
+        guard images.isEmpty else { throw APIError.invalid(field: path, "only a user message may carry images") }
+        return text
+    }
+
+    /// The text and the images.
+    func parts(path: String) throws -> (String, [ImageRef]) {
         switch self {
-        case .text(let text): return text
+        case .text(let text): return (text, [])
         case .parts(let parts):
             var out = ""
+            var images: [ImageRef] = []
             for (index, part) in parts.enumerated() {
                 switch part.type {
                 case "text", "input_text", "output_text":
                     guard let text = part.text else { throw APIError.invalid(field: "\(path)[\(index)].text", "is required") }
                     out += text
+                case "image_url", "input_image":
+                    images.append(try Self.image(part, path: "\(path)[\(index)]"))
                 default:
                     throw APIError.invalid(field: "\(path)[\(index)].type",
-                                           "content parts of type '\(part.type.prefix(40))' are not supported; send text")
+                                           "content parts of type '\(part.type.prefix(40))' are not supported; send text or images")
                 }
             }
-            return out
+            return (out, images)
         }
     }
 }
@@ -107,13 +172,16 @@ struct ChatCompletionPlan {
     var clientTools: [RunJob.ClientTool]
     /// The thread the conversation lives on (`metadata.thread_id`, or Open WebUI's chat id); nil: stateless.
     var threadID: String?
+    /// The thread was named by Open WebUI's header, which its own side requests (titles, tags) carry too.
+    var threadFromHeader = false
 
     init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
-        let body = try request.decodeJSON(ChatCompletionBody.self)
+        let body = try request.decodeJSON(ChatCompletionBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
         if case .string(let id)? = body.metadata?["thread_id"] {
             threadID = try ThreadEndpoints.validID(id, field: "metadata.thread_id")
         } else if let chat = request.headers["X-OpenWebUI-Chat-Id"], !chat.isEmpty {
             threadID = try ThreadEndpoints.validID(chat, field: "X-OpenWebUI-Chat-Id")
+            threadFromHeader = true
         }
         guard let model = body.model, !model.isEmpty else { throw APIError.invalid(field: "model", "is required: the id of an agent (GET /v1/models)") }
         guard let agent = catalog.agent(model) else {
@@ -315,16 +383,19 @@ final class ChatCompletionRenderer: Sendable {
 extension OpenAIEndpoints {
     func chatCompletion(_ request: Request, _ context: RequestContext) async throws -> Response {
         let plan = try ChatCompletionPlan(request, catalog: dependencies.catalog, makeID: dependencies.makeID)
-        let admission = try await engine.admitStateless(context.principal?.quota)
-        let runID = dependencies.makeID()
-        let id = "chatcmpl-" + runID.replacingOccurrences(of: "-", with: "")
-        let created = Int(Date().timeIntervalSince1970)
-        var logger = context.logger
-        logger[metadataKey: "run.id"] = .string(runID)
-        logger[metadataKey: "agent.id"] = .string(plan.agent.id)
+        let id = "chatcmpl-" + dependencies.makeID().replacingOccurrences(of: "-", with: "")
+        return try await chatCompletion(plan, request, context, id: id, created: Int(Date().timeIntervalSince1970))
+    }
+
+    func chatCompletion(_ plan: ChatCompletionPlan, _ request: Request, _ context: RequestContext, id: String, created: Int) async throws -> Response {
         if let threadID = plan.threadID {
             return try await threadCompletion(plan, threadKey: context.threadKey(threadID), request, context, id: id, created: created)
         }
+        let admission = try await engine.admitStateless(context.principal?.quota)
+        let runID = dependencies.makeID()
+        var logger = context.logger
+        logger[metadataKey: "run.id"] = .string(runID)
+        logger[metadataKey: "agent.id"] = .string(plan.agent.id)
         let (engine, job) = (self.engine, plan.job)
         guard plan.stream else {
             let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger) { _ in }
@@ -365,6 +436,14 @@ extension OpenAIEndpoints {
                           id: String, created: Int) async throws -> Response {
         let stored = try await store.thread(threadKey) == nil ? []
             : try await store.messages(thread: threadKey, limit: nil).compactMap { try? StoredMessage.decode($0.body) }
+        // Open WebUI asks for a chat's title and tags with the chat's id but a conversation of one templated message:
+        // one whose first user message is not the chat's does not belong to the thread, and runs on its own.
+        if plan.threadFromHeader, let first = stored.first(where: { $0.role == .user }),
+           plan.messages.first(where: { $0.role == .user })?.content != first.content {
+            var stateless = plan
+            stateless.threadID = nil
+            return try await chatCompletion(stateless, request, context, id: id, created: created)
+        }
         var kept = 0
         while kept < stored.count, kept < plan.messages.count - 1,
               stored[kept].role == plan.messages[kept].role, stored[kept].content == plan.messages[kept].content {

@@ -35,7 +35,7 @@ extension OpenAIEndpoints {
         router.add(Route("POST", "/v1/conversations/{conversation_id}", operationID: "openai_conversation_update", access: .scope("threads:write"),
                          summary: "Set keys of a conversation's metadata", doc: .openAIConversationUpdate, handler: .async { request, context in
             let thread = try await conversationThread(context)
-            let body = try request.decodeJSON(ConversationBody.self)
+            let body = try request.decodeJSON(ConversationBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
             guard let metadata = body.metadata else { throw APIError.invalid(field: "metadata", "is required") }
             try Self.checkMetadata(metadata)
             let updated = try await engine.updateThread(thread.id, metadata: String(decoding: encodeJSON(metadata), as: UTF8.self), ttl: nil)
@@ -56,7 +56,7 @@ extension OpenAIEndpoints {
         router.add(Route("POST", "/v1/conversations/{conversation_id}/items", operationID: "openai_conversation_items_add", access: .scope("threads:write"),
                          summary: "Add items to a conversation", doc: .openAIConversationItemsAdd, handler: .async { request, context in
             let thread = try await conversationThread(context)
-            let body = try request.decodeJSON(ConversationBody.self)
+            let body = try request.decodeJSON(ConversationBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
             guard let input = body.items else { throw APIError.invalid(field: "items", "is required") }
             let messages = try input.messages(makeID: dependencies.makeID)
             guard !messages.isEmpty else { throw APIError.invalid(field: "items", "must not be empty") }
@@ -96,7 +96,7 @@ extension OpenAIEndpoints {
     }
 
     func createConversation(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let body = try request.decodeJSON(ConversationBody.self, allowEmpty: true)
+        let body = try request.decodeJSON(ConversationBody.self, allowEmpty: true, maxStringBytes: JSONLimits.maxMediaStringBytes)
         try Self.checkMetadata(body.metadata ?? [:])
         let messages = try body.items?.messages(makeID: dependencies.makeID) ?? []
         guard messages.count <= 20 else { throw APIError.invalid(field: "items", "at most 20 items may be added at once") }

@@ -68,8 +68,15 @@ enum ResponseInput: Decodable {
                         throw APIError.invalid(field: path + ".role", "unknown role '\(role.prefix(40))'; expected one of: user, system, developer, assistant")
                     }
                     guard let content = item.content else { throw APIError.invalid(field: path + ".content", "is required") }
-                    let text = try content.text(path: path + ".content")
-                    messages.append(ChatMessage(id: makeID(), role: role == "user" ? .user : role == "assistant" ? .assistant : .system, content: text))
+                    if role == "user" {
+                        let (text, images) = try content.parts(path: path + ".content")
+                        var message = ChatMessage(id: makeID(), role: .user, content: text)
+                        message.images = images
+                        messages.append(message)
+                    } else {
+                        let text = try content.text(path: path + ".content")
+                        messages.append(ChatMessage(id: makeID(), role: role == "assistant" ? .assistant : .system, content: text))
+                    }
                 case "function_call":
                     guard let callID = item.call_id, let name = item.name else { throw APIError.invalid(field: path, "a function_call needs call_id and name") }
                     messages.append(ChatMessage(id: makeID(), role: .assistant, content: "",
@@ -110,7 +117,7 @@ struct ResponsePlan {
     var clientTools: [RunJob.ClientTool]
 
     init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
-        let body = try request.decodeJSON(ResponseCreateBody.self)
+        let body = try request.decodeJSON(ResponseCreateBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
         guard let model = body.model, !model.isEmpty else { throw APIError.invalid(field: "model", "is required: the id of an agent (GET /v1/models)") }
         guard let agent = catalog.agent(model) else {
             throw APIError(status: 404, code: "model_not_found", detail: "The model '\(model.prefix(100))' does not exist; GET /v1/models lists them.",
