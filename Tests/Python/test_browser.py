@@ -95,3 +95,24 @@ def test_playground_resumes_a_stream_after_a_reload(browser, base_url, api_key):
     # The run's `end` follows its last token: then the page forgets its place in the stream.
     wait(browser, lambda d: d.execute_script("return localStorage.getItem('agentfcgi.run')") is None)
     browser.save_screenshot(str(SHOTS / "playground-resumed.png"))
+
+
+def test_playground_talks_through_the_openai_responses_api_and_resumes(browser, base_url, api_key):
+    words = " ".join(f"v{i}" for i in range(60))
+    enter_key(browser, base_url, api_key)
+    wait(browser, lambda d: any(o.get_attribute("value") == "echo-slow" for o in d.find_elements(By.CSS_SELECTOR, "#agent option")))
+    Select(browser.find_element(By.ID, "agent")).select_by_value("echo-slow")
+    Select(browser.find_element(By.ID, "api")).select_by_value("openai")
+    browser.find_element(By.ID, "new-thread").click()
+    browser.find_element(By.ID, "message").send_keys(words)
+    browser.find_element(By.ID, "send").click()
+    wait(browser, lambda d: any(len(e.text) > 20 for e in d.find_elements(By.CSS_SELECTOR, ".msg.assistant")))
+    saved = browser.execute_script("return localStorage.getItem('agentfcgi.run')")
+    assert saved and '"api":"openai"' in saved and '"run":"resp_' in saved
+    browser.refresh()
+    answer = "You said: " + words
+    wait(browser, lambda d: any(e.text == answer for e in d.find_elements(By.CSS_SELECTOR, ".msg.assistant")))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".usage"))
+    wait(browser, lambda d: d.execute_script("return localStorage.getItem('agentfcgi.run')") is None)
+    Select(browser.find_element(By.ID, "api")).select_by_value("langgraph")
+    browser.save_screenshot(str(SHOTS / "playground-openai.png"))

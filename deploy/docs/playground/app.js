@@ -1,6 +1,7 @@
-// The playground: chat with an agent on a thread, tokens and tool calls as they stream. Uses fetch streaming
-// (EventSource can neither POST nor send an API key). What a run has streamed so far is kept in localStorage, so
-// a reload resumes the stream from the last event id (Last-Event-ID) instead of starting over.
+// The playground: chat with an agent on a thread, tokens and tool calls as they stream, through LangGraph's runs or
+// OpenAI's Responses API (the thread is the response's conversation either way). Uses fetch streaming (EventSource
+// can neither POST nor send an API key). What a run has streamed so far is kept in localStorage, so a reload resumes
+// the stream after the last event (Last-Event-ID, or the Responses API's starting_after) instead of starting over.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +22,7 @@ function status(text) { $("status").textContent = text || ""; }
 async function problem(response) {
   try {
     const body = await response.json();
+    if (body.error) return `${response.status} ${body.error.code || ""}: ${body.error.message || ""}`;
     return `${response.status} ${body.code || ""}: ${body.detail || body.message || ""}`;
   } catch { return `${response.status} ${response.statusText}`; }
 }
@@ -94,6 +96,37 @@ async function readEvents(response, onEvent) {
   }
 }
 
+/// Follows one response's events (the Responses API) into the log; `saved` is what a reload left.
+async function followResponse(response, saved, user) {
+  let bubble = null, text = saved ? saved.text : "";
+  if (saved && text) { bubble = add("msg assistant streaming", text); }
+  let id = saved ? saved.run : null;
+  await readEvents(response, (event, data) => {
+    if (data.response && data.response.id) id = data.response.id;
+    if (event === "response.output_text.delta") {
+      if (!bubble) bubble = add("msg assistant streaming", "");
+      text += data.delta;
+      bubble.textContent = text;
+      $("log").scrollTop = $("log").scrollHeight;
+    } else if (event === "response.output_item.added" && data.item.type === "mcp_call") {
+      if (bubble) bubble.classList.remove("streaming");
+      bubble = null; text = "";
+      add("tool", `▶ ${data.item.name}(${data.item.arguments})`);
+    } else if (event === "response.output_item.done" && data.item.type === "mcp_call") {
+      add(data.item.error ? "tool failed" : "tool", `↳ ${data.item.name}: ${data.item.error || data.item.output}`);
+    } else if (event === "response.completed") {
+      const usage = data.response.usage;
+      add("usage", `usage: ${usage.input_tokens} in, ${usage.output_tokens} out`);
+    } else if (event === "response.failed" || event === "response.incomplete") {
+      const error = data.response.error || {};
+      add("error", `${error.code || data.response.status}: ${error.message || (data.response.incomplete_details || {}).reason || ""}`);
+    }
+    if (["response.completed", "response.failed", "response.incomplete"].includes(event)) { store.set("run", null); id = null; return; }
+    if (id) store.set("run", JSON.stringify({ run: id, after: data.sequence_number, text, user, api: "openai" }));
+  });
+  if (bubble) bubble.classList.remove("streaming");
+}
+
 /// Follows one run's events into the log; `saved` is what a reload left: {run, after, text}.
 async function follow(response, saved, user) {
   let bubble = null, text = saved ? saved.text : "";
@@ -142,6 +175,17 @@ async function send(event) {
   $("send").disabled = true;
   status("running…");
   try {
+    if ($("api").value === "openai") {
+      const response = await fetch("/v1/responses", {
+        method: "POST",
+        headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+        body: JSON.stringify({ model: $("agent").value, input: content, conversation: thread, stream: true }),
+      });
+      if (!response.ok) { add("error", await problem(response)); return; }
+      await followResponse(response, null, content);
+      status("");
+      return;
+    }
     const response = await fetch(`/threads/${encodeURIComponent(thread)}/runs/stream`, {
       method: "POST",
       headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
@@ -169,17 +213,23 @@ async function resume() {
   const thread = store.get("thread");
   if (!saved || !thread) return;
   status("resuming the run after event " + saved.after + "…");
-  const response = await fetch(`/threads/${encodeURIComponent(thread)}/runs/${encodeURIComponent(saved.run)}/stream`, {
-    headers: headers({ "Last-Event-ID": saved.after, Accept: "text/event-stream" }),
-  });
+  const openai = saved.api === "openai";
+  const response = openai
+    ? await fetch(`/v1/responses/${encodeURIComponent(saved.run)}?stream=true&starting_after=${encodeURIComponent(saved.after)}`,
+                  { headers: headers({ Accept: "text/event-stream" }) })
+    : await fetch(`/threads/${encodeURIComponent(thread)}/runs/${encodeURIComponent(saved.run)}/stream`, {
+        headers: headers({ "Last-Event-ID": saved.after, Accept: "text/event-stream" }),
+      });
   if (!response.ok) { store.set("run", null); status("resume: " + await problem(response)); return; }
   // The thread's state holds the finished runs only: show this run's question, then its answer so far.
   if (saved.user) add("msg user", saved.user);
-  await follow(response, saved, saved.user);
+  if (openai) await followResponse(response, saved, saved.user); else await follow(response, saved, saved.user);
   status("");
 }
 
 $("api-key").value = store.get("key") || "";
+$("api").value = store.get("api") || "langgraph";
+$("api").addEventListener("change", () => store.set("api", $("api").value));
 $("api-key").addEventListener("change", () => { store.set("key", $("api-key").value || null); loadAgents(); });
 $("new-thread").addEventListener("click", () => { store.set("thread", null); store.set("run", null); loadThread(); });
 $("composer").addEventListener("submit", send);
