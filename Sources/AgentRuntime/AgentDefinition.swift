@@ -67,6 +67,11 @@ public struct ModelSettings: Sendable, Equatable {
     public var temperature: Double?
     public var maxTokens: Int?
     public var maxRetries: Int
+    /// Set per request (OpenAI's parameters), for model servers that take them; the built-in model ignores them.
+    public var topP: Double?
+    public var stop: [String]?
+    public var seed: Int?
+    public var responseFormat: JSONValue?
 
     public init(provider: Provider = .builtin, name: String = "builtin", tokenDelay: Duration = .zero,
                 toolChoice: ToolChoice = .auto, baseURL: String? = nil, apiKeyEnvironment: String? = nil,

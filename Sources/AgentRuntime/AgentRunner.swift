@@ -60,10 +60,11 @@ public struct AgentRunner: Sendable {
             case .builtin:
                 return BuiltinModel(tokenDelay: model.tokenDelay, clock: clock)
             case .openai:
-                let settings = OpenAIChatModel.Settings(
+                var settings = OpenAIChatModel.Settings(
                     baseURL: model.baseURL ?? "", model: model.name,
                     apiKey: model.apiKeyEnvironment.flatMap(environment), temperature: model.temperature,
                     maxTokens: model.maxTokens, maxRetries: model.maxRetries)
+                (settings.topP, settings.stop, settings.seed, settings.responseFormat) = (model.topP, model.stop, model.seed, model.responseFormat)
                 return OpenAIChatModel(settings: settings, client: httpClient, clock: clock)
             }
         }

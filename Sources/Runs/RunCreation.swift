@@ -76,6 +76,10 @@ extension RunEngine {
         var agent = try agent(job.agentID)
         if let temperature = job.model?.temperature { agent.model.temperature = temperature }
         if let cap = job.model?.maxTokens { agent.model.maxTokens = min(cap, agent.model.maxTokens ?? cap) }
+        if let topP = job.model?.topP { agent.model.topP = topP }
+        if let stop = job.model?.stop { agent.model.stop = stop }
+        if let seed = job.model?.seed { agent.model.seed = seed }
+        if let format = job.model?.responseFormat { agent.model.responseFormat = format }
         return agent
     }
 

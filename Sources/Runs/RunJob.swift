@@ -48,13 +48,24 @@ public struct RunJob: Codable, Sendable, Equatable {
         public var temperature: Double?
         /// Caps the agent's own `max_tokens`; never raises it.
         public var maxTokens: Int?
+        public var topP: Double?
+        public var stop: [String]?
+        public var seed: Int?
+        public var responseFormat: JSONValue?
 
-        public init(temperature: Double? = nil, maxTokens: Int? = nil) {
+        public init(temperature: Double? = nil, maxTokens: Int? = nil, topP: Double? = nil, stop: [String]? = nil, seed: Int? = nil,
+                    responseFormat: JSONValue? = nil) {
             self.temperature = temperature
             self.maxTokens = maxTokens
+            self.topP = topP
+            self.stop = stop
+            self.seed = seed
+            self.responseFormat = responseFormat
         }
 
-        enum CodingKeys: String, CodingKey { case temperature, maxTokens = "max_tokens" }
+        enum CodingKeys: String, CodingKey {
+            case temperature, maxTokens = "max_tokens", topP = "top_p", stop, seed, responseFormat = "response_format"
+        }
     }
 
     public init(agentID: String, input: [ChatMessage], config: JSONValue? = nil, streamModes: [String], onDisconnect: Disconnect,

@@ -48,3 +48,19 @@ import Testing
         #expect(plain == #"{"content":"hi","role":"user"}"#)
     }
 }
+
+/// A request's sampling parameters reach an OpenAI-compatible model server as OpenAI names them.
+@Suite struct OpenAIRequestParameterTests {
+    @Test func parametersAreSentWhenSet() throws {
+        var settings = OpenAIChatModel.Settings(baseURL: "http://127.0.0.1:9/v1", model: "m", temperature: 0.2, maxTokens: 50)
+        (settings.topP, settings.stop, settings.seed, settings.responseFormat) = (0.9, ["END"], 7, ["type": "json_object"])
+        let model = OpenAIChatModel(settings: settings, client: .shared)
+        let body = try JSONSerialization.jsonObject(with: Data(try model.body(for: ModelRequest(model: "m", messages: [ChatMessage(id: "1", role: .user, content: "hi")])))) as? [String: Any]
+        #expect(body?["top_p"] as? Double == 0.9 && body?["stop"] as? [String] == ["END"] && body?["seed"] as? Int == 7)
+        #expect((body?["response_format"] as? [String: String]) == ["type": "json_object"])
+        #expect(body?["temperature"] as? Double == 0.2 && body?["max_tokens"] as? Int == 50)
+        let plain = try JSONSerialization.jsonObject(with: Data(try OpenAIChatModel(settings: .init(baseURL: "x", model: "m"), client: .shared)
+            .body(for: ModelRequest(model: "m", messages: [])))) as? [String: Any]
+        #expect(plain?["top_p"] == nil && plain?["seed"] == nil && plain?["stop"] == nil)
+    }
+}

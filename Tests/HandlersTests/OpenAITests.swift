@@ -31,6 +31,14 @@ import Testing
         let error = try #require(try await object(bad)["error"] as? [String: Any])
         #expect(error["type"] as? String == "invalid_request_error" && error["param"] as? String == "messages[0].role")
         #expect(await h.call("POST", "/v1/chat/completions", #"{"model":"echo","n":2,"messages":[{"role":"user","content":"x"}]}"#).status == 400)
+        for (extra, param) in [(#""top_p":2"#, "top_p"), (#""stop":["a","b","c","d","e"]"#, "stop"), (#""response_format":{"type":"xml"}"#, "response_format.type"),
+                               (#""temperature":3"#, "temperature"), (#""max_tokens":0"#, "max_tokens")] {
+            let response = await h.call("POST", "/v1/chat/completions", #"{"model":"echo",\#(extra),"messages":[{"role":"user","content":"x"}]}"#)
+            let body = try await object(response)
+            #expect(response.status == 400 && (body["error"] as? [String: Any])?["param"] as? String == param, "\(extra)")
+        }
+        // Accepted (the built-in model has no use for them): sampling that a model server would get.
+        #expect(await h.call("POST", "/v1/chat/completions", #"{"model":"echo","top_p":0.5,"stop":"END","seed":1,"response_format":{"type":"json_object"},"user":"u","logprobs":false,"messages":[{"role":"user","content":"x"}]}"#).status == 200)
         let unknown = await h.call("GET", "/v1/nothing-here")
         let unknownBody = try await object(unknown)
         #expect(unknown.status == 404 && unknownBody["error"] != nil)

@@ -170,4 +170,19 @@ import Testing
         let failed = try #require(try await h.store.run("queued-gone"))
         #expect(RunResultNote.failure(of: failed)?.error == "agent_not_found")
     }
+
+    /// A job's sampling settings apply to its agent's model, and never raise the agent's own token cap.
+    @Test func jobsChooseSamplingWithinTheAgentsCap() throws {
+        var settings = ModelSettings(provider: .openai, name: "m", maxTokens: 100)
+        settings.baseURL = "http://127.0.0.1:9/v1"
+        let catalog = AgentCatalog(agents: [AgentDefinition(id: "a", model: settings)])
+        let engine = RunEngine(store: UnavailableStore(), workerID: "w", logger: .init(label: "t"), catalog: catalog, formats: .langGraph(catalog: catalog))
+        var job = RunJob(agentID: "a", input: [], streamModes: [], onDisconnect: .cancel)
+        job.model = .init(temperature: 0.5, maxTokens: 500, topP: 0.8, stop: ["x"], seed: 3, responseFormat: ["type": "json_object"])
+        let agent = try engine.agent(for: job)
+        #expect(agent.model.maxTokens == 100 && agent.model.temperature == 0.5 && agent.model.topP == 0.8)
+        #expect(agent.model.stop == ["x"] && agent.model.seed == 3 && agent.model.responseFormat == ["type": "json_object"])
+        job.model = .init(maxTokens: 20)
+        #expect(try engine.agent(for: job).model.maxTokens == 20)
+    }
 }

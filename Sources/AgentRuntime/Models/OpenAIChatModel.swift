@@ -38,6 +38,10 @@ public struct OpenAIChatModel: ChatModel {
         public var temperature: Double?
         public var maxTokens: Int?
         public var maxRetries: Int
+        public var topP: Double?
+        public var stop: [String]?
+        public var seed: Int?
+        public var responseFormat: JSONValue?
 
         public init(baseURL: String, model: String, apiKey: String? = nil, temperature: Double? = nil,
                     maxTokens: Int? = nil, maxRetries: Int = 2) {
@@ -133,7 +137,8 @@ public struct OpenAIChatModel: ChatModel {
             model: settings.model, messages: request.messages.map(OpenAIWire.Message.init),
             tools: request.tools.isEmpty ? nil : request.tools.map(OpenAIWire.Tool.init),
             tool_choice: request.tools.isEmpty ? nil : OpenAIWire.ToolChoiceValue(choice: request.toolChoice),
-            temperature: settings.temperature, max_tokens: settings.maxTokens)
+            temperature: settings.temperature, max_tokens: settings.maxTokens, top_p: settings.topP, stop: settings.stop,
+            seed: settings.seed, response_format: settings.responseFormat)
         return Array(try JSONEncoder().encode(wire))
     }
 

@@ -12,6 +12,10 @@ enum OpenAIWire {
         var stream_options = StreamOptions()
         var temperature: Double?
         var max_tokens: Int?
+        var top_p: Double?
+        var stop: [String]?
+        var seed: Int?
+        var response_format: JSONValue?
     }
 
     struct StreamOptions: Encodable {

@@ -156,6 +156,20 @@ struct ChatCompletionBody: Decodable {
     var max_completion_tokens: Int?
     var tools: [JSONValue]?
     var metadata: [String: JSONValue]?
+    var top_p: Double?
+    var stop: Stop?
+    var seed: Int?
+    var response_format: JSONValue?
+
+    /// One stop sequence or a list of them.
+    struct Stop: Decodable {
+        var values: [String]
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let one = try? container.decode(String.self) { values = [one] } else { values = try container.decode([String].self) }
+        }
+    }
 
     struct StreamOptions: Decodable {
         var include_usage: Bool?
@@ -202,7 +216,17 @@ struct ChatCompletionPlan {
         self.messages = messages
         self.stream = body.stream ?? false
         self.includeUsage = body.stream_options?.include_usage ?? false
-        self.overrides = RunJob.ModelOverrides(temperature: body.temperature, maxTokens: maxTokens)
+        if let topP = body.top_p, !(0...1).contains(topP) { throw APIError.invalid(field: "top_p", "must be between 0 and 1") }
+        if let stop = body.stop?.values, stop.count > 4 || stop.contains(where: { $0.isEmpty || $0.count > 256 }) {
+            throw APIError.invalid(field: "stop", "at most 4 sequences of 1 to 256 characters")
+        }
+        if let format = body.response_format {
+            guard case .object(let object) = format, case .string(let type)? = object["type"], ["text", "json_object", "json_schema"].contains(type) else {
+                throw APIError.invalid(field: "response_format.type", "must be text, json_object or json_schema")
+            }
+        }
+        self.overrides = RunJob.ModelOverrides(temperature: body.temperature, maxTokens: maxTokens, topP: body.top_p, stop: body.stop?.values,
+                                               seed: body.seed, responseFormat: body.response_format)
         self.clientTools = try OpenAITools.parse(body.tools, shape: .chat, agent: agent)
     }
 

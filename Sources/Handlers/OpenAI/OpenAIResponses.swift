@@ -16,6 +16,7 @@ struct ResponseCreateBody: Decodable {
     var metadata: [String: String]?
     var tools: [JSONValue]?
     var temperature: Double?
+    var top_p: Double?
     var max_output_tokens: Int?
 
     /// A conversation by id, or `{"id": ...}`.
@@ -152,7 +153,8 @@ struct ResponsePlan {
         self.conversation = body.conversation?.id
         self.metadata = body.metadata ?? [:]
         self.instructions = body.instructions
-        self.overrides = RunJob.ModelOverrides(temperature: body.temperature, maxTokens: body.max_output_tokens)
+        if let topP = body.top_p, !(0...1).contains(topP) { throw APIError.invalid(field: "top_p", "must be between 0 and 1") }
+        self.overrides = RunJob.ModelOverrides(temperature: body.temperature, maxTokens: body.max_output_tokens, topP: body.top_p)
         self.clientTools = clientTools
     }
 

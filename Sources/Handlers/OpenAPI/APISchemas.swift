@@ -234,7 +234,14 @@ enum APISchemas {
           "messages": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/ChatMessageParam"}},
           "stream": {"type": "boolean"}, "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
           "n": {"type": "integer"}, "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-          "max_tokens": {"type": "integer", "minimum": 1}, "max_completion_tokens": {"type": "integer", "minimum": 1}
+          "max_tokens": {"type": "integer", "minimum": 1}, "max_completion_tokens": {"type": "integer", "minimum": 1},
+          "top_p": {"type": "number", "minimum": 0, "maximum": 1}, "seed": {"type": "integer"},
+          "stop": {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, {"type": "array", "maxItems": 4, "items": {"type": "string", "minLength": 1, "maxLength": 256}}]},
+          "response_format": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "enum": ["text", "json_object", "json_schema"]}}},
+          "metadata": {"type": "object", "description": "thread_id: keep the conversation on that thread."},
+          "tools": {"type": "array", "items": {"type": "object", "required": ["type", "function"], "properties": {"type": {"const": "function"},
+            "function": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+              "description": {"type": "string"}, "parameters": {"type": "object"}}}}}}
         }
       },
       "ChatCompletion": {
@@ -265,7 +272,10 @@ enum APISchemas {
           "conversation": {"anyOf": [{"type": "string"}, {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}]},
           "store": {"type": "boolean"}, "background": {"type": "boolean"}, "stream": {"type": "boolean"},
           "metadata": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "string"}},
-          "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "max_output_tokens": {"type": "integer", "minimum": 1}
+          "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "max_output_tokens": {"type": "integer", "minimum": 1},
+          "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+          "tools": {"type": "array", "items": {"type": "object", "required": ["type", "name"], "properties": {"type": {"const": "function"},
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}, "description": {"type": "string"}, "parameters": {"type": "object"}}}}
         }
       },
       "OpenAIResponse": {
