@@ -288,4 +288,21 @@ import Testing
         let system = await h.call("POST", "/v1/chat/completions", #"{"model":"echo","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]},{"role":"user","content":"x"}]}"#)
         #expect(system.status == 400)
     }
+
+    /// For front-ends that render only function calls: the server's tool calls as function_call + function_call_output
+    /// pairs, when the request asks for them with `include`; the same in the stream and in the retrieved response.
+    @Test func serverToolCallsAsFunctionCallPairsOnRequest() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let created = try await object(h.call("POST", "/v1/responses", #"{"model":"calc","input":"what is 6*7?","include":["agentfcgi.server_tool_calls_as_functions"]}"#))
+        let output = try #require(created["output"] as? [[String: Any]])
+        #expect(output.map { $0["type"] as? String } == ["function_call", "function_call_output", "message"])
+        #expect(output[1]["output"] as? String == "42" && output[0]["call_id"] as? String == output[1]["call_id"] as? String)
+        let id = try #require(created["id"] as? String)
+        let events = parseSSE(try await bodyText(h.call("GET", "/v1/responses/\(id)?stream=true")))
+        #expect(!events.contains { $0.event.hasPrefix("response.mcp_call") })
+        let last = try #require(events.last?.data)
+        let final = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        #expect(((final["response"] as? [String: Any])?["output"] as? [[String: Any]])?.map { $0["type"] as? String }
+                == ["function_call", "function_call_output", "message"])
+    }
 }

@@ -18,6 +18,7 @@ struct ResponseCreateBody: Decodable {
     var temperature: Double?
     var top_p: Double?
     var max_output_tokens: Int?
+    var include: [String]?
 
     /// A conversation by id, or `{"id": ...}`.
     struct ConversationRef: Decodable {
@@ -116,6 +117,8 @@ struct ResponsePlan {
     var instructions: String?
     var overrides: RunJob.ModelOverrides
     var clientTools: [RunJob.ClientTool]
+    /// Server tool calls as function_call / function_call_output pairs, for front-ends that render only those.
+    var asFunctions: Bool
 
     init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
         let body = try request.decodeJSON(ResponseCreateBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
@@ -156,6 +159,7 @@ struct ResponsePlan {
         if let topP = body.top_p, !(0...1).contains(topP) { throw APIError.invalid(field: "top_p", "must be between 0 and 1") }
         self.overrides = RunJob.ModelOverrides(temperature: body.temperature, maxTokens: body.max_output_tokens, topP: body.top_p)
         self.clientTools = clientTools
+        self.asFunctions = body.include?.contains(ResponsesWire.serverToolsAsFunctions) == true
     }
 
     var job: RunJob {
@@ -172,7 +176,8 @@ extension OpenAIEndpoints {
         let plan = try ResponsePlan(request, catalog: dependencies.catalog, makeID: dependencies.makeID)
         guard plan.store else { return try await statelessResponse(plan, context) }
         var facts = ResponsesWire.Facts(previous_response_id: plan.previousResponseID, conversation: plan.conversation,
-                                        user_metadata: plan.metadata.isEmpty ? nil : plan.metadata, instructions: plan.instructions)
+                                        user_metadata: plan.metadata.isEmpty ? nil : plan.metadata, instructions: plan.instructions,
+                                        server_tools_as_functions: plan.asFunctions ? true : nil)
         let thread: RunThread
         if let conversation = plan.conversation {
             thread = .existing(try ownedThread(conversation, context, field: "conversation"))
@@ -235,11 +240,12 @@ extension OpenAIEndpoints {
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
             var response = template
             response.status = "completed"
-            response.output = ResponsesWire.items(Array(result.messages.dropFirst(plan.input.count)), clientTools: Set(plan.clientTools.map(\.name)))
+            response.output = ResponsesWire.items(Array(result.messages.dropFirst(plan.input.count)), clientTools: Set(plan.clientTools.map(\.name)),
+                                                  asFunctions: plan.asFunctions)
             response.usage = ResponsesWire.UsageBody(result.usage)
             return .json(encodeJSON(response))
         }
-        let renderer = ResponsesRenderer(template: template, clientTools: Set(plan.clientTools.map(\.name)))
+        let renderer = ResponsesRenderer(template: template, clientTools: Set(plan.clientTools.map(\.name)), asFunctions: plan.asFunctions)
         let runLogger = logger
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
             let left = MutexBox(false)
@@ -274,7 +280,8 @@ extension OpenAIEndpoints {
         template.error = nil
         template.incomplete_details = nil
         template.metadata = .object((facts.user_metadata ?? [:]).mapValues(JSONValue.string))
-        let renderer = ResponsesRenderer(template: template, clientTools: ResponsesWire.clientTools(run))
+        let renderer = ResponsesRenderer(template: template, clientTools: ResponsesWire.clientTools(run),
+                                         asFunctions: facts.server_tools_as_functions == true)
         let engine = self.engine
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
             var number = -1

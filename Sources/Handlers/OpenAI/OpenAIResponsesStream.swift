@@ -19,11 +19,14 @@ final class ResponsesRenderer: Sendable {
     }
     private let state: MutexBox<State>
     let clientTools: Set<String>
+    /// The server's tool calls as function_call and function_call_output items (asked for with `include`).
+    let asFunctions: Bool
 
     /// `template`: the response as it is before the run starts (id, model, metadata, background, status).
-    init(template: ResponsesWire.Response, clientTools: Set<String> = []) {
+    init(template: ResponsesWire.Response, clientTools: Set<String> = [], asFunctions: Bool = false) {
         state = MutexBox(State(template: template))
         self.clientTools = clientTools
+        self.asFunctions = asFunctions
     }
 
     static func value<T: Encodable>(_ value: T) -> JSONValue {
@@ -112,7 +115,11 @@ final class ResponsesRenderer: Sendable {
                     ]))
                     events.append(("response.output_item.done", ["output_index": position, "item": Self.value(done)]))
                 }
-                for call in calls where clientTools.contains(call.name) {
+                for call in calls where clientTools.contains(call.name) || asFunctions {
+                    if !clientTools.contains(call.name) {
+                        state.callIndex[call.id] = -1
+                        state.callArguments[call.id] = (call.name, call.toolCall.arguments)
+                    }
                     let index = state.items.count
                     let arguments = call.toolCall.arguments
                     let itemID = ResponsesWire.functionItemID(call.id)
@@ -124,7 +131,7 @@ final class ResponsesRenderer: Sendable {
                     state.items[index] = .functionCall(id: itemID, callID: call.id, status: "completed", name: call.name, arguments: arguments)
                     events.append(("response.output_item.done", ["output_index": position, "item": Self.value(state.items[index])]))
                 }
-                for call in calls where !clientTools.contains(call.name) {
+                for call in calls where !clientTools.contains(call.name) && !asFunctions {
                     let index = state.items.count
                     let arguments = call.toolCall.arguments
                     let itemID = ResponsesWire.callItemID(call.id)
@@ -166,6 +173,15 @@ final class ResponsesRenderer: Sendable {
 
     private func finishCall(_ state: inout State, _ callID: String, output: String?, error: String?) -> [Event] {
         guard let index = state.callIndex[callID], let call = state.callArguments[callID] else { return [] }
+        if asFunctions {
+            // The result as the output of the function call shown earlier.
+            let position: JSONValue = .number(Double(state.items.count))
+            let item = ResponsesWire.Item.functionOutput(id: ResponsesWire.functionOutputItemID(callID), callID: callID,
+                                                         output: output ?? "error: " + (error ?? ""))
+            state.items.append(item)
+            return [("response.output_item.added", ["output_index": position, "item": Self.value(item)]),
+                    ("response.output_item.done", ["output_index": position, "item": Self.value(item)])]
+        }
         let itemID = ResponsesWire.callItemID(callID)
         let item = ResponsesWire.Item.mcpCall(id: itemID, status: error == nil ? "completed" : "failed", name: call.name,
                                               arguments: call.arguments, output: output, error: error)

@@ -50,11 +50,15 @@ enum ResponsesWire {
         case mcpCall(id: String, status: String, name: String, arguments: String, output: String?, error: String?)
         /// A call of one of the client's own tools: the client runs it and sends a `function_call_output`.
         case functionCall(id: String, callID: String, status: String, name: String, arguments: String)
+        /// A server tool's result, shown as a function call's output to clients that asked for server tool calls as
+        /// function calls.
+        case functionOutput(id: String, callID: String, output: String)
         case input(id: String, role: String, text: String)
 
         var id: String {
             switch self {
-            case .message(let id, _, _), .mcpCall(let id, _, _, _, _, _), .functionCall(let id, _, _, _, _), .input(let id, _, _): id
+            case .message(let id, _, _), .mcpCall(let id, _, _, _, _, _), .functionCall(let id, _, _, _, _), .functionOutput(let id, _, _),
+                 .input(let id, _, _): id
             }
         }
 
@@ -87,6 +91,12 @@ enum ResponsesWire {
                 try container.encode(status, forKey: .status)
                 try container.encode(name, forKey: .name)
                 try container.encode(arguments, forKey: .arguments)
+            case .functionOutput(let id, let callID, let output):
+                try container.encode("function_call_output", forKey: .type)
+                try container.encode(id, forKey: .id)
+                try container.encode(callID, forKey: .call_id)
+                try container.encode("completed", forKey: .status)
+                try container.encode(output, forKey: .output)
             case .input(let id, let role, let text):
                 try container.encode("message", forKey: .type)
                 try container.encode(id, forKey: .id)
@@ -100,10 +110,14 @@ enum ResponsesWire {
     static func messageItemID(_ messageID: String) -> String { "msg_" + messageID }
     static func callItemID(_ callID: String) -> String { "mcp_" + callID }
     static func functionItemID(_ callID: String) -> String { "fc_" + callID }
+    static func functionOutputItemID(_ callID: String) -> String { "fco_" + callID }
+
+    /// `include` asking for the server's tool calls as function_call and function_call_output items instead of mcp_call.
+    static let serverToolsAsFunctions = "agentfcgi.server_tool_calls_as_functions"
 
     /// The output items of the messages a run added, in order: each assistant text, then the tool calls it asked for
     /// with their results.
-    static func items(_ added: [ChatMessage], clientTools: Set<String> = []) -> [Item] {
+    static func items(_ added: [ChatMessage], clientTools: Set<String> = [], asFunctions: Bool = false) -> [Item] {
         var results: [String: ChatMessage] = [:]
         for message in added where message.role == .tool { if let id = message.toolCallID { results[id] = message } }
         var items: [Item] = []
@@ -118,6 +132,12 @@ enum ResponsesWire {
                     continue
                 }
                 let result = results[call.id]
+                if asFunctions {
+                    items.append(.functionCall(id: functionItemID(call.id), callID: call.id, status: "completed", name: call.name,
+                                               arguments: call.arguments))
+                    if let result { items.append(.functionOutput(id: functionOutputItemID(call.id), callID: call.id, output: result.content)) }
+                    continue
+                }
                 let failed = result?.content.hasPrefix("error: ") == true
                 items.append(.mcpCall(id: callItemID(call.id), status: result == nil ? "in_progress" : failed ? "failed" : "completed",
                                       name: call.name, arguments: call.arguments,
@@ -213,6 +233,7 @@ enum ResponsesWire {
         var conversation: String?
         var user_metadata: [String: String]?
         var instructions: String?
+        var server_tools_as_functions: Bool?
     }
 
     /// A run made through the Responses API (its metadata holds the response's facts).
@@ -253,7 +274,8 @@ enum ResponsesWire {
         let note = run.result.flatMap { try? JSONDecoder().decode(RunResultNote.self, from: Data($0.utf8)) }
         var response = Response(
             id: responseID(run.id), created_at: Int(run.createdAt.timeIntervalSince1970), status: status(run.status),
-            background: run.background, model: run.assistantID, output: items(added, clientTools: clientTools(run)),
+            background: run.background, model: run.assistantID,
+            output: items(added, clientTools: clientTools(run), asFunctions: facts.server_tools_as_functions == true),
             usage: run.status.isActive ? nil : UsageBody(note?.usage ?? Usage()), metadata: .object((facts.user_metadata ?? [:]).mapValues(JSONValue.string)),
             previous_response_id: facts.previous_response_id,
             conversation: facts.conversation.map { ["id": $0] }, store: true, instructions: facts.instructions)

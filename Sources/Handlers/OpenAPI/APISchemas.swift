@@ -274,6 +274,7 @@ enum APISchemas {
           "metadata": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "string"}},
           "temperature": {"type": "number", "minimum": 0, "maximum": 2}, "max_output_tokens": {"type": "integer", "minimum": 1},
           "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+          "include": {"type": "array", "items": {"type": "string"}, "description": "agentfcgi.server_tool_calls_as_functions: the server's tool calls as function_call and function_call_output items."},
           "tools": {"type": "array", "items": {"type": "object", "required": ["type", "name"], "properties": {"type": {"const": "function"},
             "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}, "description": {"type": "string"}, "parameters": {"type": "object"}}}}
         }
@@ -285,7 +286,7 @@ enum APISchemas {
           "status": {"type": "string", "enum": ["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]},
           "background": {"type": "boolean"}, "model": {"type": "string"},
           "output": {"type": "array", "items": {"type": "object", "required": ["type", "id"], "properties": {
-            "type": {"type": "string", "enum": ["message", "mcp_call"]}, "id": {"type": "string"}, "status": {"type": "string"}}}},
+            "type": {"type": "string", "enum": ["message", "mcp_call", "function_call", "function_call_output"]}, "id": {"type": "string"}, "status": {"type": "string"}}}},
           "usage": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["input_tokens", "output_tokens", "total_tokens"], "properties": {
             "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}}]},
           "error": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}]},
@@ -314,7 +315,7 @@ enum APISchemas {
       },
       "OpenAIItem": {
         "type": "object", "required": ["type", "id"],
-        "properties": {"type": {"type": "string", "enum": ["message", "mcp_call"]}, "id": {"type": "string"}, "status": {"type": "string"},
+        "properties": {"type": {"type": "string", "enum": ["message", "mcp_call", "function_call", "function_call_output"]}, "id": {"type": "string"}, "status": {"type": "string"},
                        "role": {"type": "string"}, "content": {"type": "array"}}
       },
       "OpenAIItemList": {
