@@ -68,24 +68,32 @@ struct RunEndpoints {
         return ServerSentEvents.response(
             heartbeat: dependencies.heartbeat, headers: HTTPHeaders([("Content-Location", "/runs/\(runID)")])
         ) { events in
-            let left = MutexBox(false)
-            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger) { event in
+            try await streamStateless(engine, job, runID: runID, admission: admission, logger: logger) { event in
                 var frames = renderer.frames(event)
                 // An unexpected failure names the request, as the log does, and no more.
                 if case .error(let code, _) = event, code == "internal_error" {
                     frames = [("error", encodeJSON(LangGraphRenderer.StreamError(
                         error: code, message: APIError.internalError(requestID: requestID).detail)))]
                 }
-                do {
-                    try await events.send(frames)
-                } catch {
-                    left.withLock { $0 = true }
-                    throw error
-                }
+                try await events.send(frames)
             }
-            // The transport learns that the stream did not finish: its client left, or its request was cancelled.
-            if left.withLock({ $0 }) { throw ClientDisconnected() }
-            if outcome.status == .interrupted { throw CancellationError() }
         }
     }
+}
+
+/// Runs a stateless job for a streaming response: `write` sends each event's frames. The transport learns that the
+/// stream did not finish (the body throws) when its client left or its request was cancelled.
+func streamStateless(_ engine: RunEngine, _ job: RunJob, runID: String, admission: Admission, logger: Logger,
+                     write: @escaping @Sendable (RunLogEvent) async throws -> Void) async throws {
+    let left = MutexBox(false)
+    let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger) { event in
+        do {
+            try await write(event)
+        } catch {
+            left.withLock { $0 = true }
+            throw error
+        }
+    }
+    if left.withLock({ $0 }) { throw ClientDisconnected() }
+    if outcome.status == .interrupted { throw CancellationError() }
 }

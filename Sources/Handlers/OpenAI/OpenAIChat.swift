@@ -337,6 +337,16 @@ enum ChatCompletionWire {
         }
     }
 
+    /// A finished run as a `chat.completion`: the text the run added, or the client's tool calls it stopped at.
+    static func completion(_ result: RunResult, added: ArraySlice<ChatMessage>, id: String, created: Int, model: String) -> Completion {
+        let answer = added.filter { $0.role == .assistant }.map(\.content).joined()
+        let pending = result.pendingToolCalls
+        let message = Completion.Message(content: pending.isEmpty || !answer.isEmpty ? answer : nil,
+                                         tool_calls: pending.isEmpty ? nil : pending.map { ToolCallOut($0) })
+        let finish = pending.isEmpty ? finishReason(added.last { $0.role == .assistant }) : "tool_calls"
+        return Completion(id: id, created: created, model: model, choices: [.init(message: message, finish_reason: finish)], usage: .init(result.usage))
+    }
+
     /// Why the answer ended, as OpenAI names it: a model that ran out of tokens stopped at `length`.
     static func finishReason(_ message: ChatMessage?) -> String {
         message?.finishReason == "length" ? "length" : "stop"
@@ -424,32 +434,16 @@ extension OpenAIEndpoints {
         guard plan.stream else {
             let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger) { _ in }
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
-            let added = result.messages.dropFirst(plan.messages.count)
-            let answer = added.filter { $0.role == .assistant }.map(\.content).joined()
-            let pending = result.pendingToolCalls
-            let message = ChatCompletionWire.Completion.Message(
-                content: pending.isEmpty || !answer.isEmpty ? answer : nil,
-                tool_calls: pending.isEmpty ? nil : pending.map { ChatCompletionWire.ToolCallOut($0) })
-            let finish = pending.isEmpty ? ChatCompletionWire.finishReason(added.last { $0.role == .assistant }) : "tool_calls"
-            let completion = ChatCompletionWire.Completion(id: id, created: created, model: plan.agent.id,
-                                                           choices: [.init(message: message, finish_reason: finish)], usage: .init(result.usage))
-            return .json(encodeJSON(completion))
+            return .json(encodeJSON(ChatCompletionWire.completion(result, added: result.messages.dropFirst(plan.messages.count),
+                                                                  id: id, created: created, model: plan.agent.id)))
         }
         let renderer = ChatCompletionRenderer(id: id, model: plan.agent.id, created: created, includeUsage: plan.includeUsage,
                                               clientTools: Set(plan.clientTools.map(\.name)))
         let runLogger = logger
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
-            let left = MutexBox(false)
-            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: runLogger) { event in
-                do {
-                    for data in renderer.frames(event) { try await events.sendData(data) }
-                } catch {
-                    left.withLock { $0 = true }
-                    throw error
-                }
+            try await streamStateless(engine, job, runID: runID, admission: admission, logger: runLogger) { event in
+                for data in renderer.frames(event) { try await events.sendData(data) }
             }
-            if left.withLock({ $0 }) { throw ClientDisconnected() }
-            if outcome.status == .interrupted { throw CancellationError() }
         }
     }
 
@@ -483,16 +477,8 @@ extension OpenAIEndpoints {
         guard plan.stream else {
             guard let outcome = await local.outcome() else { throw CancellationError() }
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
-            let added = result.messages.dropFirst(kept + job.input.count)
-            let answer = added.filter { $0.role == .assistant }.map(\.content).joined()
-            let pending = result.pendingToolCalls
-            let message = ChatCompletionWire.Completion.Message(
-                content: pending.isEmpty || !answer.isEmpty ? answer : nil,
-                tool_calls: pending.isEmpty ? nil : pending.map { ChatCompletionWire.ToolCallOut($0) })
-            let finish = pending.isEmpty ? ChatCompletionWire.finishReason(added.last { $0.role == .assistant }) : "tool_calls"
-            return .json(encodeJSON(ChatCompletionWire.Completion(id: id, created: created, model: plan.agent.id,
-                                                                  choices: [.init(message: message, finish_reason: finish)],
-                                                                  usage: .init(result.usage))))
+            return .json(encodeJSON(ChatCompletionWire.completion(result, added: result.messages.dropFirst(kept + job.input.count),
+                                                                  id: id, created: created, model: plan.agent.id)))
         }
         let renderer = ChatCompletionRenderer(id: id, model: plan.agent.id, created: created, includeUsage: plan.includeUsage,
                                               clientTools: Set(plan.clientTools.map(\.name)))

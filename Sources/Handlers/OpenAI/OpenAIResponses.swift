@@ -248,25 +248,17 @@ extension OpenAIEndpoints {
         let renderer = ResponsesRenderer(template: template, clientTools: Set(plan.clientTools.map(\.name)), asFunctions: plan.asFunctions)
         let runLogger = logger
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
-            let left = MutexBox(false)
             let sequence = MutexBox(0)
-            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: runLogger) { event in
-                do {
-                    for rendered in renderer.events(event) {
-                        let number = sequence.withLock { value in
-                            defer { value += 1 }
-                            return value
-                        }
-                        let (name, data) = ResponsesRenderer.frame(rendered, sequence: number)
-                        try await events.sendNamed(name, data: data)
+            try await streamStateless(engine, job, runID: runID, admission: admission, logger: runLogger) { event in
+                for rendered in renderer.events(event) {
+                    let number = sequence.withLock { value in
+                        defer { value += 1 }
+                        return value
                     }
-                } catch {
-                    left.withLock { $0 = true }
-                    throw error
+                    let (name, data) = ResponsesRenderer.frame(rendered, sequence: number)
+                    try await events.sendNamed(name, data: data)
                 }
             }
-            if left.withLock({ $0 }) { throw ClientDisconnected() }
-            if outcome.status == .interrupted { throw CancellationError() }
         }
     }
 
