@@ -60,16 +60,22 @@ struct Idempotency {
         }
     }
 
+    /// Both run in a task of their own: a client that left (its request's task cancelled) must not leave the key
+    /// claimed and unanswered for its 24 hours.
     func complete(_ claimed: Claimed?, status: Int, headers: [(String, String)], body: [UInt8]) async {
         guard let claimed else { return }
         let headerText = String(decoding: encodeJSON(headers.map { [$0.0, $0.1] }), as: UTF8.self)
-        try? await engine.completeIdempotency(scope: claimed.scope, key: claimed.key,
-                                              IdempotentResponse(status: status, headers: headerText, body: body))
+        let engine = self.engine
+        await Task {
+            try? await engine.completeIdempotency(scope: claimed.scope, key: claimed.key,
+                                                  IdempotentResponse(status: status, headers: headerText, body: body))
+        }.value
     }
 
     func release(_ claimed: Claimed?) async {
         guard let claimed else { return }
-        try? await engine.releaseIdempotency(scope: claimed.scope, key: claimed.key)
+        let engine = self.engine
+        await Task { try? await engine.releaseIdempotency(scope: claimed.scope, key: claimed.key) }.value
     }
 
     /// For creations answered with a JSON body: the stored answer is the answer.

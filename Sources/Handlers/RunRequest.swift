@@ -128,7 +128,13 @@ struct RunPlan {
         return job
     }
 
-    /// The agent's input limits, which every dialect's request meets before a run is made of it.
+    /// The agent's input limits, which every dialect's request meets before a run is made of it: the messages' text
+    /// with their tool calls' arguments.
+    static func checkLimits(_ messages: [ChatMessage], agent: AgentDefinition, field: String) throws {
+        try checkLimits(count: messages.count, contents: messages.map { $0.content + $0.toolCalls.map(\.arguments).joined() }, agent: agent,
+                        field: field)
+    }
+
     static func checkLimits(count: Int, contents: [String], agent: AgentDefinition, field: String) throws {
         guard count <= Self.maxMessages else {
             throw APIError.invalid(field: field, "has \(count) messages; at most \(Self.maxMessages) are allowed")

@@ -73,6 +73,9 @@ extension StoreError: RunProblemConvertible {
             RunProblem(status: 409, code: "run_active", message: "Run '\(id)' is still pending or running; cancel it first.", retryable: false)
         case .eventConflict(let runID, _):
             RunProblem(status: 409, code: "run_conflict", message: "Run '\(runID)' is being written by another worker.")
+        case .threadFull(let id, let limit):
+            RunProblem(status: 409, code: "thread_full",
+                       message: "Thread '\(Tenancy.publicID(id).prefix(100))' holds its \(limit) messages; start a new one.", retryable: false)
         case .concurrentRunsExceeded(let limit):
             RunProblem(status: 429, code: "concurrent_runs_exceeded",
                        message: "This API key already has \(limit) runs pending or running (its max_concurrent_runs); wait for one to end.",

@@ -40,12 +40,12 @@ extension RunEngine {
     /// stop it unless asked to. It waits for earlier runs of its thread.
     public func start(_ order: RunOrder) async throws -> (RunRecord, LocalRun) {
         let agent = try agent(for: order.job)
-        let threadID = try await prepare(order.thread)
         try await Budget.check(order.quota, store: store)
+        let threadID = try await prepare(order.thread)
         var new = newRun(order, threadID: threadID)
         new.worker = workerID
         new.leaseUntil = leaseDeadline
-        let record = try await createRun(new, order.quota)
+        let record = try await createRun(new, order.quota, ownThread: order.thread)
         var logger = order.logger
         logger[metadataKey: "run.id"] = .string(record.id)
         logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(threadID))
@@ -59,12 +59,12 @@ extension RunEngine {
         // A thread of the run's own has nothing to be busy with: the run queues.
         if case .own = order.thread { order.job.multitaskStrategy = MultitaskStrategy.enqueue.rawValue }
         _ = try agent(order.job.agentID)
-        let threadID = try await prepare(order.thread)
         try await Budget.check(order.quota, store: store)
+        let threadID = try await prepare(order.thread)
         var new = newRun(order, threadID: threadID)
         new.background = true
         new.notBefore = order.job.afterSeconds > 0 ? Date() + order.job.afterSeconds : nil
-        let run = try await createRun(new, order.quota)
+        let run = try await createRun(new, order.quota, ownThread: order.thread)
         order.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(threadID)),
                                                    "agent.id": .string(order.job.agentID)])
         pokeBackground()
@@ -80,6 +80,9 @@ extension RunEngine {
         if let stop = job.model?.stop { agent.model.stop = stop }
         if let seed = job.model?.seed { agent.model.seed = seed }
         if let format = job.model?.responseFormat { agent.model.responseFormat = format }
+        if let extra = job.instructions, !extra.isEmpty {
+            agent.instructions = agent.instructions.isEmpty ? extra : agent.instructions + "\n\n" + extra
+        }
         return agent
     }
 
@@ -115,13 +118,16 @@ extension RunEngine {
     }
 
     /// The store checks the key's limit in the run's own transaction, less this process's stateless runs of the key.
-    private func createRun(_ new: NewRun, _ quota: RunQuota?) async throws -> RunRecord {
+    /// A refused run's own new thread goes again.
+    private func createRun(_ new: NewRun, _ quota: RunQuota?, ownThread thread: RunThread) async throws -> RunRecord {
         var new = new
         new.maxConcurrentRuns = storedLimit(quota)
         do {
             return try await store.createRun(new)
-        } catch StoreError.concurrentRunsExceeded {
-            throw StoreError.concurrentRunsExceeded(limit: quota?.maxConcurrentRuns ?? 0)
+        } catch {
+            if case .own(let id, _, _) = thread { _ = try? await store.deleteThread(id) }
+            if case StoreError.concurrentRunsExceeded = error { throw StoreError.concurrentRunsExceeded(limit: quota?.maxConcurrentRuns ?? 0) }
+            throw error
         }
     }
 

@@ -374,6 +374,9 @@ struct StoredRun: RunPersistence {
         }
         // Shielded like the claim: a cancel arriving now is handled once the run has started, by the one ending.
         log.resume(after: try await shielded { try await store.lastEventSeq(run: id) })
+        if let keep = job.keepHistory, let threadID = record.threadID, attempt == 1 {
+            _ = try await shielded { try await store.truncateMessages(thread: threadID, keeping: keep, by: id) }
+        }
         return attempt
     }
 

@@ -29,6 +29,11 @@ public struct RunJob: Codable, Sendable, Equatable {
     public var model: ModelOverrides?
     /// Tools the caller runs itself: offered to the model beside the agent's; a call to one ends the run.
     public var clientTools: [ClientTool]?
+    /// The run starts by cutting its thread back to this many messages (the caller resent its conversation from an
+    /// earlier point): done once the run holds the thread, so a run that is refused leaves the thread as it was.
+    public var keepHistory: Int?
+    /// Instructions for this run only, after the agent's own; never written to the thread.
+    public var instructions: String?
 
     public struct ClientTool: Codable, Sendable, Equatable {
         public var name: String
@@ -84,6 +89,7 @@ public struct RunJob: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
         case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model, clientTools = "client_tools"
+        case keepHistory = "keep_history", instructions
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }

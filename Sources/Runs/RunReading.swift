@@ -106,9 +106,7 @@ extension RunEngine {
         return created
     }
 
-    public func truncateMessages(thread id: String, keeping count: Int) async throws -> Int {
-        try await store.truncateMessages(thread: id, keeping: count)
-    }
+
 
     /// `Idempotency-Key`: the first request with a key proceeds, a retry gets its stored answer back.
     public func claimIdempotency(scope: String, key: String, requestHash: String) async throws -> IdempotencyClaim {

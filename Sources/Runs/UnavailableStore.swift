@@ -15,7 +15,7 @@ public struct UnavailableStore: AgentStore {
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] { throw Unavailable() }
     public func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord] { throw Unavailable() }
     public func removeMessage(thread id: String, messageID: String) async throws -> Bool { throw Unavailable() }
-    public func truncateMessages(thread id: String, keeping count: Int) async throws -> Int { throw Unavailable() }
+    public func truncateMessages(thread id: String, keeping count: Int, by run: String?) async throws -> Int { throw Unavailable() }
     public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] { throw Unavailable() }
     public func createRun(_ run: NewRun) async throws -> RunRecord { throw Unavailable() }
     public func claimRun(_ id: String, worker: String, leaseUntil: Date) async throws -> ClaimResult { throw Unavailable() }

@@ -238,6 +238,12 @@ public struct EventRecord: Sendable, Equatable {
     }
 }
 
+/// Bounds the store keeps whatever the caller.
+public enum StoreLimits {
+    /// Messages written into a thread outside runs stop here: every read of a thread loads it whole.
+    public static let maxMessagesPerThread = 10_000
+}
+
 public enum StoreError: Error, Sendable, Equatable {
     case threadExists(String)
     case threadNotFound(String)
@@ -250,6 +256,7 @@ public enum StoreError: Error, Sendable, Equatable {
     case eventConflict(runID: String, seq: Int)
     /// The key already has `limit` runs pending or running.
     case concurrentRunsExceeded(limit: Int)
+    case threadFull(String, limit: Int)
 }
 
 /// An API key as stored: a hash of the secret, never the secret.

@@ -124,6 +124,9 @@ extension SQLiteStore: ThreadStore {
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             try Self.refuseWhileRunning(db, id)
             var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
+            guard seq + messages.count <= StoreLimits.maxMessagesPerThread else {
+                throw StoreError.threadFull(id, limit: StoreLimits.maxMessagesPerThread)
+            }
             var added: [MessageRecord] = []
             for message in messages {
                 seq += 1
@@ -144,11 +147,10 @@ extension SQLiteStore: ThreadStore {
             guard let seq = try Int.fetchOne(db, sql: "SELECT seq FROM messages WHERE thread_id = ? AND message_id = ?",
                                              arguments: [id, messageID]) else { return false }
             try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq = ?", arguments: [id, seq])
-            // Later messages move up one place, in order, so that positions stay 1...n.
-            let later = try Int.fetchAll(db, sql: "SELECT seq FROM messages WHERE thread_id = ? AND seq > ? ORDER BY seq", arguments: [id, seq])
-            for old in later {
-                try db.execute(sql: "UPDATE messages SET seq = ? WHERE thread_id = ? AND seq = ?", arguments: [old - 1, id, old])
-            }
+            // Later messages move up one place so that positions stay 1...n: through negative numbers, two statements
+            // whatever their count, with no moment where two rows share a place.
+            try db.execute(sql: "UPDATE messages SET seq = -seq WHERE thread_id = ? AND seq > ?", arguments: [id, seq])
+            try db.execute(sql: "UPDATE messages SET seq = -seq - 1 WHERE thread_id = ? AND seq < 0", arguments: [id])
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
             try Self.checkpoint(db, thread: id, messageCount: count, now: now, replacing: true)
             return true
@@ -156,10 +158,10 @@ extension SQLiteStore: ThreadStore {
     }
 
     /// A thread's messages change outside a run only while no run holds it.
-    static func refuseWhileRunning(_ db: Database, _ threadID: String) throws {
+    static func refuseWhileRunning(_ db: Database, _ threadID: String, except run: String? = nil) throws {
         if let active = try String.fetchOne(db, sql: """
-            SELECT run_id FROM runs WHERE thread_id = ? AND status IN ('pending', 'running') ORDER BY queue_seq LIMIT 1
-            """, arguments: [threadID]) {
+            SELECT run_id FROM runs WHERE thread_id = ? AND status IN ('pending', 'running') AND run_id IS NOT ? ORDER BY queue_seq LIMIT 1
+            """, arguments: [threadID, run]) {
             throw StoreError.threadBusy(threadID: threadID, runID: active)
         }
     }
@@ -178,11 +180,11 @@ extension SQLiteStore: ThreadStore {
         try db.execute(sql: "UPDATE threads SET updated_at = ? WHERE thread_id = ?", arguments: [now, id])
     }
 
-    public func truncateMessages(thread id: String, keeping count: Int) async throws -> Int {
+    public func truncateMessages(thread id: String, keeping count: Int, by run: String?) async throws -> Int {
         let now = self.now().milliseconds
         return try await pool.write { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
-            try Self.refuseWhileRunning(db, id)
+            try Self.refuseWhileRunning(db, id, except: run)
             try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq > ?", arguments: [id, count])
             let removed = db.changesCount
             if removed > 0 { try Self.checkpoint(db, thread: id, messageCount: count, now: now, replacing: true) }

@@ -12,14 +12,15 @@ public protocol ThreadStore: Sendable {
     /// The first `limit` messages of the thread (all when nil), oldest first.
     func messages(thread id: String, limit: Int?) async throws -> [MessageRecord]
     /// Adds messages to a thread outside any run (items a client wrote), with a checkpoint of the new state;
-    /// `threadBusy` while a run holds the thread.
+    /// `threadBusy` while a run holds the thread; `threadFull` past `StoreLimits.maxMessagesPerThread`.
     func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord]
     /// Removes one message by its id; the thread's checkpoints give way to one of the state without it. False when
     /// the thread has no such message; `threadBusy` while a run holds the thread.
     func removeMessage(thread id: String, messageID: String) async throws -> Bool
     /// Keeps a thread's first `count` messages and removes the rest (a client resent its conversation edited or
     /// regenerated from an earlier turn); the checkpoints give way to one of the kept state. The number removed.
-    func truncateMessages(thread id: String, keeping count: Int) async throws -> Int
+    /// `by`: the run that holds the thread and does it (no other may be pending or running).
+    func truncateMessages(thread id: String, keeping count: Int, by run: String?) async throws -> Int
     /// Newest first; `before` is a checkpoint id.
     func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord]
 }

@@ -109,6 +109,9 @@ extension PostgresStore: ThreadStore {
             guard try await self.fetchThread(id, on: connection, lock: true) != nil else { throw StoreError.threadNotFound(id) }
             try await self.refuseWhileRunning(id, on: connection)
             var seq = try await self.rows("SELECT COALESCE(MAX(seq), 0) AS n FROM messages WHERE thread_id = \(id)", on: connection)[0].int64("n")
+            guard Int(seq) + messages.count <= StoreLimits.maxMessagesPerThread else {
+                throw StoreError.threadFull(id, limit: StoreLimits.maxMessagesPerThread)
+            }
             var added: [MessageRecord] = []
             for message in messages {
                 seq += 1
@@ -131,11 +134,10 @@ extension PostgresStore: ThreadStore {
                                                 on: connection).first else { return false }
             let seq = try row.int64("seq")
             try await self.execute("DELETE FROM messages WHERE thread_id = \(id) AND seq = \(seq)", on: connection)
-            // Later messages move up one place, in order, so that positions stay 1...n.
-            for later in try await self.rows("SELECT seq FROM messages WHERE thread_id = \(id) AND seq > \(seq) ORDER BY seq", on: connection) {
-                let old = try later.int64("seq")
-                try await self.execute("UPDATE messages SET seq = \(old - 1) WHERE thread_id = \(id) AND seq = \(old)", on: connection)
-            }
+            // Later messages move up one place so that positions stay 1...n: through negative numbers, two statements
+            // whatever their count, with no moment where two rows share a place.
+            try await self.execute("UPDATE messages SET seq = -seq WHERE thread_id = \(id) AND seq > \(seq)", on: connection)
+            try await self.execute("UPDATE messages SET seq = -seq - 1 WHERE thread_id = \(id) AND seq < 0", on: connection)
             let count = try await self.rows("SELECT COUNT(*) AS n FROM messages WHERE thread_id = \(id)", on: connection)[0].int64("n")
             try await self.checkpoint(thread: id, messageCount: count, now: now, replacing: true, on: connection)
             return true
@@ -143,9 +145,10 @@ extension PostgresStore: ThreadStore {
     }
 
     /// A thread's messages change outside a run only while no run holds it.
-    func refuseWhileRunning(_ threadID: String, on connection: PostgresConnection) async throws {
+    func refuseWhileRunning(_ threadID: String, except run: String? = nil, on connection: PostgresConnection) async throws {
         if let active = try await self.rows("""
-            SELECT run_id FROM runs WHERE thread_id = \(threadID) AND status IN ('pending', 'running') ORDER BY queue_seq LIMIT 1
+            SELECT run_id FROM runs WHERE thread_id = \(threadID) AND status IN ('pending', 'running')
+                AND run_id IS DISTINCT FROM \(run) ORDER BY queue_seq LIMIT 1
             """, on: connection).first {
             throw StoreError.threadBusy(threadID: threadID, runID: try active.string("run_id"))
         }
@@ -166,11 +169,11 @@ extension PostgresStore: ThreadStore {
         try await self.execute("UPDATE threads SET updated_at = \(now) WHERE thread_id = \(id)", on: connection)
     }
 
-    public func truncateMessages(thread id: String, keeping count: Int) async throws -> Int {
+    public func truncateMessages(thread id: String, keeping count: Int, by run: String?) async throws -> Int {
         let now = self.now().ms
         return try await transaction { connection in
             guard try await self.fetchThread(id, on: connection, lock: true) != nil else { throw StoreError.threadNotFound(id) }
-            try await self.refuseWhileRunning(id, on: connection)
+            try await self.refuseWhileRunning(id, except: run, on: connection)
             let removed = try await self.rows("DELETE FROM messages WHERE thread_id = \(id) AND seq > \(Int64(count)) RETURNING seq", on: connection).count
             if removed > 0 { try await self.checkpoint(thread: id, messageCount: Int64(count), now: now, replacing: true, on: connection) }
             return removed

@@ -305,4 +305,53 @@ import Testing
         #expect(((final["response"] as? [String: Any])?["output"] as? [[String: Any]])?.map { $0["type"] as? String }
                 == ["function_call", "function_call_output", "message"])
     }
+
+    /// What an attacker's audit found, each now refused or kept whole.
+    @Test func auditFindingsStayFixed() async throws {
+        let clock = GateClock()
+        let h = try ThreadHarness(agents: Self.agents, requireKeys: true, clock: clock)
+        let admin = try await h.makeKey(tenant: "t", scopes: ["admin"])
+        let runsOnly = try await h.makeKey(tenant: "t", scopes: ["runs:write", "runs:read"])
+        func call(_ method: String, _ path: String, _ body: String? = nil, key: String, headers: [(String, String)] = []) async -> Response {
+            await h.call(method, path, body, headers: [("Authorization", "Bearer \(key)")] + headers)
+        }
+        // echo makes its tokens without the clock; slow waits for the gate, which stays shut until the end.
+        let first = #"{"model":"echo","metadata":{"thread_id":"kept"},"messages":[{"role":"user","content":"precious"}]}"#
+        #expect(await call("POST", "/v1/chat/completions", first, key: admin).status == 200)
+        // A key without threads:write cannot keep (or cut) a chat on a thread.
+        let cut = #"{"model":"echo","metadata":{"thread_id":"kept"},"messages":[{"role":"user","content":"other"}]}"#
+        #expect(await call("POST", "/v1/chat/completions", cut, key: runsOnly).status == 403)
+        // A run that is refused (the thread is busy) leaves the thread as it was.
+        _ = await call("POST", "/threads/kept/runs", #"{"assistant_id":"slow","input":{"messages":[{"role":"user","content":"x y"}]}}"#, key: admin)
+        let refused = await call("POST", "/v1/chat/completions", cut, key: admin)
+        #expect(refused.status == 409)
+        #expect((try await object(refused)["error"] as? [String: Any])?["code"] as? String == "conversation_busy")
+        let kept = try await jsonObject(call("GET", "/threads/kept/state", key: admin))
+        #expect(messageContents(kept["values"] as? [String: Any] ?? [:]).prefix(2) == ["precious", "You said: precious"])
+        // A conversation with a response still running is not deleted under it.
+        #expect(await call("DELETE", "/v1/conversations/kept", key: admin).status == 409)
+        // Image URLs naming internal addresses, in any spelling, are refused.
+        for url in ["http://169.254.169.254/latest/", "http://localhost:8080/", "http://[::1]:6379/", "http://0x7f000001/", "http://10.0.0.1/a.png"] {
+            let body = #"{"model":"echo","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"\#(url)"}}]}]}"#
+            #expect(await call("POST", "/v1/chat/completions", body, key: admin).status == 400, "\(url)")
+        }
+        // Instructions are the response's only: not an item of its conversation.
+        let answered = try await object(call("POST", "/v1/responses", #"{"model":"echo","input":"q","instructions":"SECRET PROMPT"}"#, key: admin))
+        let conversation = try #require((answered["conversation"] as? [String: String])?["id"])
+        let items = try await bodyText(call("GET", "/v1/conversations/\(conversation)/items", key: admin))
+        #expect(!items.contains("SECRET PROMPT") && items.contains("You said: q"))
+        // Size limits: metadata values, items at once.
+        let big = String(repeating: "x", count: 600)
+        #expect(await call("POST", "/v1/responses", #"{"model":"echo","input":"q","metadata":{"k":"\#(big)"}}"#, key: admin).status == 400)
+        let many = (1...21).map { _ in #"{"role":"user","content":"x"}"# }.joined(separator: ",")
+        #expect(await call("POST", "/v1/conversations/\(conversation)/items", #"{"items":[\#(many)]}"#, key: admin).status == 400)
+        // An idempotent streamed create: the retry streams the same response, no second run.
+        let streamed = #"{"model":"echo","input":"once","stream":true}"#
+        let one = parseSSE(try await bodyText(call("POST", "/v1/responses", streamed, key: admin, headers: [("Idempotency-Key", "k-1")])))
+        let again = await call("POST", "/v1/responses", streamed, key: admin, headers: [("Idempotency-Key", "k-1")])
+        #expect(again.headers["Idempotent-Replayed"] == "true")
+        let two = parseSSE(try await bodyText(again))
+        #expect(one.map(\.data) == two.map(\.data) && !one.isEmpty)
+        clock.open()
+    }
 }

@@ -1,5 +1,6 @@
 import AgentRuntime
 import Foundation
+import Outbound
 import Runs
 
 /// A message of a Chat Completions request: every role, content as a string or a list of parts.
@@ -103,6 +104,16 @@ enum OpenAIContent: Decodable {
                   parsed.host?.isEmpty == false, parsed.user == nil, parsed.password == nil else {
                 throw APIError.invalid(field: field, "must be a data: URL or an http(s) URL without credentials (at most 2048 characters)")
             }
+            // The model server fetches it, maybe from inside a network: no internal address in any spelling, no localhost.
+            let host = (parsed.host ?? "").lowercased()
+            do {
+                _ = try Outbound.precheck(url, policy: OutboundPolicy())
+            } catch {
+                throw APIError.invalid(field: field, "must not name an internal address")
+            }
+            if host == "localhost" || host.hasSuffix(".localhost") {
+                throw APIError.invalid(field: field, "must not name an internal address")
+            }
         }
         let detail = part.image_url?.detail ?? part.detail
         if let detail, !["auto", "low", "high"].contains(detail) { throw APIError.invalid(field: path + ".detail", "must be auto, low or high") }
@@ -191,7 +202,8 @@ struct ChatCompletionPlan {
 
     init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
         let body = try request.decodeJSON(ChatCompletionBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
-        if case .string(let id)? = body.metadata?["thread_id"] {
+        if let given = body.metadata?["thread_id"] {
+            guard case .string(let id) = given else { throw APIError.invalid(field: "metadata.thread_id", "must be a string") }
             threadID = try ThreadEndpoints.validID(id, field: "metadata.thread_id")
         } else if let chat = request.headers["X-OpenWebUI-Chat-Id"], !chat.isEmpty {
             threadID = try ThreadEndpoints.validID(chat, field: "X-OpenWebUI-Chat-Id")
@@ -206,7 +218,7 @@ struct ChatCompletionPlan {
         guard let wire = body.messages, !wire.isEmpty else { throw APIError.invalid(field: "messages", "is required and must not be empty") }
         let messages = try wire.enumerated().map { try $1.chatMessage(path: "messages[\($0)]", makeID: makeID) }
         guard messages.contains(where: { $0.role == .user }) else { throw APIError.invalid(field: "messages", "needs at least one user message") }
-        try RunPlan.checkLimits(count: messages.count, contents: messages.map(\.content), agent: agent, field: "messages")
+        try RunPlan.checkLimits(messages, agent: agent, field: "messages")
         if let temperature = body.temperature, !(0...2).contains(temperature) {
             throw APIError.invalid(field: "temperature", "must be between 0 and 2")
         }
@@ -452,6 +464,11 @@ extension OpenAIEndpoints {
     /// edited or regenerated), the thread's later messages give way to the request's.
     func threadCompletion(_ plan: ChatCompletionPlan, threadKey: String, _ request: Request, _ context: RequestContext,
                           id: String, created: Int) async throws -> Response {
+        // Keeping a conversation on a thread writes the thread: the key needs that scope too.
+        if let principal = context.principal, !principal.allows("threads:write") {
+            throw APIError(status: 403, code: "forbidden", detail: "This API key lacks the scope 'threads:write', which keeping a chat on a thread needs.",
+                           field: "metadata.thread_id")
+        }
         let stored = try await store.thread(threadKey) == nil ? []
             : try await store.messages(thread: threadKey, limit: nil).compactMap { try? StoredMessage.decode($0.body) }
         // Open WebUI asks for a chat's title and tags with the chat's id but a conversation of one templated message:
@@ -467,8 +484,9 @@ extension OpenAIEndpoints {
               stored[kept].role == plan.messages[kept].role, stored[kept].content == plan.messages[kept].content {
             kept += 1
         }
-        if kept < stored.count { _ = try await engine.truncateMessages(thread: threadKey, keeping: kept) }
         var job = plan.job
+        // Cut back when the run starts, holding the thread: a run that is refused (limits, a busy thread) leaves it whole.
+        if kept < stored.count { job.keepHistory = kept }
         job.input = plan.messages[kept...].map(StoredMessage.init)
         job.onDisconnect = .continue
         let order = RunOrder(job: job, thread: .createIfMissing(threadKey, tenant: context.tenant), metadata: #"{"created_by":"POST /v1/chat/completions"}"#,

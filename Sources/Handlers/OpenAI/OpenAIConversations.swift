@@ -44,6 +44,14 @@ extension OpenAIEndpoints {
         router.add(Route("DELETE", "/v1/conversations/{conversation_id}", operationID: "openai_conversation_delete", access: .scope("threads:write"),
                          summary: "Delete a conversation with its items and responses", doc: .openAIConversationDelete, handler: .async { _, context in
             let thread = try await conversationThread(context)
+            // A response still running on it would lose its record and its webhook: cancel it first.
+            let running = try await store.runs(thread: thread.id, limit: 1, offset: 0, status: .running).first
+            let pending = try await store.runs(thread: thread.id, limit: 1, offset: 0, status: .pending).first
+            if let active = running ?? pending {
+                throw APIError(status: 409, code: "conversation_busy",
+                               detail: "Response '\(ResponsesWire.responseID(active.id))' is still running on this conversation; cancel it first.",
+                               headers: HTTPHeaders([("x-should-retry", "false")]))
+            }
             _ = try await engine.deleteThread(thread.id)
             struct Deleted: Encodable { var id: String; var object = "conversation.deleted"; var deleted = true }
             return .json(encodeJSON(Deleted(id: Tenancy.publicID(thread.id))))
@@ -60,6 +68,7 @@ extension OpenAIEndpoints {
             guard let input = body.items else { throw APIError.invalid(field: "items", "is required") }
             let messages = try input.messages(makeID: dependencies.makeID)
             guard !messages.isEmpty else { throw APIError.invalid(field: "items", "must not be empty") }
+            try Self.checkItems(messages)
             _ = try await engine.addMessages(thread: thread.id, messages)
             let added = Self.items(messages)
             return .json(encodeJSON(Page(data: added, first_id: added.first?.id, last_id: added.last?.id, has_more: false)))
@@ -88,6 +97,16 @@ extension OpenAIEndpoints {
         APIError(status: 404, code: "item_not_found", detail: "No item with id '\(id.prefix(100))' in this conversation.", field: "item_id")
     }
 
+    /// Items written at once: at most 20, and the text a run's input may have.
+    static func checkItems(_ messages: [ChatMessage]) throws {
+        guard messages.count <= 20 else { throw APIError.invalid(field: "items", "at most 20 items may be added at once") }
+        let characters = messages.reduce(0) { $0 + $1.content.count + $1.toolCalls.reduce(0) { $0 + $1.arguments.count } }
+        guard characters <= 200_000 else {
+            throw APIError(status: 413, code: "input_too_large", detail: "items: \(characters) characters; at most 200000 may be added at once.",
+                           field: "items")
+        }
+    }
+
     static func checkMetadata(_ metadata: [String: String]) throws {
         guard metadata.count <= 16 else { throw APIError.invalid(field: "metadata", "has more than 16 keys") }
         for (key, value) in metadata where key.count > 64 || value.count > 512 {
@@ -99,7 +118,7 @@ extension OpenAIEndpoints {
         let body = try request.decodeJSON(ConversationBody.self, allowEmpty: true, maxStringBytes: JSONLimits.maxMediaStringBytes)
         try Self.checkMetadata(body.metadata ?? [:])
         let messages = try body.items?.messages(makeID: dependencies.makeID) ?? []
-        guard messages.count <= 20 else { throw APIError.invalid(field: "items", "at most 20 items may be added at once") }
+        try Self.checkItems(messages)
         let id = "conv_" + dependencies.makeID().replacingOccurrences(of: "-", with: "")
         let thread = try await engine.createThread(NewThread(id: context.threadKey(id), metadata: String(decoding: encodeJSON(body.metadata ?? [:]), as: UTF8.self),
                                                              tenant: context.tenant), ifExists: .raise)

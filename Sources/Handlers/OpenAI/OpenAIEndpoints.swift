@@ -28,9 +28,7 @@ struct OpenAIEndpoints {
                          handler: .async { request, context in try await chatCompletion(request, context) }))
         router.add(Route("POST", "/v1/responses", operationID: "openai_response_create", access: .scope("runs:write"),
                          summary: "Run an agent as an OpenAI response (stored, background, streamed)", doc: .openAIResponseCreate,
-                         handler: .async { request, context in
-            try await Idempotency(engine: engine).perform(request, context) { try await createResponse(request, context) }
-        }))
+                         handler: .async { request, context in try await createResponse(request, context) }))
         router.add(Route("GET", "/v1/responses/{response_id}", operationID: "openai_response_get", access: .scope("runs:read"),
                          summary: "A response; stream=true replays its events (starting_after resumes)", doc: .openAIResponseGet,
                          handler: .async { request, context in try await getResponse(request, context) }))

@@ -39,8 +39,13 @@ enum OpenAIError {
 
     static func body(_ error: APIError) -> [UInt8] {
         let status = error.status == 422 ? 400 : error.status
-        let code = error.code == "agent_not_found" ? "model_not_found" : error.code
-        let param = error.code == "agent_not_found" ? "model" : error.field
+        // The words of /v1: a model, a conversation; LangGraph's multitask_strategy is no parameter here.
+        let (code, param): (String, String?) = switch error.code {
+        case "agent_not_found": ("model_not_found", "model")
+        case "thread_not_found": ("conversation_not_found", "conversation")
+        case "thread_busy": ("conversation_busy", nil)
+        default: (error.code, error.field)
+        }
         return encodeJSON(Body(error: .init(message: error.detail, type: type(for: status), param: param, code: code)))
     }
 

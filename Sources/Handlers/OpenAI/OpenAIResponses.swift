@@ -129,12 +129,11 @@ struct ResponsePlan {
         }
         let clientTools = try OpenAITools.parse(body.tools, shape: .responses, agent: agent)
         guard let input = body.input else { throw APIError.invalid(field: "input", "is required") }
-        var messages = try input.messages(makeID: makeID)
+        let messages = try input.messages(makeID: makeID)
         guard !messages.isEmpty else { throw APIError.invalid(field: "input", "must not be empty") }
-        if let instructions = body.instructions, !instructions.isEmpty {
-            messages.insert(ChatMessage(id: makeID(), role: .system, content: instructions), at: 0)
-        }
-        try RunPlan.checkLimits(count: messages.count, contents: messages.map(\.content), agent: agent, field: "input")
+        // Instructions are this response's only, as OpenAI has them: beside the agent's, never on the conversation.
+        try RunPlan.checkLimits(messages + [ChatMessage(id: "", role: .system, content: body.instructions ?? "")], agent: agent, field: "input")
+        try OpenAIEndpoints.checkMetadata(body.metadata ?? [:])
         if body.previous_response_id != nil, body.conversation != nil {
             throw APIError.invalid(field: "previous_response_id", "send previous_response_id or conversation, not both")
         }
@@ -146,7 +145,6 @@ struct ResponsePlan {
         }
         if let temperature = body.temperature, !(0...2).contains(temperature) { throw APIError.invalid(field: "temperature", "must be between 0 and 2") }
         if let cap = body.max_output_tokens, cap < 1 { throw APIError.invalid(field: "max_output_tokens", "must be at least 1") }
-        if let metadata = body.metadata, metadata.count > 16 { throw APIError.invalid(field: "metadata", "has more than 16 keys") }
         self.agent = agent
         self.input = messages
         self.store = store
@@ -167,14 +165,56 @@ struct ResponsePlan {
                          multitaskStrategy: .enqueue)
         job.model = overrides
         job.clientTools = clientTools.isEmpty ? nil : clientTools
+        job.instructions = instructions
         return job
     }
 }
 
 extension OpenAIEndpoints {
+    /// With an `Idempotency-Key`, the response is remembered as soon as its run exists: a retry (streamed or not,
+    /// from any worker, even after the first client left) gets the same response, never a second run.
     func createResponse(_ request: Request, _ context: RequestContext) async throws -> Response {
         let plan = try ResponsePlan(request, catalog: dependencies.catalog, makeID: dependencies.makeID)
-        guard plan.store else { return try await statelessResponse(plan, context) }
+        guard plan.store else {
+            return try await Idempotency(engine: engine).perform(request, context) { try await statelessResponse(plan, context) }
+        }
+        let idempotency = Idempotency(engine: engine)
+        switch try await idempotency.begin(request, context) {
+        case .replay(let stored):
+            struct Ref: Decodable { var response_id: String }
+            guard let ref = try? JSONDecoder().decode(Ref.self, from: Data(stored.body)) else { return Idempotency.replayed(stored) }
+            var response = try await answer(plan, run: try await ownedRun(ref.response_id, context), local: nil)
+            response.headers.add("Idempotent-Replayed", "true")
+            return response
+        case .proceed(let claimed):
+            let (run, local): (RunRecord, LocalRun?)
+            do {
+                (run, local) = try await createStored(plan, request, context)
+            } catch {
+                await idempotency.release(claimed)
+                throw error
+            }
+            await idempotency.complete(claimed, status: 200, headers: [],
+                                       body: encodeJSON(["response_id": ResponsesWire.responseID(run.id)]))
+            return try await answer(plan, run: run, local: local)
+        }
+    }
+
+    /// The answer to a create, first or replayed: the events, the queued response, or the finished one.
+    func answer(_ plan: ResponsePlan, run: RunRecord, local: LocalRun?) async throws -> Response {
+        if plan.stream { return responseStream(run, startingAfter: nil) }
+        if plan.background { return try await retrieved(run) }
+        if let local {
+            guard let outcome = await local.outcome() else { throw CancellationError() }
+            if outcome.status == .interrupted { throw CancellationError() }
+        } else {
+            _ = try await engine.waitForEnd(run)
+        }
+        return try await retrieved(try await store.run(run.id) ?? run)
+    }
+
+    /// The run of a stored response: started here, or queued for any worker (`background`).
+    func createStored(_ plan: ResponsePlan, _ request: Request, _ context: RequestContext) async throws -> (RunRecord, LocalRun?) {
         var facts = ResponsesWire.Facts(previous_response_id: plan.previousResponseID, conversation: plan.conversation,
                                         user_metadata: plan.metadata.isEmpty ? nil : plan.metadata, instructions: plan.instructions,
                                         server_tools_as_functions: plan.asFunctions ? true : nil)
@@ -212,16 +252,9 @@ extension OpenAIEndpoints {
         let metadata = String(decoding: encodeJSON(["openai": facts]), as: UTF8.self)
         let order = RunOrder(job: plan.job, thread: thread, metadata: metadata, request: String(decoding: request.body, as: UTF8.self),
                              quota: context.principal?.quota, logger: context.logger)
-        if plan.background {
-            let run = try await engine.enqueue(order)
-            if plan.stream { return responseStream(run, startingAfter: nil) }
-            return .json(encodeJSON(ResponsesWire.response(run, added: [])))
-        }
+        if plan.background { return (try await engine.enqueue(order), nil) }
         let (run, local) = try await engine.start(order)
-        if plan.stream { return responseStream(run, startingAfter: nil) }
-        guard let outcome = await local.outcome() else { throw CancellationError() }
-        if outcome.status == .interrupted { throw CancellationError() }
-        return try await retrieved(try await store.run(run.id) ?? run)
+        return (run, local)
     }
 
     /// `store: false`: nothing is kept; the run is stateless and its response cannot be read again.

@@ -9,6 +9,7 @@ enum OpenAITools {
 
     static func parse(_ tools: [JSONValue]?, shape: Shape, agent: AgentDefinition) throws -> [RunJob.ClientTool] {
         var parsed: [RunJob.ClientTool] = []
+        guard (tools ?? []).count <= 128 else { throw APIError.invalid(field: "tools", "at most 128 tools") }
         for (index, tool) in (tools ?? []).enumerated() {
             let path = "tools[\(index)]"
             guard case .object(let object) = tool else { throw APIError.invalid(field: path, "must be an object") }
@@ -40,6 +41,10 @@ enum OpenAITools {
             }
             var description = ""
             if case .string(let text)? = function["description"] { description = text }
+            // What the model reads of each tool is bounded: descriptions and schemas go into every prompt.
+            guard description.count <= 4096, encodeJSON(parameters).count <= 32_768 else {
+                throw APIError.invalid(field: base, "a tool's description may have 4096 characters and its parameters 32 KiB of JSON")
+            }
             parsed.append(RunJob.ClientTool(name: name, description: description, parameters: parameters))
         }
         return parsed
