@@ -44,7 +44,7 @@ struct RunEndpoints {
         let admission = try await engine.admitStateless(context.principal?.quota)
         let runID = dependencies.makeID()
         let outcome = try await engine.runStateless(plan.job(defaultDisconnect: .cancel), runID: runID, admission: admission,
-                                                    logger: runLogger(context, runID: runID, plan: plan)) { _ in }
+                                                    logger: runLogger(context, runID: runID, plan: plan), emit: nil)
         guard let result = outcome.result else {
             if outcome.status == .interrupted { throw CancellationError() }
             guard let problem = outcome.error, problem.code != "internal_error" else {

@@ -187,21 +187,27 @@ extension RunEngine {
     /// Runs a job that is not stored: the same pipeline as a stored run, its events handed to `emit` as they happen
     /// rather than logged. With `Disconnect.cancel` it runs in the caller's task (a client that leaves stops it); with
     /// `.continue` in a task of its own, its events dropped once `emit` fails.
+    /// `emit` nil: nobody reads the events (the caller answers with the outcome), and they are not made.
     public func runStateless(_ job: RunJob, runID: String, admission: Admission, logger: Logger,
-                             emit: @escaping @Sendable (RunLogEvent) async throws -> Void) async throws -> RunOutcome {
+                             emit: (@Sendable (RunLogEvent) async throws -> Void)?) async throws -> RunOutcome {
         let agent = try agent(for: job)
         let local = LocalRun(id: runID, stored: false)
         let detached = job.onDisconnect == .continue
-        let persistence = StatelessRun(admission: admission, emit: emit, tolerant: detached)
+        let persistence = StatelessRun(admission: admission, emit: emit ?? { _ in }, observesEvents: emit != nil, tolerant: detached)
         let execution = RunExecution(engine: self, runID: runID, threadID: nil, agent: agent, input: job.messages,
                                      clientTools: (job.clientTools ?? []).map(\.spec), local: local, logger: logger, persistence: persistence)
         register(local)
         defer { unregister(runID) }
-        let task = Task { await execution.execute() }
-        local.start { task.cancel() }
-        if detached { return await task.value }
-        // The caller's task is cancelled when its client leaves (the server's shutdown cancels the run first).
-        return await withTaskCancellationHandler { await task.value } onCancel: { local.cancel(.interrupt, reason: "client_disconnected") }
+        if detached {
+            let task = Task { await execution.execute() }
+            local.start { task.cancel() }
+            return await task.value
+        }
+        // In the caller's own task: no second task, its memory and its hop, per run. The server's shutdown marks the
+        // run first (the reason its stream then reports) and the transport cancels the request's task after it.
+        return await withTaskCancellationHandler { await execution.execute() } onCancel: {
+            local.cancel(.interrupt, reason: "client_disconnected")
+        }
     }
 }
 

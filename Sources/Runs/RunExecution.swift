@@ -18,6 +18,8 @@ protocol RunPersistence: Sendable {
     var reportsCancellation: Bool { get }
     /// What a run stopped by the server's shutdown tells its readers to do.
     var shutdownAdvice: String { get }
+    /// False when nobody reads the run's events (a stateless run answered once it ends): they are not even made.
+    var observesEvents: Bool { get }
     /// Ends the run: its status, the messages the thread gains, the result note, usage; and the log's `end`
     /// (`quietly`: no `end` where nobody listens).
     func finish(_ status: RunStatus, messages: [ChatMessage], note: RunResultNote, rollback: Bool, quietly: Bool) async throws
@@ -69,9 +71,12 @@ struct RunExecution: Sendable {
             input = Self.namingToolResults(input, after: history)
             fit = ContextWindow.fit(history: history, input: input, instructions: agent.instructions, budget: agent.limits.maxContextTokens)
             logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(fit.droppedMessages)"])
-            try await persistence.append(.started(RunStart(runID: runID, threadID: threadID.map(Tenancy.publicID), attempt: attempt,
-                                                           droppedMessages: fit.droppedMessages, state: (history + input).map(StoredMessage.init))))
-            try await persistence.append(.stepStarted(.agent, turn: 1))
+            let observed = persistence.observesEvents
+            if observed {
+                try await persistence.append(.started(RunStart(runID: runID, threadID: threadID.map(Tenancy.publicID), attempt: attempt,
+                                                               droppedMessages: fit.droppedMessages, state: (history + input).map(StoredMessage.init))))
+                try await persistence.append(.stepStarted(.agent, turn: 1))
+            }
             let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
             let (agent, persistence) = (self.agent, self.persistence)
             let result = try await engine.runner.run(agent: agent, input: fit.history + input, clientTools: clientTools) { event in
@@ -80,10 +85,12 @@ struct RunExecution: Sendable {
                 if case .toolStarted(let call) = event, agent.tool(call.name)?.isIdempotent == false {
                     try await persistence.recordSideEffect(call)
                 }
-                for logged in steps.events(for: event) { try await persistence.append(logged) }
+                if observed { for logged in steps.events(for: event) { try await persistence.append(logged) } }
             }
             let messages = input + Array(result.messages.dropFirst(fit.history.count + input.count))
-            try await persistence.append(.checkpoint(state: (history + messages).map(StoredMessage.init), usage: result.usage, turns: result.turns))
+            if observed {
+                try await persistence.append(.checkpoint(state: (history + messages).map(StoredMessage.init), usage: result.usage, turns: result.turns))
+            }
             try await persistence.finish(.success, messages: messages,
                                          note: RunResultNote(usage: result.usage, turns: result.turns, context: fit.note), rollback: false, quietly: false)
             logger.info("run.completed", metadata: [
@@ -397,6 +404,7 @@ struct StoredRun: RunPersistence {
     /// caller decides.
     var reportsCancellation: Bool { true }
     var shutdownAdvice: String { "the run stopped. Run it again." }
+    var observesEvents: Bool { true }
 
     func finish(_ status: RunStatus, messages: [ChatMessage], note: RunResultNote, rollback: Bool, quietly: Bool) async throws {
         let settings = engine.catalog.webhooks
@@ -434,6 +442,7 @@ struct StoredRun: RunPersistence {
 struct StatelessRun: RunPersistence {
     let admission: Admission
     let emit: @Sendable (RunLogEvent) async throws -> Void
+    let observesEvents: Bool
     /// The client may have left (`on_disconnect: continue`): what it would have been sent is dropped.
     let tolerant: Bool
 

@@ -444,7 +444,7 @@ extension OpenAIEndpoints {
         logger[metadataKey: "agent.id"] = .string(plan.agent.id)
         let (engine, job) = (self.engine, plan.job)
         guard plan.stream else {
-            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger) { _ in }
+            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger, emit: nil)
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
             return .json(encodeJSON(ChatCompletionWire.completion(result, added: result.messages.dropFirst(plan.messages.count),
                                                                   id: id, created: created, model: plan.agent.id)))

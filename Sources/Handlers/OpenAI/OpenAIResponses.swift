@@ -269,7 +269,7 @@ extension OpenAIEndpoints {
             instructions: plan.instructions)
         let (engine, job) = (self.engine, plan.job)
         guard plan.stream else {
-            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger) { _ in }
+            let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger, emit: nil)
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
             var response = template
             response.status = "completed"
