@@ -304,6 +304,7 @@ wait_for_socket "$run/uvicorn.sock" "$uvicorn_pid"
 main=https://localhost:$HTTPS_PORT
 bench=https://localhost:$BENCH_PORT
 body='{"assistant_id":"echo-fast","input":{"messages":[{"role":"user","content":"Hello there, how are you today?"}]}}'
+chat_body='{"model":"echo-fast","messages":[{"role":"user","content":"Hello there, how are you today?"}]}'
 targets=(
     "nginx-ok|nginx return 200 (upper bound)|$bench/nginx/ok|"
     "fcgi-c-ok|C libfcgi responder (floor)|$bench/fcgi/ok|"
@@ -323,11 +324,14 @@ if [[ -n $baseline_bin ]]; then
     )
     log "A/B: agentfcgi $bin against baseline $baseline_bin (port $BASELINE_PORT)"
 fi
+# The same run through the OpenAI dialect, next to /runs/wait.
+targets+=("agentfcgi-chat|agentfcgi POST /v1/chat/completions|$main/v1/chat/completions|chat")
 
 log "checking each target once"
-curl_target() { # url post
+curl_target() { # url post|chat
     local args=(-sS --max-time 10 --cacert "$out/certs/ca.crt" -o "$out/logs/check.body" -w '%{http_code}')
-    [[ -z $2 ]] || args+=(-X POST -H 'Content-Type: application/json' --data "$body")
+    [[ $2 != post ]] || args+=(-X POST -H 'Content-Type: application/json' --data "$body")
+    [[ $2 != chat ]] || args+=(-X POST -H 'Content-Type: application/json' --data "$chat_body")
     curl "${args[@]}" "$1" 2>&1 || true
 }
 wait_ready() { # url: uvicorn binds its socket before its workers accept, so poll until 200
@@ -397,7 +401,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for t in "${round_targets[@]}"; do
         IFS='|' read -r key label url post <<<"$t"
         script=()
-        [[ -z $post ]] || script=(-s "$here/post_runs_wait.lua")
+        [[ $post != post ]] || script=(-s "$here/post_runs_wait.lua")
+        [[ $post != chat ]] || script=(-s "$here/post_chat_completions.lua")
         wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${script[@]}" "$url" >"$out/wrk/$key.warmup.txt" 2>&1 || true
         nginx_workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
         backends=$(backend_pids "$key")

@@ -168,7 +168,7 @@ extension RunEngine {
         _ = acquireBell(run.id)
         let persistence = StoredRun(engine: self, record: run, job: job, claimed: claimed, local: local)
         let execution = RunExecution(engine: self, runID: run.id, threadID: run.threadID, agent: agent, input: job.messages,
-                                     clientTools: (job.clientTools ?? []).map(\.spec), local: local, logger: logger, persistence: persistence)
+                                     clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence)
         let task = Task.detached { [self] in
             let outcome = await execution.execute()
             unregister(run.id)
@@ -195,7 +195,7 @@ extension RunEngine {
         let detached = job.onDisconnect == .continue
         let persistence = StatelessRun(admission: admission, emit: emit ?? { _ in }, observesEvents: emit != nil, tolerant: detached)
         let execution = RunExecution(engine: self, runID: runID, threadID: nil, agent: agent, input: job.messages,
-                                     clientTools: (job.clientTools ?? []).map(\.spec), local: local, logger: logger, persistence: persistence)
+                                     clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence)
         register(local)
         defer { unregister(runID) }
         if detached {

@@ -35,19 +35,8 @@ public struct RunJob: Codable, Sendable, Equatable {
     /// Instructions for this run only, after the agent's own; never written to the thread.
     public var instructions: String?
 
-    public struct ClientTool: Codable, Sendable, Equatable {
-        public var name: String
-        public var description: String
-        public var parameters: JSONValue
-
-        public init(name: String, description: String, parameters: JSONValue) {
-            self.name = name
-            self.description = description
-            self.parameters = parameters
-        }
-
-        public var spec: ToolSpec { ToolSpec(name: name, description: description, parameters: parameters) }
-    }
+    /// A client's function tool is a tool spec like any other; the run ends at a call of one.
+    public typealias ClientTool = ToolSpec
 
     public struct ModelOverrides: Codable, Sendable, Equatable {
         public var temperature: Double?

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What a model is told about a tool: its name, what it does, and a JSON Schema of its arguments.
-public struct ToolSpec: Sendable, Equatable {
+public struct ToolSpec: Sendable, Equatable, Codable {
     public var name: String
     public var description: String
     public var parameters: JSONValue
