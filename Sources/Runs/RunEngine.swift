@@ -317,25 +317,6 @@ public final class RunEngine: Sendable {
     }
 }
 
-/// The reads the HTTP layer makes itself (state, history, listings, authentication); every write goes through the
-/// engine.
-public struct StoreReader: Sendable {
-    let store: any AgentStore
-
-    public func thread(_ id: String) async throws -> ThreadRecord? { try await store.thread(id) }
-    public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] { try await store.searchThreads(query) }
-    public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] { try await store.messages(thread: id, limit: limit) }
-    public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] {
-        try await store.checkpoints(thread: id, limit: limit, before: before)
-    }
-    public func run(_ id: String) async throws -> RunRecord? { try await store.run(id) }
-    public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] {
-        try await store.runs(thread: id, limit: limit, offset: offset, status: status)
-    }
-    public func deliveries(run id: String) async throws -> [DeliveryRecord] { try await store.deliveries(run: id) }
-    public func key(hash: String) async throws -> APIKeyRecord? { try await store.key(hash: hash) }
-}
-
 extension Duration {
     public var seconds: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -1,0 +1,156 @@
+import AgentRuntime
+import Foundation
+import Outbound
+import Runs
+
+/// A message of a Chat Completions request: every role, content as a string or a list of parts.
+struct OpenAIChatMessage: Decodable {
+    var role: String
+    var content: OpenAIContent?
+    var name: String?
+    var tool_calls: [ToolCallBody]?
+    var tool_call_id: String?
+
+    struct ToolCallBody: Decodable {
+        var id: String
+        var type: String?
+        var function: Function
+
+        struct Function: Decodable {
+            var name: String
+            var arguments: String
+        }
+    }
+
+    static let roles = ["system", "developer", "user", "assistant", "tool"]
+
+    /// The message as the runtime knows it; `path` names it in errors (`messages[2]`).
+    func chatMessage(path: String, makeID: () -> String) throws -> ChatMessage {
+        guard Self.roles.contains(role) else {
+            throw APIError.invalid(field: path + ".role", "unknown role '\(role.prefix(40))'; expected one of: \(Self.roles.joined(separator: ", "))")
+        }
+        switch role {
+        case "user":
+            guard let content else { throw APIError.invalid(field: path + ".content", "is required") }
+            let (text, images) = try content.parts(path: path + ".content")
+            var message = ChatMessage(id: makeID(), role: .user, content: text, name: name)
+            message.images = images
+            return message
+        default: break
+        }
+        let text = try content?.text(path: path + ".content") ?? ""
+        switch role {
+        case "assistant":
+            let calls = (tool_calls ?? []).map { ToolCall(id: $0.id, name: $0.function.name, arguments: $0.function.arguments) }
+            if content == nil, calls.isEmpty { throw APIError.invalid(field: path + ".content", "is required unless tool_calls are given") }
+            return ChatMessage(id: makeID(), role: .assistant, content: text, name: name, toolCalls: calls)
+        case "tool":
+            guard let callID = tool_call_id, !callID.isEmpty else { throw APIError.invalid(field: path + ".tool_call_id", "is required for a tool message") }
+            return ChatMessage(id: makeID(), role: .tool, content: text, name: name, toolCallID: callID)
+        default:
+            guard content != nil else { throw APIError.invalid(field: path + ".content", "is required") }
+            return ChatMessage(id: makeID(), role: role == "user" ? .user : .system, content: text, name: name)
+        }
+    }
+}
+
+/// Message content: a string, or parts: text, and images by URL (`data:` URLs are kept, http(s) URLs go to the model
+/// server as they are; this server fetches neither). Other parts are refused by name.
+enum OpenAIContent: Decodable {
+    case text(String)
+    case parts([Part])
+
+    struct Part: Decodable {
+        var type: String
+        var text: String?
+        var image_url: ImageURL?
+        var detail: String?
+    }
+
+    /// Chat Completions nests `{"url", "detail"}`; the Responses API sends the URL as a string.
+    struct ImageURL: Decodable {
+        var url: String
+        var detail: String?
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let url = try? container.decode(String.self) {
+                self.url = url
+                return
+            }
+            struct Object: Decodable { var url: String; var detail: String? }
+            let object = try container.decode(Object.self)
+            (url, detail) = (object.url, object.detail)
+        }
+    }
+
+    /// The largest image a part may carry as a `data:` URL.
+    static let maxImageURLBytes = 8 << 20
+    static let imageTypes = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+
+    static func image(_ part: Part, path: String) throws -> ImageRef {
+        guard let url = part.image_url?.url else { throw APIError.invalid(field: path + ".image_url", "is required") }
+        let field = path + ".image_url"
+        if url.hasPrefix("data:") {
+            guard let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64"),
+                  imageTypes.contains(String(url[url.index(url.startIndex, offsetBy: 5)..<comma].dropLast(7))) else {
+                throw APIError.invalid(field: field, "a data: URL must be data:image/(png|jpeg|gif|webp);base64,...")
+            }
+            guard url.utf8.count <= maxImageURLBytes else {
+                throw APIError(status: 413, code: "image_too_large", detail: "\(field): an image may be at most \(maxImageURLBytes >> 20) MiB as a data: URL.", field: field)
+            }
+        } else {
+            guard url.utf8.count <= 2048, let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+                  parsed.host?.isEmpty == false, parsed.user == nil, parsed.password == nil else {
+                throw APIError.invalid(field: field, "must be a data: URL or an http(s) URL without credentials (at most 2048 characters)")
+            }
+            // The model server fetches it, maybe from inside a network: no internal address in any spelling, no localhost.
+            let host = (parsed.host ?? "").lowercased()
+            do {
+                _ = try Outbound.precheck(url, policy: OutboundPolicy())
+            } catch {
+                throw APIError.invalid(field: field, "must not name an internal address")
+            }
+            if host == "localhost" || host.hasSuffix(".localhost") {
+                throw APIError.invalid(field: field, "must not name an internal address")
+            }
+        }
+        let detail = part.image_url?.detail ?? part.detail
+        if let detail, !["auto", "low", "high"].contains(detail) { throw APIError.invalid(field: path + ".detail", "must be auto, low or high") }
+        return ImageRef(url: url, detail: detail)
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) { self = .text(text) } else { self = .parts(try container.decode([Part].self)) }
+    }
+
+    func text(path: String) throws -> String {
+        let (text, images) = try parts(path: path)
+        guard images.isEmpty else { throw APIError.invalid(field: path, "only a user message may carry images") }
+        return text
+    }
+
+    /// The text and the images.
+    func parts(path: String) throws -> (String, [ImageRef]) {
+        switch self {
+        case .text(let text): return (text, [])
+        case .parts(let parts):
+            var out = ""
+            var images: [ImageRef] = []
+            for (index, part) in parts.enumerated() {
+                switch part.type {
+                case "text", "input_text", "output_text":
+                    guard let text = part.text else { throw APIError.invalid(field: "\(path)[\(index)].text", "is required") }
+                    out += text
+                case "image_url", "input_image":
+                    images.append(try Self.image(part, path: "\(path)[\(index)]"))
+                default:
+                    throw APIError.invalid(field: "\(path)[\(index)].type",
+                                           "content parts of type '\(part.type.prefix(40))' are not supported; send text or images")
+                }
+            }
+            return (out, images)
+        }
+    }
+}
