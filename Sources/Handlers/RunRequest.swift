@@ -50,33 +50,6 @@ enum OnDisconnect: String, Decodable, CaseIterable {
     var policy: RunJob.Disconnect { self == .cancel ? .cancel : .continue }
 }
 
-enum StreamMode: String, Decodable, CaseIterable {
-    case values, messages, messagesTuple = "messages-tuple", updates, custom
-
-    init(from decoder: any Decoder) throws {
-        self = try decodeEnum(decoder, Self.self)
-    }
-}
-
-/// `stream_mode` is a single mode or a list of them.
-struct StreamModes: Decodable {
-    var modes: [StreamMode]
-
-    init(_ modes: [StreamMode]) { self.modes = modes }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let text = try? container.decode(String.self) {
-            guard let mode = StreamMode(rawValue: text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: unknownValue(text, StreamMode.self))
-            }
-            modes = [mode]
-        } else {
-            modes = try container.decode([StreamMode].self)
-        }
-    }
-}
-
 func decodeEnum<E: RawRepresentable & CaseIterable>(_ decoder: any Decoder, _ type: E.Type) throws -> E where E.RawValue == String {
     let container = try decoder.singleValueContainer()
     let text = try container.decode(String.self)
