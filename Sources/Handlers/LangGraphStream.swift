@@ -1,22 +1,57 @@
 import AgentRuntime
+import Foundation
 import Runs
 import Store
 
 /// LangGraph's stream modes rendered from a run's typed events: the frames a reader asked for, whatever the run's
-/// creator asked for. One renderer per reader and run: `messages` accumulates each message's text.
+/// creator asked for. One renderer per reader and run: `messages` accumulates each message's text, and the modes of
+/// the graph's progress (`events`, `tasks`, `checkpoints`, `debug`) follow its steps with `LangGraphProgress`.
+/// Rendering is deterministic: a reader re-renders the log from its start and resumes by counting frames.
 final class LangGraphRenderer: Sendable {
     typealias Frame = (event: String, data: [UInt8])
 
     let modes: Set<StreamMode>
     let metadata: [String: String]
     private let partial = MutexBox<[String: String]>([:])
+    /// The graph's progress, kept only for a reader of a mode that shows it.
+    let tracking: MutexBox<Tracking>?
+    /// The `debug` mode's `timestamp`: the run's creation time, on every frame. The log's events carry no time, and a
+    /// time taken while rendering would differ from one read to the next, which `Last-Event-ID` cannot allow.
+    let timestamp: String
 
-    init(modes: Set<StreamMode>, runID: String, agentID: String) {
+    struct Tracking: Sendable {
+        var progress: LangGraphProgress
+        var events: LangGraphEvents?
+    }
+
+    /// `createdAt`: the run's creation time (its record's, for a stored run), on which checkpoint ids and debug
+    /// timestamps are based; `inputCount`: how many messages of the run's starting state are its input (its job's).
+    /// A reader of a stored run passes its record with `init(modes:run:job:)`; the defaults suit only the older modes.
+    init(modes: Set<StreamMode>, runID: String, agentID: String, createdAt: Date = Date(timeIntervalSince1970: 0), inputCount: Int? = nil) {
         self.modes = modes
         self.metadata = ["run_id": runID, "agent_id": agentID, "langgraph_node": "agent"]
+        self.timestamp = LangGraphDebugFrame.timestamp(createdAt)
+        self.tracking = modes.isDisjoint(with: StreamMode.progressModes) ? nil : MutexBox(Tracking(
+            progress: LangGraphProgress(runID: runID, createdAt: createdAt, inputCount: inputCount),
+            events: modes.contains(.events) ? LangGraphEvents(agentID: agentID) : nil))
+    }
+
+    /// A stored run's renderer: its id, agent and creation time from its record, its input from its job.
+    convenience init(modes: Set<StreamMode>, run: RunRecord, job: RunJob?) {
+        self.init(modes: modes, runID: run.id, agentID: run.assistantID, createdAt: run.createdAt, inputCount: job?.input.count)
     }
 
     func frames(_ event: RunLogEvent) -> [Frame] {
+        let progress = progressFrames(event)
+        let frames = modeFrames(event)
+        // The stream's error and end come after what the run did until then.
+        switch event {
+        case .error, .end: return progress + frames
+        default: return frames + progress
+        }
+    }
+
+    private func modeFrames(_ event: RunLogEvent) -> [Frame] {
         var frames: [Frame] = []
         func send<T: Encodable>(_ name: String, _ value: T) { frames.append((name, encodeJSON(value))) }
         switch event {
@@ -83,7 +118,7 @@ final class LangGraphRenderer: Sendable {
     /// The stream mode an untyped frame belongs to; nil for the frames every reader gets (metadata, error, end).
     static func mode(of event: String) -> String? {
         switch event {
-        case "values", "updates", "custom": event
+        case "values", "updates", "custom", "events", "tasks", "checkpoints", "debug": event
         case "messages": StreamMode.messagesTuple.rawValue
         case _ where event.hasPrefix("messages/"): StreamMode.messages.rawValue
         default: nil

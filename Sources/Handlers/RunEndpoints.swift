@@ -64,7 +64,9 @@ struct RunEndpoints {
         let logger = runLogger(context, runID: runID, plan: plan)
         let job = plan.job(defaultDisconnect: .cancel)
         let (engine, requestID) = (self.engine, context.requestID)
-        let renderer = LangGraphRenderer(modes: Set(plan.streamModes), runID: runID, agentID: plan.agent.id)
+        // Not stored, so never re-read: the request's time stands for the run's creation.
+        let renderer = LangGraphRenderer(modes: Set(plan.streamModes), runID: runID, agentID: plan.agent.id,
+                                         createdAt: .now, inputCount: job.input.count)
         return ServerSentEvents.response(
             heartbeat: dependencies.heartbeat, headers: HTTPHeaders([("Content-Location", "/runs/\(runID)")])
         ) { events in

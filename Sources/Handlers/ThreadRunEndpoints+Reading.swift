@@ -128,7 +128,7 @@ extension ThreadRunEndpoints {
         // The modes the run was created with: from its job, or from the request of a run queued before jobs.
         let job = run.job.flatMap { try? RunJob.decode($0) } ?? (try? RunPlan.legacyJob(run, catalog: dependencies.catalog))
         let created = job.map { Set($0.streamModes.compactMap(StreamMode.init(rawValue:))) } ?? Set(RunEndpoints.defaultStreamModes)
-        let renderer = LangGraphRenderer(modes: modes ?? created, runID: run.id, agentID: run.assistantID)
+        let renderer = LangGraphRenderer(modes: modes ?? created, run: run, job: job)
         // Frames of an untyped log were rendered for the creator's modes already: a reader who names none gets them all.
         let legacyFilter = modes.map { Set($0.map(\.rawValue)) }
         var number = 0

@@ -120,7 +120,7 @@ enum APISchemas {
         },
         "examples": [{"assistant_id": "assistant", "input": {"messages": [{"role": "user", "content": "what is 12*(3+4)?"}]}}]
       },
-      "StreamMode": {"type": "string", "enum": ["values", "messages", "messages-tuple", "updates", "custom"]},
+      "StreamMode": {"type": "string", "enum": ["values", "messages", "messages-tuple", "updates", "custom", "events", "tasks", "checkpoints", "debug"]},
       "Thread": {
         "type": "object", "required": ["thread_id", "created_at", "updated_at", "metadata", "status", "values", "interrupts"],
         "properties": {
