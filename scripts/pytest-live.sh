@@ -50,6 +50,9 @@ config=$state/agents-pytest.yaml
 } | sed "s|folder: docs|folder: $repo/docs|" >"$config"
 secret=$("$bin" webhook-secret)
 # nginx's rate limits are raised: schemathesis sends thousands of requests (the limits have their own live test).
+# CORS for an example origin and for the page that test_cors.py serves on another loopback port.
+cors_page_port=$(free_port)
+CORS_ORIGINS="https://chat.example.com http://127.0.0.1:$cors_page_port" \
 RATE=5000r/s KEY_RATE=5000r/s BURST=5000 \
 AGENTFCGI_BIN=$bin AGENTFCGI_STATE=$state WORKERS=2 CONFIG=$config AGENTFCGI_WEBHOOK_SECRET=$secret \
     HTTPS_PORT=$https_port HTTP_PORT=$http_port setsid bash scripts/run.sh >"$log" 2>&1 </dev/null &
@@ -68,5 +71,6 @@ for _ in $(seq 1 300); do
 done
 echo "service at $url (log: $log)"
 AGENTFCGI_URL=$url AGENTFCGI_CA=$state/certs/ca.crt AGENTFCGI_WEBHOOK_SECRET=$secret \
+    AGENTFCGI_CORS_PAGE_PORT=$cors_page_port AGENTFCGI_ACCESS_LOG=$state/nginx/logs/access.log \
     AGENTFCGI_API_KEY=$(cat "$state/api-key") AGENTFCGI_BIN=$bin AGENTFCGI_DATABASE=$state/data/agentfcgi.sqlite \
     "$venv/bin/pytest" -q Tests/Python "$@"

@@ -19,8 +19,9 @@ Environment:
   AGENTFCGI_DATABASE=<state>/data/agentfcgi.sqlite   or postgres://user@host:port/db for workers on several hosts
                               sockets, certificates, nginx config, docs and logs
   AGENTFCGI_BIN=              a prebuilt agentfcgi binary; skips `swift build`
-  RATE, KEY_RATE, BURST, MAX_STREAMS, READ_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW
-                              passed on to deploy/nginx/render.sh (see that file)
+  RATE, KEY_RATE, BURST, MAX_STREAMS, READ_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW,
+  CORS_ORIGINS, CORS_MAX_AGE  passed on to deploy/nginx/render.sh (see that file); e.g.
+                              CORS_ORIGINS="http://localhost:3000" for a browser app there
 
 The workers' environment (model provider keys, ...) is this script's environment.
 EOF
@@ -282,6 +283,8 @@ docs_lines=""
 [[ -f $STATE/docs/docs/index.html ]] && docs_lines+="  docs       $base/docs/"$'\n'
 [[ -f $STATE/docs/playground/index.html ]] && docs_lines+="  playground $base/playground/"$'\n'
 [[ -f $STATE/docs/openapi.json ]] && docs_lines+="  OpenAPI    $base/openapi.json"$'\n'
+cors_line=""
+[[ -z ${CORS_ORIGINS:-} ]] || cors_line="  CORS       browser pages at $CORS_ORIGINS may call the API"$'\n'
 cat <<EOF
 
 agentfcgi is running: $WORKERS worker(s) behind nginx.
@@ -289,7 +292,7 @@ agentfcgi is running: $WORKERS worker(s) behind nginx.
   health     $base/ok
   info       $base/info
   agents     $base/agents/search (POST)
-${docs_lines}  HTTP       http://127.0.0.1:$HTTP_PORT/ redirects to HTTPS
+${docs_lines}${cors_line}  HTTP       http://127.0.0.1:$HTTP_PORT/ redirects to HTTPS
   CA         $ca   (trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE)
   logs       $STATE/logs/worker-N.log, $STATE/nginx/logs/access.log and error.log
   API key    $API_KEY   (admin; also in $STATE/api-key)

@@ -27,6 +27,12 @@
 #   HSTS_MAX_AGE  Strict-Transport-Security max-age, seconds  (31536000)
 #   METRICS_ALLOW space-separated addresses/CIDRs allowed to GET /metrics, "all", or
 #                 empty for nobody  (127.0.0.1 ::1)
+#   CORS_ORIGINS  space-separated origins whose pages may call the API from a browser, exactly
+#                 as browsers send them: scheme://host[:port], lower case, no path, no default
+#                 port (https://chat.example.com http://localhost:3000). nginx answers their
+#                 preflights itself and adds Access-Control-* headers for them only; never "*".
+#                 Empty: no CORS headers at all  (empty)
+#   CORS_MAX_AGE  seconds a browser may cache a preflight's answer (7200, Chromium's cap)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,6 +62,8 @@ MAX_STREAMS=${MAX_STREAMS:-32}
 READ_TIMEOUT=${READ_TIMEOUT:-75s}
 HSTS_MAX_AGE=${HSTS_MAX_AGE:-31536000}
 METRICS_ALLOW=${METRICS_ALLOW-127.0.0.1 ::1}
+CORS_ORIGINS=${CORS_ORIGINS:-}
+CORS_MAX_AGE=${CORS_MAX_AGE:-7200}
 
 # ---- validation: values go into nginx syntax, so refuse anything that could break it ----
 safe_word() { # name value: no whitespace, quotes, ; { } # $ or backslash
@@ -82,6 +90,7 @@ matches BURST "$BURST" '^[0-9]+$' 'a whole number'
 matches MAX_STREAMS "$MAX_STREAMS" '^[0-9]+$' 'a whole number, 0 for no limit'
 matches READ_TIMEOUT "$READ_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 75s or 5m'
 matches HSTS_MAX_AGE "$HSTS_MAX_AGE" '^[0-9]+$' 'seconds'
+matches CORS_MAX_AGE "$CORS_MAX_AGE" '^[0-9]+$' 'seconds'
 if [[ -n $NGINX_USER ]]; then
     matches NGINX_USER "$NGINX_USER" '^[a-z_][a-z0-9_-]*$' 'a user name'
 fi
@@ -119,6 +128,29 @@ done
 metrics_allow_lines=${metrics_allow_lines%$'\n'}
 [[ -n $metrics_allow_lines ]] || metrics_allow_lines="        # METRICS_ALLOW is empty: nobody may read /metrics through nginx"
 
+# CORS: one exact-match regex per origin. An origin is compared as a string, so it must be
+# spelled the way browsers serialize it, or it would silently never match.
+cors_origin_lines=""
+read -r -a cors_origins <<<"$CORS_ORIGINS" # split without globbing: "*" stays "*"
+for o in "${cors_origins[@]}"; do
+    case $o in
+        '*' | null) die "CORS_ORIGINS: '$o' is not allowed; list the exact origins of the pages that call the API" ;;
+        */) die "CORS_ORIGINS: '$o' ends with '/'; an origin has no path: '${o%/}'" ;;
+        *[[:upper:]]*) die "CORS_ORIGINS: '$o' has capitals; browsers send origins in lower case" ;;
+        https://*:443 | http://*:80) die "CORS_ORIGINS: '$o' names its scheme's default port, which browsers leave out of the origin" ;;
+    esac
+    matches CORS_ORIGINS "$o" '^https?://([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$' \
+        'scheme://host[:port], like https://chat.example.com or http://localhost:3000'
+    pattern=$(printf '%s' "$o" | sed -e 's/[].[]/\\&/g') # . [ ] literal in the regex
+    cors_origin_lines+="    \"~^$pattern\$\" \"$o\";"$'\n'
+done
+cors_origin_lines=${cors_origin_lines%$'\n'}
+cors_vary="Origin"
+if [[ -z $cors_origin_lines ]]; then
+    cors_origin_lines="    # CORS_ORIGINS is empty: no origin is allowed and no response carries CORS headers"
+    cors_vary=""
+fi
+
 # ---- substitution ----
 # Escape a value for the replacement side of s|...|...|: backslash, &, the | delimiter,
 # and newlines (multi-line values become "\<newline>").
@@ -147,6 +179,9 @@ add HSTS_MAX_AGE "$HSTS_MAX_AGE"
 add STREAM_LIMIT_LINE "$stream_limit_line"
 add METRICS_ALLOW_LINES "$metrics_allow_lines"
 add UPSTREAM_SERVERS "$upstream_servers"
+add CORS_ORIGIN_LINES "$cors_origin_lines"
+add CORS_MAX_AGE "$CORS_MAX_AGE"
+add CORS_VARY "$cors_vary"
 
 mkdir -p "$PREFIX/conf" "$PREFIX/logs" "$PREFIX/tmp"
 
