@@ -202,6 +202,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     RunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     ThreadEndpoints(engine: engine, makeID: dependencies.makeID).register(in: &router)
     ThreadRunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
+    ThreadStreamEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     OpenAIEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     return Application(router: router, logger: dependencies.logger,
                        authenticator: dependencies.requireKeys ? Authenticator(store: engine.reader) : nil)

@@ -19,6 +19,8 @@ struct RunCreateBody: Decodable {
     var if_not_exists: IfNotExists?
     var after_seconds: Double?
     var webhook: String?
+    /// LangGraph's `Command` (resume an interrupt, goto a node, update the state): refused, never ignored.
+    var command: JSONValue?
 }
 
 enum IfNotExists: String, Decodable, CaseIterable {
@@ -137,6 +139,10 @@ struct RunPlan {
         }
         guard let agent = catalog.agent(agentID) else {
             throw APIError(status: 404, code: "agent_not_found", detail: "No agent with id '\(agentID.prefix(100))'.", field: agentField)
+        }
+        if let command = body.command, command != .null {
+            throw APIError.invalid(field: "command", "is not supported: this server's runs do not pause for input, so there is nothing to "
+                                   + "resume, and its agents have no graph nodes to go to or update; send input.messages")
         }
         if body.input != nil, body.messages != nil {
             throw APIError.invalid(field: "messages", "send input.messages or messages, not both")

@@ -86,14 +86,19 @@ extension ThreadRunEndpoints {
         let query = request.queryValues("last_event_id").map { $0.trimmingCharacters(in: .whitespaces) }
         let (field, lastID) = header.isEmpty ? ("last_event_id", query.count > 1 ? "repeated" : query.first ?? "") : ("Last-Event-ID", header)
         var after = 0
-        if !lastID.isEmpty {
+        // LangGraph's SDKs send -1 for "from the start" (a UI reconnecting after a reload).
+        if !lastID.isEmpty, lastID != "-1", lastID != "-" {
             guard let value = Int(lastID), value >= 0 else {
-                throw APIError.invalid(field: field, "must be the id of an event of this run (a non-negative integer), given once")
+                throw APIError.invalid(field: field, "must be the id of an event of this run (a non-negative integer, or -1 for the start), given once")
             }
             after = value
         }
         var modes: Set<StreamMode>?
-        let requested = request.queryValues("stream_mode").filter { !$0.isEmpty }
+        // Repeated, or as LangGraph's server also reads it, one JSON array (`["values","debug"]`); empty means the run's own.
+        let requested = request.queryValues("stream_mode").flatMap { value -> [String] in
+            guard value.hasPrefix("["), let list = try? JSONDecoder().decode([String].self, from: Data(value.utf8)) else { return [value] }
+            return list
+        }.filter { !$0.isEmpty }
         if !requested.isEmpty {
             modes = Set(try requested.map { mode in
                 guard let known = StreamMode(rawValue: mode) else {

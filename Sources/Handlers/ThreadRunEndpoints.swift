@@ -69,8 +69,11 @@ struct ThreadRunEndpoints {
     }
 
     func order(_ plan: RunPlan, _ request: Request, _ context: RequestContext, thread: RunThread, disconnect: OnDisconnect) -> RunOrder {
-        RunOrder(job: plan.job(defaultDisconnect: disconnect), thread: thread, metadata: ThreadEndpoints.text(plan.metadata),
-                 request: String(decoding: plan.kwargs, as: UTF8.self), quota: context.principal?.quota, logger: context.logger)
+        var order = RunOrder(job: plan.job(defaultDisconnect: disconnect), thread: thread, metadata: ThreadEndpoints.text(plan.metadata),
+                             request: String(decoding: plan.kwargs, as: UTF8.self), quota: context.principal?.quota, logger: context.logger)
+        // As LangGraph's server does: Agent Chat UI lists a graph's threads by searching for these.
+        order.threadMetadata = String(decoding: encodeJSON(["graph_id": plan.agent.id, "assistant_id": plan.agent.id]), as: UTF8.self)
+        return order
     }
 
     func checkWebhook(_ plan: RunPlan) throws {

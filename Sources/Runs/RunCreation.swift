@@ -24,6 +24,8 @@ public struct RunOrder: Sendable {
     public var request: JSONText
     public var quota: RunQuota?
     public var logger: Logger
+    /// Keys the dialect stamps on the run's thread (LangGraph's `graph_id`, which its UIs search threads by).
+    public var threadMetadata: JSONText?
 
     public init(job: RunJob, thread: RunThread, metadata: JSONText, request: JSONText, quota: RunQuota?, logger: Logger) {
         self.job = job
@@ -114,6 +116,7 @@ extension RunEngine {
         new.webhook = job.webhook
         new.keyID = order.quota?.keyID
         new.job = job.encoded
+        new.threadMetadata = order.threadMetadata
         return new
     }
 
@@ -123,7 +126,9 @@ extension RunEngine {
         var new = new
         new.maxConcurrentRuns = storedLimit(quota)
         do {
-            return try await store.createRun(new)
+            let run = try await store.createRun(new)
+            if let threadID = run.threadID { ring(Self.threadBell(threadID)) }
+            return run
         } catch {
             if case .own(let id, _, _) = thread { _ = try? await store.deleteThread(id) }
             if case StoreError.concurrentRunsExceeded = error { throw StoreError.concurrentRunsExceeded(limit: quota?.maxConcurrentRuns ?? 0) }

@@ -23,6 +23,7 @@ public struct UnavailableStore: AgentStore {
     public func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool { throw Unavailable() }
     public func run(_ id: String) async throws -> RunRecord? { throw Unavailable() }
     public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] { throw Unavailable() }
+    public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] { throw Unavailable() }
     public func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord? { throw Unavailable() }
     public func deleteRun(_ id: String) async throws -> Bool { throw Unavailable() }
     public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],

@@ -146,6 +146,9 @@ public struct RunRecord: Sendable, Equatable {
     public var keyID: String?
     /// What to run (the run engine's versioned job); nil on runs queued before jobs were stored.
     public var job: JSONText?
+    /// The run's place in the store's queue: grows with every run created and is never reused, so a thread's runs
+    /// follow one another in this order (what numbers a thread's events across its runs).
+    public var queueSeq: Int64 = 0
 }
 
 public struct NewRun: Sendable {
@@ -168,6 +171,8 @@ public struct NewRun: Sendable {
     public var maxConcurrentRuns: Int?
     /// What to run, as the run engine reads it back on any worker.
     public var job: JSONText?
+    /// Keys merged into the thread's metadata as the run is created (LangGraph's `graph_id` and `assistant_id`).
+    public var threadMetadata: JSONText?
 
     public init(id: String, threadID: String?, assistantID: String, metadata: JSONText = "{}", kwargs: JSONText = "{}",
                 multitaskStrategy: MultitaskStrategy = .reject, onDisconnect: String = "cancel",

@@ -26,6 +26,7 @@ extension SQLiteStore: RunStore {
         record.attemptLog = row["attempt_log"]
         record.keyID = row["key_id"]
         record.job = row["job"]
+        record.queueSeq = row["queue_seq"]
         return record
     }
 
@@ -51,6 +52,10 @@ extension SQLiteStore: RunStore {
                     }
                 case .enqueue:
                     break
+                }
+                if let stamp = run.threadMetadata {
+                    try db.execute(sql: "UPDATE threads SET metadata = json_patch(metadata, json(?)) WHERE thread_id = ?",
+                                   arguments: [stamp, threadID])
                 }
             }
             if let keyID = run.keyID, let limit = run.maxConcurrentRuns {
@@ -269,6 +274,14 @@ extension SQLiteStore: RunStore {
                 SELECT \(Self.runColumns) FROM runs WHERE thread_id = ? AND (? IS NULL OR status = ?)
                 ORDER BY queue_seq DESC LIMIT ? OFFSET ?
                 """, arguments: [id, status?.rawValue, status?.rawValue, limit, offset]).map(Self.runRecord)
+        }
+    }
+
+    public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.runColumns) FROM runs WHERE thread_id = ? AND queue_seq > ? ORDER BY queue_seq LIMIT ?
+                """, arguments: [id, after, limit]).map(Self.runRecord)
         }
     }
 

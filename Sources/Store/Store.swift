@@ -39,6 +39,8 @@ public protocol RunStore: Sendable {
     func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool
     func run(_ id: String) async throws -> RunRecord?
     func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord]
+    /// A thread's runs in queue order, from the first with `queueSeq` above `after`.
+    func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord]
     /// Asks a run to stop: a pending run stops at once, a running one when its worker next renews its lease.
     func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord?
     /// Deletes a finished run; `runActive` while it is pending or running.

@@ -27,6 +27,7 @@ extension PostgresStore: RunStore {
         record.attemptLog = try row.string("attempt_log")
         record.keyID = try row.optionalString("key_id")
         record.job = try row.optionalString("job")
+        record.queueSeq = try row.int64("queue_seq")
         return record
     }
 
@@ -57,6 +58,9 @@ extension PostgresStore: RunStore {
                     }
                 case .enqueue:
                     break
+                }
+                if let stamp = run.threadMetadata {
+                    try await self.execute("UPDATE threads SET metadata = metadata || \(stamp)::jsonb WHERE thread_id = \(threadID)", on: connection)
                 }
             }
             if let keyID = run.keyID, let limit = run.maxConcurrentRuns {
@@ -275,6 +279,13 @@ extension PostgresStore: RunStore {
         return try await rows("""
             SELECT \(unescaped: Self.runColumns) FROM runs WHERE thread_id = \(id) AND (\(status)::text IS NULL OR status = \(status))
             ORDER BY queue_seq DESC LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
+            """).map(Self.run)
+    }
+
+    public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] {
+        try await rows("""
+            SELECT \(unescaped: Self.runColumns) FROM runs WHERE thread_id = \(id) AND queue_seq > \(after)
+            ORDER BY queue_seq LIMIT \(Int64(limit))
             """).map(Self.run)
     }
 

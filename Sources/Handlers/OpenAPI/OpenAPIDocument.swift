@@ -73,6 +73,7 @@ public enum OpenAPIDocument {
             paths[route.path, default: [:]][route.method.lowercased()] = render(route, operation)
         }
         var schemas = APISchemas.components.objectValue ?? [:]
+        schemas.merge(ThreadStreamSchemas.components.objectValue ?? [:]) { first, _ in first }
         // The configured agents, by id, so that clients and the docs page offer them.
         if case .object(var runCreate) = schemas["RunCreate"], case .object(var properties) = runCreate["properties"] {
             let agents = catalog.agents.map(\.id).map(JSONValue.string)
@@ -320,9 +321,9 @@ extension OpenAPIDocument.Operation {
     static let runJoinStream = OpenAPIDocument.runRead(
                 "The run's events", .eventStream, problems: [404, 422],
                 parameters: [
-                    OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^\\s*[0-9]*\\s*$"],
-                              description: "Resume after this frame (blank: from the start)."),
-                    OpenAPIDocument.Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^\\s*[0-9]*\\s*$"],
+                    OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^\\s*(-1|-|[0-9]*)\\s*$"],
+                              description: "Resume after this frame (blank or -1: from the start)."),
+                    OpenAPIDocument.Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^\\s*(-1|-|[0-9]*)\\s*$"],
                               description: "The same, for clients that cannot set headers."),
                     OpenAPIDocument.Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["$ref": "#/components/schemas/StreamMode"]],
                               description: "These modes (repeat the parameter), whatever the run was created with; empty: the modes it was created with."),
