@@ -6,82 +6,139 @@ import Synchronization
 
 /// One run, start to end, for every kind of run: claim, context window, the agent loop with its events logged as
 /// typed events, side effects recorded, then exactly one ending (success, cancelled, failed) written once.
-struct RunExecution: Sendable {
+///
+/// A class, and its stages separate functions that are not inlined: an open run's memory is mostly its task's async
+/// frames, and a frame holds what its function keeps across every await. One `execute` with everything inline kept
+/// about 6 KiB per run for the whole run (measured with heaptrack, bench/README.md); the stages' frames go when they
+/// return, and what stays while the agent runs is small.
+final class RunExecution: Sendable {
     let engine: RunEngine
     let runID: String
     let threadID: String?
     let agent: AgentDefinition
     let input: [ChatMessage]
-    var clientTools: [ToolSpec] = []
+    let clientTools: [ToolSpec]
     let local: LocalRun
     let logger: Logger
     let persistence: any RunPersistence
 
+    init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], clientTools: [ToolSpec] = [],
+         local: LocalRun, logger: Logger, persistence: any RunPersistence) {
+        self.engine = engine
+        self.runID = runID
+        self.threadID = threadID
+        self.agent = agent
+        self.input = input
+        self.clientTools = clientTools
+        self.local = local
+        self.logger = logger
+        self.persistence = persistence
+    }
+
+    /// What the run works on once it has begun: the thread's kept history and the input as the agent sees it.
+    struct Prepared: Sendable {
+        var history: [ChatMessage] = []
+        var input: [ChatMessage]
+        var fit = ContextWindow.Fit(history: [], droppedMessages: 0)
+    }
+
     func execute() async -> RunOutcome {
         let attempt: Int
+        switch await begin() {
+        case .begun(let begun): attempt = begun
+        case .ended(let outcome): return outcome
+        }
+        let collected = Collected()
+        let started = ContinuousClock.now
+        var prepared = Prepared(input: input)
+        do {
+            prepared = try await prepare(attempt: attempt)
+            let result = try await runAgent(prepared, collected: collected)
+            return try await succeed(prepared, result, started: started)
+        } catch {
+            return await uncancelled { [self, prepared] in
+                await end(after: error, input: prepared.input, collected: collected, context: prepared.fit.note, started: started, attempt: attempt)
+            }
+        }
+    }
+
+    enum Beginning { case begun(Int), ended(RunOutcome) }
+
+    @inline(never)
+    func begin() async -> Beginning {
         do {
             guard let begun = try await persistence.begin() else {
                 logger.info("run.cancelled", metadata: ["reason": "before_start"])
                 await uncancelled { [persistence] in
                     await persistence.close(RunProblem(status: 409, code: "run_interrupted", message: "The run was cancelled before it started."))
                 }
-                return RunOutcome(status: .interrupted, error: .interrupted)
+                return .ended(RunOutcome(status: .interrupted, error: .interrupted))
             }
-            attempt = begun
+            return .begun(begun)
         } catch {
             logger.error("run.store_failed", metadata: ["error": "\(error)"])
             let problem = RunProblem(status: 500, code: "internal_error", message: "The run could not be started.")
             await uncancelled { [persistence] in await persistence.close(problem) }
-            return RunOutcome(status: .error, error: problem)
+            return .ended(RunOutcome(status: .error, error: problem))
         }
-        let collected = Collected()
-        let started = ContinuousClock.now
-        var history: [ChatMessage] = []
-        var fit = ContextWindow.Fit(history: [], droppedMessages: 0)
-        var input = self.input
-        do {
-            history = try await persistence.history()
-            input = Self.namingToolResults(input, after: history)
-            fit = ContextWindow.fit(history: history, input: input, instructions: agent.instructions, budget: agent.limits.maxContextTokens)
-            logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(fit.droppedMessages)"])
-            let observed = persistence.observesEvents
-            if observed {
-                try await persistence.append(.started(RunStart(runID: runID, threadID: threadID.map(Tenancy.publicID), attempt: attempt,
-                                                               droppedMessages: fit.droppedMessages, state: (history + input).map(StoredMessage.init))))
-                try await persistence.append(.stepStarted(.agent, turn: 1))
-            }
-            let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
-            let (agent, persistence) = (self.agent, self.persistence)
-            let result = try await engine.runner.run(agent: agent, input: fit.history + input, clientTools: clientTools) { event in
-                collected.record(event)
-                // Durable before the tool runs: a later attempt then knows not to repeat it.
-                if case .toolStarted(let call) = event, agent.tool(call.name)?.isIdempotent == false {
-                    try await persistence.recordSideEffect(call)
-                }
-                if observed { for logged in steps.events(for: event) { try await persistence.append(logged) } }
-            }
-            let messages = input + Array(result.messages.dropFirst(fit.history.count + input.count))
-            if observed {
-                try await persistence.append(.checkpoint(state: (history + messages).map(StoredMessage.init), usage: result.usage, turns: result.turns))
-            }
-            try await persistence.finish(.success, messages: messages,
-                                         note: RunResultNote(usage: result.usage, turns: result.turns, context: fit.note), rollback: false, quietly: false)
-            logger.info("run.completed", metadata: [
-                "turns": "\(result.turns)", "usage.input_tokens": "\(result.usage.inputTokens)",
-                "usage.output_tokens": "\(result.usage.outputTokens)", "duration_ms": "\(milliseconds(since: started))",
-            ])
-            return RunOutcome(status: .success, error: nil, result: RunResult(messages: history + messages, usage: result.usage, turns: result.turns,
-                                                                              pendingToolCalls: result.pendingToolCalls))
-        } catch {
-            return await uncancelled { [self, fit, input] in
-                await end(after: error, input: input, collected: collected, context: fit.note, started: started, attempt: attempt)
-            }
+    }
+
+    /// The thread's history fitted to the context budget, and the run's first events.
+    @inline(never)
+    func prepare(attempt: Int) async throws -> Prepared {
+        var prepared = Prepared(input: input)
+        prepared.history = try await persistence.history()
+        prepared.input = Self.namingToolResults(input, after: prepared.history)
+        prepared.fit = ContextWindow.fit(history: prepared.history, input: prepared.input, instructions: agent.instructions,
+                                         budget: agent.limits.maxContextTokens)
+        logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(prepared.fit.droppedMessages)"])
+        if persistence.observesEvents {
+            let state = (prepared.history + prepared.input).map(StoredMessage.init)
+            try await persistence.append(.started(RunStart(runID: runID, threadID: threadID.map(Tenancy.publicID), attempt: attempt,
+                                                           droppedMessages: prepared.fit.droppedMessages, state: state)))
+            try await persistence.append(.stepStarted(.agent, turn: 1))
         }
+        return prepared
+    }
+
+    @inline(never)
+    func runAgent(_ prepared: Prepared, collected: Collected) async throws -> RunResult {
+        let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
+        let (agent, persistence, observed) = (self.agent, self.persistence, persistence.observesEvents)
+        // A stateless run has no history: its input as it is, not a copy of it, stays with the run.
+        let context = prepared.fit.history.isEmpty ? prepared.input : prepared.fit.history + prepared.input
+        return try await engine.runner.run(agent: agent, input: context, clientTools: clientTools) { event in
+            collected.record(event)
+            // Durable before the tool runs: a later attempt then knows not to repeat it.
+            if case .toolStarted(let call) = event, agent.tool(call.name)?.isIdempotent == false {
+                try await persistence.recordSideEffect(call)
+            }
+            if observed { for logged in steps.events(for: event) { try await persistence.append(logged) } }
+        }
+    }
+
+    @inline(never)
+    func succeed(_ prepared: Prepared, _ result: RunResult, started: ContinuousClock.Instant) async throws -> RunOutcome {
+        let messages = prepared.input + Array(result.messages.dropFirst(prepared.fit.history.count + prepared.input.count))
+        if persistence.observesEvents {
+            try await persistence.append(.checkpoint(state: (prepared.history + messages).map(StoredMessage.init), usage: result.usage,
+                                                     turns: result.turns))
+        }
+        try await persistence.finish(.success, messages: messages,
+                                     note: RunResultNote(usage: result.usage, turns: result.turns, context: prepared.fit.note),
+                                     rollback: false, quietly: false)
+        logger.info("run.completed", metadata: [
+            "turns": "\(result.turns)", "usage.input_tokens": "\(result.usage.inputTokens)",
+            "usage.output_tokens": "\(result.usage.outputTokens)", "duration_ms": "\(milliseconds(since: started))",
+        ])
+        return RunOutcome(status: .success, error: nil, result: RunResult(messages: prepared.history + messages, usage: result.usage,
+                                                                          turns: result.turns, pendingToolCalls: result.pendingToolCalls))
     }
 
     /// Tool results a caller sent (OpenAI's `tool` messages and `function_call_output` items) name only the call they
     /// answer: they get the tool's name from that call, as the model and the thread's readers expect.
     static func namingToolResults(_ input: [ChatMessage], after history: [ChatMessage]) -> [ChatMessage] {
+        guard input.contains(where: { $0.role == .tool && $0.name == nil }) else { return input }
         var names: [String: String] = [:]
         for message in history + input { for call in message.toolCalls { names[call.id] = call.name } }
         return input.map { message in
