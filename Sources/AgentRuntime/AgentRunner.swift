@@ -112,32 +112,42 @@ public struct AgentRunner: Sendable {
         let callerNames = Set(callers.map(\.name))
         let specs = agent.tools.map(\.spec) + callers
         for turn in 1...agent.limits.maxTurns {
-            let messageID = makeID()
-            let request = ModelRequest(model: agent.model.name, messages: context + added, tools: specs,
-                                       toolChoice: turn == 1 ? agent.model.toolChoice : (agent.model.toolChoice == .none ? .none : .auto))
-            let response = try await model.complete(request) { delta in
-                if case .text(let text) = delta {
-                    try await emit(.messageDelta(messageID: messageID, text: text))
-                }
-            }
-            total = total + response.usage
-            try await emit(.usage(response.usage, turn: turn))
-            let reply = ChatMessage(
-                id: messageID, role: .assistant, content: response.content, usage: response.usage,
-                finishReason: response.finishReason, modelName: agent.model.name, toolCalls: response.toolCalls)
+            let reply = try await modelTurn(model, agent: agent, messages: context + added, tools: specs, turn: turn, emit: emit)
+            total = total + (reply.usage ?? Usage())
             added.append(reply)
-            try await emit(.messageCompleted(reply))
-            if response.toolCalls.isEmpty {
+            if reply.toolCalls.isEmpty {
                 return RunResult(messages: input + added, usage: total, turns: turn)
             }
-            let pending = response.toolCalls.filter { callerNames.contains($0.name) }
-            let own = response.toolCalls.filter { !callerNames.contains($0.name) }
+            let pending = reply.toolCalls.filter { callerNames.contains($0.name) }
+            let own = reply.toolCalls.filter { !callerNames.contains($0.name) }
             if !own.isEmpty { added += try await runTools(own, agent: agent, emit: emit) }
             if !pending.isEmpty {
                 return RunResult(messages: input + added, usage: total, turns: turn, pendingToolCalls: pending)
             }
         }
         throw RunFailure.maxTurnsExceeded(agent.limits.maxTurns)
+    }
+
+    /// One call of the model, its tokens emitted as they come: the assistant's message. Apart from `loop`, and not
+    /// inlined, so that what a call holds while it waits on the model (an open stream can wait minutes) is only this:
+    /// an async function keeps everything it needs across any of its awaits for as long as it runs.
+    @inline(never)
+    private func modelTurn(_ model: any ChatModel, agent: AgentDefinition, messages: [ChatMessage], tools: [ToolSpec], turn: Int,
+                           emit: @escaping @Sendable (RunEvent) async throws -> Void) async throws -> ChatMessage {
+        let messageID = makeID()
+        let request = ModelRequest(model: agent.model.name, messages: messages, tools: tools,
+                                   toolChoice: turn == 1 ? agent.model.toolChoice : (agent.model.toolChoice == .none ? .none : .auto))
+        let response = try await model.complete(request) { delta in
+            if case .text(let text) = delta {
+                try await emit(.messageDelta(messageID: messageID, text: text))
+            }
+        }
+        try await emit(.usage(response.usage, turn: turn))
+        let reply = ChatMessage(
+            id: messageID, role: .assistant, content: response.content, usage: response.usage,
+            finishReason: response.finishReason, modelName: agent.model.name, toolCalls: response.toolCalls)
+        try await emit(.messageCompleted(reply))
+        return reply
     }
 
     /// Runs the calls of one turn at once; results come back in the order the model asked for them.
