@@ -10,12 +10,14 @@ final class Server: @unchecked Sendable {
     struct Options {
         var acceptors: Int = 4
         var maxBodyBytes: Int = 1 << 20
-        /// Under /v1, where messages may carry images.
+        /// Where messages may carry images: under /v1, and the LangGraph routes that start runs.
         var maxMediaBodyBytes: Int = 20 << 20
         var drainTimeout: Duration = .seconds(10)
 
         func maxBody(for path: String) -> Int {
-            path == "/v1" || path.hasPrefix("/v1/") ? max(maxBodyBytes, maxMediaBodyBytes) : maxBodyBytes
+            let media = path == "/v1" || path.hasPrefix("/v1/")
+                || ["/runs", "/runs/wait", "/runs/stream", "/commands"].contains { path.hasSuffix($0) }
+            return media ? max(maxBodyBytes, maxMediaBodyBytes) : maxBodyBytes
         }
     }
 

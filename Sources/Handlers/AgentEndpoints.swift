@@ -102,10 +102,12 @@ struct AgentSchemas: Encodable {
                 "id": .object(["type": .string("string")]),
             ]),
         ])
+        // Open, as LangGraph's state is: keys beside the messages are kept on the thread (up to 64 KiB).
         let state: JSONValue = .object([
             "type": .string("object"),
             "required": .array([.string("messages")]),
             "properties": .object(["messages": .object(["type": .string("array"), "items": message])]),
+            "additionalProperties": .bool(true),
         ])
         input_schema = state
         output_schema = state

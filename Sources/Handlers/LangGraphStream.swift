@@ -13,6 +13,8 @@ final class LangGraphRenderer: Sendable {
     let modes: Set<StreamMode>
     let metadata: [String: String]
     private let partial = MutexBox<[String: String]>([:])
+    /// The state's keys beside the messages, from the run's start (the run itself changes only the messages).
+    private let values = MutexBox<[String: JSONValue]>([:])
     /// The graph's progress, kept only for a reader of a mode that shows it.
     let tracking: MutexBox<Tracking>?
     /// The `debug` mode's `timestamp`: the run's creation time, on every frame. The log's events carry no time, and a
@@ -58,7 +60,8 @@ final class LangGraphRenderer: Sendable {
         case .started(let start):
             send("metadata", Metadata(run_id: start.runID, thread_id: start.threadID, attempt: start.attempt,
                                       context: start.droppedMessages > 0 ? RunResultNote.Context(dropped_messages: start.droppedMessages) : nil))
-            if modes.contains(.values) { send("values", StateValues(stored: start.state)) }
+            values.withLock { $0 = start.values ?? [:] }
+            if modes.contains(.values) { send("values", StateValues(stored: start.state, extra: start.values)) }
         case .messageDelta(let messageID, let text):
             if modes.contains(.messagesTuple) {
                 send("messages", TupleFrame(chunk: MessageChunk(content: text, id: messageID), message: nil, metadata: metadata))
@@ -97,7 +100,7 @@ final class LangGraphRenderer: Sendable {
             if modes.contains(.custom) { send("custom", CustomEvent(type: "tool_call_failed", tool_call: call, error: error)) }
         case .checkpoint(let state, let usage, let turns):
             if modes.contains(.custom) { send("custom", CustomEvent(type: "run_completed", usage: usage, turn: turns)) }
-            if modes.contains(.values) { send("values", StateValues(stored: state, usage: usage)) }
+            if modes.contains(.values) { send("values", StateValues(stored: state, usage: usage, extra: values.withLock { $0 })) }
         case .error(let code, let message):
             send("error", StreamError(error: code, message: message))
         case .end:

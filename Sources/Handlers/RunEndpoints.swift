@@ -52,7 +52,7 @@ struct RunEndpoints {
             }
             throw APIError(problem)
         }
-        var response = Response.json(encodeJSON(StateValues(result.messages, usage: result.usage)))
+        var response = Response.json(encodeJSON(StateValues(result.messages, usage: result.usage, extra: plan.values)))
         response.headers.add("Content-Location", "/runs/\(runID)")
         return response
     }

@@ -31,14 +31,29 @@ enum IfNotExists: String, Decodable, CaseIterable {
     }
 }
 
+/// A run's `input`: LangGraph's state update. `messages` run the agent; other keys are state the client keeps on the
+/// thread (CopilotKit sends its whole state), shown back with the state and bounded by `maxValuesBytes`.
 struct RunInput: Decodable {
     var messages: [InputMessage]
+    var values: [String: JSONValue]
+
+    static let maxValuesBytes = 64 * 1024
 
     enum CodingKeys: String, CodingKey, CaseIterable { case messages }
 
     init(from decoder: any Decoder) throws {
-        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
         messages = try decoder.container(keyedBy: CodingKeys.self).decode([InputMessage].self, forKey: .messages)
+        var values = try decoder.singleValueContainer().decode([String: JSONValue].self)
+        values["messages"] = nil
+        for key in values.keys where key.hasPrefix("__") || key == "usage" {
+            throw DecodingError.dataCorruptedError(in: try decoder.singleValueContainer(),
+                                                   debugDescription: "state key '\(key.prefix(60))' is reserved (keys starting with __, and usage)")
+        }
+        if !values.isEmpty, encodeJSON(values).count > Self.maxValuesBytes {
+            throw APIError(status: 413, code: "thread_state_too_large",
+                           detail: "The input's state beside its messages is more than \(Self.maxValuesBytes / 1024) KiB.", field: "input")
+        }
+        self.values = values
     }
 }
 
@@ -82,12 +97,16 @@ struct RunPlan {
     var kwargs: [UInt8]
     var webhook: String?
     var config: [String: JSONValue]?
+    /// The input's state keys beside its messages.
+    var values: [String: JSONValue] = [:]
 
     /// The engine's job; `onDisconnect` when the client left it to the server (each kind of run has its own default).
     func job(defaultDisconnect: OnDisconnect) -> RunJob {
-        RunJob(agentID: agent.id, input: input, config: config.map(JSONValue.object), streamModes: streamModes.map(\.rawValue),
-               onDisconnect: (onDisconnect ?? defaultDisconnect).policy, multitaskStrategy: multitaskStrategy, webhook: webhook,
-               afterSeconds: afterSeconds)
+        var job = RunJob(agentID: agent.id, input: input, config: config.map(JSONValue.object), streamModes: streamModes.map(\.rawValue),
+                         onDisconnect: (onDisconnect ?? defaultDisconnect).policy, multitaskStrategy: multitaskStrategy, webhook: webhook,
+                         afterSeconds: afterSeconds)
+        job.values = values.isEmpty ? nil : values
+        return job
     }
 
     /// A run queued before jobs were stored: its job, from the request kept with it. Fails when the request no longer
@@ -129,7 +148,8 @@ struct RunPlan {
     }
 
     init(_ request: Request, catalog: AgentCatalog, defaultModes: [StreamMode], makeID: () -> String) throws {
-        let body = try request.decodeJSON(RunCreateBody.self)
+        // Messages may carry images as data: URLs (the body limit for these routes is raised to match).
+        let body = try request.decodeJSON(RunCreateBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
         let agentField = body.assistant_id != nil ? "assistant_id" : "agent_id"
         guard let agentID = body.assistant_id ?? body.agent_id else {
             throw APIError.invalid(field: "assistant_id", "is required (or agent_id)")
@@ -155,7 +175,11 @@ struct RunPlan {
         }
         try Self.checkLimits(count: messages.count, contents: messages.map(\.content), agent: agent, field: field)
         self.agent = agent
-        self.input = messages.map { ChatMessage(id: $0.id ?? makeID(), role: $0.role, content: $0.content, name: $0.name) }
+        self.input = messages.map { sent in
+            var message = ChatMessage(id: sent.id ?? makeID(), role: sent.role, content: sent.content, name: sent.name)
+            message.images = sent.images
+            return message
+        }
         self.streamModes = body.stream_mode?.modes ?? defaultModes
         self.onDisconnect = body.on_disconnect
         self.metadata = body.metadata ?? [:]
@@ -169,5 +193,6 @@ struct RunPlan {
         self.kwargs = request.body
         self.webhook = body.webhook
         self.config = body.config
+        self.values = body.input?.values ?? [:]
     }
 }

@@ -159,7 +159,7 @@ struct ThreadEndpoints {
     }
 
     func state(_ id: String, checkpointID: String?) async throws -> Response {
-        guard try await store.thread(id) != nil else { throw APIError.threadNotFound(id) }
+        guard let thread = try await store.thread(id) else { throw APIError.threadNotFound(id) }
         var checkpoints = try await store.checkpoints(thread: id, limit: 1, before: nil)
         if let checkpointID {
             // The one asked for: the newest checkpoint before the one that follows it.
@@ -170,16 +170,16 @@ struct ThreadEndpoints {
             checkpoints = [found]
         }
         let messages = try await store.messages(thread: id, limit: checkpoints.first?.messageCount ?? 0)
-        return .json(encodeJSON(ThreadWire.State(threadID: id, checkpoint: checkpoints.first, messages: messages)))
+        return .json(encodeJSON(ThreadWire.State(threadID: id, checkpoint: checkpoints.first, messages: messages, extra: thread.values)))
     }
 
     func history(_ id: String, limit: Int?, before: String?) async throws -> Response {
-        guard try await store.thread(id) != nil else { throw APIError.threadNotFound(id) }
+        guard let thread = try await store.thread(id) else { throw APIError.threadNotFound(id) }
         let limit = limit ?? 10
         guard (1...1000).contains(limit) else { throw APIError.invalid(field: "limit", "must be between 1 and 1000") }
         let checkpoints = try await store.checkpoints(thread: id, limit: limit, before: before)
         let messages = try await store.messages(thread: id, limit: checkpoints.first?.messageCount ?? 0)
-        return .json(encodeJSON(checkpoints.map { ThreadWire.State(threadID: id, checkpoint: $0, messages: messages) }))
+        return .json(encodeJSON(checkpoints.map { ThreadWire.State(threadID: id, checkpoint: $0, messages: messages, extra: thread.values) }))
     }
 
     func threadResponse(_ thread: ThreadRecord) async throws -> Response {

@@ -30,7 +30,8 @@ struct ThreadStreamEndpoints {
                          doc: .threadStreamEvents, handler: .async { request, context in try await events(request, context) }))
         router.add(Route("GET", "/threads/{thread_id}/stream/events", operationID: "thread_stream_events_websocket", access: .scope("runs:read"),
                          summary: "The thread stream over a WebSocket: not available (FastCGI carries no WebSockets)",
-                         doc: .threadStreamWebSocket, handler: .async { _, _ in
+                         doc: .threadStreamWebSocket, handler: .async { _, context in
+            _ = try await thread(context)
             throw APIError(status: 400, code: "websocket_not_supported",
                            detail: "This server streams threads over Server-Sent Events only (FastCGI carries no WebSockets): use transport=\"sse\", the default.")
         }))
@@ -79,7 +80,8 @@ struct ThreadStreamEndpoints {
             // everything that matches its filter (a UI shows the conversation so far), and dedups by event_id.
             try await engine.followThread(threadID, from: since.map(Self.start(after:)) ?? .after(queueSeq: 0)) { run, record in
                 if renderer?.run != run.id {
-                    renderer = (run.id, ThreadStreamRenderer(graphName: graphs.agent(run.assistantID)?.id ?? run.assistantID), 0)
+                    let job = run.job.flatMap { try? RunJob.decode($0) }
+                    renderer = (run.id, ThreadStreamRenderer(graphName: graphs.agent(run.assistantID)?.id ?? run.assistantID, run: run, job: job), 0)
                 }
                 guard var current = renderer else { return }
                 let rendered: [ThreadStreamRenderer.Event]

@@ -21,16 +21,34 @@ final class ThreadStreamRenderer: Sendable {
         var open: [String: MessageOpen] = [:]
         var error: String?
         var checkpointed = false
+        var values: [String: JSONValue] = [:]
+        /// The graph's steps, for the `tasks` and `checkpoints` channels (the same ids as LangGraph's stream modes).
+        var progress: LangGraphProgress
     }
     private struct MessageOpen { var text = "" }
     private let state: MutexBox<State>
 
-    init(graphName: String) {
+    /// `run` and `job` as the run's record and job have them: the tasks' and checkpoints' ids derive from them.
+    init(graphName: String, run: RunRecord, job: RunJob?) {
         self.graphName = graphName
-        self.state = MutexBox(State())
+        self.state = MutexBox(State(progress: LangGraphProgress(runID: run.id, createdAt: run.createdAt, inputCount: job?.input.count)))
     }
 
     func events(_ event: RunLogEvent) -> [Event] {
+        let progress = state.withLock { $0.progress.advance(event) }.map { item -> Event in
+            switch item {
+            case .checkpoint(let checkpoint): Event(method: "checkpoints", data: encodeJSON(checkpoint.summary))
+            case .taskStarted(let task): Event(method: "tasks", node: task.name, data: encodeJSON(task))
+            case .taskFinished(let result): Event(method: "tasks", node: result.task.name, data: encodeJSON(result))
+            }
+        }
+        let events = modeEvents(event)
+        // The run's end comes after what it did until then.
+        if case .end = event { return progress + events }
+        return events + progress
+    }
+
+    private func modeEvents(_ event: RunLogEvent) -> [Event] {
         var events: [Event] = []
         func add<T: Encodable>(_ method: String, node: String? = nil, _ data: T) {
             events.append(Event(method: method, node: node, data: encodeJSON(data)))
@@ -38,7 +56,8 @@ final class ThreadStreamRenderer: Sendable {
         switch event {
         case .started(let start):
             add("lifecycle", Lifecycle(event: "running", graph_name: graphName))
-            add("values", StateValues(stored: start.state))
+            state.withLock { $0.values = start.values ?? [:] }
+            add("values", StateValues(stored: start.state, extra: start.values))
         case .messageStarted(let id):
             events += messageStart(id)
         case .messageDelta(let id, let text):
@@ -74,7 +93,7 @@ final class ThreadStreamRenderer: Sendable {
         case .checkpoint(let messages, _, _):
             state.withLock { $0.checkpointed = true }
             // The thread's state as GET /threads/{id}/state answers it (which has no usage).
-            add("values", StateValues(stored: messages))
+            add("values", StateValues(stored: messages, extra: state.withLock { $0.values }))
         case .interrupt(let value):
             add("input.requested", InputRequested(interrupt_id: "", payload: value, value: value))
             add("lifecycle", Lifecycle(event: "interrupted", graph_name: graphName))

@@ -14,8 +14,12 @@ enum ThreadWire {
         return value
     }
 
-    static func values(_ messages: [MessageRecord]) -> JSONValue {
-        .object(["messages": .array(messages.map { object($0.body) })])
+    /// The thread's messages, and the state keys clients sent beside them (`extra`, a JSON object).
+    static func values(_ messages: [MessageRecord], extra: JSONText = "{}") -> JSONValue {
+        var values: [String: JSONValue] = [:]
+        if extra != "{}", case .object(let keys) = object(extra) { values = keys }
+        values["messages"] = .array(messages.map { object($0.body) })
+        return .object(values)
     }
 
     struct Thread: Encodable {
@@ -35,7 +39,7 @@ enum ThreadWire {
             updated_at = ThreadWire.time(record.updatedAt)
             metadata = ThreadWire.object(record.metadata)
             status = record.status.rawValue
-            values = ThreadWire.values(messages)
+            values = ThreadWire.values(messages, extra: record.values)
             ttl = record.ttl.map { TTL(ttl: $0.seconds / 60) }
             expires_at = record.expiresAt.map(ThreadWire.time)
         }
@@ -102,9 +106,10 @@ enum ThreadWire {
         var metadata: JSONValue
         var created_at: String?
 
-        /// The state after `checkpoint`, or the empty state of a thread that has none yet.
-        init(threadID: String, checkpoint: CheckpointRecord?, messages: [MessageRecord]) {
-            values = ThreadWire.values(Array(messages.prefix(checkpoint?.messageCount ?? 0)))
+        /// The state after `checkpoint`, or the empty state of a thread that has none yet. `extra`: the thread's state
+        /// keys beside its messages, as they are now (they are not kept per checkpoint).
+        init(threadID: String, checkpoint: CheckpointRecord?, messages: [MessageRecord], extra: JSONText = "{}") {
+            values = ThreadWire.values(Array(messages.prefix(checkpoint?.messageCount ?? 0)), extra: extra)
             let threadID = Tenancy.publicID(threadID)
             self.checkpoint = Checkpoint(thread_id: threadID, checkpoint_id: checkpoint?.id)
             parent_checkpoint = checkpoint?.parentID.map { Checkpoint(thread_id: threadID, checkpoint_id: $0) }

@@ -7,6 +7,8 @@ import Runs
 struct InputMessage: Decodable {
     var role: ChatMessage.Role
     var content: String
+    /// Image parts (`image_url`, LangChain's `image`), checked as the OpenAI routes check them.
+    var images: [ImageRef] = []
     var id: String?
     var name: String?
 
@@ -42,28 +44,61 @@ struct InputMessage: Decodable {
         if let text = try? container.decode(String.self, forKey: .content) {
             content = text
         } else if (try? container.nestedUnkeyedContainer(forKey: .content)) != nil {
-            content = try container.decode([ContentPart].self, forKey: .content).map(\.text).joined()
+            let parts = try container.decode([ContentPart].self, forKey: .content)
+            content = parts.compactMap(\.text).joined()
+            images = parts.compactMap(\.image)
         } else {
             throw DecodingError.dataCorruptedError(forKey: .content, in: container,
-                                                   debugDescription: "must be a string or a list of text parts")
+                                                   debugDescription: "must be a string or a list of content parts")
         }
         id = try container.decodeIfPresent(String.self, forKey: .id)
         name = try container.decodeIfPresent(String.self, forKey: .name)
     }
 
+    /// A content part: `text`; an image as OpenAI sends it (`image_url`: a URL, or `{url, detail}`) or as LangChain's
+    /// standard block (`image` with `url`, or `base64` / `data` and `mime_type`). `data:` URLs are kept with the
+    /// message and passed to the model server; http(s) URLs are passed on, never fetched here.
     struct ContentPart: Decodable {
-        var text: String
+        var text: String?
+        var image: ImageRef?
 
-        enum CodingKeys: String, CodingKey { case type, text }
+        enum CodingKeys: String, CodingKey { case type, text, image_url, url, base64, data, mime_type, source_type, detail }
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             let type = try container.decode(String.self, forKey: .type)
-            guard type == "text" else {
-                throw DecodingError.dataCorruptedError(forKey: .type, in: container,
-                                                       debugDescription: "content part type '\(type.prefix(40))' is not supported; use 'text'")
+            func image(_ url: String, detail: String?, key: CodingKeys) throws -> ImageRef {
+                do {
+                    return try OpenAIContent.image(.init(type: "image_url", text: nil, image_url: .init(url: url, detail: detail), detail: nil), path: "")
+                } catch let error as APIError {
+                    // The same checks as OpenAI's routes, named by this part's field.
+                    let detail = error.detail.hasPrefix(".image_url: ") ? String(error.detail.dropFirst(12)) : error.detail
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: detail)
+                }
             }
-            text = try container.decode(String.self, forKey: .text)
+            switch type {
+            case "text":
+                text = try container.decode(String.self, forKey: .text)
+            case "image_url":
+                let url = try container.decode(OpenAIContent.ImageURL.self, forKey: .image_url)
+                self.image = try image(url.url, detail: url.detail ?? container.decodeIfPresent(String.self, forKey: .detail), key: .image_url)
+            case "image":
+                if let url = try container.decodeIfPresent(String.self, forKey: .url) {
+                    self.image = try image(url, detail: nil, key: .url)
+                } else if let data = try container.decodeIfPresent(String.self, forKey: .base64) ?? container.decodeIfPresent(String.self, forKey: .data) {
+                    guard let mime = try container.decodeIfPresent(String.self, forKey: .mime_type) else {
+                        throw DecodingError.keyNotFound(CodingKeys.mime_type, .init(codingPath: container.codingPath,
+                                                                                   debugDescription: "an image given as base64 needs its mime_type"))
+                    }
+                    self.image = try image("data:\(mime);base64,\(data)", detail: nil, key: .mime_type)
+                } else {
+                    throw DecodingError.dataCorruptedError(forKey: .type, in: container,
+                                                           debugDescription: "an image part needs url, or base64 with mime_type")
+                }
+            default:
+                throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription:
+                    "content part type '\(type.prefix(40))' is not supported; use text, image_url or image (files are not accepted)")
+            }
         }
     }
 }
@@ -81,18 +116,31 @@ struct MessageChunk: Encodable {
     var tool_calls: [WireToolCall]?
 }
 
-/// The state an agent run works on: LangGraph's `values`, plus the run's total usage once it has one.
+/// The state an agent run works on: LangGraph's `values`, plus the run's total usage once it has one, and the state
+/// keys a client sent beside the messages.
 struct StateValues: Encodable {
     var messages: [OutputMessage]
     var usage: Usage?
+    var extra: [String: JSONValue] = [:]
 
-    init(_ messages: [ChatMessage], usage: Usage? = nil) {
+    init(_ messages: [ChatMessage], usage: Usage? = nil, extra: [String: JSONValue]? = nil) {
         self.messages = messages.map(OutputMessage.init)
         self.usage = usage
+        self.extra = extra ?? [:]
     }
 
-    init(stored messages: [OutputMessage], usage: Usage? = nil) {
+    init(stored messages: [OutputMessage], usage: Usage? = nil, extra: [String: JSONValue]? = nil) {
         self.messages = messages
         self.usage = usage
+        self.extra = extra ?? [:]
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: AnyKey.self)
+        try container.encode(messages, forKey: AnyKey(stringValue: "messages"))
+        if let usage { try container.encode(usage, forKey: AnyKey(stringValue: "usage")) }
+        for key in extra.keys.sorted() where key != "messages" && key != "usage" {
+            try container.encode(extra[key], forKey: AnyKey(stringValue: key))
+        }
     }
 }

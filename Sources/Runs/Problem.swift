@@ -73,6 +73,10 @@ extension StoreError: RunProblemConvertible {
             RunProblem(status: 409, code: "run_active", message: "Run '\(id)' is still pending or running; cancel it first.", retryable: false)
         case .eventConflict(let runID, _):
             RunProblem(status: 409, code: "run_conflict", message: "Run '\(runID)' is being written by another worker.")
+        case .threadValuesTooLarge(let id, let limit):
+            RunProblem(status: 413, code: "thread_state_too_large",
+                       message: "Thread '\(Tenancy.publicID(id).prefix(100))' would hold more than \(limit / 1024) KiB of state beside its messages; send less.",
+                       field: "input", retryable: false)
         case .threadFull(let id, let limit):
             RunProblem(status: 409, code: "thread_full",
                        message: "Thread '\(Tenancy.publicID(id).prefix(100))' holds its \(limit) messages; start a new one.", retryable: false)

@@ -117,6 +117,7 @@ extension RunEngine {
         new.keyID = order.quota?.keyID
         new.job = job.encoded
         new.threadMetadata = order.threadMetadata
+        if let values = job.values, !values.isEmpty { new.threadValues = String(decoding: encodeJSON(values), as: UTF8.self) }
         return new
     }
 
@@ -172,7 +173,7 @@ extension RunEngine {
         register(local)
         _ = acquireBell(run.id)
         let persistence = StoredRun(engine: self, record: run, job: job, claimed: claimed, local: local)
-        let execution = RunExecution(engine: self, runID: run.id, threadID: run.threadID, agent: agent, input: job.messages,
+        let execution = RunExecution(engine: self, runID: run.id, threadID: run.threadID, agent: agent, input: job.messages, values: job.values,
                                      clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence)
         let task = Task.detached { [self] in
             let outcome = await execution.execute()
@@ -195,15 +196,9 @@ extension RunEngine {
     /// `emit` nil: nobody reads the events (the caller answers with the outcome), and they are not made.
     public func runStateless(_ job: RunJob, runID: String, admission: Admission, logger: Logger,
                              emit: (@Sendable (RunLogEvent) async throws -> Void)?) async throws -> RunOutcome {
-        let agent = try agent(for: job)
-        let local = LocalRun(id: runID, stored: false)
-        let detached = job.onDisconnect == .continue
-        let persistence = StatelessRun(admission: admission, emit: emit ?? { _ in }, observesEvents: emit != nil, tolerant: detached)
-        let execution = RunExecution(engine: self, runID: runID, threadID: nil, agent: agent, input: job.messages,
-                                     clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence)
-        register(local)
+        let (execution, local) = try statelessExecution(job, runID: runID, admission: admission, logger: logger, emit: emit)
         defer { unregister(runID) }
-        if detached {
+        if job.onDisconnect == .continue {
             let task = Task { await execution.execute() }
             local.start { task.cancel() }
             return await task.value
@@ -213,6 +208,21 @@ extension RunEngine {
         return await withTaskCancellationHandler { await execution.execute() } onCancel: {
             local.cancel(.interrupt, reason: "client_disconnected")
         }
+    }
+
+    /// Made apart from `runStateless`, which stays suspended for the whole run: what it builds here is not kept in
+    /// its async frame.
+    @inline(never)
+    private func statelessExecution(_ job: RunJob, runID: String, admission: Admission, logger: Logger,
+                                    emit: (@Sendable (RunLogEvent) async throws -> Void)?) throws -> (RunExecution, LocalRun) {
+        let agent = try agent(for: job)
+        let local = LocalRun(id: runID, stored: false)
+        let persistence = StatelessRun(admission: admission, emit: emit ?? { _ in }, observesEvents: emit != nil,
+                                       tolerant: job.onDisconnect == .continue)
+        let execution = RunExecution(engine: self, runID: runID, threadID: nil, agent: agent, input: job.messages, values: job.values,
+                                     clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence)
+        register(local)
+        return (execution, local)
     }
 }
 

@@ -17,13 +17,16 @@ final class RunExecution: Sendable {
     let threadID: String?
     let agent: AgentDefinition
     let input: [ChatMessage]
+    /// The input's state keys beside its messages.
+    let values: [String: JSONValue]
     let clientTools: [ToolSpec]
     let local: LocalRun
     let logger: Logger
     let persistence: any RunPersistence
 
-    init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], clientTools: [ToolSpec] = [],
-         local: LocalRun, logger: Logger, persistence: any RunPersistence) {
+    init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], values: [String: JSONValue]? = nil,
+         clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence) {
+        self.values = values ?? [:]
         self.engine = engine
         self.runID = runID
         self.threadID = threadID
@@ -40,6 +43,9 @@ final class RunExecution: Sendable {
         var history: [ChatMessage] = []
         var input: [ChatMessage]
         var fit = ContextWindow.Fit(history: [], droppedMessages: 0)
+
+        /// What the model sees. A stateless run has no history: its input as it is, not a copy of it.
+        var context: [ChatMessage] { fit.history.isEmpty ? input : fit.history + input }
     }
 
     func execute() async -> RunOutcome {
@@ -53,12 +59,18 @@ final class RunExecution: Sendable {
         var prepared = Prepared(input: input)
         do {
             prepared = try await prepare(attempt: attempt)
-            let result = try await runAgent(prepared, collected: collected)
+            let result = try await engine.runner.run(agent: agent, input: prepared.context, clientTools: clientTools,
+                                                     emit: observer(collected: collected))
             return try await succeed(prepared, result, started: started)
         } catch {
-            return await uncancelled { [self, prepared] in
-                await end(after: error, input: prepared.input, collected: collected, context: prepared.fit.note, started: started, attempt: attempt)
-            }
+            return await fail(error, prepared: prepared, collected: collected, started: started, attempt: attempt)
+        }
+    }
+
+    @inline(never)
+    func fail(_ error: any Error, prepared: Prepared, collected: Collected, started: ContinuousClock.Instant, attempt: Int) async -> RunOutcome {
+        await uncancelled { [self] in
+            await end(after: error, input: prepared.input, collected: collected, context: prepared.fit.note, started: started, attempt: attempt)
         }
     }
 
@@ -94,20 +106,20 @@ final class RunExecution: Sendable {
         logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(prepared.fit.droppedMessages)"])
         if persistence.observesEvents {
             let state = (prepared.history + prepared.input).map(StoredMessage.init)
+            let values = try await persistence.threadValues().merging(values) { _, run in run }
             try await persistence.append(.started(RunStart(runID: runID, threadID: threadID.map(Tenancy.publicID), attempt: attempt,
-                                                           droppedMessages: prepared.fit.droppedMessages, state: state)))
+                                                           droppedMessages: prepared.fit.droppedMessages, state: state,
+                                                           values: values.isEmpty ? nil : values)))
             try await persistence.append(.stepStarted(.agent, turn: 1))
         }
         return prepared
     }
 
-    @inline(never)
-    func runAgent(_ prepared: Prepared, collected: Collected) async throws -> RunResult {
+    /// What the agent's events do: collected for the ending, side effects recorded, logged as typed events.
+    func observer(collected: Collected) -> @Sendable (RunEvent) async throws -> Void {
         let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
         let (agent, persistence, observed) = (self.agent, self.persistence, persistence.observesEvents)
-        // A stateless run has no history: its input as it is, not a copy of it, stays with the run.
-        let context = prepared.fit.history.isEmpty ? prepared.input : prepared.fit.history + prepared.input
-        return try await engine.runner.run(agent: agent, input: context, clientTools: clientTools) { event in
+        return { event in
             collected.record(event)
             // Durable before the tool runs: a later attempt then knows not to repeat it.
             if case .toolStarted(let call) = event, agent.tool(call.name)?.isIdempotent == false {

@@ -34,6 +34,9 @@ public struct RunJob: Codable, Sendable, Equatable {
     public var keepHistory: Int?
     /// Instructions for this run only, after the agent's own; never written to the thread.
     public var instructions: String?
+    /// State keys the input carried beside its messages (LangGraph's state is open): set on the thread as the run is
+    /// created, shown with the state; the agent itself reads only the messages.
+    public var values: [String: JSONValue]?
 
     /// A client's function tool is a tool spec like any other; the run ends at a call of one.
     public typealias ClientTool = ToolSpec
@@ -78,7 +81,7 @@ public struct RunJob: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
         case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model, clientTools = "client_tools"
-        case keepHistory = "keep_history", instructions
+        case keepHistory = "keep_history", instructions, values
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }

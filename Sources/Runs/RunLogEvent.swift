@@ -37,9 +37,11 @@ public struct RunStart: Codable, Sendable, Equatable {
     /// Earlier messages of the thread left out to fit the context budget.
     public var droppedMessages: Int
     public var state: [StoredMessage]
+    /// The state's keys beside the messages (the thread's, with the run's input's), when there are any.
+    public var values: [String: JSONValue]?
 
     enum CodingKeys: String, CodingKey {
-        case runID = "run_id", threadID = "thread_id", attempt, droppedMessages = "dropped_messages", state
+        case runID = "run_id", threadID = "thread_id", attempt, droppedMessages = "dropped_messages", state, values
     }
 }
 

@@ -10,6 +10,8 @@ protocol RunPersistence: Sendable {
     /// Waits for the thread (earlier runs go first); the attempt, or nil when the run was cancelled before it started.
     func begin() async throws -> Int?
     func history() async throws -> [ChatMessage]
+    /// The thread's state keys beside its messages.
+    func threadValues() async throws -> [String: JSONValue]
     func append(_ event: RunLogEvent) async throws
     /// Notes, durably and before the call, that a non-idempotent tool is about to run.
     func recordSideEffect(_ call: ToolCall) async throws
@@ -130,6 +132,11 @@ struct StoredRun: RunPersistence {
         try await store.messages(thread: record.threadID ?? "", limit: nil).map { try StoredMessage.decode($0.body) }
     }
 
+    func threadValues() async throws -> [String: JSONValue] {
+        guard let threadID = record.threadID, let text = try await store.thread(threadID)?.values, text != "{}" else { return [:] }
+        return (try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))) ?? [:]
+    }
+
     func append(_ event: RunLogEvent) async throws { try await log.append(event) }
 
     func recordSideEffect(_ call: ToolCall) async throws {
@@ -187,6 +194,7 @@ struct StatelessRun: RunPersistence {
 
     func begin() async throws -> Int? { 1 }
     func history() async throws -> [ChatMessage] { [] }
+    func threadValues() async throws -> [String: JSONValue] { [:] }
 
     func append(_ event: RunLogEvent) async throws {
         if tolerant { try? await emit(event) } else { try await emit(event) }

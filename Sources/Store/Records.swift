@@ -33,6 +33,8 @@ public struct ThreadRecord: Sendable, Equatable {
     /// Time to live after the last update; the thread is pruned once `expiresAt` passes.
     public var ttl: Duration?
     public var expiresAt: Date?
+    /// State keys a client sent beside the messages (LangGraph's state is open): a JSON object, kept as sent.
+    public var values: JSONText = "{}"
 
     public init(id: String, createdAt: Date, updatedAt: Date, metadata: JSONText, status: ThreadStatus, tenant: String,
                 ttl: Duration?, expiresAt: Date?) {
@@ -173,6 +175,9 @@ public struct NewRun: Sendable {
     public var job: JSONText?
     /// Keys merged into the thread's metadata as the run is created (LangGraph's `graph_id` and `assistant_id`).
     public var threadMetadata: JSONText?
+    /// State keys of the run's input other than its messages, set on the thread as the run is created (each key
+    /// replaces the thread's value of it), within `StoreLimits.maxThreadValuesBytes`.
+    public var threadValues: JSONText?
 
     public init(id: String, threadID: String?, assistantID: String, metadata: JSONText = "{}", kwargs: JSONText = "{}",
                 multitaskStrategy: MultitaskStrategy = .reject, onDisconnect: String = "cancel",
@@ -247,6 +252,19 @@ public struct EventRecord: Sendable, Equatable {
 public enum StoreLimits {
     /// Messages written into a thread outside runs stop here: every read of a thread loads it whole.
     public static let maxMessagesPerThread = 10_000
+    /// A thread's state beside its messages (`ThreadRecord.values`), as JSON.
+    public static let maxThreadValuesBytes = 64 * 1024
+
+    /// `current` with each top-level key of `update` set (LangGraph's default for state keys without a reducer:
+    /// the last write wins); throws `threadValuesTooLarge` past the bound.
+    public static func merge(values current: JSONText, with update: JSONText, thread: String) throws -> JSONText {
+        var merged = (try? JSONSerialization.jsonObject(with: Data(current.utf8))) as? [String: Any] ?? [:]
+        guard let changes = try JSONSerialization.jsonObject(with: Data(update.utf8)) as? [String: Any] else { return current }
+        for (key, value) in changes { merged[key] = value }
+        let data = try JSONSerialization.data(withJSONObject: merged, options: [.sortedKeys, .fragmentsAllowed])
+        guard data.count <= maxThreadValuesBytes else { throw StoreError.threadValuesTooLarge(thread, limit: maxThreadValuesBytes) }
+        return String(decoding: data, as: UTF8.self)
+    }
 }
 
 public enum StoreError: Error, Sendable, Equatable {
@@ -262,6 +280,7 @@ public enum StoreError: Error, Sendable, Equatable {
     /// The key already has `limit` runs pending or running.
     case concurrentRunsExceeded(limit: Int)
     case threadFull(String, limit: Int)
+    case threadValuesTooLarge(String, limit: Int)
 }
 
 /// An API key as stored: a hash of the secret, never the secret.

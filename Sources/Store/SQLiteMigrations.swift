@@ -151,6 +151,10 @@ enum SQLiteMigrations {
             // The run engine's typed job; rows queued before it are given one when a worker starts.
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN job TEXT")
         }
+        migrator.registerMigration("0005-thread-values") { db in
+            // State keys beside the messages (LangGraph's open state).
+            try db.execute(sql: "ALTER TABLE threads ADD COLUMN state_values TEXT NOT NULL DEFAULT '{}'")
+        }
         return migrator
     }
 }

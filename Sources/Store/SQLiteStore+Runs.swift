@@ -57,6 +57,11 @@ extension SQLiteStore: RunStore {
                     try db.execute(sql: "UPDATE threads SET metadata = json_patch(metadata, json(?)) WHERE thread_id = ?",
                                    arguments: [stamp, threadID])
                 }
+                if let update = run.threadValues {
+                    let current = try String.fetchOne(db, sql: "SELECT state_values FROM threads WHERE thread_id = ?", arguments: [threadID]) ?? "{}"
+                    try db.execute(sql: "UPDATE threads SET state_values = ? WHERE thread_id = ?",
+                                   arguments: [try StoreLimits.merge(values: current, with: update, thread: threadID), threadID])
+                }
             }
             if let keyID = run.keyID, let limit = run.maxConcurrentRuns {
                 let active = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status IN ('pending', 'running')",

@@ -2,16 +2,18 @@ import Foundation
 import GRDB
 
 extension SQLiteStore: ThreadStore {
-    static let threadColumns = "thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant"
+    static let threadColumns = "thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant, state_values"
 
     static func threadRecord(_ row: Row) -> ThreadRecord {
         let ttl: Int64? = row["ttl_ms"]
         let expires: Int64? = row["expires_at"]
-        return ThreadRecord(
+        var record = ThreadRecord(
             id: row["thread_id"], createdAt: Date(milliseconds: row["created_at"]),
             updatedAt: Date(milliseconds: row["updated_at"]), metadata: row["metadata"],
             status: ThreadStatus(rawValue: row["status"]) ?? .idle, tenant: row["tenant"],
             ttl: ttl.map { .milliseconds($0) }, expiresAt: expires.map(Date.init(milliseconds:)))
+        record.values = row["state_values"]
+        return record
     }
 
     static func fetchThread(_ db: Database, _ id: String) throws -> ThreadRecord? {

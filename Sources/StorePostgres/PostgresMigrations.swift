@@ -80,6 +80,8 @@ enum PostgresMigrations {
         ]),
         // The run engine's typed job; rows queued before it are given one when a worker starts.
         ("0002-run-jobs", ["ALTER TABLE runs ADD COLUMN job TEXT"]),
+        // State keys beside the messages (LangGraph's open state).
+        ("0003-thread-values", ["ALTER TABLE threads ADD COLUMN state_values JSONB NOT NULL DEFAULT '{}'::jsonb"]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

@@ -62,6 +62,10 @@ extension PostgresStore: RunStore {
                 if let stamp = run.threadMetadata {
                     try await self.execute("UPDATE threads SET metadata = metadata || \(stamp)::jsonb WHERE thread_id = \(threadID)", on: connection)
                 }
+                if let update = run.threadValues, let thread = try await self.fetchThread(threadID, on: connection) {
+                    let merged = try StoreLimits.merge(values: thread.values, with: update, thread: threadID)
+                    try await self.execute("UPDATE threads SET state_values = \(merged)::jsonb WHERE thread_id = \(threadID)", on: connection)
+                }
             }
             if let keyID = run.keyID, let limit = run.maxConcurrentRuns {
                 _ = try await self.rows("SELECT pg_advisory_xact_lock(hashtext(\(keyID)))", on: connection)

@@ -3,15 +3,19 @@ import PostgresNIO
 import Store
 
 extension PostgresStore: ThreadStore {
-    static let threadColumns = "thread_id, created_at, updated_at, metadata::text AS metadata, status, ttl_ms, expires_at, tenant"
+    static let threadColumns = """
+        thread_id, created_at, updated_at, metadata::text AS metadata, status, ttl_ms, expires_at, tenant, state_values::text AS state_values
+        """
 
     static func thread(_ row: PostgresRandomAccessRow) throws -> ThreadRecord {
-        ThreadRecord(
+        var record = ThreadRecord(
             id: try row.string("thread_id"), createdAt: Date(ms: try row.int64("created_at")),
             updatedAt: Date(ms: try row.int64("updated_at")), metadata: try row.string("metadata"),
             status: ThreadStatus(rawValue: try row.string("status")) ?? .idle, tenant: try row.string("tenant"),
             ttl: try row.optionalInt64("ttl_ms").map { .milliseconds($0) },
             expiresAt: try row.optionalInt64("expires_at").map(Date.init(ms:)))
+        record.values = try row.string("state_values")
+        return record
     }
 
     func fetchThread(_ id: String, on connection: PostgresConnection? = nil, lock: Bool = false) async throws -> ThreadRecord? {

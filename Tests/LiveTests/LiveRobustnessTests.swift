@@ -56,7 +56,8 @@ import Testing
                 ("unknown agent", try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "ghost", message: "x")), 404, "agent_not_found"),
                 ("unknown route", try await cluster.fetch(.GET, "/nothing/here"), 404, "not_found"),
                 ("wrong method", try await cluster.fetch(.DELETE, "/runs/wait"), 405, "method_not_allowed"),
-                ("app body limit", try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: String(repeating: "x", count: 5000))), 413, "body_too_large"),
+                // The run routes take images (20 MiB, --max-media-body-bytes); the others keep --max-body-bytes.
+                ("app body limit", try await cluster.fetch(.POST, "/threads", body: #"{"metadata":{"x":""# + String(repeating: "x", count: 5000) + #""}}"#), 413, "body_too_large"),
             ]
             for (name, response, status, code) in cases {
                 #expect(response.status == status, "\(name): \(response.status) \(response.body)")
@@ -71,7 +72,7 @@ import Testing
             #expect(cases[8].1.header("allow") == "POST")
 
             // nginx's own limit answers in the same format.
-            let huge = try await cluster.fetch(.POST, "/runs/wait", body: String(repeating: "x", count: 2 << 20))
+            let huge = try await cluster.fetch(.POST, "/threads", body: String(repeating: "x", count: 2 << 20))
             #expect(huge.status == 413)
             #expect(huge.header("content-type") == "application/problem+json")
             // Nothing crashed: both workers still answer.

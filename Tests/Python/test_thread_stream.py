@@ -73,10 +73,17 @@ def test_resume_by_since_has_no_gap_and_no_repeat(client, base_url, api_key):
     thread = client.threads.create()
     tid = thread["thread_id"]
     client.runs.wait(tid, "echo", input=user(" ".join(f"w{i}" for i in range(12))))
-    everything = ["lifecycle", "messages", "values", "updates", "tools"]
+    everything = ["lifecycle", "messages", "values", "updates", "tools", "tasks", "checkpoints"]
     full = raw_events(base_url, api_key, tid, {"channels": everything, "since": 0}, terminal)
     assert full[0]["params"]["data"] == {"event": "running", "graph_name": "echo"}
     assert terminal(full[-1])
+    methods = [e["method"] for e in full]
+    assert {"messages", "values", "updates", "tasks", "checkpoints"} <= set(methods)
+    checkpoints = [e["params"]["data"] for e in full if e["method"] == "checkpoints"]
+    assert [c["source"] for c in checkpoints][:2] == ["input", "loop"] and checkpoints[0]["step"] == -1
+    assert all(c["parent_id"] == p["id"] for p, c in zip(checkpoints, checkpoints[1:]))
+    tasks = [e["params"]["data"] for e in full if e["method"] == "tasks"]
+    assert tasks[0]["name"] == "agent" and "result" in tasks[-1] and tasks[-1]["id"] == tasks[0]["id"]
     seqs = [e["seq"] for e in full]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     # A client that dropped after the fifth event asks from there: the rest, exactly.

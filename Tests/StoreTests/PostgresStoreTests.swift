@@ -96,6 +96,7 @@ import Testing
     @Test func webhooks() async throws { let (c, _) = try await conformance(); try await c.webhookDeliveries() }
     @Test func idempotency() async throws { let (c, _) = try await conformance(); try await c.idempotencyKeys() }
     @Test func jobs() async throws { let (c, _) = try await conformance(); try await c.jobsAndKeyCounts() }
+    @Test func threadStampsValuesAndQueueOrder() async throws { let (c, _) = try await conformance(); try await c.threadStampsValuesAndQueueOrder() }
     @Test func messages() async throws { let (c, _) = try await conformance(); try await c.messagesOutsideRuns() }
 
     @Test func workersStartingTogetherMigrateOnce() async throws {

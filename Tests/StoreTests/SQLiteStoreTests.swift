@@ -27,6 +27,7 @@ import Testing
     @Test func webhooks() async throws { try await conformance.webhookDeliveries() }
     @Test func idempotency() async throws { try await conformance.idempotencyKeys() }
     @Test func jobs() async throws { try await conformance.jobsAndKeyCounts() }
+    @Test func threadStampsValuesAndQueueOrder() async throws { try await conformance.threadStampsValuesAndQueueOrder() }
     @Test func messages() async throws { try await conformance.messagesOutsideRuns() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
@@ -35,7 +36,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

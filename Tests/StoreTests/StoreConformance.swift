@@ -419,6 +419,42 @@ struct StoreConformance {
         // The run that holds the thread may cut it.
         #expect(try await store.truncateMessages(thread: "c", keeping: 1, by: "busy") == 1)
     }
+
+    /// A run stamps its thread's metadata and sets state keys on it as it is created; a thread's runs are read in
+    /// queue order, and queue places are never reused.
+    func threadStampsValuesAndQueueOrder() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "s", metadata: #"{"user":"ann"}"#), ifExists: .raise)
+        #expect(try await store.thread("s")?.values == "{}")
+        var first = NewRun(id: "r1", threadID: "s", assistantID: "x", multitaskStrategy: .enqueue)
+        first.threadMetadata = #"{"graph_id":"x","assistant_id":"x"}"#
+        first.threadValues = #"{"count":1,"ui":{"open":true}}"#
+        let r1 = try await store.createRun(first)
+        var second = NewRun(id: "r2", threadID: "s", assistantID: "y", multitaskStrategy: .enqueue)
+        second.threadMetadata = #"{"graph_id":"y","assistant_id":"y"}"#
+        second.threadValues = #"{"ui":{"closed":true},"extra":[1,2]}"#
+        let r2 = try await store.createRun(second)
+        let thread = try #require(try await store.thread("s"))
+        #expect(try json(thread.metadata) == json(#"{"user":"ann","graph_id":"y","assistant_id":"y"}"#))
+        // Each key is replaced whole (no deep merge): LangGraph's last-write-wins for keys without a reducer.
+        #expect(try json(thread.values) == json(#"{"count":1,"ui":{"closed":true},"extra":[1,2]}"#))
+        #expect(r1.queueSeq > 0 && r2.queueSeq > r1.queueSeq)
+        #expect(try await store.runs(thread: "s", afterQueueSeq: 0, limit: 10).map(\.id) == ["r1", "r2"])
+        #expect(try await store.runs(thread: "s", afterQueueSeq: r1.queueSeq, limit: 10).map(\.id) == ["r2"])
+        #expect(try await store.runs(thread: "s", afterQueueSeq: 0, limit: 1).map(\.queueSeq) == [r1.queueSeq])
+        // Past the bound, the run is refused and the thread keeps what it had.
+        var huge = NewRun(id: "r3", threadID: "s", assistantID: "x", multitaskStrategy: .enqueue)
+        huge.threadValues = "{\"blob\":\"" + String(repeating: "x", count: StoreLimits.maxThreadValuesBytes) + "\"}"
+        await #expect(throws: StoreError.threadValuesTooLarge("s", limit: StoreLimits.maxThreadValuesBytes)) {
+            _ = try await store.createRun(huge)
+        }
+        #expect(try await store.run("r3") == nil)
+        #expect(try json(try #require(try await store.thread("s")).values) == json(#"{"count":1,"ui":{"closed":true},"extra":[1,2]}"#))
+        // A deleted run's place is not given again.
+        _ = try await store.requestCancel("r2", action: .rollback)
+        let r4 = try await store.createRun(NewRun(id: "r4", threadID: "s", assistantID: "x", multitaskStrategy: .enqueue))
+        #expect(r4.queueSeq > r2.queueSeq)
+    }
 }
 
 func json(_ text: String) throws -> NSDictionary {

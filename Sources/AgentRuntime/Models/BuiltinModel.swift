@@ -13,7 +13,7 @@ import Foundation
 /// 4. With `current_time` offered, a user message mentioning the time makes it call `current_time`, with the
 ///    first IANA zone in the message (`Europe/Paris`) if there is one.
 /// 5. With `knowledge_search` offered, any other question (a message ending in `?`) is searched for.
-/// 6. Otherwise it answers `You said: <the last user message>`.
+/// 6. Otherwise it answers `You said: <the last user message>`, saying how many images of it it ignored.
 ///
 /// `tool_choice: none` turns rules 2-5 off; a named tool limits them to that tool. Answers stream one token
 /// at a time with `tokenDelay` before each; tokens are whitespace-separated words with their leading space,
@@ -65,7 +65,11 @@ public struct BuiltinModel: ChatModel {
         if !results.isEmpty {
             return results.map { "\($0.name ?? "the tool") returned \($0.content)." }.joined(separator: " ")
         }
-        return "You said: " + (messages.last { $0.role == .user }?.content ?? "")
+        let last = messages.last { $0.role == .user }
+        let images = last?.images.count ?? 0
+        // It cannot see them, and says so rather than answer as if there were none.
+        let note = images == 0 ? "" : " (\(images) image\(images == 1 ? "" : "s") ignored: the built-in model does not look at images)"
+        return "You said: " + (last?.content ?? "") + note
     }
 
     /// The tool calls rules 2-5 ask for, or nil to answer in words.

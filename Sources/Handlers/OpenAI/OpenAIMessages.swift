@@ -72,6 +72,8 @@ enum OpenAIContent: Decodable {
         var url: String
         var detail: String?
 
+        init(url: String, detail: String?) { (self.url, self.detail) = (url, detail) }
+
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             if let url = try? container.decode(String.self) {

@@ -63,14 +63,19 @@ enum APISchemas {
         "properties": {"tool": {"type": "string"}, "result": {"type": "string"}, "duration_ms": {"type": "integer"}}
       },
       "InputMessage": {
-        "type": "object", "description": "OpenAI style (`role`) or LangChain style (`type`); content a string or text parts.",
+        "type": "object", "description": "OpenAI style (`role`) or LangChain style (`type`); content a string or parts: text, images (`image_url`, LangChain's `image`; data: URLs of png, jpeg, gif or webp up to 8 MiB, or http(s) URLs the model server fetches).",
         "required": ["content"],
         "properties": {
           "role": {"type": "string", "enum": ["user", "assistant", "system", "developer", "human", "ai"]},
           "type": {"type": "string", "enum": ["user", "assistant", "system", "developer", "human", "ai"]},
           "content": {"oneOf": [{"type": "string"},
-                                {"type": "array", "items": {"type": "object", "required": ["type", "text"],
-                                  "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}}]},
+                                {"type": "array", "items": {"oneOf": [
+                                  {"type": "object", "required": ["type", "text"], "properties": {"type": {"const": "text"}, "text": {"type": "string"}}},
+                                  {"type": "object", "required": ["type", "image_url"], "properties": {"type": {"const": "image_url"},
+                                    "image_url": {"oneOf": [{"type": "string"}, {"type": "object", "required": ["url"],
+                                      "properties": {"url": {"type": "string"}, "detail": {"type": "string", "enum": ["auto", "low", "high"]}}}]}}},
+                                  {"type": "object", "required": ["type"], "properties": {"type": {"const": "image"}, "url": {"type": "string"},
+                                    "base64": {"type": "string"}, "data": {"type": "string"}, "mime_type": {"type": "string"}}}]}}]},
           "id": {"type": "string"}, "name": {"type": "string"}
         }
       },
@@ -94,7 +99,8 @@ enum APISchemas {
                        "estimated": {"type": "boolean", "description": "The model server reported none; counted in words."}}
       },
       "Values": {
-        "type": "object", "description": "The state: the conversation's messages (and the run's usage after a stateless run). A failed run on a thread adds `__error__`.",
+        "type": "object", "description": "The state: the conversation's messages (and the run's usage after a stateless run), and any state keys clients sent beside them. A failed run on a thread adds `__error__`.",
+        "additionalProperties": true,
         "required": ["messages"],
         "properties": {"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
                        "usage": {"$ref": "#/components/schemas/Usage"},
@@ -105,8 +111,10 @@ enum APISchemas {
         "properties": {
           "assistant_id": {"type": "string", "description": "The agent to run (or `agent_id`)."},
           "agent_id": {"type": "string"},
-          "input": {"type": "object", "required": ["messages"], "additionalProperties": false,
-                    "properties": {"messages": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InputMessage"}}}},
+          "input": {"type": "object", "required": ["messages"],
+                    "description": "LangGraph's state update: messages run the agent; other keys (not starting with __, not usage) are state kept on the thread and shown with its values, at most 64 KiB per thread.",
+                    "properties": {"messages": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InputMessage"}}},
+                    "additionalProperties": true},
           "messages": {"type": "array", "items": {"$ref": "#/components/schemas/InputMessage"}},
           "metadata": {"type": "object"}, "config": {"type": "object"},
           "stream_mode": {"oneOf": [{"$ref": "#/components/schemas/StreamMode"},
