@@ -18,8 +18,10 @@ def test_schemathesis_finds_nothing(base_url, api_key):
     result = subprocess.run(
         [str(schemathesis), "run", base_url + "/openapi.json", "-H", f"X-Api-Key: {api_key}",
          "--tls-verify", os.environ["AGENTFCGI_CA"], "--checks", CHECKS, "--max-examples", "15",
-         "--seed", "7", "--generation-database", "none", "--request-timeout", "30", "--no-color"],
+         "--seed", "7", "--generation-database", "none", "--request-timeout", "30", "--no-color",
+         # The thread streams follow a thread until the client leaves (test_thread_stream.py checks them).
+         "--exclude-operation-id", "thread_stream_events", "--exclude-operation-id", "thread_join_stream"],
         capture_output=True, text=True, timeout=900)
     report.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-6000:]
-    assert "55/55" in result.stdout or "Tested: 55" in result.stdout, "every operation was exercised"
+    assert "57/57" in result.stdout or "Tested: 57" in result.stdout, "every operation was exercised"

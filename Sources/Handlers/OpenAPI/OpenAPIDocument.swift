@@ -14,6 +14,8 @@ public enum OpenAPIDocument {
         case json(String)
         case jsonArray(String)
         case eventStream
+        /// The thread stream (`langchain-protocol`): `event` is the envelope's method, `data` the envelope.
+        case threadStream
         /// OpenAI's streams: `data:` frames (chat completions, ending `[DONE]`) or named `response.*` events.
         case openAIStream(String)
         case empty
@@ -218,8 +220,20 @@ public enum OpenAPIDocument {
                     "properties": [
                         "id": ["type": "string", "pattern": "^[0-9]+$"],
                         "event": ["type": "string", "enum": ["metadata", "values", "messages", "messages/partial", "messages/complete",
-                                                             "messages/metadata", "updates", "custom", "error", "end"]],
+                                                             "messages/metadata", "updates", "custom", "events", "tasks", "checkpoints",
+                                                             "debug", "error", "end"]],
                         "data": ["type": "string", "description": "JSON"],
+                    ],
+                ]]]
+            case .threadStream:
+                response["content"] = ["text/event-stream": ["schema": [
+                    "type": "object",
+                    "required": ["id", "event", "data"],
+                    "properties": [
+                        "id": ["type": "string", "pattern": "^[0-9]+$", "description": "The event's seq (resume with since)."],
+                        "event": ["type": "string", "enum": ["lifecycle", "input.requested", "messages", "values", "updates", "tools", "tasks",
+                                                             "checkpoints", "custom"]],
+                        "data": ["type": "string", "description": "JSON: {type: event, event_id, seq, method, params: {namespace, timestamp, data, node?}}"],
                     ],
                 ]]]
             case .openAIStream(let description):
@@ -230,7 +244,7 @@ public enum OpenAPIDocument {
             case .empty:
                 break
             }
-            if route.path.hasSuffix("/stream") || content.isEventStream {
+            if route.path.hasSuffix("/runs/stream") || route.path.hasSuffix("{run_id}/stream") {
                 response["headers"] = [
                     "Location": ["description": "Where to resume this stream (GET with Last-Event-ID).", "schema": ["type": "string"]],
                     "Content-Location": ["description": "The run.", "schema": ["type": "string"]],
@@ -254,12 +268,6 @@ public enum OpenAPIDocument {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return Array((try? encoder.encode(document)) ?? Data()) + [UInt8(ascii: "\n")]
-    }
-}
-
-extension OpenAPIDocument.Content {
-    var isEventStream: Bool {
-        if case .eventStream = self { true } else { false }
     }
 }
 

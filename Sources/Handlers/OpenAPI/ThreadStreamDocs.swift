@@ -6,12 +6,14 @@ extension OpenAPIDocument.Operation {
         tag: "thread stream",
         description: "`run.start` queues a run on the thread (creating the thread if missing) and answers its `run_id`, with `meta.applied_through_seq`: the stream's events of this run all come after it. A command the server refuses is answered 200 with `{\"type\": \"error\", \"id\", \"error\", \"message\"}`, as langgraph-sdk expects; a body that is no command is a 400 in the same shape.",
         body: .json("ThreadCommand"),
-        responses: [(200, "The command's result, or its refusal", .json("ThreadCommandResult"))], problems: [400, 413, 415])
+        responses: [(200, "The command's result, or its refusal", .json("ThreadCommandResult")),
+                    (400, "No command at all (not JSON, no integer id, no method): the refusal, id null", .json("ThreadCommandResult"))],
+        problems: [413])
     static let threadStreamEvents = OpenAPIDocument.Operation(
         tag: "thread stream",
         description: "Server-Sent Events of every run on the thread, one after another, read from their event logs: `event:` is the envelope's `method`, `id:` its `seq`, `data:` `{\"type\": \"event\", \"event_id\", \"seq\", \"method\", \"params\": {\"namespace\", \"timestamp\", \"data\", \"node\"?}}`. With `since`, the events after it (resume after a dropped connection, on any worker); without, the thread's whole history first, as LangGraph's server replays it. The stream stays open across runs until the client leaves.",
         body: .json("ThreadSubscription"),
-        responses: [(200, "The thread's events", .eventStream)], problems: OpenAPIDocument.bodyProblems + [404])
+        responses: [(200, "The thread's events", .threadStream)], problems: OpenAPIDocument.bodyProblems + [404])
     static let threadStreamWebSocket = OpenAPIDocument.Operation(
         tag: "thread stream", description: "WebSockets cannot pass FastCGI: always a 400 `websocket_not_supported`; use the SSE stream (POST).",
         body: nil, responses: [], problems: [400, 404])
