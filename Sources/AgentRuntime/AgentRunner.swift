@@ -142,10 +142,18 @@ public struct AgentRunner: Sendable {
                 try await emit(.messageDelta(messageID: messageID, text: text))
             }
         }
+        return try await finishTurn(response, messageID: messageID, modelName: agent.model.name, turn: turn, emit: emit)
+    }
+
+    /// The model's answer as the assistant's message, told to `emit`: apart from `modelTurn`, whose frame is held
+    /// while the model is called, so that what is made afterwards takes no room there.
+    @inline(never)
+    private func finishTurn(_ response: ModelResponse, messageID: String, modelName: String, turn: Int,
+                            emit: @Sendable (RunEvent) async throws -> Void) async throws -> ChatMessage {
         try await emit(.usage(response.usage, turn: turn))
         let reply = ChatMessage(
             id: messageID, role: .assistant, content: response.content, usage: response.usage,
-            finishReason: response.finishReason, modelName: agent.model.name, toolCalls: response.toolCalls)
+            finishReason: response.finishReason, modelName: modelName, toolCalls: response.toolCalls)
         try await emit(.messageCompleted(reply))
         return reply
     }

@@ -41,10 +41,25 @@ public struct ImageRef: Sendable, Equatable, Codable {
     public var url: String
     /// OpenAI's `detail` (`auto`, `low`, `high`), passed on.
     public var detail: String?
+    /// `file` for a document (a PDF, a text file) sent as a `data:` URL; nil for an image.
+    public var kind: Kind?
+    /// A document's name, as the model server is told it.
+    public var filename: String?
+
+    public enum Kind: String, Sendable, Codable { case file }
+
+    public var isFile: Bool { kind == .file }
 
     public init(url: String, detail: String? = nil) {
         self.url = url
         self.detail = detail
+    }
+
+    /// A document: a `data:` URL and its name.
+    public static func file(_ dataURL: String, filename: String?) -> ImageRef {
+        var ref = ImageRef(url: dataURL)
+        (ref.kind, ref.filename) = (.file, filename)
+        return ref
     }
 }
 

@@ -62,7 +62,7 @@ struct InputMessage: Decodable {
         var text: String?
         var image: ImageRef?
 
-        enum CodingKeys: String, CodingKey { case type, text, image_url, url, base64, data, mime_type, source_type, detail }
+        enum CodingKeys: String, CodingKey { case type, text, image_url, url, base64, data, mime_type, source_type, detail, file, filename, file_id }
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -95,9 +95,30 @@ struct InputMessage: Decodable {
                     throw DecodingError.dataCorruptedError(forKey: .type, in: container,
                                                            debugDescription: "an image part needs url, or base64 with mime_type")
                 }
+            case "file":
+                // OpenAI's shape (`file: {file_data, filename}`) or LangChain's standard block (`base64`/`data`, `mime_type`).
+                let nested = try container.decodeIfPresent(OpenAIContent.FileData.self, forKey: .file)
+                var data = nested?.file_data
+                if data == nil, let base64 = try container.decodeIfPresent(String.self, forKey: .base64) ?? container.decodeIfPresent(String.self, forKey: .data) {
+                    guard let mime = try container.decodeIfPresent(String.self, forKey: .mime_type) else {
+                        throw DecodingError.keyNotFound(CodingKeys.mime_type, .init(codingPath: container.codingPath,
+                                                                                   debugDescription: "a file given as base64 needs its mime_type"))
+                    }
+                    data = "data:\(mime);base64,\(base64)"
+                }
+                if data == nil, container.contains(.url) {
+                    throw DecodingError.dataCorruptedError(forKey: .url, in: container, debugDescription:
+                        "a file is sent as its data (base64 with mime_type, or file.file_data); this server fetches no URLs")
+                }
+                let filename = try nested?.filename ?? container.decodeIfPresent(String.self, forKey: .filename)
+                do {
+                    self.image = try OpenAIContent.file(data: data, filename: filename, fileID: nested?.file_id ?? container.decodeIfPresent(String.self, forKey: .file_id), field: "")
+                } catch let error as APIError {
+                    throw DecodingError.dataCorruptedError(forKey: .file, in: container, debugDescription: error.detail.hasPrefix(": ") ? String(error.detail.dropFirst(2)) : error.detail)
+                }
             default:
                 throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription:
-                    "content part type '\(type.prefix(40))' is not supported; use text, image_url or image (files are not accepted)")
+                    "content part type '\(type.prefix(40))' is not supported; use text, image_url, image or file")
             }
         }
     }

@@ -57,10 +57,32 @@ public struct StoredMessage: Codable, Sendable, Equatable {
         case type, content, id, name, tool_calls, tool_call_id, usage_metadata, response_metadata
     }
 
+    /// LangChain's content blocks as OpenAI's models take them: text, `image_url`, and documents as `file`
+    /// (`{"file": {"file_data", "filename"}}`).
     struct Block: Codable {
         var type: String
         var text: String?
         var image_url: ImageRef?
+        var file: FileData?
+
+        struct FileData: Codable {
+            var file_data: String
+            var filename: String?
+        }
+
+        var attachment: ImageRef? { image_url ?? file.map { ImageRef.file($0.file_data, filename: $0.filename) } }
+
+        init(type: String, text: String? = nil, image_url: ImageRef? = nil, file: FileData? = nil) {
+            (self.type, self.text, self.image_url, self.file) = (type, text, image_url, file)
+        }
+
+        init(_ attachment: ImageRef) {
+            if attachment.isFile {
+                self.init(type: "file", file: FileData(file_data: attachment.url, filename: attachment.filename))
+            } else {
+                self.init(type: "image_url", image_url: attachment)
+            }
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -71,7 +93,7 @@ public struct StoredMessage: Codable, Sendable, Equatable {
         } else {
             let blocks = try container.decode([Block].self, forKey: .content)
             content = blocks.compactMap(\.text).joined()
-            images = blocks.compactMap(\.image_url)
+            images = blocks.compactMap(\.attachment)
         }
         id = try container.decode(String.self, forKey: .id)
         name = try container.decodeIfPresent(String.self, forKey: .name)
@@ -87,7 +109,7 @@ public struct StoredMessage: Codable, Sendable, Equatable {
         if images.isEmpty {
             try container.encode(content, forKey: .content)
         } else {
-            let blocks = (content.isEmpty ? [] : [Block(type: "text", text: content)]) + images.map { Block(type: "image_url", image_url: $0) }
+            let blocks = (content.isEmpty ? [] : [Block(type: "text", text: content)]) + images.map(Block.init)
             try container.encode(blocks, forKey: .content)
         }
         try container.encode(id, forKey: .id)

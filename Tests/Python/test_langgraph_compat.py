@@ -77,13 +77,33 @@ def test_images_in_messages(client):
     ({"type": "image_url", "image_url": {"url": "data:text/html;base64,PGI+"}}, "data:"),
     ({"type": "image_url", "image_url": {"url": "http://127.0.0.1/admin.png"}}, "internal"),
     ({"type": "image", "base64": PNG}, "mime_type"),
-    ({"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE"}}, "not supported"),
+    ({"type": "file", "file": {"file_id": "file-abc"}}, "keeps none"),
+    ({"type": "file", "url": "https://example.com/a.pdf"}, "fetches no URLs"),
+    ({"type": "file", "file": {"file_data": "data:application/x-msdownload;base64,TVo="}}, "a file must be a data: URL"),
+    ({"type": "audio", "data": "AAAA"}, "not supported"),
 ])
 def test_bad_content_parts_are_clear(client, part, field):
     with pytest.raises(httpx.HTTPStatusError) as error:
         client.runs.wait(None, "echo", input={"messages": [{"role": "user", "content": [part]}]})
     assert error.value.response.status_code == 422
     assert field in error.value.response.json()["detail"]
+
+
+def test_files_in_messages(client):
+    tid = client.threads.create()["thread_id"]
+    pdf = base64.b64encode(b"%PDF-1.4 a tiny document").decode()
+    content = [{"type": "text", "text": "summarize"},
+               {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{pdf}", "filename": "notes.pdf"}},
+               {"type": "file", "base64": pdf, "mime_type": "application/pdf", "filename": "more.pdf"},
+               {"type": "image_url", "image_url": f"data:image/png;base64,{PNG}"}]
+    values = client.runs.wait(tid, "echo", input={"messages": [{"role": "user", "content": content}]})
+    assert values["messages"][-1]["content"] == \
+        "You said: summarize (1 image and 2 files ignored: the built-in model does not look at attachments)"
+    stored = client.threads.get_state(tid)["values"]["messages"][0]["content"]
+    # Kept as LangChain's blocks in OpenAI's shape, which langchain-openai sends on as they are.
+    assert [b["type"] for b in stored] == ["text", "file", "file", "image_url"]
+    assert stored[1]["file"] == {"file_data": f"data:application/pdf;base64,{pdf}", "filename": "notes.pdf"}
+    assert stored[2]["file"]["filename"] == "more.pdf"
 
 
 def test_a_large_image_fits_the_raised_body_limit(base_url, api_key):

@@ -66,9 +66,12 @@ public struct BuiltinModel: ChatModel {
             return results.map { "\($0.name ?? "the tool") returned \($0.content)." }.joined(separator: " ")
         }
         let last = messages.last { $0.role == .user }
-        let images = last?.images.count ?? 0
+        let files = last?.images.filter(\.isFile).count ?? 0
+        let images = (last?.images.count ?? 0) - files
         // It cannot see them, and says so rather than answer as if there were none.
-        let note = images == 0 ? "" : " (\(images) image\(images == 1 ? "" : "s") ignored: the built-in model does not look at images)"
+        let counted = [(images, "image"), (files, "file")].filter { $0.0 > 0 }.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }
+        let note = counted.isEmpty ? ""
+            : " (\(counted.joined(separator: " and ")) ignored: the built-in model does not look at \(files == 0 ? "images" : "attachments"))"
         return "You said: " + (last?.content ?? "") + note
     }
 

@@ -48,10 +48,28 @@ enum OpenAIWire {
             var type: String
             var text: String?
             var image_url: ImageURL?
+            var file: File?
 
             struct ImageURL: Encodable {
                 var url: String
                 var detail: String?
+            }
+
+            struct File: Encodable {
+                var file_data: String
+                var filename: String?
+            }
+
+            init(type: String, text: String? = nil, image_url: ImageURL? = nil, file: File? = nil) {
+                (self.type, self.text, self.image_url, self.file) = (type, text, image_url, file)
+            }
+
+            init(_ attachment: ImageRef) {
+                if attachment.isFile {
+                    self.init(type: "file", file: File(file_data: attachment.url, filename: attachment.filename))
+                } else {
+                    self.init(type: "image_url", image_url: ImageURL(url: attachment.url, detail: attachment.detail))
+                }
             }
         }
 
@@ -59,7 +77,7 @@ enum OpenAIWire {
             role = message.role.rawValue
             content = message.images.isEmpty ? .text(message.content)
                 : .parts((message.content.isEmpty ? [] : [Part(type: "text", text: message.content)])
-                    + message.images.map { Part(type: "image_url", image_url: .init(url: $0.url, detail: $0.detail)) })
+                    + message.images.map(Part.init))
             tool_calls = message.toolCalls.isEmpty ? nil : message.toolCalls.map {
                 ToolCallValue(id: $0.id, function: FunctionCall(name: $0.name, arguments: $0.arguments))
             }

@@ -65,6 +65,39 @@ enum OpenAIContent: Decodable {
         var text: String?
         var image_url: ImageURL?
         var detail: String?
+        /// Chat Completions' document: `{"file_data": "data:...", "filename"}` (`file_id` names an uploaded file).
+        var file: FileData?
+        /// The Responses API's `input_file` has the same fields on the part itself.
+        var file_data: String?
+        var filename: String?
+        var file_id: String?
+    }
+
+    struct FileData: Decodable {
+        var file_data: String?
+        var filename: String?
+        var file_id: String?
+    }
+
+    /// The documents a message may carry, as `data:` URLs (this server keeps no uploaded files to name by id).
+    static let fileTypes = ["application/pdf", "text/plain", "text/markdown", "text/csv", "application/json"]
+
+    static func file(data: String?, filename: String?, fileID: String?, field: String) throws -> ImageRef {
+        guard fileID == nil else {
+            throw APIError.invalid(field: field, "file_id names an uploaded file, and this server keeps none: send the file as file_data (a data: URL)")
+        }
+        guard let url = data else { throw APIError.invalid(field: field, "file_data is required (a data: URL)") }
+        guard url.hasPrefix("data:"), let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64"),
+              fileTypes.contains(String(url[url.index(url.startIndex, offsetBy: 5)..<comma].dropLast(7))) else {
+            throw APIError.invalid(field: field, "a file must be a data: URL, data:(\(fileTypes.joined(separator: "|")));base64,...")
+        }
+        guard url.utf8.count <= maxImageURLBytes else {
+            throw APIError(status: 413, code: "file_too_large", detail: "\(field): a file may be at most \(maxImageURLBytes >> 20) MiB as a data: URL.", field: field)
+        }
+        if let filename, filename.utf8.count > 255 || filename.contains(where: { $0.isNewline || $0 == "/" || $0 == "\\" }) {
+            throw APIError.invalid(field: field + ".filename", "must be a plain name of at most 255 bytes")
+        }
+        return ImageRef.file(url, filename: filename)
     }
 
     /// Chat Completions nests `{"url", "detail"}`; the Responses API sends the URL as a string.
@@ -129,7 +162,7 @@ enum OpenAIContent: Decodable {
 
     func text(path: String) throws -> String {
         let (text, images) = try parts(path: path)
-        guard images.isEmpty else { throw APIError.invalid(field: path, "only a user message may carry images") }
+        guard images.isEmpty else { throw APIError.invalid(field: path, "only a user message may carry images or files") }
         return text
     }
 
@@ -147,9 +180,14 @@ enum OpenAIContent: Decodable {
                     out += text
                 case "image_url", "input_image":
                     images.append(try Self.image(part, path: "\(path)[\(index)]"))
+                case "file":
+                    images.append(try Self.file(data: part.file?.file_data, filename: part.file?.filename, fileID: part.file?.file_id,
+                                                field: "\(path)[\(index)].file"))
+                case "input_file":
+                    images.append(try Self.file(data: part.file_data, filename: part.filename, fileID: part.file_id, field: "\(path)[\(index)]"))
                 default:
                     throw APIError.invalid(field: "\(path)[\(index)].type",
-                                           "content parts of type '\(part.type.prefix(40))' are not supported; send text or images")
+                                           "content parts of type '\(part.type.prefix(40))' are not supported; send text, images or files")
                 }
             }
             return (out, images)

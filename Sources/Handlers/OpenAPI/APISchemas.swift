@@ -63,7 +63,7 @@ enum APISchemas {
         "properties": {"tool": {"type": "string"}, "result": {"type": "string"}, "duration_ms": {"type": "integer"}}
       },
       "InputMessage": {
-        "type": "object", "description": "OpenAI style (`role`) or LangChain style (`type`); content a string or parts: text, images (`image_url`, LangChain's `image`; data: URLs of png, jpeg, gif or webp up to 8 MiB, or http(s) URLs the model server fetches).",
+        "type": "object", "description": "OpenAI style (`role`) or LangChain style (`type`); content a string or parts: text, images (`image_url`, LangChain's `image`; data: URLs of png, jpeg, gif or webp up to 8 MiB, or http(s) URLs the model server fetches), files (`file`: PDF, text, Markdown, CSV or JSON as data: URLs up to 8 MiB).",
         "required": ["content"],
         "properties": {
           "role": {"type": "string", "enum": ["user", "assistant", "system", "developer", "human", "ai"]},
@@ -75,7 +75,11 @@ enum APISchemas {
                                     "image_url": {"oneOf": [{"type": "string"}, {"type": "object", "required": ["url"],
                                       "properties": {"url": {"type": "string"}, "detail": {"type": "string", "enum": ["auto", "low", "high"]}}}]}}},
                                   {"type": "object", "required": ["type"], "properties": {"type": {"const": "image"}, "url": {"type": "string"},
-                                    "base64": {"type": "string"}, "data": {"type": "string"}, "mime_type": {"type": "string"}}}]}}]},
+                                    "base64": {"type": "string"}, "data": {"type": "string"}, "mime_type": {"type": "string"}}},
+                                  {"type": "object", "required": ["type"], "properties": {"type": {"const": "file"},
+                                    "file": {"type": "object", "properties": {"file_data": {"type": "string"}, "filename": {"type": "string"}}},
+                                    "base64": {"type": "string"}, "data": {"type": "string"}, "mime_type": {"type": "string"},
+                                    "filename": {"type": "string"}}}]}}]},
           "id": {"type": "string"}, "name": {"type": "string"}
         }
       },
