@@ -43,8 +43,12 @@ struct RunInput: Decodable {
 
     init(from decoder: any Decoder) throws {
         messages = try decoder.container(keyedBy: CodingKeys.self).decode([InputMessage].self, forKey: .messages)
-        var values = try decoder.singleValueContainer().decode([String: JSONValue].self)
-        values["messages"] = nil
+        // Only the other keys are decoded as JSON values (decoding the messages twice costs every run).
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        var values: [String: JSONValue] = [:]
+        for key in all.allKeys where key.stringValue != "messages" {
+            values[key.stringValue] = try all.decode(JSONValue.self, forKey: key)
+        }
         for key in values.keys where key.hasPrefix("__") || key == "usage" {
             throw DecodingError.dataCorruptedError(in: try decoder.singleValueContainer(),
                                                    debugDescription: "state key '\(key.prefix(60))' is reserved (keys starting with __, and usage)")

@@ -120,9 +120,8 @@ struct ThreadStreamEndpoints {
         var modes = Set<JoinMode>()
         for name in named {
             guard let mode = JoinMode(rawValue: name) else { throw APIError.invalid(field: "stream_mode", unknownValue(name, JoinMode.self)) }
-            if mode == .stateUpdate {
-                throw APIError.invalid(field: "stream_mode", "state_update is not published by this server; use run_modes or lifecycle")
-            }
+            // state_update frames come from LangGraph's update_state, which this server does not offer: the mode is
+            // accepted and carries nothing.
             modes.insert(mode)
         }
         if modes.isEmpty { modes = [.runModes] }

@@ -173,7 +173,8 @@ def test_errors_and_static_files_carry_cors_headers(api, api_key, base_url, tls)
         assert vary(response) == "Origin", name
     assert cases["no key (401)"].headers["Content-Type"] == "application/problem+json"
     # nginx's 413s, in both dialects: the Content-Length alone decides, so no body is sent.
-    for path, limit in (("/runs/wait", 1 << 20), ("/v1/chat/completions", 20 << 20)):
+    # (/threads keeps 1 MiB; the run routes, like /v1, take 20 MiB for images and files.)
+    for path, limit in (("/threads", 1 << 20), ("/v1/chat/completions", 20 << 20)):
         response = raw_post(base_url, tls, path, limit + 1, origin)
         assert response.status == 413, path
         assert cors(response) == answered_for(ALLOWED)
@@ -245,7 +246,7 @@ def test_nginx_error_pages_with_cors_on_and_off(tmp_path, tls, cors_on):
             # A preflight, even one sent with key a's exhausted key, is answered without counting (with CORS on).
             preflight = client.options("/runs/wait", headers={**key_a, "Access-Control-Request-Method": "POST"})
         too_large = [raw_post(f"https://127.0.0.1:{port}", tls, path, size, origin)
-                     for path, size in (("/runs/wait", 2 << 20), ("/v1/chat/completions", 21 << 20))]
+                     for path, size in (("/threads", 2 << 20), ("/v1/chat/completions", 21 << 20))]
     finally:
         nginx.send_signal(signal.SIGTERM)
         nginx.wait(timeout=10)

@@ -153,4 +153,4 @@ def test_join_streams_replay_from_the_start(client):
             break
     assert [p.id for p in rest] == [p.id for p in seen[1:]]
     with pytest.raises(httpx.HTTPStatusError):
-        list(client.threads.join_stream(tid, stream_mode="state_update"))
+        list(client.threads.join_stream(tid, stream_mode="everything"))

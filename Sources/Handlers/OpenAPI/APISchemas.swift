@@ -88,7 +88,10 @@ enum APISchemas {
         "required": ["type", "content", "id"],
         "properties": {
           "type": {"type": "string", "enum": ["human", "ai", "system", "tool"]},
-          "content": {"type": "string"}, "id": {"type": "string"}, "name": {"type": "string"},
+          "content": {"oneOf": [{"type": "string"},
+                                {"type": "array", "description": "LangChain's content blocks, for a message with images or files: text, image_url, file.",
+                                 "items": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "enum": ["text", "image_url", "file"]}}}}]},
+          "id": {"type": "string"}, "name": {"type": "string"},
           "tool_calls": {"type": "array", "items": {"type": "object", "required": ["id", "name", "args", "type"],
             "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "args": {}, "type": {"const": "tool_call"}}}},
           "tool_call_id": {"type": "string"},

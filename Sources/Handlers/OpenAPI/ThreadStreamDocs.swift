@@ -22,8 +22,8 @@ extension OpenAPIDocument.Operation {
         description: "LangGraph's `threads.join_stream`: the runs' frames in the stream modes each was created with (`run_modes`), or only their `metadata` frames (`lifecycle`); each run ends with `metadata` `{\"status\": \"run_done\", \"run_id\"}` and the stream stays open. Every frame has an `id:`.",
         body: nil,
         parameters: [
-            OpenAPIDocument.Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["type": "string", "enum": ["run_modes", "lifecycle"]]],
-                                      description: "Repeat, or separate with commas (`stream_modes` is read too). Default run_modes."),
+            OpenAPIDocument.Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["type": "string", "enum": ["run_modes", "lifecycle", "state_update"]]],
+                                      description: "Repeat, or separate with commas (`stream_modes` is read too). Default run_modes. state_update carries nothing: there is no update_state here."),
             OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^\\s*(-1|-|[0-9]*)\\s*$"],
                                       description: "Resume after this frame; -1 replays the thread from its first run; blank: from the run in progress."),
         ],
