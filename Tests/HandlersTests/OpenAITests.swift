@@ -289,6 +289,32 @@ import Testing
         #expect(system.status == 400)
     }
 
+    /// Documents as Chat Completions' `file` parts and the Responses API's `input_file`: kept as `file` blocks, counted
+    /// by the built-in model; `file_id` (no file store) and other types refused naming the part.
+    @Test func filesAreKeptAsBlocks() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let pdf = "data:application/pdf;base64," + Data("%PDF-1.4 tiny".utf8).base64EncodedString()
+        let body = #"{"model":"echo","metadata":{"thread_id":"docs"},"messages":[{"role":"user","content":[{"type":"text","text":"read"},{"type":"file","file":{"file_data":"\#(pdf)","filename":"a.pdf"}}]}]}"#
+        let answer = try await object(h.call("POST", "/v1/chat/completions", body))
+        #expect(((answer["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+                == "You said: read (1 file ignored: the built-in model does not look at attachments)")
+        let state = try await h.json("GET", "/threads/docs/state")
+        let first = try #require(((state["values"] as? [String: Any])?["messages"] as? [[String: Any]])?.first)
+        let blocks = try #require(first["content"] as? [[String: Any]])
+        #expect(blocks.map { $0["type"] as? String } == ["text", "file"])
+        #expect(blocks[1]["file"] as? [String: String] == ["file_data": pdf, "filename": "a.pdf"])
+        let responses = await h.call("POST", "/v1/responses", #"{"model":"echo","input":[{"role":"user","content":[{"type":"input_text","text":"see"},{"type":"input_file","file_data":"\#(pdf)","filename":"b.pdf"}]}]}"#)
+        #expect(responses.status == 200)
+        for (content, param) in [
+            (#"[{"type":"file","file":{"file_id":"file-1"}}]"#, "messages[0].content[0].file"),
+            (#"[{"type":"file","file":{"file_data":"data:application/x-sh;base64,ZWNobw=="}}]"#, "messages[0].content[0].file"),
+        ] {
+            let bad = await h.call("POST", "/v1/chat/completions", #"{"model":"echo","messages":[{"role":"user","content":\#(content)}]}"#)
+            let error = try await object(bad)["error"] as? [String: Any]
+            #expect(bad.status == 400 && error?["param"] as? String == param, "\(content)")
+        }
+    }
+
     /// For front-ends that render only function calls: the server's tool calls as function_call + function_call_output
     /// pairs, when the request asks for them with `include`; the same in the stream and in the retrieved response.
     @Test func serverToolCallsAsFunctionCallPairsOnRequest() async throws {
