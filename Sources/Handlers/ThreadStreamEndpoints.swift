@@ -72,7 +72,7 @@ struct ThreadStreamEndpoints {
         // Every event here is the root graph's (namespace []): a filter by namespace keeps them only if it names the root.
         let rootIncluded = body.namespaces.map { $0.contains([]) } ?? true
         let since = body.since
-        let (engine, graphs) = (self.engine, dependencies.catalog)
+        let engine = self.engine
         let logger = context.logger
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { writer in
             var renderer: (run: String, renderer: ThreadStreamRenderer, index: Int64)?
@@ -81,7 +81,7 @@ struct ThreadStreamEndpoints {
             try await engine.followThread(threadID, from: since.map(Self.start(after:)) ?? .after(queueSeq: 0)) { run, record in
                 if renderer?.run != run.id {
                     let job = run.job.flatMap { try? RunJob.decode($0) }
-                    renderer = (run.id, ThreadStreamRenderer(graphName: graphs.agent(run.assistantID)?.id ?? run.assistantID, run: run, job: job), 0)
+                    renderer = (run.id, ThreadStreamRenderer(graphName: run.assistantID, run: run, job: job), 0)
                 }
                 guard var current = renderer else { return }
                 let rendered: [ThreadStreamRenderer.Event]

@@ -18,14 +18,14 @@ final class ThreadStreamRenderer: Sendable {
 
     let graphName: String
     private struct State {
-        var open: [String: MessageOpen] = [:]
+        /// Messages whose text block is open (started, not yet finished).
+        var open: Set<String> = []
         var error: String?
         var checkpointed = false
         var values: [String: JSONValue] = [:]
         /// The graph's steps, for the `tasks` and `checkpoints` channels (the same ids as LangGraph's stream modes).
         var progress: LangGraphProgress
     }
-    private struct MessageOpen { var text = "" }
     private let state: MutexBox<State>
 
     /// `run` and `job` as the run's record and job have them: the tasks' and checkpoints' ids derive from them.
@@ -61,12 +61,10 @@ final class ThreadStreamRenderer: Sendable {
         case .messageStarted(let id):
             events += messageStart(id)
         case .messageDelta(let id, let text):
-            let first = state.withLock { $0.open[id] == nil }
-            if first { events += messageStart(id) }
-            state.withLock { $0.open[id]?.text += text }
+            if state.withLock({ !$0.open.contains(id) }) { events += messageStart(id) }
             add("messages", Block(event: "content-block-delta", index: 0, delta: .init(type: "text-delta", text: text)))
         case .messageCompleted(let message) where message.type == "ai":
-            let wasOpen = state.withLock { $0.open.removeValue(forKey: message.id) != nil }
+            let wasOpen = state.withLock { $0.open.remove(message.id) != nil }
             if !wasOpen { events += messageStart(message.id, open: false) }
             if wasOpen || !message.content.isEmpty {
                 if !wasOpen { add("messages", Block(event: "content-block-start", index: 0, content: .text(""))) }
@@ -124,7 +122,7 @@ final class ThreadStreamRenderer: Sendable {
     }
 
     private func messageStart(_ id: String, open: Bool = true) -> [Event] {
-        if open { state.withLock { $0.open[id] = MessageOpen() } }
+        if open { _ = state.withLock { $0.open.insert(id) } }
         var events = [Event(method: "messages", data: encodeJSON(MessageStart(id: id)))]
         if open { events.append(Event(method: "messages", data: encodeJSON(Block(event: "content-block-start", index: 0, content: .text(""))))) }
         return events
