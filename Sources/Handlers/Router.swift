@@ -32,13 +32,15 @@ public struct Route: Sendable {
     let doc: OpenAPIDocument.Operation?
     public let handler: RouteHandler
     let segments: [Segment]
+    /// More literal segments win: `POST /runs/stream` before `POST /runs/{run_id}`.
+    let specificity: Int
 
     enum Segment: Sendable, Equatable {
         case literal(String)
         case parameter(String)
     }
 
-    public init(_ method: String, _ path: String, operationID: String, access: Access, summary: String, handler: RouteHandler) {
+    public convenience init(_ method: String, _ path: String, operationID: String, access: Access, summary: String, handler: RouteHandler) {
         self.init(method, path, operationID: operationID, access: access, summary: summary, doc: nil, handler: handler)
     }
 
@@ -51,10 +53,12 @@ public struct Route: Sendable {
         self.access = access
         self.summary = summary
         self.handler = handler
-        self.segments = path.split(separator: "/").map { part in
+        let segments: [Segment] = path.split(separator: "/").map { part in
             part.hasPrefix("{") && part.hasSuffix("}")
                 ? .parameter(String(part.dropFirst().dropLast())) : .literal(String(part))
         }
+        self.segments = segments
+        self.specificity = segments.count { if case .literal = $0 { true } else { false } }
     }
 
     /// Path parameters when `parts` fit this template; literals must match exactly.
@@ -71,11 +75,6 @@ public struct Route: Sendable {
             }
         }
         return parameters
-    }
-
-    /// More literal segments win: `POST /runs/stream` before `POST /runs/{run_id}`.
-    var specificity: Int {
-        segments.count { if case .literal = $0 { true } else { false } }
     }
 
     /// The template with parameter names erased: two routes with the same shape and method clash.
