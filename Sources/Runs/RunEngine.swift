@@ -288,8 +288,11 @@ public final class RunEngine: Sendable {
             let now = Date()
             let (threads, events) = try await store.prune(now: now, eventsBefore: now - eventRetention.seconds)
             let keys = try await store.pruneIdempotency(before: now - 86_400)
-            if threads + events + keys > 0 {
-                logger.info("store.pruned", metadata: ["threads": "\(threads)", "events": "\(events)", "idempotency_keys": "\(keys)"])
+            // A handle outlives its call only when its worker died before unbinding it.
+            let handles = try await store.pruneCallHandles(before: now - 86_400)
+            if threads + events + keys + handles > 0 {
+                logger.info("store.pruned", metadata: ["threads": "\(threads)", "events": "\(events)", "idempotency_keys": "\(keys)",
+                                                       "call_handles": "\(handles)"])
             }
         } catch {
             logger.warning("store.prune_failed", metadata: ["error": "\(error)"])

@@ -45,6 +45,10 @@ public struct UnavailableStore: AgentStore {
     public func completeIdempotency(scope: String, key: String, _ response: IdempotentResponse) async throws {}
     public func releaseIdempotency(scope: String, key: String) async throws {}
     public func pruneIdempotency(before: Date) async throws -> Int { 0 }
+    public func putCallHandle(scope: String, handle: String, runID: String, now: Date) async throws { throw Unavailable() }
+    public func callHandle(scope: String, handle: String) async throws -> String? { throw Unavailable() }
+    public func removeCallHandle(scope: String, handle: String, runID: String) async throws {}
+    public func pruneCallHandles(before: Date) async throws -> Int { 0 }
 }
 
 extension UnavailableStore {

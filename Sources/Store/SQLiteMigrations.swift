@@ -155,6 +155,19 @@ enum SQLiteMigrations {
             // State keys beside the messages (LangGraph's open state).
             try db.execute(sql: "ALTER TABLE threads ADD COLUMN state_values TEXT NOT NULL DEFAULT '{}'")
         }
+        migrator.registerMigration("0006-call-handles") { db in
+            // MCP calls in flight by (key, JSON-RPC request id): a cancel may reach any worker.
+            try db.execute(sql: """
+                CREATE TABLE call_handles (
+                    scope TEXT NOT NULL,
+                    handle TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (scope, handle)
+                ) WITHOUT ROWID;
+                CREATE INDEX call_handles_by_age ON call_handles(created_at);
+                """)
+        }
         return migrator
     }
 }

@@ -101,6 +101,16 @@ public protocol IdempotencyStore: Sendable {
     func pruneIdempotency(before: Date) async throws -> Int
 }
 
+/// MCP calls in flight: (key, JSON-RPC request id) to the run serving it, so that a cancel reaching any worker finds the run.
+public protocol CallHandleStore: Sendable {
+    /// Maps the handle to the run, replacing an older mapping of the same handle (clients reuse ids across connections).
+    func putCallHandle(scope: String, handle: String, runID: String, now: Date) async throws
+    func callHandle(scope: String, handle: String) async throws -> String?
+    /// Removes the mapping only while it still names this run (a newer call may have taken the handle).
+    func removeCallHandle(scope: String, handle: String, runID: String) async throws
+    func pruneCallHandles(before: Date) async throws -> Int
+}
+
 /// API keys (hashed) and what each spent.
 public protocol KeyStore: Sendable {
     func createKey(_ key: APIKeyRecord) async throws
@@ -113,4 +123,4 @@ public protocol KeyStore: Sendable {
     func usage(key id: String, day: String) async throws -> Int
 }
 
-public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & KeyStore
+public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & CallHandleStore & KeyStore

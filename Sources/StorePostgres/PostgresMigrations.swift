@@ -82,6 +82,15 @@ enum PostgresMigrations {
         ("0002-run-jobs", ["ALTER TABLE runs ADD COLUMN job TEXT"]),
         // State keys beside the messages (LangGraph's open state).
         ("0003-thread-values", ["ALTER TABLE threads ADD COLUMN state_values JSONB NOT NULL DEFAULT '{}'::jsonb"]),
+        // MCP calls in flight by (key, JSON-RPC request id): a cancel may reach any worker.
+        ("0004-call-handles", [
+            """
+            CREATE TABLE call_handles (
+                scope TEXT NOT NULL, handle TEXT NOT NULL, run_id TEXT NOT NULL, created_at BIGINT NOT NULL,
+                PRIMARY KEY (scope, handle))
+            """,
+            "CREATE INDEX call_handles_by_age ON call_handles(created_at)",
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

@@ -29,6 +29,7 @@ import Testing
     @Test func jobs() async throws { try await conformance.jobsAndKeyCounts() }
     @Test func threadStampsValuesAndQueueOrder() async throws { try await conformance.threadStampsValuesAndQueueOrder() }
     @Test func messages() async throws { try await conformance.messagesOutsideRuns() }
+    @Test func callHandles() async throws { try await conformance.callHandles() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
         let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
@@ -36,7 +37,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

@@ -455,6 +455,34 @@ struct StoreConformance {
         let r4 = try await store.createRun(NewRun(id: "r4", threadID: "s", assistantID: "x", multitaskStrategy: .enqueue))
         #expect(r4.queueSeq > r2.queueSeq)
     }
+
+    /// MCP call handles: one run per (key, request id), seen by every worker; a newer call takes the handle over, the
+    /// older one ending leaves it be; pruned by when it was last bound.
+    func callHandles() async throws {
+        let store = try makeStore()
+        let other = try makeStore()
+        try await store.putCallHandle(scope: "k1", handle: "7", runID: "r1", now: clock.now)
+        #expect(try await other.callHandle(scope: "k1", handle: "7") == "r1")
+        #expect(try await other.callHandle(scope: "k2", handle: "7") == nil)
+        #expect(try await other.callHandle(scope: "k1", handle: "8") == nil)
+        clock.advance(10)
+        try await other.putCallHandle(scope: "k1", handle: "7", runID: "r2", now: clock.now)
+        #expect(try await store.callHandle(scope: "k1", handle: "7") == "r2")
+        // Replaced, the handle counts as bound now: not pruned with what was bound before.
+        #expect(try await store.pruneCallHandles(before: clock.now - 5) == 0)
+        try await store.removeCallHandle(scope: "k1", handle: "7", runID: "r1")
+        #expect(try await store.callHandle(scope: "k1", handle: "7") == "r2")
+        try await store.removeCallHandle(scope: "k1", handle: "7", runID: "r2")
+        #expect(try await store.callHandle(scope: "k1", handle: "7") == nil)
+        try await store.removeCallHandle(scope: "k1", handle: "7", runID: "r2")
+
+        try await store.putCallHandle(scope: "k1", handle: "old", runID: "r3", now: clock.now)
+        clock.advance(10)
+        try await store.putCallHandle(scope: "k2", handle: "new", runID: "r4", now: clock.now)
+        #expect(try await other.pruneCallHandles(before: clock.now) == 1)
+        #expect(try await store.callHandle(scope: "k1", handle: "old") == nil)
+        #expect(try await store.callHandle(scope: "k2", handle: "new") == "r4")
+    }
 }
 
 func json(_ text: String) throws -> NSDictionary {
