@@ -118,7 +118,7 @@ struct RunPlan {
     static func legacyJob(_ run: RunRecord, catalog: AgentCatalog) throws -> RunJob {
         let stored = Request(method: "POST", path: "/threads/\(run.threadID ?? "")/runs",
                              headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(run.kwargs.utf8))
-        let plan = try RunPlan(stored, catalog: catalog, defaultModes: RunEndpoints.defaultStreamModes, makeID: { UUID().uuidString.lowercased() })
+        let plan = try RunPlan(stored, catalog: catalog, defaultModes: RunEndpoints.defaultStreamModes, makeID: { RandomID.uuid() })
         var job = plan.job(defaultDisconnect: .continue)
         // What the store decided at creation stands.
         job.multitaskStrategy = run.multitaskStrategy.rawValue

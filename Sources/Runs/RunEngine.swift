@@ -56,7 +56,7 @@ public final class RunEngine: Sendable {
 
     public init(store: any AgentStore, workerID: String, logger: Logger, catalog: AgentCatalog, formats: RunFormats,
                 clock: any Clock<Duration> = ContinuousClock(),
-                makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
+                makeID: @escaping @Sendable () -> String = { RandomID.uuid() },
                 httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(),
                 lease: Duration = .seconds(10), tick: Duration = .milliseconds(250), eventRetention: Duration = .seconds(86_400),
                 maxAttempts: Int = 3, backgroundCapacity: Int = 8) {
@@ -270,7 +270,7 @@ public final class RunEngine: Sendable {
             let result = RunResultNote(usage: nil, turns: nil, context: nil,
                                        error: RunResultNote.Failure(error: "worker_lost", message: "The worker running this run stopped.")).json
             let expired = try await store.expireLeases(now: Date(), maxAttempts: maxAttempts, result: result, closing: closing) { run in
-                WebhookEvent.deliveries(for: run, settings: settings, formats: formats) { UUID().uuidString.lowercased() }
+                WebhookEvent.deliveries(for: run, settings: settings, formats: formats) { RandomID.uuid() }
             }
             for entry in expired {
                 let metadata: Logger.Metadata = ["run.id": .string(entry.run.id), "attempts": "\(entry.run.attempts)"]
