@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python tests (Tests/Python: LangGraph's and OpenAI's clients, the OpenAPI spec, the docs page and the
-# playground in headless chromium) against the live service: nginx and 2 workers started by
+# playground in headless chromium) against the live service: nginx and 3 workers started by
 # scripts/run.sh on free loopback ports, with their own state folder, stopped again at the end.
 #
 #   scripts/pytest-live.sh [pytest args]     # AGENTFCGI_BIN=path to use a prebuilt worker binary
@@ -54,7 +54,7 @@ secret=$("$bin" webhook-secret)
 cors_page_port=$(free_port)
 CORS_ORIGINS="https://chat.example.com http://127.0.0.1:$cors_page_port" \
 RATE=5000r/s KEY_RATE=5000r/s BURST=5000 \
-AGENTFCGI_BIN=$bin AGENTFCGI_STATE=$state WORKERS=2 CONFIG=$config AGENTFCGI_WEBHOOK_SECRET=$secret \
+AGENTFCGI_BIN=$bin AGENTFCGI_STATE=$state WORKERS=3 CONFIG=$config AGENTFCGI_WEBHOOK_SECRET=$secret \
     HTTPS_PORT=$https_port HTTP_PORT=$http_port setsid bash scripts/run.sh >"$log" 2>&1 </dev/null &
 service=$!
 stop() {
@@ -71,6 +71,6 @@ for _ in $(seq 1 300); do
 done
 echo "service at $url (log: $log)"
 AGENTFCGI_URL=$url AGENTFCGI_CA=$state/certs/ca.crt AGENTFCGI_WEBHOOK_SECRET=$secret \
-    AGENTFCGI_CORS_PAGE_PORT=$cors_page_port AGENTFCGI_ACCESS_LOG=$state/nginx/logs/access.log \
+    AGENTFCGI_CORS_PAGE_PORT=$cors_page_port AGENTFCGI_ACCESS_LOG=$state/nginx/logs/access.log AGENTFCGI_WORKER_LOGS=$state/logs \
     AGENTFCGI_API_KEY=$(cat "$state/api-key") AGENTFCGI_BIN=$bin AGENTFCGI_DATABASE=$state/data/agentfcgi.sqlite \
     "$venv/bin/pytest" -q Tests/Python "$@"

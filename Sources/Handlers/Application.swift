@@ -31,7 +31,7 @@ public struct Dependencies: Sendable {
     public init(
         catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
         heartbeat: Duration = .seconds(15), version: String = agentfcgiVersion, lifecycle: Lifecycle = Lifecycle(),
-        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
+        makeID: @escaping @Sendable () -> String = { RandomID.uuid() },
         httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(), engine: RunEngine? = nil,
         webhookSigner: WebhookSigner? = nil, requireKeys: Bool = false
     ) {
@@ -118,11 +118,11 @@ public struct Application: Sendable {
             var logger = self.logger
             logger[metadataKey: "request.id"] = .string(request.requestID)
             let context = RequestContext(parameters: parameters, requestID: request.requestID, logger: logger)
-            if let authenticator, let scope = route.access.scope {
+            if let authenticator, route.access.needsKey {
                 return .deferred {
                     var context = context
                     do {
-                        let principal = try await authenticator.authenticate(request, scope: scope)
+                        let principal = try await authenticator.authenticate(request, scope: route.access.scope)
                         context.principal = principal
                         context.logger[metadataKey: "key.id"] = .string(principal.keyID)
                         switch route.handler {
@@ -204,6 +204,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     ThreadRunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     ThreadStreamEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     OpenAIEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
+    MCPEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     return Application(router: router, logger: dependencies.logger,
                        authenticator: dependencies.requireKeys ? Authenticator(store: engine.reader) : nil)
 }

@@ -73,7 +73,8 @@ public enum APIKeys {
 struct Authenticator: Sendable {
     let store: StoreReader
 
-    func authenticate(_ request: Request, scope: String) async throws -> Principal {
+    /// `scope` nil: any valid key; the handler checks the operation's scope itself.
+    func authenticate(_ request: Request, scope: String?) async throws -> Principal {
         let challenge = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="agentfcgi""#)])
         let credentials = APIKeys.credentials(request)
         guard credentials.count <= 1 else {
@@ -91,10 +92,14 @@ struct Authenticator: Sendable {
         }
         let principal = Principal(keyID: record.id, tenant: record.tenant, scopes: Set(record.scopes),
                                   maxConcurrentRuns: record.maxConcurrentRuns, dailyTokenBudget: record.dailyTokenBudget)
-        guard principal.allows(scope) else {
-            throw APIError(status: 403, code: "forbidden", detail: "This API key lacks the scope '\(scope)'.")
-        }
+        if let scope, !principal.allows(scope) { throw APIError.lacksScope(scope) }
         return principal
+    }
+}
+
+extension APIError {
+    static func lacksScope(_ scope: String) -> APIError {
+        APIError(status: 403, code: "forbidden", detail: "This API key lacks the scope '\(scope)'.")
     }
 }
 

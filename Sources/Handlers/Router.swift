@@ -8,20 +8,27 @@ public enum RouteHandler: Sendable {
     case async(@Sendable (Request, RequestContext) async throws -> Response)
 }
 
-/// Who may call an operation: anyone (health, info), or a key with that scope (or `admin`).
+/// Who may call an operation: anyone (health, info), a key with that scope (or `admin`), or any valid key whose
+/// scopes the handler checks per operation inside the request (MCP's JSON-RPC methods; the text says which).
 public enum Access: Sendable, Equatable {
     case open
     case scope(String)
+    case perOperation(String)
 
-    /// The scope a key needs; nil for an open operation.
+    /// The scope a key needs; nil for an open operation and for one the handler checks itself.
     public var scope: String? {
         if case .scope(let scope) = self { scope } else { nil }
     }
+
+    var needsKey: Bool { self != .open }
 }
 
 /// One operation: the route table is data, so it can be listed (OpenAPI, docs) and checked for clashes. Each route
 /// states its own access: authentication and the OpenAPI document read it here, so they cannot disagree.
-public struct Route: Sendable {
+///
+/// A class: matching walks the table on every request, and copying a struct this size (its documentation included)
+/// cost a retain and a release per field per route walked.
+public final class Route: Sendable {
     public let method: String
     /// A template such as `/agents/{agent_id}/schemas`.
     public let path: String

@@ -21,6 +21,10 @@ import Testing
                 #expect(response.status == 401, "\(route.method) \(route.path) answered \(response.status) without a key")
                 #expect(response.headers["WWW-Authenticate"]?.hasPrefix("Bearer") == true)
                 #expect(APIKeys.scopes.contains(scope), "\(route.operationID): unknown scope \(scope)")
+            case .perOperation:
+                // Any valid key first; the handler checks each operation's scope (MCPTests).
+                #expect(response.status == 401, "\(route.method) \(route.path) answered \(response.status) without a key")
+                #expect(response.headers["WWW-Authenticate"]?.hasPrefix("Bearer") == true)
             }
         }
         #expect(h.app.router.routes.filter { $0.access == .open }.map(\.operationID).sorted() == ["health", "info"])

@@ -58,8 +58,10 @@ enum OpenAIError {
 
 extension APIError {
     /// The error in the dialect of the path that was asked: OpenAI's under `/v1`, problem+json elsewhere.
+    /// In the dialect of the path: OpenAI's error shape under /v1, a JSON-RPC error at /mcp, a problem elsewhere.
     func response(for request: Request) -> Response {
-        OpenAIError.isOpenAIPath(request.path) ? OpenAIError.response(self, requestID: request.requestID)
-            : response(requestID: request.requestID)
+        if OpenAIError.isOpenAIPath(request.path) { return OpenAIError.response(self, requestID: request.requestID) }
+        if MCPWire.isMCPPath(request.path) { return MCPWire.response(id: nil, error: .of(self, era: nil)) }
+        return response(requestID: request.requestID)
     }
 }

@@ -76,6 +76,7 @@ public enum OpenAPIDocument {
         }
         var schemas = APISchemas.components.objectValue ?? [:]
         schemas.merge(ThreadStreamSchemas.components.objectValue ?? [:]) { first, _ in first }
+        schemas.merge(MCPSchemas.components.objectValue ?? [:]) { first, _ in first }
         // The configured agents, by id, so that clients and the docs page offer them.
         if case .object(var runCreate) = schemas["RunCreate"], case .object(var properties) = runCreate["properties"] {
             let agents = catalog.agents.map(\.id).map(JSONValue.string)
@@ -176,9 +177,14 @@ public enum OpenAPIDocument {
             "tags": [.string(operation.tag)],
         ]
         var description = operation.description ?? ""
-        if let scope = route.access.scope {
+        switch route.access {
+        case .open: break
+        case .scope(let scope):
             object["security"] = [["ApiKeyHeader": []], ["BearerKey": []]]
             description += (description.isEmpty ? "" : "\n\n") + "Needs an API key with the scope `\(scope)` (or `admin`)."
+        case .perOperation(let which):
+            object["security"] = [["ApiKeyHeader": []], ["BearerKey": []]]
+            description += (description.isEmpty ? "" : "\n\n") + "Needs an API key: \(which)"
         }
         if !description.isEmpty { object["description"] = .string(description) }
         var parameters: [JSONValue] = route.segments.compactMap { segment in
