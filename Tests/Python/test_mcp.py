@@ -383,6 +383,18 @@ def test_bad_requests_get_json_rpc_errors_and_store_nothing(base_url, api_key):
         for what, response in (("listed origin", listed), ("reader lists tools", reading)):
             if response.status_code != 200 or "echo" not in {t["name"] for t in response.json().get("result", {}).get("tools", [])}:
                 failures.append((what, response.status_code, response.text[:300]))
+        # A trailing slash is the same endpoint, with the same checks: nginx's origin check and the JSON-RPC errors.
+        auth = {"Authorization": f"Bearer {api_key}"}
+        for path in ("/mcp/", "/mcp//"):
+            slashed = http.post(path, json=tools_list, headers=auth | {"Origin": "https://evil.example"})
+            if slashed.status_code != 403 or slashed.json().get("error", {}).get("data", {}).get("code") != "origin_not_allowed":
+                failures.append((f"{path} from a browser page elsewhere", slashed.status_code, slashed.text[:300]))
+            unknown = http.post(path, json={"jsonrpc": "2.0", "id": 9, "method": "foo/bar"}, headers=auth)
+            if unknown.status_code != 200 or unknown.json().get("error", {}).get("code") != -32601:
+                failures.append((f"{path} unknown method", unknown.status_code, unknown.text[:300]))
+            malformed = http.post(path, content=b"{", headers=auth | {"Content-Type": "application/json"})
+            if malformed.status_code != 400 or malformed.json().get("error", {}).get("code") != -32700:
+                failures.append((f"{path} malformed JSON", malformed.status_code, malformed.text[:300]))
         got = http.get("/mcp", headers={"Authorization": f"Bearer {api_key}"})
         if got.status_code != 405:
             failures.append(("GET /mcp", got.status_code, got.text[:300]))

@@ -7,7 +7,10 @@ import Runs
 /// handshake; every request names its version in `_meta` and in headers the server checks against the body).
 enum MCPWire {
     static let path = "/mcp"
-    static func isMCPPath(_ path: String) -> Bool { path == Self.path }
+    /// The router takes `/mcp/` (and doubled slashes) as `/mcp`; so do its error answers.
+    static func isMCPPath(_ path: String) -> Bool {
+        path.split(separator: "/", omittingEmptySubsequences: true) == ["mcp"]
+    }
 
     /// Answered as asked in `initialize`; any other asked version gets the newest of them.
     static let handshakeVersions = ["2025-03-26", "2025-06-18", "2025-11-25"]
