@@ -85,6 +85,9 @@ extension RunEngine {
 
     public func deleteThread(_ id: String) async throws -> Bool { try await store.deleteThread(id) }
 
+    /// Keeps only the thread's newest checkpoint (LangGraph's prune `keep_latest`).
+    public func pruneHistory(thread id: String) async throws -> Bool { try await store.pruneHistory(thread: id) }
+
     public func deleteRun(_ id: String) async throws -> Bool { try await store.deleteRun(id) }
 
     /// Messages a client writes into a thread without running anything (conversation items).
@@ -129,6 +132,7 @@ public struct StoreReader: Sendable {
 
     public func thread(_ id: String) async throws -> ThreadRecord? { try await store.thread(id) }
     public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] { try await store.searchThreads(query) }
+    public func countThreads(_ query: ThreadQuery) async throws -> Int { try await store.countThreads(query) }
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] { try await store.messages(thread: id, limit: limit) }
     public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] {
         try await store.checkpoints(thread: id, limit: limit, before: before)
@@ -136,6 +140,9 @@ public struct StoreReader: Sendable {
     public func run(_ id: String) async throws -> RunRecord? { try await store.run(id) }
     public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] {
         try await store.runs(thread: id, limit: limit, offset: offset, status: status)
+    }
+    public func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord] {
+        try await store.runs(tenant: tenant, status: status, limit: limit)
     }
     public func deliveries(run id: String) async throws -> [DeliveryRecord] { try await store.deliveries(run: id) }
     public func key(hash: String) async throws -> APIKeyRecord? { try await store.key(hash: hash) }

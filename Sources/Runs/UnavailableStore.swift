@@ -12,6 +12,8 @@ public struct UnavailableStore: AgentStore {
     public func updateThread(_ id: String, metadata: JSONText?, ttl: Duration?) async throws -> ThreadRecord { throw Unavailable() }
     public func deleteThread(_ id: String) async throws -> Bool { throw Unavailable() }
     public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] { throw Unavailable() }
+    public func countThreads(_ query: ThreadQuery) async throws -> Int { throw Unavailable() }
+    public func pruneHistory(thread id: String) async throws -> Bool { throw Unavailable() }
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] { throw Unavailable() }
     public func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord] { throw Unavailable() }
     public func removeMessage(thread id: String, messageID: String) async throws -> Bool { throw Unavailable() }
@@ -23,6 +25,7 @@ public struct UnavailableStore: AgentStore {
     public func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool { throw Unavailable() }
     public func run(_ id: String) async throws -> RunRecord? { throw Unavailable() }
     public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] { throw Unavailable() }
+    public func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord] { throw Unavailable() }
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] { throw Unavailable() }
     public func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord? { throw Unavailable() }
     public func deleteRun(_ id: String) async throws -> Bool { throw Unavailable() }

@@ -282,6 +282,16 @@ extension SQLiteStore: RunStore {
         }
     }
 
+    public func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.runColumns) FROM runs
+                WHERE status = ? AND thread_id IN (SELECT thread_id FROM threads WHERE tenant = ?)
+                ORDER BY created_at, run_id LIMIT ?
+                """, arguments: [status.rawValue, tenant, limit]).map(Self.runRecord)
+        }
+    }
+
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """

@@ -68,6 +68,26 @@ extension SQLiteStore: ThreadStore {
     }
 
     public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] {
+        let (filter, conditions) = Self.threadFilter(query)
+        var arguments = conditions
+        arguments += [query.limit, query.offset]
+        return try await pool.read { [arguments] db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.threadColumns) FROM threads \(filter)
+                ORDER BY created_at DESC, thread_id LIMIT ? OFFSET ?
+                """, arguments: arguments).map(Self.threadRecord)
+        }
+    }
+
+    public func countThreads(_ query: ThreadQuery) async throws -> Int {
+        let (filter, arguments) = Self.threadFilter(query)
+        return try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM threads \(filter)", arguments: arguments) ?? 0
+        }
+    }
+
+    /// The WHERE clause of a thread search: the tenant, top-level metadata equality, the status.
+    static func threadFilter(_ query: ThreadQuery) -> (String, StatementArguments) {
         var conditions: [String] = ["tenant = ?"]
         var arguments: StatementArguments = [query.tenant]
         for (key, value) in query.metadata {
@@ -79,13 +99,18 @@ extension SQLiteStore: ThreadStore {
             conditions.append("status = ?")
             arguments += [status.rawValue]
         }
-        let filter = "WHERE " + conditions.joined(separator: " AND ")
-        arguments += [query.limit, query.offset]
-        return try await pool.read { [arguments] db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(Self.threadColumns) FROM threads \(filter)
-                ORDER BY created_at DESC, thread_id LIMIT ? OFFSET ?
-                """, arguments: arguments).map(Self.threadRecord)
+        return ("WHERE " + conditions.joined(separator: " AND "), arguments)
+    }
+
+    public func pruneHistory(thread id: String) async throws -> Bool {
+        try await pool.write { db in
+            guard try Self.fetchThread(db, id) != nil else { return false }
+            guard let newest = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM checkpoints WHERE thread_id = ?", arguments: [id]) else {
+                return true
+            }
+            try db.execute(sql: "DELETE FROM checkpoints WHERE thread_id = ? AND seq < ?", arguments: [id, newest])
+            try db.execute(sql: "UPDATE checkpoints SET parent_id = NULL WHERE thread_id = ? AND seq = ?", arguments: [id, newest])
+            return true
         }
     }
 

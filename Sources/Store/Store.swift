@@ -9,6 +9,11 @@ public protocol ThreadStore: Sendable {
     /// Deletes the thread with its messages, runs and events. False when there was none.
     func deleteThread(_ id: String) async throws -> Bool
     func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord]
+    /// How many threads the query finds, its limit and offset aside.
+    func countThreads(_ query: ThreadQuery) async throws -> Int
+    /// Drops a thread's past checkpoints and keeps its newest, with no parent (LangGraph's prune `keep_latest`).
+    /// False when there is no such thread.
+    func pruneHistory(thread id: String) async throws -> Bool
     /// The first `limit` messages of the thread (all when nil), oldest first.
     func messages(thread id: String, limit: Int?) async throws -> [MessageRecord]
     /// Adds messages to a thread outside any run (items a client wrote), with a checkpoint of the new state;
@@ -39,6 +44,8 @@ public protocol RunStore: Sendable {
     func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool
     func run(_ id: String) async throws -> RunRecord?
     func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord]
+    /// A tenant's runs in one status, oldest first (a bulk cancel by status).
+    func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord]
     /// A thread's runs in queue order, from the first with `queueSeq` above `after`.
     func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord]
     /// Asks a run to stop: a pending run stops at once, a running one when its worker next renews its lease.

@@ -286,6 +286,14 @@ extension PostgresStore: RunStore {
             """).map(Self.run)
     }
 
+    public func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord] {
+        try await rows("""
+            SELECT \(unescaped: Self.runColumns) FROM runs
+            WHERE status = \(status.rawValue) AND thread_id IN (SELECT thread_id FROM threads WHERE tenant = \(tenant))
+            ORDER BY created_at, run_id LIMIT \(Int64(limit))
+            """).map(Self.run)
+    }
+
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] {
         try await rows("""
             SELECT \(unescaped: Self.runColumns) FROM runs WHERE thread_id = \(id) AND queue_seq > \(after)

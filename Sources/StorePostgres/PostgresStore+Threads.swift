@@ -67,19 +67,44 @@ extension PostgresStore: ThreadStore {
     }
 
     public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] {
-        // Top-level equality for each key: containment of a one-key object per filter.
-        var filter = "{"
-        for (index, pair) in query.metadata.enumerated() {
-            let key = String(decoding: try JSONEncoder().encode(pair.key), as: UTF8.self)
-            filter += (index > 0 ? "," : "") + key + ":" + pair.value
-        }
-        filter += "}"
-        let status = query.status?.rawValue
+        let (filter, status) = try Self.metadataFilter(query)
         return try await rows("""
             SELECT \(unescaped: Self.threadColumns) FROM threads
             WHERE tenant = \(query.tenant) AND metadata @> \(filter)::jsonb AND (\(status)::text IS NULL OR status = \(status))
             ORDER BY created_at DESC, thread_id LIMIT \(Int64(query.limit)) OFFSET \(Int64(query.offset))
             """).map(Self.thread)
+    }
+
+    public func countThreads(_ query: ThreadQuery) async throws -> Int {
+        let (filter, status) = try Self.metadataFilter(query)
+        return try await rows("""
+            SELECT COUNT(*) AS n FROM threads
+            WHERE tenant = \(query.tenant) AND metadata @> \(filter)::jsonb AND (\(status)::text IS NULL OR status = \(status))
+            """).first.map { try $0.int("n") } ?? 0
+    }
+
+    /// Top-level equality for each key: containment of a one-key object per filter; and the status, if any.
+    static func metadataFilter(_ query: ThreadQuery) throws -> (String, String?) {
+        var filter = "{"
+        for (index, pair) in query.metadata.enumerated() {
+            let key = String(decoding: try JSONEncoder().encode(pair.key), as: UTF8.self)
+            filter += (index > 0 ? "," : "") + key + ":" + pair.value
+        }
+        return (filter + "}", query.status?.rawValue)
+    }
+
+    public func pruneHistory(thread id: String) async throws -> Bool {
+        try await transaction { connection in
+            guard try await self.fetchThread(id, on: connection, lock: true) != nil else { return false }
+            try await self.execute("""
+                DELETE FROM checkpoints WHERE thread_id = \(id) AND seq < (SELECT MAX(seq) FROM checkpoints WHERE thread_id = \(id))
+                """, on: connection)
+            try await self.execute("""
+                UPDATE checkpoints SET parent_id = NULL
+                WHERE thread_id = \(id) AND seq = (SELECT MAX(seq) FROM checkpoints WHERE thread_id = \(id))
+                """, on: connection)
+            return true
+        }
     }
 
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] {

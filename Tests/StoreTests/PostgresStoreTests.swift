@@ -98,6 +98,7 @@ import Testing
     @Test func jobs() async throws { let (c, _) = try await conformance(); try await c.jobsAndKeyCounts() }
     @Test func threadStampsValuesAndQueueOrder() async throws { let (c, _) = try await conformance(); try await c.threadStampsValuesAndQueueOrder() }
     @Test func messages() async throws { let (c, _) = try await conformance(); try await c.messagesOutsideRuns() }
+    @Test func countPruneAndTenantRuns() async throws { let (c, _) = try await conformance(); try await c.countPruneAndTenantRuns() }
     @Test func callHandles() async throws { let (c, _) = try await conformance(); try await c.callHandles() }
 
     @Test func workersStartingTogetherMigrateOnce() async throws {

@@ -29,6 +29,7 @@ import Testing
     @Test func jobs() async throws { try await conformance.jobsAndKeyCounts() }
     @Test func threadStampsValuesAndQueueOrder() async throws { try await conformance.threadStampsValuesAndQueueOrder() }
     @Test func messages() async throws { try await conformance.messagesOutsideRuns() }
+    @Test func countPruneAndTenantRuns() async throws { try await conformance.countPruneAndTenantRuns() }
     @Test func callHandles() async throws { try await conformance.callHandles() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {

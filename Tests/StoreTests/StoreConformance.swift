@@ -456,6 +456,32 @@ struct StoreConformance {
         #expect(r4.queueSeq > r2.queueSeq)
     }
 
+    /// Counting threads as a search finds them (per tenant, metadata, status); keeping only a thread's newest
+    /// checkpoint, with its messages; a tenant's runs by status.
+    func countPruneAndTenantRuns() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "a1", metadata: #"{"k":"v"}"#, tenant: "a"), ifExists: .raise)
+        _ = try await store.createThread(NewThread(id: "a2", metadata: #"{"k":"w"}"#, tenant: "a"), ifExists: .raise)
+        _ = try await store.createThread(NewThread(id: "b1", metadata: #"{"k":"v"}"#, tenant: "b"), ifExists: .raise)
+        #expect(try await store.countThreads(ThreadQuery(tenant: "a")) == 2)
+        #expect(try await store.countThreads(ThreadQuery(metadata: [(key: "k", value: #""v""#)], tenant: "a")) == 1)
+        #expect(try await store.countThreads(ThreadQuery(metadata: [(key: "k", value: #""v""#)], tenant: "b")) == 1)
+        #expect(try await store.countThreads(ThreadQuery(status: .busy, tenant: "a")) == 0)
+        _ = try await store.addMessages(thread: "a1", [("m1", #"{"id":"m1","type":"human","content":"x"}"#)])
+        _ = try await store.addMessages(thread: "a1", [("m2", #"{"id":"m2","type":"human","content":"y"}"#)])
+        #expect(try await store.checkpoints(thread: "a1", limit: 10, before: nil).count == 2)
+        #expect(try await store.pruneHistory(thread: "a1"))
+        let kept = try await store.checkpoints(thread: "a1", limit: 10, before: nil)
+        #expect(kept.count == 1 && kept.first?.messageCount == 2 && kept.first?.parentID == nil)
+        #expect(try await store.messages(thread: "a1", limit: nil).count == 2)
+        #expect(try await store.pruneHistory(thread: "nope") == false)
+        _ = try await store.createRun(NewRun(id: "ra", threadID: "a2", assistantID: "x"))
+        _ = try await store.createRun(NewRun(id: "rb", threadID: "b1", assistantID: "x"))
+        #expect(try await store.runs(tenant: "a", status: .pending, limit: 10).map(\.id) == ["ra"])
+        #expect(try await store.runs(tenant: "b", status: .pending, limit: 10).map(\.id) == ["rb"])
+        #expect(try await store.runs(tenant: "a", status: .running, limit: 10).isEmpty)
+    }
+
     /// MCP call handles: one run per (key, request id), seen by every worker; a newer call takes the handle over, the
     /// older one ending leaves it be; pruned by when it was last bound.
     func callHandles() async throws {
