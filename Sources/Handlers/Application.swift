@@ -205,6 +205,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     ThreadStreamEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     OpenAIEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     MCPEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
+    BulkEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     return Application(router: router, logger: dependencies.logger,
                        authenticator: dependencies.requireKeys ? Authenticator(store: engine.reader) : nil)
 }

@@ -86,9 +86,21 @@ struct ThreadRunEndpoints {
 
     /// A run for the queue: stored as pending and answered at once; the engine of any worker starts it.
     func createBackground(_ request: Request, _ context: RequestContext, threadID given: String?) async throws -> Response {
+        let plan = try backgroundPlan(request)
+        let run = try await enqueue(plan, request, context, threadID: given)
+        var response = Response.json(encodeJSON(ThreadWire.Run(run)))
+        response.headers.add("Content-Location", Self.location(run))
+        return response
+    }
+
+    func backgroundPlan(_ request: Request) throws -> RunPlan {
         let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes,
                                makeID: dependencies.makeID)
         try checkWebhook(plan)
+        return plan
+    }
+
+    func enqueue(_ plan: RunPlan, _ request: Request, _ context: RequestContext, threadID given: String?) async throws -> RunRecord {
         let thread: RunThread = if let given {
             plan.ifNotExists == .create ? .createIfMissing(given, tenant: context.tenant) : .existing(given)
         } else {
@@ -97,10 +109,7 @@ struct ThreadRunEndpoints {
         var order = order(plan, request, context, thread: thread, disconnect: .continue)
         // Nobody waits on a background run: whoever asked may leave.
         order.job.onDisconnect = .continue
-        let run = try await engine.enqueue(order)
-        var response = Response.json(encodeJSON(ThreadWire.Run(run)))
-        response.headers.add("Content-Location", Self.location(run))
-        return response
+        return try await engine.enqueue(order)
     }
 
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {

@@ -77,6 +77,7 @@ public enum OpenAPIDocument {
         var schemas = APISchemas.components.objectValue ?? [:]
         schemas.merge(ThreadStreamSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(MCPSchemas.components.objectValue ?? [:]) { first, _ in first }
+        schemas.merge(BulkSchemas.components.objectValue ?? [:]) { first, _ in first }
         // The configured agents, by id, so that clients and the docs page offer them.
         if case .object(var runCreate) = schemas["RunCreate"], case .object(var properties) = runCreate["properties"] {
             let agents = catalog.agents.map(\.id).map(JSONValue.string)

@@ -1,0 +1,56 @@
+import AgentRuntime
+
+/// The bulk operations (`BulkEndpoints`) and their bodies.
+extension OpenAPIDocument.Operation {
+    static let threadCount = OpenAPIDocument.Operation(
+        tag: "threads", description: "The number of the caller's threads whose top-level metadata equals `metadata` and whose status is `status`.",
+        body: .optionalJSON("ThreadCountRequest"), responses: [(200, "How many", .json("Count"))], problems: OpenAPIDocument.bodyProblems)
+    static let threadPrune = OpenAPIDocument.Operation(
+        tag: "threads",
+        description: "`delete` (the default) removes each thread with its runs and events; `keep_latest` keeps the thread and its messages but only its newest checkpoint. Threads that do not exist are skipped and not counted.",
+        body: .json("ThreadPrune"), responses: [(200, "How many threads were pruned", .json("ThreadPruneResult"))],
+        problems: OpenAPIDocument.bodyProblems)
+    static let threadCopy = OpenAPIDocument.Operation(
+        tag: "threads", description: "A new thread (a new id) with the source's metadata, TTL and messages; the source's runs and events are not copied.",
+        body: nil, responses: [(200, "The new thread", .json("Thread"))], problems: [404])
+    static let runCancelMany = OpenAPIDocument.Operation(
+        tag: "runs",
+        description: "Either `thread_id` with `run_ids` (those runs of that thread), or `status` alone: every pending or running run of the caller's tenant in it (`all`: both). Runs that already ended are left as they are.",
+        body: .json("RunsCancel"),
+        parameters: [OpenAPIDocument.Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback"], "default": "interrupt"],
+                                               description: "`rollback` also deletes the runs and what they wrote.")],
+        responses: [(204, "Every matching run was asked to stop", .empty)], problems: OpenAPIDocument.bodyProblems + [404])
+    static let runBatch = OpenAPIDocument.Operation(
+        tag: "runs",
+        description: "Up to 100 `POST /runs` bodies, each a background run on a new thread of its own. All are checked first (an error names `[i].field`) and none is queued if one is refused.",
+        body: .json("RunBatch"), responses: [(200, "The queued runs, in order", .jsonArray("Run"))], problems: OpenAPIDocument.bodyProblems + [404])
+}
+
+enum BulkSchemas {
+    static let components: JSONValue = APISchemas.parse(#"""
+    {
+      "Count": {"type": "integer", "minimum": 0},
+      "ThreadCountRequest": {
+        "type": "object",
+        "properties": {"metadata": {"type": "object", "description": "Top-level keys that must equal these values."},
+                       "status": {"type": "string", "enum": ["idle", "busy", "interrupted", "error"]}}
+      },
+      "ThreadPrune": {
+        "type": "object", "required": ["thread_ids"],
+        "properties": {"thread_ids": {"type": "array", "maxItems": 1000,
+                                      "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-.0-\\[\\]-~]+$"}},
+                       "strategy": {"type": "string", "enum": ["delete", "keep_latest"], "default": "delete"}}
+      },
+      "ThreadPruneResult": {
+        "type": "object", "required": ["pruned_count"], "properties": {"pruned_count": {"type": "integer", "minimum": 0}}
+      },
+      "RunsCancel": {
+        "type": "object",
+        "properties": {"thread_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                       "run_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "string", "minLength": 1, "maxLength": 128}},
+                       "status": {"type": "string", "enum": ["pending", "running", "all"]}}
+      },
+      "RunBatch": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/RunCreate"}}
+    }
+    """#)
+}
