@@ -29,6 +29,7 @@ struct RunEndpoints {
             // Nothing of a stateless run is kept, so there would be nothing to deliver from.
             throw APIError.invalid(field: "webhook", "is for stored runs: POST /runs or POST /threads/{thread_id}/runs")
         }
+        if plan.checkpointID != nil { throw ThreadRunEndpoints.checkpointWithoutThread }
         return plan
     }
 

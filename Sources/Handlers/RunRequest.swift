@@ -21,6 +21,9 @@ struct RunCreateBody: Decodable {
     var webhook: String?
     /// LangGraph's `Command` (resume an interrupt, goto a node, update the state): refused, never ignored.
     var command: JSONValue?
+    /// Run from an earlier state of the thread: its checkpoint, by id or as LangGraph's checkpoint object.
+    var checkpoint_id: String?
+    var checkpoint: ThreadEndpoints.CheckpointRef?
 }
 
 enum IfNotExists: String, Decodable, CaseIterable {
@@ -103,6 +106,8 @@ struct RunPlan {
     var config: [String: JSONValue]?
     /// The input's state keys beside its messages.
     var values: [String: JSONValue] = [:]
+    /// The thread's checkpoint to run from (its later messages are dropped first); thread runs only.
+    var checkpointID: String?
 
     /// The engine's job; `onDisconnect` when the client left it to the server (each kind of run has its own default).
     func job(defaultDisconnect: OnDisconnect) -> RunJob {
@@ -198,5 +203,9 @@ struct RunPlan {
         self.webhook = body.webhook
         self.config = body.config
         self.values = body.input?.values ?? [:]
+        if let id = body.checkpoint_id, let object = body.checkpoint?.checkpointID, id != object {
+            throw APIError.invalid(field: "checkpoint_id", "differs from checkpoint.checkpoint_id; send one of them")
+        }
+        self.checkpointID = body.checkpoint_id ?? body.checkpoint?.checkpointID
     }
 }

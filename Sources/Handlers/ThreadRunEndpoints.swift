@@ -61,9 +61,10 @@ struct ThreadRunEndpoints {
         let threadID = try ThreadEndpoints.threadID(context)
         let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes, makeID: dependencies.makeID)
         try checkWebhook(plan)
-        let order = order(plan, request, context,
+        var order = order(plan, request, context,
                           thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
                           disconnect: .continue)
+        order.job.keepHistory = try await keptHistory(plan, threadID: threadID)
         let (record, local) = try await engine.start(order)
         return (record, order.job, local)
     }
@@ -109,7 +110,28 @@ struct ThreadRunEndpoints {
         var order = order(plan, request, context, thread: thread, disconnect: .continue)
         // Nobody waits on a background run: whoever asked may leave.
         order.job.onDisconnect = .continue
+        if let given {
+            order.job.keepHistory = try await keptHistory(plan, threadID: given)
+        } else if plan.checkpointID != nil {
+            throw Self.checkpointWithoutThread
+        }
         return try await engine.enqueue(order)
+    }
+
+    static let checkpointWithoutThread = APIError.invalid(field: "checkpoint_id", "needs a thread to go back on: POST /threads/{thread_id}/runs")
+
+    /// A run from one of the thread's checkpoints keeps the messages of that state and drops the later ones before it
+    /// starts (a branch replaces what followed, where LangGraph keeps both in the history).
+    func keptHistory(_ plan: RunPlan, threadID: String) async throws -> Int? {
+        guard let checkpointID = plan.checkpointID else { return nil }
+        guard try await engine.reader.thread(threadID) != nil else { throw APIError.threadNotFound(threadID) }
+        let checkpoints = try await engine.reader.checkpoints(thread: threadID, limit: 10_000, before: nil)
+        guard let found = checkpoints.first(where: { $0.id == checkpointID }) else {
+            throw APIError(status: 404, code: "checkpoint_not_found",
+                           detail: "Thread '\(Tenancy.publicID(threadID).prefix(100))' has no checkpoint '\(checkpointID.prefix(100))'.",
+                           field: "checkpoint_id")
+        }
+        return found.messageCount
     }
 
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {

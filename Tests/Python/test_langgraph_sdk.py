@@ -136,3 +136,32 @@ def test_async_client_streams_too(async_client):
     parts = asyncio.run(go())
     assert parts[-1].event == "end"
     assert parts[-2].data["messages"][-1]["content"] == "You said: hello async"
+
+
+def test_a_run_from_an_earlier_checkpoint_replaces_what_followed(client):
+    """Edit and resend from an earlier turn (Agent Chat UI's edit): the run starts from that checkpoint's state."""
+    thread = client.threads.create()
+    tid = thread["thread_id"]
+    client.runs.wait(tid, "echo", input=user("first"))
+    after_first = client.threads.get_state(tid)["checkpoint"]["checkpoint_id"]
+    client.runs.wait(tid, "echo", input=user("second"))
+    assert len(client.threads.get_state(tid)["values"]["messages"]) == 4
+    client.runs.wait(tid, "echo", input=user("second, edited"), checkpoint_id=after_first)
+    contents = [m["content"] for m in client.threads.get_state(tid)["values"]["messages"]]
+    assert contents == ["first", "You said: first", "second, edited", "You said: second, edited"]
+    # The branch replaced what followed: the history restarts at the state it went back to.
+    history = client.threads.get_history(tid, limit=10)
+    assert [len(state["values"]["messages"]) for state in history] == [4, 2]
+    # The same through LangGraph's checkpoint object, on a background run.
+    back = history[-1]["checkpoint"]["checkpoint_id"]
+    run = client.runs.create(tid, "echo", input=user("third"), checkpoint={"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": back})
+    client.runs.join(tid, run["run_id"])
+    assert [m["content"] for m in client.threads.get_state(tid)["values"]["messages"]][2:] == ["third", "You said: third"]
+    # A checkpoint the thread never had is a 404, and nothing ran; a stateless run has no thread to go back on.
+    with pytest.raises(httpx.HTTPStatusError) as lost:
+        client.runs.wait(tid, "echo", input=user("lost"), checkpoint_id=str(uuid.uuid4()))
+    assert lost.value.response.status_code == 404
+    assert len(client.threads.get_state(tid)["values"]["messages"]) == 4
+    with pytest.raises(httpx.HTTPStatusError) as stateless:
+        client.runs.wait(None, "echo", input=user("x"), checkpoint_id=after_first)
+    assert stateless.value.response.status_code == 422
