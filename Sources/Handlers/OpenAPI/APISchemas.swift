@@ -131,7 +131,10 @@ enum APISchemas {
           "multitask_strategy": {"type": "string", "enum": ["reject", "interrupt", "rollback", "enqueue"], "default": "reject"},
           "if_not_exists": {"type": "string", "enum": ["create", "reject"], "default": "reject"},
           "after_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
-          "webhook": {"type": "string", "format": "uri", "description": "Receives run.completed / run.failed / run.cancelled, signed (Standard Webhooks)."}
+          "webhook": {"type": "string", "format": "uri", "description": "Receives run.completed / run.failed / run.cancelled, signed (Standard Webhooks)."},
+          "checkpoint_id": {"type": "string", "description": "Runs on a thread only: start from this checkpoint's state; the thread's later messages are dropped first (422 without a thread, 404 checkpoint_not_found)."},
+          "checkpoint": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}, "required": ["checkpoint_id"],
+                         "description": "LangGraph's checkpoint object: the same as checkpoint_id."}
         },
         "examples": [{"assistant_id": "assistant", "input": {"messages": [{"role": "user", "content": "what is 12*(3+4)?"}]}}]
       },
