@@ -85,6 +85,12 @@ extension RunEngine {
 
     public func deleteThread(_ id: String) async throws -> Bool { try await store.deleteThread(id) }
 
+    /// A state update outside any run (LangGraph's `update_state`), in one transaction; the new checkpoint's id.
+    public func updateState(thread id: String, removing: [String], replacing: [(id: String, body: JSONText)],
+                            adding: [(id: String, body: JSONText)], values: JSONText?) async throws -> String {
+        try await store.updateState(thread: id, removing: removing, replacing: replacing, adding: adding, values: values)
+    }
+
     /// Keeps only the thread's newest checkpoint (LangGraph's prune `keep_latest`).
     public func pruneHistory(thread id: String) async throws -> Bool { try await store.pruneHistory(thread: id) }
 

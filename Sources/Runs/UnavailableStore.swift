@@ -19,6 +19,8 @@ public struct UnavailableStore: AgentStore {
     public func removeMessage(thread id: String, messageID: String) async throws -> Bool { throw Unavailable() }
     public func truncateMessages(thread id: String, keeping count: Int, by run: String?) async throws -> Int { throw Unavailable() }
     public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] { throw Unavailable() }
+    public func updateState(thread id: String, removing: [String], replacing: [(id: String, body: JSONText)],
+                            adding: [(id: String, body: JSONText)], values: JSONText?) async throws -> String { throw Unavailable() }
     public func createRun(_ run: NewRun) async throws -> RunRecord { throw Unavailable() }
     public func claimRun(_ id: String, worker: String, leaseUntil: Date) async throws -> ClaimResult { throw Unavailable() }
     public func renewLeases(worker: String, runs: [String], until: Date) async throws -> [String: RunControl] { throw Unavailable() }

@@ -184,6 +184,46 @@ extension SQLiteStore: ThreadStore {
         }
     }
 
+    public func updateState(thread id: String, removing: [String], replacing: [(id: String, body: JSONText)],
+                            adding: [(id: String, body: JSONText)], values: JSONText?) async throws -> String {
+        let now = self.now().milliseconds
+        return try await pool.write { db in
+            guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
+            try Self.refuseWhileRunning(db, id)
+            var rewritten = false
+            for messageID in removing {
+                guard let seq = try Int.fetchOne(db, sql: "SELECT seq FROM messages WHERE thread_id = ? AND message_id = ?",
+                                                 arguments: [id, messageID]) else { continue }
+                try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq = ?", arguments: [id, seq])
+                // As removeMessage: later messages move up one place, through negative numbers.
+                try db.execute(sql: "UPDATE messages SET seq = -seq WHERE thread_id = ? AND seq > ?", arguments: [id, seq])
+                try db.execute(sql: "UPDATE messages SET seq = -seq - 1 WHERE thread_id = ? AND seq < 0", arguments: [id])
+                rewritten = true
+            }
+            for message in replacing {
+                try db.execute(sql: "UPDATE messages SET body = ? WHERE thread_id = ? AND message_id = ?", arguments: [message.body, id, message.id])
+                rewritten = rewritten || db.changesCount > 0
+            }
+            var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
+            guard seq + adding.count <= StoreLimits.maxMessagesPerThread else {
+                throw StoreError.threadFull(id, limit: StoreLimits.maxMessagesPerThread)
+            }
+            for message in adding {
+                seq += 1
+                try db.execute(sql: "INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (?, ?, NULL, ?, ?)",
+                               arguments: [id, seq, message.id, message.body])
+            }
+            if let values {
+                let current = try String.fetchOne(db, sql: "SELECT state_values FROM threads WHERE thread_id = ?", arguments: [id]) ?? "{}"
+                try db.execute(sql: "UPDATE threads SET state_values = ? WHERE thread_id = ?",
+                               arguments: [try StoreLimits.merge(values: current, with: values, thread: id), id])
+            }
+            try Self.checkpoint(db, thread: id, messageCount: seq, now: now, replacing: rewritten)
+            return try String.fetchOne(db, sql: "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? ORDER BY seq DESC LIMIT 1",
+                                       arguments: [id]) ?? ""
+        }
+    }
+
     /// A thread's messages change outside a run only while no run holds it.
     static func refuseWhileRunning(_ db: Database, _ threadID: String, except run: String? = nil) throws {
         if let active = try String.fetchOne(db, sql: """

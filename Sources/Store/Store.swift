@@ -28,6 +28,11 @@ public protocol ThreadStore: Sendable {
     func truncateMessages(thread id: String, keeping count: Int, by run: String?) async throws -> Int
     /// Newest first; `before` is a checkpoint id.
     func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord]
+    /// LangGraph's `update_state` outside any run, all at once: messages removed by id (ids no longer there are
+    /// skipped), replaced in place (same id), appended; state keys merged; one checkpoint of the result, whose id it
+    /// returns. `threadBusy` while a run holds the thread; `threadFull`, `threadValuesTooLarge` past the bounds.
+    func updateState(thread id: String, removing: [String], replacing: [(id: String, body: JSONText)],
+                     adding: [(id: String, body: JSONText)], values: JSONText?) async throws -> String
 }
 
 /// Runs and the queue of runs on one thread. A thread runs one run at a time; the choice between runs is

@@ -173,6 +173,49 @@ extension PostgresStore: ThreadStore {
         }
     }
 
+    public func updateState(thread id: String, removing: [String], replacing: [(id: String, body: JSONText)],
+                            adding: [(id: String, body: JSONText)], values: JSONText?) async throws -> String {
+        let now = self.now().ms
+        return try await transaction { connection in
+            guard let thread = try await self.fetchThread(id, on: connection, lock: true) else { throw StoreError.threadNotFound(id) }
+            try await self.refuseWhileRunning(id, on: connection)
+            var rewritten = false
+            for messageID in removing {
+                guard let row = try await self.rows("SELECT seq FROM messages WHERE thread_id = \(id) AND message_id = \(messageID)",
+                                                    on: connection).first else { continue }
+                let seq = try row.int64("seq")
+                try await self.execute("DELETE FROM messages WHERE thread_id = \(id) AND seq = \(seq)", on: connection)
+                // As removeMessage: later messages move up one place, through negative numbers.
+                try await self.execute("UPDATE messages SET seq = -seq WHERE thread_id = \(id) AND seq > \(seq)", on: connection)
+                try await self.execute("UPDATE messages SET seq = -seq - 1 WHERE thread_id = \(id) AND seq < 0", on: connection)
+                rewritten = true
+            }
+            for message in replacing {
+                let updated = try await self.rows("""
+                    UPDATE messages SET body = \(message.body) WHERE thread_id = \(id) AND message_id = \(message.id) RETURNING seq
+                    """, on: connection)
+                rewritten = rewritten || !updated.isEmpty
+            }
+            var seq = try await self.rows("SELECT COALESCE(MAX(seq), 0) AS n FROM messages WHERE thread_id = \(id)", on: connection)[0].int64("n")
+            guard Int(seq) + adding.count <= StoreLimits.maxMessagesPerThread else {
+                throw StoreError.threadFull(id, limit: StoreLimits.maxMessagesPerThread)
+            }
+            for message in adding {
+                seq += 1
+                try await self.execute("""
+                    INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (\(id), \(seq), NULL, \(message.id), \(message.body))
+                    """, on: connection)
+            }
+            if let values {
+                let merged = try StoreLimits.merge(values: thread.values, with: values, thread: id)
+                try await self.execute("UPDATE threads SET state_values = \(merged)::jsonb WHERE thread_id = \(id)", on: connection)
+            }
+            try await self.checkpoint(thread: id, messageCount: seq, now: now, replacing: rewritten, on: connection)
+            return try await self.rows("SELECT checkpoint_id FROM checkpoints WHERE thread_id = \(id) ORDER BY seq DESC LIMIT 1",
+                                       on: connection).first?.string("checkpoint_id") ?? ""
+        }
+    }
+
     /// A thread's messages change outside a run only while no run holds it.
     func refuseWhileRunning(_ threadID: String, except run: String? = nil, on connection: PostgresConnection) async throws {
         if let active = try await self.rows("""

@@ -99,6 +99,7 @@ import Testing
     @Test func threadStampsValuesAndQueueOrder() async throws { let (c, _) = try await conformance(); try await c.threadStampsValuesAndQueueOrder() }
     @Test func messages() async throws { let (c, _) = try await conformance(); try await c.messagesOutsideRuns() }
     @Test func countPruneAndTenantRuns() async throws { let (c, _) = try await conformance(); try await c.countPruneAndTenantRuns() }
+    @Test func stateUpdates() async throws { let (c, _) = try await conformance(); try await c.stateUpdates() }
     @Test func callHandles() async throws { let (c, _) = try await conformance(); try await c.callHandles() }
 
     @Test func workersStartingTogetherMigrateOnce() async throws {

@@ -30,6 +30,7 @@ import Testing
     @Test func threadStampsValuesAndQueueOrder() async throws { try await conformance.threadStampsValuesAndQueueOrder() }
     @Test func messages() async throws { try await conformance.messagesOutsideRuns() }
     @Test func countPruneAndTenantRuns() async throws { try await conformance.countPruneAndTenantRuns() }
+    @Test func stateUpdates() async throws { try await conformance.stateUpdates() }
     @Test func callHandles() async throws { try await conformance.callHandles() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {

@@ -482,6 +482,34 @@ struct StoreConformance {
         #expect(try await store.runs(tenant: "a", status: .running, limit: 10).isEmpty)
     }
 
+    /// A state update outside runs: removal closes the gap, a replacement keeps its place, additions append, keys
+    /// merge; one checkpoint; refused whole while a run holds the thread.
+    func stateUpdates() async throws {
+        let store = try makeStore()
+        _ = try await store.createThread(NewThread(id: "u"), ifExists: .raise)
+        func body(_ id: String, _ text: String) -> JSONText { #"{"id":"\#(id)","type":"human","content":"\#(text)"}"# }
+        _ = try await store.addMessages(thread: "u", [("m1", body("m1", "one")), ("m2", body("m2", "two")), ("m3", body("m3", "three"))])
+        let checkpoint = try await store.updateState(thread: "u", removing: ["m2", "gone"], replacing: [("m3", body("m3", "THREE"))],
+                                                     adding: [("m4", body("m4", "four"))], values: #"{"mood":"calm"}"#)
+        let messages = try await store.messages(thread: "u", limit: nil)
+        #expect(messages.map(\.seq) == [1, 2, 3])
+        #expect(messages.map(\.body) == [body("m1", "one"), body("m3", "THREE"), body("m4", "four")])
+        #expect(try json(try #require(try await store.thread("u")).values) == json(#"{"mood":"calm"}"#))
+        let checkpoints = try await store.checkpoints(thread: "u", limit: 10, before: nil)
+        #expect(checkpoints.map(\.id) == [checkpoint] && checkpoints.first?.messageCount == 3)
+        // Only appending: the earlier checkpoint stays as the parent.
+        let appended = try await store.updateState(thread: "u", removing: [], replacing: [], adding: [("m5", body("m5", "five"))], values: nil)
+        #expect(try await store.checkpoints(thread: "u", limit: 10, before: nil).map(\.id) == [appended, checkpoint])
+        _ = try await store.createRun(NewRun(id: "ru", threadID: "u", assistantID: "x"))
+        await #expect(throws: StoreError.threadBusy(threadID: "u", runID: "ru")) {
+            _ = try await store.updateState(thread: "u", removing: ["m1"], replacing: [], adding: [], values: #"{"mood":"x"}"#)
+        }
+        #expect(try await store.messages(thread: "u", limit: nil).count == 4)
+        await #expect(throws: StoreError.threadNotFound("nope")) {
+            _ = try await store.updateState(thread: "nope", removing: [], replacing: [], adding: [], values: nil)
+        }
+    }
+
     /// MCP call handles: one run per (key, request id), seen by every worker; a newer call takes the handle over, the
     /// older one ending leaves it be; pruned by when it was last bound.
     func callHandles() async throws {
