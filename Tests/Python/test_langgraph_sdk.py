@@ -5,7 +5,7 @@ import uuid
 
 import httpx
 import pytest
-from langgraph_sdk.errors import ConflictError, NotFoundError
+from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 LONG = " ".join(f"word{i}" for i in range(40))  # the echo agent streams it in about a second
 
@@ -165,3 +165,37 @@ def test_a_run_from_an_earlier_checkpoint_replaces_what_followed(client):
     with pytest.raises(httpx.HTTPStatusError) as stateless:
         client.runs.wait(None, "echo", input=user("x"), checkpoint_id=after_first)
     assert stateless.value.response.status_code == 422
+
+
+def test_update_state_adds_replaces_and_removes_messages(client):
+    """threads.update_state through add_messages: a known id replaces in place, remove removes, others append;
+    other keys are state; a run then sees the updated thread."""
+    tid = client.threads.create()["thread_id"]
+    client.runs.wait(tid, "echo", input=user("hello"))
+    first, answer = client.threads.get_state(tid)["values"]["messages"]
+    updated = client.threads.update_state(tid, {"messages": [{"type": "human", "content": "hello, edited", "id": first["id"]},
+                                                            {"type": "ai", "content": "added by hand"}], "mood": "calm"}, as_node="agent")
+    state = client.threads.get_state(tid)
+    assert state["checkpoint"]["checkpoint_id"] == updated["checkpoint"]["checkpoint_id"]
+    assert [m["content"] for m in state["values"]["messages"]] == ["hello, edited", "You said: hello", "added by hand"]
+    assert state["values"]["messages"][0]["id"] == first["id"] and state["values"]["mood"] == "calm"
+
+    client.threads.update_state(tid, {"messages": [{"type": "remove", "id": answer["id"]}]})
+    latest = client.threads.get_state(tid)
+    assert [m["content"] for m in latest["values"]["messages"]] == ["hello, edited", "added by hand"]
+    # Read back at that checkpoint, named by LangGraph's checkpoint object.
+    at = client.threads.get_state(tid, checkpoint={"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": latest["checkpoint"]["checkpoint_id"]})
+    assert [m["content"] for m in at["values"]["messages"]] == ["hello, edited", "added by hand"]
+    client.runs.wait(tid, "echo", input=user("next"))
+    assert [m["content"] for m in client.threads.get_state(tid)["values"]["messages"]][-2:] == ["next", "You said: next"]
+
+    # Refused, and nothing changed: an unknown message to remove, an unknown node, an update of an earlier checkpoint.
+    before = client.threads.get_state(tid)["values"]["messages"]
+    with pytest.raises(NotFoundError):
+        client.threads.update_state(tid, {"messages": [{"type": "remove", "id": "no-such-message"}]})
+    with pytest.raises(UnprocessableEntityError):
+        client.threads.update_state(tid, {"mood": "x"}, as_node="nowhere")
+    with pytest.raises(ConflictError):
+        client.threads.update_state(tid, {"mood": "x"}, checkpoint={"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": updated["checkpoint"]["checkpoint_id"]})
+    after = client.threads.get_state(tid)
+    assert after["values"]["messages"] == before and after["values"]["mood"] == "calm"

@@ -20,6 +20,15 @@ extension OpenAPIDocument.Operation {
         parameters: [OpenAPIDocument.Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback"], "default": "interrupt"],
                                                description: "`rollback` also deletes the runs and what they wrote.")],
         responses: [(204, "Every matching run was asked to stop", .empty)], problems: OpenAPIDocument.bodyProblems + [404])
+    static let threadUpdateState = OpenAPIDocument.Operation(
+        tag: "threads",
+        description: "LangGraph's `update_state`, outside any run: `values.messages` go through `add_messages` (a message with an id the thread has replaces it in place, `{\"type\": \"remove\", \"id\"}` removes one, others are appended), other keys replace the thread's state keys; one new checkpoint. `as_node` may be `agent` or `tools`; `checkpoint` must be the latest (409 otherwise: run from an earlier one instead). 409 `thread_busy` while a run holds the thread.",
+        body: .json("ThreadStateUpdate"), responses: [(200, "The new checkpoint", .json("ThreadStateUpdateResult"))],
+        problems: OpenAPIDocument.bodyProblems + [404, 409])
+    static let threadStateAtCheckpoint = OpenAPIDocument.Operation(
+        tag: "threads", description: "The same as `GET /threads/{thread_id}/state/{checkpoint_id}`, with the checkpoint as LangGraph's object.",
+        body: .json("ThreadStateAtCheckpoint"), responses: [(200, "The state at the checkpoint", .json("ThreadState"))],
+        problems: OpenAPIDocument.bodyProblems + [404])
     static let runBatch = OpenAPIDocument.Operation(
         tag: "runs",
         description: "Up to 100 `POST /runs` bodies, each a background run on a new thread of its own. All are checked first (an error names `[i].field`) and none is queued if one is refused.",
@@ -49,6 +58,23 @@ enum BulkSchemas {
         "properties": {"thread_id": {"type": "string", "minLength": 1, "maxLength": 128},
                        "run_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "string", "minLength": 1, "maxLength": 128}},
                        "status": {"type": "string", "enum": ["pending", "running", "all"]}}
+      },
+      "ThreadStateUpdate": {
+        "type": "object", "required": ["values"],
+        "properties": {"values": {"type": "object", "properties": {"messages": {"type": "array", "items": {"type": "object"}}}},
+                       "as_node": {"type": "string", "enum": ["agent", "tools"]},
+                       "checkpoint": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}, "required": ["checkpoint_id"]},
+                       "checkpoint_id": {"type": "string"}}
+      },
+      "ThreadStateUpdateResult": {
+        "type": "object", "required": ["checkpoint"],
+        "properties": {"checkpoint": {"type": "object", "required": ["thread_id", "checkpoint_ns", "checkpoint_id"],
+                                      "properties": {"thread_id": {"type": "string"}, "checkpoint_ns": {"type": "string"}, "checkpoint_id": {"type": "string"}}}}
+      },
+      "ThreadStateAtCheckpoint": {
+        "type": "object", "required": ["checkpoint"],
+        "properties": {"checkpoint": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}, "required": ["checkpoint_id"]},
+                       "subgraphs": {"type": "boolean"}}
       },
       "RunBatch": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/RunCreate"}}
     }
