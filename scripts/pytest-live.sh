@@ -12,7 +12,7 @@ venv=$repo/.state/pyvenv
 state=$repo/.state/pytest-run
 # Pinned: the tests check these clients' wire behaviour. Their dependencies are pinned too, resolved together once
 # (Tests/Python/constraints.txt is `pip freeze` of a venv built from these).
-requirements=(langgraph-sdk==0.4.14 openai==3.57.0 openai-agents==0.24.0 langchain-openai==1.7.4
+requirements=(langgraph-sdk==0.4.14 langgraph==1.2.22 openai==3.57.0 openai-agents==0.24.0 langchain-openai==1.7.4
               openapi-spec-validator==0.9.0 selenium==4.51.0 schemathesis==4.32.5 pytest==9.2.0)
 constraints=$repo/Tests/Python/constraints.txt
 stamp="${requirements[*]} $(sha256sum "$constraints" | cut -c1-16)"

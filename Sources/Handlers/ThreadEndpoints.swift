@@ -70,16 +70,17 @@ struct ThreadEndpoints {
         var before: CheckpointRef?
     }
 
-    /// `before` as a checkpoint id or a LangGraph checkpoint object.
+    /// A checkpoint id, or LangGraph's checkpoint object; an object without `checkpoint_id` (RemoteGraph sends just the
+    /// thread) names the thread's latest state.
     struct CheckpointRef: Decodable {
-        var checkpointID: String
+        var checkpointID: String?
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
             if let id = try? container.decode(String.self) {
                 checkpointID = id
             } else {
-                struct Object: Decodable { var checkpoint_id: String }
+                struct Object: Decodable { var checkpoint_id: String? }
                 checkpointID = try container.decode(Object.self).checkpoint_id
             }
         }

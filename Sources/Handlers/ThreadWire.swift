@@ -116,6 +116,24 @@ enum ThreadWire {
             metadata = ThreadWire.object(checkpoint?.metadata)
             created_at = checkpoint.map { ThreadWire.time($0.createdAt) }
         }
+
+        enum CodingKeys: String, CodingKey {
+            case values, next, tasks, interrupts, checkpoint, parent_checkpoint, metadata, created_at
+        }
+
+        /// `parent_checkpoint` and `created_at` are null rather than absent, as LangGraph sends them: RemoteGraph reads
+        /// `state["parent_checkpoint"]` without a default.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(values, forKey: .values)
+            try container.encode(next, forKey: .next)
+            try container.encode(tasks, forKey: .tasks)
+            try container.encode(interrupts, forKey: .interrupts)
+            try container.encode(checkpoint, forKey: .checkpoint)
+            try container.encode(parent_checkpoint, forKey: .parent_checkpoint)
+            try container.encode(metadata, forKey: .metadata)
+            try container.encode(created_at, forKey: .created_at)
+        }
     }
 }
 

@@ -5,6 +5,7 @@ import uuid
 
 import httpx
 import pytest
+from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 LONG = " ".join(f"word{i}" for i in range(40))  # the echo agent streams it in about a second
@@ -199,3 +200,24 @@ def test_update_state_adds_replaces_and_removes_messages(client):
         client.threads.update_state(tid, {"mood": "x"}, checkpoint={"thread_id": tid, "checkpoint_ns": "", "checkpoint_id": updated["checkpoint"]["checkpoint_id"]})
     after = client.threads.get_state(tid)
     assert after["values"]["messages"] == before and after["values"]["mood"] == "calm"
+
+
+def test_remote_graph(base_url, api_key):
+    """langgraph's RemoteGraph (PyPI langgraph) drives an agent as a graph: invoke, stream updates, read, update and
+    list the state."""
+    from langgraph.pregel.remote import RemoteGraph
+
+    graph = RemoteGraph("echo", url=base_url, api_key=api_key)
+    thread = get_sync_client(url=base_url, api_key=api_key).threads.create()
+    config = {"configurable": {"thread_id": thread["thread_id"]}}
+    result = graph.invoke({"messages": [{"role": "user", "content": "hi"}]}, config)
+    assert [m["content"] for m in result["messages"]] == ["hi", "You said: hi"]
+    updates = list(graph.stream({"messages": [{"role": "user", "content": "again"}]}, config, stream_mode="updates"))
+    assert any(u.get("agent", {}).get("messages", [{}])[-1].get("content") == "You said: again" for u in updates), updates
+    state = graph.get_state(config)
+    assert len(state.values["messages"]) == 4 and state.next == ()
+    updated = graph.update_state(config, {"messages": [{"type": "ai", "content": "by hand"}]}, as_node="agent")
+    assert updated["configurable"]["checkpoint_id"] == graph.get_state(config).config["configurable"]["checkpoint_id"]
+    history = list(graph.get_state_history(config))
+    assert [len(h.values["messages"]) for h in history] == [5, 4, 2]
+    assert history[0].parent_config["configurable"]["checkpoint_id"] == history[1].config["configurable"]["checkpoint_id"]
