@@ -176,12 +176,14 @@ enum APISchemas {
         "properties": {"thread_id": {"type": "string"}, "checkpoint_ns": {"type": "string"}, "checkpoint_id": {"type": "string"}}
       },
       "ThreadState": {
-        "type": "object", "required": ["values", "next", "tasks", "interrupts", "checkpoint", "metadata"],
+        "type": "object", "required": ["values", "next", "tasks", "interrupts", "checkpoint", "parent_checkpoint", "metadata", "created_at"],
         "properties": {"values": {"$ref": "#/components/schemas/Values"}, "next": {"type": "array", "items": {"type": "string"}},
                        "tasks": {"type": "array"}, "interrupts": {"type": "array"},
                        "checkpoint": {"$ref": "#/components/schemas/Checkpoint"},
-                       "parent_checkpoint": {"$ref": "#/components/schemas/Checkpoint"},
-                       "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"}}
+                       "parent_checkpoint": {"oneOf": [{"$ref": "#/components/schemas/Checkpoint"}, {"type": "null"}],
+                                             "description": "null for the first checkpoint."},
+                       "metadata": {"type": "object"},
+                       "created_at": {"type": ["string", "null"], "format": "date-time", "description": "null before the thread has a checkpoint."}}
       },
       "HistoryRequest": {
         "type": "object",
