@@ -232,7 +232,7 @@ render_nginx() { # upstreams of the agentfcgi server [upstreams of the baseline 
         fi
         {
             printf '\n# Added by bench/run.sh (AGENTFCGI_BASELINE_BIN): the server above on port %s, passing to the\n' "$BASELINE_PORT"
-            printf '# baseline binary'"'"'s workers.\nupstream agentfcgi_baseline {\n%s}\n\n%s\n' "$baseline_upstream" "$baseline_server"
+            printf '# baseline binary'"'"'s workers.\nupstream agentfcgi_baseline {\n    zone agentfcgi_baseline_upstream 64k;\n%s}\n\n%s\n' "$baseline_upstream" "$baseline_server"
         } >>"$conf/agentfcgi.conf"
     fi
     # The comparison targets: appended to the http-level site file that nginx.conf includes.
