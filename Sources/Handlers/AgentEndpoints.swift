@@ -36,13 +36,16 @@ struct AgentEndpoints {
         let offset = query.offset ?? 0
         guard (1...1000).contains(limit) else { throw APIError.invalid(field: "limit", "must be between 1 and 1000") }
         guard offset >= 0 else { throw APIError.invalid(field: "offset", "must be 0 or more") }
-        let matches = catalog.agents.filter { agent in
+        let page = matches(query).dropFirst(offset).prefix(limit).map(AgentObject.init)
+        return .json(encodeJSON(Array(page)))
+    }
+
+    func matches(_ query: SearchQuery) -> [AgentDefinition] {
+        catalog.agents.filter { agent in
             (query.name.map { agent.name.localizedCaseInsensitiveContains($0) || agent.id == $0 } ?? true)
                 && (query.graph_id.map { agent.id == $0 } ?? true)
                 && JSONValue.object(agent.metadata).contains(query.metadata ?? [:])
         }
-        let page = matches.dropFirst(offset).prefix(limit).map(AgentObject.init)
-        return .json(encodeJSON(Array(page)))
     }
 
     struct SearchQuery: Decodable {
@@ -51,6 +54,14 @@ struct AgentEndpoints {
         var metadata: [String: JSONValue]?
         var limit: Int?
         var offset: Int?
+
+        init(name: String? = nil, graph_id: String? = nil, metadata: [String: JSONValue]? = nil, limit: Int? = nil, offset: Int? = nil) {
+            self.name = name
+            self.graph_id = graph_id
+            self.metadata = metadata
+            self.limit = limit
+            self.offset = offset
+        }
     }
 }
 

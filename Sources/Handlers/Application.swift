@@ -198,6 +198,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     var router = Router()
     MetaEndpoints(dependencies: dependencies).register(in: &router)
     AgentEndpoints(catalog: dependencies.catalog).register(in: &router)
+    AssistantGraphEndpoints(catalog: dependencies.catalog).register(in: &router)
     ToolEndpoints(dependencies: dependencies).register(in: &router)
     RunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     ThreadEndpoints(engine: engine, makeID: dependencies.makeID).register(in: &router)

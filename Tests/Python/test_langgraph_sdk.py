@@ -221,3 +221,23 @@ def test_remote_graph(base_url, api_key):
     history = list(graph.get_state_history(config))
     assert [len(h.values["messages"]) for h in history] == [5, 4, 2]
     assert history[0].parent_config["configurable"]["checkpoint_id"] == history[1].config["configurable"]["checkpoint_id"]
+
+
+def test_assistant_count_graph_and_subgraphs(client):
+    """assistants.count, get_graph and get_subgraphs for the configured agents."""
+    everyone = client.assistants.search(limit=1000)
+    assert client.assistants.count() == len(everyone) >= 2
+    assert client.assistants.count(graph_id="assistant") == 1
+    assert client.assistants.count(graph_id="nobody") == 0
+    graph = client.assistants.get_graph("assistant")
+    assert [n["id"] for n in graph["nodes"]] == ["__start__", "agent", "tools", "__end__"]
+    tools = next(n for n in graph["nodes"] if n["id"] == "tools")["data"]["tools"]
+    assert "calculator" in tools
+    assert {"source": "tools", "target": "agent"} in graph["edges"]
+    assert {"source": "agent", "target": "tools", "conditional": True} in graph["edges"]
+    # echo has no tools: the model step goes straight to the end.
+    assert [n["id"] for n in client.assistants.get_graph("echo", xray=True)["nodes"]] == ["__start__", "agent", "__end__"]
+    assert client.assistants.get_subgraphs("assistant") == {}
+    assert client.assistants.get_subgraphs("assistant", namespace="tools", recurse=True) == {}
+    with pytest.raises(NotFoundError):
+        client.assistants.get_graph("nobody")

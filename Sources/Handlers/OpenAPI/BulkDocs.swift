@@ -29,6 +29,17 @@ extension OpenAPIDocument.Operation {
         tag: "threads", description: "The same as `GET /threads/{thread_id}/state/{checkpoint_id}`, with the checkpoint as LangGraph's object.",
         body: .json("ThreadStateAtCheckpoint"), responses: [(200, "The state at the checkpoint", .json("ThreadState"))],
         problems: OpenAPIDocument.bodyProblems + [404])
+    static let assistantCount = OpenAPIDocument.Operation(
+        tag: "agents", description: "How many assistants match: `name` (part of the name, or the id), `graph_id`, top-level `metadata`.",
+        body: .optionalJSON("AssistantCountRequest"), responses: [(200, "How many", .json("Count"))], problems: OpenAPIDocument.bodyProblems)
+    static let assistantGraph = OpenAPIDocument.Operation(
+        tag: "agents", description: "LangGraph's drawable graph: `__start__`, the `agent` step, the `tools` step (with the agent's tools; taken when the model calls one, leading back to `agent`), `__end__`. `xray` is accepted; there are no subgraphs to expand.",
+        body: nil, parameters: [OpenAPIDocument.Parameter(name: "xray", location: "query", schema: ["type": "string", "pattern": "^(true|false|[0-9]+)$"],
+                                                          description: "true, false or a depth.")],
+        responses: [(200, "Nodes and edges", .json("AssistantGraph"))], problems: [404, 422])
+    static let assistantSubgraphs = OpenAPIDocument.Operation(
+        tag: "agents", description: "Always `{}`: an agent has no subgraphs.", body: nil,
+        responses: [(200, "No subgraphs", .json("AssistantSubgraphs"))], problems: [404])
     static let runBatch = OpenAPIDocument.Operation(
         tag: "runs",
         description: "Up to 100 `POST /runs` bodies, each a background run on a new thread of its own. All are checked first (an error names `[i].field`) and none is queued if one is refused.",
@@ -76,6 +87,17 @@ enum BulkSchemas {
         "properties": {"checkpoint": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}, "required": ["checkpoint_id"]},
                        "subgraphs": {"type": "boolean"}}
       },
+      "AssistantCountRequest": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "graph_id": {"type": "string"}, "metadata": {"type": "object"}}
+      },
+      "AssistantGraph": {
+        "type": "object", "required": ["nodes", "edges"],
+        "properties": {"nodes": {"type": "array", "items": {"type": "object", "required": ["id", "type", "data"]}},
+                       "edges": {"type": "array", "items": {"type": "object", "required": ["source", "target"],
+                                 "properties": {"source": {"type": "string"}, "target": {"type": "string"}, "conditional": {"type": "boolean"}}}}}
+      },
+      "AssistantSubgraphs": {"type": "object", "maxProperties": 0},
       "RunBatch": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/RunCreate"}}
     }
     """#)
