@@ -93,6 +93,11 @@ import Testing
             let (got, answer) = try await rpc(h, body)
             #expect(got == status && errorCode(answer) == code, "\(body): \(answer)")
         }
+        // The agent's input limits hold here as on every route (tiny has a 40-token context).
+        let long = Array(repeating: "word", count: 100).joined(separator: " ")
+        let (limited, tooLarge) = try await rpc(h, #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"tiny","arguments":{"message":"\#(long)"}}}"#)
+        #expect(limited == 200 && errorCode(tooLarge) == -32602
+                && ((tooLarge["error"] as? [String: Any])?["data"] as? [String: Any])?["code"] as? String == "context_too_large", "\(tooLarge)")
         #expect(try await h.store.searchThreads(ThreadQuery(limit: 100)).isEmpty)
         let wrongMethod = await h.call("GET", "/mcp")
         #expect(wrongMethod.status == 405 && wrongMethod.headers["Allow"] == "POST")

@@ -22,6 +22,8 @@ extension MCPEndpoints {
             .own(context.threadKey(dependencies.makeID()), tenant: context.tenant, metadata: #"{"created_by":"POST /mcp"}"#)
         }
         let input = [ChatMessage(id: dependencies.makeID(), role: .user, content: message)]
+        // The agent's input limits, as every dialect's request meets them.
+        try RunPlan.checkLimits(input, agent: agent, field: "arguments.message")
         let job = RunJob(agentID: agent.id, input: input, streamModes: [], onDisconnect: .cancel)
         var facts: [String: JSONValue] = ["request_id": id ?? .null, "protocol_version": .string(era.label)]
         if case .object(let client)? = call.meta["io.modelcontextprotocol/clientInfo"] { facts["client"] = .object(client) }
@@ -35,7 +37,6 @@ extension MCPEndpoints {
             // The call still runs; only a cancel from another worker would not find it.
             context.logger.warning("mcp.bind_failed", metadata: ["error": "\(error)"])
         }
-        let engine = self.engine
         if let token = call.meta["progressToken"], MCPWire.handle(token) != nil, Self.acceptsEvents(request) {
             return progressStream(run, local, id: id, era: era, token: token, scope: scope, handle: handle)
         }
