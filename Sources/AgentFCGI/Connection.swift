@@ -11,11 +11,15 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
     static let highWater = 64 * 1024
     /// Waiting writers resume when the queue is back under this.
     static let lowWater = 16 * 1024
+    /// The least a flush moves, however small the send buffer, so a stream always progresses.
+    static let minimumFlush = 4 * 1024
 
     let id: UInt64
     let request: FCGIRequest
     let fd: Int32
     let isHead: Bool
+    /// SO_SNDBUF, read once: the kernel charges each write's bytes plus its own overhead against it.
+    private let sendBuffer: Int
     private unowned let loop: IOLoop
     private let shared = Mutex(Shared())
 
@@ -33,6 +37,7 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
         self.id = id
         self.request = request
         self.fd = request.fd
+        self.sendBuffer = request.sendBufferSize
         self.loop = loop
         self.isHead = isHead
     }
@@ -118,9 +123,12 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
 
     enum FlushOutcome { case idle, blocked, completed, failed }
 
-    /// Moves up to `budget` queued bytes to the socket. The caller has checked that the socket is writable,
-    /// and the budget is far below what a writable socket accepts, so libfcgi's blocking write does not block.
+    /// Moves up to `budget` queued bytes to the socket, as few full records. The caller has checked that the socket
+    /// is writable (a unix socket is when at most a quarter of its send buffer is used) and `budget` keeps the
+    /// records within half of that buffer, so libfcgi's blocking write does not block: a blocked write would hold
+    /// the I/O loop, and every stream of the worker with it, until SO_SNDTIMEO fails the connection.
     func flush(budget: Int) -> FlushOutcome {
+        let budget = min(budget, max(Self.minimumFlush, sendBuffer / 2))
         let (slices, more) = shared.withLock { shared -> ([ArraySlice<UInt8>], Bool) in
             shared.dirty = false
             let slices = shared.queue.peek(limit: budget)
@@ -128,9 +136,10 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
         }
         var written = 0
         for slice in slices {
-            guard request.write(slice) else { return .failed }
+            guard request.put(slice) else { return .failed }
             written += slice.count
         }
+        guard request.flush() else { return .failed }
         var resumed: [CheckedContinuation<Void, any Error>] = []
         let outcome: FlushOutcome = shared.withLock { shared in
             if written > 0 { shared.queue.consume(written) }

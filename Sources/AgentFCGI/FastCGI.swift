@@ -120,6 +120,13 @@ final class FCGIRequest: @unchecked Sendable {
     /// Writes bytes to the response stream (through libfcgi's 8 KiB buffer) and flushes them.
     /// Returns false once the stream has failed; the failure is sticky.
     func write(_ bytes: some Collection<UInt8>) -> Bool {
+        put(bytes) && flush()
+    }
+
+    /// Adds bytes to libfcgi's 8 KiB buffer, which goes out as a record each time it fills. Several small
+    /// pieces put and then flushed once leave as a few full records: the kernel charges a unix socket's send
+    /// buffer per write (an SSE event of 100 bytes costs about 770), so writing each alone fills it early.
+    func put(_ bytes: some Collection<UInt8>) -> Bool {
         let out = raw.pointee.out
         let done: Bool? = bytes.withContiguousStorageIfAvailable { buffer in
             guard let base = buffer.baseAddress, !buffer.isEmpty else { return true }
@@ -127,13 +134,23 @@ final class FCGIRequest: @unchecked Sendable {
                 FCGX_PutStr($0, Int32(buffer.count), out) == Int32(buffer.count)
             }
         }
-        if done == nil {
-            let copy = Array(bytes)
-            return write(copy)
-        }
-        guard done == true else { return false }
+        if done == nil { return put(Array(bytes)) }
+        return done == true
+    }
+
+    /// Sends what `put` left in the buffer.
+    func flush() -> Bool {
+        let out = raw.pointee.out
         FCGX_FFlush(out)
         return FCGX_GetError(out) == 0
+    }
+
+    /// The kernel's send buffer of the connection to nginx, in the units it charges writes in.
+    var sendBufferSize: Int {
+        var size: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 else { return 0 }
+        return Int(size)
     }
 
     /// Frees the input stream and its 8 KiB buffer once the body has been read: a long stream keeps only its

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import TestSupport
 import Testing
 
 @Suite(.serialized) struct LiveRobustnessTests {
@@ -29,6 +30,47 @@ import Testing
             for curl in stalled { curl.kill() }
             try await cluster.waitUntil("4 runs cancelled") { cluster.logLines(containing: "run.cancelled").count >= 4 }
             #expect(cluster.logLines(containing: "run.cancelled", "reason=client_disconnected").count == 4)
+        }
+    }
+
+    /// A reader that slows and then stops, straight on a worker's socket. The kernel charges a unix socket's send
+    /// buffer per write, so 32 KiB of 100-byte events written one by one do not fit where 32 KiB in full records
+    /// do: the worker once wrote them one by one, and its I/O loop blocked in a write that SO_SNDTIMEO failed
+    /// after 5 s, ending the stream as if the client had left and holding every other stream of the worker.
+    @Test func aReaderThatStallsKeepsItsStreamAndTheWorkerKeepsStreaming() async throws {
+        try await withCluster(workers: 1) { cluster in
+            let words = (1...6_000).map { "w\($0 % 10)" }
+            let client = try FastCGIClient(socketPath: cluster.socketPath(1))
+            try client.send(method: "POST", uri: "/runs/stream", headers: ["X-Api-Key": cluster.apiKey],
+                            body: runBody(agent: "echo", message: words.joined(separator: " ")))
+            try await cluster.waitUntil("the run started") { cluster.logLines(containing: "run.started").count == 1 }
+            // Slow reads keep the worker flushing into a socket that is only just writable, then none at all.
+            for _ in 0..<40 {
+                try client.read(limit: 2_048)
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(!client.ended)
+            // The worker still streams to others while this reader is stalled (one worker: it holds both).
+            let ticker = try await cluster.stream("/runs/stream", body: runBody(agent: "ticker", message: "still here"))
+            #expect(ticker.tokens.joined() == "You said: still here")
+            // Past SO_SNDTIMEO (5 s): a write blocked in the loop would have failed by now.
+            try await Task.sleep(for: .seconds(6))
+            #expect(cluster.logLines(containing: "run.cancelled").isEmpty)
+
+            try client.readToEnd()
+            #expect(client.ended)
+            let text = String(decoding: client.stdout, as: UTF8.self)
+            let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+            let frames = SSEParser.parseAll(body)
+            let tokens = frames.filter { $0.event == "messages" }
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.data.utf8)) as? [Any] }
+                .compactMap { $0.first as? [String: Any] }
+                .filter { $0["type"] as? String == "AIMessageChunk" }
+                .compactMap { $0["content"] as? String }
+            let whole = tokens.joined() == "You said: " + words.joined(separator: " ")
+            #expect(whole, "\(tokens.count) tokens, \(tokens.joined().count) characters")
+            #expect(frames.last?.event == "end")
+            try await cluster.waitUntil("the run completed") { cluster.logLines(containing: "run.completed").count == 2 }
         }
     }
 
