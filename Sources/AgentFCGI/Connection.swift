@@ -124,11 +124,12 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
     enum FlushOutcome { case idle, blocked, completed, failed }
 
     /// Moves up to `budget` queued bytes to the socket, as few full records. The caller has checked that the socket
-    /// is writable (a unix socket is when at most a quarter of its send buffer is used) and `budget` keeps the
-    /// records within half of that buffer, so libfcgi's blocking write does not block: a blocked write would hold
-    /// the I/O loop, and every stream of the worker with it, until SO_SNDTIMEO fails the connection.
+    /// is writable (a unix socket has three quarters of its send buffer free then, a TCP socket a third) and
+    /// `budget` keeps the records within a quarter of that buffer, so libfcgi's blocking write does not block: a
+    /// blocked write would hold the I/O loop, and every stream of the worker with it, until SO_SNDTIMEO fails the
+    /// connection. (TCP's buffer only grows from the size read at accept.)
     func flush(budget: Int) -> FlushOutcome {
-        let budget = min(budget, max(Self.minimumFlush, sendBuffer / 2))
+        let budget = min(budget, max(Self.minimumFlush, sendBuffer / 4))
         let (slices, more) = shared.withLock { shared -> ([ArraySlice<UInt8>], Bool) in
             shared.dirty = false
             let slices = shared.queue.peek(limit: budget)
