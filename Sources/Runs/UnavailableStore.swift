@@ -65,6 +65,22 @@ extension UnavailableStore {
     public func usage(key id: String, day: String) async throws -> Int { 0 }
 }
 
+extension UnavailableStore {
+    public func createAssistant(_ assistant: NewAssistant, ifExists: IfExists) async throws -> AssistantRecord { throw Unavailable() }
+    public func assistant(tenant: String, id: String) async throws -> AssistantRecord? { throw Unavailable() }
+    public func updateAssistant(tenant: String, id: String, _ change: AssistantChange, now: Date) async throws -> AssistantRecord? {
+        throw Unavailable()
+    }
+    public func deleteAssistant(tenant: String, id: String) async throws -> Bool { throw Unavailable() }
+    public func searchAssistants(_ query: AssistantQuery) async throws -> [AssistantRecord] { throw Unavailable() }
+    public func countAssistants(_ query: AssistantQuery) async throws -> Int { throw Unavailable() }
+    public func assistantVersions(tenant: String, id: String, metadata: [(key: String, value: JSONText)], limit: Int,
+                                  offset: Int) async throws -> [AssistantRecord] { throw Unavailable() }
+    public func setAssistantVersion(tenant: String, id: String, version: Int, now: Date) async throws -> AssistantRecord? {
+        throw Unavailable()
+    }
+}
+
 extension UnavailableStore.Unavailable: RunProblemConvertible {
     public var problem: RunProblem {
         RunProblem(status: 503, code: "store_unavailable", message: "This server has no store configured for threads and runs.")

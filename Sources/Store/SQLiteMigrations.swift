@@ -168,6 +168,35 @@ enum SQLiteMigrations {
                 CREATE INDEX call_handles_by_age ON call_handles(created_at);
                 """)
         }
+        migrator.registerMigration("0007-assistants") { db in
+            // A tenant's assistants and every version of each; the current one is a pointer, so choosing an older
+            // version copies nothing. No index beyond the keys: a tenant has at most StoreLimits.maxAssistantsPerTenant.
+            try db.execute(sql: """
+                CREATE TABLE assistants (
+                    tenant TEXT NOT NULL,
+                    assistant_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, assistant_id)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE assistant_versions (
+                    tenant TEXT NOT NULL,
+                    assistant_id TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    graph_id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    description TEXT,
+                    config TEXT NOT NULL DEFAULT '{}',
+                    context TEXT NOT NULL DEFAULT '{}',
+                    metadata TEXT NOT NULL DEFAULT '{}',
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, assistant_id, version),
+                    FOREIGN KEY (tenant, assistant_id) REFERENCES assistants(tenant, assistant_id) ON DELETE CASCADE
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -91,6 +91,22 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX call_handles_by_age ON call_handles(created_at)",
         ]),
+        // A tenant's assistants and every version of each; the current one is a pointer, so choosing an older version
+        // copies nothing. No index beyond the keys: a tenant has at most StoreLimits.maxAssistantsPerTenant.
+        ("0005-assistants", [
+            """
+            CREATE TABLE assistants (
+                tenant TEXT NOT NULL, assistant_id TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL, PRIMARY KEY (tenant, assistant_id))
+            """,
+            """
+            CREATE TABLE assistant_versions (
+                tenant TEXT NOT NULL, assistant_id TEXT NOT NULL, version BIGINT NOT NULL, graph_id TEXT NOT NULL,
+                name TEXT NOT NULL, description TEXT, config JSONB NOT NULL DEFAULT '{}', context JSONB NOT NULL DEFAULT '{}',
+                metadata JSONB NOT NULL DEFAULT '{}', created_at BIGINT NOT NULL, PRIMARY KEY (tenant, assistant_id, version),
+                FOREIGN KEY (tenant, assistant_id) REFERENCES assistants(tenant, assistant_id) ON DELETE CASCADE)
+            """,
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

@@ -32,6 +32,9 @@ import Testing
     @Test func countPruneAndTenantRuns() async throws { try await conformance.countPruneAndTenantRuns() }
     @Test func stateUpdates() async throws { try await conformance.stateUpdates() }
     @Test func callHandles() async throws { try await conformance.callHandles() }
+    @Test func assistants() async throws { try await conformance.assistantsLifecycle() }
+    @Test func assistantSearch() async throws { try await conformance.assistantSearch() }
+    @Test func assistantLimit() async throws { try await conformance.assistantLimit() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
         let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
@@ -39,7 +42,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }
