@@ -254,6 +254,8 @@ public enum StoreLimits {
     public static let maxMessagesPerThread = 10_000
     /// A thread's state beside its messages (`ThreadRecord.values`), as JSON.
     public static let maxThreadValuesBytes = 64 * 1024
+    /// A tenant's assistants: search merges them with the configured agents in memory.
+    public static let maxAssistantsPerTenant = 1_000
 
     /// `current` with each top-level key of `update` set (LangGraph's default for state keys without a reducer:
     /// the last write wins); throws `threadValuesTooLarge` past the bound.
@@ -281,6 +283,117 @@ public enum StoreError: Error, Sendable, Equatable {
     case concurrentRunsExceeded(limit: Int)
     case threadFull(String, limit: Int)
     case threadValuesTooLarge(String, limit: Int)
+    /// The tenant has an assistant of this id already.
+    case assistantExists(String)
+    /// The tenant has `limit` assistants already.
+    case assistantLimit(limit: Int)
+}
+
+/// An assistant at one version. For the current version, `createdAt` is when the assistant was made and `updatedAt`
+/// when its current version was made or chosen; for an entry of its history both are when that version was made.
+public struct AssistantRecord: Sendable, Equatable {
+    public var id: String
+    public var tenant: String
+    /// The configured agent it runs.
+    public var graphID: String
+    public var name: String
+    public var description: String?
+    /// LangGraph's `config` and `context`, as JSON objects; the handlers check what they may hold.
+    public var config: JSONText
+    public var context: JSONText
+    public var metadata: JSONText
+    public var version: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(id: String, tenant: String, graphID: String, name: String, description: String?, config: JSONText,
+                context: JSONText, metadata: JSONText, version: Int, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.tenant = tenant
+        self.graphID = graphID
+        self.name = name
+        self.description = description
+        self.config = config
+        self.context = context
+        self.metadata = metadata
+        self.version = version
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+public struct NewAssistant: Sendable {
+    public var id: String
+    public var tenant: String
+    public var graphID: String
+    public var name: String
+    public var description: String?
+    public var config: JSONText
+    public var context: JSONText
+    public var metadata: JSONText
+    public var now: Date
+
+    public init(id: String, tenant: String, graphID: String, name: String, description: String? = nil, config: JSONText = "{}",
+                context: JSONText = "{}", metadata: JSONText = "{}", now: Date = Date()) {
+        self.id = id
+        self.tenant = tenant
+        self.graphID = graphID
+        self.name = name
+        self.description = description
+        self.config = config
+        self.context = context
+        self.metadata = metadata
+        self.now = now
+    }
+}
+
+/// What a PATCH changes; nil fields stay as they are. `metadata` is merged into the current metadata by top-level key.
+public struct AssistantChange: Sendable {
+    public var graphID: String?
+    public var name: String?
+    public var description: String?
+    public var config: JSONText?
+    public var context: JSONText?
+    public var metadata: JSONText?
+
+    public init(graphID: String? = nil, name: String? = nil, description: String? = nil, config: JSONText? = nil,
+                context: JSONText? = nil, metadata: JSONText? = nil) {
+        self.graphID = graphID
+        self.name = name
+        self.description = description
+        self.config = config
+        self.context = context
+        self.metadata = metadata
+    }
+}
+
+public struct AssistantQuery: Sendable {
+    public enum SortKey: String, Sendable, CaseIterable {
+        case assistantID = "assistant_id", graphID = "graph_id", name, createdAt = "created_at", updatedAt = "updated_at"
+    }
+
+    public var tenant: String
+    public var graphID: String?
+    /// A case-insensitive part of the name.
+    public var name: String?
+    /// Top-level metadata keys and the JSON value each must equal.
+    public var metadata: [(key: String, value: JSONText)]
+    public var sortBy: SortKey
+    public var descending: Bool
+    public var limit: Int
+    public var offset: Int
+
+    public init(tenant: String, graphID: String? = nil, name: String? = nil, metadata: [(key: String, value: JSONText)] = [],
+                sortBy: SortKey = .createdAt, descending: Bool = true, limit: Int = 10, offset: Int = 0) {
+        self.tenant = tenant
+        self.graphID = graphID
+        self.name = name
+        self.metadata = metadata
+        self.sortBy = sortBy
+        self.descending = descending
+        self.limit = limit
+        self.offset = offset
+    }
 }
 
 /// An API key as stored: a hash of the secret, never the secret.

@@ -123,6 +123,33 @@ public protocol CallHandleStore: Sendable {
     func pruneCallHandles(before: Date) async throws -> Int
 }
 
+/// Assistants a tenant made: named, versioned configurations of the configured agents (LangGraph's assistants).
+/// Ids are per tenant: two tenants may each have an assistant "support".
+public protocol AssistantStore: Sendable {
+    /// Creates the assistant at version 1. With `.raise` an id the tenant already has is `assistantExists`; with
+    /// `.doNothing` the existing assistant is returned as it is. `assistantLimit` when the tenant has
+    /// `StoreLimits.maxAssistantsPerTenant` already.
+    func createAssistant(_ assistant: NewAssistant, ifExists: IfExists) async throws -> AssistantRecord
+    /// The assistant at its current version; nil when the tenant has none of that id.
+    func assistant(tenant: String, id: String) async throws -> AssistantRecord?
+    /// Makes a new version (the highest so far + 1) from the current one with `change` applied (metadata merged by
+    /// top-level key, the other fields replaced when given) and makes it current. nil when there is no such assistant.
+    func updateAssistant(tenant: String, id: String, _ change: AssistantChange, now: Date) async throws -> AssistantRecord?
+    /// Deletes the assistant with all its versions. False when there was none.
+    func deleteAssistant(tenant: String, id: String) async throws -> Bool
+    /// The tenant's assistants at their current versions, filtered and sorted, then `offset` and `limit`.
+    func searchAssistants(_ query: AssistantQuery) async throws -> [AssistantRecord]
+    /// How many assistants the query finds, its limit and offset aside.
+    func countAssistants(_ query: AssistantQuery) async throws -> Int
+    /// Every version of the assistant (each as it was made), newest first; `metadata` filters as in search. Empty
+    /// when there is no such assistant.
+    func assistantVersions(tenant: String, id: String, metadata: [(key: String, value: JSONText)], limit: Int,
+                           offset: Int) async throws -> [AssistantRecord]
+    /// Makes an existing version current again (`updated_at` moves to `now`). nil when the assistant or the
+    /// version does not exist.
+    func setAssistantVersion(tenant: String, id: String, version: Int, now: Date) async throws -> AssistantRecord?
+}
+
 /// API keys (hashed) and what each spent.
 public protocol KeyStore: Sendable {
     func createKey(_ key: APIKeyRecord) async throws
@@ -136,3 +163,4 @@ public protocol KeyStore: Sendable {
 }
 
 public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & CallHandleStore & KeyStore
+    & AssistantStore
