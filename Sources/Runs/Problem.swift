@@ -80,6 +80,12 @@ extension StoreError: RunProblemConvertible {
         case .threadFull(let id, let limit):
             RunProblem(status: 409, code: "thread_full",
                        message: "Thread '\(Tenancy.publicID(id).prefix(100))' holds its \(limit) messages; start a new one.", retryable: false)
+        case .assistantExists(let id):
+            RunProblem(status: 409, code: "assistant_exists", message: "An assistant with id '\(id.prefix(100))' exists (if_exists: raise).",
+                       field: "assistant_id", retryable: false)
+        case .assistantLimit(let limit):
+            RunProblem(status: 409, code: "assistant_limit", message: "This tenant has its \(limit) assistants; delete one first.",
+                       retryable: false)
         case .concurrentRunsExceeded(let limit):
             RunProblem(status: 429, code: "concurrent_runs_exceeded",
                        message: "This API key already has \(limit) runs pending or running (its max_concurrent_runs); wait for one to end.",

@@ -76,6 +76,7 @@ extension RunEngine {
     /// The job's agent with the sampling settings the job chose.
     func agent(for job: RunJob) throws -> AgentDefinition {
         var agent = try agent(job.agentID)
+        if let binding = job.assistant { agent = binding.apply(to: agent) }
         if let temperature = job.model?.temperature { agent.model.temperature = temperature }
         if let cap = job.model?.maxTokens { agent.model.maxTokens = min(cap, agent.model.maxTokens ?? cap) }
         if let topP = job.model?.topP { agent.model.topP = topP }
@@ -110,7 +111,7 @@ extension RunEngine {
 
     private func newRun(_ order: RunOrder, threadID: String) -> NewRun {
         let job = order.job
-        var new = NewRun(id: makeID(), threadID: threadID, assistantID: job.agentID, metadata: order.metadata, kwargs: order.request,
+        var new = NewRun(id: makeID(), threadID: threadID, assistantID: job.assistantID, metadata: order.metadata, kwargs: order.request,
                          multitaskStrategy: MultitaskStrategy(rawValue: job.multitaskStrategy) ?? .reject,
                          onDisconnect: job.onDisconnect.rawValue)
         new.webhook = job.webhook

@@ -6,7 +6,8 @@ import Store
 /// dialect (or one release) is started by another. Dialect options the engine does not act on (stream modes) are
 /// kept as given, for readers that do not name their own.
 public struct RunJob: Codable, Sendable, Equatable {
-    public static let currentVersion = 1
+    /// Version 2 carries an assistant (`assistant`); jobs without one stay version 1, which earlier releases read.
+    public static let currentVersion = 2
 
     public enum Disconnect: String, Codable, Sendable {
         /// The run stops when the client that started it leaves.
@@ -37,6 +38,17 @@ public struct RunJob: Codable, Sendable, Equatable {
     /// State keys the input carried beside its messages (LangGraph's state is open): set on the thread as the run is
     /// created, shown with the state; the agent itself reads only the messages.
     public var values: [String: JSONValue]?
+    /// The stored assistant the run was made for, with what it changes of the agent; `agentID` is its agent.
+    public private(set) var assistant: AssistantBinding?
+
+    /// Runs the job as `binding` says; a release that cannot read it refuses the job rather than run the bare agent.
+    public mutating func bind(_ binding: AssistantBinding) {
+        assistant = binding
+        version = max(version, 2)
+    }
+
+    /// The id clients know the run's assistant by.
+    public var assistantID: String { assistant?.id ?? agentID }
 
     /// A client's function tool is a tool spec like any other; the run ends at a call of one.
     public typealias ClientTool = ToolSpec
@@ -67,7 +79,7 @@ public struct RunJob: Codable, Sendable, Equatable {
 
     public init(agentID: String, input: [ChatMessage], config: JSONValue? = nil, streamModes: [String], onDisconnect: Disconnect,
                 multitaskStrategy: MultitaskStrategy = .reject, webhook: String? = nil, afterSeconds: Double = 0) {
-        version = Self.currentVersion
+        version = 1
         self.agentID = agentID
         self.input = input.map(StoredMessage.init)
         self.config = config
@@ -81,7 +93,7 @@ public struct RunJob: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
         case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model, clientTools = "client_tools"
-        case keepHistory = "keep_history", instructions, values
+        case keepHistory = "keep_history", instructions, values, assistant
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }
