@@ -2,14 +2,14 @@ import AgentRuntime
 import Runs
 
 /// langgraph-sdk's read-only assistant calls beyond search and get: `assistants.count`, `get_graph` and
-/// `get_subgraphs`, for the configured agents (system assistants).
+/// `get_subgraphs`, for the configured agents (system assistants) and the tenant's stored ones.
 struct AssistantGraphEndpoints {
-    let catalog: AgentCatalog
+    let resolver: AgentResolver
 
     func register(in router: inout Router) {
-        let agents = AgentEndpoints(catalog: catalog)
+        let agents = AgentEndpoints(resolver: resolver)
         router.add(Route("POST", "/assistants/count", operationID: "count_assistants", access: .scope("agents:read"),
-                         summary: "Count assistants by name, graph_id and metadata", doc: .assistantCount, handler: .inline { request, _ in
+                         summary: "Count assistants by name, graph_id and metadata", doc: .assistantCount, handler: .async { request, context in
             struct Body: Decodable {
                 var name: String?
                 var graph_id: String?
@@ -17,21 +17,21 @@ struct AssistantGraphEndpoints {
             }
             let body = try request.decodeJSON(Body.self, allowEmpty: true)
             let query = AgentEndpoints.SearchQuery(name: body.name, graph_id: body.graph_id, metadata: body.metadata)
-            return .json(encodeJSON(agents.matches(query).count))
+            return .json(encodeJSON(try await agents.count(query, tenant: context.tenant)))
         }))
         router.add(Route("GET", "/assistants/{assistant_id}/graph", operationID: "get_assistant_graph", access: .scope("agents:read"),
-                         summary: "The assistant's graph: the agent step and its tools step", doc: .assistantGraph, handler: .inline { request, context in
+                         summary: "The assistant's graph: the agent step and its tools step", doc: .assistantGraph, handler: .async { request, context in
             let xray = request.queryItems["xray"] ?? "false"
             guard ["true", "false"].contains(xray) || Int(xray).map({ $0 >= 0 }) == true else {
                 throw APIError.invalid(field: "xray", "must be true, false or a depth (an integer 0 or more)")
             }
-            return .json(encodeJSON(Self.graph(try agents.agent(context.parameter("assistant_id")))))
+            return .json(encodeJSON(Self.graph(try await resolver.require(context.parameter("assistant_id"), tenant: context.tenant).agent)))
         }))
         for path in ["/assistants/{assistant_id}/subgraphs", "/assistants/{assistant_id}/subgraphs/{namespace}"] {
             router.add(Route("GET", path, operationID: path.hasSuffix("}/subgraphs") ? "get_assistant_subgraphs" : "get_assistant_subgraphs_at",
                              access: .scope("agents:read"), summary: "The assistant's subgraphs (an agent has none)", doc: .assistantSubgraphs,
-                             handler: .inline { _, context in
-                _ = try agents.agent(context.parameter("assistant_id"))
+                             handler: .async { _, context in
+                _ = try await resolver.require(context.parameter("assistant_id"), tenant: context.tenant)
                 return .json(encodeJSON([String: JSONValue]()))
             }))
         }

@@ -159,7 +159,7 @@ struct BulkEndpoints {
             var single = request
             single.body = encodeJSON(body)
             do {
-                planned.append((try runs.backgroundPlan(single), single))
+                planned.append((try await runs.backgroundPlan(single, context), single))
             } catch var error as APIError {
                 error.field = "[\(index)]" + (error.field.map { $0.isEmpty ? "" : "." + $0 } ?? "")
                 error.detail = "run \(index): " + error.detail

@@ -23,8 +23,9 @@ struct RunEndpoints {
         }))
     }
 
-    func plan(_ request: Request) throws -> RunPlan {
-        let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: Self.defaultStreamModes, makeID: dependencies.makeID)
+    func plan(_ request: Request, _ context: RequestContext) async throws -> RunPlan {
+        let plan = try await RunPlan(request, resolver: AgentResolver(catalog: dependencies.catalog, reader: engine.reader), tenant: context.tenant,
+                                     defaultModes: Self.defaultStreamModes, makeID: dependencies.makeID)
         if plan.webhook != nil {
             // Nothing of a stateless run is kept, so there would be nothing to deliver from.
             throw APIError.invalid(field: "webhook", "is for stored runs: POST /runs or POST /threads/{thread_id}/runs")
@@ -41,7 +42,7 @@ struct RunEndpoints {
     }
 
     func wait(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let plan = try plan(request)
+        let plan = try await plan(request, context)
         let admission = try await engine.admitStateless(context.principal?.quota)
         let runID = dependencies.makeID()
         let outcome = try await engine.runStateless(plan.job(defaultDisconnect: .cancel), runID: runID, admission: admission,
@@ -59,7 +60,7 @@ struct RunEndpoints {
     }
 
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let plan = try plan(request)
+        let plan = try await plan(request, context)
         let admission = try await engine.admitStateless(context.principal?.quota)
         let runID = dependencies.makeID()
         let logger = runLogger(context, runID: runID, plan: plan)

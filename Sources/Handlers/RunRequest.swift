@@ -108,6 +108,11 @@ struct RunPlan {
     var values: [String: JSONValue] = [:]
     /// The thread's checkpoint to run from (its later messages are dropped first); thread runs only.
     var checkpointID: String?
+    /// A stored assistant's settings, which the job carries.
+    var binding: AssistantBinding?
+
+    /// The id the client named the agent by (an assistant's own id for a stored assistant).
+    var assistantID: String { binding?.id ?? agent.id }
 
     /// The engine's job; `onDisconnect` when the client left it to the server (each kind of run has its own default).
     func job(defaultDisconnect: OnDisconnect) -> RunJob {
@@ -115,6 +120,7 @@ struct RunPlan {
                          onDisconnect: (onDisconnect ?? defaultDisconnect).policy, multitaskStrategy: multitaskStrategy, webhook: webhook,
                          afterSeconds: afterSeconds)
         job.values = values.isEmpty ? nil : values
+        if let binding { job.bind(binding) }
         return job
     }
 
@@ -123,7 +129,9 @@ struct RunPlan {
     static func legacyJob(_ run: RunRecord, catalog: AgentCatalog) throws -> RunJob {
         let stored = Request(method: "POST", path: "/threads/\(run.threadID ?? "")/runs",
                              headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(run.kwargs.utf8))
-        let plan = try RunPlan(stored, catalog: catalog, defaultModes: RunEndpoints.defaultStreamModes, makeID: { RandomID.uuid() })
+        let body = try RunPlan.decodeBody(stored)
+        let plan = try RunPlan(body: body, kwargs: stored.body, resolved: try RunPlan.agentID(body).flatMap(catalog.agent).map { .init(agent: $0) },
+                               defaultModes: RunEndpoints.defaultStreamModes, makeID: { RandomID.uuid() })
         var job = plan.job(defaultDisconnect: .continue)
         // What the store decided at creation stands.
         job.multitaskStrategy = run.multitaskStrategy.rawValue
@@ -156,19 +164,35 @@ struct RunPlan {
         }
     }
 
-    init(_ request: Request, catalog: AgentCatalog, defaultModes: [StreamMode], makeID: () -> String) throws {
+    /// Reads a run request, and resolves its agent: one of the configuration's, or one of the tenant's assistants.
+    init(_ request: Request, resolver: AgentResolver, tenant: String, defaultModes: [StreamMode], makeID: () -> String) async throws {
+        let body = try Self.decodeBody(request)
+        let resolved = try await Self.agentID(body).asyncFlatMap { try await resolver.resolve($0, tenant: tenant) }
+        try self.init(body: body, kwargs: request.body, resolved: resolved, defaultModes: defaultModes, makeID: makeID)
+    }
+
+    static func decodeBody(_ request: Request) throws -> RunCreateBody {
         // Messages may carry images as data: URLs (the body limit for these routes is raised to match).
-        let body = try request.decodeJSON(RunCreateBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
-        let agentField = body.assistant_id != nil ? "assistant_id" : "agent_id"
-        guard let agentID = body.assistant_id ?? body.agent_id else {
-            throw APIError.invalid(field: "assistant_id", "is required (or agent_id)")
-        }
-        if let other = body.agent_id, other != agentID {
+        try request.decodeJSON(RunCreateBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
+    }
+
+    static func agentID(_ body: RunCreateBody) throws -> String? {
+        if let agentID = body.assistant_id, let other = body.agent_id, other != agentID {
             throw APIError.invalid(field: "agent_id", "differs from assistant_id; send one of them")
         }
-        guard let agent = catalog.agent(agentID) else {
-            throw APIError(status: 404, code: "agent_not_found", detail: "No agent with id '\(agentID.prefix(100))'.", field: agentField)
+        return body.assistant_id ?? body.agent_id
+    }
+
+    init(body: RunCreateBody, kwargs: [UInt8], resolved: AgentResolver.Resolved?, defaultModes: [StreamMode], makeID: () -> String) throws {
+        let agentField = body.assistant_id != nil ? "assistant_id" : "agent_id"
+        guard let agentID = try Self.agentID(body) else {
+            throw APIError.invalid(field: "assistant_id", "is required (or agent_id)")
         }
+        guard let resolved else {
+            throw APIError(status: 404, code: "agent_not_found", detail: "No agent or assistant with id '\(agentID.prefix(100))'.", field: agentField)
+        }
+        let agent = resolved.agent
+        self.binding = resolved.binding
         if let command = body.command, command != .null {
             throw APIError.invalid(field: "command", "is not supported: this server's runs do not pause for input, so there is nothing to "
                                    + "resume, and its agents have no graph nodes to go to or update; send input.messages")
@@ -199,7 +223,7 @@ struct RunPlan {
             throw APIError.invalid(field: "after_seconds", "must be between 0 and 86400")
         }
         self.afterSeconds = delay
-        self.kwargs = request.body
+        self.kwargs = kwargs
         self.webhook = body.webhook
         self.config = body.config
         self.values = body.input?.values ?? [:]
@@ -207,5 +231,12 @@ struct RunPlan {
             throw APIError.invalid(field: "checkpoint_id", "differs from checkpoint.checkpoint_id; send one of them")
         }
         self.checkpointID = body.checkpoint_id ?? body.checkpoint?.checkpointID
+    }
+}
+
+extension Optional {
+    func asyncFlatMap<U>(_ transform: (Wrapped) async throws -> U?) async rethrows -> U? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

@@ -10,6 +10,7 @@ struct ThreadRunEndpoints {
     let dependencies: Dependencies
     let engine: RunEngine
     var store: StoreReader { engine.reader }
+    var resolver: AgentResolver { AgentResolver(catalog: dependencies.catalog, reader: engine.reader) }
 
     func register(in router: inout Router) {
         router.add(Route("POST", "/threads/{thread_id}/runs/stream", operationID: "thread_run_stream", access: .scope("runs:write"),
@@ -59,7 +60,8 @@ struct ThreadRunEndpoints {
     /// starts here.
     func createRun(_ request: Request, _ context: RequestContext) async throws -> (RunRecord, RunJob, LocalRun) {
         let threadID = try ThreadEndpoints.threadID(context)
-        let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes, makeID: dependencies.makeID)
+        let plan = try await RunPlan(request, resolver: resolver, tenant: context.tenant, defaultModes: RunEndpoints.defaultStreamModes,
+                                     makeID: dependencies.makeID)
         try checkWebhook(plan)
         var order = order(plan, request, context,
                           thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
@@ -73,7 +75,7 @@ struct ThreadRunEndpoints {
         var order = RunOrder(job: plan.job(defaultDisconnect: disconnect), thread: thread, metadata: ThreadEndpoints.text(plan.metadata),
                              request: String(decoding: plan.kwargs, as: UTF8.self), quota: context.principal?.quota, logger: context.logger)
         // As LangGraph's server does: Agent Chat UI lists a graph's threads by searching for these.
-        order.threadMetadata = String(decoding: encodeJSON(["graph_id": plan.agent.id, "assistant_id": plan.agent.id]), as: UTF8.self)
+        order.threadMetadata = String(decoding: encodeJSON(["graph_id": plan.agent.id, "assistant_id": plan.assistantID]), as: UTF8.self)
         return order
     }
 
@@ -87,16 +89,16 @@ struct ThreadRunEndpoints {
 
     /// A run for the queue: stored as pending and answered at once; the engine of any worker starts it.
     func createBackground(_ request: Request, _ context: RequestContext, threadID given: String?) async throws -> Response {
-        let plan = try backgroundPlan(request)
+        let plan = try await backgroundPlan(request, context)
         let run = try await enqueue(plan, request, context, threadID: given)
         var response = Response.json(encodeJSON(ThreadWire.Run(run)))
         response.headers.add("Content-Location", Self.location(run))
         return response
     }
 
-    func backgroundPlan(_ request: Request) throws -> RunPlan {
-        let plan = try RunPlan(request, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes,
-                               makeID: dependencies.makeID)
+    func backgroundPlan(_ request: Request, _ context: RequestContext) async throws -> RunPlan {
+        let plan = try await RunPlan(request, resolver: resolver, tenant: context.tenant, defaultModes: RunEndpoints.defaultStreamModes,
+                                     makeID: dependencies.makeID)
         try checkWebhook(plan)
         return plan
     }

@@ -87,8 +87,8 @@ extension ThreadStreamEndpoints {
         for key in ["assistant_id", "input", "config", "metadata"] { body[key] = params[key] }
         var runRequest = request
         runRequest.body = encodeJSON(body)
-        let plan = try RunPlan(runRequest, catalog: dependencies.catalog, defaultModes: RunEndpoints.defaultStreamModes,
-                               makeID: dependencies.makeID)
+        let plan = try await RunPlan(runRequest, resolver: AgentResolver(catalog: dependencies.catalog, reader: engine.reader), tenant: context.tenant,
+                                     defaultModes: RunEndpoints.defaultStreamModes, makeID: dependencies.makeID)
         let runs = ThreadRunEndpoints(dependencies: dependencies, engine: engine)
         var order = runs.order(plan, runRequest, context, thread: .createIfMissing(threadID, tenant: context.tenant), disconnect: .continue)
         order.job.onDisconnect = .continue

@@ -4,11 +4,12 @@ import AgentRuntime
 /// An agent's tools: list them, and call one directly with validated arguments.
 struct ToolEndpoints {
     let dependencies: Dependencies
+    let resolver: AgentResolver
 
     func register(in router: inout Router) {
         router.add(Route("GET", "/agents/{agent_id}/tools", operationID: "list_agent_tools", access: .scope("agents:read"),
-                         summary: "The tools an agent can call, with JSON Schemas of their arguments", doc: .listAgentTools, handler: .inline { _, context in
-            let agent = try agent(context.parameter("agent_id"))
+                         summary: "The tools an agent can call, with JSON Schemas of their arguments", doc: .listAgentTools, handler: .async { _, context in
+            let agent = try await agent(context.parameter("agent_id"), context)
             return .json(encodeJSON(agent.tools.map { ToolObject($0) }))
         }))
         router.add(Route("POST", "/agents/{agent_id}/tools/{tool}/invoke", operationID: "invoke_agent_tool", access: .scope("runs:write"),
@@ -17,15 +18,13 @@ struct ToolEndpoints {
         }))
     }
 
-    func agent(_ id: String) throws -> AgentDefinition {
-        guard let agent = dependencies.catalog.agent(id) else {
-            throw APIError.notFound("No agent with id '\(id.prefix(100))'.", code: "agent_not_found")
-        }
-        return agent
+    /// A configured agent or one of the tenant's assistants (with only the tools it keeps).
+    func agent(_ id: String, _ context: RequestContext) async throws -> AgentDefinition {
+        try await resolver.require(id, tenant: context.tenant).agent
     }
 
     func invoke(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let agent = try agent(context.parameter("agent_id"))
+        let agent = try await agent(context.parameter("agent_id"), context)
         let name = context.parameter("tool")
         guard let tool = agent.tool(name) else {
             throw APIError.notFound("Agent '\(agent.id)' has no tool '\(name.prefix(100))'.", code: "tool_not_found")

@@ -180,7 +180,8 @@ struct MCPEndpoints {
             return result([:])
         case "tools/list":
             try require("agents:read", context)
-            return result(["tools": .array(dependencies.catalog.agents.map(MCPWire.tool))], list: true)
+            let all = try await AgentResolver(catalog: dependencies.catalog, reader: engine.reader).all(tenant: context.tenant)
+            return result(["tools": .array(all.map(MCPWire.tool))], list: true)
         case "tools/call":
             try require("runs:write", context)
             return try await callTool(call, id: id, era: era, request, context)

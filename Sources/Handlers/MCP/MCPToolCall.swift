@@ -12,9 +12,10 @@ extension MCPEndpoints {
         guard case .string(let name)? = call.params["name"] else {
             throw MCPWire.Failure.refusal(era, code: MCPWire.invalidParams, #"params.name must be the tool's name (a string)."#)
         }
-        guard let agent = dependencies.catalog.agent(name) else {
+        guard let resolved = try await AgentResolver(catalog: dependencies.catalog, reader: engine.reader).resolve(name, tenant: context.tenant) else {
             throw MCPWire.Failure.refusal(era, code: MCPWire.invalidParams, "Unknown tool '\(name.prefix(100))'; tools/list names them.")
         }
+        let agent = resolved.agent
         let (message, threadID) = try Self.arguments(call.params["arguments"], era: era)
         let thread: RunThread = if let threadID {
             .existing(context.threadKey(threadID))
@@ -24,7 +25,8 @@ extension MCPEndpoints {
         let input = [ChatMessage(id: dependencies.makeID(), role: .user, content: message)]
         // The agent's input limits, as every dialect's request meets them.
         try RunPlan.checkLimits(input, agent: agent, field: "arguments.message")
-        let job = RunJob(agentID: agent.id, input: input, streamModes: [], onDisconnect: .cancel)
+        var job = RunJob(agentID: agent.id, input: input, streamModes: [], onDisconnect: .cancel)
+        if let binding = resolved.binding { job.bind(binding) }
         var facts: [String: JSONValue] = ["request_id": id ?? .null, "protocol_version": .string(era.label)]
         if case .object(let client)? = call.meta["io.modelcontextprotocol/clientInfo"] { facts["client"] = .object(client) }
         let order = RunOrder(job: job, thread: thread, metadata: String(decoding: encodeJSON(["mcp": JSONValue.object(facts)]), as: UTF8.self),

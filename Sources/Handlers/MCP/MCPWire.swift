@@ -100,12 +100,14 @@ enum MCPWire {
         }
     }
 
-    /// Every agent as a tool: a message in, the answer out, a thread to continue.
-    static func tool(_ agent: AgentDefinition) -> JSONValue {
-        let description = agent.description.isEmpty ? "Runs the agent \(agent.name)." : agent.description
+    /// Every agent and assistant as a tool: a message in, the answer out, a thread to continue.
+    static func tool(_ resolved: AgentResolver.Resolved) -> JSONValue {
+        let agent = resolved.agent
+        let (title, given) = resolved.record.map { ($0.name, $0.description ?? "") } ?? (agent.name, agent.description)
+        let description = given.isEmpty ? "Runs the agent \(title)." : given
         return [
-            "name": .string(agent.id),
-            "title": .string(agent.name),
+            "name": .string(resolved.id),
+            "title": .string(title),
             "description": .string(description + " Answers as text; continue a conversation by passing back the thread_id it returns."),
             "inputSchema": [
                 "type": "object",

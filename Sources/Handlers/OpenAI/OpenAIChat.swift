@@ -38,6 +38,10 @@ struct ChatCompletionBody: Decodable {
 /// What a Chat Completions request runs: an agent (its `model`), the conversation, and how to answer.
 struct ChatCompletionPlan {
     var agent: AgentDefinition
+    /// A stored assistant's settings, when `model` names one.
+    var binding: AssistantBinding?
+    /// The model as the client named it: the agent's id or the assistant's.
+    var modelID: String { binding?.id ?? agent.id }
     var messages: [ChatMessage]
     var stream: Bool
     var includeUsage: Bool
@@ -48,7 +52,7 @@ struct ChatCompletionPlan {
     /// The thread was named by Open WebUI's header, which its own side requests (titles, tags) carry too.
     var threadFromHeader = false
 
-    init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
+    init(_ request: Request, resolver: AgentResolver, tenant: String, makeID: () -> String) async throws {
         let body = try request.decodeJSON(ChatCompletionBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
         if let given = body.metadata?["thread_id"] {
             guard case .string(let id) = given else { throw APIError.invalid(field: "metadata.thread_id", "must be a string") }
@@ -58,10 +62,12 @@ struct ChatCompletionPlan {
             threadFromHeader = true
         }
         guard let model = body.model, !model.isEmpty else { throw APIError.invalid(field: "model", "is required: the id of an agent (GET /v1/models)") }
-        guard let agent = catalog.agent(model) else {
+        guard let resolved = try await resolver.resolve(model, tenant: tenant) else {
             throw APIError(status: 404, code: "model_not_found", detail: "The model '\(model.prefix(100))' does not exist; GET /v1/models lists them.",
                            field: "model")
         }
+        let agent = resolved.agent
+        binding = resolved.binding
         if let n = body.n, n != 1 { throw APIError(status: 400, code: "invalid_value", detail: "n: only 1 choice is supported.", field: "n") }
         guard let wire = body.messages, !wire.isEmpty else { throw APIError.invalid(field: "messages", "is required and must not be empty") }
         let messages = try wire.enumerated().map { try $1.chatMessage(path: "messages[\($0)]", makeID: makeID) }
@@ -92,6 +98,7 @@ struct ChatCompletionPlan {
 
     var job: RunJob {
         var job = RunJob(agentID: agent.id, input: messages, streamModes: [], onDisconnect: .cancel)
+        if let binding { job.bind(binding) }
         job.model = overrides
         job.clientTools = clientTools.isEmpty ? nil : clientTools
         return job
@@ -100,7 +107,8 @@ struct ChatCompletionPlan {
 
 extension OpenAIEndpoints {
     func chatCompletion(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let plan = try ChatCompletionPlan(request, catalog: dependencies.catalog, makeID: dependencies.makeID)
+        let plan = try await ChatCompletionPlan(request, resolver: AgentResolver(catalog: dependencies.catalog, reader: engine.reader),
+                                                tenant: context.tenant, makeID: dependencies.makeID)
         let id = "chatcmpl-" + dependencies.makeID().replacingOccurrences(of: "-", with: "")
         return try await chatCompletion(plan, request, context, id: id, created: Int(Date().timeIntervalSince1970))
     }
@@ -119,9 +127,9 @@ extension OpenAIEndpoints {
             let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger, emit: nil)
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
             return .json(encodeJSON(ChatCompletionWire.completion(result, added: result.messages.dropFirst(plan.messages.count),
-                                                                  id: id, created: created, model: plan.agent.id)))
+                                                                  id: id, created: created, model: plan.modelID)))
         }
-        let renderer = ChatCompletionRenderer(id: id, model: plan.agent.id, created: created, includeUsage: plan.includeUsage,
+        let renderer = ChatCompletionRenderer(id: id, model: plan.modelID, created: created, includeUsage: plan.includeUsage,
                                               clientTools: Set(plan.clientTools.map(\.name)))
         let runLogger = logger
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
@@ -168,9 +176,9 @@ extension OpenAIEndpoints {
             guard let outcome = await local.outcome() else { throw CancellationError() }
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
             return .json(encodeJSON(ChatCompletionWire.completion(result, added: result.messages.dropFirst(kept + job.input.count),
-                                                                  id: id, created: created, model: plan.agent.id)))
+                                                                  id: id, created: created, model: plan.modelID)))
         }
-        let renderer = ChatCompletionRenderer(id: id, model: plan.agent.id, created: created, includeUsage: plan.includeUsage,
+        let renderer = ChatCompletionRenderer(id: id, model: plan.modelID, created: created, includeUsage: plan.includeUsage,
                                               clientTools: Set(plan.clientTools.map(\.name)))
         let engine = self.engine
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in

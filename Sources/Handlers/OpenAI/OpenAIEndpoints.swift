@@ -12,13 +12,14 @@ struct OpenAIEndpoints {
 
     func register(in router: inout Router) {
         router.add(Route("GET", "/v1/models", operationID: "openai_models_list", access: .scope("agents:read"),
-                         summary: "The agents, as OpenAI models", doc: .openAIModels, handler: .inline { _, _ in
-            .json(encodeJSON(ModelList(data: dependencies.catalog.agents.map { Model(id: $0.id) })))
+                         summary: "The agents and the caller's assistants, as OpenAI models", doc: .openAIModels, handler: .async { _, context in
+            let all = try await AgentResolver(catalog: dependencies.catalog, reader: engine.reader).all(tenant: context.tenant)
+            return .json(encodeJSON(ModelList(data: all.map { Model(id: $0.id) })))
         }))
         router.add(Route("GET", "/v1/models/{model}", operationID: "openai_model_get", access: .scope("agents:read"),
-                         summary: "An agent, as an OpenAI model", doc: .openAIModel, handler: .inline { _, context in
+                         summary: "An agent or assistant, as an OpenAI model", doc: .openAIModel, handler: .async { _, context in
             let id = context.parameters["model"] ?? ""
-            guard dependencies.catalog.agent(id) != nil else {
+            guard try await AgentResolver(catalog: dependencies.catalog, reader: engine.reader).resolve(id, tenant: context.tenant) != nil else {
                 throw APIError(status: 404, code: "model_not_found", detail: "The model '\(id.prefix(100))' does not exist.", field: "model")
             }
             return .json(encodeJSON(Model(id: id)))

@@ -107,6 +107,10 @@ enum ResponseInput: Decodable {
 /// A validated `POST /v1/responses`.
 struct ResponsePlan {
     var agent: AgentDefinition
+    /// A stored assistant's settings, when `model` names one.
+    var binding: AssistantBinding?
+    /// The model as the client named it: the agent's id or the assistant's.
+    var modelID: String { binding?.id ?? agent.id }
     var input: [ChatMessage]
     var store: Bool
     var background: Bool
@@ -120,13 +124,15 @@ struct ResponsePlan {
     /// Server tool calls as function_call / function_call_output pairs, for front-ends that render only those.
     var asFunctions: Bool
 
-    init(_ request: Request, catalog: AgentCatalog, makeID: () -> String) throws {
+    init(_ request: Request, resolver: AgentResolver, tenant: String, makeID: () -> String) async throws {
         let body = try request.decodeJSON(ResponseCreateBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
         guard let model = body.model, !model.isEmpty else { throw APIError.invalid(field: "model", "is required: the id of an agent (GET /v1/models)") }
-        guard let agent = catalog.agent(model) else {
+        guard let resolved = try await resolver.resolve(model, tenant: tenant) else {
             throw APIError(status: 404, code: "model_not_found", detail: "The model '\(model.prefix(100))' does not exist; GET /v1/models lists them.",
                            field: "model")
         }
+        let agent = resolved.agent
+        binding = resolved.binding
         let clientTools = try OpenAITools.parse(body.tools, shape: .responses, agent: agent)
         guard let input = body.input else { throw APIError.invalid(field: "input", "is required") }
         let messages = try input.messages(makeID: makeID)
@@ -163,6 +169,7 @@ struct ResponsePlan {
     var job: RunJob {
         var job = RunJob(agentID: agent.id, input: input, streamModes: [], onDisconnect: store ? .continue : .cancel,
                          multitaskStrategy: .enqueue)
+        if let binding { job.bind(binding) }
         job.model = overrides
         job.clientTools = clientTools.isEmpty ? nil : clientTools
         job.instructions = instructions

@@ -7,7 +7,8 @@ extension OpenAIEndpoints {
     /// With an `Idempotency-Key`, the response is remembered as soon as its run exists: a retry (streamed or not,
     /// from any worker, even after the first client left) gets the same response, never a second run.
     func createResponse(_ request: Request, _ context: RequestContext) async throws -> Response {
-        let plan = try ResponsePlan(request, catalog: dependencies.catalog, makeID: dependencies.makeID)
+        let plan = try await ResponsePlan(request, resolver: AgentResolver(catalog: dependencies.catalog, reader: engine.reader),
+                                          tenant: context.tenant, makeID: dependencies.makeID)
         guard plan.store else {
             return try await Idempotency(engine: engine).perform(request, context) { try await statelessResponse(plan, context) }
         }
@@ -98,7 +99,7 @@ extension OpenAIEndpoints {
         logger[metadataKey: "run.id"] = .string(runID)
         let template = ResponsesWire.Response(
             id: ResponsesWire.responseID(runID), created_at: Int(Date().timeIntervalSince1970), status: "in_progress", background: false,
-            model: plan.agent.id, output: [], metadata: .object(plan.metadata.mapValues(JSONValue.string)), store: false,
+            model: plan.modelID, output: [], metadata: .object(plan.metadata.mapValues(JSONValue.string)), store: false,
             instructions: plan.instructions)
         let (engine, job) = (self.engine, plan.job)
         guard plan.stream else {

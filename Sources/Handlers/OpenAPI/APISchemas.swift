@@ -25,22 +25,28 @@ enum APISchemas {
                        "flags": {"type": "object", "additionalProperties": {"type": "boolean"}}}
       },
       "Agent": {
-        "type": "object", "description": "An agent (Agent Protocol) and the same as a LangGraph assistant.",
-        "required": ["agent_id", "assistant_id", "graph_id", "name", "description", "metadata", "config", "version", "capabilities", "model", "tools"],
+        "type": "object",
+        "description": "An agent (Agent Protocol) and the same as a LangGraph assistant: a configured agent (a system assistant, metadata.created_by system, version 1, no dates) or a stored assistant of the caller's tenant. Every field is there unless a search's `select` names fewer; `model` and `tools` are missing for a stored assistant whose agent or tools the configuration no longer has.",
         "properties": {
           "agent_id": {"type": "string"}, "assistant_id": {"type": "string"}, "graph_id": {"type": "string"},
-          "name": {"type": "string"}, "description": {"type": "string"}, "metadata": {"type": "object"},
-          "config": {"type": "object"}, "version": {"type": "integer"},
+          "name": {"type": "string"}, "description": {"type": ["string", "null"]}, "metadata": {"type": "object"},
+          "config": {"type": "object"}, "context": {"type": "object"}, "version": {"type": "integer"},
+          "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
           "capabilities": {"type": "object", "additionalProperties": {"type": "boolean"}},
           "model": {"type": "string"}, "tools": {"type": "array", "items": {"type": "string"}}
         }
       },
       "AgentSearch": {
         "type": "object",
+        "description": "Configured agents first (in the configuration's order), then the tenant's assistants, newest first; `sort_by` orders them all (configured agents have no dates: first when ascending). X-Pagination-Next gives the next offset while there are more.",
         "properties": {
           "name": {"type": "string"}, "graph_id": {"type": "string"}, "metadata": {"type": "object"},
           "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
-          "offset": {"type": "integer", "minimum": 0, "default": 0}
+          "offset": {"type": "integer", "minimum": 0, "default": 0},
+          "sort_by": {"type": "string", "enum": ["assistant_id", "graph_id", "name", "created_at", "updated_at"]},
+          "sort_order": {"type": "string", "enum": ["asc", "desc"]},
+          "select": {"type": "array", "items": {"type": "string", "enum": ["assistant_id", "agent_id", "graph_id", "name", "description", "config", "context",
+                                                                         "metadata", "version", "created_at", "updated_at", "capabilities", "model", "tools"]}}
         }
       },
       "AgentSchemas": {

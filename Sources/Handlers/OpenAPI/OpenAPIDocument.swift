@@ -78,6 +78,7 @@ public enum OpenAPIDocument {
         schemas.merge(ThreadStreamSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(MCPSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(BulkSchemas.components.objectValue ?? [:]) { first, _ in first }
+        schemas.merge(AssistantSchemas.components.objectValue ?? [:]) { first, _ in first }
         // The configured agents, by id, so that clients and the docs page offer them.
         if case .object(var runCreate) = schemas["RunCreate"], case .object(var properties) = runCreate["properties"] {
             let agents = catalog.agents.map(\.id).map(JSONValue.string)
