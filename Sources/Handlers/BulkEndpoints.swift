@@ -87,7 +87,8 @@ struct BulkEndpoints {
         let id = try ThreadEndpoints.threadID(context)
         guard let source = try await store.thread(id) else { throw APIError.threadNotFound(id) }
         let copied = try await engine.forkThread(from: id, keeping: Int(Int32.max), into: NewThread(
-            id: context.threadKey(dependencies.makeID()), metadata: source.metadata, ttl: source.ttl, tenant: context.tenant))
+            id: context.threadKey(dependencies.makeID()), metadata: source.metadata, ttl: source.ttl, tenant: context.tenant),
+            values: source.values)
         return .json(encodeJSON(ThreadWire.Thread(copied, messages: try await store.messages(thread: copied.id, limit: nil))))
     }
 

@@ -107,10 +107,15 @@ extension RunEngine {
 
     /// A new thread that starts as `source`'s first `count` messages (a conversation continued from an earlier point,
     /// leaving the original as it is).
-    public func forkThread(from source: String, keeping count: Int, into thread: NewThread) async throws -> ThreadRecord {
+    /// `values`: state keys beside the messages to give the new thread too (a copy's), in the same checkpoint.
+    public func forkThread(from source: String, keeping count: Int, into thread: NewThread, values: JSONText = "{}") async throws -> ThreadRecord {
         let messages = try await store.messages(thread: source, limit: count)
         let created = try await store.createThread(thread, ifExists: .raise)
         let copies = try messages.map { record in (try JSONDecoder().decode(StoredMessage.self, from: Data(record.body.utf8)).id, record.body) }
+        if values != "{}" {
+            _ = try await store.updateState(thread: created.id, removing: [], replacing: [], adding: copies, values: values)
+            return try await store.thread(created.id) ?? created
+        }
         if !copies.isEmpty { _ = try await store.addMessages(thread: created.id, copies) }
         return created
     }

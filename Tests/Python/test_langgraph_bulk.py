@@ -44,8 +44,10 @@ def test_count_copy_and_prune(client, base_url):
     assert other.threads.count(metadata={"suite": tag}) == 0
 
     client.runs.wait(first["thread_id"], "echo", input=user("one"))
-    client.runs.wait(first["thread_id"], "echo", input=user("two"))
+    client.runs.wait(first["thread_id"], "echo", input={**user("two"), "topic": "cats"})
     copied = client.threads.copy(first["thread_id"])
+    # State keys beside the messages come along.
+    assert client.threads.get_state(copied["thread_id"])["values"]["topic"] == "cats"
     assert copied["thread_id"] != first["thread_id"]
     assert copied["metadata"]["suite"] == tag
     original = [m["content"] for m in client.threads.get_state(first["thread_id"])["values"]["messages"]]

@@ -11,7 +11,7 @@ extension OpenAPIDocument.Operation {
         body: .json("ThreadPrune"), responses: [(200, "How many threads were pruned", .json("ThreadPruneResult"))],
         problems: OpenAPIDocument.bodyProblems)
     static let threadCopy = OpenAPIDocument.Operation(
-        tag: "threads", description: "A new thread (a new id) with the source's metadata, TTL and messages; the source's runs and events are not copied.",
+        tag: "threads", description: "A new thread (a new id) with the source's metadata, TTL, messages and state keys beside them; the source's runs and events are not copied.",
         body: nil, responses: [(200, "The new thread", .json("Thread"))], problems: [404])
     static let runCancelMany = OpenAPIDocument.Operation(
         tag: "runs",
