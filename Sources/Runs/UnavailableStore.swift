@@ -28,6 +28,7 @@ public struct UnavailableStore: AgentStore {
     public func run(_ id: String) async throws -> RunRecord? { throw Unavailable() }
     public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] { throw Unavailable() }
     public func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord] { throw Unavailable() }
+    public func searchRuns(_ query: RunQuery) async throws -> [RunRecord] { throw Unavailable() }
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] { throw Unavailable() }
     public func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord? { throw Unavailable() }
     public func deleteRun(_ id: String) async throws -> Bool { throw Unavailable() }

@@ -367,6 +367,30 @@ public struct AssistantChange: Sendable {
     }
 }
 
+public struct RunQuery: Sendable {
+    public var tenant: String
+    /// The run's thread (its stored id, with the tenant prefix).
+    public var threadID: String?
+    /// The run's `assistant_id`: an agent's or a stored assistant's id.
+    public var assistantID: String?
+    public var status: RunStatus?
+    /// Top-level keys of the run's metadata and the JSON value each must equal.
+    public var metadata: [(key: String, value: JSONText)]
+    public var limit: Int
+    public var offset: Int
+
+    public init(tenant: String, threadID: String? = nil, assistantID: String? = nil, status: RunStatus? = nil,
+                metadata: [(key: String, value: JSONText)] = [], limit: Int = 10, offset: Int = 0) {
+        self.tenant = tenant
+        self.threadID = threadID
+        self.assistantID = assistantID
+        self.status = status
+        self.metadata = metadata
+        self.limit = limit
+        self.offset = offset
+    }
+}
+
 public struct AssistantQuery: Sendable {
     public enum SortKey: String, Sendable, CaseIterable {
         case assistantID = "assistant_id", graphID = "graph_id", name, createdAt = "created_at", updatedAt = "updated_at"

@@ -292,6 +292,32 @@ extension SQLiteStore: RunStore {
         }
     }
 
+    public func searchRuns(_ query: RunQuery) async throws -> [RunRecord] {
+        // The tenant is the thread's: a run without a thread belongs to no tenant and is never found.
+        var conditions = ["thread_id IN (SELECT thread_id FROM threads WHERE tenant = ?)"]
+        var arguments: StatementArguments = [query.tenant]
+        if let threadID = query.threadID {
+            conditions.append("thread_id = ?")
+            arguments += [threadID]
+        }
+        if let assistantID = query.assistantID {
+            conditions.append("assistant_id = ?")
+            arguments += [assistantID]
+        }
+        if let status = query.status {
+            conditions.append("status = ?")
+            arguments += [status.rawValue]
+        }
+        Self.appendMetadataConditions(query.metadata, column: "metadata", to: &conditions, &arguments)
+        arguments += [query.limit, query.offset]
+        return try await pool.read { [conditions, arguments] db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.runColumns) FROM runs WHERE \(conditions.joined(separator: " AND "))
+                ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?
+                """, arguments: arguments).map(Self.runRecord)
+        }
+    }
+
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """

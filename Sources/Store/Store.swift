@@ -51,6 +51,9 @@ public protocol RunStore: Sendable {
     func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord]
     /// A tenant's runs in one status, oldest first (a bulk cancel by status).
     func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord]
+    /// A tenant's runs on its threads, newest first (then by id), filtered; `offset` and `limit` after (Agent
+    /// Protocol's run search).
+    func searchRuns(_ query: RunQuery) async throws -> [RunRecord]
     /// A thread's runs in queue order, from the first with `queueSeq` above `after`.
     func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord]
     /// Asks a run to stop: a pending run stops at once, a running one when its worker next renews its lease.

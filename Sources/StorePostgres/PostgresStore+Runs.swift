@@ -294,6 +294,23 @@ extension PostgresStore: RunStore {
             """).map(Self.run)
     }
 
+    public func searchRuns(_ query: RunQuery) async throws -> [RunRecord] {
+        // Thread search's containment filter, on the run's metadata.
+        let filter = try Self.metadataFilter(ThreadQuery(metadata: query.metadata)).0
+        let status = query.status?.rawValue
+        // The tenant is the thread's: a run without a thread belongs to no tenant and is never found. Ties in byte
+        // order (COLLATE "C") whatever the database's locale, as SQLite sorts text.
+        return try await rows("""
+            SELECT \(unescaped: Self.runColumns) FROM runs
+            WHERE thread_id IN (SELECT thread_id FROM threads WHERE tenant = \(query.tenant))
+              AND (\(query.threadID)::text IS NULL OR thread_id = \(query.threadID))
+              AND (\(query.assistantID)::text IS NULL OR assistant_id = \(query.assistantID))
+              AND (\(status)::text IS NULL OR status = \(status))
+              AND metadata @> \(filter)::jsonb
+            ORDER BY created_at DESC, run_id COLLATE "C" DESC LIMIT \(Int64(query.limit)) OFFSET \(Int64(query.offset))
+            """).map(Self.run)
+    }
+
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] {
         try await rows("""
             SELECT \(unescaped: Self.runColumns) FROM runs WHERE thread_id = \(id) AND queue_seq > \(after)

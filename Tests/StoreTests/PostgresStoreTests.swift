@@ -104,6 +104,7 @@ import Testing
     @Test func assistants() async throws { let (c, _) = try await conformance(); try await c.assistantsLifecycle() }
     @Test func assistantSearch() async throws { let (c, _) = try await conformance(); try await c.assistantSearch() }
     @Test func assistantLimit() async throws { let (c, _) = try await conformance(); try await c.assistantLimit() }
+    @Test func runSearch() async throws { let (c, _) = try await conformance(); try await c.runSearch() }
 
     @Test func workersStartingTogetherMigrateOnce() async throws {
         let url = try await freshDatabase()

@@ -35,6 +35,7 @@ import Testing
     @Test func assistants() async throws { try await conformance.assistantsLifecycle() }
     @Test func assistantSearch() async throws { try await conformance.assistantSearch() }
     @Test func assistantLimit() async throws { try await conformance.assistantLimit() }
+    @Test func runSearch() async throws { try await conformance.runSearch() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
         let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
