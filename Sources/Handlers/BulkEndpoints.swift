@@ -31,6 +31,10 @@ struct BulkEndpoints {
                          summary: "Cancel runs: some of a thread's, or all in a status", doc: .runCancelMany, handler: .async { request, context in
             try await cancelMany(request, context)
         }))
+        router.add(Route("POST", "/runs/search", operationID: "run_search", access: .scope("runs:read"),
+                         summary: "Search your runs by agent, thread, status and metadata", doc: .runSearch, handler: .async { request, context in
+            try await searchRuns(request, context)
+        }))
         router.add(Route("POST", "/runs/batch", operationID: "run_create_batch", access: .scope("runs:write"),
                          summary: "Queue up to 100 background runs at once", doc: .runBatch, handler: .async { request, context in
             try await batch(request, context)
@@ -49,6 +53,33 @@ struct BulkEndpoints {
         let filters = (body.metadata ?? [:]).sorted { $0.key < $1.key }.map { (key: $0.key, value: ThreadEndpoints.text($0.value)) }
         let count = try await store.countThreads(ThreadQuery(metadata: filters, status: body.status, tenant: context.tenant))
         return .json(encodeJSON(count))
+    }
+
+    struct RunSearchBody: Decodable {
+        var agent_id: String?
+        var assistant_id: String?
+        var thread_id: String?
+        var status: RunStatus?
+        var metadata: [String: JSONValue]?
+        var limit: Int?
+        var offset: Int?
+    }
+
+    /// Agent Protocol's run search: the caller's runs on threads (stateless runs are not stored), newest first.
+    func searchRuns(_ request: Request, _ context: RequestContext) async throws -> Response {
+        let body = try request.decodeJSON(RunSearchBody.self, allowEmpty: true)
+        if let agent = body.agent_id, let assistant = body.assistant_id, agent != assistant {
+            throw APIError.invalid(field: "agent_id", "differs from assistant_id; send one of them")
+        }
+        let limit = body.limit ?? 10
+        let offset = body.offset ?? 0
+        guard (1...1000).contains(limit) else { throw APIError.invalid(field: "limit", "must be between 1 and 1000") }
+        guard offset >= 0 else { throw APIError.invalid(field: "offset", "must be 0 or more") }
+        let threadID = try body.thread_id.map { context.threadKey(try ThreadEndpoints.validID($0, field: "thread_id")) }
+        let filters = (body.metadata ?? [:]).sorted { $0.key < $1.key }.map { (key: $0.key, value: ThreadEndpoints.text($0.value)) }
+        let runs = try await store.searchRuns(RunQuery(tenant: context.tenant, threadID: threadID, assistantID: body.agent_id ?? body.assistant_id,
+                                                       status: body.status, metadata: filters, limit: limit, offset: offset))
+        return .json(encodeJSON(runs.map(ThreadWire.Run.init)))
     }
 
     enum PruneStrategy: String, Decodable, CaseIterable {

@@ -155,6 +155,7 @@ public struct StoreReader: Sendable {
     public func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord] {
         try await store.runs(tenant: tenant, status: status, limit: limit)
     }
+    public func searchRuns(_ query: RunQuery) async throws -> [RunRecord] { try await store.searchRuns(query) }
     public func deliveries(run id: String) async throws -> [DeliveryRecord] { try await store.deliveries(run: id) }
     public func key(hash: String) async throws -> APIKeyRecord? { try await store.key(hash: hash) }
 }

@@ -36,6 +36,44 @@ import Testing
         }
     }
 
+    /// Agent Protocol's run search: the caller's runs only, newest first, by agent, thread, status and metadata.
+    @Test func runSearchFiltersWithinTheTenant() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let a = try await h.makeKey(tenant: "a", scopes: ["admin"])
+        let b = try await h.makeKey(tenant: "b", scopes: ["admin"])
+        func call(_ path: String, _ body: String, _ key: String) async -> Response {
+            await h.call("POST", path, body, headers: [("X-Api-Key", key)])
+        }
+        func ids(_ body: String, _ key: String) async throws -> [String] {
+            let response = await call("/runs/search", body, key)
+            #expect(response.status == 200, "\(body)")
+            let runs = try JSONSerialization.jsonObject(with: Data(try await bodyText(response).utf8)) as? [[String: Any]] ?? []
+            return runs.compactMap { $0["run_id"] as? String }
+        }
+        var made: [String] = []
+        for (thread, agent, tag) in [("t1", "echo", "x"), ("t1", "slow", "y"), ("t2", "echo", "x")] {
+            let body = ThreadHarness.input("hi", agent: agent, extra: #","metadata":{"tag":"\#(tag)"},"if_not_exists":"create""#)
+            #expect(await call("/threads/\(thread)/runs/wait", body, a).status == 200)
+            let listed = try JSONSerialization.jsonObject(with: Data(try await bodyText(h.call("GET", "/threads/\(thread)/runs", headers: [("X-Api-Key", a)])).utf8)) as? [[String: Any]]
+            made.append(try #require(listed?.first?["run_id"] as? String))
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        _ = try await jsonObject(call("/threads/t3/runs/wait", ThreadHarness.input("b's", extra: #","if_not_exists":"create""#), b))
+        #expect(try await ids("{}", a) == made.reversed())
+        #expect(try await ids(#"{"agent_id":"echo"}"#, a) == [made[2], made[0]])
+        #expect(try await ids(#"{"assistant_id":"slow"}"#, a) == [made[1]])
+        #expect(try await ids(#"{"thread_id":"t1","metadata":{"tag":"x"}}"#, a) == [made[0]])
+        #expect(try await ids(#"{"status":"success","limit":1,"offset":1}"#, a) == [made[1]])
+        #expect(try await ids(#"{"status":"pending"}"#, a).isEmpty)
+        #expect(try await ids("{}", b).count == 1)
+        #expect(try await ids(#"{"thread_id":"t1"}"#, b).isEmpty)
+        for (body, field) in [(#"{"limit":0}"#, "limit"), (#"{"status":"done"}"#, "status"), (#"{"agent_id":"a","assistant_id":"b"}"#, "agent_id"),
+                              (#"{"thread_id":"a/b"}"#, "thread_id")] {
+            let problem = try await jsonObject(call("/runs/search", body, a))
+            #expect(problem["field"] as? String == field, "\(body): \(problem)")
+        }
+    }
+
     @Test func aBatchIsCheckedWholeBeforeAnythingIsQueued() async throws {
         let h = try ThreadHarness()
         let refused = await h.call("POST", "/runs/batch", #"[{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}]}},{"assistant_id":"echo","input":{},"multitask_strategy":"sideways"}]"#)

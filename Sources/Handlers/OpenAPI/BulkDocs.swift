@@ -40,6 +40,10 @@ extension OpenAPIDocument.Operation {
     static let assistantSubgraphs = OpenAPIDocument.Operation(
         tag: "agents", description: "Always `{}`: an agent has no subgraphs.", body: nil,
         responses: [(200, "No subgraphs", .json("AssistantSubgraphs"))], problems: [404])
+    static let runSearch = OpenAPIDocument.Operation(
+        tag: "runs",
+        description: "Agent Protocol's run search: your tenant's runs on threads (stateless `/runs/wait` and `/runs/stream` runs are not stored), newest first, filtered by `agent_id` (or `assistant_id`), `thread_id`, `status` and top-level `metadata` equality.",
+        body: .optionalJSON("RunSearch"), responses: [(200, "The runs, newest first", .jsonArray("Run"))], problems: OpenAPIDocument.bodyProblems)
     static let runBatch = OpenAPIDocument.Operation(
         tag: "runs",
         description: "Up to 100 `POST /runs` bodies, each a background run on a new thread of its own. All are checked first (an error names `[i].field`) and none is queued if one is refused.",
@@ -50,6 +54,16 @@ enum BulkSchemas {
     static let components: JSONValue = APISchemas.parse(#"""
     {
       "Count": {"type": "integer", "minimum": 0},
+      "RunSearch": {
+        "type": "object",
+        "properties": {
+          "agent_id": {"type": "string"}, "assistant_id": {"type": "string"}, "thread_id": {"type": "string"},
+          "status": {"type": "string", "enum": ["pending", "running", "success", "error", "timeout", "interrupted"]},
+          "metadata": {"type": "object", "description": "Top-level keys that must equal these values."},
+          "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
+          "offset": {"type": "integer", "minimum": 0, "default": 0}
+        }
+      },
       "ThreadCountRequest": {
         "type": "object",
         "properties": {"metadata": {"type": "object", "description": "Top-level keys that must equal these values."},
