@@ -14,7 +14,9 @@ final class Server: @unchecked Sendable {
         var maxMediaBodyBytes: Int = 20 << 20
         var drainTimeout: Duration = .seconds(10)
 
-        func maxBody(for path: String) -> Int {
+        func maxBody(for raw: String) -> Int {
+            // As the router reads the path: empty segments (a trailing or doubled slash) do not count.
+            let path = "/" + raw.split(separator: "/").joined(separator: "/")
             let media = path == "/v1" || path.hasPrefix("/v1/")
                 || ["/runs", "/runs/wait", "/runs/stream", "/commands"].contains { path.hasSuffix($0) }
             return media ? max(maxBodyBytes, maxMediaBodyBytes) : maxBodyBytes

@@ -10,6 +10,51 @@ import Testing
         return created.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// A stateless stream whose client leaves before the answer's head is sent gives its `max_concurrent_runs` place
+    /// back: ten such requests on a key with a limit of 2, straight on the worker's socket (nginx would hide the
+    /// moment), and the key still runs.
+    @Test func streamsLeftBeforeTheirHeadGiveTheirPlaceBack() async throws {
+        try await withCluster(workers: 1) { cluster in
+            let key = try newKey(cluster, tenant: "live", scopes: "runs:write", extra: ["--max-concurrent-runs", "2"])
+            for index in 0..<10 {
+                let client = try FastCGIClient(socketPath: cluster.socketPath(1))
+                try client.send(method: "POST", uri: "/runs/stream", headers: ["X-Api-Key": key],
+                                body: runBody(agent: "echo", message: "gone \(index)"))
+                // The client closes here, before the worker answers.
+            }
+            var last = 0
+            try await cluster.waitUntil("the key runs again", timeout: .seconds(15)) {
+                last = try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "still mine"),
+                                               headers: [("X-Api-Key", key)]).status
+                return last == 200
+            }
+            #expect(last == 200)
+            // And both of its places are free: two slow streams at once are admitted.
+            async let first = cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "one"), headers: [("X-Api-Key", key)])
+            async let second = cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "two"), headers: [("X-Api-Key", key)])
+            #expect(try await [first.status, second.status] == [200, 200])
+        }
+    }
+
+    /// nginx's cap on open streams per address holds for every spelling the app routes: a trailing slash reached the
+    /// stream routes through `location /`, which has no cap (and the 1 MiB body limit instead of the run routes' 20).
+    @Test func theStreamCapHoldsWithATrailingSlash() async throws {
+        try await withCluster(workers: 1, nginx: ["MAX_STREAMS": "2"]) { cluster in
+            let slow = runBody(agent: "slow", message: "one two three four five six seven eight nine ten")
+            let open = try ["/runs/stream/", "/runs/stream//"].map { try cluster.curlStream($0, body: slow) }
+            defer { for curl in open { curl.kill() } }
+            try await cluster.waitUntil("2 streams open") { cluster.logLines(containing: "run.started").count == 2 }
+            for path in ["/runs/stream", "/runs/stream/", "/threads/x/runs/stream/", "/runs/wait/"] {
+                let third = try await cluster.fetch(.POST, path, body: slow)
+                let capped = path.hasSuffix("/wait/") ? third.status != 429 : third.status == 429
+                #expect(capped, "\(path): \(third.status)")
+            }
+            // The run routes take big bodies whichever way they are spelled: nginx's 1 MiB limit is not theirs.
+            let image = runBody(agent: "echo", message: String(repeating: "x", count: 1_500_000))
+            #expect(try await cluster.fetch(.POST, "/runs/wait/", body: image).status != 413)
+        }
+    }
+
     /// nginx limits each key on its own (by the key's public id), with a 429 problem and Retry-After;
     /// another key is not slowed by it. One request a minute with a burst of 2: a fresh key gets exactly 3 answers
     /// and then 429s, however slowly a busy machine sends the 12 (the first minute is not over before they are).

@@ -63,6 +63,17 @@ import Testing
 }
 
 @Suite struct ListenAndRequestTests {
+    /// The run routes take media-sized bodies however the path is spelled, as the router matches it.
+    @Test func bodyLimitsFollowTheRoutedPath() {
+        let options = Server.Options(maxBodyBytes: 1_000, maxMediaBodyBytes: 50_000)
+        for path in ["/runs/wait", "/runs/wait/", "/runs//wait", "/threads/t/runs/stream//", "/v1/responses", "/threads/t/commands/"] {
+            #expect(options.maxBody(for: path) == 50_000, "\(path)")
+        }
+        for path in ["/threads", "/threads/", "/runs/wait/x", "/v1x", "/assistants"] {
+            #expect(options.maxBody(for: path) == 1_000, "\(path)")
+        }
+    }
+
     @Test func listenAddresses() throws {
         #expect(try ListenAddress(parsing: "unix:/run/a.sock") == .unix(path: "/run/a.sock"))
         #expect(try ListenAddress(parsing: "/run/a.sock") == .unix(path: "/run/a.sock"))
