@@ -37,13 +37,14 @@ public struct Request: Sendable {
     }
 }
 
-func percentDecode(_ text: Substring) -> String {
+/// `plusAsSpace`: true in a query string (form encoding), false in a path, where `+` is itself (RFC 3986).
+func percentDecode(_ text: Substring, plusAsSpace: Bool = true) -> String {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(text.utf8.count)
     var iterator = text.utf8.makeIterator()
     while let byte = iterator.next() {
         switch byte {
-        case UInt8(ascii: "+"):
+        case UInt8(ascii: "+") where plusAsSpace:
             bytes.append(UInt8(ascii: " "))
         case UInt8(ascii: "%"):
             if let high = iterator.next(), let low = iterator.next(),

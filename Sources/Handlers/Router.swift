@@ -78,7 +78,7 @@ public final class Route: Sendable {
                 guard part == literal else { return nil }
             case .parameter(let name):
                 guard !part.isEmpty else { return nil }
-                parameters[name] = percentDecode(part)
+                parameters[name] = percentDecode(part, plusAsSpace: false)
             }
         }
         return parameters

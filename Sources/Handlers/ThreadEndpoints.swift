@@ -166,7 +166,8 @@ struct ThreadEndpoints {
             // The one asked for: the newest checkpoint before the one that follows it.
             let all = try await store.checkpoints(thread: id, limit: 10_000, before: nil)
             guard let found = all.first(where: { $0.id == checkpointID }) else {
-                throw APIError.notFound("Thread '\(id.prefix(100))' has no checkpoint '\(checkpointID.prefix(100))'.", code: "checkpoint_not_found")
+                throw APIError.notFound("Thread '\(Tenancy.publicID(id).prefix(100))' has no checkpoint '\(checkpointID.prefix(100))'.",
+                                        code: "checkpoint_not_found")
             }
             checkpoints = [found]
         }

@@ -1,0 +1,61 @@
+import AgentRuntime
+import Foundation
+@testable import Handlers
+import Runs
+import Store
+import TestSupport
+import Testing
+
+/// The small findings of the hostile audit (#24, item 14): what an error shows, what a path means, how a number
+/// out of range is reported.
+@Suite struct HardeningTests {
+    /// An error names a thread as its client knows it, never by the stored key with its tenant.
+    @Test func errorsNeverShowTheTenantPrefix() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let key = try await h.makeKey(tenant: "acme", scopes: ["admin"])
+        let headers = [("X-Api-Key", key)]
+        #expect(await h.call("POST", "/threads", #"{"thread_id":"t"}"#, headers: headers).status == 200)
+        #expect(await h.call("POST", "/threads/t/runs/wait", ThreadHarness.input("hi"), headers: headers).status == 200)
+        let probes: [(String, String, String?)] = [
+            ("GET", "/threads/t/state/no-such-checkpoint", nil),
+            ("POST", "/threads/t/state/checkpoint", #"{"checkpoint":{"checkpoint_id":"nope"}}"#),
+            ("POST", "/threads/t/runs/wait", ThreadHarness.input("x", extra: #","checkpoint_id":"nope""#)),
+            ("GET", "/threads/t/runs/no-such-run", nil),
+            ("GET", "/threads/nope", nil),
+            ("POST", "/runs/cancel", #"{"thread_id":"t","run_ids":["nope"]}"#),
+        ]
+        for (method, path, body) in probes {
+            let response = await h.call(method, path, body, headers: headers)
+            let text = try await bodyText(response)
+            #expect(response.status == 404, "\(method) \(path): \(response.status) \(text)")
+            #expect(!text.contains(Tenancy.separator) && !text.contains("acme"), "\(method) \(path): \(text)")
+        }
+    }
+
+    /// `+` in a path is a plus (RFC 3986); only a query string's `+` is a space. A thread named `a+b` is reachable,
+    /// also through the `Content-Location` the server gives for its runs.
+    @Test func aPlusInAPathIsAPlus() async throws {
+        let h = try ThreadHarness()
+        #expect(await h.call("POST", "/threads", #"{"thread_id":"a+b"}"#).status == 200)
+        #expect(try await h.json("GET", "/threads/a+b")["thread_id"] as? String == "a+b")
+        #expect(try await h.json("GET", "/threads/a%2Bb")["thread_id"] as? String == "a+b")
+        let queued = await h.call("POST", "/threads/a+b/runs", ThreadHarness.input("plus"))
+        let location = try #require(queued.headers["Content-Location"])
+        #expect(await h.call("GET", location).status == 200, "\(location)")
+        #expect(await h.call("GET", "/threads/a%20b").status != 200)
+    }
+
+    /// A JSON number a field cannot hold is that field's 422, not a malformed body.
+    @Test func aNumberOutOfRangeIsTheFieldsError() async throws {
+        let h = try ThreadHarness()
+        for (path, body, field) in [("/threads/search", #"{"offset": 3.7e22}"#, "offset"), ("/threads/search", #"{"limit": 1e300}"#, "limit"),
+                                    ("/assistants/search", #"{"limit": -9.9e99}"#, "limit"), ("/runs/search", #"{"offset": 1.5}"#, "offset")] {
+            let response = await h.call("POST", path, body)
+            let problem = try await jsonObject(response)
+            #expect(response.status == 422, "\(body): \(problem)")
+            #expect(problem["field"] as? String == field, "\(body): \(problem)")
+        }
+        // Broken JSON stays a 400.
+        #expect(await h.call("POST", "/threads/search", #"{"offset": 1e}"#).status == 400)
+    }
+}
