@@ -30,6 +30,24 @@ import Testing
         #expect(h.app.router.routes.filter { $0.access == .open }.map(\.operationID).sorted() == ["health", "info"])
     }
 
+    /// What the runs: scopes reach of threads, as docs/security.md states it: a run's thread values and the thread a
+    /// run names, nothing else of threads.
+    @Test func runScopesReachTheirRunsThreadsAndNoMore() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let runs = try await h.makeKey(tenant: "t", scopes: ["runs:read", "runs:write"])
+        let created = await call(h, "POST", "/threads/new-one/runs/wait", ThreadHarness.input("hi", extra: #","if_not_exists":"create""#), key: runs)
+        #expect(created.status == 200)
+        #expect(messageContents(try await jsonObject(created)) == ["hi", "You said: hi"])
+        let listed = try JSONSerialization.jsonObject(with: Data(try await bodyText(call(h, "GET", "/threads/new-one/runs", key: runs)).utf8)) as? [[String: Any]]
+        let runID = try #require(listed?.first?["run_id"] as? String)
+        #expect(await call(h, "GET", "/threads/new-one/runs/\(runID)/join", key: runs).status == 200)
+        for (method, path, body) in [("GET", "/threads/new-one", nil), ("GET", "/threads/new-one/state", nil), ("POST", "/threads/search", "{}"),
+                                     ("POST", "/threads", "{}"), ("PATCH", "/threads/new-one", "{}"), ("DELETE", "/threads/new-one", nil),
+                                     ("POST", "/threads/new-one/copy", nil), ("GET", "/threads/new-one/history", nil)] {
+            #expect(await call(h, method, path, body, key: runs).status == 403, "\(method) \(path)")
+        }
+    }
+
     @Test func keysScopesAndRevocation() async throws {
         let h = try ThreadHarness(requireKeys: true)
         let reader = try await h.makeKey(tenant: "t", scopes: ["agents:read"])
