@@ -1,3 +1,4 @@
+import Crypto
 import AgentRuntime
 import Foundation
 import Runs
@@ -86,7 +87,18 @@ enum ThreadWire {
             result = record.result.map(ThreadWire.object)
             background = record.background
             webhook = record.webhook
-            attempt_log = ThreadWire.object(record.attemptLog)
+            attempt_log = Self.opaqueWorkers(ThreadWire.object(record.attemptLog))
+        }
+
+        /// Which attempts ran on the same worker stays readable; the worker's host name and process id do not leave
+        /// the server (its log names them).
+        static func opaqueWorkers(_ log: JSONValue) -> JSONValue {
+            guard case .array(let attempts) = log else { return log }
+            return .array(attempts.map { attempt in
+                guard case .object(var fields) = attempt, case .string(let worker)? = fields["worker"] else { return attempt }
+                fields["worker"] = .string(String(SHA256.hash(data: Array(worker.utf8)).map { String(format: "%02x", $0) }.joined().prefix(12)))
+                return .object(fields)
+            })
         }
     }
 

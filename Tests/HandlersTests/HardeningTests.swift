@@ -32,6 +32,19 @@ import Testing
         }
     }
 
+    /// A run's attempt log tells its workers apart by a hash: host names and process ids stay in the server's log.
+    @Test func attemptLogsHideWorkerIdentities() async throws {
+        let h = try ThreadHarness()
+        #expect(await h.call("POST", "/threads", #"{"thread_id":"t"}"#).status == 200)
+        let run = try await h.json("POST", "/threads/t/runs", ThreadHarness.input("hi"))
+        let runID = try #require(run["run_id"] as? String)
+        _ = await h.call("GET", "/threads/t/runs/\(runID)/join")
+        let log = try #require(try await h.json("GET", "/threads/t/runs/\(runID)")["attempt_log"] as? [[String: Any]])
+        let worker = try #require(log.first?["worker"] as? String)
+        #expect(worker.count == 12 && worker.allSatisfy(\.isHexDigit) && !worker.contains("test-worker"), "\(worker)")
+        #expect(try await h.store.run(runID)?.attemptLog.contains("test-worker") == true, "the store keeps the real name")
+    }
+
     /// `+` in a path is a plus (RFC 3986); only a query string's `+` is a space. A thread named `a+b` is reachable,
     /// also through the `Content-Location` the server gives for its runs.
     @Test func aPlusInAPathIsAPlus() async throws {

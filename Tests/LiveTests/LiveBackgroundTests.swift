@@ -54,6 +54,10 @@ import Testing
                 let log = run["attempt_log"] as? [[String: Any]] ?? []
                 #expect(log.first?["ended"] as? String == "worker_lost")
                 #expect(log.count == run["attempts"] as? Int)
+                // Workers are told apart without their host names and process ids.
+                let workers = log.compactMap { $0["worker"] as? String }
+                #expect(workers.count == log.count && Set(workers).count == workers.count, "\(workers)")
+                #expect(workers.allSatisfy { $0.count == 12 && $0.allSatisfy(\.isHexDigit) }, "\(workers)")
             }
             for id in runIDs {
                 // Finished once: one answer on its thread, one completion in the logs.

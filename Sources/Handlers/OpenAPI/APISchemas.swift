@@ -211,7 +211,7 @@ enum APISchemas {
           "cancel_action": {"type": "string", "enum": ["interrupt", "rollback"]},
           "result": {"type": "object", "description": "usage, turns, error {error, message}, context {dropped_messages}."},
           "background": {"type": "boolean"}, "webhook": {"type": "string"},
-          "attempt_log": {"type": "array", "items": {"type": "object", "properties": {"attempt": {"type": "integer"}, "worker": {"type": "string"},
+          "attempt_log": {"type": "array", "items": {"type": "object", "properties": {"attempt": {"type": "integer"}, "worker": {"type": "string", "pattern": "^[0-9a-f]{12}$", "description": "The worker, as a hash."},
                                                                                    "started_at": {"type": "integer"}, "ended": {"type": "string"}}}}
         }
       },
