@@ -86,6 +86,9 @@ extension StoreError: RunProblemConvertible {
         case .assistantLimit(let limit):
             RunProblem(status: 409, code: "assistant_limit", message: "This tenant has its \(limit) assistants; delete one first.",
                        retryable: false)
+        case .busy:
+            RunProblem(status: 503, code: "store_busy", message: "The database is busy; nothing was changed. Try again in a moment.",
+                       retryAfter: 1)
         case .concurrentRunsExceeded(let limit):
             RunProblem(status: 429, code: "concurrent_runs_exceeded",
                        message: "This API key already has \(limit) runs pending or running (its max_concurrent_runs); wait for one to end.",

@@ -155,9 +155,31 @@ public final class RunEngine: Sendable {
     }
 
     private func settling(_ quota: RunQuota, release: (@Sendable () -> Void)? = nil) -> Admission {
-        let store = self.store
-        return Admission(release: release) { usage in
-            if usage.totalTokens > 0 { try? await store.addUsage(key: quota.keyID, day: Budget.today(), tokens: usage.totalTokens) }
+        return Admission(release: release) { [self] usage in
+            if usage.totalTokens > 0 { await recordUsage(key: quota.keyID, tokens: usage.totalTokens) }
+        }
+    }
+
+    /// Adds a finished run's tokens to its key's count for today. A busy or unreachable database gets more tries in
+    /// the background (a minute in all), so the answer is not held; only then is the count logged as lost.
+    func recordUsage(key: String, tokens: Int) async {
+        let day = Budget.today()
+        do {
+            try await store.addUsage(key: key, day: day, tokens: tokens)
+            return
+        } catch {
+            logger.warning("usage.retry", metadata: ["key.id": .string(key), "tokens": "\(tokens)", "error": "\(error)"])
+        }
+        let (store, logger) = (self.store, self.logger)
+        Task {
+            for delay in [1, 2, 4, 8, 15, 30] {
+                try? await Task.sleep(for: .seconds(delay))
+                do {
+                    try await store.addUsage(key: key, day: day, tokens: tokens)
+                    return
+                } catch {}
+            }
+            logger.error("usage.lost", metadata: ["key.id": .string(key), "tokens": "\(tokens)", "day": .string(day)])
         }
     }
 

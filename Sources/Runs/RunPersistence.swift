@@ -169,7 +169,7 @@ struct StoredRun: RunPersistence {
         let finished = try await store.finishRun(record.id, worker: engine.workerID, completion)
         if !rollback { if finished { log.closed() } else { await log.end() } }
         if let keyID = record.keyID, let usage = note.usage, usage.totalTokens > 0 {
-            try? await store.addUsage(key: keyID, day: Budget.today(), tokens: usage.totalTokens)
+            await engine.recordUsage(key: keyID, tokens: usage.totalTokens)
         }
     }
 

@@ -287,6 +287,9 @@ public enum StoreError: Error, Sendable, Equatable {
     case assistantExists(String)
     /// The tenant has `limit` assistants already.
     case assistantLimit(limit: Int)
+    /// The database did not take the operation in time (another writer holds it, or it is out of reach): nothing
+    /// was written; the same request may be sent again shortly.
+    case busy
 }
 
 /// An assistant at one version. For the current version, `createdAt` is when the assistant was made and `updatedAt`

@@ -24,7 +24,7 @@ extension SQLiteStore: AssistantStore {
 
     public func createAssistant(_ assistant: NewAssistant, ifExists: IfExists) async throws -> AssistantRecord {
         let now = assistant.now.milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             if let existing = try Self.fetchAssistant(db, tenant: assistant.tenant, id: assistant.id) {
                 guard ifExists == .doNothing else { throw StoreError.assistantExists(assistant.id) }
                 return existing
@@ -48,12 +48,12 @@ extension SQLiteStore: AssistantStore {
     }
 
     public func assistant(tenant: String, id: String) async throws -> AssistantRecord? {
-        try await pool.read { db in try Self.fetchAssistant(db, tenant: tenant, id: id) }
+        try await reading { db in try Self.fetchAssistant(db, tenant: tenant, id: id) }
     }
 
     public func updateAssistant(tenant: String, id: String, _ change: AssistantChange, now: Date) async throws -> AssistantRecord? {
         let now = now.milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard let current = try Self.fetchAssistant(db, tenant: tenant, id: id) else { return nil }
             // Above every version so far, not the current one: after a step back to v1, the next is v3, never a second v2.
             let version = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM assistant_versions WHERE tenant = ? AND assistant_id = ?",
@@ -87,7 +87,7 @@ extension SQLiteStore: AssistantStore {
     }
 
     public func deleteAssistant(tenant: String, id: String) async throws -> Bool {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "DELETE FROM assistants WHERE tenant = ? AND assistant_id = ?", arguments: [tenant, id])
             return db.changesCount > 0
         }
@@ -105,7 +105,7 @@ extension SQLiteStore: AssistantStore {
         }
         var arguments = conditions
         arguments += [query.limit, query.offset]
-        return try await pool.read { [arguments] db in
+        return try await reading { [arguments] db in
             try Row.fetchAll(db, sql: """
                 \(Self.currentAssistants) \(filter)
                 ORDER BY \(column) \(direction), a.assistant_id LIMIT ? OFFSET ?
@@ -115,7 +115,7 @@ extension SQLiteStore: AssistantStore {
 
     public func countAssistants(_ query: AssistantQuery) async throws -> Int {
         let (filter, arguments) = Self.assistantFilter(query)
-        return try await pool.read { db in
+        return try await reading { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(Self.currentAssistants) \(filter))", arguments: arguments) ?? 0
         }
     }
@@ -153,7 +153,7 @@ extension SQLiteStore: AssistantStore {
         var arguments: StatementArguments = [tenant, id]
         Self.appendMetadataConditions(metadata, column: "metadata", to: &conditions, &arguments)
         arguments += [limit, offset]
-        return try await pool.read { [conditions, arguments] db in
+        return try await reading { [conditions, arguments] db in
             // A version as it was made: both of its times are when it was made.
             try Row.fetchAll(db, sql: """
                 SELECT assistant_id, tenant, graph_id, name, description, config, context, metadata, version, created_at,
@@ -166,7 +166,7 @@ extension SQLiteStore: AssistantStore {
 
     public func setAssistantVersion(tenant: String, id: String, version: Int, now: Date) async throws -> AssistantRecord? {
         let now = now.milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             // Only to a version the assistant has; no row changes for a missing assistant or version.
             try db.execute(sql: """
                 UPDATE assistants SET version = ?, updated_at = ?

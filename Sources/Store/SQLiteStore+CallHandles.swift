@@ -3,7 +3,7 @@ import GRDB
 
 extension SQLiteStore: CallHandleStore {
     public func putCallHandle(scope: String, handle: String, runID: String, now: Date) async throws {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: """
                 INSERT INTO call_handles (scope, handle, run_id, created_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (scope, handle) DO UPDATE SET run_id = excluded.run_id, created_at = excluded.created_at
@@ -12,20 +12,20 @@ extension SQLiteStore: CallHandleStore {
     }
 
     public func callHandle(scope: String, handle: String) async throws -> String? {
-        try await pool.read { db in
+        try await reading { db in
             try String.fetchOne(db, sql: "SELECT run_id FROM call_handles WHERE scope = ? AND handle = ?", arguments: [scope, handle])
         }
     }
 
     public func removeCallHandle(scope: String, handle: String, runID: String) async throws {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "DELETE FROM call_handles WHERE scope = ? AND handle = ? AND run_id = ?",
                            arguments: [scope, handle, runID])
         }
     }
 
     public func pruneCallHandles(before: Date) async throws -> Int {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "DELETE FROM call_handles WHERE created_at < ?", arguments: [before.milliseconds])
             return db.changesCount
         }

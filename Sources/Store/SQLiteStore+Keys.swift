@@ -12,7 +12,7 @@ extension SQLiteStore: KeyStore {
 
     public func createKey(_ key: APIKeyRecord) async throws {
         let scopes = String(decoding: try JSONEncoder().encode(key.scopes), as: UTF8.self)
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: """
                 INSERT INTO api_keys (key_id, key_hash, name, tenant, scopes, max_concurrent_runs, daily_token_budget, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -22,28 +22,28 @@ extension SQLiteStore: KeyStore {
     }
 
     public func key(hash: String) async throws -> APIKeyRecord? {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", arguments: [hash])
                 .map(Self.keyRecord)
         }
     }
 
     public func keys() async throws -> [APIKeyRecord] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM api_keys ORDER BY created_at, key_id").map(Self.keyRecord)
         }
     }
 
     public func revokeKey(_ id: String) async throws -> Bool {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", arguments: [now, id])
             return db.changesCount == 1
         }
     }
 
     public func addUsage(key id: String, day: String, tokens: Int) async throws {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: """
                 INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (?, ?, ?, 1)
                 ON CONFLICT (key_id, day) DO UPDATE SET tokens = tokens + excluded.tokens, runs = runs + 1
@@ -52,7 +52,7 @@ extension SQLiteStore: KeyStore {
     }
 
     public func usage(key id: String, day: String) async throws -> Int {
-        try await pool.read { db in
+        try await reading { db in
             try Int.fetchOne(db, sql: "SELECT tokens FROM key_usage WHERE key_id = ? AND day = ?", arguments: [id, day]) ?? 0
         }
     }

@@ -36,7 +36,7 @@ extension SQLiteStore: RunStore {
 
     public func createRun(_ run: NewRun) async throws -> RunRecord {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             if let threadID = run.threadID {
                 guard try Self.fetchThread(db, threadID) != nil else { throw StoreError.threadNotFound(threadID) }
                 let active = try Row.fetchAll(db, sql: """
@@ -98,7 +98,7 @@ extension SQLiteStore: RunStore {
 
     public func claimRun(_ id: String, worker: String, leaseUntil: Date) async throws -> ClaimResult {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard let row = try Self.fetchRunRow(db, id) else { return .cancelled(nil) }
             let run = Self.runRecord(row)
             switch run.status {
@@ -134,7 +134,7 @@ extension SQLiteStore: RunStore {
 
     public func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord? {
         let nowMS = now.milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard let id = try String.fetchOne(db, sql: """
                 SELECT r.run_id FROM runs r
                 WHERE r.status = 'pending' AND r.worker_id IS NULL AND r.background = 1
@@ -151,7 +151,7 @@ extension SQLiteStore: RunStore {
 
     public func releaseRun(_ id: String, worker: String) async throws -> Bool {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             try db.execute(sql: """
                 UPDATE runs SET status = 'pending', worker_id = NULL, lease_until = NULL, background = 1, updated_at = ?,
                     attempt_log = CASE WHEN json_array_length(attempt_log) > 0
@@ -163,7 +163,7 @@ extension SQLiteStore: RunStore {
     }
 
     public func recordSideEffect(run id: String, worker: String, call: JSONText) async throws {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: """
                 UPDATE runs SET side_effects = json_insert(COALESCE(side_effects, '[]'), '$[#]', json(?))
                 WHERE run_id = ? AND worker_id = ? AND status = 'running'
@@ -175,7 +175,7 @@ extension SQLiteStore: RunStore {
     public func renewLeases(worker: String, runs ids: [String], until: Date) async throws -> [String: RunControl] {
         guard !ids.isEmpty else { return [:] }
         let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
-        return try await pool.write { db in
+        return try await writing { db in
             try db.execute(sql: """
                 UPDATE runs SET lease_until = ? WHERE worker_id = ? AND status IN ('pending', 'running') AND run_id IN (\(marks))
                 """, arguments: StatementArguments([until.milliseconds, worker] as [any DatabaseValueConvertible]) + StatementArguments(ids))
@@ -196,7 +196,7 @@ extension SQLiteStore: RunStore {
     public func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool {
         let now = self.now().milliseconds
         let checkpointID = UUID().uuidString.lowercased()
-        return try await pool.write { db in
+        return try await writing { db in
             guard let row = try Self.fetchRunRow(db, id) else { return false }
             let run = Self.runRecord(row)
             guard run.status == .running, run.workerID == worker else { return false }
@@ -249,32 +249,32 @@ extension SQLiteStore: RunStore {
     }
 
     public func activeRunCount(key id: String) async throws -> Int {
-        try await pool.read { db in
+        try await reading { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status IN ('pending', 'running')",
                              arguments: [id]) ?? 0
         }
     }
 
     public func runsWithoutJob(limit: Int) async throws -> [RunRecord] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM runs WHERE job IS NULL AND status = 'pending' ORDER BY queue_seq LIMIT ?",
                              arguments: [limit]).map(Self.runRecord)
         }
     }
 
     public func setJob(run id: String, _ job: JSONText) async throws -> Bool {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "UPDATE runs SET job = ? WHERE run_id = ? AND job IS NULL", arguments: [job, id])
             return db.changesCount > 0
         }
     }
 
     public func run(_ id: String) async throws -> RunRecord? {
-        try await pool.read { db in try Self.fetchRunRow(db, id).map(Self.runRecord) }
+        try await reading { db in try Self.fetchRunRow(db, id).map(Self.runRecord) }
     }
 
     public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.runColumns) FROM runs WHERE thread_id = ? AND (? IS NULL OR status = ?)
                 ORDER BY queue_seq DESC LIMIT ? OFFSET ?
@@ -283,7 +283,7 @@ extension SQLiteStore: RunStore {
     }
 
     public func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.runColumns) FROM runs
                 WHERE status = ? AND thread_id IN (SELECT thread_id FROM threads WHERE tenant = ?)
@@ -310,7 +310,7 @@ extension SQLiteStore: RunStore {
         }
         Self.appendMetadataConditions(query.metadata, column: "metadata", to: &conditions, &arguments)
         arguments += [query.limit, query.offset]
-        return try await pool.read { [conditions, arguments] db in
+        return try await reading { [conditions, arguments] db in
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.runColumns) FROM runs WHERE \(conditions.joined(separator: " AND "))
                 ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?
@@ -319,7 +319,7 @@ extension SQLiteStore: RunStore {
     }
 
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.runColumns) FROM runs WHERE thread_id = ? AND queue_seq > ? ORDER BY queue_seq LIMIT ?
                 """, arguments: [id, after, limit]).map(Self.runRecord)
@@ -328,7 +328,7 @@ extension SQLiteStore: RunStore {
 
     public func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord? {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard let row = try Self.fetchRunRow(db, id) else { return nil }
             var run = Self.runRecord(row)
             guard run.status.isActive else { return run }
@@ -342,7 +342,7 @@ extension SQLiteStore: RunStore {
     }
 
     public func deleteRun(_ id: String) async throws -> Bool {
-        try await pool.write { db in
+        try await writing { db in
             guard let row = try Self.fetchRunRow(db, id) else { return false }
             let run = Self.runRecord(row)
             guard !run.status.isActive else { throw StoreError.runActive(id) }
@@ -354,7 +354,7 @@ extension SQLiteStore: RunStore {
     public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
                              deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
         let nowMS = now.milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT \(Self.runColumns) FROM runs
                 WHERE status IN ('pending', 'running') AND lease_until IS NOT NULL AND lease_until < ?
@@ -401,7 +401,7 @@ extension SQLiteStore: RunStore {
     }
 
     public func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int) {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: """
                 DELETE FROM threads WHERE expires_at IS NOT NULL AND expires_at < ?
                 AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id AND status IN ('pending', 'running'))
@@ -422,7 +422,7 @@ extension SQLiteStore: EventLog {
     public func appendEvent(run id: String, _ event: EventRecord) async throws {
         let now = self.now().milliseconds
         do {
-            try await pool.write { db in
+            try await writing { db in
                 try db.execute(sql: "INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [id, event.seq, event.event, Data(event.data), now])
             }
@@ -433,7 +433,7 @@ extension SQLiteStore: EventLog {
     }
 
     public func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(db, sql: "SELECT seq, event, data FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                              arguments: [id, seq, limit])
                 .map { EventRecord(seq: $0["seq"], event: $0["event"], data: Array($0["data"] as Data)) }
@@ -441,7 +441,7 @@ extension SQLiteStore: EventLog {
     }
 
     public func lastEventSeq(run id: String) async throws -> Int {
-        try await pool.read { db in
+        try await reading { db in
             try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", arguments: [id]) ?? 0
         }
     }

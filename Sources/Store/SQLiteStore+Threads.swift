@@ -23,7 +23,7 @@ extension SQLiteStore: ThreadStore {
 
     public func createThread(_ thread: NewThread, ifExists: IfExists) async throws -> ThreadRecord {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             if let existing = try Self.fetchThread(db, thread.id) {
                 guard ifExists == .doNothing else { throw StoreError.threadExists(thread.id) }
                 return existing
@@ -38,12 +38,12 @@ extension SQLiteStore: ThreadStore {
     }
 
     public func thread(_ id: String) async throws -> ThreadRecord? {
-        try await pool.read { db in try Self.fetchThread(db, id) }
+        try await reading { db in try Self.fetchThread(db, id) }
     }
 
     public func updateThread(_ id: String, metadata: JSONText?, ttl: Duration?) async throws -> ThreadRecord {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             if let metadata {
                 try db.execute(sql: "UPDATE threads SET metadata = json_patch(metadata, json(?)) WHERE thread_id = ?",
@@ -61,7 +61,7 @@ extension SQLiteStore: ThreadStore {
     }
 
     public func deleteThread(_ id: String) async throws -> Bool {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "DELETE FROM threads WHERE thread_id = ?", arguments: [id])
             return db.changesCount > 0
         }
@@ -71,7 +71,7 @@ extension SQLiteStore: ThreadStore {
         let (filter, conditions) = Self.threadFilter(query)
         var arguments = conditions
         arguments += [query.limit, query.offset]
-        return try await pool.read { [arguments] db in
+        return try await reading { [arguments] db in
             try Row.fetchAll(db, sql: """
                 SELECT \(Self.threadColumns) FROM threads \(filter)
                 ORDER BY created_at DESC, thread_id LIMIT ? OFFSET ?
@@ -81,7 +81,7 @@ extension SQLiteStore: ThreadStore {
 
     public func countThreads(_ query: ThreadQuery) async throws -> Int {
         let (filter, arguments) = Self.threadFilter(query)
-        return try await pool.read { db in
+        return try await reading { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM threads \(filter)", arguments: arguments) ?? 0
         }
     }
@@ -103,7 +103,7 @@ extension SQLiteStore: ThreadStore {
     }
 
     public func pruneHistory(thread id: String) async throws -> Bool {
-        try await pool.write { db in
+        try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { return false }
             guard let newest = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM checkpoints WHERE thread_id = ?", arguments: [id]) else {
                 return true
@@ -119,7 +119,7 @@ extension SQLiteStore: ThreadStore {
     }
 
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(db, sql: "SELECT seq, run_id, body FROM messages WHERE thread_id = ? ORDER BY seq LIMIT ?",
                              arguments: [id, limit ?? -1])
                 .map { MessageRecord(seq: $0["seq"], runID: $0["run_id"], body: $0["body"]) }
@@ -127,7 +127,7 @@ extension SQLiteStore: ThreadStore {
     }
 
     public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] {
-        try await pool.read { db in
+        try await reading { db in
             var bound = Int64.max
             if let before {
                 guard let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM checkpoints WHERE thread_id = ? AND checkpoint_id = ?",
@@ -147,7 +147,7 @@ extension SQLiteStore: ThreadStore {
 
     public func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord] {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             try Self.refuseWhileRunning(db, id)
             var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
@@ -168,7 +168,7 @@ extension SQLiteStore: ThreadStore {
 
     public func removeMessage(thread id: String, messageID: String) async throws -> Bool {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             try Self.refuseWhileRunning(db, id)
             guard let seq = try Int.fetchOne(db, sql: "SELECT seq FROM messages WHERE thread_id = ? AND message_id = ?",
@@ -187,7 +187,7 @@ extension SQLiteStore: ThreadStore {
     public func updateState(thread id: String, removing: [String], replacing: [(id: String, body: JSONText)],
                             adding: [(id: String, body: JSONText)], values: JSONText?) async throws -> String {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             try Self.refuseWhileRunning(db, id)
             var rewritten = false
@@ -249,7 +249,7 @@ extension SQLiteStore: ThreadStore {
 
     public func truncateMessages(thread id: String, keeping count: Int, by run: String?) async throws -> Int {
         let now = self.now().milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             try Self.refuseWhileRunning(db, id, except: run)
             try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq > ?", arguments: [id, count])

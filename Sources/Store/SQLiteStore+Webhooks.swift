@@ -28,7 +28,7 @@ extension SQLiteStore: WebhookStore {
 
     public func claimDueDeliveries(worker: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [DeliveryRecord] {
         let nowMS = now.milliseconds
-        return try await pool.write { db in
+        return try await writing { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT \(Self.deliveryColumns) FROM webhook_deliveries
                 WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
@@ -44,7 +44,7 @@ extension SQLiteStore: WebhookStore {
 
     public func recordDeliveryAttempt(_ id: String, worker: String, _ attempt: DeliveryAttempt, delivered: Bool, next: Date?) async throws {
         let now = self.now().milliseconds
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
                 VALUES (?, ?, ?, ?, ?, ?)
@@ -60,7 +60,7 @@ extension SQLiteStore: WebhookStore {
     }
 
     public func deliveries(run id: String) async throws -> [DeliveryRecord] {
-        try await pool.read { db in
+        try await reading { db in
             var records = try Row.fetchAll(db, sql: """
                 SELECT \(Self.deliveryColumns) FROM webhook_deliveries WHERE run_id = ? ORDER BY created_at, delivery_id
                 """, arguments: [id]).map(Self.deliveryRecord)
@@ -79,7 +79,7 @@ extension SQLiteStore: WebhookStore {
 
 extension SQLiteStore: IdempotencyStore {
     public func claimIdempotency(scope: String, key: String, requestHash: String, now: Date) async throws -> IdempotencyClaim {
-        try await pool.write { db in
+        try await writing { db in
             if let row = try Row.fetchOne(db, sql: """
                 SELECT request_hash, status, headers, body FROM idempotency_keys WHERE scope = ? AND key = ?
                 """, arguments: [scope, key]) {
@@ -94,20 +94,20 @@ extension SQLiteStore: IdempotencyStore {
     }
 
     public func completeIdempotency(scope: String, key: String, _ response: IdempotentResponse) async throws {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "UPDATE idempotency_keys SET status = ?, headers = ?, body = ? WHERE scope = ? AND key = ?",
                            arguments: [response.status, response.headers, Data(response.body), scope, key])
         }
     }
 
     public func releaseIdempotency(scope: String, key: String) async throws {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL", arguments: [scope, key])
         }
     }
 
     public func pruneIdempotency(before: Date) async throws -> Int {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [before.milliseconds])
             return db.changesCount
         }

@@ -45,6 +45,28 @@ public final class SQLiteStore: Sendable {
         return try body()
     }
 
+    /// GRDB's write and read, with a lock the busy timeout did not get turned into `StoreError.busy`, which
+    /// callers answer with a 503 to retry rather than a 500.
+    func writing<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(updates)
+        } catch let error as DatabaseError where Self.isBusy(error) {
+            throw StoreError.busy
+        }
+    }
+
+    func reading<T: Sendable>(_ value: @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(value)
+        } catch let error as DatabaseError where Self.isBusy(error) {
+            throw StoreError.busy
+        }
+    }
+
+    static func isBusy(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+    }
+
     /// Applied migration ids, oldest first.
     public func appliedMigrations() throws -> [String] {
         try pool.read { db in try SQLiteMigrations.migrator.appliedMigrations(db) }

@@ -45,6 +45,50 @@ import Testing
         #expect(try await h.store.run(runID)?.attemptLog.contains("test-worker") == true, "the store keeps the real name")
     }
 
+    /// Another process holding SQLite's write lock past the busy timeout: each dialect answers 503 `store_busy` with
+    /// Retry-After in its own shape, nothing half-written; a run's usage is counted once the lock is gone.
+    @Test func aLockedDatabaseIsA503ToRetryAndLosesNoUsage() async throws {
+        let h = try ThreadHarness(requireKeys: true, busyTimeout: 0.3)
+        let key = try await h.makeKey(tenant: "t", scopes: ["admin"])
+        let headers = [("X-Api-Key", key)]
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = ["-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+            c.execute("BEGIN IMMEDIATE")
+            print("locked", flush=True)
+            time.sleep(float(sys.argv[2]))
+            """, h.path, "3"]
+        let output = Pipe()
+        holder.standardOutput = output
+        try holder.run()
+        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) }; holder.waitUntilExit() }
+        #expect(String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("locked"))
+
+        let thread = await h.call("POST", "/threads", #"{"thread_id":"t1"}"#, headers: headers)
+        let problem = try await jsonObject(thread)
+        #expect(thread.status == 503 && problem["code"] as? String == "store_busy", "\(problem)")
+        #expect(thread.headers["Retry-After"] == "1")
+        let openAI = try await jsonObject(h.call("POST", "/v1/responses", #"{"model":"echo","input":"hi"}"#, headers: headers))
+        #expect((openAI["error"] as? [String: Any])?["code"] as? String == "store_busy", "\(openAI)")
+        let mcp = try await jsonObject(h.call("POST", "/mcp", #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#,
+                                              headers: headers))
+        #expect(mcp["error"] != nil, "\(mcp)")
+        // A stateless run reads only: it answers, and its tokens wait for the lock.
+        #expect(await h.call("POST", "/runs/wait", ThreadHarness.input("count me"), headers: headers).status == 200)
+        let keyID = String(key.dropFirst(4).prefix(12))
+        holder.waitUntilExit()
+        let store = h.store
+        let day = Date().formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day())
+        try await waiting(for: "the run's usage to be counted") {
+            while try await store.usage(key: keyID, day: day) == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        // Nothing of the refused requests was written.
+        #expect(try await h.store.thread(Tenancy.internalID("t1", tenant: "t")) == nil)
+        #expect(await h.call("POST", "/threads", #"{"thread_id":"t1"}"#, headers: headers).status == 200)
+    }
+
     /// `+` in a path is a plus (RFC 3986); only a query string's `+` is a space. A thread named `a+b` is reachable,
     /// also through the `Content-Location` the server gives for its runs.
     @Test func aPlusInAPathIsAPlus() async throws {

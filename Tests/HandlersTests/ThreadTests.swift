@@ -11,14 +11,16 @@ import Testing
 struct ThreadHarness {
     let app: Application
     let store: SQLiteStore
+    /// The database file, for a second process to open.
+    let path: String
     let engine: RunEngine
     let loop: Task<Void, Never>
 
     /// `clock`: what the models' token delays run on (a `GateClock` lets a test hold a "slow" run mid-answer).
     init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil, requireKeys: Bool = false,
-         clock: any Clock<Duration> = ContinuousClock()) throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
-        store = try SQLiteStore(path: path)
+         clock: any Clock<Duration> = ContinuousClock(), busyTimeout: TimeInterval = 10) throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
+        store = try SQLiteStore(path: path, busyTimeout: busyTimeout)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let watchdog = Watchdog()
