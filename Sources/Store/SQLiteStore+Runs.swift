@@ -135,14 +135,21 @@ extension SQLiteStore: RunStore {
     public func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord? {
         let nowMS = now.milliseconds
         return try await writing { db in
+            // Fair across tenants: the tenant running the fewest runs goes first, then the oldest run; one tenant's long
+            // queue does not hold back another's.
             guard let id = try String.fetchOne(db, sql: """
+                WITH busy AS (
+                    SELECT t.tenant AS tenant, COUNT(*) AS running FROM runs x JOIN threads t ON t.thread_id = x.thread_id
+                    WHERE x.status = 'running' GROUP BY t.tenant)
                 SELECT r.run_id FROM runs r
+                LEFT JOIN threads rt ON rt.thread_id = r.thread_id
+                LEFT JOIN busy b ON b.tenant = rt.tenant
                 WHERE r.status = 'pending' AND r.worker_id IS NULL AND r.background = 1
                   AND (r.not_before IS NULL OR r.not_before <= ?)
                   AND (r.thread_id IS NULL OR NOT EXISTS (
                       SELECT 1 FROM runs e WHERE e.thread_id = r.thread_id AND e.queue_seq < r.queue_seq
                                              AND e.status IN ('pending', 'running')))
-                ORDER BY r.queue_seq LIMIT 1
+                ORDER BY COALESCE(b.running, 0), r.queue_seq LIMIT 1
                 """, arguments: [nowMS]) else { return nil }
             try Self.start(db, runID: id, worker: worker, leaseUntil: leaseUntil, now: nowMS)
             return Self.runRecord(try Self.fetchRunRow(db, id)!)

@@ -138,13 +138,19 @@ extension PostgresStore: RunStore {
         let nowMS = now.ms
         return try await transaction { connection in
             // SKIP LOCKED: executors on other hosts take other runs instead of queueing behind this one.
+            // Fair across tenants: the tenant running the fewest runs goes first, then the oldest run.
             let candidates = try await self.rows("""
+                WITH busy AS (
+                    SELECT t.tenant AS tenant, COUNT(*) AS running FROM runs x JOIN threads t ON t.thread_id = x.thread_id
+                    WHERE x.status = 'running' GROUP BY t.tenant)
                 SELECT r.run_id, r.thread_id FROM runs r
+                LEFT JOIN threads rt ON rt.thread_id = r.thread_id
+                LEFT JOIN busy b ON b.tenant = rt.tenant
                 WHERE r.status = 'pending' AND r.worker_id IS NULL AND r.background
                   AND (r.not_before IS NULL OR r.not_before <= \(nowMS))
                   AND (r.thread_id IS NULL OR NOT EXISTS (
                       SELECT 1 FROM runs e WHERE e.thread_id = r.thread_id AND e.queue_seq < r.queue_seq AND e.status IN ('pending', 'running')))
-                ORDER BY r.queue_seq LIMIT 8 FOR UPDATE OF r SKIP LOCKED
+                ORDER BY COALESCE(b.running, 0), r.queue_seq LIMIT 8 FOR UPDATE OF r SKIP LOCKED
                 """, on: connection)
             for candidate in candidates {
                 let id = try candidate.string("run_id")
