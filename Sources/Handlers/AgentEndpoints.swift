@@ -32,7 +32,8 @@ struct AgentEndpoints {
         let limit = query.limit ?? 10
         let offset = query.offset ?? 0
         guard (1...1000).contains(limit) else { throw APIError.invalid(field: "limit", "must be between 1 and 1000") }
-        guard offset >= 0 else { throw APIError.invalid(field: "offset", "must be 0 or more") }
+        // Bounded: the listing is merged in memory (a tenant has at most 1,000 assistants), and offset + limit must not overflow.
+        guard (0...1_000_000).contains(offset) else { throw APIError.invalid(field: "offset", "must be between 0 and 1000000") }
         for (index, field) in (query.select ?? []).enumerated() where !AssistantWire.fields.contains(field) {
             throw APIError.invalid(field: "select[\(index)]", "unknown field '\(field.prefix(60))'; expected some of: \(AssistantWire.fields.joined(separator: ", "))")
         }

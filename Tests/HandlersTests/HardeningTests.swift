@@ -112,6 +112,10 @@ import Testing
             #expect(response.status == 422, "\(body): \(problem)")
             #expect(problem["field"] as? String == field, "\(body): \(problem)")
         }
+        // The largest offset a field holds is refused, not added to (an overflow would stop the worker).
+        let huge = await h.call("POST", "/assistants/search", #"{"offset": 9223372036854775807}"#)
+        let hugeProblem = try await jsonObject(huge)
+        #expect(huge.status == 422 && hugeProblem["field"] as? String == "offset")
         // Broken JSON stays a 400.
         #expect(await h.call("POST", "/threads/search", #"{"offset": 1e}"#).status == 400)
     }

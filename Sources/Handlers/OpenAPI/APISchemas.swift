@@ -42,7 +42,7 @@ enum APISchemas {
         "properties": {
           "name": {"type": "string"}, "graph_id": {"type": "string"}, "metadata": {"type": "object"},
           "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
-          "offset": {"type": "integer", "minimum": 0, "default": 0},
+          "offset": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0},
           "sort_by": {"type": "string", "enum": ["assistant_id", "graph_id", "name", "created_at", "updated_at"]},
           "sort_order": {"type": "string", "enum": ["asc", "desc"]},
           "select": {"type": "array", "items": {"type": "string", "enum": ["assistant_id", "agent_id", "graph_id", "name", "description", "config", "context",
