@@ -19,7 +19,8 @@ Environment:
   AGENTFCGI_DATABASE=<state>/data/agentfcgi.sqlite   or postgres://user@host:port/db for workers on several hosts
                               sockets, certificates, nginx config, docs and logs
   AGENTFCGI_BIN=              a prebuilt agentfcgi binary; skips `swift build`
-  RATE, KEY_RATE, BURST, MAX_STREAMS, READ_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW,
+  RATE, KEY_RATE, BURST, MAX_STREAMS, MAX_CONNS, READ_TIMEOUT, HEADER_TIMEOUT, BODY_TIMEOUT,
+  SEND_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW,
   CORS_ORIGINS, CORS_MAX_AGE  passed on to deploy/nginx/render.sh (see that file); e.g.
                               CORS_ORIGINS="http://localhost:3000" for a browser app there
 

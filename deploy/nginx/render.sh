@@ -23,7 +23,12 @@
 #   KEY_RATE      requests per API key                   (50r/s)
 #   BURST         burst allowed above either rate        (40)
 #   MAX_STREAMS   open SSE streams per client address, 0 = no limit  (32)
+#   MAX_CONNS     requests in progress per client address on every route (each HTTP/2 stream
+#                 counts, open streams too), 0 = no limit  (64)
 #   READ_TIMEOUT  silence after which a stream is cut    (75s; the app pings every 15 s)
+#   HEADER_TIMEOUT  a request's header must be complete within this (slow-loris)  (15s)
+#   BODY_TIMEOUT  longest pause between two reads of a request body  (30s)
+#   SEND_TIMEOUT  longest a client may read nothing of a response (60s; streams ping every 15 s)
 #   HSTS_MAX_AGE  Strict-Transport-Security max-age, seconds  (31536000)
 #   METRICS_ALLOW space-separated addresses/CIDRs allowed to GET /metrics, "all", or
 #                 empty for nobody  (127.0.0.1 ::1)
@@ -59,7 +64,11 @@ RATE=${RATE:-20r/s}
 KEY_RATE=${KEY_RATE:-50r/s}
 BURST=${BURST:-40}
 MAX_STREAMS=${MAX_STREAMS:-32}
+MAX_CONNS=${MAX_CONNS:-64}
 READ_TIMEOUT=${READ_TIMEOUT:-75s}
+HEADER_TIMEOUT=${HEADER_TIMEOUT:-15s}
+BODY_TIMEOUT=${BODY_TIMEOUT:-30s}
+SEND_TIMEOUT=${SEND_TIMEOUT:-60s}
 HSTS_MAX_AGE=${HSTS_MAX_AGE:-31536000}
 METRICS_ALLOW=${METRICS_ALLOW-127.0.0.1 ::1}
 CORS_ORIGINS=${CORS_ORIGINS:-}
@@ -88,7 +97,11 @@ matches RATE "$RATE" '^[0-9]+r/[sm]$' 'like 20r/s or 600r/m'
 matches KEY_RATE "$KEY_RATE" '^[0-9]+r/[sm]$' 'like 50r/s or 600r/m'
 matches BURST "$BURST" '^[0-9]+$' 'a whole number'
 matches MAX_STREAMS "$MAX_STREAMS" '^[0-9]+$' 'a whole number, 0 for no limit'
+matches MAX_CONNS "$MAX_CONNS" '^[0-9]+$' 'a whole number, 0 for no limit'
 matches READ_TIMEOUT "$READ_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 75s or 5m'
+matches HEADER_TIMEOUT "$HEADER_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 15s'
+matches BODY_TIMEOUT "$BODY_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 30s'
+matches SEND_TIMEOUT "$SEND_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 60s'
 matches HSTS_MAX_AGE "$HSTS_MAX_AGE" '^[0-9]+$' 'seconds'
 matches CORS_MAX_AGE "$CORS_MAX_AGE" '^[0-9]+$' 'seconds'
 if [[ -n $NGINX_USER ]]; then
@@ -118,6 +131,8 @@ https_port_suffix=":$HTTPS_PORT"
 
 stream_limit_line="# no limit on open streams per address (MAX_STREAMS=0)"
 [[ $MAX_STREAMS == 0 ]] || stream_limit_line="limit_conn agentfcgi_streams $MAX_STREAMS;"
+conn_limit_line="# no limit on requests in progress per address (MAX_CONNS=0)"
+[[ $MAX_CONNS == 0 ]] || conn_limit_line="limit_conn agentfcgi_conns $MAX_CONNS;"
 
 metrics_allow_lines=""
 for a in $METRICS_ALLOW; do
@@ -175,8 +190,12 @@ add RATE "$RATE"
 add KEY_RATE "$KEY_RATE"
 add BURST "$BURST"
 add READ_TIMEOUT "$READ_TIMEOUT"
+add HEADER_TIMEOUT "$HEADER_TIMEOUT"
+add BODY_TIMEOUT "$BODY_TIMEOUT"
+add SEND_TIMEOUT "$SEND_TIMEOUT"
 add HSTS_MAX_AGE "$HSTS_MAX_AGE"
 add STREAM_LIMIT_LINE "$stream_limit_line"
+add CONN_LIMIT_LINE "$conn_limit_line"
 add METRICS_ALLOW_LINES "$metrics_allow_lines"
 add UPSTREAM_SERVERS "$upstream_servers"
 add CORS_ORIGIN_LINES "$cors_origin_lines"
