@@ -25,6 +25,10 @@ Environment:
                               CORS_ORIGINS="http://localhost:3000" for a browser app there
 
 The workers' environment (model provider keys, ...) is this script's environment.
+
+As root, the workers run as the system user agentfcgi (made if missing, as docs/deploy.md makes it for the
+systemd units), without capabilities. It owns <state>/data (the database) and <state>/sockets, which only it
+and nginx's workers (www-data) may enter; it cannot read the TLS and CA keys, the API key or the webhook secret.
 EOF
 }
 case ${1:-} in
@@ -76,8 +80,31 @@ mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
 [[ $STATE != / && $STATE != "$REPO" && $STATE != "${HOME:-/}" ]] ||
     die "AGENTFCGI_STATE=$STATE: use a folder of its own (its docs/ and run/ are rewritten)"
-mkdir -p "$STATE/run" "$STATE/nginx" "$STATE/certs" "$STATE/docs" "$STATE/logs" "$STATE/data"
+mkdir -p "$STATE/run" "$STATE/sockets" "$STATE/nginx" "$STATE/certs" "$STATE/docs" "$STATE/logs" "$STATE/data"
 "$REPO/scripts/certs.sh" "$STATE/certs"
+
+# ---- the workers' user ----
+# As root, the workers run as an unprivileged system user, the one deploy/systemd/agentfcgi@.service runs them as
+# (docs/deploy.md makes it the same way): a worker that is taken over by a request holds no more than that user
+# may. as_worker runs a command as that user: setpriv (util-linux) execs in place, so the pid run.sh records and
+# signals is the worker's own, and no capability, new privilege (setuid) or supplementary group comes along.
+worker_user=agentfcgi
+as_worker=()
+if $root; then
+    if ! id -u "$worker_user" >/dev/null 2>&1; then
+        say "adding the system user $worker_user (no login, no home) for the workers"
+        group=(--user-group)
+        getent group "$worker_user" >/dev/null && group=(--gid "$worker_user")
+        useradd --system "${group[@]}" --home-dir /var/lib/agentfcgi --no-create-home \
+            --shell /usr/sbin/nologin "$worker_user" || id -u "$worker_user" >/dev/null 2>&1 ||
+            die "could not add the user $worker_user"
+    fi
+    [[ $(id -u "$worker_user") -ne 0 ]] || die "the user $worker_user has uid 0; the workers must not run as root"
+    worker_group=$(id -gn "$worker_user")
+    as_worker=(setpriv --reuid="$worker_user" --regid="$worker_group" --init-groups --no-new-privs
+        --inh-caps=-all --bounding-set=-all
+        env HOME="$(getent passwd "$worker_user" | cut -d: -f6)" USER="$worker_user" LOGNAME="$worker_user")
+fi
 
 # ---- processes: started here, stopped by the traps below ----
 WORKER_PIDS=()
@@ -165,8 +192,37 @@ for f in "$STATE"/run/worker-*.pid; do
     [[ -e $f ]] || continue
     n=${f##*/worker-}
     n=${n%.pid}
-    stop_leftover "$f" "worker $n" "unix:$STATE/run/worker-$n.sock"
+    stop_leftover "$f" "worker $n" "--listen unix:$STATE/"
 done
+
+# What the workers may reach (as root; as a user, the workers are that user and nginx too). Nothing that run.sh
+# (root) writes lies in a folder the workers may write: a worker taken over could plant a link there.
+if $root; then
+    # The worker user and nginx's workers (www-data) must get through every folder above the state folder, the
+    # binary and the configuration.
+    for path in "$STATE" "$(dirname "$BIN")" "$(dirname "$CONFIG")"; do
+        d=$path
+        while [[ $d != / ]]; do
+            if [[ $(stat -c %A "$d") != *[xt] ]]; then
+                say "chmod o+x $d (so $worker_user and www-data can reach $path)"
+                chmod o+x "$d"
+            fi
+            d=$(dirname "$d")
+        done
+    done
+    # The database: the worker user's alone (files of earlier runs made as root become its own; -h: a link is
+    # changed itself, never what it points to).
+    chown -R -h "$worker_user:$worker_group" "$STATE/data"
+    chmod 0700 "$STATE/data"
+    # The sockets: made by the workers (mode 0666), reached through this folder, which only the workers (owner) and
+    # nginx's workers (group www-data, search only) may enter, as systemd's agentfcgi@.socket allows them.
+    chown "$worker_user:www-data" "$STATE/sockets"
+    chmod 0710 "$STATE/sockets"
+    # Logs: run.sh opens them (the workers write to the descriptor they inherit); not for other users.
+    chmod 0750 "$STATE/logs"
+    "${as_worker[@]}" test -x "$BIN" || die "the user $worker_user cannot run $BIN"
+    "${as_worker[@]}" test -r "$CONFIG" || die "the user $worker_user cannot read $CONFIG"
+fi
 
 listening() { # socket path: does a process listen on it?
     command -v ss >/dev/null 2>&1 || return 1
@@ -177,9 +233,18 @@ listening() { # socket path: does a process listen on it?
 # A first API key for the local demo (admin, tenant "demo"), kept in the state folder; a new one when the
 # database no longer has it.
 database=${AGENTFCGI_DATABASE:-$STATE/data/agentfcgi.sqlite}
+if $root && [[ $database != *://* ]]; then
+    # SQLite writes the file and, beside it, its -wal and -shm files: the folder must be the worker user's too.
+    for f in "$(dirname "$database")" "$database" "$database-wal" "$database-shm"; do
+        [[ ! -e $f ]] || "${as_worker[@]}" test -w "$f" ||
+            die "the workers run as $worker_user and cannot write $f (chown $worker_user $f, or leave AGENTFCGI_DATABASE unset)"
+    done
+fi
+# The key commands run as the workers' user too, so that a database (and -wal, -shm) they create is its own.
 key_id=$(sed -n 's/^afk_\([0-9a-f]\{12\}\)_.*/\1/p' "$STATE/api-key" 2>/dev/null || true)
-if [[ -z $key_id ]] || ! "$BIN" keys list --database "$database" | grep -q "^$key_id  active"; then
-    (umask 077 && "$BIN" keys create --database "$database" --name local-demo --tenant demo --scopes admin --quiet >"$STATE/api-key")
+if [[ -z $key_id ]] || ! "${as_worker[@]}" "$BIN" keys list --database "$database" | grep -q "^$key_id  active"; then
+    (umask 077 && "${as_worker[@]}" "$BIN" keys create --database "$database" --name local-demo --tenant demo \
+        --scopes admin --quiet >"$STATE/api-key")
     say "created an API key for this demo: $STATE/api-key"
 fi
 API_KEY=$(cat "$STATE/api-key")
@@ -192,26 +257,30 @@ if [[ -z ${AGENTFCGI_WEBHOOK_SECRET:-} ]]; then
     AGENTFCGI_WEBHOOK_SECRET=$(cat "$STATE/webhook-secret")
 fi
 export AGENTFCGI_WEBHOOK_SECRET
-args=(--config "$CONFIG" --socket-mode 0660 --database "$database")
-$root && args+=(--socket-group www-data)
+# As root the sockets' folder admits only the workers and www-data (above), so the sockets themselves are 0666: the
+# workers' user is not in group www-data and cannot give them that group. As a user, nginx is that user too.
+socket_mode=0660
+$root && socket_mode=0666
+args=(--config "$CONFIG" --socket-mode "$socket_mode" --database "$database")
 upstreams=""
 for i in $(seq 1 "$WORKERS"); do
-    sock=$STATE/run/worker-$i.sock
+    sock=$STATE/sockets/worker-$i.sock
     log=$STATE/logs/worker-$i.log
     if [[ -S $sock ]]; then
         listening "$sock" && die "another process listens on $sock; stop it first"
         rm -f "$sock" # stale, from a killed run: nobody listens on it
     fi
-    echo "=== $(date -Is) scripts/run.sh: $BIN serve --listen unix:$sock ${args[*]}" >>"$log"
+    echo "=== $(date -Is) scripts/run.sh: $BIN serve --listen unix:$sock ${args[*]}${as_worker:+ (as user $worker_user)}" >>"$log"
     say "worker $i: $BIN serve --listen unix:$sock ${args[*]}  (log: $log)"
-    setsid "$BIN" serve --listen "unix:$sock" "${args[@]}" >>"$log" 2>&1 </dev/null &
+    # umask 077, as the systemd unit's UMask=: the database files the worker makes are its user's alone.
+    (umask 077 && exec setsid "${as_worker[@]}" "$BIN" serve --listen "unix:$sock" "${args[@]}") >>"$log" 2>&1 </dev/null &
     WORKER_PIDS+=($!)
     echo "$!" >"$STATE/run/worker-$i.pid"
     upstreams+="${upstreams:+ }unix:$sock"
 done
 
 for i in $(seq 1 "$WORKERS"); do
-    sock=$STATE/run/worker-$i.sock
+    sock=$STATE/sockets/worker-$i.sock
     pid=${WORKER_PIDS[$((i - 1))]}
     deadline=$((SECONDS + 10))
     until [[ -S $sock ]]; do
@@ -224,22 +293,13 @@ for i in $(seq 1 "$WORKERS"); do
         sleep 0.1
     done
 done
-say "$WORKERS worker(s) listening in $STATE/run"
+say "$WORKERS worker(s) listening in $STATE/sockets${as_worker:+, as user $worker_user}"
 
 # ---- 5. nginx ----
+# As root, nginx's workers run as www-data (the master keeps the TLS key, read as root); they reach the sockets and
+# the docs through the folders opened above.
 nginx_user=""
-if $root; then
-    nginx_user=www-data
-    # nginx's workers run as www-data: they must reach the sockets and read the docs.
-    d=$STATE
-    while [[ $d != / ]]; do
-        if [[ $(stat -c %A "$d") != *[xt] ]]; then
-            say "chmod o+x $d (so www-data can reach $STATE/run)"
-            chmod o+x "$d"
-        fi
-        d=$(dirname "$d")
-    done
-fi
+$root && nginx_user=www-data
 
 rm -rf "$STATE/docs"
 mkdir -p "$STATE/docs"
@@ -296,7 +356,8 @@ agentfcgi is running: $WORKERS worker(s) behind nginx.
 ${docs_lines}${cors_line}  HTTP       http://127.0.0.1:$HTTP_PORT/ redirects to HTTPS
   CA         $ca   (trust it: curl --cacert, SSL_CERT_FILE, REQUESTS_CA_BUNDLE)
   logs       $STATE/logs/worker-N.log, $STATE/nginx/logs/access.log and error.log
-  API key    $API_KEY   (admin; also in $STATE/api-key)
+${as_worker:+  workers    run as user $worker_user; the database is its own, the keys and secrets are not readable by it
+}  API key    $API_KEY   (admin; also in $STATE/api-key)
   webhooks   signed with the secret in $STATE/webhook-secret (AGENTFCGI_WEBHOOK_SECRET)
 
 Try (every call but /ok and /info needs the key):
