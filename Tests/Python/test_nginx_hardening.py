@@ -1,5 +1,7 @@
-"""nginx against slow and greedy clients (#24 item 14).
+"""nginx against slow and greedy clients, and what its logs keep (#24 items 10 and 14).
 
+- Logs: the error log is not world-readable (0640), and neither log holds a query string, not even for the requests
+  that a limit rejects (nginx writes those with their request line unless their log level is below the error log's).
 - Slow clients: a header or a body that does not arrive within HEADER_TIMEOUT / BODY_TIMEOUT loses its connection.
 - Greedy clients: one address has at most MAX_CONNS requests in progress, on every route (the stream locations, which
   have a limit_conn of their own and so inherit none, repeat it); the next is a 429 problem.
@@ -19,6 +21,8 @@ import subprocess
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+SECRET = "afk_secret123"
+QUERY = "?api_key=" + SECRET
 
 
 def shared_prefix() -> pathlib.Path:
@@ -134,6 +138,52 @@ def problem_429(answer) -> dict:
     return problem
 
 
+# ---- logs ----
+
+def test_logs_hold_no_query_string_and_the_error_log_is_private(tmp_path, base_url, api_key):
+    """Requests with a key in the query string, some of them rejected by each limit (per key, open streams, requests
+    in progress): the key is in neither log, and the error log is 0640, on a private nginx and on the shared one."""
+    with private_nginx(tmp_path, RATE="10000r/s", KEY_RATE="1r/m", BURST="2", MAX_STREAMS="1",
+                       MAX_CONNS="2") as (port, prefix):
+        ok = request(port, "GET", "/ok" + QUERY)
+        # limit_req: a key may send 3 requests a minute (1 + burst 2); the 4th is refused.
+        fake = {"X-Api-Key": "afk_aaaaaaaaaaaa_notakey"}
+        by_key = [request(port, "GET", "/info" + QUERY, fake) for _ in range(4)]
+        stream = open_stream(port, "/runs/stream" + QUERY, api_key)
+        try:
+            # limit_conn, open streams: one per address.
+            second = request(port, "POST", "/runs/stream" + QUERY, {"X-Api-Key": api_key}, "{}")
+            # limit_conn, requests in progress: the stream and a held request are two; a third is refused.
+            held = hold(port, "POST", "/threads" + QUERY)
+            try:
+                third = poll_until_429(port, "/ok" + QUERY)
+            finally:
+                held.close()
+        finally:
+            stream.close()
+        private_logs = prefix / "logs"
+
+    assert ok[0] == 200, ok
+    assert [status == 429 for status, _, _ in by_key] == [False, False, False, True], [a[0] for a in by_key]
+    problem_429(by_key[3])
+    assert "open streams" in problem_429(second)["detail"]
+    assert "open streams" in problem_429(third)["detail"]
+
+    # The shared service too: its error log was made by render.sh under scripts/run.sh.
+    with connect(int(base_url.rsplit(":", 1)[1])) as tls:
+        tls.sendall(head("GET", "/ok" + QUERY))
+        assert parse(read_all(tls))[0] == 200
+    for logs in (private_logs, shared_prefix() / "logs"):
+        assert oct((logs / "error.log").stat().st_mode & 0o777) == "0o640", logs / "error.log"
+        # access.log: `$uri`, the path without its query; error.log: no request line at the limits' level.
+        for name in ("access.log", "error.log"):
+            text = read_settled(logs / name)
+            assert SECRET not in text, f"{logs / name}: " + "\n".join(l for l in text.splitlines() if SECRET in l)
+    access = read_settled(private_logs / "access.log")
+    assert '"GET /ok HTTP/1.1" 200 ' in access and '"GET /info HTTP/1.1" 429 ' in access, access
+    assert '"POST /runs/stream HTTP/1.1" 429 ' in access and '"GET /ok HTTP/1.1" 429 ' in access, access
+
+
 def poll_until_429(port: int, target: str, seconds: float = 5):
     """The held request counts once nginx has read its header: ask until it does (at most `seconds`)."""
     deadline = time.monotonic() + seconds
@@ -142,6 +192,12 @@ def poll_until_429(port: int, target: str, seconds: float = 5):
         if answer[0] == 429 or time.monotonic() > deadline:
             return answer
         time.sleep(0.05)
+
+
+def read_settled(path: pathlib.Path) -> str:
+    """A log's text once nginx has written its last line (lines of requests just closed may trail by a moment)."""
+    time.sleep(0.3)
+    return path.read_text(errors="replace")
 
 
 # ---- slow clients ----

@@ -3,7 +3,8 @@
 #
 # Writes $PREFIX/conf/nginx.conf (a standalone main config: pid, logs and temp files under
 # $PREFIX) and $PREFIX/conf/agentfcgi.conf (the http-level site; a server install copies
-# this one file into /etc/nginx/conf.d/). Creates $PREFIX/{conf,logs,tmp}.
+# this one file into /etc/nginx/conf.d/). Creates $PREFIX/{conf,logs,tmp}, and the logs nginx
+# writes there (error.log, and ACCESS_LOG when it is under $PREFIX/logs) with mode 0640.
 #
 # Environment (required first):
 #   PREFIX        absolute folder for the rendered config, logs and temp files
@@ -203,6 +204,15 @@ add CORS_MAX_AGE "$CORS_MAX_AGE"
 add CORS_VARY "$cors_vary"
 
 mkdir -p "$PREFIX/conf" "$PREFIX/logs" "$PREFIX/tmp"
+# The logs under the prefix, made before nginx opens them: nginx would create them 0644 (world-readable),
+# and they hold clients' addresses and key ids, and the error log, for some errors, request lines with
+# their query strings (docs/security.md). nginx appends to an existing file and keeps its mode: the
+# owner (root, or the user that runs nginx) and its group may read them. Logs elsewhere (a server's
+# /var/log/nginx) are the distribution's, 0640 already.
+logs=("$PREFIX/logs/error.log")
+[[ $ACCESS_LOG != "$PREFIX/logs/"* ]] || logs+=("$ACCESS_LOG")
+touch "${logs[@]}"
+chmod 0640 "${logs[@]}"
 
 render() { # template output
     local tmp="$2.tmp.$$"
