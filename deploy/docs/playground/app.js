@@ -2,13 +2,17 @@
 // OpenAI's Responses API (the thread is the response's conversation either way). Uses fetch streaming (EventSource
 // can neither POST nor send an API key). What a run has streamed so far is kept in localStorage, so a reload resumes
 // the stream after the last event (Last-Event-ID, or the Responses API's starting_after) instead of starting over.
+// The API key is not: it stays in this tab's sessionStorage, which a reload keeps and closing the tab clears, and
+// not in localStorage, where it would outlive the visit for anyone who later uses this browser profile.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const store = {
-  get: (key) => localStorage.getItem("agentfcgi." + key),
-  set: (key, value) => value == null ? localStorage.removeItem("agentfcgi." + key) : localStorage.setItem("agentfcgi." + key, value),
-};
+const storeIn = (storage) => ({
+  get: (key) => storage.getItem("agentfcgi." + key),
+  set: (key, value) => value == null ? storage.removeItem("agentfcgi." + key) : storage.setItem("agentfcgi." + key, value),
+});
+const store = storeIn(localStorage);
+const secrets = storeIn(sessionStorage);
 
 function headers(extra = {}) {
   const result = { ...extra };
@@ -227,10 +231,12 @@ async function resume() {
   status("");
 }
 
-$("api-key").value = store.get("key") || "";
+// Earlier versions kept the key in localStorage: take it into this tab and off the disk.
+if (store.get("key")) { secrets.set("key", secrets.get("key") || store.get("key")); store.set("key", null); }
+$("api-key").value = secrets.get("key") || "";
 $("api").value = store.get("api") || "langgraph";
 $("api").addEventListener("change", () => store.set("api", $("api").value));
-$("api-key").addEventListener("change", () => { store.set("key", $("api-key").value || null); loadAgents(); });
+$("api-key").addEventListener("change", () => { secrets.set("key", $("api-key").value.trim() || null); loadAgents(); });
 $("new-thread").addEventListener("click", () => { store.set("thread", null); store.set("run", null); loadThread(); });
 $("composer").addEventListener("submit", send);
 $("message").addEventListener("keydown", (event) => {
