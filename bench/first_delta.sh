@@ -14,7 +14,7 @@ bench_binary
 state=$out/state
 rm -rf "$state"
 https=$(bash "$repo/scripts/free-port.sh")
-RATE=100000r/s KEY_RATE=100000r/s BURST=100000 AGENTFCGI_STATE=$state WORKERS=2 CONFIG=$repo/bench/agents.yaml \
+RATE=100000r/s KEY_RATE=100000r/s BURST=100000 MAX_CONNS=0 AGENTFCGI_STATE=$state WORKERS=2 CONFIG=$repo/bench/agents.yaml \
     HTTPS_PORT=$https HTTP_PORT=$(bash "$repo/scripts/free-port.sh") \
     setsid bash "$repo/scripts/run.sh" >"$out/run.log" 2>&1 </dev/null &
 service=$!

@@ -35,7 +35,7 @@ for store in sqlite postgres; do
             database=${POSTGRES_URL%/*}/$name?sslmode=disable
         fi
         https=$(free_port)
-        RATE=100000r/s KEY_RATE=100000r/s BURST=100000 AGENTFCGI_STATE=$state WORKERS=$workers \
+        RATE=100000r/s KEY_RATE=100000r/s BURST=100000 MAX_CONNS=0 AGENTFCGI_STATE=$state WORKERS=$workers \
             AGENTFCGI_DATABASE=$database HTTPS_PORT=$https HTTP_PORT=$(free_port) CONFIG=$here/agents.yaml \
             setsid bash "$repo/scripts/run.sh" >"$out/run-$store-$workers.log" 2>&1 </dev/null &
         service=$!
