@@ -55,6 +55,29 @@ import Testing
         }
     }
 
+    /// Knowing a key's public id is not enough to use up its rate: requests with the id and a wrong secret fill
+    /// a bucket of their own (and get 401), and the key's owner still gets its three answers.
+    @Test func aWrongSecretCannotDrainAKeysRate() async throws {
+        try await withCluster(workers: 1, nginx: ["RATE": "10000r/s", "KEY_RATE": "1r/m", "BURST": "2"]) { cluster in
+            let victim = try newKey(cluster, tenant: "live", scopes: "agents:read")
+            let id = String(victim.dropFirst(4).prefix(12))
+            var forged: [Int] = []
+            for attempt in 0..<12 {
+                let wrong = "afk_\(id)_" + String(repeating: Array("Zz9-")[attempt % 4], count: 43)
+                forged.append(try await cluster.fetch(.POST, "/agents/search", body: "{}", headers: [("X-Api-Key", wrong)]).status)
+            }
+            #expect(forged.allSatisfy { $0 == 401 || $0 == 429 } && forged.contains(401), "\(forged)")
+            var own: [Int] = []
+            for _ in 0..<3 {
+                own.append(try await cluster.fetch(.POST, "/agents/search", body: "{}", headers: [("X-Api-Key", victim)]).status)
+            }
+            #expect(own == [200, 200, 200], "\(own)")
+            // The log still names the key by its id only.
+            let log = try String(contentsOf: cluster.directory.appendingPathComponent("nginx/logs/access.log"), encoding: .utf8)
+            #expect(log.contains("key=\(id)") && !log.contains(String(victim.suffix(43).prefix(8))))
+        }
+    }
+
     /// nginx limits each key on its own (by the key's public id), with a 429 problem and Retry-After;
     /// another key is not slowed by it. One request a minute with a burst of 2: a fresh key gets exactly 3 answers
     /// and then 429s, however slowly a busy machine sends the 12 (the first minute is not over before they are).
