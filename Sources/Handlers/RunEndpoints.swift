@@ -43,9 +43,10 @@ struct RunEndpoints {
 
     func wait(_ request: Request, _ context: RequestContext) async throws -> Response {
         let plan = try await plan(request, context)
-        let admission = try await engine.admitStateless(context.principal?.quota)
+        let job = plan.job(defaultDisconnect: .cancel)
+        let admission = try await engine.admitStateless(context.principal?.quota, for: job)
         let runID = dependencies.makeID()
-        let outcome = try await engine.runStateless(plan.job(defaultDisconnect: .cancel), runID: runID, admission: admission,
+        let outcome = try await engine.runStateless(job, runID: runID, admission: admission,
                                                     logger: runLogger(context, runID: runID, plan: plan), emit: nil)
         guard let result = outcome.result else {
             if outcome.status == .interrupted { throw CancellationError() }
@@ -61,10 +62,10 @@ struct RunEndpoints {
 
     func stream(_ request: Request, _ context: RequestContext) async throws -> Response {
         let plan = try await plan(request, context)
-        let admission = try await engine.admitStateless(context.principal?.quota)
+        let job = plan.job(defaultDisconnect: .cancel)
+        let admission = try await engine.admitStateless(context.principal?.quota, for: job)
         let runID = dependencies.makeID()
         let logger = runLogger(context, runID: runID, plan: plan)
-        let job = plan.job(defaultDisconnect: .cancel)
         let (engine, requestID) = (self.engine, context.requestID)
         // Not stored, so never re-read: the request's time stands for the run's creation.
         let renderer = LangGraphRenderer(modes: Set(plan.streamModes), runID: runID, agentID: plan.agent.id,

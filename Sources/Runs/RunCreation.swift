@@ -42,15 +42,22 @@ extension RunEngine {
     /// stop it unless asked to. It waits for earlier runs of its thread.
     public func start(_ order: RunOrder) async throws -> (RunRecord, LocalRun) {
         let agent = try agent(for: order.job)
-        try await Budget.check(order.quota, store: store)
-        let threadID = try await prepare(order.thread)
-        var new = newRun(order, threadID: threadID)
-        new.worker = workerID
-        new.leaseUntil = leaseDeadline
-        let record = try await createRun(new, order.quota, ownThread: order.thread)
+        var order = order
+        let reservation = try await reserveBudget(&order, agent: agent)
+        let record: RunRecord
+        do {
+            let threadID = try await prepare(order.thread)
+            var new = newRun(order, threadID: threadID)
+            new.worker = workerID
+            new.leaseUntil = leaseDeadline
+            record = try await createRun(new, order.quota, ownThread: order.thread)
+        } catch {
+            await refund(reservation)
+            throw error
+        }
         var logger = order.logger
         logger[metadataKey: "run.id"] = .string(record.id)
-        logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(threadID))
+        logger[metadataKey: "thread.id"] = .string(Tenancy.publicID(record.threadID ?? ""))
         logger[metadataKey: "agent.id"] = .string(agent.id)
         return (record, launch(record, job: order.job, agent: agent, logger: logger, claimed: false))
     }
@@ -60,17 +67,36 @@ extension RunEngine {
         var order = order
         // A thread of the run's own has nothing to be busy with: the run queues.
         if case .own = order.thread { order.job.multitaskStrategy = MultitaskStrategy.enqueue.rawValue }
-        _ = try agent(order.job.agentID)
-        try await Budget.check(order.quota, store: store)
-        let threadID = try await prepare(order.thread)
-        var new = newRun(order, threadID: threadID)
-        new.background = true
-        new.notBefore = order.job.afterSeconds > 0 ? Date() + order.job.afterSeconds : nil
-        let run = try await createRun(new, order.quota, ownThread: order.thread)
-        order.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(threadID)),
+        let reservation = try await reserveBudget(&order, agent: agent(for: order.job))
+        let run: RunRecord
+        do {
+            let threadID = try await prepare(order.thread)
+            var new = newRun(order, threadID: threadID)
+            new.background = true
+            new.notBefore = order.job.afterSeconds > 0 ? Date() + order.job.afterSeconds : nil
+            run = try await createRun(new, order.quota, ownThread: order.thread)
+        } catch {
+            await refund(reservation)
+            throw error
+        }
+        order.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(run.threadID ?? "")),
                                                    "agent.id": .string(order.job.agentID)])
         pokeBackground()
         return run
+    }
+
+    /// A key with a daily budget: the run's estimate taken from it now, and carried in the job.
+    private func reserveBudget(_ order: inout RunOrder, agent: AgentDefinition) async throws -> TokenReservation? {
+        guard let reservation = try await Budget.reserve(order.quota, estimate: Budget.estimate(agent, input: order.job.messages),
+                                                         store: store) else { return nil }
+        order.job.hold(reservation)
+        return reservation
+    }
+
+    /// A run that was not made gives its reservation back.
+    func refund(_ reservation: TokenReservation?) async {
+        guard let reservation else { return }
+        await recordUsage(key: reservation.keyID, tokens: -reservation.reserved, day: reservation.day)
     }
 
     /// The job's agent with the sampling settings the job chose.
@@ -233,10 +259,13 @@ extension RunEngine {
 public final class Admission: Sendable {
     private let release: (@Sendable () -> Void)?
     private let settle: (@Sendable (Usage) async -> Void)?
+    /// The run's hold on its key's daily budget, when the key has one.
+    let budget: BudgetMeter?
     private let open = Atomic<Bool>(true)
 
-    init(release: (@Sendable () -> Void)? = nil, settle: (@Sendable (Usage) async -> Void)? = nil) {
+    init(release: (@Sendable () -> Void)? = nil, budget: BudgetMeter? = nil, settle: (@Sendable (Usage) async -> Void)? = nil) {
         self.release = release
+        self.budget = budget
         self.settle = settle
     }
 
@@ -248,6 +277,9 @@ public final class Admission: Sendable {
     }
 
     deinit {
-        if open.load(ordering: .acquiring) { release?() }
+        guard open.load(ordering: .acquiring) else { return }
+        release?()
+        // Never started: its reservation goes back.
+        if let budget { Task { await budget.settle(used: 0) } }
     }
 }

@@ -127,10 +127,20 @@ public final class RunEngine: Sendable {
 
     /// A stateless run's place under its key's `max_concurrent_runs`, checked against the key's stored runs on every
     /// worker and its stateless runs in this process (which are not stored), and its daily token budget.
-    public func admitStateless(_ quota: RunQuota?) async throws -> Admission {
+    public func admitStateless(_ quota: RunQuota?, for job: RunJob) async throws -> Admission {
         guard let quota else { return Admission() }
-        try await Budget.check(quota, store: store)
-        guard let limit = quota.maxConcurrentRuns else { return settling(quota) }
+        let budget = try await Budget.reserve(quota, estimate: Budget.estimate(try agent(for: job), input: job.messages), store: store)
+            .map { BudgetMeter($0, engine: self) }
+        do {
+            return try await placing(quota, budget: budget)
+        } catch {
+            await budget?.settle(used: 0)
+            throw error
+        }
+    }
+
+    private func placing(_ quota: RunQuota, budget: BudgetMeter?) async throws -> Admission {
+        guard let limit = quota.maxConcurrentRuns else { return settling(quota, budget: budget) }
         // The place is taken here first, so that a stored run created meanwhile (`storedLimit`) already sees it.
         let taken = statelessRuns.withLock { runs in
             guard runs[quota.keyID, default: 0] < limit else { return false }
@@ -151,19 +161,23 @@ public final class RunEngine: Sendable {
             release()
             throw StoreError.concurrentRunsExceeded(limit: limit)
         }
-        return settling(quota, release: release)
+        return settling(quota, budget: budget, release: release)
     }
 
-    private func settling(_ quota: RunQuota, release: (@Sendable () -> Void)? = nil) -> Admission {
-        return Admission(release: release) { [self] usage in
-            if usage.totalTokens > 0 { await recordUsage(key: quota.keyID, tokens: usage.totalTokens) }
+    private func settling(_ quota: RunQuota, budget: BudgetMeter?, release: (@Sendable () -> Void)? = nil) -> Admission {
+        Admission(release: release, budget: budget) { [self] usage in
+            if let budget {
+                await budget.settle(used: usage.totalTokens)
+            } else if usage.totalTokens > 0 {
+                await recordUsage(key: quota.keyID, tokens: usage.totalTokens)
+            }
         }
     }
 
     /// Adds a finished run's tokens to its key's count for today. A busy or unreachable database gets more tries in
     /// the background (a minute in all), so the answer is not held; only then is the count logged as lost.
-    func recordUsage(key: String, tokens: Int) async {
-        let day = Budget.today()
+    func recordUsage(key: String, tokens: Int, day: String = Budget.today()) async {
+        guard tokens != 0 else { return }
         do {
             try await store.addUsage(key: key, day: day, tokens: tokens)
             return

@@ -119,8 +119,14 @@ final class RunExecution: Sendable {
     func observer(collected: Collected) -> @Sendable (RunEvent) async throws -> Void {
         let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
         let (agent, persistence, observed) = (self.agent, self.persistence, persistence.observesEvents)
+        let budget = persistence.budget
         return { event in
             collected.record(event)
+            // Past its reservation a run takes more of its key's budget; with none left it stops before its next step.
+            if let budget {
+                if case .usage = event { try await budget.charge(total: collected.usage.totalTokens) }
+                if case .toolStarted = event { try await budget.check() }
+            }
             // Durable before the tool runs: a later attempt then knows not to repeat it.
             if case .toolStarted(let call) = event, agent.tool(call.name)?.isIdempotent == false {
                 try await persistence.recordSideEffect(call)

@@ -6,7 +6,8 @@ import Store
 /// dialect (or one release) is started by another. Dialect options the engine does not act on (stream modes) are
 /// kept as given, for readers that do not name their own.
 public struct RunJob: Codable, Sendable, Equatable {
-    /// Version 2 carries an assistant (`assistant`); jobs without one stay version 1, which earlier releases read.
+    /// Version 2 carries an assistant (`assistant`) or a budget reservation; jobs without either stay version 1,
+    /// which earlier releases read.
     public static let currentVersion = 2
 
     public enum Disconnect: String, Codable, Sendable {
@@ -44,6 +45,15 @@ public struct RunJob: Codable, Sendable, Equatable {
     /// Runs the job as `binding` says; a release that cannot read it refuses the job rather than run the bare agent.
     public mutating func bind(_ binding: AssistantBinding) {
         assistant = binding
+        version = max(version, 2)
+    }
+
+    /// The part of the key's daily token budget the run holds (keys with a budget only).
+    public private(set) var reservation: TokenReservation?
+
+    /// Carries a budget reservation; a release that cannot read it refuses the job rather than settle it wrongly.
+    public mutating func hold(_ reservation: TokenReservation) {
+        self.reservation = reservation
         version = max(version, 2)
     }
 
@@ -93,7 +103,7 @@ public struct RunJob: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
         case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model, clientTools = "client_tools"
-        case keepHistory = "keep_history", instructions, values, assistant
+        case keepHistory = "keep_history", instructions, values, assistant, reservation
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }

@@ -31,6 +31,8 @@ protocol RunPersistence: Sendable {
     func release() async -> Bool
     /// For a run that never started: readers learn why and see the stream end.
     func close(_ problem: RunProblem) async
+    /// The run's hold on its key's daily token budget, when the key has one.
+    var budget: BudgetMeter? { get }
 }
 
 // MARK: - Stored runs
@@ -90,6 +92,7 @@ struct StoredRun: RunPersistence {
     let claimed: Bool
     let local: LocalRun
     let log: StoredLog
+    let budget: BudgetMeter?
 
     init(engine: RunEngine, record: RunRecord, job: RunJob, claimed: Bool, local: LocalRun) {
         self.engine = engine
@@ -98,6 +101,7 @@ struct StoredRun: RunPersistence {
         self.claimed = claimed
         self.local = local
         self.log = StoredLog(engine: engine, runID: record.id)
+        self.budget = job.reservation.map { BudgetMeter($0, engine: engine) }
     }
 
     var store: any AgentStore { engine.store }
@@ -168,7 +172,9 @@ struct StoredRun: RunPersistence {
                                        closingEvents: end.map { [$0] } ?? [])
         let finished = try await store.finishRun(record.id, worker: engine.workerID, completion)
         if !rollback { if finished { log.closed() } else { await log.end() } }
-        if let keyID = record.keyID, let usage = note.usage, usage.totalTokens > 0 {
+        if let budget {
+            await budget.settle(used: note.usage?.totalTokens ?? 0)
+        } else if let keyID = record.keyID, let usage = note.usage, usage.totalTokens > 0 {
             await engine.recordUsage(key: keyID, tokens: usage.totalTokens)
         }
     }
@@ -179,7 +185,10 @@ struct StoredRun: RunPersistence {
         (try? await store.releaseRun(record.id, worker: engine.workerID)) == true
     }
 
-    func close(_ problem: RunProblem) async { await log.close(problem) }
+    func close(_ problem: RunProblem) async {
+        await budget?.settle(used: 0)
+        await log.close(problem)
+    }
 }
 
 // MARK: - Stateless runs
@@ -191,6 +200,8 @@ struct StatelessRun: RunPersistence {
     let observesEvents: Bool
     /// The client may have left (`on_disconnect: continue`): what it would have been sent is dropped.
     let tolerant: Bool
+
+    var budget: BudgetMeter? { admission.budget }
 
     func begin() async throws -> Int? { 1 }
     func history() async throws -> [ChatMessage] { [] }

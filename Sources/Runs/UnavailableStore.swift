@@ -64,6 +64,7 @@ extension UnavailableStore {
     public func revokeKey(_ id: String) async throws -> Bool { throw Unavailable() }
     public func addUsage(key id: String, day: String, tokens: Int) async throws {}
     public func usage(key id: String, day: String) async throws -> Int { 0 }
+    public func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int { tokens }
 }
 
 extension UnavailableStore {

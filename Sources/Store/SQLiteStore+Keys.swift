@@ -51,6 +51,19 @@ extension SQLiteStore: KeyStore {
         }
     }
 
+    public func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int {
+        try await writing { db in
+            let spent = try Int.fetchOne(db, sql: "SELECT tokens FROM key_usage WHERE key_id = ? AND day = ?", arguments: [id, day]) ?? 0
+            let granted = max(0, min(tokens, limit - spent))
+            guard granted > 0 else { return 0 }
+            try db.execute(sql: """
+                INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (?, ?, ?, 0)
+                ON CONFLICT (key_id, day) DO UPDATE SET tokens = tokens + excluded.tokens
+                """, arguments: [id, day, granted])
+            return granted
+        }
+    }
+
     public func usage(key id: String, day: String) async throws -> Int {
         try await reading { db in
             try Int.fetchOne(db, sql: "SELECT tokens FROM key_usage WHERE key_id = ? AND day = ?", arguments: [id, day]) ?? 0

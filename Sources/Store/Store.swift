@@ -163,6 +163,10 @@ public protocol KeyStore: Sendable {
     /// Adds a finished run's tokens to the key's count for `day` (UTC, yyyy-mm-dd).
     func addUsage(key id: String, day: String, tokens: Int) async throws
     func usage(key id: String, day: String) async throws -> Int
+    /// Takes up to `tokens` of the key's `limit` for `day` in one step, so that runs admitted together cannot spend
+    /// more than the limit between them: how many were granted (0 once the day's count has reached the limit). They
+    /// count as spent from now on; `addUsage` with the difference settles them when the run ends.
+    func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int
 }
 
 public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & CallHandleStore & KeyStore

@@ -186,6 +186,24 @@ extension PostgresStore: KeyStore {
             """)
     }
 
+    public func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int {
+        try await transaction { connection in
+            // The row first, then its lock: reservations of one key and day take turns.
+            _ = try await self.rows("""
+                INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (\(id), \(day), 0, 0) ON CONFLICT (key_id, day) DO NOTHING
+                """, on: connection)
+            let spent = try await self.rows("SELECT tokens FROM key_usage WHERE key_id = \(id) AND day = \(day) FOR UPDATE", on: connection)
+                .first.map { try $0.int("tokens") } ?? 0
+            let granted = max(0, min(tokens, limit - spent))
+            if granted > 0 {
+                _ = try await self.rows("""
+                    UPDATE key_usage SET tokens = tokens + \(Int64(granted)) WHERE key_id = \(id) AND day = \(day)
+                    """, on: connection)
+            }
+            return granted
+        }
+    }
+
     public func usage(key id: String, day: String) async throws -> Int {
         try await rows("SELECT tokens FROM key_usage WHERE key_id = \(id) AND day = \(day)").first.map { try $0.int("tokens") } ?? 0
     }

@@ -150,6 +150,45 @@ import Testing
 }
 
 extension AuthTests {
+    /// A daily budget is reserved when a run is admitted, not only checked: runs admitted together cannot spend it
+    /// twice over (before, 20 parallel runs on a budget of 10 spent 2,540 tokens).
+    @Test func aBudgetIsReservedAtAdmission() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let key = try await h.makeKey(tenant: "c", scopes: ["admin"], dailyTokenBudget: 10)
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    let path = index % 2 == 0 ? "/runs/wait" : "/v1/chat/completions"
+                    let body = index % 2 == 0 ? ThreadHarness.input("hi there")
+                        : #"{"model":"echo","messages":[{"role":"user","content":"hi there"}]}"#
+                    return await self.call(h, "POST", path, body, key: key).status
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.allSatisfy { $0 == 200 || $0 == 429 } && statuses.contains(200), "\(statuses)")
+        let keyID = String(key.dropFirst(4).prefix(12))
+        let spent = try await h.store.usage(key: keyID, day: Date().formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day()))
+        // One answer of "You said: hi there" is about 6 tokens: at most the budget and the last run's overshoot.
+        #expect(spent <= 16, "spent \(spent) of 10 with \(statuses.filter { $0 == 200 }.count) runs answered")
+        #expect(await call(h, "POST", "/runs/wait", ThreadHarness.input("more"), key: key).status == 429)
+    }
+
+    /// A run that goes past its key's budget stops before its next step: the tool it asked for does not run and the
+    /// model is not called again.
+    @Test func aRunPastTheBudgetStopsBeforeItsNextStep() async throws {
+        let agents = ThreadHarness.agents + [AgentDefinition(id: "calc", model: ModelSettings(tokenDelay: .zero), tools: [ConfiguredTool(CalculatorTool())])]
+        let h = try ThreadHarness(agents: agents, requireKeys: true)
+        let key = try await h.makeKey(tenant: "c", scopes: ["admin"], dailyTokenBudget: 3)
+        #expect(await call(h, "POST", "/threads", #"{"thread_id":"t"}"#, key: key).status == 200)
+        let stopped = await call(h, "POST", "/threads/t/runs/wait", ThreadHarness.input("what is 12*3?", agent: "calc"), key: key)
+        let values = try await jsonObject(stopped)
+        #expect((values["__error__"] as? [String: Any])?["error"] as? String == "daily_token_budget_exceeded", "\(values)")
+        let kinds = (values["messages"] as? [[String: Any]] ?? []).compactMap { $0["type"] as? String }
+        #expect(!kinds.contains("tool"), "\(kinds)")
+        #expect(await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: key).status == 429)
+    }
+
     /// A stateless run in flight holds its key's place too: neither a stored run nor another stateless one starts.
     @Test func statelessRunsCountAgainstTheSameLimit() async throws {
         let clock = GateClock()

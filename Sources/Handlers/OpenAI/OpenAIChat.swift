@@ -117,7 +117,7 @@ extension OpenAIEndpoints {
         if let threadID = plan.threadID {
             return try await threadCompletion(plan, threadKey: context.threadKey(threadID), request, context, id: id, created: created)
         }
-        let admission = try await engine.admitStateless(context.principal?.quota)
+        let admission = try await engine.admitStateless(context.principal?.quota, for: plan.job)
         let runID = dependencies.makeID()
         var logger = context.logger
         logger[metadataKey: "run.id"] = .string(runID)

@@ -93,7 +93,7 @@ extension OpenAIEndpoints {
 
     /// `store: false`: nothing is kept; the run is stateless and its response cannot be read again.
     func statelessResponse(_ plan: ResponsePlan, _ context: RequestContext) async throws -> Response {
-        let admission = try await engine.admitStateless(context.principal?.quota)
+        let admission = try await engine.admitStateless(context.principal?.quota, for: plan.job)
         let runID = dependencies.makeID()
         var logger = context.logger
         logger[metadataKey: "run.id"] = .string(runID)
