@@ -18,10 +18,11 @@ enum Budget {
 
     /// Reserves up to `estimate` tokens of the key's budget for today; nil when the key has no budget. 429 when the
     /// day's budget is spent.
-    static func reserve(_ quota: RunQuota?, estimate: Int, store: any AgentStore) async throws -> TokenReservation? {
+    /// `estimate` is worked out only for a key with a budget (it reads the whole input).
+    static func reserve(_ quota: RunQuota?, estimate: () throws -> Int, store: any AgentStore) async throws -> TokenReservation? {
         guard let quota, let budget = quota.dailyTokenBudget else { return nil }
         let day = today()
-        let granted = try await store.reserveTokens(key: quota.keyID, day: day, tokens: max(1, estimate), limit: budget)
+        let granted = try await store.reserveTokens(key: quota.keyID, day: day, tokens: max(1, try estimate()), limit: budget)
         guard granted > 0 else { throw exceeded(budget: budget, spent: try await store.usage(key: quota.keyID, day: day)) }
         return TokenReservation(keyID: quota.keyID, day: day, limit: budget, reserved: granted)
     }

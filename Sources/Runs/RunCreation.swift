@@ -87,7 +87,8 @@ extension RunEngine {
 
     /// A key with a daily budget: the run's estimate taken from it now, and carried in the job.
     private func reserveBudget(_ order: inout RunOrder, agent: AgentDefinition) async throws -> TokenReservation? {
-        guard let reservation = try await Budget.reserve(order.quota, estimate: Budget.estimate(agent, input: order.job.messages),
+        let job = order.job
+        guard let reservation = try await Budget.reserve(order.quota, estimate: { Budget.estimate(agent, input: job.messages) },
                                                          store: store) else { return nil }
         order.job.hold(reservation)
         return reservation

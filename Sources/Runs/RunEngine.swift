@@ -129,7 +129,7 @@ public final class RunEngine: Sendable {
     /// worker and its stateless runs in this process (which are not stored), and its daily token budget.
     public func admitStateless(_ quota: RunQuota?, for job: RunJob) async throws -> Admission {
         guard let quota else { return Admission() }
-        let budget = try await Budget.reserve(quota, estimate: Budget.estimate(try agent(for: job), input: job.messages), store: store)
+        let budget = try await Budget.reserve(quota, estimate: { Budget.estimate(try agent(for: job), input: job.messages) }, store: store)
             .map { BudgetMeter($0, engine: self) }
         do {
             return try await placing(quota, budget: budget)
