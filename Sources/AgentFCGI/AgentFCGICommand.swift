@@ -80,6 +80,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Background runs this worker executes at once; more wait in the queue for any worker.")
     var backgroundRuns = 8
 
+    @Option(help: "Runs one API key may have waiting in the queue; more are refused with 429 (0: no limit).")
+    var maxPendingRuns = 1000
+
     @Option(help: "required: every operation but /ok and /info needs an API key (agentfcgi keys create). off: none does (development only).")
     var auth = "required"
 
@@ -88,8 +91,8 @@ struct Serve: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
         guard ["required", "off"].contains(auth) else { throw ValidationError("--auth must be required or off") }
-        guard (1...20).contains(maxRunAttempts), (0...10_000).contains(backgroundRuns) else {
-            throw ValidationError("--max-run-attempts must be 1...20, --background-runs 0...10000")
+        guard (1...20).contains(maxRunAttempts), (0...10_000).contains(backgroundRuns), (0...1_000_000).contains(maxPendingRuns) else {
+            throw ValidationError("--max-run-attempts must be 1...20, --background-runs 0...10000, --max-pending-runs 0...1000000")
         }
         guard eventRetentionHours > 0, runLeaseSeconds >= 1 else {
             throw ValidationError("--event-retention-hours must be positive, --run-lease-seconds at least 1")
@@ -153,7 +156,7 @@ struct Serve: ParsableCommand {
             store: store, workerID: "\(Self.hostName())/\(getpid())/\(UInt32.random(in: 0...UInt32.max))", logger: logger,
             catalog: catalog, formats: .langGraph(catalog: catalog), httpClient: httpClient, watchdog: watchdog,
             lease: .milliseconds(Int64(runLeaseSeconds * 1000)), eventRetention: .seconds(Int64(eventRetentionHours * 3600)),
-            maxAttempts: maxRunAttempts, backgroundCapacity: backgroundRuns)
+            maxAttempts: maxRunAttempts, backgroundCapacity: backgroundRuns, maxPendingRuns: maxPendingRuns == 0 ? nil : maxPendingRuns)
         var signer: WebhookSigner?
         if let variable = catalog.webhooks.secretEnvironment {
             guard let secrets = getenv(variable).map({ String(cString: $0) }), !secrets.isEmpty else {

@@ -86,6 +86,10 @@ extension StoreError: RunProblemConvertible {
         case .assistantLimit(let limit):
             RunProblem(status: 409, code: "assistant_limit", message: "This tenant has its \(limit) assistants; delete one first.",
                        retryable: false)
+        case .pendingRunsExceeded(let limit):
+            RunProblem(status: 429, code: "pending_runs_exceeded",
+                       message: "This API key already has \(limit) runs waiting in the queue (the server's --max-pending-runs); wait for some to start.",
+                       retryAfter: 5)
         case .busy:
             RunProblem(status: 503, code: "store_busy", message: "The database is busy; nothing was changed. Try again in a moment.",
                        retryAfter: 1)

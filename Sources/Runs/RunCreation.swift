@@ -143,6 +143,7 @@ extension RunEngine {
                          onDisconnect: job.onDisconnect.rawValue)
         new.webhook = job.webhook
         new.keyID = order.quota?.keyID
+        new.maxPendingRuns = order.quota == nil ? nil : maxPendingRuns
         new.job = job.encoded
         new.threadMetadata = order.threadMetadata
         if let values = job.values, !values.isEmpty { new.threadValues = String(decoding: encodeJSON(values), as: UTF8.self) }

@@ -48,6 +48,8 @@ public final class RunEngine: Sendable {
     let maxAttempts: Int
     /// Background runs this process executes at once.
     let backgroundCapacity: Int
+    /// Runs one API key may have waiting in the queue (nil: no limit).
+    let maxPendingRuns: Int?
     private let local = Mutex<[String: LocalRun]>([:])
     private let claiming = Atomic<Bool>(true)
     /// Stateless runs (not stored) in flight in this process, per API key.
@@ -59,7 +61,7 @@ public final class RunEngine: Sendable {
                 makeID: @escaping @Sendable () -> String = { RandomID.uuid() },
                 httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(),
                 lease: Duration = .seconds(10), tick: Duration = .milliseconds(250), eventRetention: Duration = .seconds(86_400),
-                maxAttempts: Int = 3, backgroundCapacity: Int = 8) {
+                maxAttempts: Int = 3, backgroundCapacity: Int = 8, maxPendingRuns: Int? = 1000) {
         self.store = store
         self.workerID = workerID
         self.logger = logger
@@ -74,6 +76,7 @@ public final class RunEngine: Sendable {
         self.eventRetention = eventRetention
         self.maxAttempts = maxAttempts
         self.backgroundCapacity = backgroundCapacity
+        self.maxPendingRuns = maxPendingRuns
     }
 
     /// What the HTTP layer reads (and authenticates with) directly.

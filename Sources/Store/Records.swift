@@ -171,6 +171,8 @@ public struct NewRun: Sendable {
     /// The API key that created it, and its limits, checked in the same transaction that creates the run.
     public var keyID: String?
     public var maxConcurrentRuns: Int?
+    /// Runs of the key waiting in the queue at most (one tenant's flood waits for no one else's runs).
+    public var maxPendingRuns: Int?
     /// What to run, as the run engine reads it back on any worker.
     public var job: JSONText?
     /// Keys merged into the thread's metadata as the run is created (LangGraph's `graph_id` and `assistant_id`).
@@ -283,6 +285,8 @@ public enum StoreError: Error, Sendable, Equatable {
     case concurrentRunsExceeded(limit: Int)
     case threadFull(String, limit: Int)
     case threadValuesTooLarge(String, limit: Int)
+    /// The key has `limit` runs waiting in the queue already.
+    case pendingRunsExceeded(limit: Int)
     /// The tenant has an assistant of this id already.
     case assistantExists(String)
     /// The tenant has `limit` assistants already.

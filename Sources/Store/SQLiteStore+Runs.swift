@@ -68,6 +68,10 @@ extension SQLiteStore: RunStore {
                                               arguments: [keyID]) ?? 0
                 if active >= limit { throw StoreError.concurrentRunsExceeded(limit: limit) }
             }
+            if let keyID = run.keyID, let limit = run.maxPendingRuns {
+                let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status = 'pending'", arguments: [keyID]) ?? 0
+                if pending >= limit { throw StoreError.pendingRunsExceeded(limit: limit) }
+            }
             try db.execute(sql: """
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs,
                                   multitask_strategy, on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id, job)

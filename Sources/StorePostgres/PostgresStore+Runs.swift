@@ -67,11 +67,15 @@ extension PostgresStore: RunStore {
                     try await self.execute("UPDATE threads SET state_values = \(merged)::jsonb WHERE thread_id = \(threadID)", on: connection)
                 }
             }
-            if let keyID = run.keyID, let limit = run.maxConcurrentRuns {
+            if let keyID = run.keyID, run.maxConcurrentRuns != nil || run.maxPendingRuns != nil {
+                // The key's creations take turns, so two hosts cannot both pass a count at its limit.
                 _ = try await self.rows("SELECT pg_advisory_xact_lock(hashtext(\(keyID)))", on: connection)
-                let active = try await self.rows("SELECT COUNT(*) AS n FROM runs WHERE key_id = \(keyID) AND status IN ('pending', 'running')",
-                                                 on: connection)
-                if try active[0].int("n") >= limit { throw StoreError.concurrentRunsExceeded(limit: limit) }
+                let counts = try await self.rows("""
+                    SELECT COUNT(*) FILTER (WHERE status IN ('pending', 'running')) AS active, COUNT(*) FILTER (WHERE status = 'pending') AS pending
+                    FROM runs WHERE key_id = \(keyID) AND status IN ('pending', 'running')
+                    """, on: connection)
+                if let limit = run.maxConcurrentRuns, try counts[0].int("active") >= limit { throw StoreError.concurrentRunsExceeded(limit: limit) }
+                if let limit = run.maxPendingRuns, try counts[0].int("pending") >= limit { throw StoreError.pendingRunsExceeded(limit: limit) }
             }
             try await self.execute("""
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs, multitask_strategy,

@@ -25,6 +25,7 @@ import Testing
     @Test func prune() async throws { try await conformance.pruning() }
     @Test func background() async throws { try await conformance.backgroundQueueAndTakeover() }
     @Test func fairClaiming() async throws { try await conformance.claimingIsFairAcrossTenants() }
+    @Test func pendingCap() async throws { try await conformance.pendingRunsPerKeyAreCapped() }
     @Test func tokenReservations() async throws { try await conformance.tokenReservations() }
     @Test func webhooks() async throws { try await conformance.webhookDeliveries() }
     @Test func idempotency() async throws { try await conformance.idempotencyKeys() }
