@@ -20,6 +20,8 @@ import time
 
 import httpx
 import pytest
+
+import nginx_conf
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
@@ -273,15 +275,7 @@ def check_every_location_repeats_the_cors_headers(site: str):
     cors_lines = {"add_header Access-Control-Allow-Origin $agentfcgi_cors_origin always;",
                   "add_header Access-Control-Expose-Headers $agentfcgi_cors_expose always;",
                   "add_header Vary $agentfcgi_cors_vary always;"}
-    blocks, stack = [], []
-    for line in site.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.endswith("{"):
-            stack.append((line, []))
-        elif line == "}":
-            blocks.append(stack.pop())
-        elif line and stack:
-            stack[-1][1].append(line)
+    blocks = nginx_conf.blocks(site)
     checked = 0
     for head, lines in blocks:
         if (head.startswith("location") or head.startswith("server")) and any(l.startswith("add_header") for l in lines):

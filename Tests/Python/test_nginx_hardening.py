@@ -20,6 +20,8 @@ import ssl
 import subprocess
 import time
 
+import nginx_conf
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SECRET = "afk_secret123"
 QUERY = "?api_key=" + SECRET
@@ -250,15 +252,7 @@ def test_requests_in_progress_per_address_are_capped(tmp_path, api_key):
 
 def check_every_limit_conn_location_repeats_the_cap(site: str):
     """limit_conn in a location drops the server's: each location with one must name the per-address cap too."""
-    blocks, stack = [], []
-    for line in site.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.endswith("{"):
-            stack.append((line, []))
-        elif line == "}":
-            blocks.append(stack.pop())
-        elif line and stack:
-            stack[-1][1].append(line)
+    blocks = nginx_conf.blocks(site)
     limited = [(head_, lines) for head_, lines in blocks
                if head_.startswith(("location", "server")) and any(l.startswith("limit_conn ") for l in lines)]
     for head_, lines in limited:
