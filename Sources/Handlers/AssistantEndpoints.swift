@@ -115,8 +115,10 @@ struct AssistantEndpoints {
             let filter = [(key: "assistant_id", value: ThreadEndpoints.text(JSONValue.string(id)))]
             while true {
                 let threads = try await reader.searchThreads(ThreadQuery(metadata: filter, limit: 100, tenant: context.tenant))
-                if threads.isEmpty { break }
-                for thread in threads { _ = try await engine.deleteThread(thread.id) }
+                var deleted = 0
+                for thread in threads where try await engine.deleteThread(thread.id) { deleted += 1 }
+                // A page with nothing deleted would come back the same: stop rather than loop.
+                if deleted == 0 { break }
             }
         }
         return Response(status: 204)
