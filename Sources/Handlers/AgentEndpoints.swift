@@ -17,7 +17,7 @@ struct AgentEndpoints {
             }))
             router.add(Route("GET", "\(prefix)/{\(idName)}", operationID: "get_\(kind.dropLast())", access: .scope("agents:read"),
                              summary: "One \(kind.dropLast()) by id", doc: .agentGet(String(kind.dropLast())), handler: .async { _, context in
-                .json(encodeJSON(AssistantWire.object(try await resolver.require(context.parameter(idName), tenant: context.tenant))))
+                .json(encodeJSON(AssistantWire.object(try await resolver.describe(context.parameter(idName), tenant: context.tenant))))
             }))
             router.add(Route("GET", "\(prefix)/{\(idName)}/schemas", operationID: "get_\(kind.dropLast())_schemas", access: .scope("agents:read"),
                              summary: "JSON Schemas of an agent's input, output and state", doc: .agentSchemas(String(kind.dropLast())), handler: .async { _, context in

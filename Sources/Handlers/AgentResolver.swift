@@ -47,6 +47,16 @@ struct AgentResolver: Sendable {
         return Resolved(agent: binding.apply(to: agent), binding: binding, record: record)
     }
 
+    /// For reading one by id: as `resolve`, but a stored assistant that no longer fits the configuration is shown as it
+    /// is stored (without model and tools) rather than refused, so that it can be seen and fixed.
+    func describe(_ id: String, tenant: String) async throws -> Resolved {
+        if let agent = catalog.agent(id) { return Resolved(agent: agent) }
+        guard AssistantSettings.isValidID(id), let record = try await reader.assistant(tenant: tenant, id: id) else {
+            throw APIError(status: 404, code: "agent_not_found", detail: "No agent or assistant with id '\(id.prefix(100))'.")
+        }
+        return AssistantWire.listed(record, catalog: catalog)
+    }
+
     /// As `resolve`, a 404 `agent_not_found` naming `field` when there is none.
     func require(_ id: String, tenant: String, field: String? = nil) async throws -> Resolved {
         guard let resolved = try await resolve(id, tenant: tenant) else {

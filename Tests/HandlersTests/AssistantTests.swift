@@ -192,6 +192,15 @@ import Testing
         #expect(throws: APIError.self) { try AgentResolver.resolved(record, catalog: shrunk) }
         let listed = AssistantWire.object(AssistantWire.listed(record, catalog: shrunk))
         #expect(listed["tools"] == nil && listed["assistant_id"] == .string("calc-only"))
+        // Read by id it is still shown, as stored, so that it can be fixed; a run of it is a 409.
+        let later = try ThreadHarness(agents: [AgentDefinition(id: "calc", tools: [ConfiguredTool(CurrentTimeTool())])])
+        _ = try await later.store.createAssistant(NewAssistant(id: "calc-only", tenant: "", graphID: "calc", name: "n",
+                                                               context: #"{"tools":["calculator"]}"#), ifExists: .raise)
+        let shown = try await later.json("GET", "/assistants/calc-only")
+        #expect(shown["assistant_id"] as? String == "calc-only" && shown["tools"] == nil, "\(shown)")
+        let refused = await later.call("POST", "/runs/wait", ThreadHarness.input("x", agent: "calc-only"))
+        let refusal = try await jsonObject(refused)
+        #expect(refused.status == 409 && refusal["code"] as? String == "assistant_unusable", "\(refusal)")
         // The binding keeps only tools the agent still has, and never raises the agent's max_tokens.
         let binding = AssistantBinding(id: "x", version: 3, instructions: "New.", temperature: 0.5, maxTokens: 900, topP: 0.9, tools: ["calculator"])
         let applied = binding.apply(to: Self.agents.last!)
