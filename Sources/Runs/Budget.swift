@@ -5,7 +5,7 @@ import Synchronization
 
 /// A key's daily token budget: the tokens of its runs, per UTC day. A run reserves its estimate when it is admitted
 /// (in one store step, so runs admitted together cannot overspend), takes more as it goes past the estimate, is
-/// stopped before its next model call when the budget has none left, and settles what it really used at its end.
+/// stopped before its next step (tools, another model call) when the budget has none left, and settles what it used.
 enum Budget {
     static func today(_ now: Date = Date()) -> String {
         now.formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day())
