@@ -86,11 +86,18 @@ struct Serve: ParsableCommand {
     @Option(help: "required: every operation but /ok and /info needs an API key (agentfcgi keys create). off: none does (development only).")
     var auth = "required"
 
+    // Tests of crons: every worker given the same START@ANCHOR*RATE schedules by the same fast clock.
+    @Option(help: .hidden)
+    var scheduleClock: String?
+
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
         guard ["required", "off"].contains(auth) else { throw ValidationError("--auth must be required or off") }
+        if let scheduleClock, ScheduleClock(scheduleClock) == nil {
+            throw ValidationError("--schedule-clock must be START@ANCHOR*RATE (ISO 8601 instant, unix seconds, speed)")
+        }
         guard (1...20).contains(maxRunAttempts), (0...10_000).contains(backgroundRuns), (0...1_000_000).contains(maxPendingRuns) else {
             throw ValidationError("--max-run-attempts must be 1...20, --background-runs 0...10000, --max-pending-runs 0...1000000")
         }
@@ -156,7 +163,8 @@ struct Serve: ParsableCommand {
             store: store, workerID: "\(Self.hostName())/\(getpid())/\(UInt32.random(in: 0...UInt32.max))", logger: logger,
             catalog: catalog, formats: .langGraph(catalog: catalog), httpClient: httpClient, watchdog: watchdog,
             lease: .milliseconds(Int64(runLeaseSeconds * 1000)), eventRetention: .seconds(Int64(eventRetentionHours * 3600)),
-            maxAttempts: maxRunAttempts, backgroundCapacity: backgroundRuns, maxPendingRuns: maxPendingRuns == 0 ? nil : maxPendingRuns)
+            maxAttempts: maxRunAttempts, backgroundCapacity: backgroundRuns, maxPendingRuns: maxPendingRuns == 0 ? nil : maxPendingRuns,
+            scheduleClock: scheduleClock.flatMap(ScheduleClock.init) ?? .wall)
         var signer: WebhookSigner?
         if let variable = catalog.webhooks.secretEnvironment {
             guard let secrets = getenv(variable).map({ String(cString: $0) }), !secrets.isEmpty else {

@@ -205,6 +205,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     RunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     ThreadEndpoints(engine: engine, makeID: dependencies.makeID).register(in: &router)
     ThreadRunEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
+    CronEndpoints(runs: ThreadRunEndpoints(dependencies: dependencies, engine: engine)).register(in: &router)
     ThreadStreamEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     OpenAIEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     MCPEndpoints(dependencies: dependencies, engine: engine).register(in: &router)

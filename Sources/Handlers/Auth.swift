@@ -21,7 +21,7 @@ public struct Principal: Sendable, Equatable {
 /// nginx's per-key rate limit use it, so no secret sits in nginx's memory. Only a hash of the whole key is stored.
 public enum APIKeys {
     public static let prefix = "afk_"
-    public static let scopes = ["agents:read", "assistants:write", "threads:read", "threads:write", "runs:read", "runs:write", "admin"]
+    public static let scopes = ["agents:read", "assistants:write", "threads:read", "threads:write", "runs:read", "runs:write", "crons:write", "admin"]
 
     public struct Generated: Sendable {
         public var key: String

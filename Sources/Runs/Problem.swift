@@ -86,6 +86,8 @@ extension StoreError: RunProblemConvertible {
         case .assistantLimit(let limit):
             RunProblem(status: 409, code: "assistant_limit", message: "This tenant has its \(limit) assistants; delete one first.",
                        retryable: false)
+        case .cronLimit(let limit):
+            RunProblem(status: 409, code: "cron_limit", message: "This tenant has its \(limit) crons; delete one first.", retryable: false)
         case .pendingRunsExceeded(let limit):
             RunProblem(status: 429, code: "pending_runs_exceeded",
                        message: "This API key already has \(limit) runs waiting in the queue (the server's --max-pending-runs); wait for some to start.",

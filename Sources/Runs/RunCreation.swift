@@ -26,6 +26,9 @@ public struct RunOrder: Sendable {
     public var logger: Logger
     /// Keys the dialect stamps on the run's thread (LangGraph's `graph_id`, which its UIs search threads by).
     public var threadMetadata: JSONText?
+    /// The run's id when the caller must know it in advance (a cron's firing, queued again after a worker died,
+    /// must not make a second run); nil: a new one.
+    public var runID: String?
 
     public init(job: RunJob, thread: RunThread, metadata: JSONText, request: JSONText, quota: RunQuota?, logger: Logger) {
         self.job = job
@@ -138,7 +141,7 @@ extension RunEngine {
 
     private func newRun(_ order: RunOrder, threadID: String) -> NewRun {
         let job = order.job
-        var new = NewRun(id: makeID(), threadID: threadID, assistantID: job.assistantID, metadata: order.metadata, kwargs: order.request,
+        var new = NewRun(id: order.runID ?? makeID(), threadID: threadID, assistantID: job.assistantID, metadata: order.metadata, kwargs: order.request,
                          multitaskStrategy: MultitaskStrategy(rawValue: job.multitaskStrategy) ?? .reject,
                          onDisconnect: job.onDisconnect.rawValue)
         new.webhook = job.webhook

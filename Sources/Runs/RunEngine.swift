@@ -50,6 +50,8 @@ public final class RunEngine: Sendable {
     let backgroundCapacity: Int
     /// Runs one API key may have waiting in the queue (nil: no limit).
     let maxPendingRuns: Int?
+    /// The time crons fire by.
+    let scheduleClock: ScheduleClock
     private let local = Mutex<[String: LocalRun]>([:])
     private let claiming = Atomic<Bool>(true)
     /// Stateless runs (not stored) in flight in this process, per API key.
@@ -61,7 +63,7 @@ public final class RunEngine: Sendable {
                 makeID: @escaping @Sendable () -> String = { RandomID.uuid() },
                 httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(),
                 lease: Duration = .seconds(10), tick: Duration = .milliseconds(250), eventRetention: Duration = .seconds(86_400),
-                maxAttempts: Int = 3, backgroundCapacity: Int = 8, maxPendingRuns: Int? = 1000) {
+                maxAttempts: Int = 3, backgroundCapacity: Int = 8, maxPendingRuns: Int? = 1000, scheduleClock: ScheduleClock = .wall) {
         self.store = store
         self.workerID = workerID
         self.logger = logger
@@ -77,6 +79,7 @@ public final class RunEngine: Sendable {
         self.maxAttempts = maxAttempts
         self.backgroundCapacity = backgroundCapacity
         self.maxPendingRuns = maxPendingRuns
+        self.scheduleClock = scheduleClock
     }
 
     /// What the HTTP layer reads (and authenticates with) directly.
@@ -253,9 +256,11 @@ public final class RunEngine: Sendable {
         }
         // Beside the loop, not before it: a long backlog must not hold up lease renewal.
         let upgrading = Task { await upgradeQueuedJobs() }
+        let scheduling = Task { await runCrons() }
         defer {
             following?.cancel()
             upgrading.cancel()
+            scheduling.cancel()
         }
         var ticks = 0
         while !Task.isCancelled {

@@ -61,6 +61,7 @@ extension UnavailableStore {
     public func createKey(_ key: APIKeyRecord) async throws { throw Unavailable() }
     public func key(hash: String) async throws -> APIKeyRecord? { throw Unavailable() }
     public func keys() async throws -> [APIKeyRecord] { throw Unavailable() }
+    public func key(id: String) async throws -> APIKeyRecord? { throw Unavailable() }
     public func revokeKey(_ id: String) async throws -> Bool { throw Unavailable() }
     public func addUsage(key id: String, day: String, tokens: Int) async throws {}
     public func usage(key id: String, day: String) async throws -> Int { 0 }
@@ -81,6 +82,23 @@ extension UnavailableStore {
     public func setAssistantVersion(tenant: String, id: String, version: Int, now: Date) async throws -> AssistantRecord? {
         throw Unavailable()
     }
+}
+
+/// No store, no schedules: the scheduler finds nothing due; the routes answer 503.
+extension UnavailableStore {
+    public func createCron(_ cron: CronRecord) async throws -> CronRecord { throw Unavailable() }
+    public func cron(tenant: String, id: String) async throws -> CronRecord? { throw Unavailable() }
+    public func updateCron(tenant: String, id: String, _ change: CronChange, now: Date) async throws -> CronRecord? { throw Unavailable() }
+    public func deleteCron(tenant: String, id: String) async throws -> Bool { throw Unavailable() }
+    public func searchCrons(_ query: CronQuery) async throws -> [CronRecord] { throw Unavailable() }
+    public func countCrons(_ query: CronQuery) async throws -> Int { throw Unavailable() }
+    public func dueCrons(now: Date, limit: Int) async throws -> [CronRecord] { [] }
+    public func nextCronDue() async throws -> Date? { nil }
+    public func claimCronFiring(_ firing: CronFiring, next: Date?) async throws -> Bool { false }
+    public func setCronFiring(cronID: String, scheduledAt: Date, status: CronFiring.Status, detail: String?, now: Date) async throws {}
+    public func cronFirings(status: CronFiring.Status, before: Date, limit: Int) async throws -> [CronFiring] { [] }
+    public func cronFirings(cron id: String, limit: Int) async throws -> [CronFiring] { [] }
+    public func disableCron(id: String, reason: String, now: Date) async throws {}
 }
 
 extension UnavailableStore.Unavailable: RunProblemConvertible {

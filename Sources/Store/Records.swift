@@ -258,6 +258,7 @@ public enum StoreLimits {
     public static let maxThreadValuesBytes = 64 * 1024
     /// A tenant's assistants: search merges them with the configured agents in memory.
     public static let maxAssistantsPerTenant = 1_000
+    public static let maxCronsPerTenant = 100
 
     /// `current` with each top-level key of `update` set (LangGraph's default for state keys without a reducer:
     /// the last write wins); throws `threadValuesTooLarge` past the bound.
@@ -291,6 +292,8 @@ public enum StoreError: Error, Sendable, Equatable {
     case assistantExists(String)
     /// The tenant has `limit` assistants already.
     case assistantLimit(limit: Int)
+    /// The tenant has `limit` crons already.
+    case cronLimit(limit: Int)
     /// The database did not take the operation in time (another writer holds it, or it is out of reach): nothing
     /// was written; the same request may be sent again shortly.
     case busy

@@ -197,6 +197,51 @@ enum SQLiteMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("0009-crons") { db in
+            // A tenant's schedules, and one row per firing: its key (cron, time) is what makes a scheduled time run
+            // once whichever worker gets there first. Firings outlive their cron: a thread still to clean up after
+            // its run stays known.
+            try db.execute(sql: """
+                CREATE TABLE crons (
+                    tenant TEXT NOT NULL,
+                    cron_id TEXT NOT NULL,
+                    key_id TEXT,
+                    thread_id TEXT,
+                    assistant_id TEXT NOT NULL,
+                    schedule TEXT NOT NULL,
+                    timezone TEXT,
+                    end_time INTEGER,
+                    enabled INTEGER NOT NULL,
+                    on_run_completed TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    metadata TEXT NOT NULL DEFAULT '{}',
+                    job TEXT NOT NULL,
+                    run_metadata TEXT NOT NULL DEFAULT '{}',
+                    thread_metadata TEXT,
+                    next_run_date INTEGER,
+                    disabled_reason TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, cron_id)
+                ) WITHOUT ROWID;
+                CREATE UNIQUE INDEX crons_by_id ON crons(cron_id);
+                CREATE INDEX crons_due ON crons(next_run_date) WHERE enabled = 1;
+
+                CREATE TABLE cron_firings (
+                    cron_id TEXT NOT NULL,
+                    scheduled_at INTEGER NOT NULL,
+                    tenant TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    thread_id TEXT,
+                    status TEXT NOT NULL,
+                    worker TEXT NOT NULL,
+                    detail TEXT,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (cron_id, scheduled_at)
+                ) WITHOUT ROWID;
+                CREATE INDEX cron_firings_by_status ON cron_firings(status, updated_at);
+                """)
+        }
         return migrator
     }
 }

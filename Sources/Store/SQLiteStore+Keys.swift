@@ -28,6 +28,12 @@ extension SQLiteStore: KeyStore {
         }
     }
 
+    public func key(id: String) async throws -> APIKeyRecord? {
+        try await reading { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE key_id = ?", arguments: [id]).map(Self.keyRecord)
+        }
+    }
+
     public func keys() async throws -> [APIKeyRecord] {
         try await reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM api_keys ORDER BY created_at, key_id").map(Self.keyRecord)

@@ -153,6 +153,33 @@ public protocol AssistantStore: Sendable {
     func setAssistantVersion(tenant: String, id: String, version: Int, now: Date) async throws -> AssistantRecord?
 }
 
+/// Crons: a tenant's schedules, and the firings that make each scheduled time run once across every worker.
+public protocol CronStore: Sendable {
+    /// `cronLimit` when the tenant has `StoreLimits.maxCronsPerTenant` already.
+    func createCron(_ cron: CronRecord) async throws -> CronRecord
+    func cron(tenant: String, id: String) async throws -> CronRecord?
+    /// nil when the tenant has no such cron.
+    func updateCron(tenant: String, id: String, _ change: CronChange, now: Date) async throws -> CronRecord?
+    func deleteCron(tenant: String, id: String) async throws -> Bool
+    func searchCrons(_ query: CronQuery) async throws -> [CronRecord]
+    func countCrons(_ query: CronQuery) async throws -> Int
+    /// Enabled crons of every tenant whose next firing is due at `now`, soonest first.
+    func dueCrons(now: Date, limit: Int) async throws -> [CronRecord]
+    /// The soonest next firing of any enabled cron.
+    func nextCronDue() async throws -> Date?
+    /// Takes the firing of `cronID` at `scheduledAt` for `firing.worker`, in one transaction: moves the cron's next
+    /// firing from `scheduledAt` to `next` (only while it still is `scheduledAt`) and inserts the firing, unique per
+    /// (cron, time). False when another worker took it first.
+    func claimCronFiring(_ firing: CronFiring, next: Date?) async throws -> Bool
+    func setCronFiring(cronID: String, scheduledAt: Date, status: CronFiring.Status, detail: String?, now: Date) async throws
+    /// Firings in `status` last changed before `before`, oldest first.
+    func cronFirings(status: CronFiring.Status, before: Date, limit: Int) async throws -> [CronFiring]
+    /// A cron's firings, newest first.
+    func cronFirings(cron id: String, limit: Int) async throws -> [CronFiring]
+    /// Turns a cron off on the server's own account (its key was revoked), with the reason shown on it.
+    func disableCron(id: String, reason: String, now: Date) async throws
+}
+
 /// API keys (hashed) and what each spent.
 public protocol KeyStore: Sendable {
     func createKey(_ key: APIKeyRecord) async throws
@@ -167,7 +194,9 @@ public protocol KeyStore: Sendable {
     /// more than the limit between them: how many were granted (0 once the day's count has reached the limit). They
     /// count as spent from now on; `addUsage` with the difference settles them when the run ends.
     func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int
+    /// A key by its public id, revoked or not.
+    func key(id: String) async throws -> APIKeyRecord?
 }
 
 public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & CallHandleStore & KeyStore
-    & AssistantStore
+    & AssistantStore & CronStore

@@ -107,6 +107,26 @@ enum PostgresMigrations {
                 FOREIGN KEY (tenant, assistant_id) REFERENCES assistants(tenant, assistant_id) ON DELETE CASCADE)
             """,
         ]),
+        // A tenant's schedules, and one row per firing: its key (cron, time) is what makes a scheduled time run once
+        // whichever worker of whichever host gets there first. Firings outlive their cron (a thread to clean up).
+        ("0007-crons", [
+            """
+            CREATE TABLE crons (
+                tenant TEXT NOT NULL, cron_id TEXT NOT NULL UNIQUE, key_id TEXT, thread_id TEXT, assistant_id TEXT NOT NULL,
+                schedule TEXT NOT NULL, timezone TEXT, end_time BIGINT, enabled BOOLEAN NOT NULL, on_run_completed TEXT NOT NULL,
+                payload JSONB NOT NULL, metadata JSONB NOT NULL DEFAULT '{}', job TEXT NOT NULL, run_metadata TEXT NOT NULL DEFAULT '{}',
+                thread_metadata TEXT, next_run_date BIGINT, disabled_reason TEXT, created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL, PRIMARY KEY (tenant, cron_id))
+            """,
+            "CREATE INDEX crons_due ON crons(next_run_date) WHERE enabled",
+            """
+            CREATE TABLE cron_firings (
+                cron_id TEXT NOT NULL, scheduled_at BIGINT NOT NULL, tenant TEXT NOT NULL, run_id TEXT NOT NULL, thread_id TEXT,
+                status TEXT NOT NULL, worker TEXT NOT NULL, detail TEXT, updated_at BIGINT NOT NULL,
+                PRIMARY KEY (cron_id, scheduled_at))
+            """,
+            "CREATE INDEX cron_firings_by_status ON cron_firings(status, updated_at)",
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

@@ -171,6 +171,10 @@ extension PostgresStore: KeyStore {
         try await rows("SELECT * FROM api_keys WHERE key_hash = \(hash) AND revoked_at IS NULL").first.map(Self.key)
     }
 
+    public func key(id: String) async throws -> APIKeyRecord? {
+        try await rows("SELECT * FROM api_keys WHERE key_id = \(id)").first.map(Self.key)
+    }
+
     public func keys() async throws -> [APIKeyRecord] {
         try await rows("SELECT * FROM api_keys ORDER BY created_at, key_id").map(Self.key)
     }

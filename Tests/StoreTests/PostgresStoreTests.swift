@@ -107,6 +107,10 @@ import Testing
     @Test func assistants() async throws { let (c, _) = try await conformance(); try await c.assistantsLifecycle() }
     @Test func assistantSearch() async throws { let (c, _) = try await conformance(); try await c.assistantSearch() }
     @Test func assistantLimit() async throws { let (c, _) = try await conformance(); try await c.assistantLimit() }
+    @Test func crons() async throws { let (c, _) = try await conformance(); try await c.cronsLifecycle() }
+    @Test func cronSearch() async throws { let (c, _) = try await conformance(); try await c.cronSearch() }
+    @Test func cronFirings() async throws { let (c, _) = try await conformance(); try await c.cronFiringsOnce() }
+    @Test func cronLimit() async throws { let (c, _) = try await conformance(); try await c.cronLimit() }
     @Test func runSearch() async throws { let (c, _) = try await conformance(); try await c.runSearch() }
 
     @Test func workersStartingTogetherMigrateOnce() async throws {

@@ -38,6 +38,10 @@ import Testing
     @Test func assistants() async throws { try await conformance.assistantsLifecycle() }
     @Test func assistantSearch() async throws { try await conformance.assistantSearch() }
     @Test func assistantLimit() async throws { try await conformance.assistantLimit() }
+    @Test func crons() async throws { try await conformance.cronsLifecycle() }
+    @Test func cronSearch() async throws { try await conformance.cronSearch() }
+    @Test func cronFirings() async throws { try await conformance.cronFiringsOnce() }
+    @Test func cronLimit() async throws { try await conformance.cronLimit() }
     @Test func runSearch() async throws { try await conformance.runSearch() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
@@ -46,7 +50,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0009-crons"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

@@ -79,6 +79,7 @@ public enum OpenAPIDocument {
         schemas.merge(MCPSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(BulkSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(AssistantSchemas.components.objectValue ?? [:]) { first, _ in first }
+        schemas.merge(CronSchemas.components.objectValue ?? [:]) { first, _ in first }
         // The configured agents, by id, so that clients and the docs page offer them.
         if case .object(var runCreate) = schemas["RunCreate"], case .object(var properties) = runCreate["properties"] {
             let agents = catalog.agents.map(\.id).map(JSONValue.string)
@@ -107,7 +108,7 @@ public enum OpenAPIDocument {
                 "license": ["name": "See the repository"],
             ],
             "servers": [["url": "/"]],
-            "tags": .array(["meta", "agents", "stateless runs", "threads", "runs", "openai"].map { ["name": .string($0)] }),
+            "tags": .array(["meta", "agents", "stateless runs", "threads", "runs", "crons", "openai"].map { ["name": .string($0)] }),
             "paths": .object(paths.mapValues { .object($0) }),
             "components": [
                 "schemas": .object(schemas),

@@ -1,0 +1,214 @@
+import AgentRuntime
+import Crypto
+import Foundation
+import Logging
+import Store
+
+/// The time crons are scheduled by: the wall clock, or, for tests, one that shows `start` at the real instant
+/// `anchor` and runs `rate` times as fast. Every worker given the same three agrees on the time.
+public struct ScheduleClock: Sendable {
+    public let start: Date
+    public let anchor: Date
+    public let rate: Double
+
+    public static let wall = ScheduleClock(start: Date(timeIntervalSince1970: 0), anchor: Date(timeIntervalSince1970: 0), rate: 1)
+
+    public init(start: Date, anchor: Date, rate: Double) {
+        self.start = start
+        self.anchor = anchor
+        self.rate = rate
+    }
+
+    /// `START@ANCHOR*RATE`: ISO 8601 instant, real unix seconds, speed (the hidden `--schedule-clock` option).
+    public init?(_ text: String) {
+        let parts = text.split(whereSeparator: { $0 == "@" || $0 == "*" })
+        guard parts.count == 3, let start = try? Date(String(parts[0]), strategy: .iso8601), let anchor = Double(parts[1]),
+              let rate = Double(parts[2]), rate > 0 else { return nil }
+        self.init(start: start, anchor: Date(timeIntervalSince1970: anchor), rate: rate)
+    }
+
+    public func now() -> Date { start + Date().timeIntervalSince(anchor) * rate }
+}
+
+/// What the engine needs of a cron to run it: how its schedule goes on (the parsing is the dialect's, as the
+/// expression came from its request).
+extension RunEngine {
+    /// The firing's run: the same id for the same cron and time, so that a firing queued again after its worker died
+    /// finds the run the first attempt made rather than making a second.
+    static func firingRunID(cron: String, at time: Date) -> String {
+        let digest = Array(SHA256.hash(data: Data("cron:\(cron):\(time.timeIntervalSince1970)".utf8)).prefix(16))
+        var bytes = digest
+        bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8: derived, not random
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
+        return parts.joined(separator: "-")
+    }
+
+    /// The next firing after `after` by the cron's schedule, nil past its end.
+    public static func nextFiring(schedule: String, timezone: String?, after: Date, end: Date?) -> Date? {
+        guard let schedule = try? CronSchedule(schedule, timeZone: timezone), let next = schedule.next(after: after) else { return nil }
+        if let end, next > end { return nil }
+        return next
+    }
+
+    /// Fires what is due, then sleeps until the next firing (at most a second: crons another worker made are
+    /// found within it). Claimed firings whose worker died are queued again; the threads of ended firings that
+    /// asked for it are deleted.
+    func runCrons() async {
+        var rounds = 0
+        while !Task.isCancelled {
+            let now = scheduleClock.now()
+            await fireDue(now: now)
+            if rounds % 4 == 0 { await sweepFirings() }
+            rounds += 1
+            var wait = 1.0
+            if let due = try? await store.nextCronDue() {
+                wait = min(wait, max(0.02, due.timeIntervalSince(scheduleClock.now()) / scheduleClock.rate))
+            }
+            try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+        }
+    }
+
+    func fireDue(now: Date) async {
+        do {
+            for cron in try await store.dueCrons(now: now, limit: 50) {
+                guard let scheduled = cron.nextRunDate else { continue }
+                // After an outage, one catch-up firing for the time missed, then the schedule from now.
+                let next = Self.nextFiring(schedule: cron.schedule, timezone: cron.timezone, after: max(now, scheduled), end: cron.endTime)
+                let threadID = cron.threadID == nil ? Tenancy.internalID(makeID(), tenant: cron.tenant) : nil
+                let firing = CronFiring(cronID: cron.id, scheduledAt: scheduled, tenant: cron.tenant,
+                                        runID: Self.firingRunID(cron: cron.id, at: scheduled), threadID: threadID, status: .claimed,
+                                        worker: workerID, updatedAt: Date())
+                guard try await store.claimCronFiring(firing, next: next) else { continue }
+                await queue(firing, of: cron)
+            }
+        } catch {
+            logger.warning("crons.firing_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Makes the firing's run, under the limits of the key that made the cron; records how it went.
+    func queue(_ firing: CronFiring, of cron: CronRecord) async {
+        var logger = self.logger
+        logger[metadataKey: "cron.id"] = .string(cron.id)
+        logger[metadataKey: "run.id"] = .string(firing.runID)
+        let (status, detail) = await makeRun(firing, of: cron, logger: logger)
+        if status == .failed { logger.warning("cron.firing_refused", metadata: ["reason": .string(detail ?? "")]) }
+        do {
+            try await store.setCronFiring(cronID: firing.cronID, scheduledAt: firing.scheduledAt, status: status, detail: detail, now: Date())
+        } catch {
+            // Left as claimed: the sweep finds the run made and marks it.
+            logger.warning("cron.firing_unrecorded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func makeRun(_ firing: CronFiring, of cron: CronRecord, logger: Logger) async -> (CronFiring.Status, String?) {
+        do {
+            if try await store.run(firing.runID) != nil { return (afterRun(cron), nil) }
+            // Made on a server without keys, it runs without a key's limits.
+            var quota: RunQuota?
+            if let keyID = cron.keyID {
+                guard let key = try await store.key(id: keyID), key.revokedAt == nil else {
+                    try await store.disableCron(id: cron.id, reason: "key_revoked: the API key that made this cron was revoked", now: Date())
+                    return (.failed, "key_revoked")
+                }
+                quota = RunQuota(keyID: key.id, maxConcurrentRuns: key.maxConcurrentRuns, dailyTokenBudget: key.dailyTokenBudget)
+            }
+            var job = try RunJob.decode(cron.job)
+            if let webhook = job.webhook { _ = try WebhookPolicy(settings: catalog.webhooks).check(webhook) }
+            job.onDisconnect = .continue
+            let thread: RunThread
+            if let existing = cron.threadID {
+                thread = .existing(existing)
+            } else if let own = firing.threadID {
+                // Queued again after a worker died: the thread the first attempt made may be there already.
+                let made = try await store.thread(own) != nil
+                thread = made ? .existing(own)
+                    : cron.onRunCompleted == "keep" ? .createIfMissing(own, tenant: cron.tenant)
+                    : .own(own, tenant: cron.tenant, metadata: cronThreadMetadata(cron))
+            } else {
+                throw RunProblem(status: 500, code: "firing_without_thread", message: "The firing has no thread.")
+            }
+            var order = RunOrder(job: job, thread: thread, metadata: firingMetadata(cron, firing), request: cron.payload,
+                                 quota: quota, logger: logger)
+            order.threadMetadata = cron.threadMetadata
+            order.runID = firing.runID
+            _ = try await enqueue(order)
+            logger.info("cron.fired", metadata: ["cron.scheduled_at": .string(firing.scheduledAt.formatted(.iso8601))])
+            return (afterRun(cron), nil)
+        } catch {
+            // A racing worker made the run first (its id is the firing's): fired once all the same.
+            if (try? await store.run(firing.runID)) != nil { return (afterRun(cron), nil) }
+            let problem = (error as? any RunProblemConvertible)?.problem
+            return (.failed, problem.map { "\($0.code): \($0.message)" } ?? "\(error)")
+        }
+    }
+
+    private func afterRun(_ cron: CronRecord) -> CronFiring.Status {
+        cron.threadID == nil && cron.onRunCompleted != "keep" ? .cleanup : .queued
+    }
+
+    private func cronThreadMetadata(_ cron: CronRecord) -> JSONText {
+        String(decoding: encodeJSON(["cron_id": JSONValue.string(cron.id)]), as: UTF8.self)
+    }
+
+    /// The run's metadata as the cron gives it, with the cron and the time it fired for.
+    private func firingMetadata(_ cron: CronRecord, _ firing: CronFiring) -> JSONText {
+        var metadata = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(cron.runMetadata.utf8))) ?? [:]
+        metadata["cron_id"] = .string(cron.id)
+        metadata["cron_scheduled_at"] = .string(firing.scheduledAt.formatted(.iso8601))
+        return String(decoding: encodeJSON(metadata), as: UTF8.self)
+    }
+
+    func sweepFirings() async {
+        do {
+            // A worker that claimed a firing and died before queuing it: queue it now, with the same run id.
+            for firing in try await store.cronFirings(status: .claimed, before: Date() - 10, limit: 20) {
+                guard let cron = try await store.cron(tenant: firing.tenant, id: firing.cronID) else {
+                    try await store.setCronFiring(cronID: firing.cronID, scheduledAt: firing.scheduledAt, status: .failed,
+                                                  detail: "cron_deleted", now: Date())
+                    continue
+                }
+                logger.warning("cron.firing_resumed", metadata: ["cron.id": .string(cron.id), "run.id": .string(firing.runID)])
+                await queue(firing, of: cron)
+            }
+            // Thread-less firings with on_run_completed delete: the thread goes once the run and its webhooks are done.
+            for firing in try await store.cronFirings(status: .cleanup, before: Date(), limit: 50) {
+                if let run = try await store.run(firing.runID) {
+                    guard run.status != .pending, run.status != .running else { continue }
+                    guard try await store.deliveries(run: run.id).allSatisfy({ $0.status != .pending }) else { continue }
+                }
+                if let thread = firing.threadID { _ = try await store.deleteThread(thread) }
+                try await store.setCronFiring(cronID: firing.cronID, scheduledAt: firing.scheduledAt, status: .done, detail: nil, now: Date())
+            }
+        } catch {
+            logger.warning("crons.sweep_failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Crons are written through the engine, as every write is; the HTTP layer checks what they hold.
+extension RunEngine {
+    /// The time crons are scheduled by (the wall clock, or the test clock).
+    public var scheduleNow: Date { scheduleClock.now() }
+
+    public func createCron(_ cron: CronRecord) async throws -> CronRecord {
+        try await store.createCron(cron)
+    }
+
+    public func updateCron(tenant: String, id: String, _ change: CronChange) async throws -> CronRecord? {
+        try await store.updateCron(tenant: tenant, id: id, change, now: Date())
+    }
+
+    public func deleteCron(tenant: String, id: String) async throws -> Bool {
+        try await store.deleteCron(tenant: tenant, id: id)
+    }
+}
+
+extension StoreReader {
+    public func cron(tenant: String, id: String) async throws -> CronRecord? { try await store.cron(tenant: tenant, id: id) }
+    public func searchCrons(_ query: CronQuery) async throws -> [CronRecord] { try await store.searchCrons(query) }
+    public func countCrons(_ query: CronQuery) async throws -> Int { try await store.countCrons(query) }
+    public func cronFirings(cron id: String, limit: Int) async throws -> [CronFiring] { try await store.cronFirings(cron: id, limit: limit) }
+}
