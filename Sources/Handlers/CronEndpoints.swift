@@ -148,7 +148,7 @@ struct CronEndpoints {
         do {
             return try CronSchedule(expression, timeZone: timezone)
         } catch {
-            throw APIError.invalid(field: error.field == "timezone" ? "timezone" : "schedule", error.message)
+            throw APIError.invalid(field: error.field == "timeZone" ? "timezone" : "schedule", error.message)
         }
     }
 

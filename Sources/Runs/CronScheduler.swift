@@ -36,7 +36,7 @@ extension RunEngine {
     /// The firing's run: the same id for the same cron and time, so that a firing queued again after its worker died
     /// finds the run the first attempt made rather than making a second.
     static func firingRunID(cron: String, at time: Date) -> String {
-        let digest = Array(SHA256.hash(data: Data("cron:\(cron):\(time.timeIntervalSince1970)".utf8)).prefix(16))
+        let digest = Array(SHA256.hash(data: Data("cron:\(cron):\(Int64((time.timeIntervalSince1970 * 1000).rounded()))".utf8)).prefix(16))
         var bytes = digest
         bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8: derived, not random
         bytes[8] = (bytes[8] & 0x3F) | 0x80

@@ -18,7 +18,7 @@ struct ThreadHarness {
 
     /// `clock`: what the models' token delays run on (a `GateClock` lets a test hold a "slow" run mid-answer).
     init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil, requireKeys: Bool = false,
-         clock: any Clock<Duration> = ContinuousClock(), busyTimeout: TimeInterval = 10) throws {
+         clock: any Clock<Duration> = ContinuousClock(), busyTimeout: TimeInterval = 10, scheduleClock: ScheduleClock = .wall) throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
         store = try SQLiteStore(path: path, busyTimeout: busyTimeout)
         var logger = Logger(label: "test")
@@ -26,7 +26,7 @@ struct ThreadHarness {
         let watchdog = Watchdog()
         let catalog = AgentCatalog(agents: agents, webhooks: webhooks ?? WebhookSettings())
         engine = RunEngine(store: store, workerID: "test-worker", logger: logger, catalog: catalog, formats: .langGraph(catalog: catalog),
-                           clock: clock, watchdog: watchdog, tick: .milliseconds(50))
+                           clock: clock, watchdog: watchdog, tick: .milliseconds(50), scheduleClock: scheduleClock)
         let signer = try webhooks.map { _ in try WebhookSigner(secrets: WebhookSigner.newSecret()) }
         app = makeApp(Dependencies(catalog: catalog, clock: clock, logger: logger,
                                    watchdog: watchdog, engine: engine, webhookSigner: signer, requireKeys: requireKeys))
