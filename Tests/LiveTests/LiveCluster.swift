@@ -412,6 +412,10 @@ struct LiveResponse {
     var json: [String: Any]? {
         try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
     }
+
+    var jsonArray: [[String: Any]]? {
+        try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]]
+    }
 }
 
 struct LiveError: Error, CustomStringConvertible {
