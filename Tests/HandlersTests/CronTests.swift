@@ -207,6 +207,38 @@ import Testing
         #expect(next > Date() && next < Date() + 86_400)
     }
 
+    /// `on_run_completed` delete takes the firing's thread only once its run's webhooks are done: a delivery still
+    /// pending keeps it (and its run, which the delivery reads).
+    @Test func aFiringsThreadWaitsForItsWebhooks() async throws {
+        let h = try ThreadHarness(webhooks: WebhookSettings(secretEnvironment: "X", allowHosts: ["127.0.0.1"]), requireKeys: true)
+        let key = try await h.makeKey(tenant: "a", scopes: ["crons:write"])
+        let body = #"{"assistant_id":"echo","schedule":"0 9 * * *","webhook":"http://127.0.0.1:9/hook","input":{"messages":[{"role":"user","content":"x"}]}}"#
+        let id = try #require(try await jsonObject(call(h, "POST", "/runs/crons", body, key: key))["cron_id"] as? String)
+        var due = CronChange()
+        due.nextRunDate = .some(Date() - 1)
+        _ = try await h.store.updateCron(tenant: "a", id: id, due, now: Date())
+        let firing = try await waiting(for: "the firing's run to end") {
+            while true {
+                if let firing = try await h.store.cronFirings(cron: id, limit: 1).first,
+                   let run = try await h.store.run(firing.runID), run.status == .success { return firing }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        // Several sweeps later (one every few hundred ms), the delivery is still pending and the thread is there.
+        let thread = try #require(firing.threadID)
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await h.store.cronFirings(cron: id, limit: 1).first?.status == .cleanup)
+        #expect(try await h.store.thread(thread) != nil)
+        // Delivered: the thread goes.
+        let claimed = try await h.store.claimDueDeliveries(worker: "test", now: Date() + 3600, leaseUntil: Date() + 3660, limit: 10)
+        #expect(claimed.map(\.runID) == [firing.runID])
+        try await h.store.recordDeliveryAttempt(claimed[0].id, worker: "test",
+                                                DeliveryAttempt(attempt: 1, at: Date(), statusCode: 204, error: nil, durationMilliseconds: 1),
+                                                delivered: true, next: nil)
+        try await eventually("the thread to go") { try await h.store.cronFirings(cron: id, limit: 1).first?.status == .done }
+        #expect(try await h.store.thread(thread) == nil)
+    }
+
     @Test func aRevokedKeyStopsItsCrons() async throws {
         let h = try ThreadHarness(requireKeys: true)
         let key = try await h.makeKey(tenant: "a", scopes: ["crons:write"])
@@ -222,6 +254,25 @@ import Testing
         let firings = try await h.store.cronFirings(cron: id, limit: 10)
         #expect(firings.count == 1 && firings[0].status == .failed && firings[0].detail == "key_revoked")
         #expect(try await h.store.run(firings[0].runID) == nil)
+    }
+
+    /// A firing is admitted under the limits its key has at that moment: a spent daily budget refuses it, with the
+    /// reason on the firing; the cron stays on for the next time.
+    @Test func theKeysLimitsApplyAtFiring() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let key = try await h.makeKey(tenant: "a", scopes: ["crons:write"], dailyTokenBudget: 50)
+        let id = try #require(try await jsonObject(call(h, "POST", "/runs/crons", Self.body, key: key))["cron_id"] as? String)
+        let keyID = try #require(try await h.store.keys().first?.id)
+        try await h.store.addUsage(key: keyID, day: Budget.today(), tokens: 50)
+        var due = CronChange()
+        due.nextRunDate = .some(Date() - 1)
+        _ = try await h.store.updateCron(tenant: "a", id: id, due, now: Date())
+        try await eventually("the firing to be refused") { try await h.store.cronFirings(cron: id, limit: 1).first?.status == .failed }
+        let firing = try #require(try await h.store.cronFirings(cron: id, limit: 1).first)
+        #expect(firing.detail?.hasPrefix("daily_token_budget_exceeded") == true, "\(firing.detail ?? "")")
+        #expect(try await h.store.run(firing.runID) == nil)
+        let cron = try #require(try await h.store.cron(tenant: "a", id: id))
+        #expect(cron.enabled && (cron.nextRunDate ?? .distantPast) > Date())
     }
 
     @Test func firingRunIDsAreStablePerCronAndTime() throws {
