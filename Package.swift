@@ -28,7 +28,7 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
-        // epoll and eventfd, which Glibc's Swift module leaves out.
+        // epoll, eventfd and closefrom for spawning, which Glibc's Swift module leaves out.
         .systemLibrary(name: "CLinux"),
         // Every call to a URL the server did not configure itself: one address policy, resolve once, connect to
         // the address that was checked, redirects decided per caller, time and size caps.
@@ -46,6 +46,7 @@ let package = Package(
             name: "AgentRuntime",
             dependencies: [
                 "Outbound",
+                "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "GRDB", package: "GRDB.swift"),

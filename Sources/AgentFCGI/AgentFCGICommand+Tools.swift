@@ -193,6 +193,10 @@ struct CheckConfig: ParsableCommand {
         do {
             let catalog = try AgentConfigLoader.load(path: file)
             print("\(file): OK, \(catalog.agents.count) agent(s): \(catalog.agents.map(\.id).joined(separator: ", "))")
+            for agent in catalog.agents where !agent.toolSources.isEmpty {
+                // Checked here: names, commands, URLs, environment variables; the servers themselves are not started.
+                print("  \(agent.id): MCP sources \(agent.toolSources.map(\.name).joined(separator: ", "))")
+            }
         } catch {
             FileHandleLite.standardError("\(error)\n")
             throw ExitCode(1)

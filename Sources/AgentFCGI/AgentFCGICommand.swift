@@ -216,6 +216,16 @@ struct Serve: ParsableCommand {
         }
         supervising.cancel()
         dispatching.cancel()
+        // The MCP servers this worker started go with it, each with its process group.
+        let sources = catalog.agents.flatMap(\.toolSources)
+        if !sources.isEmpty {
+            let stopped = DispatchSemaphore(value: 0)
+            Task {
+                for source in sources { await source.shutdown() }
+                stopped.signal()
+            }
+            _ = stopped.wait(timeout: .now() + 5)
+        }
     }
 
     static func hostName() -> String {

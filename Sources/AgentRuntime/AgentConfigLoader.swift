@@ -14,18 +14,20 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
 
 /// Reads the agents YAML file. Unknown keys are errors: a typo must not silently fall back to a default.
 public enum AgentConfigLoader {
-    public static func load(path: String) throws -> AgentCatalog {
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AgentCatalog {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, field: "", message: "cannot read the file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(file: path, field: "", message: "the file is not UTF-8 text")
         }
-        return try parse(text, file: path, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        return try parse(text, file: path, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path, environment: environment)
     }
 
     /// `directory` anchors relative paths in the file (a knowledge_search folder).
-    public static func parse(_ text: String, file: String, directory: String = FileManager.default.currentDirectoryPath) throws -> AgentCatalog {
+    /// `environment`: where the tool sources' `headers` and `env_from` are read (the worker's own by default).
+    public static func parse(_ text: String, file: String, directory: String = FileManager.default.currentDirectoryPath,
+                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AgentCatalog {
         let raw: RawConfig
         do {
             raw = try YAMLDecoder().decode(RawConfig.self, from: text)
@@ -36,6 +38,7 @@ public enum AgentConfigLoader {
         }
         var seen: Set<String> = []
         var agents: [AgentDefinition] = []
+        let registry = ToolSourceRegistry(environment: environment)
         for (index, agent) in raw.agents.enumerated() {
             let field = "agents[\(index)]"
             guard isValidID(agent.id) else {
@@ -58,8 +61,28 @@ public enum AgentConfigLoader {
                                   message: "must be between 0 and 60000, got \(delay)")
             }
             var tools: [ConfiguredTool] = []
-            for (toolIndex, raw) in (agent.tools ?? []).enumerated() {
+            var sources: [any ToolSource] = []
+            for (toolIndex, entry) in (agent.tools ?? []).enumerated() {
                 let toolField = "\(named).tools[\(toolIndex)]"
+                let raw: RawTool
+                switch entry {
+                case .tool(let tool): raw = tool
+                case .mcp(let settings):
+                    let source = try registry.mcp(settings, field: "\(toolField).mcp", file: file, directory: directory)
+                    guard !sources.contains(where: { $0.name == source.name }) else {
+                        throw ConfigError(file: file, field: "\(toolField).mcp.name", message: "tool source '\(source.name)' is listed twice")
+                    }
+                    sources.append(source)
+                    continue
+                case .openapi(let settings):
+                    for tool in try registry.openAPI(settings, field: "\(toolField).openapi", file: file, directory: directory) {
+                        guard !tools.contains(where: { $0.spec.name == tool.spec.name }) else {
+                            throw ConfigError(file: file, field: "\(toolField).openapi", message: "tool '\(tool.spec.name)' is listed twice")
+                        }
+                        tools.append(tool)
+                    }
+                    continue
+                }
                 let tool: any Tool
                 do {
                     var options = raw.options
@@ -130,7 +153,7 @@ public enum AgentConfigLoader {
             guard (1...10_000_000).contains(maxContext) else {
                 throw ConfigError(file: file, field: "\(named).limits.max_context_tokens", message: "must be between 1 and 10000000")
             }
-            agents.append(AgentDefinition(
+            var definition = AgentDefinition(
                 id: agent.id, name: agent.name, description: agent.description ?? "",
                 instructions: agent.instructions ?? "",
                 model: ModelSettings(provider: provider, name: model.name ?? provider.rawValue,
@@ -141,7 +164,9 @@ public enum AgentConfigLoader {
                 limits: RunLimits(maxTurns: maxTurns, timeout: .milliseconds(Int64(timeout * 1000)),
                                   maxInputCharacters: maxInput, maxContextTokens: maxContext),
                 metadata: agent.metadata ?? [:]
-            ))
+            )
+            definition.toolSources = sources
+            agents.append(definition)
         }
         if agents.isEmpty {
             throw ConfigError(file: file, field: "agents", message: "at least one agent is required")
@@ -259,7 +284,7 @@ private struct RawAgent: Decodable {
     var description: String?
     var instructions: String?
     var model: RawModel
-    var tools: [RawTool]?
+    var tools: [RawToolEntry]?
     var limits: RawLimits?
     var metadata: [String: JSONValue]?
 
@@ -273,14 +298,14 @@ private struct RawAgent: Decodable {
         description = try container.decodeIfPresent(String.self, forKey: .description)
         instructions = try container.decodeIfPresent(String.self, forKey: .instructions)
         model = try container.decode(RawModel.self, forKey: .model)
-        tools = try container.decodeIfPresent([RawTool].self, forKey: .tools)
+        tools = try container.decodeIfPresent([RawToolEntry].self, forKey: .tools)
         limits = try container.decodeIfPresent(RawLimits.self, forKey: .limits)
         metadata = try container.decodeIfPresent([String: JSONValue].self, forKey: .metadata)
     }
 }
 
 /// A tool entry: its name alone, or `{name: ..., timeout_ms: ...}`.
-private struct RawTool: Decodable {
+struct RawTool: Decodable {
     var name: String
     var timeoutMs: Int?
     /// false: the tool has effects (sends, writes, charges), so a retried run must not call it again.

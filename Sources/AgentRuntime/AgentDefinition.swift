@@ -6,6 +6,10 @@ public struct AgentDefinition: Sendable {
     public var instructions: String
     public var model: ModelSettings
     public var tools: [ConfiguredTool]
+    /// Where more tools come from when a run starts (MCP servers); `resolvingTools()` adds theirs to `tools`.
+    public var toolSources: [any ToolSource] = []
+    /// The names an assistant narrowed the tools to, applied to the sources' tools too (nil: all).
+    public var toolFilter: Set<String>?
     public var limits: RunLimits
     public var metadata: [String: JSONValue]
 

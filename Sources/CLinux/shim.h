@@ -1,11 +1,23 @@
 #ifndef AGENTFCGI_CLINUX_SHIM_H
 #define AGENTFCGI_CLINUX_SHIM_H
-// Linux calls that Swift's Glibc module does not export: epoll and eventfd for the I/O loop.
+// Linux calls that Swift's Glibc module does not export: epoll and eventfd for the I/O loop, closefrom for spawning.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
+
+// glibc 2.34+ has it, but declares it only under _GNU_SOURCE, which the Glibc module is built without: a child must
+// not inherit a worker's sockets or files, whichever thread opened them without O_CLOEXEC (libfcgi's accept).
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+static inline int agentfcgi_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+static inline int agentfcgi_spawn_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}
 
 // Names the calling thread (shown by top -H and in core dumps); pthread_setname_np needs _GNU_SOURCE.
 static inline void agentfcgi_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }

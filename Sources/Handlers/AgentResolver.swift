@@ -157,7 +157,9 @@ struct AssistantSettings: Equatable {
                 var chosen: [String] = []
                 for (index, item) in items.enumerated() {
                     guard case .string(let name) = item else { throw APIError.invalid(field: "\(field)[\(index)]", "must be a tool name (a string)") }
-                    guard available.contains(name) else {
+                    // A tool of one of the agent's sources (MCP) is known by its prefix: the server is not asked here.
+                    let sourced = agent.toolSources.contains { name.hasPrefix(ToolNames.namespaced($0.name, "")) }
+                    guard available.contains(name) || sourced else {
                         throw APIError.invalid(field: "\(field)[\(index)]", "'\(name.prefix(64))' is not a tool of agent '\(agent.id)'; it has: "
                                                + (available.isEmpty ? "none" : available.joined(separator: ", ")))
                     }

@@ -18,9 +18,12 @@ struct ToolEndpoints {
         }))
     }
 
-    /// A configured agent or one of the tenant's assistants (with only the tools it keeps).
+    /// A configured agent or one of the tenant's assistants (with only the tools it keeps), with the tools of its
+    /// sources as they are now (an MCP server is started if it is not running; one that fails is left out).
     func agent(_ id: String, _ context: RequestContext) async throws -> AgentDefinition {
-        try await resolver.require(id, tenant: context.tenant).agent
+        try await resolver.require(id, tenant: context.tenant).agent.resolvingTools { source, error in
+            context.logger.warning("tools.source_unavailable", metadata: ["tool_source": .string(source), "error": "\(error)"])
+        }
     }
 
     func invoke(_ request: Request, _ context: RequestContext) async throws -> Response {

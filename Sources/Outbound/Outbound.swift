@@ -18,6 +18,8 @@ public struct Outbound: Sendable {
         public var url: String
         public var headers: [(String, String)]
         public var body: [UInt8]?
+        /// Headers (lowercased names) that hold credentials beside the usual ones: sent to the first host only.
+        public var credentials: Set<String> = []
 
         public init(method: HTTPMethod = .GET, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil) {
             self.method = method
@@ -73,7 +75,8 @@ public struct Outbound: Sendable {
             let target = try await admit(url, policy: policy)
             if hops > 0, target.host != URL(string: request.url).flatMap(\.host).map({ OutboundPolicy.bare($0.lowercased()) }) {
                 // Credentials were meant for the first host only.
-                request.headers.removeAll { Self.credentialHeaders.contains($0.0.lowercased()) }
+                let named = request.credentials
+                request.headers.removeAll { Self.credentialHeaders.contains($0.0.lowercased()) || named.contains($0.0.lowercased()) }
             }
             let response = try await exchange(request, url: url, target: target, policy: policy, deadline: deadline)
             guard case .follow(let max) = policy.redirects, (300..<400).contains(response.status), response.status != 304,

@@ -37,7 +37,10 @@ public struct AssistantBinding: Codable, Sendable, Equatable {
         if let temperature { agent.model.temperature = temperature }
         if let maxTokens { agent.model.maxTokens = min(maxTokens, agent.model.maxTokens ?? maxTokens) }
         if let topP { agent.model.topP = topP }
-        if let tools { agent.tools = agent.tools.filter { tools.contains($0.spec.name) } }
+        if let tools {
+            agent.tools = agent.tools.filter { tools.contains($0.spec.name) }
+            agent.toolFilter = Set(tools)
+        }
         return agent
     }
 }

@@ -59,8 +59,12 @@ final class RunExecution: Sendable {
         var prepared = Prepared(input: input)
         do {
             prepared = try await prepare(attempt: attempt)
+            // Tools of the agent's sources (MCP servers), as they are now; one that cannot answer is left out.
+            let agent = await self.agent.resolvingTools { [logger] source, error in
+                logger.warning("tools.source_unavailable", metadata: ["tool_source": .string(source), "error": "\(error)"])
+            }
             let result = try await engine.runner.run(agent: agent, input: prepared.context, clientTools: clientTools,
-                                                     emit: observer(collected: collected))
+                                                     emit: observer(collected: collected, agent: agent))
             return try await succeed(prepared, result, started: started)
         } catch {
             return await fail(error, prepared: prepared, collected: collected, started: started, attempt: attempt)
@@ -116,9 +120,9 @@ final class RunExecution: Sendable {
     }
 
     /// What the agent's events do: collected for the ending, side effects recorded, logged as typed events.
-    func observer(collected: Collected) -> @Sendable (RunEvent) async throws -> Void {
+    func observer(collected: Collected, agent: AgentDefinition) -> @Sendable (RunEvent) async throws -> Void {
         let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
-        let (agent, persistence, observed) = (self.agent, self.persistence, persistence.observesEvents)
+        let (persistence, observed) = (self.persistence, persistence.observesEvents)
         let budget = persistence.budget
         return { event in
             collected.record(event)

@@ -1,0 +1,183 @@
+import Foundation
+import Yams
+
+/// An entry of an agent's `tools`: a built-in tool (its name, or `{name, ...}`), an MCP server (`{mcp: {...}}`) or
+/// operations of an OpenAPI document (`{openapi: {...}}`). Tool sources come from the configuration file only.
+enum RawToolEntry: Decodable {
+    case tool(RawTool)
+    case mcp(RawMCPSource)
+    case openapi(RawOpenAPISource)
+
+    init(from decoder: any Decoder) throws {
+        if let keyed = try? decoder.container(keyedBy: AnyKey.self), keyed.allKeys.count == 1, let key = keyed.allKeys.first,
+           ["mcp", "openapi"].contains(key.stringValue) {
+            self = key.stringValue == "mcp" ? .mcp(try keyed.decode(RawMCPSource.self, forKey: key))
+                : .openapi(try keyed.decode(RawOpenAPISource.self, forKey: key))
+            return
+        }
+        self = .tool(try RawTool(from: decoder))
+    }
+}
+
+struct RawMCPSource: Decodable, Equatable {
+    var name: String
+    var command: [String]?
+    var env: [String: String]?
+    var envFrom: [String: String]?
+    var cwd: String?
+    var url: String?
+    var headers: [String: String]?
+    var allowTools: [String]?
+    var timeoutMs: Int?
+    var idempotent: Bool?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, command, env, envFrom = "env_from", cwd, url, headers, allowTools = "allow_tools", timeoutMs = "timeout_ms", idempotent
+    }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        command = try container.decodeIfPresent([String].self, forKey: .command)
+        env = try container.decodeIfPresent([String: String].self, forKey: .env)
+        envFrom = try container.decodeIfPresent([String: String].self, forKey: .envFrom)
+        cwd = try container.decodeIfPresent(String.self, forKey: .cwd)
+        url = try container.decodeIfPresent(String.self, forKey: .url)
+        headers = try container.decodeIfPresent([String: String].self, forKey: .headers)
+        allowTools = try container.decodeIfPresent([String].self, forKey: .allowTools)
+        timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs)
+        idempotent = try container.decodeIfPresent(Bool.self, forKey: .idempotent)
+    }
+}
+
+struct RawOpenAPISource: Decodable, Equatable {
+    var name: String
+    var spec: String
+    var baseURL: String
+    var operations: [String]
+    var headers: [String: String]?
+    var timeoutMs: Int?
+    var maxBytes: Int?
+    var idempotent: Bool?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, spec, baseURL = "base_url", operations, headers, timeoutMs = "timeout_ms", maxBytes = "max_bytes", idempotent
+    }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        spec = try container.decode(String.self, forKey: .spec)
+        baseURL = try container.decode(String.self, forKey: .baseURL)
+        operations = try container.decode([String].self, forKey: .operations)
+        headers = try container.decodeIfPresent([String: String].self, forKey: .headers)
+        timeoutMs = try container.decodeIfPresent(Int.self, forKey: .timeoutMs)
+        maxBytes = try container.decodeIfPresent(Int.self, forKey: .maxBytes)
+        idempotent = try container.decodeIfPresent(Bool.self, forKey: .idempotent)
+    }
+}
+
+/// The tool sources of one configuration: a source named in several agents is one source (one child process per
+/// worker), so its settings must be the same in each.
+final class ToolSourceRegistry {
+    let environment: [String: String]
+    private var mcpSources: [String: (raw: RawMCPSource, source: MCPToolSource)] = [:]
+
+    init(environment: [String: String]) { self.environment = environment }
+
+    static func isValidName(_ name: String) -> Bool {
+        (1...32).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
+            (0x61...0x7a).contains(byte) || (0x41...0x5a).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2d || byte == 0x5f
+        }
+    }
+
+    /// Header name -> environment variable name, read now: a missing variable is a configuration error, not a
+    /// request that goes out without its credentials.
+    func headers(_ names: [String: String]?, field: String, file: String) throws -> [(String, String)] {
+        try (names ?? [:]).sorted { $0.key < $1.key }.map { header, variable in
+            guard !header.isEmpty, header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3A }) else {
+                throw ConfigError(file: file, field: "\(field).headers", message: "'\(header.prefix(100))' is not a header name")
+            }
+            guard let value = environment[variable], !value.isEmpty else {
+                throw ConfigError(file: file, field: "\(field).headers.\(header)",
+                                  message: "the environment variable '\(variable.prefix(100))' is not set (it holds the header's value)")
+            }
+            guard !value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                throw ConfigError(file: file, field: "\(field).headers.\(header)", message: "the value of '\(variable)' holds a line break")
+            }
+            return (header, value)
+        }
+    }
+
+    func timeout(_ milliseconds: Int?, field: String, file: String) throws -> Duration {
+        let value = milliseconds ?? 30_000
+        guard (1...600_000).contains(value) else {
+            throw ConfigError(file: file, field: "\(field).timeout_ms", message: "must be between 1 and 600000, got \(value)")
+        }
+        return .milliseconds(value)
+    }
+
+    func mcp(_ raw: RawMCPSource, field: String, file: String, directory: String) throws -> MCPToolSource {
+        guard Self.isValidName(raw.name) else {
+            throw ConfigError(file: file, field: "\(field).name", message: "'\(raw.name.prefix(100))' must be 1 to 32 letters, digits, - or _ (it prefixes the tools' names)")
+        }
+        if let known = mcpSources[raw.name] {
+            guard known.raw == raw else {
+                throw ConfigError(file: file, field: "\(field).name", message: "the MCP source '\(raw.name)' is configured differently in another agent")
+            }
+            return known.source
+        }
+        let transport: MCPToolSource.Transport
+        switch (raw.command, raw.url) {
+        case (let command?, nil):
+            guard let program = command.first, !program.isEmpty else {
+                throw ConfigError(file: file, field: "\(field).command", message: "must be a list: the program, then its arguments")
+            }
+            guard raw.headers == nil else { throw ConfigError(file: file, field: "\(field).headers", message: "is for url sources") }
+            var environment = raw.env ?? [:]
+            for (name, variable) in raw.envFrom ?? [:] {
+                guard let value = self.environment[variable] else {
+                    throw ConfigError(file: file, field: "\(field).env_from.\(name)", message: "the environment variable '\(variable.prefix(100))' is not set")
+                }
+                environment[name] = value
+            }
+            // A relative program is found beside the configuration, as other paths in it are.
+            let resolved = program.contains("/") ? AgentConfigLoader.resolve(program, against: directory) : program
+            do {
+                _ = try ChildProcess.resolve(resolved, path: environment["PATH"] ?? ChildProcess.defaultPath)  // the child's own
+            } catch {
+                throw ConfigError(file: file, field: "\(field).command", message: "'\(program.prefix(200))' is not an executable program here")
+            }
+            if resolved.contains("/"), access(resolved, X_OK) != 0 {
+                throw ConfigError(file: file, field: "\(field).command", message: "'\(resolved.prefix(200))' is not an executable file")
+            }
+            transport = .stdio(command: [resolved] + command.dropFirst(), environment: environment,
+                               directory: raw.cwd.map { AgentConfigLoader.resolve($0, against: directory) })
+        case (nil, let url?):
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil,
+                  parsed.user == nil, parsed.password == nil else {
+                throw ConfigError(file: file, field: "\(field).url", message: "'\(url.prefix(200))' is not an http(s) URL without credentials")
+            }
+            guard raw.env == nil, raw.envFrom == nil, raw.cwd == nil else {
+                throw ConfigError(file: file, field: field, message: "env, env_from and cwd are for command sources")
+            }
+            transport = .http(url: url, headers: try headers(raw.headers, field: field, file: file))
+        default:
+            throw ConfigError(file: file, field: field, message: "needs either command (a local server over stdio) or url (Streamable HTTP), not both")
+        }
+        let settings = MCPToolSource.Settings(name: raw.name, transport: transport, allowTools: raw.allowTools,
+                                              timeout: try timeout(raw.timeoutMs, field: field, file: file), idempotent: raw.idempotent)
+        let source = MCPToolSource(settings)
+        mcpSources[raw.name] = (raw, source)
+        return source
+    }
+
+    func openAPI(_ raw: RawOpenAPISource, field: String, file: String, directory: String) throws -> [ConfiguredTool] {
+        guard Self.isValidName(raw.name) else {
+            throw ConfigError(file: file, field: "\(field).name", message: "'\(raw.name.prefix(100))' must be 1 to 32 letters, digits, - or _ (it prefixes the tools' names)")
+        }
+        throw ConfigError(file: file, field: field, message: "openapi sources are not supported yet")
+    }
+}
