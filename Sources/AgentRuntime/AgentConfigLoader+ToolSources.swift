@@ -1,4 +1,5 @@
 import Foundation
+import Outbound
 import Yams
 
 /// An entry of an agent's `tools`: a built-in tool (its name, or `{name, ...}`), an MCP server (`{mcp: {...}}`) or
@@ -178,6 +179,43 @@ final class ToolSourceRegistry {
         guard Self.isValidName(raw.name) else {
             throw ConfigError(file: file, field: "\(field).name", message: "'\(raw.name.prefix(100))' must be 1 to 32 letters, digits, - or _ (it prefixes the tools' names)")
         }
-        throw ConfigError(file: file, field: field, message: "openapi sources are not supported yet")
+        let path = AgentConfigLoader.resolve(raw.spec, against: directory)
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: file, field: "\(field).spec", message: "cannot read '\(path.prefix(300))'")
+        }
+        let document: JSONValue
+        do {
+            document = path.hasSuffix(".json") ? try JSONDecoder().decode(JSONValue.self, from: data)
+                : try YAMLDecoder().decode(JSONValue.self, from: text)
+        } catch {
+            throw ConfigError(file: file, field: "\(field).spec", message: "'\(path.prefix(300))' is not valid \(path.hasSuffix(".json") ? "JSON" : "YAML")")
+        }
+        guard let base = URL(string: raw.baseURL), ["http", "https"].contains(base.scheme?.lowercased() ?? ""), let host = base.host,
+              base.user == nil, base.password == nil else {
+            throw ConfigError(file: file, field: "\(field).base_url", message: "'\(raw.baseURL.prefix(200))' is not an http(s) URL without credentials")
+        }
+        guard !raw.operations.isEmpty else {
+            throw ConfigError(file: file, field: "\(field).operations", message: "name at least one operationId of the document")
+        }
+        let actions: [OpenAPIAction]
+        do {
+            actions = try OpenAPIActions.load(document, operations: raw.operations, source: raw.name)
+        } catch {
+            throw ConfigError(file: file, field: "\(field).operations", message: error.message)
+        }
+        let maxBytes = raw.maxBytes ?? 64 * 1024
+        guard (1...(16 << 20)).contains(maxBytes) else {
+            throw ConfigError(file: file, field: "\(field).max_bytes", message: "must be between 1 and 16777216")
+        }
+        let timeout = try timeout(raw.timeoutMs, field: field, file: file)
+        let headers = try headers(raw.headers, field: field, file: file)
+        // The operator named this host: it may be internal. Any other host a redirect leads to is judged as usual.
+        let policy = OutboundPolicy(internalAllowed: [host], redirects: .follow(max: 3), maxResponseBytes: maxBytes, timeout: timeout,
+                                    connectTimeout: min(timeout, .seconds(5)))
+        return actions.map { action in
+            let readOnly = ["GET", "HEAD", "OPTIONS"].contains(action.method)
+            return ConfiguredTool(OpenAPITool(action: action, baseURL: base, headers: headers, outbound: Outbound(), policy: policy,
+                                              idempotent: raw.idempotent ?? readOnly), timeout: timeout + .seconds(1))
+        }
     }
 }

@@ -39,7 +39,6 @@ import asyncio
 import json
 import os
 import socket
-import sys
 
 import anyio
 import mcp_types as types
@@ -167,8 +166,8 @@ def require_header(app, name, value):
     async def guarded(scope, receive, send):
         if scope["type"] == "http" and want not in scope["headers"]:
             body = b'{"error":"missing required header"}'
-            await send({"type": "http.response.start", "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 401, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         await app(scope, receive, send)

@@ -1,0 +1,140 @@
+import Foundation
+import Glibc
+@testable import AgentRuntime
+import TestSupport
+import Testing
+
+/// The MCP client against servers that misbehave (Tests/Fixtures/mcp_bad_server.py, plain python3), and the child
+/// process it runs them in. The official SDK's server is driven end to end through nginx (test_tool_sources.py).
+@Suite struct MCPToolSourceTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+
+    func bad(_ mode: String, timeout: Duration = .seconds(2)) -> MCPToolSource {
+        MCPToolSource(.init(name: "bad", transport: .stdio(command: ["/usr/bin/python3", "\(Self.fixtures)/mcp_bad_server.py", mode],
+                                                           environment: [:], directory: nil), timeout: timeout))
+    }
+
+    func call(_ source: MCPToolSource, _ name: String = "bad__x") async throws -> (ConfiguredTool.Outcome, Duration) {
+        let tool = try #require(try await source.tools().first { $0.spec.name == name })
+        let started = ContinuousClock.now
+        let outcome = try await tool.invoke(arguments: .object([:]), clock: ContinuousClock())
+        return (outcome, ContinuousClock.now - started)
+    }
+
+    @Test func aServerThatAnswersGarbageEndsTheCallWithinItsTimeout() async throws {
+        let source = bad("malformed", timeout: .seconds(1))
+        defer { Task { await source.shutdown() } }
+        #expect(try await source.tools().map(\.spec.name) == ["bad__x"])
+        let (outcome, took) = try await call(source)
+        guard case .failure(let message) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(message.contains("timed out") || message.contains("no answer"), "\(message)")
+        #expect(took < .seconds(3))
+    }
+
+    @Test func aServerThatNeverAnswersTimesOutAndStaysUsable() async throws {
+        let source = bad("silent", timeout: .milliseconds(500))
+        defer { Task { await source.shutdown() } }
+        for _ in 0..<2 {
+            let (outcome, took) = try await call(source)
+            #expect("\(outcome)".contains("timed out after"), "\(outcome)")
+            #expect(took < .seconds(2))
+        }
+        // The same child still serves listings: a slow call did not cost the connection.
+        let pid = await source.processID
+        #expect(try await source.tools().count == 1)
+        let after = await source.processID
+        #expect(pid != nil && after == pid)
+    }
+
+    @Test func aFloodedLineStopsTheServerAndTheNextCallStartsANewOne() async throws {
+        let source = bad("flood-line", timeout: .seconds(10))
+        defer { Task { await source.shutdown() } }
+        _ = try await source.tools()
+        let first = try #require(await source.processID)
+        let (outcome, took) = try await call(source)
+        #expect(outcome == .failure("the MCP server sent a message over 4 MiB; it was stopped"), "\(outcome)")
+        #expect(took < .seconds(8), "failed at the cap, not after the server's 30 s")
+        try await waitUntil { kill(first, 0) != 0 }
+        let (again, _) = try await call(source)
+        #expect(again == .failure("the MCP server sent a message over 4 MiB; it was stopped"))
+        let second = await source.processID
+        #expect(second != first)
+    }
+
+    @Test func noiseBetweenAnswersIsSkipped() async throws {
+        let source = bad("noise")
+        defer { Task { await source.shutdown() } }
+        #expect(try await call(source).0 == .success("x ok"))
+    }
+
+    @Test func aServerThatCannotStartRestsAfterFiveFailures() async throws {
+        let source = bad("exit-on-start", timeout: .seconds(2))
+        defer { Task { await source.shutdown() } }
+        var messages: [String] = []
+        let started = ContinuousClock.now
+        for _ in 0..<6 {
+            do {
+                _ = try await source.tools()
+                Issue.record("listed tools of a server that exits")
+            } catch {
+                messages.append("\(error)")
+            }
+        }
+        #expect(messages.prefix(5).allSatisfy { $0.contains("exited") || $0.contains("ended") }, "\(messages)")
+        #expect(messages.last?.contains("failed 5 times within a minute") == true, "\(messages)")
+        // Waits between attempts grew, but the whole took seconds, not a minute.
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
+
+    @Test func aChildGetsOnlyItsEnvironmentNoInheritedDescriptorsAndItsOwnGroup() async throws {
+        // A descriptor the worker opened without O_CLOEXEC (as libfcgi's accept does).
+        let leaked = open("/etc/hostname", O_RDONLY)
+        defer { close(leaked) }
+        #expect(leaked > 2)
+        setenv("AGENTFCGI_TEST_SECRET", "s3cret", 1)
+        let child = try ChildProcess(command: ["/bin/sh", "-c", "ls /proc/$$/fd; echo ---; env; echo ---; sleep 60 & echo $!; wait"],
+                                     environment: ["ONLY": "this"], directory: "/tmp")
+        var output: [String] = []
+        MCPStdioConnection.readLines(child.output, limit: 1 << 20) { line in
+            output.append(String(decoding: line, as: UTF8.self))
+            // Up to the grandchild's pid, the first line after the second separator.
+            return !(output.filter { $0 == "---" }.count == 2 && output.last != "---")
+        }
+        let parts = output.split(separator: "---", omittingEmptySubsequences: false).map(Array.init)
+        #expect(parts.count == 3, "\(output)")
+        #expect(Set(parts[0]) == ["0", "1", "2"] || Set(parts[0]) == ["0", "1", "2", "255"], "descriptors: \(parts[0])")
+        #expect(!parts[1].contains { $0.hasPrefix("AGENTFCGI_TEST_SECRET") } && parts[1].contains("ONLY=this"), "\(parts[1])")
+        let grandchild = try #require(parts[2].first.flatMap { pid_t($0) })
+        #expect(child.processGroup == child.pid && getpgid(grandchild) == child.pid)
+        // Stopping the child stops what it started.
+        await child.stop(grace: .milliseconds(200))
+        try await waitUntil { kill(grandchild, 0) != 0 }
+        #expect(child.poll() != nil)
+    }
+
+    @Test func namesFitEveryProvider() {
+        #expect(ToolNames.namespaced("local", "add") == "local__add")
+        #expect(ToolNames.namespaced("local", "read file.v2") == "local__read_file_v2")
+        let long = ToolNames.namespaced("source", String(repeating: "x", count: 80))
+        #expect(long.count == 64 && long.wholeMatch(of: /[a-zA-Z0-9_-]{1,64}/) != nil)
+        #expect(long != ToolNames.namespaced("source", String(repeating: "x", count: 81)))
+        #expect(long == ToolNames.namespaced("source", String(repeating: "x", count: 80)))
+    }
+
+    @Test func answersAreCutAt64KiBWithANote() {
+        let text = MCPTool.text(of: .object(["content": .array([.object(["type": "text", "text": .string(String(repeating: "é", count: 40_000))])])]))
+        #expect(text.hasSuffix("[truncated: the tool's answer was 78 KiB; the first 64 KiB are shown]"))
+        #expect(text.utf8.count < 64 * 1024 + 100)
+        let structured = MCPTool.text(of: .object(["content": .array([]), "structuredContent": .object(["sum": 5])]))
+        #expect(structured == #"{"sum":5}"#)
+        #expect(MCPTool.text(of: .object(["content": .array([.object(["type": "image", "data": "..."]), .object(["type": "text", "text": "hi"])])]))
+            == "[image content]\nhi")
+    }
+
+    func waitUntil(_ condition: @escaping @Sendable () -> Bool) async throws {
+        try await waiting(for: "the condition") {
+            while !condition() { try await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+}
