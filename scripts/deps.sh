@@ -20,6 +20,7 @@ need=(
     curl            # readiness checks, examples
     ca-certificates # HTTPS to model providers
     python3-pip     # Python client checks (langgraph-sdk, openai)
+    python3-venv    # their venv (scripts/pytest-live.sh)
     tzdata          # Python's zoneinfo in the cron tests (the server reads zones from Foundation's own ICU data)
 )
 
