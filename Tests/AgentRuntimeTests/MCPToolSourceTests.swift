@@ -68,6 +68,16 @@ import Testing
         #expect(try await call(source).0 == .success("x ok"))
     }
 
+    @Test func aChangedToolListIsReadAgain() async throws {
+        let source = bad("changes")
+        defer { Task { await source.shutdown() } }
+        #expect(try await source.tools().map(\.spec.name) == ["bad__x"])
+        #expect(try await call(source).0 == .success("x ok"))
+        try await waiting(for: "the new tool") {
+            while try await source.tools().map(\.spec.name) != ["bad__x", "bad__y"] { try await Task.sleep(for: .milliseconds(20)) }
+        }
+    }
+
     @Test func aServerThatCannotStartRestsAfterFiveFailures() async throws {
         let source = bad("exit-on-start", timeout: .seconds(2))
         defer { Task { await source.shutdown() } }

@@ -16,13 +16,15 @@ notifications, lists one tool `x {}` on `tools/list`, and exits 0 on EOF. Then, 
                  it writes: an empty line, "garbage", a JSON-but-not-JSON-RPC object, a JSON number, a JSON
                  array of numbers and a JSON-RPC response to an id nobody sent
   exit-on-start  (no call at all) writes "boom" to stderr and exits 1 before reading anything
+  changes        well behaved: a call of `x` adds a tool `y` to its list and sends notifications/tools/list_changed
+                 before answering "x ok"
 """
 import json
 import os
 import sys
 import time
 
-MODES = ("malformed", "flood-line", "silent", "exit-on-start", "noise")
+MODES = ("malformed", "flood-line", "silent", "exit-on-start", "noise", "changes")
 KNOWN_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 TOOL_X = {"name": "x", "description": "The only tool.", "inputSchema": {"type": "object", "properties": {}}}
 NOISE = [b"", b"garbage", b'{"hello": "not json-rpc"}', b"42", b"[1, 2, 3]",
@@ -52,6 +54,7 @@ def answer(msg_id, result=None, error=None):
 
 
 def serve():
+    tools = [TOOL_X]
     for raw in sys.stdin.buffer:
         try:
             msg = json.loads(raw)
@@ -68,7 +71,7 @@ def serve():
         elif method == "ping":
             answer(msg_id, {})
         elif method == "tools/list":
-            answer(msg_id, {"tools": [TOOL_X]})
+            answer(msg_id, {"tools": tools})
         elif method != "tools/call":
             answer(msg_id, error={"code": -32601, "message": f"Method not found: {method}"})
         elif mode == "malformed":
@@ -83,7 +86,10 @@ def serve():
             out.flush()
             time.sleep(30)
             write_line(b'"}]}}')
-        elif mode == "noise":
+        elif mode in ("noise", "changes"):
+            if mode == "changes" and len(tools) == 1:
+                tools.append({"name": "y", "description": "Added by a call of x.", "inputSchema": {"type": "object"}})
+                write_line(json.dumps({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).encode())
             answer(msg_id, {"content": [{"type": "text", "text": "x ok"}], "isError": False})
         # silent: no answer
 
