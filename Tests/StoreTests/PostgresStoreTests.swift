@@ -108,6 +108,10 @@ import Testing
     @Test func assistantSearch() async throws { let (c, _) = try await conformance(); try await c.assistantSearch() }
     @Test func assistantLimit() async throws { let (c, _) = try await conformance(); try await c.assistantLimit() }
     @Test func runSearch() async throws { let (c, _) = try await conformance(); try await c.runSearch() }
+    @Test func items() async throws { let (c, _) = try await conformance(); try await c.itemsLifecycle() }
+    @Test func itemTTL() async throws { let (c, _) = try await conformance(); try await c.itemTTL() }
+    @Test func itemSearch() async throws { let (c, _) = try await conformance(); try await c.itemSearch() }
+    @Test func itemNamespaces() async throws { let (c, _) = try await conformance(); try await c.itemNamespaces() }
 
     @Test func workersStartingTogetherMigrateOnce() async throws {
         let url = try await freshDatabase()
