@@ -168,7 +168,7 @@ public final class RunEngine: Sendable {
     }
 
     private func settling(_ quota: RunQuota, budget: BudgetMeter?, release: (@Sendable () -> Void)? = nil) -> Admission {
-        Admission(release: release, budget: budget) { [self] usage in
+        Admission(release: release, budget: budget, caller: RunCaller(tenant: quota.tenant, keyID: quota.keyID)) { [self] usage in
             if let budget {
                 await budget.settle(used: usage.totalTokens)
             } else if usage.totalTokens > 0 {

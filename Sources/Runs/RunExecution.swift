@@ -43,6 +43,8 @@ final class RunExecution: Sendable {
         var history: [ChatMessage] = []
         var input: [ChatMessage]
         var fit = ContextWindow.Fit(history: [], droppedMessages: 0)
+        /// The agent with its memory bound to the run's caller, when it has memory.
+        var agent: AgentDefinition?
 
         /// What the model sees. A stateless run has no history: its input as it is, not a copy of it.
         var context: [ChatMessage] { fit.history.isEmpty ? input : fit.history + input }
@@ -59,7 +61,7 @@ final class RunExecution: Sendable {
         var prepared = Prepared(input: input)
         do {
             prepared = try await prepare(attempt: attempt)
-            let result = try await engine.runner.run(agent: agent, input: prepared.context, clientTools: clientTools,
+            let result = try await engine.runner.run(agent: prepared.agent ?? agent, input: prepared.context, clientTools: clientTools,
                                                      emit: observer(collected: collected))
             return try await succeed(prepared, result, started: started)
         } catch {
@@ -103,6 +105,9 @@ final class RunExecution: Sendable {
         prepared.input = Self.namingToolResults(input, after: prepared.history)
         prepared.fit = ContextWindow.fit(history: prepared.history, input: prepared.input, instructions: agent.instructions,
                                          budget: agent.limits.maxContextTokens)
+        if let memory = agent.memory {
+            prepared.agent = agent.bindingMemory(StoreMemory.make(memory, caller: try await persistence.caller(), store: engine.store))
+        }
         logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(prepared.fit.droppedMessages)"])
         if persistence.observesEvents {
             let state = (prepared.history + prepared.input).map(StoredMessage.init)
