@@ -7,16 +7,19 @@ extension OpenAPIDocument.Operation {
         description: "Creates the item or replaces its value and `ttl` (`created_at` stays). `value`: a JSON object of at most 1 MiB (413 beyond). `namespace`: 1 to 10 labels, each 1-256 characters without `.`. `ttl`: minutes (as langgraph-sdk sends it); the item expires that long after its last write or read, and is invisible from then on. `index` is accepted and is a no-op: every string of the value is indexed for the text search. Per tenant.",
         body: .json("StorePut"), responses: [(204, "Stored", .empty)], problems: OpenAPIDocument.bodyProblems)
     static let storeGet = OpenAPIDocument.Operation(
-        tag: "store", description: "The item, unless it expired. Reading starts its `ttl` again unless `refresh_ttl=false`.", body: nil,
+        tag: "store",
+        description: "The item, unless it expired. Reading starts its `ttl` again unless `refresh_ttl=false`. The query string is at most 4 KB (a 414 problem beyond): an item whose namespace and key are longer is found with a search.",
+        body: nil,
         parameters: [
-            OpenAPIDocument.Parameter(name: "namespace", location: "query", schema: ["type": "string", "minLength": 1, "maxLength": 2600],
+            // Lengths the 4 KB query can hold percent-encoded; longer ones are a 414 problem from the app, not nginx's page.
+            OpenAPIDocument.Parameter(name: "namespace", location: "query", schema: ["type": "string", "minLength": 1, "maxLength": 256],
                                       description: "The labels joined by `.` (as langgraph-sdk sends them).", required: true),
-            OpenAPIDocument.Parameter(name: "key", location: "query", schema: ["type": "string", "minLength": 1, "maxLength": 1024],
+            OpenAPIDocument.Parameter(name: "key", location: "query", schema: ["type": "string", "minLength": 1, "maxLength": 256],
                                       description: "The item's key.", required: true),
             OpenAPIDocument.Parameter(name: "refresh_ttl", location: "query", schema: ["type": "string", "enum": ["true", "false"], "default": "true"],
                                       description: "false: read without starting the item's time to live again."),
         ],
-        responses: [(200, "The item", .json("StoreItem"))], problems: [404, 422])
+        responses: [(200, "The item", .json("StoreItem"))], problems: [404, 414, 422])
     static let storeDelete = OpenAPIDocument.Operation(
         tag: "store", description: "204 whether or not the item was there.", body: .json("StoreItemRef"),
         responses: [(204, "Deleted", .empty)], problems: OpenAPIDocument.bodyProblems)
