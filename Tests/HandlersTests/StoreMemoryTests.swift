@@ -43,6 +43,10 @@ import Testing
         let listed = try await jsonObject(call(h, "POST", "/store/namespaces", #"{"prefix":["memories"]}"#, key: key))
         let keyID = String(key.dropFirst(4).prefix(12))
         #expect(listed["namespaces"] as? [[String]] == [["memories", "key", keyID]])
+        // A stateless run of the same key reaches them too (its key's tenant, no thread).
+        let stateless = try await jsonObject(call(h, "POST", "/runs/wait", ThreadHarness.input(#"recall {\"query\": \"Lisbon\"}"#, agent: "mem"),
+                                                  key: key))
+        #expect(messageContents(stateless).last == "recall returned I live in Lisbon..")
         // Remembering the same fact again keeps it once.
         _ = try await say(h, #"remember {"fact": "I live in Lisbon."}"#, agent: "mem", key: key)
         #expect(try await h.store.searchItems(ItemQuery(tenant: "a", namespacePrefix: ["memories"])).count == 2)
@@ -68,6 +72,13 @@ import Testing
         // The dot of the e-mail address is escaped in the label.
         let listed = try await jsonObject(call(h, "POST", "/store/namespaces", #"{"prefix":["memories"]}"#, key: app))
         #expect(listed["namespaces"] as? [[String]] == [["memories", "metadata", "user_id", "ann@example%2Ecom"]])
+    }
+
+    @Test func withoutKeysThereIsNoOneToRememberFor() async throws {
+        let h = try ThreadHarness(agents: Self.agents)
+        let values = try await jsonObject(h.call("POST", "/runs/wait", ThreadHarness.input(#"remember {\"fact\": \"x\"}"#, agent: "mem")))
+        #expect(messageContents(values).last?.contains("per API key, and this run has none") == true, "\(values)")
+        #expect(try await h.store.searchItems(ItemQuery(tenant: "")).isEmpty)
     }
 
     @Test func theToolsAreListedAndRefuseOutsideRuns() async throws {
