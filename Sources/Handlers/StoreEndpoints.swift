@@ -126,7 +126,9 @@ struct StoreEndpoints {
             throw APIError.invalid(field: "query", "must be at most \(Self.maxQueryCharacters) characters")
         }
         let filters = try StoreWire.filters(body.filter ?? [:])
-        let items = try await reader.searchItems(ItemQuery(tenant: context.tenant, namespacePrefix: prefix, filters: filters, query: body.query,
+        // An empty query is no query (a listing by recency), rather than a search for nothing.
+        let query = body.query.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
+        let items = try await reader.searchItems(ItemQuery(tenant: context.tenant, namespacePrefix: prefix, filters: filters, query: query,
                                                            limit: limit, offset: offset, refreshTTL: body.refresh_ttl ?? true))
         return .json(encodeJSON(["items": JSONValue.array(items.map(StoreWire.item))]))
     }

@@ -164,6 +164,8 @@ final class MovableNow: Sendable {
         #expect(scores.count == 3 && scores == scores.sorted(by: >))
         #expect(try await search(#"{"query":"cat","limit":1,"offset":1}"#).count == 1)
         #expect(try await search("{}").allSatisfy { $0["score"] == nil })
+        #expect(try await search(#"{"query":" "}"#).count == 4)  // an empty query lists, a query of no words finds nothing
+        #expect(try await search(#"{"query":"?!"}"#).isEmpty)
         #expect(try await search(#"{"filter":{"n":{"$gte":2}}}"#).compactMap { $0["key"] as? String }.sorted() == ["2", "3"])
         #expect(try await search(#"{"filter":{"n":"4"}}"#).compactMap { $0["key"] as? String } == ["4"])
         #expect(try await search(#"{"filter":{"n":{"$ne":1}},"query":"cat"}"#).compactMap { $0["key"] as? String }.sorted() == ["2", "4"])
