@@ -25,7 +25,7 @@ extension OpenAPIDocument.Operation {
         responses: [(204, "Deleted", .empty)], problems: OpenAPIDocument.bodyProblems)
     static let storeSearch = OpenAPIDocument.Operation(
         tag: "store",
-        description: "Items in the namespace prefix and below. `filter`: top-level keys of the value, each equal to a value or compared with `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte` (ranges compare numbers with numbers and strings with strings). `query`: a lexical full-text search (SQLite FTS5 with bm25, PostgreSQL `ts_rank`; English stemming), not a semantic one: items with any of its words, best first, each with its `score` (higher is better; scores of the two stores differ). Without `query`, the most recently updated first. Found items start their `ttl` again unless `refresh_ttl` is false.",
+        description: "Items in the namespace prefix and below. `filter`: top-level keys of the value, each equal to a value or compared with `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte` (ranges compare numbers with numbers and strings with strings). `query`: a lexical full-text search (SQLite FTS5 with bm25, PostgreSQL `ts_rank`; English stemming), not a semantic one: items with any of its words, best first, each with its `score` (higher is better; scores of the two stores differ). Without `query` (or with an empty one), the most recently updated first. Found items start their `ttl` again unless `refresh_ttl` is false.",
         body: .optionalJSON("StoreSearch"), responses: [(200, "The items", .json("StoreSearchResponse"))],
         problems: OpenAPIDocument.bodyProblems)
     static let storeNamespaces = OpenAPIDocument.Operation(
