@@ -91,6 +91,7 @@ public struct ItemQuery: Sendable {
 
 public struct NamespaceQuery: Sendable {
     public var tenant: String
+    /// Whole labels; `*` matches any one label (LangGraph's wildcard).
     public var prefix: [String]
     public var suffix: [String]
     /// Namespaces deeper than this are cut to it (and then listed once).
@@ -107,13 +108,20 @@ public struct NamespaceQuery: Sendable {
         self.offset = offset
     }
 
-    /// The page of distinct namespaces, sorted, from the stored ones under `prefix`: done the same way for every store.
+    /// The labels before the first wildcard: what a store can narrow its rows by.
+    public var fixedPrefix: [String] { Array(prefix.prefix { $0 != "*" }) }
+
+    /// The page of distinct namespaces, sorted, from the stored ones under `fixedPrefix`: done the same way for every store.
     public func page(of stored: [String]) -> [[String]] {
+        func matches(_ labels: ArraySlice<String>, _ pattern: [String]) -> Bool {
+            zip(labels, pattern).allSatisfy { $1 == "*" || $0 == $1 }
+        }
         var seen = Set<[String]>()
         var found: [[String]] = []
         for text in stored {
             var labels = ItemText.labels(text)
-            guard labels.starts(with: prefix), labels.count >= suffix.count, Array(labels.suffix(suffix.count)) == suffix else { continue }
+            guard labels.count >= max(prefix.count, suffix.count), matches(labels.prefix(prefix.count), prefix),
+                  matches(labels.suffix(suffix.count), suffix) else { continue }
             if let maxDepth, labels.count > maxDepth { labels = Array(labels.prefix(maxDepth)) }
             if seen.insert(labels).inserted { found.append(labels) }
         }

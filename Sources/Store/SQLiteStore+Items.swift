@@ -133,7 +133,7 @@ extension SQLiteStore: ItemStore {
     public func listNamespaces(_ query: NamespaceQuery) async throws -> [[String]] {
         var conditions = ["i.tenant = ?", Self.liveItem]
         var arguments: StatementArguments = [query.tenant, now().milliseconds]
-        Self.appendPrefix(query.prefix, to: &conditions, &arguments)
+        Self.appendPrefix(query.fixedPrefix, to: &conditions, &arguments)
         let stored = try await reading { [conditions, arguments] db in
             try String.fetchAll(db, sql: "SELECT DISTINCT i.namespace FROM store_items i WHERE \(conditions.joined(separator: " AND "))",
                                 arguments: arguments)

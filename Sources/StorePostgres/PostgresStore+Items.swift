@@ -97,7 +97,7 @@ extension PostgresStore: ItemStore {
     }
 
     public func listNamespaces(_ query: NamespaceQuery) async throws -> [[String]] {
-        let prefix = ItemText.namespace(query.prefix)
+        let prefix = ItemText.namespace(query.fixedPrefix)
         let stored = try await rows("""
             SELECT DISTINCT namespace FROM store_items
             WHERE tenant = \(query.tenant) AND (expires_at IS NULL OR expires_at > \(now().ms))

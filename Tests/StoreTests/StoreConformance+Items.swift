@@ -140,6 +140,10 @@ extension StoreConformance {
         #expect(try await list(NamespaceQuery(tenant: "t", maxDepth: 2)) == [["a", "b"], ["a", "x"], ["b"]])
         #expect(try await list(NamespaceQuery(tenant: "t", prefix: ["a"], maxDepth: 1)) == [["a"]])
         #expect(try await list(NamespaceQuery(tenant: "t", limit: 2, offset: 1)) == [["a", "b", "c"], ["a", "b", "c", "d"]])
+        // `*` is any one label.
+        #expect(try await list(NamespaceQuery(tenant: "t", prefix: ["a", "*", "c"])) == [["a", "b", "c"], ["a", "b", "c", "d"], ["a", "x", "c"]])
+        #expect(try await list(NamespaceQuery(tenant: "t", prefix: ["*"], maxDepth: 1)) == [["a"], ["b"]])
+        #expect(try await list(NamespaceQuery(tenant: "t", suffix: ["*", "c"])) == [["a", "b", "c"], ["a", "x", "c"]])
         #expect(try await list(NamespaceQuery(tenant: "u")) == [["secret"]])
         #expect(try await list(NamespaceQuery(tenant: "nobody")).isEmpty)
     }

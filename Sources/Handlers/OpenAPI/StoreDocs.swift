@@ -30,7 +30,7 @@ extension OpenAPIDocument.Operation {
         problems: OpenAPIDocument.bodyProblems)
     static let storeNamespaces = OpenAPIDocument.Operation(
         tag: "store",
-        description: "The namespaces holding unexpired items, sorted; `prefix` and `suffix` match whole labels, `max_depth` cuts deeper namespaces to that many labels (each listed once).",
+        description: "The namespaces holding unexpired items, sorted; `prefix` and `suffix` match whole labels (`*`: any one label), `max_depth` cuts deeper namespaces to that many labels (each listed once).",
         body: .optionalJSON("StoreNamespacesRequest"), responses: [(200, "The namespaces", .json("StoreNamespacesResponse"))],
         problems: OpenAPIDocument.bodyProblems)
 }
