@@ -200,6 +200,7 @@ enum SQLiteMigrations {
         migrator.registerMigration("0008-store-items") { db in
             // LangGraph's store. A rowid table (not WITHOUT ROWID): the FTS5 index refers to its rows by rowid, and
             // holds only the index (external content), kept in step by the triggers. porter: "colours" finds "colour".
+            // FTS5 comes with the system SQLite that GRDB links (Debian 12: libsqlite3 3.40, built with FTS5).
             try db.execute(sql: """
                 CREATE TABLE store_items (
                     tenant TEXT NOT NULL,
