@@ -67,6 +67,9 @@ public enum AgentConfigLoader {
                     options.indexPath = options.indexPath.map { resolve($0, against: directory) }
                     tool = try ToolCatalog.make(raw.name, options: options)
                 } catch .unknownTool {
+                    if ["remember", "recall"].contains(raw.name) {
+                        throw ConfigError(file: file, field: toolField, message: "'\(raw.name)' comes with the agent's memory: section, not tools:")
+                    }
                     throw ConfigError(file: file, field: toolField,
                                       message: "unknown tool '\(raw.name)'; available: \(ToolCatalog.names.joined(separator: ", "))")
                 } catch .invalid(let setting, let message) {

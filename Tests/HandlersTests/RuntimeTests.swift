@@ -68,6 +68,7 @@ import TestSupport
         ("agents:\n  - id: a\n    model: {provider: builtin}\n    memory: {field: user_id}\n", "agents[0] (a).memory.field", "thread_metadata"),
         ("agents:\n  - id: a\n    model: {provider: builtin}\n    memory: {max_results: 0}\n", "agents[0] (a).memory.max_results", "between 1 and 50"),
         ("agents:\n  - id: a\n    model: {provider: builtin}\n    memory: {namespace: x}\n", "agents[0].memory.namespace", "unknown field"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [recall]\n", "agents[0] (a).tools[0]", "memory: section"),
     ])
     func configErrorsNameFileAgentAndField(yaml: String, field: String, message: String) {
         do {
