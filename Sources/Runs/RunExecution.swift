@@ -23,6 +23,9 @@ final class RunExecution: Sendable {
     let local: LocalRun
     let logger: Logger
     let persistence: any RunPersistence
+    /// What the agent's memory tools work on in this run (set by `prepare`), when it has memory. Here rather than in
+    /// `Prepared`, which `execute` keeps in its frame for the whole run.
+    let memory = Mutex<(any MemoryBackend)?>(nil)
 
     init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], values: [String: JSONValue]? = nil,
          clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence) {
@@ -43,8 +46,6 @@ final class RunExecution: Sendable {
         var history: [ChatMessage] = []
         var input: [ChatMessage]
         var fit = ContextWindow.Fit(history: [], droppedMessages: 0)
-        /// The agent with its memory bound to the run's caller, when it has memory.
-        var agent: AgentDefinition?
 
         /// What the model sees. A stateless run has no history: its input as it is, not a copy of it.
         var context: [ChatMessage] { fit.history.isEmpty ? input : fit.history + input }
@@ -61,8 +62,8 @@ final class RunExecution: Sendable {
         var prepared = Prepared(input: input)
         do {
             prepared = try await prepare(attempt: attempt)
-            let result = try await engine.runner.run(agent: prepared.agent ?? agent, input: prepared.context, clientTools: clientTools,
-                                                     emit: observer(collected: collected))
+            let result = try await engine.runner.run(agent: agent, input: prepared.context, clientTools: clientTools,
+                                                     memory: memory.withLock { $0 }, emit: observer(collected: collected))
             return try await succeed(prepared, result, started: started)
         } catch {
             return await fail(error, prepared: prepared, collected: collected, started: started, attempt: attempt)
@@ -105,8 +106,9 @@ final class RunExecution: Sendable {
         prepared.input = Self.namingToolResults(input, after: prepared.history)
         prepared.fit = ContextWindow.fit(history: prepared.history, input: prepared.input, instructions: agent.instructions,
                                          budget: agent.limits.maxContextTokens)
-        if let memory = agent.memory {
-            prepared.agent = agent.bindingMemory(StoreMemory.make(memory, caller: try await persistence.caller(), store: engine.store))
+        if let settings = agent.memory {
+            let bound = StoreMemory.make(settings, caller: try await persistence.caller(), store: engine.store)
+            memory.withLock { $0 = bound }
         }
         logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(prepared.fit.droppedMessages)"])
         if persistence.observesEvents {

@@ -20,10 +20,16 @@ public struct RunCaller: Sendable, Equatable {
 
 /// An agent's memory in the store: one item per fact (`{"fact": ...}`), in a namespace of the caller's tenant:
 /// `["memories", "key", <key id>]`, or `["memories", "metadata", <field>, <value>]` with `namespace_from: thread_metadata`.
-struct StoreMemory: MemoryBackend {
+final class StoreMemory: MemoryBackend {
     let store: any ItemStore
     let tenant: String
     let namespace: [String]
+
+    init(store: any ItemStore, tenant: String, namespace: [String]) {
+        self.store = store
+        self.tenant = tenant
+        self.namespace = namespace
+    }
 
     /// Bound to the caller, or a memory that tells the model why there is none for this run.
     static func make(_ settings: MemorySettings, caller: RunCaller, store: any ItemStore) -> any MemoryBackend {

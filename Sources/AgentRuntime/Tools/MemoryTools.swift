@@ -1,8 +1,9 @@
 import Foundation
 
 /// An agent's long-term memory as its tools see it. The run engine binds one to the store for each run, in the
-/// namespace of the run's caller: the runtime knows no store, no tenant and no HTTP.
-public protocol MemoryBackend: Sendable {
+/// namespace of the run's caller: the runtime knows no store, no tenant and no HTTP. A class: a run passes it down its
+/// call chain, where a reference takes less room in the suspended frames than a value.
+public protocol MemoryBackend: AnyObject, Sendable {
     /// Keeps a fact; what to tell the model.
     func remember(_ fact: String) async throws -> String
     /// Facts sharing words with the query, best first.
@@ -32,8 +33,8 @@ public struct MemorySettings: Sendable, Equatable {
 }
 
 /// Outside a run there is no caller to remember for (a tool invoked directly, `POST /agents/{id}/tools/.../invoke`).
-public struct UnboundMemory: MemoryBackend {
-    public var reason: String
+public final class UnboundMemory: MemoryBackend {
+    public let reason: String
 
     public init(reason: String = "memory works only inside a run") { self.reason = reason }
 
@@ -95,18 +96,14 @@ public struct RecallTool: Tool {
     }
 }
 
-extension AgentDefinition {
-    /// The agent with its memory tools working for `memory` (the run's caller). Tools an assistant left out stay out.
-    public func bindingMemory(_ memory: any MemoryBackend) -> AgentDefinition {
+extension ConfiguredTool {
+    /// A memory tool working for `memory` (the run's caller); any other tool as it is.
+    public func bindingMemory(_ memory: any MemoryBackend) -> ConfiguredTool {
         var bound = self
-        bound.tools = tools.map { configured in
-            var configured = configured
-            if configured.tool is RememberTool {
-                configured.tool = RememberTool(memory: memory)
-            } else if let recall = configured.tool as? RecallTool {
-                configured.tool = RecallTool(memory: memory, maxResults: recall.maxResults)
-            }
-            return configured
+        if tool is RememberTool {
+            bound.tool = RememberTool(memory: memory)
+        } else if let recall = tool as? RecallTool {
+            bound.tool = RecallTool(memory: memory, maxResults: recall.maxResults)
         }
         return bound
     }
