@@ -104,7 +104,8 @@ struct StoreEndpoints {
         let key = try Self.key(query["key"])
         let refresh = try Self.flag(query["refresh_ttl"], field: "refresh_ttl") ?? true
         guard let item = try await reader.item(tenant: context.tenant, namespace: namespace, key: key, refreshTTL: refresh) else {
-            throw APIError(status: 404, code: "item_not_found", detail: "No item '\(key.prefix(100))' in namespace \(namespace).")
+            throw APIError(status: 404, code: "item_not_found",
+                           detail: "No item '\(key.prefix(100))' in namespace '\(dotted.prefix(300))' (or it expired).")
         }
         return .json(encodeJSON(StoreWire.item(item)))
     }
