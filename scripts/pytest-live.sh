@@ -41,11 +41,12 @@ mkdir -p "$repo/.state" "$state"
 rm -rf "$state/data" "$state/api-key"   # a fresh database (and key) each time
 bin=${AGENTFCGI_BIN:-$repo/.build/debug/agentfcgi}
 # The example agents, a slow echo (a stream that a browser test can catch in the middle however busy the machine
-# is), and webhooks that may reach this machine's test receivers, retried quickly.
+# is), an agent with memory per thread user, and webhooks that may reach this machine's test receivers, retried quickly.
 config=$state/agents-pytest.yaml
 {
     sed '/^webhooks:/,$d' "$repo/agents.yaml"
     printf '%s\n' "  - id: echo-slow" "    model: {provider: builtin, token_delay_ms: 150}"
+    printf '%s\n' "  - id: memory-user" "    model: {provider: builtin}" "    memory: {namespace_from: thread_metadata, field: user_id}"
     printf '%s\n' "" "webhooks:" "  secret_env: AGENTFCGI_WEBHOOK_SECRET" '  allow_hosts: ["127.0.0.1"]' "  retry_base_seconds: 0.2"
 } | sed "s|folder: docs|folder: $repo/docs|" >"$config"
 secret=$("$bin" webhook-secret)

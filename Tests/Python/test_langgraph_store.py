@@ -206,3 +206,23 @@ def test_an_agent_remembers_in_one_thread_and_recalls_in_another(tenant, base_ur
     thread = other.threads.create()
     values = other.runs.wait(thread["thread_id"], "memory", input={"messages": [{"role": "user", "content": 'recall {"query": "colour"}'}]})
     assert values["messages"][-1]["content"] == "recall returned nothing remembered about that."
+
+
+def test_memory_per_thread_user_is_reached_by_any_key_of_the_tenant(tenant, base_url):
+    """`memory-user` (scripts/pytest-live.sh) keys memory by the thread's metadata.user_id: within a tenant, whoever
+    names the user on a thread reaches that user's memories, as the README warns; another tenant never does."""
+    name, app = tenant
+    other_key = get_sync_client(url=base_url, api_key=make_key(name), timeout=60)
+    other_tenant = get_sync_client(url=base_url, api_key=make_key(f"store-{uuid.uuid4().hex[:10]}"), timeout=60)
+
+    def say(client, text, user=None):
+        thread = client.threads.create(metadata={"user_id": user} if user else None)
+        values = client.runs.wait(thread["thread_id"], "memory-user", input={"messages": [{"role": "user", "content": text}]})
+        return values["messages"][-1]["content"]
+
+    assert say(app, 'remember {"fact": "Ann drinks green tea."}', user="ann@example.com") == "remember returned remembered."
+    assert say(other_key, 'recall {"query": "tea"}', user="ann@example.com") == "recall returned Ann drinks green tea.."
+    assert say(app, 'recall {"query": "tea"}', user="bob") == "recall returned nothing remembered about that."
+    assert say(other_tenant, 'recall {"query": "tea"}', user="ann@example.com") == "recall returned nothing remembered about that."
+    assert "user_id" in say(app, 'recall {"query": "tea"}')
+    assert app.store.list_namespaces(prefix=["memories"])["namespaces"] == [["memories", "metadata", "user_id", "ann@example%2Ecom"]]
