@@ -52,10 +52,12 @@ final class StoreMemory: MemoryBackend {
             case .number(let number): value = number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
             default: return .failure(ToolError("memory is kept per thread metadata '\(field)', and this thread has none"))
             }
-            guard !value.isEmpty, value.count <= 200 else {
-                return .failure(ToolError("the thread's metadata '\(field)' must be 1 to 200 characters to key memory"))
+            // As the store API's labels: 1 to 256 characters, once `.` and `%` are escaped.
+            let escaped = label(value)
+            guard !value.isEmpty, escaped.count <= 256 else {
+                return .failure(ToolError("the thread's metadata '\(field)' must be 1 to 256 characters (a . or % counts 3) to key memory"))
             }
-            return .success(["memories", "metadata", label(field), label(value)])
+            return .success(["memories", "metadata", label(field), escaped])
         }
     }
 
