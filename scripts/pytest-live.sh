@@ -66,11 +66,12 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 # The example agents, a slow echo (a stream that a browser test can catch in the middle however busy the machine
-# is), and webhooks that may reach this machine's test receivers, retried quickly.
+# is), an agent with memory per thread user, and webhooks that may reach this machine's test receivers, retried quickly.
 config=$state/agents-pytest.yaml
 {
     sed '/^webhooks:/,$d' "$repo/agents.yaml"
     printf '%s\n' "  - id: echo-slow" "    model: {provider: builtin, token_delay_ms: 150}"
+    printf '%s\n' "  - id: memory-user" "    model: {provider: builtin}" "    memory: {namespace_from: thread_metadata, field: user_id}"
     cat <<AGENTS
   - id: tools-mcp
     description: MCP servers as tool sources, over stdio and Streamable HTTP

@@ -90,6 +90,9 @@ public enum AgentConfigLoader {
                     options.indexPath = options.indexPath.map { resolve($0, against: directory) }
                     tool = try ToolCatalog.make(raw.name, options: options)
                 } catch .unknownTool {
+                    if ["remember", "recall"].contains(raw.name) {
+                        throw ConfigError(file: file, field: toolField, message: "'\(raw.name)' comes with the agent's memory: section, not tools:")
+                    }
                     throw ConfigError(file: file, field: toolField,
                                       message: "unknown tool '\(raw.name)'; available: \(ToolCatalog.names.joined(separator: ", "))")
                 } catch .invalid(let setting, let message) {
@@ -163,7 +166,8 @@ public enum AgentConfigLoader {
                 tools: tools,
                 limits: RunLimits(maxTurns: maxTurns, timeout: .milliseconds(Int64(timeout * 1000)),
                                   maxInputCharacters: maxInput, maxContextTokens: maxContext),
-                metadata: agent.metadata ?? [:]
+                metadata: agent.metadata ?? [:],
+                memory: try memorySettings(agent.memory, field: "\(named).memory", file: file)
             )
             definition.toolSources = sources
             agents.append(definition)
@@ -210,6 +214,27 @@ public enum AgentConfigLoader {
             throw ConfigError(file: file, field: "webhooks.secret_env", message: "is required to sign deliveries to the endpoints")
         }
         return settings
+    }
+
+    fileprivate static func memorySettings(_ raw: RawMemory?, field: String, file: String) throws -> MemorySettings? {
+        guard let raw else { return nil }
+        let source = raw.namespaceFrom ?? MemorySettings.Source.key.rawValue
+        guard let namespaceFrom = MemorySettings.Source(rawValue: source) else {
+            throw ConfigError(file: file, field: "\(field).namespace_from", message: "'\(source)' is not key or thread_metadata")
+        }
+        switch namespaceFrom {
+        case .key:
+            if raw.field != nil { throw ConfigError(file: file, field: "\(field).field", message: "is for namespace_from: thread_metadata") }
+        case .threadMetadata:
+            guard let name = raw.field, !name.isEmpty, name.count <= 64 else {
+                throw ConfigError(file: file, field: "\(field).field", message: "thread_metadata needs the metadata field (1-64 characters), e.g. user_id")
+            }
+        }
+        let maxResults = raw.maxResults ?? 5
+        guard (1...50).contains(maxResults) else {
+            throw ConfigError(file: file, field: "\(field).max_results", message: "must be between 1 and 50")
+        }
+        return MemorySettings(namespaceFrom: namespaceFrom, field: raw.field, maxResults: maxResults)
     }
 
     static func resolve(_ path: String, against directory: String) -> String {
@@ -287,8 +312,9 @@ private struct RawAgent: Decodable {
     var tools: [RawToolEntry]?
     var limits: RawLimits?
     var metadata: [String: JSONValue]?
+    var memory: RawMemory?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case id, name, description, instructions, model, tools, limits, metadata }
+    enum CodingKeys: String, CodingKey, CaseIterable { case id, name, description, instructions, model, tools, limits, metadata, memory }
 
     init(from decoder: any Decoder) throws {
         try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
@@ -301,6 +327,24 @@ private struct RawAgent: Decodable {
         tools = try container.decodeIfPresent([RawToolEntry].self, forKey: .tools)
         limits = try container.decodeIfPresent(RawLimits.self, forKey: .limits)
         metadata = try container.decodeIfPresent([String: JSONValue].self, forKey: .metadata)
+        memory = try container.decodeIfPresent(RawMemory.self, forKey: .memory)
+    }
+}
+
+/// `memory: {namespace_from: key | thread_metadata, field: user_id, max_results: 5}`.
+private struct RawMemory: Decodable {
+    var namespaceFrom: String?
+    var field: String?
+    var maxResults: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case namespaceFrom = "namespace_from", field, maxResults = "max_results" }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        namespaceFrom = try container.decodeIfPresent(String.self, forKey: .namespaceFrom)
+        field = try container.decodeIfPresent(String.self, forKey: .field)
+        maxResults = try container.decodeIfPresent(Int.self, forKey: .maxResults)
     }
 }
 

@@ -12,11 +12,13 @@ public struct AgentDefinition: Sendable {
     public var toolFilter: Set<String>?
     public var limits: RunLimits
     public var metadata: [String: JSONValue]
+    /// Long-term memory: the `remember` and `recall` tools (added to `tools`), bound to the store for each run.
+    public var memory: MemorySettings?
 
     public init(
         id: String, name: String? = nil, description: String = "", instructions: String = "",
         model: ModelSettings = ModelSettings(), tools: [ConfiguredTool] = [], limits: RunLimits = RunLimits(),
-        metadata: [String: JSONValue] = [:]
+        metadata: [String: JSONValue] = [:], memory: MemorySettings? = nil
     ) {
         self.id = id
         self.name = name ?? id
@@ -26,6 +28,10 @@ public struct AgentDefinition: Sendable {
         self.tools = tools
         self.limits = limits
         self.metadata = metadata
+        self.memory = memory
+        if let memory, !tools.contains(where: { ["remember", "recall"].contains($0.spec.name) }) {
+            self.tools += [ConfiguredTool(RememberTool()), ConfiguredTool(RecallTool(maxResults: memory.maxResults))]
+        }
     }
 
     public func tool(_ name: String) -> ConfiguredTool? {

@@ -72,11 +72,13 @@ public struct AgentRunner: Sendable {
 
     /// Runs to the end; throws `RunFailure` at a limit and `CancellationError` as soon as the task is cancelled.
     /// `clientTools`: tools the caller runs itself (OpenAI function tools); a turn that calls one ends the run, after
-    /// the agent's own calls of that turn ran, with the caller's calls pending.
+    /// the agent's own calls of that turn ran, with the caller's calls pending. `memory`: what the agent's memory tools
+    /// work on in this run (the caller binds it; a reference, so the run's frames stay small).
     public func run(
         agent: AgentDefinition,
         input: [ChatMessage],
         clientTools: [ToolSpec] = [],
+        memory: (any MemoryBackend)? = nil,
         emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
         // The shared watchdog cancels this very task at the deadline: no extra task per run, which matters when
@@ -89,14 +91,14 @@ public struct AgentRunner: Sendable {
             deadline.disarm()
         }
         do {
-            return try await loop(agent: agent, input: input, clientTools: clientTools, emit: emit)
+            return try await loop(agent: agent, input: input, clientTools: clientTools, memory: memory, emit: emit)
         } catch is CancellationError where deadline.expired {
             throw RunFailure.timedOut(agent.limits.timeout)
         }
     }
 
     private func loop(
-        agent: AgentDefinition, input: [ChatMessage], clientTools: [ToolSpec],
+        agent: AgentDefinition, input: [ChatMessage], clientTools: [ToolSpec], memory: (any MemoryBackend)?,
         emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
         let model = modelFactory(agent)
@@ -120,7 +122,7 @@ public struct AgentRunner: Sendable {
             }
             let pending = reply.toolCalls.filter { callerNames.contains($0.name) }
             let own = reply.toolCalls.filter { !callerNames.contains($0.name) }
-            if !own.isEmpty { added += try await runTools(own, agent: agent, emit: emit) }
+            if !own.isEmpty { added += try await runTools(own, agent: agent, memory: memory, emit: emit) }
             if !pending.isEmpty {
                 return RunResult(messages: input + added, usage: total, turns: turn, pendingToolCalls: pending)
             }
@@ -160,7 +162,8 @@ public struct AgentRunner: Sendable {
 
     /// Runs the calls of one turn at once; results come back in the order the model asked for them.
     private func runTools(
-        _ calls: [ToolCall], agent: AgentDefinition, emit: @escaping @Sendable (RunEvent) async throws -> Void
+        _ calls: [ToolCall], agent: AgentDefinition, memory: (any MemoryBackend)?,
+        emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> [ChatMessage] {
         for call in calls { try await emit(.toolStarted(call)) }
         let clock = self.clock
@@ -170,7 +173,8 @@ public struct AgentRunner: Sendable {
                     guard let tool = agent.tool(call.name) else {
                         return (index, .failure("unknown tool '\(call.name.prefix(64))'; available: \(agent.tools.map(\.spec.name).joined(separator: ", "))"))
                     }
-                    return (index, try await tool.invoke(arguments: call.arguments, clock: clock))
+                    let bound = memory.map { tool.bindingMemory($0) } ?? tool
+                    return (index, try await bound.invoke(arguments: call.arguments, clock: clock))
                 }
             }
             var outcomes = [ConfiguredTool.Outcome?](repeating: nil, count: calls.count)

@@ -211,6 +211,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     MCPEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     BulkEndpoints(dependencies: dependencies, engine: engine).register(in: &router)
     ThreadStateEndpoints(engine: engine, makeID: dependencies.makeID).register(in: &router)
+    StoreEndpoints(engine: engine).register(in: &router)
     return Application(router: router, logger: dependencies.logger,
                        authenticator: dependencies.requireKeys ? Authenticator(store: engine.reader) : nil)
 }

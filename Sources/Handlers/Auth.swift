@@ -14,14 +14,17 @@ public struct Principal: Sendable, Equatable {
     public func allows(_ scope: String) -> Bool { scopes.contains("admin") || scopes.contains(scope) }
 
     /// What the run engine counts against the key.
-    var quota: RunQuota { RunQuota(keyID: keyID, maxConcurrentRuns: maxConcurrentRuns, dailyTokenBudget: dailyTokenBudget) }
+    var quota: RunQuota {
+        RunQuota(keyID: keyID, maxConcurrentRuns: maxConcurrentRuns, dailyTokenBudget: dailyTokenBudget, tenant: tenant)
+    }
 }
 
 /// API keys: `afk_<id>_<secret>`. The id (12 hex digits of the secret's SHA-256) is public: logs, `keys list` and
 /// nginx's per-key rate limit use it, so no secret sits in nginx's memory. Only a hash of the whole key is stored.
 public enum APIKeys {
     public static let prefix = "afk_"
-    public static let scopes = ["agents:read", "assistants:write", "threads:read", "threads:write", "runs:read", "runs:write", "crons:write", "admin"]
+    public static let scopes = ["agents:read", "assistants:write", "threads:read", "threads:write", "runs:read", "runs:write",
+                                "crons:write", "store:read", "store:write", "admin"]
 
     public struct Generated: Sendable {
         public var key: String

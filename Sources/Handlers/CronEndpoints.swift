@@ -55,16 +55,17 @@ struct CronEndpoints {
     static let cronKeys: Set<String> = ["schedule", "timezone", "end_time", "enabled", "on_run_completed"]
 
     func create(_ request: Request, _ context: RequestContext, thread: String?) async throws -> Response {
+        // Another tenant's thread (or none) is a 404 whatever the body holds.
+        if let thread {
+            guard try await reader.thread(thread) != nil else {
+                throw APIError(status: 404, code: "thread_not_found", detail: "No thread '\(Tenancy.publicID(thread).prefix(100))'.")
+            }
+        }
         let fields = try request.decodeJSON(CronFields.self)
         guard let expression = fields.schedule else { throw APIError.invalid(field: "schedule", "is required: a cron expression such as '0 9 * * 1-5'") }
         let schedule = try Self.schedule(expression, timezone: fields.timezone)
         if thread != nil, fields.on_run_completed != nil {
             throw APIError.invalid(field: "on_run_completed", "applies to crons without a thread (POST /runs/crons)")
-        }
-        if let thread {
-            guard try await reader.thread(thread) != nil else {
-                throw APIError(status: 404, code: "thread_not_found", detail: "No thread '\(Tenancy.publicID(thread).prefix(100))'.")
-            }
         }
         let endTime = try fields.end_time.map { try Self.date($0, field: "end_time") }
         let payload = try Self.payload(request.body)

@@ -92,10 +92,13 @@ public struct RunQuota: Sendable, Equatable {
     public var keyID: String
     public var maxConcurrentRuns: Int?
     public var dailyTokenBudget: Int?
+    /// The key's tenant: whose memories a stateless run's agent reaches (a stored run's thread says it).
+    public var tenant: String
 
-    public init(keyID: String, maxConcurrentRuns: Int? = nil, dailyTokenBudget: Int? = nil) {
+    public init(keyID: String, maxConcurrentRuns: Int? = nil, dailyTokenBudget: Int? = nil, tenant: String = "") {
         self.keyID = keyID
         self.maxConcurrentRuns = maxConcurrentRuns
         self.dailyTokenBudget = dailyTokenBudget
+        self.tenant = tenant
     }
 }

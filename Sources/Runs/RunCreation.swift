@@ -266,11 +266,15 @@ public final class Admission: Sendable {
     private let settle: (@Sendable (Usage) async -> Void)?
     /// The run's hold on its key's daily budget, when the key has one.
     let budget: BudgetMeter?
+    /// The key that runs it (none when the server runs without keys).
+    let caller: RunCaller
     private let open = Atomic<Bool>(true)
 
-    init(release: (@Sendable () -> Void)? = nil, budget: BudgetMeter? = nil, settle: (@Sendable (Usage) async -> Void)? = nil) {
+    init(release: (@Sendable () -> Void)? = nil, budget: BudgetMeter? = nil, caller: RunCaller = RunCaller(tenant: "", keyID: nil),
+         settle: (@Sendable (Usage) async -> Void)? = nil) {
         self.release = release
         self.budget = budget
+        self.caller = caller
         self.settle = settle
     }
 

@@ -171,7 +171,7 @@ public final class RunEngine: Sendable {
     }
 
     private func settling(_ quota: RunQuota, budget: BudgetMeter?, release: (@Sendable () -> Void)? = nil) -> Admission {
-        Admission(release: release, budget: budget) { [self] usage in
+        Admission(release: release, budget: budget, caller: RunCaller(tenant: quota.tenant, keyID: quota.keyID)) { [self] usage in
             if let budget {
                 await budget.settle(used: usage.totalTokens)
             } else if usage.totalTokens > 0 {
@@ -334,9 +334,11 @@ public final class RunEngine: Sendable {
             let keys = try await store.pruneIdempotency(before: now - 86_400)
             // A handle outlives its call only when its worker died before unbinding it.
             let handles = try await store.pruneCallHandles(before: now - 86_400)
-            if threads + events + keys + handles > 0 {
+            // Expired items are invisible already; this only frees their room.
+            let items = try await store.pruneItems(now: now)
+            if threads + events + keys + handles + items > 0 {
                 logger.info("store.pruned", metadata: ["threads": "\(threads)", "events": "\(events)", "idempotency_keys": "\(keys)",
-                                                       "call_handles": "\(handles)"])
+                                                       "call_handles": "\(handles)", "items": "\(items)"])
             }
         } catch {
             logger.warning("store.prune_failed", metadata: ["error": "\(error)"])

@@ -23,6 +23,9 @@ final class RunExecution: Sendable {
     let local: LocalRun
     let logger: Logger
     let persistence: any RunPersistence
+    /// What the agent's memory tools work on in this run (set by `prepare`), when it has memory. Here rather than in
+    /// `Prepared`, which `execute` keeps in its frame for the whole run.
+    let memory = Mutex<(any MemoryBackend)?>(nil)
 
     init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], values: [String: JSONValue]? = nil,
          clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence) {
@@ -64,7 +67,7 @@ final class RunExecution: Sendable {
                 logger.warning("tools.source_unavailable", metadata: ["tool_source": .string(source), "error": "\(error)"])
             }
             let result = try await engine.runner.run(agent: agent, input: prepared.context, clientTools: clientTools,
-                                                     emit: observer(collected: collected, agent: agent))
+                                                     memory: memory.withLock { $0 }, emit: observer(collected: collected, agent: agent))
             return try await succeed(prepared, result, started: started)
         } catch {
             return await fail(error, prepared: prepared, collected: collected, started: started, attempt: attempt)
@@ -107,6 +110,10 @@ final class RunExecution: Sendable {
         prepared.input = Self.namingToolResults(input, after: prepared.history)
         prepared.fit = ContextWindow.fit(history: prepared.history, input: prepared.input, instructions: agent.instructions,
                                          budget: agent.limits.maxContextTokens)
+        if let settings = agent.memory {
+            let bound = StoreMemory.make(settings, caller: try await persistence.caller(), store: engine.store)
+            memory.withLock { $0 = bound }
+        }
         logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(prepared.fit.droppedMessages)"])
         if persistence.observesEvents {
             let state = (prepared.history + prepared.input).map(StoredMessage.init)

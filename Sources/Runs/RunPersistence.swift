@@ -33,6 +33,8 @@ protocol RunPersistence: Sendable {
     func close(_ problem: RunProblem) async
     /// The run's hold on its key's daily token budget, when the key has one.
     var budget: BudgetMeter? { get }
+    /// Who the run works for: what its agent's memory is keyed by.
+    func caller() async throws -> RunCaller
 }
 
 // MARK: - Stored runs
@@ -143,6 +145,14 @@ struct StoredRun: RunPersistence {
 
     func append(_ event: RunLogEvent) async throws { try await log.append(event) }
 
+    /// The thread's tenant and metadata (as they are now: a client may change `user_id` between runs) and the run's key.
+    func caller() async throws -> RunCaller {
+        var thread: ThreadRecord?
+        if let id = record.threadID { thread = try await store.thread(id) }
+        let metadata = thread.flatMap { try? JSONDecoder().decode([String: JSONValue].self, from: Data($0.metadata.utf8)) } ?? [:]
+        return RunCaller(tenant: thread?.tenant ?? "", keyID: record.keyID, threadMetadata: metadata)
+    }
+
     func recordSideEffect(_ call: ToolCall) async throws {
         try await store.recordSideEffect(run: record.id, worker: engine.workerID,
                                          call: String(decoding: encodeJSON(StoredToolCall(call)), as: UTF8.self))
@@ -206,6 +216,7 @@ struct StatelessRun: RunPersistence {
     func begin() async throws -> Int? { 1 }
     func history() async throws -> [ChatMessage] { [] }
     func threadValues() async throws -> [String: JSONValue] { [:] }
+    func caller() async throws -> RunCaller { admission.caller }
 
     func append(_ event: RunLogEvent) async throws {
         if tolerant { try? await emit(event) } else { try await emit(event) }

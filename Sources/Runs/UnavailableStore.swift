@@ -101,6 +101,17 @@ extension UnavailableStore {
     public func disableCron(id: String, reason: String, now: Date) async throws {}
 }
 
+extension UnavailableStore {
+    public func putItem(_ item: NewItem) async throws { throw Unavailable() }
+    public func item(tenant: String, namespace: [String], key: String, refreshTTL: Bool) async throws -> ItemRecord? {
+        throw Unavailable()
+    }
+    public func deleteItem(tenant: String, namespace: [String], key: String) async throws -> Bool { throw Unavailable() }
+    public func searchItems(_ query: ItemQuery) async throws -> [ItemRecord] { throw Unavailable() }
+    public func listNamespaces(_ query: NamespaceQuery) async throws -> [[String]] { throw Unavailable() }
+    public func pruneItems(now: Date) async throws -> Int { 0 }
+}
+
 extension UnavailableStore.Unavailable: RunProblemConvertible {
     public var problem: RunProblem {
         RunProblem(status: 503, code: "store_unavailable", message: "This server has no store configured for threads and runs.")

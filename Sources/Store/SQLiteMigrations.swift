@@ -197,6 +197,40 @@ enum SQLiteMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("0008-store-items") { db in
+            // LangGraph's store. A rowid table (not WITHOUT ROWID): the FTS5 index refers to its rows by rowid, and
+            // holds only the index (external content), kept in step by the triggers. porter: "colours" finds "colour".
+            // FTS5 comes with the system SQLite that GRDB links (Debian 12: libsqlite3 3.40, built with FTS5).
+            try db.execute(sql: """
+                CREATE TABLE store_items (
+                    tenant TEXT NOT NULL,
+                    namespace TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    search_text TEXT NOT NULL DEFAULT '',
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    ttl_ms INTEGER,
+                    expires_at INTEGER,
+                    PRIMARY KEY (tenant, namespace, key)
+                );
+                CREATE INDEX store_items_by_expiry ON store_items(expires_at) WHERE expires_at IS NOT NULL;
+                CREATE INDEX store_items_by_update ON store_items(tenant, updated_at);
+
+                CREATE VIRTUAL TABLE store_items_fts USING fts5(
+                    search_text, content = 'store_items', content_rowid = 'rowid', tokenize = 'porter unicode61');
+                CREATE TRIGGER store_items_ai AFTER INSERT ON store_items BEGIN
+                    INSERT INTO store_items_fts(rowid, search_text) VALUES (new.rowid, new.search_text);
+                END;
+                CREATE TRIGGER store_items_ad AFTER DELETE ON store_items BEGIN
+                    INSERT INTO store_items_fts(store_items_fts, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+                END;
+                CREATE TRIGGER store_items_au AFTER UPDATE OF search_text ON store_items BEGIN
+                    INSERT INTO store_items_fts(store_items_fts, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+                    INSERT INTO store_items_fts(rowid, search_text) VALUES (new.rowid, new.search_text);
+                END;
+                """)
+        }
         migrator.registerMigration("0009-crons") { db in
             // A tenant's schedules, and one row per firing: its key (cron, time) is what makes a scheduled time run
             // once whichever worker gets there first. Firings outlive their cron: a thread still to clean up after

@@ -180,6 +180,24 @@ public protocol CronStore: Sendable {
     func disableCron(id: String, reason: String, now: Date) async throws
 }
 
+/// LangGraph's store: JSON objects under a namespace (a list of labels) and a key, per tenant, with an optional time to
+/// live, counted on the store's own clock. Expired items are invisible at once and deleted by `pruneItems`.
+public protocol ItemStore: Sendable {
+    /// Creates the item or replaces its value and time to live (`createdAt` stays).
+    func putItem(_ item: NewItem) async throws
+    /// The item; nil when there is none or it has expired. `refreshTTL` starts its time to live again.
+    func item(tenant: String, namespace: [String], key: String, refreshTTL: Bool) async throws -> ItemRecord?
+    /// False when there was none.
+    func deleteItem(tenant: String, namespace: [String], key: String) async throws -> Bool
+    /// Items under the prefix that pass every filter: with a text query those with any of its words, best first (with
+    /// a score); else the most recently updated first. `offset` and `limit` after.
+    func searchItems(_ query: ItemQuery) async throws -> [ItemRecord]
+    /// The tenant's namespaces that hold unexpired items (`NamespaceQuery.page`).
+    func listNamespaces(_ query: NamespaceQuery) async throws -> [[String]]
+    /// Deletes expired items: how many.
+    func pruneItems(now: Date) async throws -> Int
+}
+
 /// API keys (hashed) and what each spent.
 public protocol KeyStore: Sendable {
     func createKey(_ key: APIKeyRecord) async throws
@@ -199,4 +217,4 @@ public protocol KeyStore: Sendable {
 }
 
 public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & CallHandleStore & KeyStore
-    & AssistantStore & CronStore
+    & AssistantStore & CronStore & ItemStore

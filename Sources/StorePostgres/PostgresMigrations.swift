@@ -107,6 +107,21 @@ enum PostgresMigrations {
                 FOREIGN KEY (tenant, assistant_id) REFERENCES assistants(tenant, assistant_id) ON DELETE CASCADE)
             """,
         ]),
+        // LangGraph's store. Namespaces in byte order (COLLATE "C"), so that a prefix is a range of the key, as in SQLite.
+        // The text search's vector is generated from the value's strings; 'english' stems as SQLite's porter does.
+        ("0006-store-items", [
+            """
+            CREATE TABLE store_items (
+                tenant TEXT NOT NULL, namespace TEXT COLLATE "C" NOT NULL, key TEXT NOT NULL, value JSONB NOT NULL,
+                search_text TEXT NOT NULL DEFAULT '',
+                search_vector TSVECTOR GENERATED ALWAYS AS (to_tsvector('english'::regconfig, search_text)) STORED,
+                created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, ttl_ms BIGINT, expires_at BIGINT,
+                PRIMARY KEY (tenant, namespace, key))
+            """,
+            "CREATE INDEX store_items_search ON store_items USING GIN (search_vector)",
+            "CREATE INDEX store_items_by_expiry ON store_items(expires_at) WHERE expires_at IS NOT NULL",
+            "CREATE INDEX store_items_by_update ON store_items(tenant, updated_at)",
+        ]),
         // A tenant's schedules, and one row per firing: its key (cron, time) is what makes a scheduled time run once
         // whichever worker of whichever host gets there first. Firings outlive their cron (a thread to clean up).
         ("0007-crons", [

@@ -63,6 +63,12 @@ import TestSupport
         ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [{name: calculator, allow_hosts: [x]}]\n", "agents[0] (a).tools[0].allow_hosts", "no settings"),
         ("agents:\n  - id: a\n    model: {provider: openai, name: m}\n", "agents[0] (a).model.base_url", "needs base_url"),
         ("agents:\n  - id: a\n    model: {provider: openai, name: m, base_url: \"http://x/v1\", api_key_env: \"sk-123 456\"}\n", "agents[0] (a).model.api_key_env", "environment variable"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    memory: {namespace_from: session}\n", "agents[0] (a).memory.namespace_from", "key or thread_metadata"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    memory: {namespace_from: thread_metadata}\n", "agents[0] (a).memory.field", "user_id"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    memory: {field: user_id}\n", "agents[0] (a).memory.field", "thread_metadata"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    memory: {max_results: 0}\n", "agents[0] (a).memory.max_results", "between 1 and 50"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    memory: {namespace: x}\n", "agents[0].memory.namespace", "unknown field"),
+        ("agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [recall]\n", "agents[0] (a).tools[0]", "memory: section"),
     ])
     func configErrorsNameFileAgentAndField(yaml: String, field: String, message: String) {
         do {
@@ -75,6 +81,23 @@ import TestSupport
         } catch {
             Issue.record("unexpected \(error)")
         }
+    }
+
+    @Test func memoryAddsItsToolsAfterTheAgentsOwn() throws {
+        let catalog = try AgentConfigLoader.parse("""
+            agents:
+              - id: a
+                model: {provider: builtin}
+                tools: [calculator]
+                memory: {}
+              - id: b
+                model: {provider: builtin}
+                memory: {namespace_from: thread_metadata, field: user_id, max_results: 2}
+            """, file: "x.yaml")
+        #expect(catalog.agent("a")?.tools.map(\.spec.name) == ["calculator", "remember", "recall"])
+        #expect(catalog.agent("a")?.memory == MemorySettings())
+        #expect(catalog.agent("b")?.memory == MemorySettings(namespaceFrom: .threadMetadata, field: "user_id", maxResults: 2))
+        #expect((catalog.agent("b")?.tool("recall")?.tool as? RecallTool)?.maxResults == 2)
     }
 
     @Test func sseFramesSplitMultilineData() {

@@ -18,9 +18,10 @@ struct ThreadHarness {
 
     /// `clock`: what the models' token delays run on (a `GateClock` lets a test hold a "slow" run mid-answer).
     init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil, requireKeys: Bool = false,
-         clock: any Clock<Duration> = ContinuousClock(), busyTimeout: TimeInterval = 10, scheduleClock: ScheduleClock = .wall) throws {
+         clock: any Clock<Duration> = ContinuousClock(), busyTimeout: TimeInterval = 10, scheduleClock: ScheduleClock = .wall,
+         now: @escaping @Sendable () -> Date = { Date() }) throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
-        store = try SQLiteStore(path: path, busyTimeout: busyTimeout)
+        store = try SQLiteStore(path: path, busyTimeout: busyTimeout, now: now)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let watchdog = Watchdog()

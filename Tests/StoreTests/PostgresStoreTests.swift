@@ -112,6 +112,10 @@ import Testing
     @Test func cronFirings() async throws { let (c, _) = try await conformance(); try await c.cronFiringsOnce() }
     @Test func cronLimit() async throws { let (c, _) = try await conformance(); try await c.cronLimit() }
     @Test func runSearch() async throws { let (c, _) = try await conformance(); try await c.runSearch() }
+    @Test func items() async throws { let (c, _) = try await conformance(); try await c.itemsLifecycle() }
+    @Test func itemTTL() async throws { let (c, _) = try await conformance(); try await c.itemTTL() }
+    @Test func itemSearch() async throws { let (c, _) = try await conformance(); try await c.itemSearch() }
+    @Test func itemNamespaces() async throws { let (c, _) = try await conformance(); try await c.itemNamespaces() }
 
     @Test func workersStartingTogetherMigrateOnce() async throws {
         let url = try await freshDatabase()

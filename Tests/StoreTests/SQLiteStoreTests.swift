@@ -43,6 +43,10 @@ import Testing
     @Test func cronFirings() async throws { try await conformance.cronFiringsOnce() }
     @Test func cronLimit() async throws { try await conformance.cronLimit() }
     @Test func runSearch() async throws { try await conformance.runSearch() }
+    @Test func items() async throws { try await conformance.itemsLifecycle() }
+    @Test func itemTTL() async throws { try await conformance.itemTTL() }
+    @Test func itemSearch() async throws { try await conformance.itemSearch() }
+    @Test func itemNamespaces() async throws { try await conformance.itemNamespaces() }
 
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
         let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
@@ -50,7 +54,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0009-crons"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0008-store-items", "0009-crons"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

@@ -80,6 +80,7 @@ public enum OpenAPIDocument {
         schemas.merge(BulkSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(AssistantSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(CronSchemas.components.objectValue ?? [:]) { first, _ in first }
+        schemas.merge(StoreSchemas.components.objectValue ?? [:]) { first, _ in first }
         // The configured agents, by id, so that clients and the docs page offer them.
         if case .object(var runCreate) = schemas["RunCreate"], case .object(var properties) = runCreate["properties"] {
             let agents = catalog.agents.map(\.id).map(JSONValue.string)
@@ -108,14 +109,14 @@ public enum OpenAPIDocument {
                 "license": ["name": "See the repository"],
             ],
             "servers": [["url": "/"]],
-            "tags": .array(["meta", "agents", "stateless runs", "threads", "runs", "crons", "openai"].map { ["name": .string($0)] }),
+            "tags": .array(["meta", "agents", "stateless runs", "threads", "runs", "crons", "store", "openai"].map { ["name": .string($0)] }),
             "paths": .object(paths.mapValues { .object($0) }),
             "components": [
                 "schemas": .object(schemas),
                 "responses": .object(problemResponses),
                 "securitySchemes": [
                     "ApiKeyHeader": ["type": "apiKey", "in": "header", "name": "X-Api-Key",
-                                     "description": "afk_... keys from `agentfcgi keys create`; scopes: agents:read, threads:read, threads:write, runs:read, runs:write, admin."],
+                                     "description": "afk_... keys from `agentfcgi keys create`; scopes: agents:read, assistants:write, threads:read, threads:write, runs:read, runs:write, store:read, store:write, admin."],
                     "BearerKey": ["type": "http", "scheme": "bearer", "description": "The API key as a bearer token."],
                 ],
             ],
