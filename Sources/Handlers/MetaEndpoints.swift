@@ -17,6 +17,6 @@ struct MetaEndpoints {
     struct Info: Encodable {
         var name = "agentfcgi"
         var version: String
-        var flags: [String: Bool] = ["assistants": true, "agents": true, "streaming": true, "threads": true, "background_runs": true, "webhooks": true, "crons": false]
+        var flags: [String: Bool] = ["assistants": true, "agents": true, "streaming": true, "threads": true, "background_runs": true, "webhooks": true, "crons": true, "store": true]
     }
 }

@@ -32,6 +32,7 @@ def parse(text):
 
 
 def test_create_search_update_and_delete(client):
+    assert client.http.get("/info")["flags"]["crons"] is True
     end = datetime.datetime(2099, 1, 1, tzinfo=datetime.timezone.utc)
     made = client.crons.create("echo", schedule="0 9 * * 1-5", input=DIGEST, metadata={"team": "ops"},
                                timezone=ZoneInfo("Europe/Berlin"), end_time=end, on_run_completed="keep")
