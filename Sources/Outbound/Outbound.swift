@@ -20,6 +20,9 @@ public struct Outbound: Sendable {
         public var body: [UInt8]?
         /// Headers (lowercased names) that hold credentials beside the usual ones: sent to the first host only.
         public var credentials: Set<String> = []
+        /// Told the body so far after each piece; true ends the reading there (an SSE stream that holds its answer
+        /// and that the server may keep open).
+        public var complete: (@Sendable ([UInt8]) -> Bool)?
 
         public init(method: HTTPMethod = .GET, url: String, headers: [(String, String)] = [], body: [UInt8]? = nil) {
             self.method = method
@@ -37,6 +40,8 @@ public struct Outbound: Sendable {
         public var truncated: Bool
         /// The URL that answered (after followed redirects).
         public var url: String
+        /// `Request.complete` ended the reading before the server ended the body.
+        var endedEarly = false
     }
 
     let resolve: Resolver
@@ -148,7 +153,11 @@ public struct Outbound: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let response = try await perform(request, url: url, client: client, policy: policy, deadline: deadline)
-            try? await client.shutdown()
+            if response.endedEarly {
+                Task { try? await client.shutdown() }
+            } else {
+                try? await client.shutdown()
+            }
             return response
         } catch {
             try? await client.shutdown()
@@ -173,6 +182,11 @@ public struct Outbound: Sendable {
                 break
             }
             body += buffer.readableBytesView
+            if let complete = request.complete, complete(body) {
+                var early = Response(status: Int(response.status.code), headers: response.headers, body: body, truncated: false, url: url)
+                early.endedEarly = true
+                return early
+            }
         }
         return Response(status: Int(response.status.code), headers: response.headers, body: body, truncated: truncated, url: url)
     }

@@ -3,31 +3,39 @@ import Crypto
 import Foundation
 import Logging
 import Store
+import Synchronization
 
-/// The time crons are scheduled by: the wall clock, or, for tests, one that shows `start` at the real instant
-/// `anchor` and runs `rate` times as fast. Every worker given the same three agrees on the time.
-public struct ScheduleClock: Sendable {
+/// The time crons are scheduled by: the wall clock, or, for tests, one that shows `start` until the real instant
+/// `anchor` and from then runs `rate` times as fast. Every worker given the same three agrees on the time; a test in
+/// one process may hold the clock at `start` (anchor in the future) while it sets up, then `release` it.
+public final class ScheduleClock: Sendable {
     public let start: Date
-    public let anchor: Date
     public let rate: Double
+    private let anchor: Atomic<UInt64>
 
     public static let wall = ScheduleClock(start: Date(timeIntervalSince1970: 0), anchor: Date(timeIntervalSince1970: 0), rate: 1)
 
     public init(start: Date, anchor: Date, rate: Double) {
         self.start = start
-        self.anchor = anchor
         self.rate = rate
+        self.anchor = Atomic(anchor.timeIntervalSince1970.bitPattern)
     }
 
     /// `START@ANCHOR*RATE`: ISO 8601 instant, real unix seconds, speed (the hidden `--schedule-clock` option).
-    public init?(_ text: String) {
+    public convenience init?(_ text: String) {
         let parts = text.split(whereSeparator: { $0 == "@" || $0 == "*" })
         guard parts.count == 3, let start = try? Date(String(parts[0]), strategy: .iso8601), let anchor = Double(parts[1]),
               let rate = Double(parts[2]), rate > 0 else { return nil }
         self.init(start: start, anchor: Date(timeIntervalSince1970: anchor), rate: rate)
     }
 
-    public func now() -> Date { start + Date().timeIntervalSince(anchor) * rate }
+    /// Lets a held clock run from now.
+    public func release() { anchor.store(Date().timeIntervalSince1970.bitPattern, ordering: .releasing) }
+
+    public func now() -> Date {
+        let since = Date().timeIntervalSince1970 - Double(bitPattern: anchor.load(ordering: .acquiring))
+        return start + max(0, since) * rate
+    }
 }
 
 /// What the engine needs of a cron to run it: how its schedule goes on (the parsing is the dialect's, as the

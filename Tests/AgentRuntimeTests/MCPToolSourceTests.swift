@@ -78,6 +78,27 @@ import Testing
         }
     }
 
+    /// A Streamable HTTP server may keep an answer's SSE stream open after the answer: the call ends at the answer.
+    @Test func anAnswerOnAStreamThatStaysOpenEndsTheCall() async throws {
+        let port = Int.random(in: 20_000..<30_000)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["\(Self.fixtures)/mcp_bad_server.py", "http-keep-open", "\(port)"]
+        let ready = Pipe()
+        server.standardOutput = ready
+        // Not this process's stderr: a server that outlived the test would hold `swift test`'s pipe open.
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        // SIGKILL: a child of the test process inherits its blocked SIGTERM.
+        defer { kill(server.processIdentifier, SIGKILL) }
+        #expect(String(decoding: ready.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("ready"))
+        let source = MCPToolSource(.init(name: "open", transport: .http(url: "http://127.0.0.1:\(port)/mcp", headers: []), timeout: .seconds(10)))
+        defer { Task { await source.shutdown() } }
+        let started = ContinuousClock.now
+        #expect(try await call(source, "open__x").0 == .success("x ok"))
+        #expect(ContinuousClock.now - started < .seconds(5), "initialize, list and call each ended at their answer, not after 30 s")
+    }
+
     @Test func aServerThatCannotStartRestsAfterFiveFailures() async throws {
         let source = bad("exit-on-start", timeout: .seconds(2))
         defer { Task { await source.shutdown() } }

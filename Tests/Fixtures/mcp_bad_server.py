@@ -18,6 +18,11 @@ notifications, lists one tool `x {}` on `tools/list`, and exits 0 on EOF. Then, 
   exit-on-start  (no call at all) writes "boom" to stderr and exits 1 before reading anything
   changes        well behaved: a call of `x` adds a tool `y` to its list and sends notifications/tools/list_changed
                  before answering "x ok"
+
+    mcp_bad_server.py http-keep-open PORT
+
+Streamable HTTP on 127.0.0.1:PORT (prints "ready"): every POST is answered as an SSE stream holding the JSON-RPC
+answer (a call of `x` gives "x ok"), which then stays open for 30 s, as the spec allows a server to do.
 """
 import json
 import os
@@ -31,6 +36,35 @@ NOISE = [b"", b"garbage", b'{"hello": "not json-rpc"}', b"42", b"[1, 2, 3]",
          b'{"jsonrpc": "2.0", "id": "nobody-asked", "result": {}}']
 
 mode = sys.argv[1] if len(sys.argv) > 1 else ""
+if mode == "http-keep-open":
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class KeepOpen(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            msg = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            if "id" not in msg:
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            result = {"tools/list": {"tools": [TOOL_X]}, "tools/call": {"content": [{"type": "text", "text": "x ok"}]},
+                      "initialize": {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                                     "serverInfo": {"name": "keep-open", "version": "0"}}}.get(msg["method"], {})
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            event = json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+            self.wfile.write(f"event: message\ndata: {event}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(30)
+
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), KeepOpen)
+    server.daemon_threads = True
+    print("ready", flush=True)
+    server.serve_forever()
 if mode not in MODES:
     sys.exit(f"usage: mcp_bad_server.py {{{'|'.join(MODES)}}}")
 if mode == "exit-on-start":

@@ -141,11 +141,11 @@ import Testing
         #expect(await call(h, "PATCH", "/runs/crons/\(id)", "{}", key: key).status == 404)
     }
 
-    /// The US spring-forward night on a clock an hour a second (reaching `start` two seconds from now, however slowly
-    /// the cron is made): 02:30 does not exist and fires once, at 03:00 EDT.
+    /// The US spring-forward night on a clock an hour a second (held at its start until the cron is made, however
+    /// slowly): 02:30 does not exist and fires once, at 03:00 EDT.
     @Test func aTimeInTheSkippedHourFiresOnceJustAfterIt() async throws {
-        let start = try Self.iso("2026-03-08T06:58:00Z")
-        let h = try ThreadHarness(requireKeys: true, scheduleClock: ScheduleClock(start: start, anchor: Date() + 2, rate: 3600))
+        let clock = ScheduleClock(start: try Self.iso("2026-03-08T06:58:00Z"), anchor: .distantFuture, rate: 3600)
+        let h = try ThreadHarness(requireKeys: true, scheduleClock: clock)
         let key = try await h.makeKey(tenant: "a", scopes: ["crons:write", "runs:read"])
         let cron = try await jsonObject(call(h, "POST", "/runs/crons", #"""
             {"assistant_id":"echo","schedule":"30 2 * * *","timezone":"America/New_York","on_run_completed":"keep",
@@ -153,10 +153,11 @@ import Testing
             """#, key: key))
         let id = try #require(cron["cron_id"] as? String)
         #expect(try Self.iso(try #require(cron["next_run_date"] as? String)) == (try Self.iso("2026-03-08T07:00:00Z")))
+        clock.release()
         // Two hours of schedule time go by (07:00Z fired, next is the 9th at 02:30 EDT).
         try await eventually("the clock past 09:00Z") { h.engine.scheduleNow > (try Self.iso("2026-03-08T09:00:00Z")) }
         let firings = try await h.store.cronFirings(cron: id, limit: 10)
-        #expect(firings.map(\.scheduledAt) == [try Self.iso("2026-03-08T07:00:00Z")])
+        try #require(firings.map(\.scheduledAt) == [try Self.iso("2026-03-08T07:00:00Z")])
         #expect(try await h.store.cron(tenant: "a", id: id)?.nextRunDate == (try Self.iso("2026-03-09T06:30:00Z")))
         // Its run ran, with the cron's metadata, on a thread that is kept.
         let run = try await waiting(for: "the firing's run to end") {
@@ -173,12 +174,14 @@ import Testing
 
     /// The US fall-back night: 01:30 comes twice and fires once, the first time (EDT).
     @Test func aTimeInTheRepeatedHourFiresOnce() async throws {
-        let start = try Self.iso("2026-11-01T05:00:00Z")
-        let h = try ThreadHarness(requireKeys: true, scheduleClock: ScheduleClock(start: start, anchor: Date() + 2, rate: 3600))
+        let clock = ScheduleClock(start: try Self.iso("2026-11-01T05:00:00Z"), anchor: .distantFuture, rate: 3600)
+        let h = try ThreadHarness(requireKeys: true, scheduleClock: clock)
         let key = try await h.makeKey(tenant: "a", scopes: ["crons:write"])
         let id = try #require(try await jsonObject(call(h, "POST", "/runs/crons", #"""
             {"assistant_id":"echo","schedule":"30 1 * * *","timezone":"America/New_York","input":{"messages":[{"role":"user","content":"x"}]}}
             """#, key: key))["cron_id"] as? String)
+        #expect(try await h.store.cron(tenant: "a", id: id)?.nextRunDate == (try Self.iso("2026-11-01T05:30:00Z")))
+        clock.release()
         try await eventually("the clock past 07:30Z") { h.engine.scheduleNow > (try Self.iso("2026-11-01T07:30:00Z")) }
         #expect(try await h.store.cronFirings(cron: id, limit: 10).map(\.scheduledAt) == [try Self.iso("2026-11-01T05:30:00Z")])
         #expect(try await h.store.cron(tenant: "a", id: id)?.nextRunDate == (try Self.iso("2026-11-02T06:30:00Z")))
@@ -273,6 +276,22 @@ import Testing
         #expect(try await h.store.run(firing.runID) == nil)
         let cron = try #require(try await h.store.cron(tenant: "a", id: id))
         #expect(cron.enabled && (cron.nextRunDate ?? .distantPast) > Date())
+    }
+
+    /// A cron may run a stored assistant: its firings carry the assistant's settings, as any run of it does.
+    @Test func aCronMayNameAnAssistant() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let key = try await h.makeKey(tenant: "a", scopes: ["crons:write", "assistants:write", "agents:read"])
+        let made = await call(h, "POST", "/assistants", #"{"graph_id":"echo","assistant_id":"digest","context":{"instructions":"Be terse."}}"#, key: key)
+        #expect(made.status == 200)
+        let cron = try await jsonObject(call(h, "POST", "/runs/crons", #"{"assistant_id":"digest","schedule":"0 9 * * *","input":{"messages":[{"role":"user","content":"x"}]}}"#, key: key))
+        #expect(cron["assistant_id"] as? String == "digest")
+        let id = try #require(cron["cron_id"] as? String)
+        let job = try RunJob.decode(try #require(try await h.store.cron(tenant: "a", id: id)).job)
+        #expect(job.agentID == "echo" && job.assistantID == "digest")
+        // Another tenant's assistant of that name does not exist for this one.
+        let other = try await h.makeKey(tenant: "b", scopes: ["crons:write"])
+        #expect(await call(h, "POST", "/runs/crons", #"{"assistant_id":"digest","schedule":"0 9 * * *","input":{"messages":[{"role":"user","content":"x"}]}}"#, key: other).status == 404)
     }
 
     @Test func firingRunIDsAreStablePerCronAndTime() throws {

@@ -14,7 +14,8 @@ import Testing
     }
 
     func firesOnce(postgres: String?) async throws {
-        // Every worker reads the same clock: 00:00 on June 1 at a real instant a few seconds from now.
+        // Every worker reads the same clock: 00:00 on June 1 until a real instant a few seconds from now, then 30 times
+        // the wall.
         let anchor = Date().timeIntervalSince1970 + 6
         let clock = "2026-06-01T00:00:00Z@\(anchor)*30"
         try await withCluster(workers: 3, arguments: ["--run-lease-seconds", "2", "--schedule-clock", clock], postgres: postgres) { cluster in

@@ -127,9 +127,10 @@ def test_bad_inputs_get_problems_and_change_nothing(base_url, api_key):
 
 
 def test_nginx_answers_what_it_does_not_implement_as_problems(base_url, api_key):
-    """nginx's own 501 (a transfer encoding it does not know) and 505 (an HTTP version it does not speak) are
-    problem+json like every other error, not nginx's HTML pages."""
+    """nginx's own 501 (a transfer encoding it does not know), 505 (an HTTP version it does not speak) and 414 (a
+    request line over 8 KB) are problem+json like every other error, not nginx's HTML pages."""
     cases = [
+        ("GET", "/store/items?namespace=a&key=" + "k" * 9000, {"X-Api-Key": api_key}, None, "HTTP/1.1", 414, "uri_too_long"),
         ("POST", "/runs/wait", {"Transfer-Encoding": "gzip", "X-Api-Key": api_key}, None, "HTTP/1.1", 501, "not_implemented"),
         ("GET", "/ok", {}, None, "HTTP/2.0", 505, "http_version_not_supported"),
         ("GET", "/ok", {}, None, "HTTP/3.1", 505, "http_version_not_supported"),

@@ -35,7 +35,15 @@ final class MCPHTTPConnection: MCPConnection {
 
     func request(_ method: String, params: JSONValue, timeout: Duration) async throws -> JSONValue {
         let id = ids.nextID()
-        let response = try await post(MCPMessages.request(id: id, method: method, params: params), timeout: timeout)
+        // An SSE answer is read up to the event that answers this call: a server may keep the stream open after it.
+        let answered: @Sendable ([UInt8]) -> Bool = { body in
+            guard body.count > 2, body.suffix(2) == [0x0A, 0x0A] || body.suffix(4) == [0x0D, 0x0A, 0x0D, 0x0A] else { return false }
+            return Self.sseMessages(body).contains { message in
+                if case .response(let answered, _) = MCPMessages.parse(message) { return answered == id }
+                return false
+            }
+        }
+        let response = try await post(MCPMessages.request(id: id, method: method, params: params), timeout: timeout, complete: answered)
         if method == "initialize" {
             let given = response.headers.first(name: "Mcp-Session-Id")
             session.withLock { $0.id = given }
@@ -59,11 +67,12 @@ final class MCPHTTPConnection: MCPConnection {
         _ = try await post(MCPMessages.notification(method: method, params: params), timeout: .seconds(10))
     }
 
-    private func post(_ body: [UInt8], timeout: Duration) async throws -> Outbound.Response {
+    private func post(_ body: [UInt8], timeout: Duration, complete: (@Sendable ([UInt8]) -> Bool)? = nil) async throws -> Outbound.Response {
         var request = Outbound.Request(method: .POST, url: url, headers: [
             ("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"),
         ] + headers, body: body)
         request.credentials = Set(headers.map { $0.0.lowercased() })
+        request.complete = complete
         let (sessionID, version) = session.withLock { ($0.id, $0.version) }
         if let sessionID { request.headers.append(("Mcp-Session-Id", sessionID)) }
         if let version { request.headers.append(("MCP-Protocol-Version", version)) }
@@ -92,9 +101,14 @@ final class MCPHTTPConnection: MCPConnection {
             }
             return [response.body]
         }
+        return sseMessages(response.body)
+    }
+
+    /// The `data` of each event of an SSE body (its last event too, when the body ends without a blank line).
+    static func sseMessages(_ body: [UInt8]) -> [[UInt8]] {
         var messages: [[UInt8]] = []
         var data: [UInt8] = []
-        for rawLine in response.body.split(separator: 0x0A, omittingEmptySubsequences: false) {
+        for rawLine in body.split(separator: 0x0A, omittingEmptySubsequences: false) {
             var line = Array(rawLine)
             if line.last == 0x0D { line.removeLast() }
             if line.isEmpty {
