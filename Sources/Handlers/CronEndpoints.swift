@@ -247,7 +247,7 @@ enum CronWire {
     /// The fields asked for (all when nil); `now` is the server's time, as LangGraph's select offers it.
     static func object(_ record: CronRecord, select: [String]?, now: String) -> JSONValue {
         var all = object(record)
-        guard let select else { return .object(all) }
+        guard let select, !select.isEmpty else { return .object(all) }
         all["now"] = .string(now)
         return .object(all.filter { select.contains($0.key) })
     }

@@ -117,6 +117,8 @@ import Testing
         let selected = try await array(call(h, "POST", "/runs/crons/search", #"{"select":["cron_id","now"],"sort_by":"created_at","sort_order":"asc"}"#, key: key))
         #expect(selected.count == 2 && Set(selected[0].keys) == ["cron_id", "now"] && selected[0]["cron_id"] as? String == id)
         #expect(await call(h, "POST", "/runs/crons/search", #"{"select":["secret"]}"#, key: key).status == 422)
+        let unselected = try await array(call(h, "POST", "/runs/crons/search", #"{"select":[]}"#, key: key))
+        #expect(unselected.count == 2 && unselected.allSatisfy { $0["cron_id"] is String && $0["schedule"] is String && $0["now"] == nil })
         #expect(await call(h, "POST", "/runs/crons/search", #"{"sort_by":"schedule"}"#, key: key).status == 422)
         #expect(try await bodyText(call(h, "POST", "/runs/crons/count", #"{"metadata":{"team":"ops"}}"#, key: key)) == "1")
 

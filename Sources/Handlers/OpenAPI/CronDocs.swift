@@ -11,7 +11,7 @@ extension OpenAPIDocument.Operation {
         description: "Each firing is a background run on this thread; a firing that finds the thread busy waits its turn (`multitask_strategy` enqueue) unless the body says otherwise.",
         body: .json("CronCreate"), responses: [(200, "The cron", .json("Cron"))], problems: OpenAPIDocument.bodyProblems + [404, 409])
     static let cronSearch = OpenAPIDocument.Operation(
-        tag: "crons", body: .optionalJSON("CronSearch"), responses: [(200, "Matching crons", .jsonArray("Cron"))],
+        tag: "crons", body: .optionalJSON("CronSearch"), responses: [(200, "Matching crons", .jsonArray("CronSelected"))],
         problems: OpenAPIDocument.bodyProblems)
     static let cronCount = OpenAPIDocument.Operation(
         tag: "crons", body: .optionalJSON("CronSearch"), responses: [(200, "How many crons match", .json("Count"))],
@@ -25,7 +25,16 @@ extension OpenAPIDocument.Operation {
 }
 
 enum CronSchemas {
-    static let components: JSONValue = APISchemas.parse(#"""
+    /// A search's crons: every field of `Cron`, or those `select` names.
+    static var components: JSONValue {
+        guard case .object(var schemas) = written, case .object(var selected)? = schemas["Cron"] else { return written }
+        selected["required"] = nil
+        selected["description"] = "A cron with the fields `select` names (every field when it names none)."
+        schemas["CronSelected"] = .object(selected)
+        return .object(schemas)
+    }
+
+    static let written: JSONValue = APISchemas.parse(#"""
     {
       "CronFields": {
         "type": "object",
@@ -51,7 +60,7 @@ enum CronSchemas {
           "offset": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0},
           "sort_by": {"type": "string", "enum": ["cron_id", "assistant_id", "thread_id", "created_at", "updated_at", "next_run_date", "end_time"], "default": "created_at"},
           "sort_order": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
-          "select": {"type": "array", "items": {"type": "string", "enum": ["cron_id", "assistant_id", "thread_id", "end_time", "schedule", "timezone", "created_at", "updated_at", "user_id", "payload", "next_run_date", "metadata", "now", "on_run_completed", "enabled"]}}
+          "select": {"type": "array", "description": "The fields to answer with (every field when empty or absent).", "items": {"type": "string", "enum": ["cron_id", "assistant_id", "thread_id", "end_time", "schedule", "timezone", "created_at", "updated_at", "user_id", "payload", "next_run_date", "metadata", "now", "on_run_completed", "enabled"]}}
         }
       },
       "Cron": {
