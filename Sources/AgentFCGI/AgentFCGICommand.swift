@@ -1,6 +1,7 @@
 import AgentRuntime
 import ArgumentParser
 import AsyncHTTPClient
+import CLinux
 import Dispatch
 import Foundation
 import Glibc
@@ -95,7 +96,7 @@ struct Serve: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
         guard ["required", "off"].contains(auth) else { throw ValidationError("--auth must be required or off") }
-        if let scheduleClock, ScheduleClock(scheduleClock) == nil {
+        if let scheduleClock, ScheduleClock(scheduleClock) == nil || (ScheduleClock(scheduleClock)?.rate ?? 0) > 100_000 {
             throw ValidationError("--schedule-clock must be START@ANCHOR*RATE (ISO 8601 instant, unix seconds, speed)")
         }
         guard (1...20).contains(maxRunAttempts), (0...10_000).contains(backgroundRuns), (0...1_000_000).contains(maxPendingRuns) else {
@@ -130,6 +131,10 @@ struct Serve: ParsableCommand {
             logger.critical("config.invalid", metadata: ["error": "\(error)"])
             throw ExitCode(78)  // EX_CONFIG
         }
+        // Not dumpable: a process of the same user (an MCP server this worker started, say) cannot read this one's
+        // memory or /proc/<pid>/environ (provider keys, the database URL, the webhook secret), nor attach to it.
+        _ = agentfcgi_not_dumpable()
+        if scheduleClock != nil { logger.warning("crons.test_clock", metadata: ["schedule_clock": .string(scheduleClock ?? "")]) }
 
         let address: ListenAddress
         if let listen {

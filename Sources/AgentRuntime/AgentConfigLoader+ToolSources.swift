@@ -88,8 +88,9 @@ final class ToolSourceRegistry {
 
     init(environment: [String: String]) { self.environment = environment }
 
+    /// No `__`: `a` + `b__c` and `a__b` + `c` would name the same tool.
     static func isValidName(_ name: String) -> Bool {
-        (1...32).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
+        (1...32).contains(name.utf8.count) && !name.contains("__") && name.utf8.allSatisfy { byte in
             (0x61...0x7a).contains(byte) || (0x41...0x5a).contains(byte) || (0x30...0x39).contains(byte) || byte == 0x2d || byte == 0x5f
         }
     }
@@ -122,7 +123,7 @@ final class ToolSourceRegistry {
 
     func mcp(_ raw: RawMCPSource, field: String, file: String, directory: String) throws -> MCPToolSource {
         guard Self.isValidName(raw.name) else {
-            throw ConfigError(file: file, field: "\(field).name", message: "'\(raw.name.prefix(100))' must be 1 to 32 letters, digits, - or _ (it prefixes the tools' names)")
+            throw ConfigError(file: file, field: "\(field).name", message: "'\(raw.name.prefix(100))' must be 1 to 32 letters, digits, - or _ without __ (it prefixes the tools' names)")
         }
         if let known = mcpSources[raw.name] {
             guard known.raw == raw else {
@@ -177,7 +178,7 @@ final class ToolSourceRegistry {
 
     func openAPI(_ raw: RawOpenAPISource, field: String, file: String, directory: String) throws -> [ConfiguredTool] {
         guard Self.isValidName(raw.name) else {
-            throw ConfigError(file: file, field: "\(field).name", message: "'\(raw.name.prefix(100))' must be 1 to 32 letters, digits, - or _ (it prefixes the tools' names)")
+            throw ConfigError(file: file, field: "\(field).name", message: "'\(raw.name.prefix(100))' must be 1 to 32 letters, digits, - or _ without __ (it prefixes the tools' names)")
         }
         let path = AgentConfigLoader.resolve(raw.spec, against: directory)
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
@@ -209,6 +210,14 @@ final class ToolSourceRegistry {
         }
         let timeout = try timeout(raw.timeoutMs, field: field, file: file)
         let headers = try headers(raw.headers, field: field, file: file)
+        // A parameter the model fills must not be able to stand in for a configured (credential) header.
+        for action in actions {
+            let names = Set((action.parameters.objectValue?["properties"]?.objectValue ?? [:]).keys.map { $0.lowercased() })
+            if let clash = headers.first(where: { names.contains($0.0.lowercased()) }) {
+                throw ConfigError(file: file, field: "\(field).headers.\(clash.0)",
+                                  message: "operation '\(action.operationID)' has a parameter of that name; the model could set it")
+            }
+        }
         // The operator named this host: it may be internal. Any other host a redirect leads to is judged as usual.
         let policy = OutboundPolicy(internalAllowed: [host], redirects: .follow(max: 3), maxResponseBytes: maxBytes, timeout: timeout,
                                     connectTimeout: min(timeout, .seconds(5)))

@@ -22,6 +22,9 @@ static inline int agentfcgi_spawn_chdir(posix_spawn_file_actions_t *actions, con
 // Names the calling thread (shown by top -H and in core dumps); pthread_setname_np needs _GNU_SOURCE.
 static inline void agentfcgi_name_thread(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
 
+// Not dumpable: no process of the same user may read this one's memory or environ, or ptrace it (prctl is variadic).
+static inline int agentfcgi_not_dumpable(void) { return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); }
+
 static void agentfcgi_ignore_signal(int signo) { (void)signo; }
 
 // Installs a handler that does nothing, without SA_RESTART: a thread blocked in accept() that gets this

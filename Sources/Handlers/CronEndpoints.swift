@@ -88,6 +88,8 @@ struct CronEndpoints {
         let body = try Self.payload(request.body.isEmpty ? Array("{}".utf8) : request.body)
         guard let current = try await reader.cron(tenant: context.tenant, id: id) else { throw Self.notFound(id) }
         var change = CronChange()
+        // The cron runs as whoever changed it last: another key's PATCH does not borrow the maker's limits or memories.
+        change.keyID = .some(context.principal?.keyID)
         if current.threadID != nil, fields.on_run_completed != nil {
             throw APIError.invalid(field: "on_run_completed", "applies to crons without a thread")
         }
@@ -137,7 +139,13 @@ struct CronEndpoints {
         ThreadEndpoints.text(["graph_id": plan.agent.id, "assistant_id": plan.assistantID])
     }
 
+    /// A cron's run request is stored with it and copied into each firing's run.
+    static let maxPayloadBytes = 64 * 1024
+
     static func payload(_ body: [UInt8]) throws -> [String: JSONValue] {
+        guard body.count <= maxPayloadBytes else {
+            throw APIError(status: 413, code: "cron_too_large", detail: "A cron's body is at most \(maxPayloadBytes / 1024) KiB.")
+        }
         do {
             return try JSONDecoder().decode([String: JSONValue].self, from: Data(body))
         } catch {
@@ -146,6 +154,7 @@ struct CronEndpoints {
     }
 
     static func schedule(_ expression: String, timezone: String?) throws -> CronSchedule {
+        if let timezone, timezone.utf8.count > 64 { throw APIError.invalid(field: "timezone", "is not an IANA time zone (at most 64 characters)") }
         do {
             return try CronSchedule(expression, timeZone: timezone)
         } catch {

@@ -184,8 +184,13 @@ extension RunEngine {
             // Thread-less firings with on_run_completed delete: the thread goes once the run and its webhooks are done.
             for firing in try await store.cronFirings(status: .cleanup, before: Date(), limit: 50) {
                 if let run = try await store.run(firing.runID) {
-                    guard run.status != .pending, run.status != .running else { continue }
-                    guard try await store.deliveries(run: run.id).allSatisfy({ $0.status != .pending }) else { continue }
+                    var settled = run.status != .pending && run.status != .running
+                    if settled { settled = try await store.deliveries(run: run.id).allSatisfy { $0.status != .pending } }
+                    guard settled else {
+                        // To the back of the line: firings still waiting must not keep the others from their turn.
+                        try await store.setCronFiring(cronID: firing.cronID, scheduledAt: firing.scheduledAt, status: .cleanup, detail: nil, now: Date())
+                        continue
+                    }
                 }
                 if let thread = firing.threadID { _ = try await store.deleteThread(thread) }
                 try await store.setCronFiring(cronID: firing.cronID, scheduledAt: firing.scheduledAt, status: .done, detail: nil, now: Date())

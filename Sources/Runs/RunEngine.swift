@@ -336,9 +336,11 @@ public final class RunEngine: Sendable {
             let handles = try await store.pruneCallHandles(before: now - 86_400)
             // Expired items are invisible already; this only frees their room.
             let items = try await store.pruneItems(now: now)
-            if threads + events + keys + handles + items > 0 {
+            // Kept as long as runs' events: a firing is looked up only while its run may still be made or cleaned up.
+            let firings = try await store.pruneCronFirings(before: now - eventRetention.seconds)
+            if threads + events + keys + handles + items + firings > 0 {
                 logger.info("store.pruned", metadata: ["threads": "\(threads)", "events": "\(events)", "idempotency_keys": "\(keys)",
-                                                       "call_handles": "\(handles)", "items": "\(items)"])
+                                                       "call_handles": "\(handles)", "items": "\(items)", "cron_firings": "\(firings)"])
             }
         } catch {
             logger.warning("store.prune_failed", metadata: ["error": "\(error)"])

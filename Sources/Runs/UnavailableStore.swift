@@ -99,6 +99,7 @@ extension UnavailableStore {
     public func cronFirings(status: CronFiring.Status, before: Date, limit: Int) async throws -> [CronFiring] { [] }
     public func cronFirings(cron id: String, limit: Int) async throws -> [CronFiring] { [] }
     public func disableCron(id: String, reason: String, now: Date) async throws {}
+    public func pruneCronFirings(before: Date) async throws -> Int { 0 }
 }
 
 extension UnavailableStore {

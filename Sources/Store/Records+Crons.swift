@@ -69,6 +69,8 @@ public struct CronChange: Sendable {
     public var runMetadata: JSONText?
     public var threadMetadata: JSONText?
     public var assistantID: String?
+    /// The key whose limits (and memories) the firings use from now on: whoever changed the cron last.
+    public var keyID: String??
     /// Set whenever the schedule, zone, end or enabled state changed: the caller computes it.
     public var nextRunDate: Date??
 
@@ -163,6 +165,7 @@ extension CronRecord {
         if let value = change.runMetadata { runMetadata = value }
         if let value = change.threadMetadata { threadMetadata = value }
         if let value = change.assistantID { assistantID = value }
+        if let value = change.keyID { keyID = value }
         if let value = change.nextRunDate { nextRunDate = value }
     }
 }

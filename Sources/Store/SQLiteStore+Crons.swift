@@ -52,11 +52,11 @@ extension SQLiteStore: CronStore {
             cron.apply(change)
             cron.updatedAt = now
             try db.execute(sql: """
-                UPDATE crons SET assistant_id = ?, schedule = ?, timezone = ?, end_time = ?, enabled = ?, on_run_completed = ?,
+                UPDATE crons SET key_id = ?, assistant_id = ?, schedule = ?, timezone = ?, end_time = ?, enabled = ?, on_run_completed = ?,
                                  payload = json(?), metadata = json(?), job = ?, run_metadata = ?, thread_metadata = ?,
                                  next_run_date = ?, disabled_reason = ?, updated_at = ?
                 WHERE tenant = ? AND cron_id = ?
-                """, arguments: [cron.assistantID, cron.schedule, cron.timezone, cron.endTime?.milliseconds, cron.enabled,
+                """, arguments: [cron.keyID, cron.assistantID, cron.schedule, cron.timezone, cron.endTime?.milliseconds, cron.enabled,
                                  cron.onRunCompleted, cron.payload, cron.metadata, cron.job, cron.runMetadata, cron.threadMetadata,
                                  cron.nextRunDate?.milliseconds, cron.disabledReason, now.milliseconds, tenant, id])
             return cron
@@ -158,6 +158,14 @@ extension SQLiteStore: CronStore {
         try await reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM cron_firings WHERE cron_id = ? ORDER BY scheduled_at DESC LIMIT ?",
                              arguments: [id, limit]).map(Self.firingRecord)
+        }
+    }
+
+    public func pruneCronFirings(before: Date) async throws -> Int {
+        try await writing { db in
+            try db.execute(sql: "DELETE FROM cron_firings WHERE status IN ('queued', 'done', 'failed') AND updated_at < ?",
+                           arguments: [before.milliseconds])
+            return db.changesCount
         }
     }
 

@@ -178,6 +178,9 @@ public protocol CronStore: Sendable {
     func cronFirings(cron id: String, limit: Int) async throws -> [CronFiring]
     /// Turns a cron off on the server's own account (its key was revoked), with the reason shown on it.
     func disableCron(id: String, reason: String, now: Date) async throws
+    /// Deletes settled firings (queued, done, failed) last changed before `before`: how many. A time whose firing is
+    /// gone cannot fire again, as a cron's next time only moves forward.
+    func pruneCronFirings(before: Date) async throws -> Int
 }
 
 /// LangGraph's store: JSON objects under a namespace (a list of labels) and a key, per tenant, with an optional time to

@@ -67,7 +67,7 @@ extension PostgresStore: CronStore {
             cron.updatedAt = now
             // Read back: the stored JSON (jsonb's spacing and key order), as every other read returns it.
             return try Self.cron(try await self.rows("""
-                UPDATE crons SET assistant_id = \(cron.assistantID), schedule = \(cron.schedule), timezone = \(cron.timezone),
+                UPDATE crons SET key_id = \(cron.keyID), assistant_id = \(cron.assistantID), schedule = \(cron.schedule), timezone = \(cron.timezone),
                     end_time = \(cron.endTime?.ms), enabled = \(cron.enabled), on_run_completed = \(cron.onRunCompleted),
                     payload = \(cron.payload)::jsonb, metadata = \(cron.metadata)::jsonb, job = \(cron.job), run_metadata = \(cron.runMetadata),
                     thread_metadata = \(cron.threadMetadata), next_run_date = \(cron.nextRunDate?.ms), disabled_reason = \(cron.disabledReason),
@@ -160,6 +160,12 @@ extension PostgresStore: CronStore {
 
     public func cronFirings(cron id: String, limit: Int) async throws -> [CronFiring] {
         try await rows("SELECT * FROM cron_firings WHERE cron_id = \(id) ORDER BY scheduled_at DESC LIMIT \(Int64(limit))").map(Self.firing)
+    }
+
+    public func pruneCronFirings(before: Date) async throws -> Int {
+        try await rows("""
+            DELETE FROM cron_firings WHERE status IN ('queued', 'done', 'failed') AND updated_at < \(before.ms) RETURNING cron_id
+            """).count
     }
 
     public func disableCron(id: String, reason: String, now: Date) async throws {

@@ -62,6 +62,30 @@ import Testing
         #expect(second != first)
     }
 
+    /// A server that stops reading: a call too big for the pipe fails within its timeout, on no request thread.
+    @Test func aServerThatStopsReadingFailsTheCallInTime() async throws {
+        let source = bad("deaf", timeout: .seconds(1))
+        defer { Task { await source.shutdown() } }
+        let tool = try #require(try await source.tools().first)
+        let started = ContinuousClock.now
+        let big = JSONValue.object(["padding": .string(String(repeating: "x", count: 512 * 1024))])
+        let outcome = try await tool.invoke(arguments: big, clock: ContinuousClock())
+        guard case .failure = outcome else { Issue.record("\(outcome)"); return }
+        #expect(ContinuousClock.now - started < .seconds(4))
+    }
+
+    @Test func patternsOfOutsideSchemasAreDropped() {
+        let schema: JSONValue = ["type": "object", "properties": ["pattern": ["type": "string", "pattern": "^(a+)+$"],
+                                                                  "code": ["type": "string", "pattern": "[0-9]+", "enum": ["pattern"]]],
+                                 "items": [["pattern": "x"]]]
+        let stripped = ToolSchemas.withoutPatterns(schema)
+        let properties = stripped.objectValue?["properties"]?.objectValue
+        // The property named "pattern" stays; every pattern keyword goes; data stays.
+        #expect(properties?["pattern"] == ["type": "string"])
+        #expect(properties?["code"] == ["type": "string", "enum": ["pattern"]])
+        #expect(stripped.objectValue?["items"] == [[:]])
+    }
+
     @Test func noiseBetweenAnswersIsSkipped() async throws {
         let source = bad("noise")
         defer { Task { await source.shutdown() } }

@@ -66,6 +66,8 @@ import Testing
             ("      - openapi: {name: p, spec: openapi_service.json, base_url: \"file:///etc\", operations: [listPets]}", [:], "agents[0] (a).tools[0].openapi.base_url", "http(s)"),
             ("      - openapi: {name: p, spec: mcp_bad_server.py, base_url: \"http://h\", operations: [a]}", [:], "agents[0] (a).tools[0].openapi.spec", "not valid"),
             ("      - mcp: {name: x, command: [python3]}\n      - mcp: {name: x, command: [python3]}", [:], "agents[0] (a).tools[1].mcp.name", "twice"),
+            ("      - mcp: {name: a__b, command: [python3]}", [:], "agents[0] (a).tools[0].mcp.name", "without __"),
+            ("      - openapi: {name: p, spec: openapi_service.json, base_url: \"http://h/v1\", operations: [getPet], headers: {x-trace: T}}", ["T": "t"], "agents[0] (a).tools[0].openapi.headers.x-trace", "the model could set it"),
         ]
         for (tools, environment, field, words) in cases {
             let error = refusal(tools, environment: environment)

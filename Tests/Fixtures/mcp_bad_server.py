@@ -16,6 +16,8 @@ notifications, lists one tool `x {}` on `tools/list`, and exits 0 on EOF. Then, 
                  it writes: an empty line, "garbage", a JSON-but-not-JSON-RPC object, a JSON number, a JSON
                  array of numbers and a JSON-RPC response to an id nobody sent
   exit-on-start  (no call at all) writes "boom" to stderr and exits 1 before reading anything
+  deaf           answers initialize and tools/list, then stops reading its input for good (a big enough call fills
+                 the pipe)
   changes        well behaved: a call of `x` adds a tool `y` to its list and sends notifications/tools/list_changed
                  before answering "x ok"
 
@@ -29,7 +31,7 @@ import os
 import sys
 import time
 
-MODES = ("malformed", "flood-line", "silent", "exit-on-start", "noise", "changes")
+MODES = ("malformed", "flood-line", "silent", "exit-on-start", "noise", "changes", "deaf")
 KNOWN_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 TOOL_X = {"name": "x", "description": "The only tool.", "inputSchema": {"type": "object", "properties": {}}}
 NOISE = [b"", b"garbage", b'{"hello": "not json-rpc"}', b"42", b"[1, 2, 3]",
@@ -106,6 +108,8 @@ def serve():
             answer(msg_id, {})
         elif method == "tools/list":
             answer(msg_id, {"tools": tools})
+            if mode == "deaf":
+                time.sleep(3600)
         elif method != "tools/call":
             answer(msg_id, error={"code": -32601, "message": f"Method not found: {method}"})
         elif mode == "malformed":

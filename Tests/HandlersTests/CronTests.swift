@@ -296,6 +296,21 @@ import Testing
         #expect(await call(h, "POST", "/runs/crons", #"{"assistant_id":"digest","schedule":"0 9 * * *","input":{"messages":[{"role":"user","content":"x"}]}}"#, key: other).status == 404)
     }
 
+    /// A cron fires as whoever changed it last; a body over 64 KiB is refused.
+    @Test func aChangeMakesTheCronTheChangersAndBodiesAreBounded() async throws {
+        let h = try ThreadHarness(requireKeys: true)
+        let maker = try await h.makeKey(tenant: "a", scopes: ["crons:write"])
+        let changer = try await h.makeKey(tenant: "a", scopes: ["crons:write"])
+        let id = try #require(try await jsonObject(call(h, "POST", "/runs/crons", Self.body, key: maker))["cron_id"] as? String)
+        let keys = try await h.store.keys()
+        #expect(try await h.store.cron(tenant: "a", id: id)?.keyID == keys.first { maker.contains($0.id) }?.id)
+        #expect(await call(h, "PATCH", "/runs/crons/\(id)", #"{"metadata":{"by":"changer"}}"#, key: changer).status == 200)
+        #expect(try await h.store.cron(tenant: "a", id: id)?.keyID == keys.first { changer.contains($0.id) }?.id)
+        let big = #"{"assistant_id":"echo","schedule":"0 9 * * *","input":{"messages":[{"role":"user","content":"\#(String(repeating: "x", count: 70_000))"}]}}"#
+        let refused = await call(h, "POST", "/runs/crons", big, key: maker)
+        #expect(refused.status == 413)
+    }
+
     @Test func firingRunIDsAreStablePerCronAndTime() throws {
         let time = try Self.iso("2026-01-01T00:00:00Z")
         let id = RunEngine.firingRunID(cron: "c", at: time)

@@ -3,13 +3,13 @@ versions, lists and deletes them; its runs, OpenAI's client (a model) and MCP's 
 tenant can neither see nor use them. Each test has a tenant of its own, so the other suites' listings stay as they are."""
 import os
 import ssl
-import subprocess
 import uuid
 
 import httpx
 import httpx2
 import openai
 import pytest
+from keys import create_key
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, PermissionDeniedError, UnprocessableEntityError
 from mcp import Client
@@ -20,9 +20,7 @@ ASK = "what is 12*3?"
 
 
 def make_key(tenant, scopes=SCOPES):
-    return subprocess.run([os.environ["AGENTFCGI_BIN"], "keys", "create", "--database", os.environ["AGENTFCGI_DATABASE"],
-                           "--name", "assistants-test", "--tenant", tenant, "--scopes", scopes, "--quiet"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return create_key(tenant, scopes, name="assistants-test")
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@ search with its filters, sort and select, count, update, delete; what it refuses
 tenant of its own. Firings run on a fast schedule clock in the Swift tests (CronTests in-process, LiveCronTests across
 worker processes and a kill -9): these run on the wall clock, so nothing here waits for one."""
 import datetime
-import os
-import subprocess
 import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
+from keys import create_key
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import NotFoundError, PermissionDeniedError, UnprocessableEntityError
 
@@ -17,9 +16,7 @@ DIGEST = {"messages": [{"role": "user", "content": "daily digest"}]}
 
 
 def make_key(tenant, scopes=SCOPES):
-    return subprocess.run([os.environ["AGENTFCGI_BIN"], "keys", "create", "--database", os.environ["AGENTFCGI_DATABASE"],
-                           "--name", "crons-test", "--tenant", tenant, "--scopes", scopes, "--quiet"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return create_key(tenant, scopes, name="crons-test")
 
 
 @pytest.fixture

@@ -4,12 +4,12 @@ search's ranking, and an agent that remembers a fact in one thread and recalls i
 of its own."""
 import os
 import sqlite3
-import subprocess
 import time
 import uuid
 
 import anyio
 import pytest
+from keys import create_key
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import NotFoundError, PermissionDeniedError, UnprocessableEntityError
 
@@ -17,9 +17,7 @@ ALL = "store:read,store:write,threads:read,threads:write,runs:read,runs:write,ag
 
 
 def make_key(tenant, scopes=ALL):
-    return subprocess.run([os.environ["AGENTFCGI_BIN"], "keys", "create", "--database", os.environ["AGENTFCGI_DATABASE"],
-                           "--name", "store-test", "--tenant", tenant, "--scopes", scopes, "--quiet"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return create_key(tenant, scopes, name="store-test")
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ struct OpenAPITool: Tool {
     let policy: OutboundPolicy
     let idempotent: Bool
 
-    var spec: ToolSpec { ToolSpec(name: action.toolName, description: action.description, parameters: action.parameters) }
+    var spec: ToolSpec {
+        ToolSpec(name: action.toolName, description: action.description, parameters: ToolSchemas.withoutPatterns(action.parameters))
+    }
     var isIdempotent: Bool { idempotent }
 
     func run(_ arguments: [String: JSONValue]) async throws -> String {

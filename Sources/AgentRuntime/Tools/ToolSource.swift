@@ -33,6 +33,36 @@ extension AgentDefinition {
     }
 }
 
+/// Schemas from outside (an MCP server's `inputSchema`, an OpenAPI document) lose their `pattern`s: Swift's regular
+/// expressions backtrack, and a pattern written for another engine could take a thread for minutes on a model's
+/// argument before the tool's timeout even starts. The server checks its own patterns.
+public enum ToolSchemas {
+    /// Keywords whose members are names, not schemas with keywords.
+    static let namedMembers: Set<String> = ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"]
+    /// Keywords whose values are data, left as they are.
+    static let data: Set<String> = ["enum", "const", "default", "examples", "example"]
+
+    public static func withoutPatterns(_ schema: JSONValue) -> JSONValue {
+        switch schema {
+        case .object(let object):
+            var result: [String: JSONValue] = [:]
+            for (key, value) in object {
+                if key == "pattern", case .string = value { continue }
+                if data.contains(key) {
+                    result[key] = value
+                } else if namedMembers.contains(key), case .object(let members) = value {
+                    result[key] = .object(members.mapValues(withoutPatterns))
+                } else {
+                    result[key] = withoutPatterns(value)
+                }
+            }
+            return .object(result)
+        case .array(let items): return .array(items.map(withoutPatterns))
+        default: return schema
+        }
+    }
+}
+
 /// Names a model can be given for a source's tool: `<source>__<tool>`, within `^[a-zA-Z0-9_-]{1,64}$`, which every
 /// provider accepts. Other characters become `_`; a longer name keeps its start and ends in a hash of the whole, so
 /// it stays unique and the same on every worker.

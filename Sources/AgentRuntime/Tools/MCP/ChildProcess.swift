@@ -74,6 +74,8 @@ public final class ChildProcess: Sendable {
             throw SpawnError(description: "\(program): \(String(cString: strerror(status)))")
         }
         pid = child
+        // Ours only: the child's end stays blocking.
+        _ = fcntl(pipes[0].write, F_SETFL, fcntl(pipes[0].write, F_GETFL) | O_NONBLOCK)
         input = pipes[0].write
         output = pipes[1].read
         errors = pipes[2].read
@@ -90,16 +92,33 @@ public final class ChildProcess: Sendable {
         throw SpawnError(description: "\(program): not found on PATH")
     }
 
-    /// Writes all of `bytes` to the child's stdin; false when the child is gone (EPIPE) or the pipe broke.
-    public func write(_ bytes: [UInt8]) -> Bool {
+    /// One writer at a time, off the cooperative pool: a child that stops reading fills its pipe, and a blocked write
+    /// there would hold one of the few threads every request needs.
+    private let writer = DispatchQueue(label: "agentfcgi.child-input")
+
+    /// Writes all of `bytes` to the child's stdin, whole (messages never interleave); false when the child is gone, the
+    /// pipe broke, or the child has not taken them within `deadline`.
+    public func write(_ bytes: [UInt8], deadline: Duration = .seconds(10)) async -> Bool {
+        await withCheckedContinuation { continuation in
+            writer.async { [self] in continuation.resume(returning: writeNow(bytes, until: ContinuousClock.now + deadline)) }
+        }
+    }
+
+    private func writeNow(_ bytes: [UInt8], until deadline: ContinuousClock.Instant) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { Glibc.write(input, $0.baseAddress! + offset, bytes.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                return false
+            if written >= 0 {
+                offset += written
+                continue
             }
-            offset += written
+            let code = errno
+            if code == EINTR { continue }
+            guard code == EAGAIN || code == EWOULDBLOCK else { return false }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            var ready = pollfd(fd: input, events: Int16(POLLOUT), revents: 0)
+            _ = Glibc.poll(&ready, 1, Int32(min(1000, max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))))
         }
         return true
     }

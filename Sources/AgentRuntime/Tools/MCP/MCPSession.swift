@@ -29,22 +29,30 @@ actor MCPSession {
         if let listed { return listed }
         var tools: [ListedTool] = []
         var cursor: String?
+        var pages = 0
         repeat {
+            pages += 1
             let params: JSONValue = cursor.map { .object(["cursor": .string($0)]) } ?? .object([:])
             let page = try await request(current, "tools/list", params: params)
             guard case .array(let entries)? = page.objectValue?["tools"] else {
                 throw MCPFailure(description: "tools/list did not answer with a list of tools")
             }
             for case .object(let tool) in entries {
-                guard case .string(let name)? = tool["name"] else { continue }
+                guard case .string(let name)? = tool["name"], !tools.contains(where: { $0.name == name }) else { continue }
+                // Every tool's schema goes to the model on every run: a server gets a bounded share of the context.
+                let schema = tool["inputSchema"] ?? .object(["type": "object"])
+                guard tools.count < MCPToolSource.maxTools, MCPMessages.encode(schema).count <= MCPToolSource.maxSchemaBytes else {
+                    logger.warning("mcp.tool_skipped", metadata: ["tool": .string(String(name.prefix(64))), "reason": "over the tool or schema cap"])
+                    continue
+                }
                 let description: String = if case .string(let text)? = tool["description"] { text } else { "" }
                 let hints = tool["annotations"]?.objectValue ?? [:]
                 tools.append(ListedTool(name: name, description: String(description.prefix(4096)),
-                                        inputSchema: tool["inputSchema"] ?? .object(["type": "object"]),
+                                        inputSchema: schema,
                                         idempotent: hints["readOnlyHint"] == JSONValue.bool(true) || hints["idempotentHint"] == JSONValue.bool(true)))
             }
             cursor = if case .string(let next)? = page.objectValue?["nextCursor"] { next } else { nil }
-        } while cursor != nil && tools.count < 1000
+        } while cursor != nil && pages < 10 && tools.count < MCPToolSource.maxTools
         listed = tools
         return tools
     }

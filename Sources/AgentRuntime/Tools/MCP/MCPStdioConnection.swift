@@ -36,15 +36,20 @@ final class MCPStdioConnection: MCPConnection {
         let id = calls.nextID()
         let message = MCPMessages.request(id: id, method: method, params: params) + [0x0A]
         guard message.count <= MCPMessages.maxMessageBytes else { throw MCPFailure(description: "the request is over 4 MiB") }
-        let child = self.child
+        let (child, calls) = (self.child, self.calls)
         return try await calls.wait(id, timeout: timeout) {
-            guard child.write(message) else { throw MCPFailure(description: "the server's input is closed", fatal: true) }
+            Task {
+                guard await child.write(message, deadline: timeout) else {
+                    calls.resolve(id, .failure(MCPFailure(description: "the server did not read its input", fatal: true)))
+                    return
+                }
+            }
         }
     }
 
     func notify(_ method: String, params: JSONValue) async throws {
-        guard child.write(MCPMessages.notification(method: method, params: params) + [0x0A]) else {
-            throw MCPFailure(description: "the server's input is closed", fatal: true)
+        guard await child.write(MCPMessages.notification(method: method, params: params) + [0x0A]) else {
+            throw MCPFailure(description: "the server did not read its input", fatal: true)
         }
     }
 
@@ -60,7 +65,9 @@ final class MCPStdioConnection: MCPConnection {
             switch MCPMessages.parse(line) {
             case .response(let id, let result): calls.resolve(id, result.mapError { $0 })
             case .notification(let method): onNotification(method)
-            case .request(let id, let method): _ = child.write(MCPMessages.answer(id, method: method) + [0x0A])
+            case .request(let id, let method):
+                let answer = MCPMessages.answer(id, method: method) + [0x0A]
+                Task { _ = await child.write(answer) }
             case .unreadable:
                 logger.notice("mcp.unreadable_output", metadata: ["bytes": "\(line.count)", "start": .string(String(decoding: line.prefix(80), as: UTF8.self))])
             }

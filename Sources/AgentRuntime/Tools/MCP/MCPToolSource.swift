@@ -38,6 +38,9 @@ public final class MCPToolSource: ToolSource {
     /// Each tool's answer to the model is at most this long; the rest is cut with a note.
     public static let maxResultBytes = 64 * 1024
     static let crashLimit = 5
+    /// A server's tools offered at most (from 10 pages of `tools/list` at most), each schema at most 64 KiB.
+    static let maxTools = 128
+    static let maxSchemaBytes = 64 * 1024
 
     public init(_ settings: Settings, outbound: Outbound = Outbound(), logger: Logger = Logger(label: "agentfcgi.mcp")) {
         self.settings = settings
@@ -49,7 +52,7 @@ public final class MCPToolSource: ToolSource {
             guard settings.allowTools?.contains(listed.name) ?? true else { return nil }
             let tool = MCPTool(session: session, serverName: listed.name,
                                spec: ToolSpec(name: ToolNames.namespaced(settings.name, listed.name), description: listed.description,
-                                              parameters: listed.inputSchema),
+                                              parameters: ToolSchemas.withoutPatterns(listed.inputSchema)),
                                idempotent: settings.idempotent ?? listed.idempotent)
             // The call's own timeout bounds the tool; the session adds none of its own beyond it.
             return ConfiguredTool(tool, timeout: settings.timeout)
