@@ -104,10 +104,9 @@ import Testing
 
     /// A Streamable HTTP server may keep an answer's SSE stream open after the answer: the call ends at the answer.
     @Test func anAnswerOnAStreamThatStaysOpenEndsTheCall() async throws {
-        let port = Int.random(in: 20_000..<30_000)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        server.arguments = ["\(Self.fixtures)/mcp_bad_server.py", "http-keep-open", "\(port)"]
+        server.arguments = ["\(Self.fixtures)/mcp_bad_server.py", "http-keep-open", "0"]
         let ready = Pipe()
         server.standardOutput = ready
         // Not this process's stderr: a server that outlived the test would hold `swift test`'s pipe open.
@@ -115,7 +114,14 @@ import Testing
         try server.run()
         // SIGKILL: a child of the test process inherits its blocked SIGTERM.
         defer { kill(server.processIdentifier, SIGKILL) }
-        #expect(String(decoding: ready.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("ready"))
+        // Up to the end of the line: an unbuffered Python (PYTHONUNBUFFERED) writes it in pieces.
+        var line = ""
+        while !line.contains("\n") {
+            let piece = ready.fileHandleForReading.availableData
+            if piece.isEmpty { break }
+            line += String(decoding: piece, as: UTF8.self)
+        }
+        let port = try #require(line.split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }, "\(line)")
         let source = MCPToolSource(.init(name: "open", transport: .http(url: "http://127.0.0.1:\(port)/mcp", headers: []), timeout: .seconds(10)))
         defer { Task { await source.shutdown() } }
         let started = ContinuousClock.now

@@ -23,7 +23,7 @@ notifications, lists one tool `x {}` on `tools/list`, and exits 0 on EOF. Then, 
 
     mcp_bad_server.py http-keep-open PORT
 
-Streamable HTTP on 127.0.0.1:PORT (prints "ready"): every POST is answered as an SSE stream holding the JSON-RPC
+Streamable HTTP on 127.0.0.1:PORT (0: a free one; prints "ready <port>"): every POST is answered as an SSE stream holding the JSON-RPC
 answer (a call of `x` gives "x ok"), which then stays open for 30 s, as the spec allows a server to do.
 """
 import json
@@ -65,7 +65,7 @@ if mode == "http-keep-open":
 
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), KeepOpen)
     server.daemon_threads = True
-    print("ready", flush=True)
+    print("ready", server.server_address[1], flush=True)
     server.serve_forever()
 if mode not in MODES:
     sys.exit(f"usage: mcp_bad_server.py {{{'|'.join(MODES)}}}")
