@@ -38,8 +38,7 @@ public final class ScheduleClock: Sendable {
     }
 }
 
-/// What the engine needs of a cron to run it: how its schedule goes on (the parsing is the dialect's, as the
-/// expression came from its request).
+/// Firing crons: each scheduled time claimed once across workers, its run made as a background run of the cron's key.
 extension RunEngine {
     /// The firing's run: the same id for the same cron and time, so that a firing queued again after its worker died
     /// finds the run the first attempt made rather than making a second.
@@ -96,7 +95,7 @@ extension RunEngine {
         }
     }
 
-    /// Makes the firing's run, under the limits of the key that made the cron; records how it went.
+    /// Makes the firing's run, under the limits of the key that made or last changed the cron; records how it went.
     func queue(_ firing: CronFiring, of cron: CronRecord) async {
         var logger = self.logger
         logger[metadataKey: "cron.id"] = .string(cron.id)

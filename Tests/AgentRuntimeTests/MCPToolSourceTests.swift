@@ -55,7 +55,7 @@ import Testing
         let (outcome, took) = try await call(source)
         #expect(outcome == .failure("the MCP server sent a message over 4 MiB; it was stopped"), "\(outcome)")
         #expect(took < .seconds(8), "failed at the cap, not after the server's 30 s")
-        try await waitUntil { kill(first, 0) != 0 }
+        try await eventually("the flooding server to be gone") { kill(first, 0) != 0 }
         let (again, _) = try await call(source)
         #expect(again == .failure("the MCP server sent a message over 4 MiB; it was stopped"))
         let second = await source.processID
@@ -97,9 +97,7 @@ import Testing
         defer { Task { await source.shutdown() } }
         #expect(try await source.tools().map(\.spec.name) == ["bad__x"])
         #expect(try await call(source).0 == .success("x ok"))
-        try await waiting(for: "the new tool") {
-            while try await source.tools().map(\.spec.name) != ["bad__x", "bad__y"] { try await Task.sleep(for: .milliseconds(20)) }
-        }
+        try await eventually("the new tool") { try await source.tools().map(\.spec.name) == ["bad__x", "bad__y"] }
     }
 
     /// A Streamable HTTP server may keep an answer's SSE stream open after the answer: the call ends at the answer.
@@ -170,7 +168,7 @@ import Testing
         #expect(child.processGroup == child.pid && getpgid(grandchild) == child.pid)
         // Stopping the child stops what it started.
         await child.stop(grace: .milliseconds(200))
-        try await waitUntil { kill(grandchild, 0) != 0 }
+        try await eventually("the grandchild to be gone") { kill(grandchild, 0) != 0 }
         #expect(child.poll() != nil)
     }
 
@@ -191,11 +189,5 @@ import Testing
         #expect(structured == #"{"sum":5}"#)
         #expect(MCPTool.text(of: .object(["content": .array([.object(["type": "image", "data": "..."]), .object(["type": "text", "text": "hi"])])]))
             == "[image content]\nhi")
-    }
-
-    func waitUntil(_ condition: @escaping @Sendable () -> Bool) async throws {
-        try await waiting(for: "the condition") {
-            while !condition() { try await Task.sleep(for: .milliseconds(20)) }
-        }
     }
 }

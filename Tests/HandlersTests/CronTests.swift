@@ -20,13 +20,6 @@ import Testing
         try #require(try JSONSerialization.jsonObject(with: Data(try await bodyText(response).utf8)) as? [[String: Any]])
     }
 
-    /// Waits for `condition` by looking again every 20 ms.
-    func eventually(_ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
-        try await waiting(for: what) {
-            while try await !condition() { try await Task.sleep(for: .milliseconds(20)) }
-        }
-    }
-
     static func iso(_ text: String) throws -> Date { try Date(text, strategy: .iso8601) }
 
     @Test func badCronsAreRefusedAndNothingIsStored() async throws {

@@ -30,6 +30,15 @@ public func waiting<T: Sendable>(
     return try outcome.get()
 }
 
+/// Waits for `condition` by looking again every 20 ms, within `waiting`'s limit (a state another task or process
+/// reaches in its own time: a cron firing, a child process gone).
+public func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+                       _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+    try await waiting(for: what, sourceLocation: sourceLocation) {
+        while try await !condition() { try await Task.sleep(for: .milliseconds(20)) }
+    }
+}
+
 /// The first value offered (nil: a timeout); later offers are ignored.
 private final class FirstOf<Value: Sendable>: Sendable {
     private struct State {
