@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
         // HMAC-SHA256 for webhook signatures, SHA-256 for idempotency keys.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // Metrics: the instrumented layers speak swift-metrics; the executable backs it with Prometheus.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         // libfcgi from Debian's libfcgi-dev; only AgentFCGI imports it.
@@ -41,11 +44,18 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Metric names and their bounded labels, and the host-wide /metrics: each worker's series in a file of
+        // its own, gathered by the worker that answers the scrape. Only swift-metrics' API here, no backend.
+        .target(
+            name: "Telemetry",
+            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")]
+        ),
         // The agent runtime: configuration, models, the run loop and its events. No HTTP here.
         .target(
             name: "AgentRuntime",
             dependencies: [
                 "Outbound",
+                "Telemetry",
                 "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -58,13 +68,14 @@ let package = Package(
         // Threads, runs and the run event log behind protocols; SQLite (GRDB) shared by a host's workers.
         .target(
             name: "Store",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["Telemetry", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The same protocols on PostgreSQL (postgres-nio), for workers on several hosts.
         .target(
             name: "StorePostgres",
             dependencies: [
                 "Store",
+                "Telemetry",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -78,6 +89,7 @@ let package = Package(
                 "Outbound",
                 "AgentRuntime",
                 "Store",
+                "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -91,6 +103,7 @@ let package = Package(
                 "AgentRuntime",
                 "Runs",
                 "Store",
+                "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -108,7 +121,10 @@ let package = Package(
                 "AgentRuntime",
                 "Store",
                 "StorePostgres",
+                "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -126,7 +142,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HandlersTests",
-            dependencies: ["Handlers", "Runs", "AgentRuntime", "Outbound", "Store", "TestSupport"]
+            dependencies: ["Handlers", "Runs", "AgentRuntime", "Outbound", "Store", "TestSupport", "Telemetry"]
         ),
         .testTarget(
             name: "OutboundTests",

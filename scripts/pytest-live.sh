@@ -13,7 +13,8 @@ state=$repo/.state/pytest-run
 # Pinned: the tests check these clients' wire behaviour. Their dependencies are pinned too, resolved together once
 # (Tests/Python/constraints.txt is `pip freeze` of a venv built from these).
 requirements=(langgraph-sdk==0.4.14 langgraph==1.2.22 openai==3.57.0 openai-agents==0.24.0 langchain-openai==1.7.4
-              openapi-spec-validator==0.9.0 selenium==4.51.0 schemathesis==4.32.5 pytest==9.2.0)
+              openapi-spec-validator==0.9.0 selenium==4.51.0 schemathesis==4.32.5 pytest==9.2.0
+              prometheus-client==0.26.0 opentelemetry-proto==1.45.2)
 constraints=$repo/Tests/Python/constraints.txt
 # Debian's own Python where there is one: the workers (an unprivileged user) run this venv's interpreter for the stdio
 # MCP test server, and an interpreter under /root (pyenv) is not theirs to run.
@@ -71,6 +72,7 @@ config=$state/agents-pytest.yaml
 {
     sed '/^webhooks:/,$d' "$repo/agents.yaml"
     printf '%s\n' "  - id: echo-slow" "    model: {provider: builtin, token_delay_ms: 150}"
+    printf '%s\n' "  - id: metrics-probe" "    description: only test_metrics.py runs it, so its series are that test's alone" "    model: {provider: builtin}"
     printf '%s\n' "  - id: memory-user" "    model: {provider: builtin}" "    memory: {namespace_from: thread_metadata, field: user_id}"
     cat <<AGENTS
   - id: tools-mcp

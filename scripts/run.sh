@@ -261,7 +261,8 @@ export AGENTFCGI_WEBHOOK_SECRET
 # workers' user is not in group www-data and cannot give them that group. As a user, nginx is that user too.
 socket_mode=0660
 $root && socket_mode=0666
-args=(--config "$CONFIG" --socket-mode "$socket_mode" --database "$database")
+# Each worker writes its metrics under data/metrics, so that whichever answers /metrics shows them all.
+args=(--config "$CONFIG" --socket-mode "$socket_mode" --database "$database" --metrics-dir "$STATE/data/metrics")
 upstreams=""
 for i in $(seq 1 "$WORKERS"); do
     sock=$STATE/sockets/worker-$i.sock
@@ -270,10 +271,10 @@ for i in $(seq 1 "$WORKERS"); do
         listening "$sock" && die "another process listens on $sock; stop it first"
         rm -f "$sock" # stale, from a killed run: nobody listens on it
     fi
-    echo "=== $(date -Is) scripts/run.sh: $BIN serve --listen unix:$sock ${args[*]}${as_worker:+ (as user $worker_user)}" >>"$log"
-    say "worker $i: $BIN serve --listen unix:$sock ${args[*]}  (log: $log)"
+    echo "=== $(date -Is) scripts/run.sh: $BIN serve --listen unix:$sock --worker-name $i ${args[*]}${as_worker:+ (as user $worker_user)}" >>"$log"
+    say "worker $i: $BIN serve --listen unix:$sock --worker-name $i ${args[*]}  (log: $log)"
     # umask 077, as the systemd unit's UMask=: the database files the worker makes are its user's alone.
-    (umask 077 && exec setsid "${as_worker[@]}" "$BIN" serve --listen "unix:$sock" "${args[@]}") >>"$log" 2>&1 </dev/null &
+    (umask 077 && exec setsid "${as_worker[@]}" "$BIN" serve --listen "unix:$sock" --worker-name "$i" "${args[@]}") >>"$log" 2>&1 </dev/null &
     WORKER_PIDS+=($!)
     echo "$!" >"$STATE/run/worker-$i.pid"
     upstreams+="${upstreams:+ }unix:$sock"

@@ -60,8 +60,14 @@ struct Serve: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
-    @Option(help: "A name for this worker in every log line (default: the process id).")
+    @Option(help: "logfmt or json: one line per event on stderr.")
+    var logFormat = "logfmt"
+
+    @Option(help: "A name for this worker in every log line and its metrics' worker label (default: the process id).")
     var workerName: String?
+
+    @Option(help: "A folder the workers of this host share, where each writes its metrics, so that any one answers /metrics for all (created if missing). Without it, /metrics shows this worker only.")
+    var metricsDir: String?
 
     @Option(help: "The store: a SQLite file shared by the workers of one host, or postgres://user@host:port/db for several hosts.")
     var database = "/var/lib/agentfcgi/agentfcgi.sqlite"
@@ -94,6 +100,7 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard ["logfmt", "json"].contains(logFormat) else { throw ValidationError("--log-format must be logfmt or json") }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
         guard ["required", "off"].contains(auth) else { throw ValidationError("--auth must be required or off") }
         if let scheduleClock, ScheduleClock(scheduleClock) == nil || (ScheduleClock(scheduleClock)?.rate ?? 0) > 100_000 {
@@ -120,9 +127,18 @@ struct Serve: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
 
         let level = Logger.Level(rawValue: logLevel)!
-        LoggingSystem.bootstrap { _ in LogfmtLogHandler(logLevel: level) }
+        let json = logFormat == "json"
+        LoggingSystem.bootstrap { _ in LineLogHandler(logLevel: level, json: json) }
         var logger = Logger(label: "agentfcgi")
-        logger[metadataKey: "worker"] = .string(workerName ?? String(getpid()))
+        let worker = workerName ?? String(getpid())
+        logger[metadataKey: "worker"] = .string(worker)
+        let metrics: WorkerMetrics
+        do {
+            metrics = try WorkerMetrics(directory: metricsDir, worker: worker, version: agentfcgiVersion)
+        } catch {
+            logger.critical("metrics.unavailable", metadata: ["metrics_dir": "\(metricsDir ?? "")", "error": "\(error)"])
+            throw ExitCode(78)
+        }
 
         let catalog: AgentCatalog
         do {
@@ -185,10 +201,11 @@ struct Serve: ParsableCommand {
         }
 
         let lifecycle = Lifecycle()
-        let dependencies = Dependencies(
+        var dependencies = Dependencies(
             catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle,
             httpClient: httpClient, watchdog: watchdog, engine: engine, webhookSigner: signer,
             requireKeys: auth == "required")
+        dependencies.metrics = { [store] in await metrics.scrape(store: store) }
         if auth == "off" { logger.warning("auth.off", metadata: ["detail": "every operation is open to anyone who reaches this worker"]) }
         let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, outbound: Outbound(logger: logger),
                                            workerID: engine.workerID, logger: logger)
@@ -200,6 +217,7 @@ struct Serve: ParsableCommand {
         try server.start()
         let supervising = Task.detached { await engine.run() }
         let dispatching = Task.detached { await dispatcher.run() }
+        let publishing = Task.detached { await metrics.publish(logger: logger) }
         logger.info("server.started", metadata: [
             "listen": "\(listen ?? "inherited")", "agents": "\(catalog.agents.count)", "version": "\(agentfcgiVersion)",
         ])
@@ -221,6 +239,7 @@ struct Serve: ParsableCommand {
         }
         supervising.cancel()
         dispatching.cancel()
+        publishing.cancel()
         // The MCP servers this worker started go with it, each with its process group.
         let sources = catalog.agents.flatMap(\.toolSources)
         if !sources.isEmpty {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Telemetry
 
 /// What a run reports while it goes, in order.
 public enum RunEvent: Sendable, Equatable {
@@ -139,11 +140,20 @@ public struct AgentRunner: Sendable {
         let messageID = makeID()
         let request = ModelRequest(model: agent.model.name, messages: messages, tools: tools,
                                    toolChoice: turn == 1 ? agent.model.toolChoice : (agent.model.toolChoice == .none ? .none : .auto))
-        let response = try await model.complete(request) { delta in
-            if case .text(let text) = delta {
-                try await emit(.messageDelta(messageID: messageID, text: text))
+        let started = ContinuousClock.now
+        let response: ModelResponse
+        do {
+            response = try await model.complete(request) { delta in
+                if case .text(let text) = delta {
+                    try await emit(.messageDelta(messageID: messageID, text: text))
+                }
             }
+        } catch {
+            Metrics.modelCall(provider: agent.model.provider.rawValue, model: agent.model.name,
+                              outcome: error is CancellationError || Task.isCancelled ? "cancelled" : "error", duration: ContinuousClock.now - started)
+            throw error
         }
+        Metrics.modelCall(provider: agent.model.provider.rawValue, model: agent.model.name, outcome: "ok", duration: ContinuousClock.now - started)
         return try await finishTurn(response, messageID: messageID, modelName: agent.model.name, turn: turn, emit: emit)
     }
 
@@ -174,7 +184,17 @@ public struct AgentRunner: Sendable {
                         return (index, .failure("unknown tool '\(call.name.prefix(64))'; available: \(agent.tools.map(\.spec.name).joined(separator: ", "))"))
                     }
                     let bound = memory.map { tool.bindingMemory($0) } ?? tool
-                    return (index, try await bound.invoke(arguments: call.arguments, clock: clock))
+                    let started = ContinuousClock.now
+                    do {
+                        let outcome = try await bound.invoke(arguments: call.arguments, clock: clock)
+                        let ok = if case .success = outcome { true } else { false }
+                        Metrics.toolCall(tool: call.name, outcome: ok ? "ok" : "error", duration: ContinuousClock.now - started)
+                        return (index, outcome)
+                    } catch {
+                        Metrics.toolCall(tool: call.name, outcome: error is CancellationError ? "cancelled" : "error",
+                                         duration: ContinuousClock.now - started)
+                        throw error
+                    }
                 }
             }
             var outcomes = [ConfiguredTool.Outcome?](repeating: nil, count: calls.count)

@@ -2,6 +2,7 @@ import AgentRuntime
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Telemetry
 import Runs
 import Store
 import Synchronization
@@ -27,6 +28,8 @@ public struct Dependencies: Sendable {
     public var webhookSigner: WebhookSigner?
     /// Every operation but health and info needs an API key with the operation's scope.
     public var requireKeys: Bool
+    /// The host's series in Prometheus text, for `GET /metrics`; nil: no metrics (404).
+    public var metrics: (@Sendable () async -> String)?
 
     public init(
         catalog: AgentCatalog, clock: any Clock<Duration> = ContinuousClock(), logger: Logger,
@@ -101,20 +104,22 @@ public struct Application: Sendable {
     }
 
     public func dispatch(_ request: Request) -> Dispatch {
+        let arrived = ContinuousClock.now
         if let problem = checkBounds(request) {
-            return .immediate(finish(problem.response(for: request), request))
+            return .immediate(finish(problem.response(for: request), request, route: "unmatched", arrived: arrived))
         }
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             return .immediate(finish(APIError(status: 404, code: "not_found",
                                               detail: "No route for \(request.method) \(request.path.prefix(200)).")
-                .response(for: request), request))
+                .response(for: request), request, route: "unmatched", arrived: arrived))
         case .methodNotAllowed(let allowed):
             let error = APIError(status: 405, code: "method_not_allowed",
                                  detail: "\(request.method) is not allowed here; allowed: \(allowed.joined(separator: ", ")).",
                                  headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))]))
-            return .immediate(finish(error.response(for: request), request))
+            return .immediate(finish(error.response(for: request), request, route: "unmatched", arrived: arrived))
         case .found(let route, let parameters):
+            let template = route.path
             var logger = self.logger
             logger[metadataKey: "request.id"] = .string(request.requestID)
             let context = RequestContext(parameters: parameters, requestID: request.requestID, logger: logger)
@@ -126,27 +131,27 @@ public struct Application: Sendable {
                         context.principal = principal
                         context.logger[metadataKey: "key.id"] = .string(principal.keyID)
                         switch route.handler {
-                        case .inline(let handler): return finish(try handler(request, context), request)
-                        case .async(let handler): return finish(try await handler(request, context), request)
+                        case .inline(let handler): return finish(try handler(request, context), request, route: template, arrived: arrived)
+                        case .async(let handler): return finish(try await handler(request, context), request, route: template, arrived: arrived)
                         }
                     } catch {
-                        return finish(errorResponse(error, request, context), request)
+                        return finish(errorResponse(error, request, context), request, route: template, arrived: arrived)
                     }
                 }
             }
             switch route.handler {
             case .inline(let handler):
                 do {
-                    return .immediate(finish(try handler(request, context), request))
+                    return .immediate(finish(try handler(request, context), request, route: template, arrived: arrived))
                 } catch {
-                    return .immediate(finish(errorResponse(error, request, context), request))
+                    return .immediate(finish(errorResponse(error, request, context), request, route: template, arrived: arrived))
                 }
             case .async(let handler):
                 return .deferred {
                     do {
-                        return finish(try await handler(request, context), request)
+                        return finish(try await handler(request, context), request, route: template, arrived: arrived)
                     } catch {
-                        return finish(errorResponse(error, request, context), request)
+                        return finish(errorResponse(error, request, context), request, route: template, arrived: arrived)
                     }
                 }
             }
@@ -161,7 +166,8 @@ public struct Application: Sendable {
         }
     }
 
-    private func finish(_ response: Response, _ request: Request) -> Response {
+    private func finish(_ response: Response, _ request: Request, route: String, arrived: ContinuousClock.Instant) -> Response {
+        Metrics.httpRequest(route: route, method: request.method, status: response.status, duration: ContinuousClock.now - arrived)
         var response = response
         if !request.requestID.isEmpty {
             response.headers.add("X-Request-Id", request.requestID)

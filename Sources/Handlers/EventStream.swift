@@ -1,5 +1,6 @@
 import Runs
 import Synchronization
+import Telemetry
 
 /// Server-Sent Events framing. Every frame carries `id: <seq>` so a client can resume with `Last-Event-ID`.
 public enum ServerSentEvents {
@@ -35,6 +36,8 @@ public enum ServerSentEvents {
         ])
         for field in extra { headers.add(field.name, field.value) }
         return Response(status: 200, headers: headers, body: .stream(heartbeat: Heartbeat(interval: heartbeat, bytes: ping)) { writer in
+            Metrics.streamOpened()
+            defer { Metrics.streamClosed() }
             try await body(EventStreamWriter(writer))
         })
     }

@@ -12,6 +12,17 @@ struct MetaEndpoints {
         router.add(Route("GET", "/info", operationID: "info", access: .open, summary: "Server name, version and features", doc: .info, handler: .inline { _, _ in
             .json(info)
         }))
+        // No key: nginx admits only METRICS_ALLOW's addresses, and the workers' sockets are nginx's alone.
+        let metrics = dependencies.metrics
+        router.add(Route("GET", "/metrics", operationID: "metrics", access: .open, summary: "Prometheus metrics of every worker of this host",
+                         doc: .metrics, handler: .async { _, _ in
+            guard let metrics else {
+                throw APIError(status: 404, code: "not_found", detail: "This server exports no metrics.")
+            }
+            var headers = HTTPHeaders()
+            headers.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            return Response(status: 200, headers: headers, body: .bytes(Array(await metrics().utf8)))
+        }))
     }
 
     struct Info: Encodable {

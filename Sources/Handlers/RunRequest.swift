@@ -120,6 +120,7 @@ struct RunPlan {
                          onDisconnect: (onDisconnect ?? defaultDisconnect).policy, multitaskStrategy: multitaskStrategy, webhook: webhook,
                          afterSeconds: afterSeconds)
         job.values = values.isEmpty ? nil : values
+        job.origin = "langgraph"
         if let binding { job.bind(binding) }
         return job
     }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Store
 import Synchronization
+import Telemetry
 
 /// Where a stored run's messages go.
 public enum RunThread: Sendable {
@@ -46,6 +47,7 @@ extension RunEngine {
     public func start(_ order: RunOrder) async throws -> (RunRecord, LocalRun) {
         let agent = try agent(for: order.job)
         var order = order
+        order.job.tenant = order.job.tenant ?? order.quota?.tenant
         let reservation = try await reserveBudget(&order, agent: agent)
         let record: RunRecord
         do {
@@ -68,6 +70,7 @@ extension RunEngine {
     /// Queues a background run: stored as pending; this or any worker's engine takes it from the queue.
     public func enqueue(_ order: RunOrder) async throws -> RunRecord {
         var order = order
+        order.job.tenant = order.job.tenant ?? order.quota?.tenant
         // A thread of the run's own has nothing to be busy with: the run queues.
         if case .own = order.thread { order.job.multitaskStrategy = MultitaskStrategy.enqueue.rawValue }
         let reservation = try await reserveBudget(&order, agent: agent(for: order.job))
@@ -181,9 +184,11 @@ extension RunEngine {
                 // Queued (or handed back) by a release without jobs: its job from its request, stored for readers.
                 let job = try formats.legacyJob(run)
                 run.job = job.encoded
-                Task { [store] in _ = try? await store.setJob(run: run.id, job.encoded) }
+                Task { [store, id = run.id, encoded = job.encoded] in _ = try? await store.setJob(run: id, encoded) }
             }
             let job = try RunJob.decode(run.job ?? "")
+            let due = max(run.createdAt, run.notBefore ?? run.createdAt)
+            Metrics.queueWait(agent: job.agentID, .milliseconds(max(0, Int64(Date().timeIntervalSince(due) * 1000))))
             _ = launch(run, job: job, agent: try agent(for: job), logger: logger, claimed: true)
         } catch {
             // The agent was removed, or the job no longer reads, since the run was queued.
@@ -206,7 +211,8 @@ extension RunEngine {
         _ = acquireBell(run.id)
         let persistence = StoredRun(engine: self, record: run, job: job, claimed: claimed, local: local)
         let execution = RunExecution(engine: self, runID: run.id, threadID: run.threadID, agent: agent, input: job.messages, values: job.values,
-                                     clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence)
+                                     clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence,
+                                     origin: job.origin, tenant: job.tenant)
         let task = Task.detached { [self] in
             let outcome = await execution.execute()
             unregister(run.id)
@@ -252,7 +258,8 @@ extension RunEngine {
         let persistence = StatelessRun(admission: admission, emit: emit ?? { _ in }, observesEvents: emit != nil,
                                        tolerant: job.onDisconnect == .continue)
         let execution = RunExecution(engine: self, runID: runID, threadID: nil, agent: agent, input: job.messages, values: job.values,
-                                     clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence)
+                                     clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence,
+                                     origin: job.origin, tenant: admission.caller.tenant)
         register(local)
         return (execution, local)
     }

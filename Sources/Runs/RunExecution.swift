@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Store
 import Synchronization
+import Telemetry
 
 /// One run, start to end, for every kind of run: claim, context window, the agent loop with its events logged as
 /// typed events, side effects recorded, then exactly one ending (success, cancelled, failed) written once.
@@ -23,12 +24,18 @@ final class RunExecution: Sendable {
     let local: LocalRun
     let logger: Logger
     let persistence: any RunPersistence
+    /// The run's protocol and tenant, as metrics labels.
+    let origin: String
+    let tenant: String
     /// What the agent's memory tools work on in this run (set by `prepare`), when it has memory. Here rather than in
     /// `Prepared`, which `execute` keeps in its frame for the whole run.
     let memory = Mutex<(any MemoryBackend)?>(nil)
 
     init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], values: [String: JSONValue]? = nil,
-         clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence) {
+         clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence, origin: String? = nil,
+         tenant: String? = nil) {
+        self.origin = origin ?? "langgraph"
+        self.tenant = tenant ?? ""
         self.values = values ?? [:]
         self.engine = engine
         self.runID = runID
@@ -57,8 +64,18 @@ final class RunExecution: Sendable {
         case .begun(let begun): attempt = begun
         case .ended(let outcome): return outcome
         }
-        let collected = Collected()
+        let collected = Collected(agentID: agent.id)
         let started = ContinuousClock.now
+        Metrics.runStarted(agent: agent.id, protocol: origin)
+        let outcome = await run(attempt: attempt, collected: collected, started: started)
+        let usage = collected.usage
+        Metrics.runFinished(agent: agent.id, protocol: origin, status: outcome.status.rawValue, duration: ContinuousClock.now - started)
+        Metrics.tokens(agent: agent.id, tenant: tenant, input: usage.inputTokens, output: usage.outputTokens)
+        return outcome
+    }
+
+    @inline(never)
+    func run(attempt: Int, collected: Collected, started: ContinuousClock.Instant) async -> RunOutcome {
         var prepared = Prepared(input: input)
         do {
             prepared = try await prepare(attempt: attempt)

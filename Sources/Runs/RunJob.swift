@@ -41,6 +41,12 @@ public struct RunJob: Codable, Sendable, Equatable {
     public var values: [String: JSONValue]?
     /// The stored assistant the run was made for, with what it changes of the agent; `agentID` is its agent.
     public private(set) var assistant: AssistantBinding?
+    /// Which of the server's protocols made the run (langgraph, openai, mcp, agent): a metrics label, nothing more.
+    public var origin: String?
+    /// The tenant of the key that made it, for metrics (the engine stamps it).
+    public var tenant: String?
+    /// The W3C `traceparent` of the request that made the run: a worker that runs it later continues that trace.
+    public var traceParent: String?
 
     /// Runs the job as `binding` says; a release that cannot read it refuses the job rather than run the bare agent.
     public mutating func bind(_ binding: AssistantBinding) {
@@ -103,7 +109,7 @@ public struct RunJob: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
         case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model, clientTools = "client_tools"
-        case keepHistory = "keep_history", instructions, values, assistant, reservation
+        case keepHistory = "keep_history", instructions, values, assistant, reservation, origin, tenant, traceParent = "traceparent"
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }

@@ -1,16 +1,31 @@
 import AgentRuntime
 import Synchronization
+import Telemetry
 
 /// The messages a run finished and the usage it spent so far: what an interrupted run leaves on its thread.
 final class Collected: Sendable {
-    private let state = Mutex<(messages: [ChatMessage], usage: Usage)>(([], Usage()))
+    private let state = Mutex<(messages: [ChatMessage], usage: Usage, sawEvent: Bool, sawToken: Bool)>(([], Usage(), false, false))
+    /// For the time to the first event and to the first token.
+    private let agentID: String
+    private let started = ContinuousClock.now
+
+    init(agentID: String = "") { self.agentID = agentID }
 
     func record(_ event: RunEvent) {
-        switch event {
-        case .messageCompleted(let message): state.withLock { $0.messages.append(message) }
-        case .usage(let usage, _): state.withLock { $0.usage = $0.usage + usage }
-        default: break
+        let isToken = if case .messageDelta = event { true } else { false }
+        let (firstEvent, firstToken) = state.withLock { state in
+            switch event {
+            case .messageCompleted(let message): state.messages.append(message)
+            case .usage(let usage, _): state.usage = state.usage + usage
+            default: break
+            }
+            let first = (!state.sawEvent, isToken && !state.sawToken)
+            state.sawEvent = true
+            if isToken { state.sawToken = true }
+            return first
         }
+        if firstEvent { Metrics.firstEvent(agent: agentID, ContinuousClock.now - started) }
+        if firstToken { Metrics.firstToken(agent: agentID, ContinuousClock.now - started) }
     }
 
     var messages: [ChatMessage] { state.withLock { $0.messages } }

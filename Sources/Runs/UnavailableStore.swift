@@ -38,6 +38,7 @@ public struct UnavailableStore: AgentStore {
     public func releaseRun(_ id: String, worker: String) async throws -> Bool { false }
     public func recordSideEffect(run id: String, worker: String, call: JSONText) async throws { throw Unavailable() }
     public func activeRunCount(key id: String) async throws -> Int { throw Unavailable() }
+    public func queuedRunCount() async throws -> Int { throw Unavailable() }
     public func runsWithoutJob(limit: Int) async throws -> [RunRecord] { [] }
     public func setJob(run id: String, _ job: JSONText) async throws -> Bool { throw Unavailable() }
     public func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int) { (0, 0) }

@@ -2,6 +2,7 @@ import AgentRuntime
 import Crypto
 import Foundation
 import Logging
+import Telemetry
 import Outbound
 import Store
 
@@ -203,6 +204,7 @@ public final class WebhookDispatcher: Sendable {
             "webhook.id": .string(delivery.id), "run.id": .string(delivery.runID), "attempt": "\(number)",
             "status": "\(statusCode.map(String.init) ?? "-")", "error": .string(failure ?? ""),
         ]
+        Metrics.webhookDelivery(outcome: delivered ? "delivered" : next != nil ? "retry" : "failed")
         if delivered { logger.info("webhook.delivered", metadata: metadata) }
         else if next != nil { logger.info("webhook.retrying", metadata: metadata) }
         else { logger.warning("webhook.failed", metadata: metadata) }

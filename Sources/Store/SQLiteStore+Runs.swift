@@ -266,6 +266,12 @@ extension SQLiteStore: RunStore {
         }
     }
 
+    public func queuedRunCount() async throws -> Int {
+        try await reading { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE status = 'pending' AND worker_id IS NULL AND background = 1") ?? 0
+        }
+    }
+
     public func runsWithoutJob(limit: Int) async throws -> [RunRecord] {
         try await reading { db in
             try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM runs WHERE job IS NULL AND status = 'pending' ORDER BY queue_seq LIMIT ?",

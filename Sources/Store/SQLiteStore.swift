@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Telemetry
 
 /// The embedded store: one SQLite file shared by every worker process of a host. WAL lets readers run beside
 /// the one writer; the busy timeout makes a worker wait for another's write instead of failing; writes take
@@ -47,19 +48,29 @@ public final class SQLiteStore: Sendable {
 
     /// GRDB's write and read, with a lock the busy timeout did not get turned into `StoreError.busy`, which
     /// callers answer with a 503 to retry rather than a 500.
-    func writing<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+    func writing<T: Sendable>(_ function: String = #function, _ updates: @Sendable (Database) throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        // Failed: the database's own errors (busy, I/O), not a refusal the operation decided (a busy thread, say).
+        var failed = false
+        defer { Metrics.storeOperation(store: "sqlite", operation: Metrics.operationName(function), duration: .now - started, failed: failed) }
         do {
             return try await pool.write(updates)
-        } catch let error as DatabaseError where Self.isBusy(error) {
-            throw StoreError.busy
+        } catch let error as DatabaseError {
+            failed = true
+            throw Self.isBusy(error) ? StoreError.busy : error
         }
     }
 
-    func reading<T: Sendable>(_ value: @Sendable (Database) throws -> T) async throws -> T {
+    func reading<T: Sendable>(_ function: String = #function, _ value: @Sendable (Database) throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        // Failed: the database's own errors (busy, I/O), not a refusal the operation decided (a busy thread, say).
+        var failed = false
+        defer { Metrics.storeOperation(store: "sqlite", operation: Metrics.operationName(function), duration: .now - started, failed: failed) }
         do {
             return try await pool.read(value)
-        } catch let error as DatabaseError where Self.isBusy(error) {
-            throw StoreError.busy
+        } catch let error as DatabaseError {
+            failed = true
+            throw Self.isBusy(error) ? StoreError.busy : error
         }
     }
 

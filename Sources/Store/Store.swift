@@ -74,6 +74,8 @@ public protocol RunStore: Sendable {
     func recordSideEffect(run id: String, worker: String, call: JSONText) async throws
     /// Pending and running runs of an API key, on every worker.
     func activeRunCount(key id: String) async throws -> Int
+    /// Background runs waiting in the queue, of every key (the metrics' queue depth).
+    func queuedRunCount() async throws -> Int
     /// Pending runs queued before jobs were stored (no `job`), oldest first.
     func runsWithoutJob(limit: Int) async throws -> [RunRecord]
     /// Sets the job of a run that has none; false when it has one already or is gone.

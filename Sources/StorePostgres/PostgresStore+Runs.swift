@@ -278,6 +278,10 @@ extension PostgresStore: RunStore {
         try await rows("SELECT COUNT(*) AS n FROM runs WHERE key_id = \(id) AND status IN ('pending', 'running')")[0].int("n")
     }
 
+    public func queuedRunCount() async throws -> Int {
+        try await rows("SELECT COUNT(*) AS n FROM runs WHERE status = 'pending' AND worker_id IS NULL AND background")[0].int("n")
+    }
+
     public func runsWithoutJob(limit: Int) async throws -> [RunRecord] {
         try await rows("""
             SELECT \(unescaped: Self.runColumns) FROM runs WHERE job IS NULL AND status = 'pending' ORDER BY queue_seq LIMIT \(Int64(limit))

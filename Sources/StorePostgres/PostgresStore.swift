@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Telemetry
 import Store
 
 /// The store for several hosts: PostgreSQL through postgres-nio. Every query binds its values through
@@ -62,9 +63,26 @@ public final class PostgresStore: Sendable {
                                             database: database, tls: tls)
     }
 
-    func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil) async throws -> [PostgresRandomAccessRow] {
-        let sequence = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
-        return try await sequence.collect().map { $0.makeRandomAccess() }
+    func rows(_ query: PostgresQuery, on connection: PostgresConnection? = nil, _ function: String = #function) async throws -> [PostgresRandomAccessRow] {
+        // Within a transaction the transaction is the operation measured.
+        guard connection == nil else { return try await connection!.query(query, logger: logger).collect().map { $0.makeRandomAccess() } }
+        return try await measured(function) { [client, logger] in
+            try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        }
+    }
+
+    func measured<T: Sendable>(_ function: String, _ body: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        var failed = false
+        defer { Metrics.storeOperation(store: "postgres", operation: Metrics.operationName(function), duration: .now - started, failed: failed) }
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            failed = !(error is CancellationError)
+            throw error
+        }
     }
 
     func execute(_ query: PostgresQuery, on connection: PostgresConnection) async throws {
@@ -72,12 +90,14 @@ public final class PostgresStore: Sendable {
     }
 
     /// A transaction whose own errors (a busy thread, a missing run) come out as they were thrown.
-    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch let error as PostgresTransactionError {
-            if let thrown = error.closureError, error.beginError == nil, error.rollbackError == nil || thrown is StoreError { throw thrown }
-            throw error
+    func transaction<T: Sendable>(_ function: String = #function, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await measured(function) { [client, logger] in
+            do {
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch let error as PostgresTransactionError {
+                if let thrown = error.closureError, error.beginError == nil, error.rollbackError == nil || thrown is StoreError { throw thrown }
+                throw error
+            }
         }
     }
 }

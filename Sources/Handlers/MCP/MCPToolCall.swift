@@ -26,6 +26,7 @@ extension MCPEndpoints {
         // The agent's input limits, as every dialect's request meets them.
         try RunPlan.checkLimits(input, agent: agent, field: "arguments.message")
         var job = RunJob(agentID: agent.id, input: input, streamModes: [], onDisconnect: .cancel)
+        job.origin = "mcp"
         if let binding = resolved.binding { job.bind(binding) }
         var facts: [String: JSONValue] = ["request_id": id ?? .null, "protocol_version": .string(era.label)]
         if case .object(let client)? = call.meta["io.modelcontextprotocol/clientInfo"] { facts["client"] = .object(client) }

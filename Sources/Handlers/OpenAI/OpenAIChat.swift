@@ -98,6 +98,7 @@ struct ChatCompletionPlan {
 
     var job: RunJob {
         var job = RunJob(agentID: agent.id, input: messages, streamModes: [], onDisconnect: .cancel)
+        job.origin = "openai"
         if let binding { job.bind(binding) }
         job.model = overrides
         job.clientTools = clientTools.isEmpty ? nil : clientTools

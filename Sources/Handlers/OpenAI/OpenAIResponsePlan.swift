@@ -169,6 +169,7 @@ struct ResponsePlan {
     var job: RunJob {
         var job = RunJob(agentID: agent.id, input: input, streamModes: [], onDisconnect: store ? .continue : .cancel,
                          multitaskStrategy: .enqueue)
+        job.origin = "openai"
         if let binding { job.bind(binding) }
         job.model = overrides
         job.clientTools = clientTools.isEmpty ? nil : clientTools

@@ -18,6 +18,8 @@ public enum OpenAPIDocument {
         case threadStream
         /// OpenAI's streams: `data:` frames (chat completions, ending `[DONE]`) or named `response.*` events.
         case openAIStream(String)
+        /// Prometheus' text exposition format.
+        case prometheusText
         case empty
     }
 
@@ -235,6 +237,8 @@ public enum OpenAPIDocument {
                         "data": ["type": "string", "description": "JSON"],
                     ],
                 ]]]
+            case .prometheusText:
+                response["content"] = ["text/plain": ["schema": ["type": "string", "description": "Prometheus text format 0.0.4"]]]
             case .threadStream:
                 response["content"] = ["text/event-stream": ["schema": [
                     "type": "object",
@@ -284,6 +288,10 @@ public enum OpenAPIDocument {
 extension OpenAPIDocument.Operation {
     /// The documentation each route carries (`Route.doc`), by role.
     static let health = OpenAPIDocument.Operation(tag: "meta", body: nil, responses: [(200, "Up", .json("Health"))], problems: [])
+    static let metrics = OpenAPIDocument.Operation(
+        tag: "meta",
+        description: "Every live worker's series of this host, each with its `worker` label (docs/operations.md). nginx answers it only for the addresses in `METRICS_ALLOW`.",
+        body: nil, responses: [(200, "Prometheus text", .prometheusText)], problems: [404])
     static let info = OpenAPIDocument.Operation(tag: "meta", body: nil, responses: [(200, "Name, version, features", .json("Info"))], problems: [])
     static let listAgentTools = OpenAPIDocument.Operation(tag: "agents", body: nil, responses: [(200, "The agent's tools", .jsonArray("Tool"))], problems: [404])
     static let invokeAgentTool = OpenAPIDocument.Operation(tag: "agents", description: "Arguments are checked against the tool's JSON Schema; a tool error is a 422 `tool_error`.",

@@ -1,0 +1,155 @@
+import CoreMetrics
+import Synchronization
+
+/// Every series the server exports, by name, with the label values it may take. The layers call these; until the
+/// process bootstraps a metrics backend (the executable does, with Prometheus) they cost a no-op.
+///
+/// Labels are bounded: route templates never ids, agents, tools and models from the configuration, tenants capped
+/// (`TenantLabels`). One name always carries the same label names (Prometheus' rule; the backend stops otherwise).
+public enum Metrics {
+    public static func httpRequest(route: String, method: String, status: Int, duration: Duration) {
+        let method = knownMethods.contains(method) ? method : "other"
+        Counter(label: "agentfcgi_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))])
+            .increment()
+        Timer(label: "agentfcgi_http_request_duration_seconds", dimensions: [("route", route), ("method", method)])
+            .recordNanoseconds(duration.telemetryNanoseconds)
+    }
+
+    private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    public static func runStarted(agent: String, protocol origin: String) {
+        Counter(label: "agentfcgi_runs_started_total", dimensions: [("agent", agent), ("protocol", origin)]).increment()
+        Meter(label: "agentfcgi_runs_running").increment()
+    }
+
+    /// `status`: success, error, timeout, interrupted (cancelled or stopped) or pending (handed back at shutdown).
+    public static func runFinished(agent: String, protocol origin: String, status: String, duration: Duration) {
+        Counter(label: "agentfcgi_runs_finished_total", dimensions: [("agent", agent), ("protocol", origin), ("status", status)]).increment()
+        Timer(label: "agentfcgi_run_duration_seconds", dimensions: [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        Meter(label: "agentfcgi_runs_running").decrement()
+    }
+
+    /// From a background run's creation (or its `after_seconds`) to a worker starting it.
+    public static func queueWait(agent: String, _ duration: Duration) {
+        Timer(label: "agentfcgi_run_queue_wait_seconds", dimensions: [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+    }
+
+    /// From the run's start to its first event that a client sees, and to the model's first token.
+    public static func firstEvent(agent: String, _ duration: Duration) {
+        Timer(label: "agentfcgi_run_first_event_seconds", dimensions: [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+    }
+
+    public static func firstToken(agent: String, _ duration: Duration) {
+        Timer(label: "agentfcgi_run_first_token_seconds", dimensions: [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+    }
+
+    public static func tokens(agent: String, tenant: String, input: Int, output: Int) {
+        let tenant = TenantLabels.shared.label(tenant)
+        if input > 0 {
+            Counter(label: "agentfcgi_tokens_total", dimensions: [("agent", agent), ("tenant", tenant), ("type", "input")]).increment(by: input)
+        }
+        if output > 0 {
+            Counter(label: "agentfcgi_tokens_total", dimensions: [("agent", agent), ("tenant", tenant), ("type", "output")]).increment(by: output)
+        }
+    }
+
+    /// `outcome`: ok, error (the tool answered with a failure) or cancelled.
+    public static func toolCall(tool: String, outcome: String, duration: Duration) {
+        Counter(label: "agentfcgi_tool_calls_total", dimensions: [("tool", tool), ("outcome", outcome)]).increment()
+        Timer(label: "agentfcgi_tool_call_duration_seconds", dimensions: [("tool", tool)]).recordNanoseconds(duration.telemetryNanoseconds)
+    }
+
+    /// `outcome`: ok, error or cancelled.
+    public static func modelCall(provider: String, model: String, outcome: String, duration: Duration) {
+        Counter(label: "agentfcgi_model_calls_total", dimensions: [("provider", provider), ("model", model), ("outcome", outcome)])
+            .increment()
+        Timer(label: "agentfcgi_model_call_duration_seconds", dimensions: [("provider", provider), ("model", model)])
+            .recordNanoseconds(duration.telemetryNanoseconds)
+    }
+
+    /// `outcome`: delivered, retry (a failed attempt that will be tried again) or failed (given up).
+    public static func webhookDelivery(outcome: String) {
+        Counter(label: "agentfcgi_webhook_deliveries_total", dimensions: [("outcome", outcome)]).increment()
+    }
+
+    /// Event streams open in this process (SSE answers being written).
+    public static func streamOpened() { Meter(label: "agentfcgi_open_streams").increment() }
+    public static func streamClosed() { Meter(label: "agentfcgi_open_streams").decrement() }
+
+    /// `operation`: the store method (its name without arguments); `store`: sqlite or postgres.
+    public static func storeOperation(store: String, operation: String, duration: Duration, failed: Bool) {
+        Timer(label: "agentfcgi_store_operation_duration_seconds", dimensions: [("store", store), ("operation", operation)])
+            .recordNanoseconds(duration.telemetryNanoseconds)
+        if failed {
+            Counter(label: "agentfcgi_store_errors_total", dimensions: [("store", store), ("operation", operation)]).increment()
+        }
+    }
+
+    /// Spans the trace exporter dropped (its queue full, the collector down or refusing).
+    public static func spansDropped(_ count: Int) {
+        Counter(label: "agentfcgi_trace_spans_dropped_total").increment(by: count)
+    }
+
+    /// `#function` of a store method, as a label: `createRun(_:)` is `createRun`.
+    public static func operationName(_ function: String) -> String {
+        String(function.prefix { $0 != "(" })
+    }
+
+    /// Each family's help and type, for the exposition (swift-metrics carries no help text).
+    public static let catalog: [String: (type: String, help: String)] = [
+        "agentfcgi_http_requests_total": ("counter", "Requests answered by the workers, by route template, method and status."),
+        "agentfcgi_http_request_duration_seconds": ("histogram", "Time from a request's arrival in the worker to its response head."),
+        "agentfcgi_runs_started_total": ("counter", "Runs started, by agent and protocol (langgraph, openai, mcp, agent)."),
+        "agentfcgi_runs_finished_total": ("counter", "Runs ended, by agent, protocol and status."),
+        "agentfcgi_run_duration_seconds": ("histogram", "Run duration, start to end."),
+        "agentfcgi_run_queue_wait_seconds": ("histogram", "A background run's wait in the queue before a worker starts it."),
+        "agentfcgi_run_first_event_seconds": ("histogram", "From a run's start to its first event."),
+        "agentfcgi_run_first_token_seconds": ("histogram", "From a run's start to the model's first token."),
+        "agentfcgi_tokens_total": ("counter", "Model tokens by agent, tenant (the first 1,000 seen, then other) and type (input, output)."),
+        "agentfcgi_tool_calls_total": ("counter", "Tool calls by tool and outcome (ok, error, cancelled)."),
+        "agentfcgi_tool_call_duration_seconds": ("histogram", "Tool call duration."),
+        "agentfcgi_model_calls_total": ("counter", "Model calls by provider, model and outcome (ok, error, cancelled)."),
+        "agentfcgi_model_call_duration_seconds": ("histogram", "Model call duration, request to last token."),
+        "agentfcgi_webhook_deliveries_total": ("counter", "Webhook delivery attempts by outcome (delivered, retry, failed)."),
+        "agentfcgi_open_streams": ("gauge", "Event streams open now."),
+        "agentfcgi_runs_running": ("gauge", "Runs executing now."),
+        "agentfcgi_runs_queued": ("gauge", "Background runs waiting in the store's queue (the whole store: the same on every worker)."),
+        "agentfcgi_store_operation_duration_seconds": ("histogram", "Store operation latency by store and operation."),
+        "agentfcgi_store_errors_total": ("counter", "Store operations that failed."),
+        "agentfcgi_trace_spans_dropped_total": ("counter", "Spans the trace exporter dropped (queue full, collector down)."),
+        "agentfcgi_worker_info": ("gauge", "1 for each live worker, with its version."),
+        "process_cpu_seconds_total": ("counter", "CPU time the worker used, user and system."),
+        "process_resident_memory_bytes": ("gauge", "The worker's resident memory."),
+        "process_open_fds": ("gauge", "File descriptors the worker holds open."),
+        "process_max_fds": ("gauge", "The worker's limit of open file descriptors."),
+        "process_threads": ("gauge", "Threads of the worker."),
+        "process_start_time_seconds": ("gauge", "When the worker started, in seconds since 1970."),
+    ]
+}
+
+/// Tenants as a label: the first `limit` seen by this process keep their names, later ones count as `other`, so a
+/// host with many tenants cannot grow the series without bound.
+public final class TenantLabels: Sendable {
+    public static let shared = TenantLabels(limit: 1000)
+
+    private let limit: Int
+    private let seen = Mutex<Set<String>>([])
+
+    public init(limit: Int) { self.limit = limit }
+
+    public func label(_ tenant: String) -> String {
+        let tenant = tenant.isEmpty ? "none" : String(tenant.prefix(64))
+        return seen.withLock { seen in
+            if seen.contains(tenant) { return tenant }
+            guard seen.count < limit else { return "other" }
+            seen.insert(tenant)
+            return tenant
+        }
+    }
+}
+
+extension Duration {
+    var telemetryNanoseconds: Int64 {
+        components.seconds &* 1_000_000_000 &+ components.attoseconds / 1_000_000_000
+    }
+}
