@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -23,6 +23,11 @@ let package = Package(
         // Metrics: the instrumented layers speak swift-metrics; the executable backs it with Prometheus.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        // Traces: the layers make spans with swift-distributed-tracing; the executable exports them with swift-otel over
+        // OTLP/HTTP only (its gRPC trait would add grpc-swift and minutes of build).
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.1.0"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // libfcgi from Debian's libfcgi-dev; only AgentFCGI imports it.
@@ -48,7 +53,10 @@ let package = Package(
         // its own, gathered by the worker that answers the scrape. Only swift-metrics' API here, no backend.
         .target(
             name: "Telemetry",
-            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")]
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
         ),
         // The agent runtime: configuration, models, the run loop and its events. No HTTP here.
         .target(
@@ -56,6 +64,7 @@ let package = Package(
             dependencies: [
                 "Outbound",
                 "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -90,6 +99,7 @@ let package = Package(
                 "AgentRuntime",
                 "Store",
                 "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -104,6 +114,7 @@ let package = Package(
                 "Runs",
                 "Store",
                 "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -125,6 +136,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -19,6 +19,8 @@ Environment:
   AGENTFCGI_DATABASE=<state>/data/agentfcgi.sqlite   or postgres://user@host:port/db for workers on several hosts
                               sockets, certificates, nginx config, docs and logs
   AGENTFCGI_BIN=              a prebuilt agentfcgi binary; skips `swift build`
+  WORKER_ARGS=                more options for every worker (space-separated), e.g.
+                              "--otlp-endpoint http://127.0.0.1:4318/v1/traces --trace-sample-ratio 1"
   RATE, KEY_RATE, BURST, MAX_STREAMS, MAX_CONNS, READ_TIMEOUT, HEADER_TIMEOUT, BODY_TIMEOUT,
   SEND_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW,
   CORS_ORIGINS, CORS_MAX_AGE  passed on to deploy/nginx/render.sh (see that file); e.g.
@@ -263,6 +265,8 @@ socket_mode=0660
 $root && socket_mode=0666
 # Each worker writes its metrics under data/metrics, so that whichever answers /metrics shows them all.
 args=(--config "$CONFIG" --socket-mode "$socket_mode" --database "$database" --metrics-dir "$STATE/data/metrics")
+# shellcheck disable=SC2206 # split on spaces, as documented
+[[ -n ${WORKER_ARGS:-} ]] && args+=($WORKER_ARGS)
 upstreams=""
 for i in $(seq 1 "$WORKERS"); do
     sock=$STATE/sockets/worker-$i.sock

@@ -10,6 +10,7 @@ import Runs
 import Store
 import StorePostgres
 import Logging
+import OTel
 import Outbound
 
 @main
@@ -66,6 +67,15 @@ struct Serve: ParsableCommand {
     @Option(help: "A name for this worker in every log line and its metrics' worker label (default: the process id).")
     var workerName: String?
 
+    @Option(help: "Export traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces. Without it, no tracing.")
+    var otlpEndpoint: String?
+
+    @Option(help: "The share of requests traced, 0...1 (a client's traceparent cannot raise it).")
+    var traceSampleRatio = 0.1
+
+    @Flag(help: "Spans also carry model output and tool arguments and results (at most 4 KiB each). Off: never content.")
+    var traceContent = false
+
     @Option(help: "A folder the workers of this host share, where each writes its metrics, so that any one answers /metrics for all (created if missing). Without it, /metrics shows this worker only.")
     var metricsDir: String?
 
@@ -101,6 +111,12 @@ struct Serve: ParsableCommand {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard ["logfmt", "json"].contains(logFormat) else { throw ValidationError("--log-format must be logfmt or json") }
+        guard (0...1).contains(traceSampleRatio) else { throw ValidationError("--trace-sample-ratio must be 0...1") }
+        if let otlpEndpoint {
+            guard let url = URL(string: otlpEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ValidationError("--otlp-endpoint must be an http or https URL, e.g. http://127.0.0.1:4318/v1/traces")
+            }
+        }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
         guard ["required", "off"].contains(auth) else { throw ValidationError("--auth must be required or off") }
         if let scheduleClock, ScheduleClock(scheduleClock) == nil || (ScheduleClock(scheduleClock)?.rate ?? 0) > 100_000 {
@@ -128,10 +144,28 @@ struct Serve: ParsableCommand {
 
         let level = Logger.Level(rawValue: logLevel)!
         let json = logFormat == "json"
-        LoggingSystem.bootstrap { _ in LineLogHandler(logLevel: level, json: json) }
+        // With tracing, every line logged inside a span carries its trace_id and span_id.
+        if otlpEndpoint != nil {
+            LoggingSystem.bootstrap({ _, provider in LineLogHandler(logLevel: level, json: json, metadataProvider: provider) },
+                                    metadataProvider: OTel.makeLoggingMetadataProvider())
+        } else {
+            LoggingSystem.bootstrap { _ in LineLogHandler(logLevel: level, json: json) }
+        }
         var logger = Logger(label: "agentfcgi")
         let worker = workerName ?? String(getpid())
         logger[metadataKey: "worker"] = .string(worker)
+        var tracing: WorkerTracing?
+        if let otlpEndpoint {
+            do {
+                tracing = try WorkerTracing(endpoint: otlpEndpoint, ratio: traceSampleRatio, recordContent: traceContent, worker: worker,
+                                            logger: logger)
+                logger.info("traces.on", metadata: ["otlp_endpoint": .string(otlpEndpoint), "sample_ratio": "\(traceSampleRatio)",
+                                                   "content": "\(traceContent)"])
+            } catch {
+                logger.critical("config.invalid", metadata: ["error": "traces: \(error)"])
+                throw ExitCode(78)
+            }
+        }
         let metrics: WorkerMetrics
         do {
             metrics = try WorkerMetrics(directory: metricsDir, worker: worker, version: agentfcgiVersion)
@@ -240,6 +274,8 @@ struct Serve: ParsableCommand {
         supervising.cancel()
         dispatching.cancel()
         publishing.cancel()
+        // Spans still queued go to the collector, for at most 3 s.
+        tracing?.stop(within: .seconds(3))
         // The MCP servers this worker started go with it, each with its process group.
         let sources = catalog.agents.flatMap(\.toolSources)
         if !sources.isEmpty {

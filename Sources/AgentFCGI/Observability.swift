@@ -1,8 +1,12 @@
 import CoreMetrics
 import Foundation
+import Runs
 import Logging
+import OTel
 import Prometheus
+import ServiceLifecycle
 import Store
+import Synchronization
 import Telemetry
 
 /// This worker's metrics backend (swift-prometheus behind swift-metrics) and its part of the host's `/metrics`.
@@ -57,5 +61,97 @@ final class WorkerMetrics: Sendable {
             extra = "# TYPE agentfcgi_runs_queued gauge\nagentfcgi_runs_queued \(queued)\n"
         }
         return exposition.gather(own: own(), extra: extra)
+    }
+}
+
+/// Traces exported with swift-otel over OTLP/HTTP (protobuf) to the configured collector. The exporter runs beside
+/// the requests: spans go to a bounded queue that drops (and counts) what the collector cannot take.
+final class WorkerTracing: Sendable {
+    private let group: ServiceGroup
+    private let running: Task<Void, any Error>
+
+    /// Environment variables of OpenTelemetry that may still apply (collector credentials, resource); the sampler,
+    /// endpoint and protocol are this command line's alone.
+    static let allowedEnvironment: Set<String> = [
+        "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+    ]
+
+    init(endpoint: String, ratio: Double, recordContent: Bool, worker: String, logger: Logger) throws {
+        var config = OTel.Configuration.default
+        config.serviceName = "agentfcgi"
+        config.resourceAttributes = ["service.instance.id": "\(Serve.hostName())/\(worker)", "service.version": agentfcgiVersion]
+        config.diagnosticLogger = .custom(Logger(label: "otel") { _ in ExporterDiagnostics(forwardingTo: logger) })
+        config.logs.enabled = false
+        config.metrics.enabled = false
+        config.traces.exporter = .otlp
+        config.traces.otlpExporter.protocol = .httpProtobuf
+        config.traces.otlpExporter.endpoint = endpoint
+        config.traces.otlpExporter.timeout = .seconds(3)
+        // Parent-based: a request's own decision (Traces.incoming) holds for everything the request leads to.
+        config.traces.sampler = .parentBasedTraceIDRatio(ratio: ratio) ?? .parentBasedAlwaysOff
+        config.traces.batchSpanProcessor.maxQueueSize = 4096
+        config.traces.batchSpanProcessor.maxExportBatchSize = 512
+        config.traces.batchSpanProcessor.scheduleDelay = .seconds(1)
+        config.traces.batchSpanProcessor.exportTimeout = .seconds(5)
+        let environment = ProcessInfo.processInfo.environment.filter { Self.allowedEnvironment.contains($0.key) }
+        let service = try OTel.bootstrap(configuration: config, environment: environment)
+        group = ServiceGroup(services: [service], gracefulShutdownSignals: [], logger: logger)
+        running = Task.detached { [group] in try await group.run() }
+        Traces.enable(ratio: ratio, recordContent: recordContent)
+    }
+
+    /// Sends what is queued, for at most `bound`.
+    func stop(within bound: Duration) {
+        let stopped = DispatchSemaphore(value: 0)
+        Task.detached { [group, running] in
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            stopped.signal()
+        }
+        _ = stopped.wait(timeout: .now() + .milliseconds(Int(bound.components.seconds * 1000)))
+    }
+}
+
+/// swift-otel's own log, turned into the drop counter (spans that did not fit the queue, batches the collector did
+/// not take) and, at most once a minute per message, a warning in the worker's log.
+struct ExporterDiagnostics: LogHandler {
+    var logLevel: Logger.Level = .warning
+    var metadata: Logger.Metadata = [:]
+    let target: Logger
+    private let lastSaid = LastSaid.shared
+
+    init(forwardingTo logger: Logger) { target = logger }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let message = "\(event.message)"
+        if message.hasPrefix("Spans were dropped"), let count = merged["dropped_count"].flatMap({ Int("\($0)") }) {
+            Metrics.spansDropped(count)
+        } else if message.hasPrefix("Failed to export batch"), let count = merged["batch_size"].flatMap({ Int("\($0)") }) {
+            Metrics.spansDropped(count)
+        }
+        guard event.level >= .warning, lastSaid.due(message) else { return }
+        target.warning("traces.exporter", metadata: ["detail": .string(message), "error": merged["error.message"] ?? merged["error"] ?? "-"])
+    }
+
+    final class LastSaid: Sendable {
+        static let shared = LastSaid()
+        private let said = Mutex<[String: ContinuousClock.Instant]>([:])
+
+        func due(_ message: String) -> Bool {
+            said.withLock { said in
+                let now = ContinuousClock.now
+                if let last = said[message], now - last < .seconds(60) { return false }
+                said[message] = now
+                return true
+            }
+        }
     }
 }

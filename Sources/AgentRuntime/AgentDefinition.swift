@@ -63,6 +63,9 @@ public struct RunLimits: Sendable, Equatable {
 public struct ModelSettings: Sendable, Equatable {
     public enum Provider: String, Sendable, CaseIterable {
         case builtin, openai
+
+        /// `gen_ai.provider.name` in traces: OpenAI's protocol is `openai` whoever serves it.
+        public var semanticName: String { self == .openai ? "openai" : "agentfcgi.builtin" }
     }
 
     public var provider: Provider

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Telemetry
+import Tracing
 
 /// What a run reports while it goes, in order.
 public enum RunEvent: Sendable, Equatable {
@@ -143,10 +144,20 @@ public struct AgentRunner: Sendable {
         let started = ContinuousClock.now
         let response: ModelResponse
         do {
-            response = try await model.complete(request) { delta in
-                if case .text(let text) = delta {
-                    try await emit(.messageDelta(messageID: messageID, text: text))
+            response = try await Traces.span("chat \(agent.model.name)", kind: .client) { span in
+                span.attributes["gen_ai.operation.name"] = "chat"
+                span.attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
+                span.attributes["gen_ai.request.model"] = agent.model.name
+                let response = try await model.complete(request) { delta in
+                    if case .text(let text) = delta {
+                        try await emit(.messageDelta(messageID: messageID, text: text))
+                    }
                 }
+                span.attributes["gen_ai.usage.input_tokens"] = response.usage.inputTokens
+                span.attributes["gen_ai.usage.output_tokens"] = response.usage.outputTokens
+                span.attributes["gen_ai.response.finish_reasons"] = [response.finishReason]
+                if Traces.recordsContent { span.attributes["gen_ai.output.text"] = String(response.content.prefix(4096)) }
+                return response
             }
         } catch {
             Metrics.modelCall(provider: agent.model.provider.rawValue, model: agent.model.name,
@@ -186,7 +197,21 @@ public struct AgentRunner: Sendable {
                     let bound = memory.map { tool.bindingMemory($0) } ?? tool
                     let started = ContinuousClock.now
                     do {
-                        let outcome = try await bound.invoke(arguments: call.arguments, clock: clock)
+                        let outcome = try await Traces.span("execute_tool \(call.name)") { span in
+                            span.attributes["gen_ai.operation.name"] = "execute_tool"
+                            span.attributes["gen_ai.tool.name"] = call.name
+                            span.attributes["gen_ai.tool.call.id"] = call.id
+                            span.attributes["gen_ai.tool.type"] = "function"
+                            if Traces.recordsContent { span.attributes["gen_ai.tool.call.arguments"] = String(call.arguments.prefix(4096)) }
+                            let outcome = try await bound.invoke(arguments: call.arguments, clock: clock)
+                            switch outcome {
+                            case .success(let result):
+                                if Traces.recordsContent { span.attributes["gen_ai.tool.call.result"] = String(result.prefix(4096)) }
+                            case .failure(let error):
+                                span.setStatus(SpanStatus(code: .error, message: String(error.prefix(256))))
+                            }
+                            return outcome
+                        }
                         let ok = if case .success = outcome { true } else { false }
                         Metrics.toolCall(tool: call.name, outcome: ok ? "ok" : "error", duration: ContinuousClock.now - started)
                         return (index, outcome)

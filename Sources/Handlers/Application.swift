@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import Telemetry
+import Tracing
 import Runs
 import Store
 import Synchronization
@@ -79,6 +80,13 @@ public struct Application: Sendable {
         case immediate(Response)
         /// Needs the async world: run it in a Task.
         case deferred(@Sendable () async -> Response)
+
+        func response() async -> Response {
+            switch self {
+            case .immediate(let response): response
+            case .deferred(let work): await work()
+            }
+        }
     }
 
     static let maxPathBytes = 2048
@@ -119,40 +127,70 @@ public struct Application: Sendable {
                                  headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))]))
             return .immediate(finish(error.response(for: request), request, route: "unmatched", arrived: arrived))
         case .found(let route, let parameters):
-            let template = route.path
-            var logger = self.logger
-            logger[metadataKey: "request.id"] = .string(request.requestID)
-            let context = RequestContext(parameters: parameters, requestID: request.requestID, logger: logger)
-            if let authenticator, route.access.needsKey {
-                return .deferred {
-                    var context = context
-                    do {
-                        let principal = try await authenticator.authenticate(request, scope: route.access.scope)
-                        context.principal = principal
-                        context.logger[metadataKey: "key.id"] = .string(principal.keyID)
-                        switch route.handler {
-                        case .inline(let handler): return finish(try handler(request, context), request, route: template, arrived: arrived)
-                        case .async(let handler): return finish(try await handler(request, context), request, route: template, arrived: arrived)
-                        }
-                    } catch {
-                        return finish(errorResponse(error, request, context), request, route: template, arrived: arrived)
+            guard Traces.enabled else { return found(route, parameters, request, arrived: arrived) }
+            // Traced: the whole answer (an inline one too) in the request's server span, its stream included.
+            let parent = Traces.incoming(traceParent: request.headers["traceparent"], traceState: request.headers["tracestate"])
+            return .deferred { [self] in
+                guard let span = Traces.start("\(request.method) \(route.path)", kind: .server, context: parent) else {
+                    return await found(route, parameters, request, arrived: arrived).response()
+                }
+                span.attributes["http.request.method"] = request.method
+                span.attributes["http.route"] = route.path
+                span.attributes["agentfcgi.request.id"] = request.requestID
+                var response = await ServiceContext.withValue(span.context) {
+                    await found(route, parameters, request, arrived: arrived).response()
+                }
+                span.attributes["http.response.status_code"] = response.status
+                if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+                let ending = SpanEnding(span)
+                if case .stream(let heartbeat, let body) = response.body {
+                    response.body = .stream(heartbeat: heartbeat) { writer in
+                        defer { ending.end() }
+                        try await ServiceContext.withValue(span.context) { try await body(writer) }
                     }
+                } else {
+                    ending.end()
+                }
+                return response
+            }
+        }
+    }
+
+    /// A matched route's answer: inline on this thread when it can be, else deferred to a Task.
+    private func found(_ route: Route, _ parameters: [String: String], _ request: Request, arrived: ContinuousClock.Instant) -> Dispatch {
+        let template = route.path
+        var logger = self.logger
+        logger[metadataKey: "request.id"] = .string(request.requestID)
+        let context = RequestContext(parameters: parameters, requestID: request.requestID, logger: logger)
+        if let authenticator, route.access.needsKey {
+            return .deferred {
+                var context = context
+                do {
+                    let principal = try await authenticator.authenticate(request, scope: route.access.scope)
+                    context.principal = principal
+                    context.logger[metadataKey: "key.id"] = .string(principal.keyID)
+                    switch route.handler {
+                    case .inline(let handler): return finish(try handler(request, context), request, route: template, arrived: arrived)
+                    case .async(let handler): return finish(try await handler(request, context), request, route: template, arrived: arrived)
+                    }
+                } catch {
+                    return finish(errorResponse(error, request, context), request, route: template, arrived: arrived)
                 }
             }
-            switch route.handler {
-            case .inline(let handler):
+        }
+        switch route.handler {
+        case .inline(let handler):
+            do {
+                return .immediate(finish(try handler(request, context), request, route: template, arrived: arrived))
+            } catch {
+                return .immediate(finish(errorResponse(error, request, context), request, route: template, arrived: arrived))
+            }
+        case .async(let handler):
+            return .deferred {
                 do {
-                    return .immediate(finish(try handler(request, context), request, route: template, arrived: arrived))
+                    return finish(try await handler(request, context), request, route: template, arrived: arrived)
                 } catch {
-                    return .immediate(finish(errorResponse(error, request, context), request, route: template, arrived: arrived))
-                }
-            case .async(let handler):
-                return .deferred {
-                    do {
-                        return finish(try await handler(request, context), request, route: template, arrived: arrived)
-                    } catch {
-                        return finish(errorResponse(error, request, context), request, route: template, arrived: arrived)
-                    }
+                    return finish(errorResponse(error, request, context), request, route: template, arrived: arrived)
                 }
             }
         }
@@ -160,10 +198,7 @@ public struct Application: Sendable {
 
     /// Dispatches and waits: what in-process tests call.
     public func respond(to request: Request) async -> Response {
-        switch dispatch(request) {
-        case .immediate(let response): response
-        case .deferred(let work): await work()
-        }
+        await dispatch(request).response()
     }
 
     private func finish(_ response: Response, _ request: Request, route: String, arrived: ContinuousClock.Instant) -> Response {
@@ -220,4 +255,19 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
     StoreEndpoints(engine: engine).register(in: &router)
     return Application(router: router, logger: dependencies.logger,
                        authenticator: dependencies.requireKeys ? Authenticator(store: engine.reader) : nil)
+}
+
+/// Ends a request's span once: after its stream, or when the stream is dropped unwritten (the client left before the
+/// head went out, and the transport released the body without running it).
+final class SpanEnding: Sendable {
+    private let span: any Span
+    private let open = Atomic<Bool>(true)
+
+    init(_ span: any Span) { self.span = span }
+
+    func end() {
+        if open.exchange(false, ordering: .acquiringAndReleasing) { span.end() }
+    }
+
+    deinit { end() }
 }

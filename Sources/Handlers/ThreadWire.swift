@@ -1,6 +1,7 @@
 import Crypto
 import AgentRuntime
 import Foundation
+import Telemetry
 import Runs
 import Store
 
@@ -70,6 +71,8 @@ enum ThreadWire {
         var webhook: String?
         /// One entry per attempt: the worker, when it started, and `ended` when it did not finish (worker_lost).
         var attempt_log: JSONValue
+        /// The trace of the request that made the run (with tracing on): find its spans, and its log lines, by it.
+        var trace_id: String?
 
         init(_ record: RunRecord) {
             run_id = record.id
@@ -88,6 +91,13 @@ enum ThreadWire {
             background = record.background
             webhook = record.webhook
             attempt_log = Self.opaqueWorkers(ThreadWire.object(record.attemptLog))
+            trace_id = Self.traceID(record.job)
+        }
+
+        static func traceID(_ job: JSONText?) -> String? {
+            struct Traced: Decodable { var traceparent: String? }
+            guard let job, job.contains("\"traceparent\"") else { return nil }
+            return Traces.traceID(of: (try? JSONDecoder().decode(Traced.self, from: Data(job.utf8)))?.traceparent)
         }
 
         /// Which attempts ran on the same worker stays readable; the worker's host name and process id do not leave

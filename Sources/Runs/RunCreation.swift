@@ -48,6 +48,7 @@ extension RunEngine {
         let agent = try agent(for: order.job)
         var order = order
         order.job.tenant = order.job.tenant ?? order.quota?.tenant
+        order.job.traceParent = order.job.traceParent ?? Traces.traceParent()
         let reservation = try await reserveBudget(&order, agent: agent)
         let record: RunRecord
         do {
@@ -71,6 +72,8 @@ extension RunEngine {
     public func enqueue(_ order: RunOrder) async throws -> RunRecord {
         var order = order
         order.job.tenant = order.job.tenant ?? order.quota?.tenant
+        // A worker that takes it from the queue continues the trace of the request that queued it.
+        order.job.traceParent = order.job.traceParent ?? Traces.traceParent()
         // A thread of the run's own has nothing to be busy with: the run queues.
         if case .own = order.thread { order.job.multitaskStrategy = MultitaskStrategy.enqueue.rawValue }
         let reservation = try await reserveBudget(&order, agent: agent(for: order.job))
@@ -212,7 +215,7 @@ extension RunEngine {
         let persistence = StoredRun(engine: self, record: run, job: job, claimed: claimed, local: local)
         let execution = RunExecution(engine: self, runID: run.id, threadID: run.threadID, agent: agent, input: job.messages, values: job.values,
                                      clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence,
-                                     origin: job.origin, tenant: job.tenant)
+                                     origin: job.origin, tenant: job.tenant, traceParent: job.traceParent)
         let task = Task.detached { [self] in
             let outcome = await execution.execute()
             unregister(run.id)
@@ -259,7 +262,7 @@ extension RunEngine {
                                        tolerant: job.onDisconnect == .continue)
         let execution = RunExecution(engine: self, runID: runID, threadID: nil, agent: agent, input: job.messages, values: job.values,
                                      clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence,
-                                     origin: job.origin, tenant: admission.caller.tenant)
+                                     origin: job.origin, tenant: admission.caller.tenant, traceParent: job.traceParent)
         register(local)
         return (execution, local)
     }

@@ -4,6 +4,7 @@ import Logging
 import Store
 import Synchronization
 import Telemetry
+import Tracing
 
 /// One run, start to end, for every kind of run: claim, context window, the agent loop with its events logged as
 /// typed events, side effects recorded, then exactly one ending (success, cancelled, failed) written once.
@@ -27,13 +28,17 @@ final class RunExecution: Sendable {
     /// The run's protocol and tenant, as metrics labels.
     let origin: String
     let tenant: String
+    /// The trace the run continues: the request that made it, maybe on another worker.
+    let traceParent: String?
     /// What the agent's memory tools work on in this run (set by `prepare`), when it has memory. Here rather than in
     /// `Prepared`, which `execute` keeps in its frame for the whole run.
     let memory = Mutex<(any MemoryBackend)?>(nil)
 
     init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], values: [String: JSONValue]? = nil,
          clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence, origin: String? = nil,
-         tenant: String? = nil) {
+         tenant: String? = nil, traceParent: String? = nil) {
+        // Made in the request's task (its span current) or from a stored job, which carries the request's.
+        self.traceParent = traceParent ?? Traces.traceParent()
         self.origin = origin ?? "langgraph"
         self.tenant = tenant ?? ""
         self.values = values ?? [:]
@@ -67,7 +72,22 @@ final class RunExecution: Sendable {
         let collected = Collected(agentID: agent.id)
         let started = ContinuousClock.now
         Metrics.runStarted(agent: agent.id, protocol: origin)
-        let outcome = await run(attempt: attempt, collected: collected, started: started)
+        let outcome = await Traces.span("invoke_agent \(agent.id)", context: Traces.context(traceParent: traceParent)) { span in
+            span.attributes["gen_ai.operation.name"] = "invoke_agent"
+            span.attributes["gen_ai.agent.name"] = agent.id
+            span.attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
+            span.attributes["gen_ai.request.model"] = agent.model.name
+            span.attributes["agentfcgi.run.id"] = runID
+            if let threadID { span.attributes["gen_ai.conversation.id"] = Tenancy.publicID(threadID) }
+            let outcome = await run(attempt: attempt, collected: collected, started: started)
+            span.attributes["gen_ai.usage.input_tokens"] = collected.usage.inputTokens
+            span.attributes["gen_ai.usage.output_tokens"] = collected.usage.outputTokens
+            span.attributes["agentfcgi.run.status"] = outcome.status.rawValue
+            if outcome.status == .error || outcome.status == .timeout {
+                span.setStatus(SpanStatus(code: .error, message: outcome.error?.code))
+            }
+            return outcome
+        }
         let usage = collected.usage
         Metrics.runFinished(agent: agent.id, protocol: origin, status: outcome.status.rawValue, duration: ContinuousClock.now - started)
         Metrics.tokens(agent: agent.id, tenant: tenant, input: usage.inputTokens, output: usage.outputTokens)

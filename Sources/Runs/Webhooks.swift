@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Logging
 import Telemetry
+import Tracing
 import Outbound
 import Store
 
@@ -145,8 +146,23 @@ public final class WebhookDispatcher: Sendable {
         guard let due = try? await store.claimDueDeliveries(worker: workerID, now: Date(), leaseUntil: lease, limit: 16),
               !due.isEmpty else { return }
         await withTaskGroup(of: Void.self) { group in
-            for delivery in due { group.addTask { await self.attempt(delivery) } }
+            for delivery in due {
+                group.addTask {
+                    // Each attempt continues the trace of the request that made its run.
+                    let parent = Traces.enabled ? await self.traceContext(run: delivery.runID) : nil
+                    await Traces.span("webhook \(delivery.eventType)", kind: .client, context: parent) { span in
+                        span.attributes["agentfcgi.webhook.id"] = delivery.id
+                        span.attributes["agentfcgi.run.id"] = delivery.runID
+                        await self.attempt(delivery)
+                    }
+                }
+            }
         }
+    }
+
+    func traceContext(run id: String) async -> ServiceContext? {
+        guard let job = try? await store.run(id)?.job, let parent = try? RunJob.decode(job).traceParent else { return nil }
+        return Traces.context(traceParent: parent)
     }
 
     public static let noSecret = "refused: no signing secret configured (webhooks.secret_env)"

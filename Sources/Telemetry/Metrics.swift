@@ -99,7 +99,7 @@ public enum Metrics {
     public static let catalog: [String: (type: String, help: String)] = [
         "agentfcgi_http_requests_total": ("counter", "Requests answered by the workers, by route template, method and status."),
         "agentfcgi_http_request_duration_seconds": ("histogram", "Time from a request's arrival in the worker to its response head."),
-        "agentfcgi_runs_started_total": ("counter", "Runs started, by agent and protocol (langgraph, openai, mcp, agent)."),
+        "agentfcgi_runs_started_total": ("counter", "Runs started, by agent and protocol (langgraph, openai, mcp)."),
         "agentfcgi_runs_finished_total": ("counter", "Runs ended, by agent, protocol and status."),
         "agentfcgi_run_duration_seconds": ("histogram", "Run duration, start to end."),
         "agentfcgi_run_queue_wait_seconds": ("histogram", "A background run's wait in the queue before a worker starts it."),

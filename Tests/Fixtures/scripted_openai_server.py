@@ -9,7 +9,8 @@ The requested model name picks the script:
   tools       a tool call whose name and arguments arrive in fragments, reported usage
   ok          "Hello from the script" in three chunks, no usage (as llama.cpp streams)
   slow        a token every 100 ms for 20 s; GET /stats then tells how many such streams the client dropped
-GET /page, /redirect, /redirect-out, /loop and /big serve the http_get tool's tests.
+GET /page, /redirect, /redirect-out, /loop and /big serve the http_get tool's tests; GET /traceparents lists the
+traceparent header of every POST so far (null where there was none).
 Usage: scripted_openai_server.py PORT   (prints "ready" when listening)
 """
 import json
@@ -19,6 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 COUNTS = {}
+TRACEPARENTS = []
 DROPPED = {"slow": 0}
 
 
@@ -64,6 +66,8 @@ class Handler(BaseHTTPRequestHandler):
             status, headers, body = 302, {"Location": "/loop"}, b""
         elif self.path == "/big":
             headers, body = {"Content-Type": "text/plain"}, b"x" * 200000
+        elif self.path == "/traceparents":
+            body = json.dumps(TRACEPARENTS).encode()
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -76,6 +80,7 @@ class Handler(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(length) or b"{}")
         model = request.get("model", "")
         COUNTS[model] = COUNTS.get(model, 0) + 1
+        TRACEPARENTS.append(self.headers.get("traceparent"))
         if model == "flaky-429" and COUNTS[model] % 2 == 1:
             body = json.dumps({"error": {"message": "slow down", "type": "rate_limit"}}).encode()
             self.send_response(429)

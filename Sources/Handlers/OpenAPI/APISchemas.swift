@@ -212,7 +212,8 @@ enum APISchemas {
           "result": {"type": "object", "description": "usage, turns, error {error, message}, context {dropped_messages}."},
           "background": {"type": "boolean"}, "webhook": {"type": "string"},
           "attempt_log": {"type": "array", "items": {"type": "object", "properties": {"attempt": {"type": "integer"}, "worker": {"type": "string", "pattern": "^[0-9a-f]{12}$", "description": "The worker, as a hash."},
-                                                                                   "started_at": {"type": "integer"}, "ended": {"type": "string"}}}}
+                                                                                   "started_at": {"type": "integer"}, "ended": {"type": "string"}}}},
+          "trace_id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "With tracing on: the trace of the request that made the run."}
         }
       },
       "WebhookDelivery": {

@@ -1,0 +1,123 @@
+import Synchronization
+import Tracing
+
+/// Spans and W3C trace context for the layers, over swift-distributed-tracing: the executable bootstraps a tracer
+/// (swift-otel) only when a collector is configured; until then every helper here is a plain call.
+///
+/// Sampling is decided once, where a trace enters this server: a client's `traceparent` keeps its trace id and
+/// parent, but its sampled flag is replaced by this server's own draw at the configured ratio, so no client can make
+/// the server record (and export) more than that. Everything after follows the parent's decision (the tracer's
+/// sampler is parent-based), across tasks and workers: a run stores the `traceparent` of the request that made it.
+/// Outgoing HTTP (model providers, tools, webhooks) goes through AsyncHTTPClient, which makes its own client span
+/// under the current one and sends its `traceparent`.
+public enum Traces {
+    private static let state = Atomic<UInt64>(0)
+    private static let content = Atomic<Bool>(false)
+
+    /// Tracing is on: spans are made (sampled or not) and contexts travel.
+    public static var enabled: Bool { state.load(ordering: .relaxed) != 0 }
+
+    /// The share of incoming traces recorded, 0...1.
+    public static var ratio: Double {
+        let bits = state.load(ordering: .relaxed)
+        return bits == 0 ? 0 : Double(bitPattern: bits & ~(1 << 63))
+    }
+
+    /// Spans may carry message and tool content (`--trace-content`); off by default.
+    public static var recordsContent: Bool { content.load(ordering: .relaxed) }
+
+    /// Called once by the process that bootstrapped a tracer.
+    public static func enable(ratio: Double, recordContent: Bool) {
+        // The top bit marks "on", so that a ratio of 0 (ids in logs and on runs, nothing exported) is on too.
+        state.store(Double(min(max(ratio, 0), 1)).bitPattern | (1 << 63), ordering: .relaxed)
+        content.store(recordContent, ordering: .relaxed)
+    }
+
+    // MARK: - Context
+
+    /// The context a request continues: its `traceparent` (and `tracestate`) with this server's sampling decision,
+    /// or none (a new trace). A malformed header is ignored, as W3C Trace Context says.
+    public static func incoming(traceParent: String?, traceState: String?) -> ServiceContext {
+        var context = ServiceContext.topLevel
+        guard enabled, let traceParent, let parsed = TraceParent(traceParent) else { return context }
+        let sampled = ratio >= 1 || (ratio > 0 && Double.random(in: 0..<1) < ratio)
+        var headers = ["traceparent": parsed.with(sampled: sampled)]
+        if let traceState, traceState.utf8.count <= 512 { headers["tracestate"] = traceState }
+        InstrumentationSystem.instrument.extract(headers, into: &context, using: HeaderExtractor())
+        return context
+    }
+
+    /// The `traceparent` of a context (the current one by default); nil without tracing or a span.
+    public static func traceParent(of context: ServiceContext? = .current) -> String? {
+        guard enabled, let context else { return nil }
+        var headers: [String: String] = [:]
+        InstrumentationSystem.instrument.inject(context, into: &headers, using: HeaderInjector())
+        return headers["traceparent"]
+    }
+
+    /// A context that continues a stored `traceparent` (a run started by another request, maybe on another worker).
+    public static func context(traceParent: String?) -> ServiceContext? {
+        guard enabled, let traceParent, TraceParent(traceParent) != nil else { return nil }
+        var context = ServiceContext.topLevel
+        InstrumentationSystem.instrument.extract(["traceparent": traceParent], into: &context, using: HeaderExtractor())
+        return context
+    }
+
+    /// The trace id in a `traceparent`.
+    public static func traceID(of traceParent: String?) -> String? {
+        traceParent.flatMap(TraceParent.init)?.traceID
+    }
+
+    // MARK: - Spans
+
+    /// Runs `body` in a span when tracing is on; errors thrown mark the span failed.
+    public static func span<T>(_ name: String, kind: SpanKind = .internal, context: ServiceContext? = nil,
+                               isolation: isolated (any Actor)? = #isolation,
+                               _ body: (any Span) async throws -> T) async rethrows -> T {
+        guard enabled else { return try await body(NoOpTracer.NoOpSpan(context: .topLevel)) }
+        return try await withSpan(name, context: context ?? .current ?? .topLevel, ofKind: kind, isolation: isolation, body)
+    }
+
+    /// A span the caller ends (a request whose stream outlives its handler); nil when tracing is off.
+    public static func start(_ name: String, kind: SpanKind, context: ServiceContext) -> (any Span)? {
+        guard enabled else { return nil }
+        return startSpan(name, context: context, ofKind: kind)
+    }
+}
+
+/// A W3C `traceparent`: version 00, a non-zero trace id and parent id, flags.
+struct TraceParent {
+    let traceID: String
+    let parentID: String
+    let flags: UInt8
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "00", parts[1].utf8.count == 32, parts[2].utf8.count == 16, parts[3].utf8.count == 2,
+              parts[1].utf8.allSatisfy(Self.isLowerHex), parts[2].utf8.allSatisfy(Self.isLowerHex),
+              parts[1] != String(repeating: "0", count: 32), parts[2] != String(repeating: "0", count: 16),
+              let flags = UInt8(parts[3], radix: 16)
+        else { return nil }
+        traceID = String(parts[1])
+        parentID = String(parts[2])
+        self.flags = flags
+    }
+
+    func with(sampled: Bool) -> String {
+        let flags = sampled ? (self.flags | 1) : (self.flags & ~1)
+        let hex = String(flags, radix: 16)
+        return "00-\(traceID)-\(parentID)-\(hex.count == 1 ? "0" + hex : hex)"
+    }
+
+    static func isLowerHex(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+    }
+}
+
+struct HeaderExtractor: Extractor {
+    func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
+}
+
+struct HeaderInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
+}
