@@ -9,6 +9,7 @@ import Handlers
 import Runs
 import Store
 import StorePostgres
+import Telemetry
 import Logging
 import OTel
 import Outbound
@@ -181,6 +182,9 @@ struct Serve: ParsableCommand {
             logger.critical("config.invalid", metadata: ["error": "\(error)"])
             throw ExitCode(78)  // EX_CONFIG
         }
+        Metrics.prime(agents: catalog.agents.map { agent in
+            (agent.id, agent.model.provider.rawValue, agent.model.name, agent.tools.map(\.spec.name))
+        })
         // Not dumpable: a process of the same user (an MCP server this worker started, say) cannot read this one's
         // memory or /proc/<pid>/environ (provider keys, the database URL, the webhook secret), nor attach to it.
         _ = agentfcgi_not_dumpable()

@@ -90,6 +90,32 @@ public enum Metrics {
         Counter(label: "agentfcgi_trace_spans_dropped_total").increment(by: count)
     }
 
+    /// Series that alerts watch, made at 0 when the worker starts: `increase()` cannot count the event that makes a
+    /// series, so the first failure after a start would otherwise go unseen.
+    public static func prime(agents: [(id: String, provider: String, model: String, tools: [String])]) {
+        for outcome in ["delivered", "retry", "failed"] {
+            Counter(label: "agentfcgi_webhook_deliveries_total", dimensions: [("outcome", outcome)]).increment(by: 0)
+        }
+        Counter(label: "agentfcgi_trace_spans_dropped_total").increment(by: 0)
+        Meter(label: "agentfcgi_open_streams").set(0)
+        Meter(label: "agentfcgi_runs_running").set(0)
+        for agent in agents {
+            for origin in ["langgraph", "openai", "mcp"] {
+                for status in ["success", "error", "timeout"] {
+                    Counter(label: "agentfcgi_runs_finished_total", dimensions: [("agent", agent.id), ("protocol", origin), ("status", status)])
+                        .increment(by: 0)
+                }
+            }
+            for outcome in ["ok", "error"] {
+                Counter(label: "agentfcgi_model_calls_total", dimensions: [("provider", agent.provider), ("model", agent.model), ("outcome", outcome)])
+                    .increment(by: 0)
+                for tool in agent.tools {
+                    Counter(label: "agentfcgi_tool_calls_total", dimensions: [("tool", tool), ("outcome", outcome)]).increment(by: 0)
+                }
+            }
+        }
+    }
+
     /// `#function` of a store method, as a label: `createRun(_:)` is `createRun`.
     public static func operationName(_ function: String) -> String {
         String(function.prefix { $0 != "(" })

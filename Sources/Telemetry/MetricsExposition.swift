@@ -71,7 +71,10 @@ public final class MetricsExposition: Sendable {
     public func gather(own: String, extra: String = "") -> String {
         var texts = [Self.labelling(own, worker: worker)]
         for name in liveWorkers() where name != worker {
-            if let text = Self.read("\(directory!)/\(name).prom") { texts.append(text) }
+            let path = "\(directory!)/\(name).prom"
+            // Alive but not writing (hung): its last figures would pass for current ones.
+            guard Self.age(path).map({ $0 < Self.staleAfter }) ?? false else { continue }
+            if let text = Self.read(path) { texts.append(text) }
         }
         if !extra.isEmpty { texts.append(extra) }
         return Self.merge(texts)
@@ -91,6 +94,17 @@ public final class MetricsExposition: Sendable {
             if worker == self.worker || Self.isLocked("\(directory)/\(worker).lock") { names.append(worker) }
         }
         return names.sorted()
+    }
+
+    /// A live worker writes its file every second; one not written for this long is left out of scrapes.
+    static let staleAfter: Double = 15
+
+    static func age(_ path: String) -> Double? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec - info.st_mtim.tv_sec) + Double(now.tv_nsec - info.st_mtim.tv_nsec) / 1e9
     }
 
     static func isLocked(_ path: String) -> Bool {
