@@ -20,6 +20,11 @@
 #                    BASELINE_PORT=18445); the streams run is then done once per round for each binary,
 #                    and the table adds the ratios new/baseline (A/B of two builds)
 #
+#   AGENTFCGI_ARGS, AGENTFCGI_BASELINE_ARGS   more options for the measured workers and for the baseline's
+#                    (space-separated), e.g. "--metrics-dir /tmp/m --otlp-endpoint http://127.0.0.1:18446/v1/traces"
+#   OTLP_SINK_PORT   optional: a trace collector stand-in on this port (bench/otlp_sink.py) that takes every
+#                    OTLP/HTTP POST and answers 200, for workers given --otlp-endpoint (bench/README.md, Tracing)
+#
 # Everything it writes goes to bench/out/ (git-ignored): raw wrk outputs in out/wrk/, logs in
 # out/logs/, the table in out/results.txt. It stops all it started when it ends, and exits 0
 # when the benchmark ran, whether or not the targets were met (the table says PASS/FAIL).
@@ -113,6 +118,10 @@ fi
 [[ -x $bin ]] || die "no agentfcgi binary at $bin"
 # A/B: the baseline binary is never built here; it must exist.
 baseline_bin=${AGENTFCGI_BASELINE_BIN:-}
+# shellcheck disable=SC2206 # split on spaces, as documented
+agent_args=(${AGENTFCGI_ARGS:-})
+# shellcheck disable=SC2206
+baseline_args=(${AGENTFCGI_BASELINE_ARGS:-})
 if [[ -n $baseline_bin ]]; then
     [[ -x $baseline_bin ]] || die "no agentfcgi binary at AGENTFCGI_BASELINE_BIN=$baseline_bin"
     [[ $BASELINE_PORT != "$HTTPS_PORT" && $BASELINE_PORT != "$HTTP_PORT" && $BASELINE_PORT != "$BENCH_PORT" ]] ||
@@ -268,17 +277,21 @@ nginx -p "$out/nginx" -c "$out/nginx/conf/nginx.conf"
 for _ in $(seq 50); do [[ -s $out/nginx/logs/nginx.pid ]] && break; sleep 0.1; done
 nginx_pid=$(cat "$out/nginx/logs/nginx.pid")
 
+if [[ -n ${OTLP_SINK_PORT:-} ]]; then
+    python3 "$here/otlp_sink.py" "$OTLP_SINK_PORT" "$out/otlp-sink.json" >"$out/logs/otlp-sink.log" 2>&1 &
+    pids+=($!)
+fi
 for ((i = 1; i <= WORKERS; i++)); do
     "$bin" serve --listen "unix:$run/agentfcgi-$i.sock" --config "$here/agents.yaml" \
         --socket-mode 0660 --socket-group www-data --log-level warning --worker-name "bench-$i" \
-        --database "$db" --auth off \
+        --database "$db" --auth off "${agent_args[@]}" \
         >"$out/logs/agentfcgi-$i.log" 2>&1 &
     pids+=($!)
     agent_pids+=($!)
     if [[ -n $baseline_bin ]]; then
         "$baseline_bin" serve --listen "unix:$run/agentfcgi-baseline-$i.sock" --config "$here/agents.yaml" \
             --socket-mode 0660 --socket-group www-data --log-level warning --worker-name "bench-baseline-$i" \
-            --database "$baseline_db" --auth off \
+            --database "$baseline_db" --auth off "${baseline_args[@]}" \
             >"$out/logs/agentfcgi-baseline-$i.log" 2>&1 &
         pids+=($!)
         baseline_pids+=($!)

@@ -41,6 +41,7 @@ final class WorkerMetrics: Sendable {
 
     /// Writes this worker's file every second until cancelled, so a scrape answered by another worker sees it.
     func publish(every interval: Duration = .seconds(1), logger: Logger) async {
+        guard exposition.shares else { return }
         var failing = false
         while !Task.isCancelled {
             do {

@@ -40,6 +40,9 @@ public final class MetricsExposition: Sendable {
 
     deinit { if lockFD >= 0 { close(lockFD) } }
 
+    /// Whether this worker writes its series for the others (a metrics folder is configured).
+    public var shares: Bool { directory != nil }
+
     /// Replaces this worker's file with `text` (this worker's series, unlabelled): a reader sees the old file or
     /// the new one, never half of one.
     public func publish(_ text: String) throws {
