@@ -39,12 +39,19 @@ public enum Traces {
     /// or none (a new trace). A malformed header is ignored, as W3C Trace Context says.
     public static func incoming(traceParent: String?, traceState: String?) -> ServiceContext {
         var context = ServiceContext.topLevel
-        guard enabled, let traceParent, let parsed = TraceParent(traceParent) else { return context }
-        let sampled = ratio >= 1 || (ratio > 0 && Double.random(in: 0..<1) < ratio)
-        var headers = ["traceparent": parsed.with(sampled: sampled)]
+        guard enabled, let traceParent, let decided = decide(traceParent, ratio: ratio, draw: Double.random(in: 0..<1)) else {
+            return context
+        }
+        var headers = ["traceparent": decided]
         if let traceState, traceState.utf8.count <= 512 { headers["tracestate"] = traceState }
         InstrumentationSystem.instrument.extract(headers, into: &context, using: HeaderExtractor())
         return context
+    }
+
+    /// A client's `traceparent` with the sampled flag of this server's draw (`draw` in 0..<1, sampled below
+    /// `ratio`); nil when it is malformed.
+    static func decide(_ traceParent: String, ratio: Double, draw: Double) -> String? {
+        TraceParent(traceParent)?.with(sampled: draw < ratio)
     }
 
     /// The `traceparent` of a context (the current one by default); nil without tracing or a span.

@@ -17,6 +17,19 @@ import Testing
         #expect(Traces.traceID(of: header) == "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
+    @Test func theServersDrawDecidesNotTheClientsFlag() {
+        let asked = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let unasked = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+        #expect(Traces.decide(asked, ratio: 0, draw: 0)?.hasSuffix("-00") == true)
+        #expect(Traces.decide(asked, ratio: 0.25, draw: 0.5)?.hasSuffix("-00") == true)
+        #expect(Traces.decide(unasked, ratio: 0.25, draw: 0.1)?.hasSuffix("-01") == true)
+        #expect(Traces.decide(unasked, ratio: 1, draw: 0.999)?.hasSuffix("-01") == true)
+        // Over many requests asking to be sampled, the share sampled is the ratio's, whatever the trace ids.
+        var sampled = 0
+        for _ in 0..<10_000 where Traces.decide(asked, ratio: 0.1, draw: Double.random(in: 0..<1))!.hasSuffix("-01") { sampled += 1 }
+        #expect((800...1200).contains(sampled), "\(sampled)")
+    }
+
     @Test(arguments: [
         "", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",

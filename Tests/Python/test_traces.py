@@ -200,6 +200,25 @@ def test_a_run_is_one_trace_from_the_client_to_the_model_the_tool_and_the_webhoo
     assert run_lines, "no run.completed line with the trace id"
 
 
+def test_a_malformed_traceparent_starts_a_trace_of_our_own(cluster):
+    tls = ssl.create_default_context(cafile=cluster["ca"])
+    bogus_trace = "ab" * 16
+    with httpx.Client(base_url=cluster["url"], verify=tls, timeout=60) as http:
+        for header in (f"00-{bogus_trace}-{'0' * 16}-01", f"00-{bogus_trace.upper()}-{CLIENT_PARENT}-01", "garbage" * 100):
+            response = http.post("/agents/search", json={}, headers={"X-Api-Key": cluster["key"], "traceparent": header,
+                                                                   "tracestate": "k=" + "v" * 5000})
+            assert response.status_code == 200, response.text
+        response = http.post("/agents/search", json={}, headers={"X-Api-Key": cluster["key"], "traceparent": "garbage"})
+        assert response.status_code == 200, response.text
+
+    def searches():
+        found = [s for s in read_spans(cluster["spans"]) if s["name"] == "POST /agents/search"]
+        return found if len(found) >= 4 else None
+
+    for span in wait_for("the searches' spans", searches):
+        assert span["parent_span_id"] == "" and span["trace_id"] not in (bogus_trace, CLIENT_TRACE), span
+
+
 def test_with_the_collector_down_requests_go_on_and_drops_are_counted(cluster):
     tls = ssl.create_default_context(cafile=cluster["ca"])
     cluster["receiver"].kill()
@@ -219,3 +238,19 @@ def test_with_the_collector_down_requests_go_on_and_drops_are_counted(cluster):
         # The exporter's timeout is 3 s per batch: a request that waited on it would show it.
         assert slowest < 2.5, slowest
         wait_for("the drop counter to rise", lambda: dropped(http) > before, timeout=30)
+
+
+def test_a_killed_workers_series_leave_the_scrape(cluster):
+    tls = ssl.create_default_context(cafile=cluster["ca"])
+    state = pathlib.Path(cluster["ca"]).parents[1]
+
+    def workers(http):
+        families = text_string_to_metric_families(http.get("/metrics").text)
+        return {s.labels["worker"] for f in families if f.name == "agentfcgi_worker_info" for s in f.samples}
+
+    with httpx.Client(base_url=cluster["url"], verify=tls, timeout=60) as http:
+        assert wait_for("both workers in a scrape", lambda: workers(http) == {"1", "2"})
+        os.kill(int((state / "run" / "worker-2.pid").read_text()), signal.SIGKILL)
+        # nginx passes the scrape to the worker left; the dead one's file is still there, its lock is not.
+        assert wait_for("the dead worker to leave the scrape", lambda: workers(http) == {"1"}, timeout=20)
+        assert (state / "data" / "metrics" / "2.prom").exists()
