@@ -365,7 +365,7 @@ ${as_worker:+  workers    run as user $worker_user; the database is its own, the
 }  API key    $API_KEY   (admin; also in $STATE/api-key)
   webhooks   signed with the secret in $STATE/webhook-secret (AGENTFCGI_WEBHOOK_SECRET)
 
-Try (every call but /ok and /info needs the key):
+Try (every call but /ok, /info and /metrics needs the key):
   key=\$(cat $STATE/api-key)
   curl --cacert $ca -N $base/runs/stream -H "X-Api-Key: \$key" -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'
   curl --cacert $ca $base/runs/wait -H "X-Api-Key: \$key" -H 'Content-Type: application/json' -d '{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"Hello there"}]}}'

@@ -101,7 +101,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Runs one API key may have waiting in the queue; more are refused with 429 (0: no limit).")
     var maxPendingRuns = 1000
 
-    @Option(help: "required: every operation but /ok and /info needs an API key (agentfcgi keys create). off: none does (development only).")
+    @Option(help: "required: every operation but /ok, /info and /metrics needs an API key (agentfcgi keys create). off: none does (development only).")
     var auth = "required"
 
     // Tests of crons: every worker given the same START@ANCHOR*RATE schedules by the same fast clock.
