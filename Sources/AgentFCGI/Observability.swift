@@ -89,8 +89,8 @@ final class WorkerTracing: Sendable {
         config.traces.otlpExporter.protocol = .httpProtobuf
         config.traces.otlpExporter.endpoint = endpoint
         config.traces.otlpExporter.timeout = .seconds(3)
-        // Parent-based: a request's own decision (Traces.incoming) holds for everything the request leads to.
-        config.traces.sampler = .parentBasedTraceIDRatio(ratio: ratio) ?? .parentBasedAlwaysOff
+        // Every span made is recorded: spans are made only inside a trace this server's draw sampled (Traces).
+        config.traces.sampler = .alwaysOn
         config.traces.batchSpanProcessor.maxQueueSize = 4096
         config.traces.batchSpanProcessor.maxExportBatchSize = 512
         config.traces.batchSpanProcessor.scheduleDelay = .seconds(1)

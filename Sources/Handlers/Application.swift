@@ -127,9 +127,11 @@ public struct Application: Sendable {
                                  headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))]))
             return .immediate(finish(error.response(for: request), request, route: "unmatched", arrived: arrived))
         case .found(let route, let parameters):
-            guard Traces.enabled else { return found(route, parameters, request, arrived: arrived) }
-            // Traced: the whole answer (an inline one too) in the request's server span, its stream included.
-            let parent = Traces.incoming(traceParent: request.headers["traceparent"], traceState: request.headers["tracestate"])
+            // Sampled (tracing on, and this server's draw): the whole answer, an inline one too, in the request's
+            // server span, its stream included. Otherwise no span at all.
+            guard Traces.enabled,
+                  let parent = Traces.incoming(traceParent: request.headers["traceparent"], traceState: request.headers["tracestate"])
+            else { return found(route, parameters, request, arrived: arrived) }
             return .deferred { [self] in
                 guard let span = Traces.start("\(request.method) \(route.path)", kind: .server, context: parent) else {
                     return await found(route, parameters, request, arrived: arrived).response()
@@ -138,7 +140,7 @@ public struct Application: Sendable {
                 span.attributes["http.route"] = route.path
                 span.attributes["agentfcgi.request.id"] = request.requestID
                 var response = await ServiceContext.withValue(span.context) {
-                    await found(route, parameters, request, arrived: arrived).response()
+                    await Traces.$active.withValue(true) { await found(route, parameters, request, arrived: arrived).response() }
                 }
                 span.attributes["http.response.status_code"] = response.status
                 if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
@@ -146,7 +148,7 @@ public struct Application: Sendable {
                 if case .stream(let heartbeat, let body) = response.body {
                     response.body = .stream(heartbeat: heartbeat) { writer in
                         defer { ending.end() }
-                        try await ServiceContext.withValue(span.context) { try await body(writer) }
+                        try await ServiceContext.withValue(span.context) { try await Traces.$active.withValue(true) { try await body(writer) } }
                     }
                 } else {
                     ending.end()

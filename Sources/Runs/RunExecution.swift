@@ -72,7 +72,8 @@ final class RunExecution: Sendable {
         let collected = Collected(agentID: agent.id)
         let started = ContinuousClock.now
         Metrics.runStarted(agent: agent.id, protocol: origin)
-        let outcome = await Traces.span("invoke_agent \(agent.id)", context: Traces.context(traceParent: traceParent)) { span in
+        // The request's trace when it was sampled; a run no sampled request made (a cron's) is drawn on its own.
+        let outcome = await Traces.span("invoke_agent \(agent.id)", continuing: traceParent, root: true) { span in
             span.attributes["gen_ai.operation.name"] = "invoke_agent"
             span.attributes["gen_ai.agent.name"] = agent.id
             span.attributes["gen_ai.provider.name"] = agent.model.provider.semanticName

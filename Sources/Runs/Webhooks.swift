@@ -149,8 +149,8 @@ public final class WebhookDispatcher: Sendable {
             for delivery in due {
                 group.addTask {
                     // Each attempt continues the trace of the request that made its run.
-                    let parent = Traces.enabled ? await self.traceContext(run: delivery.runID) : nil
-                    await Traces.span("webhook \(delivery.eventType)", kind: .client, context: parent) { span in
+                    let parent = Traces.enabled ? await self.traceParent(run: delivery.runID) : nil
+                    await Traces.span("webhook \(delivery.eventType)", kind: .client, continuing: parent, root: false) { span in
                         span.attributes["agentfcgi.webhook.id"] = delivery.id
                         span.attributes["agentfcgi.run.id"] = delivery.runID
                         await self.attempt(delivery)
@@ -160,9 +160,9 @@ public final class WebhookDispatcher: Sendable {
         }
     }
 
-    func traceContext(run id: String) async -> ServiceContext? {
-        guard let job = try? await store.run(id)?.job, let parent = try? RunJob.decode(job).traceParent else { return nil }
-        return Traces.context(traceParent: parent)
+    func traceParent(run id: String) async -> String? {
+        guard let job = try? await store.run(id)?.job else { return nil }
+        return try? RunJob.decode(job).traceParent
     }
 
     public static let noSecret = "refused: no signing secret configured (webhooks.secret_env)"

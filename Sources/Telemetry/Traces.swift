@@ -4,20 +4,24 @@ import Tracing
 /// Spans and W3C trace context for the layers, over swift-distributed-tracing: the executable bootstraps a tracer
 /// (swift-otel) only when a collector is configured; until then every helper here is a plain call.
 ///
-/// Sampling is decided once, where a trace enters this server: a client's `traceparent` keeps its trace id and
-/// parent, but its sampled flag is replaced by this server's own draw at the configured ratio, so no client can make
-/// the server record (and export) more than that. Everything after follows the parent's decision (the tracer's
-/// sampler is parent-based), across tasks and workers: a run stores the `traceparent` of the request that made it.
-/// Outgoing HTTP (model providers, tools, webhooks) goes through AsyncHTTPClient, which makes its own client span
-/// under the current one and sends its `traceparent`.
+/// Sampling is decided once, where a trace enters this server, by this server's own draw at the configured ratio:
+/// a request (a client's `traceparent` keeps its trace id and parent, never its sampled flag, so no client can make
+/// the server record more than that), or a run that no sampled request made (a cron's, say). Work outside a sampled
+/// trace makes no span at all, so tracing that is configured but not sampled costs a draw per request. Inside one,
+/// everything follows: the task-local `active` marks it, and a run stores the `traceparent` of the request that made
+/// it, so any worker that runs it continues the trace. Outgoing HTTP (model providers, tools, webhooks) goes through
+/// AsyncHTTPClient, which makes its own client span under the current one and sends its `traceparent`.
 public enum Traces {
     private static let state = Atomic<UInt64>(0)
     private static let content = Atomic<Bool>(false)
 
-    /// Tracing is on: spans are made (sampled or not) and contexts travel.
+    /// Inside a sampled trace: its spans are current.
+    @TaskLocal public static var active = false
+
+    /// Tracing is configured (a tracer is bootstrapped).
     public static var enabled: Bool { state.load(ordering: .relaxed) != 0 }
 
-    /// The share of incoming traces recorded, 0...1.
+    /// The share of traces recorded, 0...1.
     public static var ratio: Double {
         let bits = state.load(ordering: .relaxed)
         return bits == 0 ? 0 : Double(bitPattern: bits & ~(1 << 63))
@@ -28,20 +32,26 @@ public enum Traces {
 
     /// Called once by the process that bootstrapped a tracer.
     public static func enable(ratio: Double, recordContent: Bool) {
-        // The top bit marks "on", so that a ratio of 0 (ids in logs and on runs, nothing exported) is on too.
+        // The top bit marks "on", so that a ratio of 0 (nothing recorded) is configured too.
         state.store(Double(min(max(ratio, 0), 1)).bitPattern | (1 << 63), ordering: .relaxed)
         content.store(recordContent, ordering: .relaxed)
     }
 
+    /// This server's draw: whether a new trace is recorded.
+    static func draw() -> Bool {
+        let ratio = ratio
+        return ratio >= 1 || (ratio > 0 && Double.random(in: 0..<1) < ratio)
+    }
+
     // MARK: - Context
 
-    /// The context a request continues: its `traceparent` (and `tracestate`) with this server's sampling decision,
-    /// or none (a new trace). A malformed header is ignored, as W3C Trace Context says.
-    public static func incoming(traceParent: String?, traceState: String?) -> ServiceContext {
+    /// The context a request's span continues when the request is sampled: the client's `traceparent` (and
+    /// `tracestate`) with the sampled flag set, or a new trace; nil when it is not sampled (or tracing is off). A
+    /// malformed header is ignored, as W3C Trace Context says.
+    public static func incoming(traceParent: String?, traceState: String?) -> ServiceContext? {
+        guard enabled, draw() else { return nil }
         var context = ServiceContext.topLevel
-        guard enabled, let traceParent, let decided = decide(traceParent, ratio: ratio, draw: Double.random(in: 0..<1)) else {
-            return context
-        }
+        guard let traceParent, let decided = decide(traceParent, ratio: 1, draw: 0) else { return context }
         var headers = ["traceparent": decided]
         if let traceState, traceState.utf8.count <= 512 { headers["tracestate"] = traceState }
         InstrumentationSystem.instrument.extract(headers, into: &context, using: HeaderExtractor())
@@ -54,9 +64,9 @@ public enum Traces {
         TraceParent(traceParent)?.with(sampled: draw < ratio)
     }
 
-    /// The `traceparent` of a context (the current one by default); nil without tracing or a span.
-    public static func traceParent(of context: ServiceContext? = .current) -> String? {
-        guard enabled, let context else { return nil }
+    /// The `traceparent` of the current span, inside a sampled trace; nil outside one.
+    public static func traceParent() -> String? {
+        guard enabled, active, let context = ServiceContext.current else { return nil }
         var headers: [String: String] = [:]
         InstrumentationSystem.instrument.inject(context, into: &headers, using: HeaderInjector())
         return headers["traceparent"]
@@ -77,15 +87,35 @@ public enum Traces {
 
     // MARK: - Spans
 
-    /// Runs `body` in a span when tracing is on; errors thrown mark the span failed.
-    public static func span<T>(_ name: String, kind: SpanKind = .internal, context: ServiceContext? = nil,
+    /// Runs `body` in a child span of the current sampled trace; outside one, runs it as it is.
+    public static func span<T>(_ name: String, kind: SpanKind = .internal, isolation: isolated (any Actor)? = #isolation,
+                               _ body: (any Span) async throws -> T) async rethrows -> T {
+        guard enabled, active else { return try await body(NoOpTracer.NoOpSpan(context: .topLevel)) }
+        return try await withSpan(name, context: .current ?? .topLevel, ofKind: kind, isolation: isolation, body)
+    }
+
+    /// Runs `body` in a span that continues `parent` (a stored `traceparent`), or, without one, in a new trace when
+    /// this server's draw says so (`root`); otherwise as it is.
+    public static func span<T>(_ name: String, kind: SpanKind = .internal, continuing parent: String?, root: Bool,
                                isolation: isolated (any Actor)? = #isolation,
                                _ body: (any Span) async throws -> T) async rethrows -> T {
         guard enabled else { return try await body(NoOpTracer.NoOpSpan(context: .topLevel)) }
-        return try await withSpan(name, context: context ?? .current ?? .topLevel, ofKind: kind, isolation: isolation, body)
+        let context: ServiceContext
+        if let parent, let continued = Self.context(traceParent: parent) {
+            context = continued
+        } else if active {
+            context = .current ?? .topLevel
+        } else if root, draw() {
+            context = .topLevel
+        } else {
+            return try await body(NoOpTracer.NoOpSpan(context: .topLevel))
+        }
+        return try await $active.withValue(true, operation: {
+            try await withSpan(name, context: context, ofKind: kind, isolation: isolation, body)
+        }, isolation: isolation)
     }
 
-    /// A span the caller ends (a request whose stream outlives its handler); nil when tracing is off.
+    /// A request's span, which the caller ends (its stream outlives the handler); nil when tracing is off.
     public static func start(_ name: String, kind: SpanKind, context: ServiceContext) -> (any Span)? {
         guard enabled else { return nil }
         return startSpan(name, context: context, ofKind: kind)
