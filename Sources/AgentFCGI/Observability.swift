@@ -91,8 +91,10 @@ final class WorkerTracing: Sendable {
         config.traces.otlpExporter.timeout = .seconds(3)
         // Every span made is recorded: spans are made only inside a trace this server's draw sampled (Traces).
         config.traces.sampler = .alwaysOn
-        config.traces.batchSpanProcessor.maxQueueSize = 4096
-        config.traces.batchSpanProcessor.maxExportBatchSize = 512
+        // The processor sends one batch per tick, and ticks early only when the queue is full: batches as large as
+        // the collector takes comfortably keep up with thousands of spans a second.
+        config.traces.batchSpanProcessor.maxQueueSize = 8192
+        config.traces.batchSpanProcessor.maxExportBatchSize = 2048
         config.traces.batchSpanProcessor.scheduleDelay = .seconds(1)
         config.traces.batchSpanProcessor.exportTimeout = .seconds(5)
         let environment = ProcessInfo.processInfo.environment.filter { Self.allowedEnvironment.contains($0.key) }
