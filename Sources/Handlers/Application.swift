@@ -27,7 +27,7 @@ public struct Dependencies: Sendable {
     public var engine: RunEngine?
     /// Signs webhook deliveries; without it runs may not ask for a `webhook`.
     public var webhookSigner: WebhookSigner?
-    /// Every operation but health and info needs an API key with the operation's scope.
+    /// Every operation but health, info and metrics needs an API key with the operation's scope.
     public var requireKeys: Bool
     /// The host's series in Prometheus text, for `GET /metrics`; nil: no metrics (404).
     public var metrics: (@Sendable () async -> String)?
@@ -127,35 +127,47 @@ public struct Application: Sendable {
                                  headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))]))
             return .immediate(finish(error.response(for: request), request, route: "unmatched", arrived: arrived))
         case .found(let route, let parameters):
-            // Sampled (tracing on, and this server's draw): the whole answer, an inline one too, in the request's
-            // server span, its stream included. Otherwise no span at all.
+            // Sampled (tracing on, and this server's draw): the whole answer in the request's server span, its stream
+            // included; an inline answer stays inline. Otherwise no span at all.
             guard Traces.enabled,
-                  let parent = Traces.incoming(traceParent: request.headers["traceparent"], traceState: request.headers["tracestate"])
+                  let parent = Traces.incoming(traceParent: request.headers["traceparent"], traceState: request.headers["tracestate"]),
+                  let span = Traces.start("\(request.method) \(route.path)", kind: .server, context: parent)
             else { return found(route, parameters, request, arrived: arrived) }
-            return .deferred { [self] in
-                guard let span = Traces.start("\(request.method) \(route.path)", kind: .server, context: parent) else {
-                    return await found(route, parameters, request, arrived: arrived).response()
+            span.attributes["http.request.method"] = request.method
+            span.attributes["http.route"] = route.path
+            span.attributes["agentfcgi.request.id"] = request.requestID
+            let dispatch = ServiceContext.withValue(span.context) {
+                Traces.$active.withValue(true) { found(route, parameters, request, arrived: arrived) }
+            }
+            // Held by what the transport may drop unrun (a deferred answer, a stream), which then ends the span.
+            let ending = SpanEnding(span)
+            switch dispatch {
+            case .immediate(let response):
+                return .immediate(Self.ending(ending, response))
+            case .deferred(let work):
+                return .deferred {
+                    let response = await ServiceContext.withValue(span.context) { await Traces.$active.withValue(true) { await work() } }
+                    return Self.ending(ending, response)
                 }
-                span.attributes["http.request.method"] = request.method
-                span.attributes["http.route"] = route.path
-                span.attributes["agentfcgi.request.id"] = request.requestID
-                var response = await ServiceContext.withValue(span.context) {
-                    await Traces.$active.withValue(true) { await found(route, parameters, request, arrived: arrived).response() }
-                }
-                span.attributes["http.response.status_code"] = response.status
-                if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
-                let ending = SpanEnding(span)
-                if case .stream(let heartbeat, let body) = response.body {
-                    response.body = .stream(heartbeat: heartbeat) { writer in
-                        defer { ending.end() }
-                        try await ServiceContext.withValue(span.context) { try await Traces.$active.withValue(true) { try await body(writer) } }
-                    }
-                } else {
-                    ending.end()
-                }
-                return response
             }
         }
+    }
+
+    /// Notes the status on a request's span and ends it: now, or when its stream ends.
+    private static func ending(_ ending: SpanEnding, _ response: Response) -> Response {
+        let span = ending.span
+        span.attributes["http.response.status_code"] = response.status
+        if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        guard case .stream(let heartbeat, let body) = response.body else {
+            ending.end()
+            return response
+        }
+        var response = response
+        response.body = .stream(heartbeat: heartbeat) { writer in
+            defer { ending.end() }
+            try await ServiceContext.withValue(span.context) { try await Traces.$active.withValue(true) { try await body(writer) } }
+        }
+        return response
     }
 
     /// A matched route's answer: inline on this thread when it can be, else deferred to a Task.
@@ -262,7 +274,7 @@ public func makeApp(_ dependencies: Dependencies) -> Application {
 /// Ends a request's span once: after its stream, or when the stream is dropped unwritten (the client left before the
 /// head went out, and the transport released the body without running it).
 final class SpanEnding: Sendable {
-    private let span: any Span
+    let span: any Span
     private let open = Atomic<Bool>(true)
 
     init(_ span: any Span) { self.span = span }
