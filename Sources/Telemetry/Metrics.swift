@@ -7,110 +7,129 @@ import Synchronization
 /// Labels are bounded: route templates never ids, agents, tools and models from the configuration, tenants capped
 /// (`TenantLabels`). One name always carries the same label names (Prometheus' rule; the backend stops otherwise).
 public enum Metrics {
+    // swift-metrics' constructors ask the backend each time, which checks the names and takes its lock; the objects
+    // are made once per label set here instead. The backend is bootstrapped before the first metric is recorded (an
+    // object made before that would stay a no-op).
+    private static let counters = Handles<Counter>()
+    private static let timers = Handles<Timer>()
+    private static let meters = Handles<Meter>()
+
+    static func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
+        counters.get(label, dimensions) { Counter(label: label, dimensions: dimensions) }
+    }
+
+    static func timer(_ label: String, _ dimensions: [(String, String)]) -> Timer {
+        timers.get(label, dimensions) { Timer(label: label, dimensions: dimensions) }
+    }
+
+    static func meter(_ label: String) -> Meter {
+        meters.get(label, []) { Meter(label: label) }
+    }
+
     public static func httpRequest(route: String, method: String, status: Int, duration: Duration) {
         let method = knownMethods.contains(method) ? method : "other"
-        Counter(label: "agentfcgi_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))])
+        counter("agentfcgi_http_requests_total", [("route", route), ("method", method), ("status", String(status))])
             .increment()
-        Timer(label: "agentfcgi_http_request_duration_seconds", dimensions: [("route", route), ("method", method)])
+        timer("agentfcgi_http_request_duration_seconds", [("route", route), ("method", method)])
             .recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
     public static func runStarted(agent: String, protocol origin: String) {
-        Counter(label: "agentfcgi_runs_started_total", dimensions: [("agent", agent), ("protocol", origin)]).increment()
-        Meter(label: "agentfcgi_runs_running").increment()
+        counter("agentfcgi_runs_started_total", [("agent", agent), ("protocol", origin)]).increment()
+        meter("agentfcgi_runs_running").increment()
     }
 
     /// `status`: success, error, timeout, interrupted (cancelled or stopped) or pending (handed back at shutdown).
     public static func runFinished(agent: String, protocol origin: String, status: String, duration: Duration) {
-        Counter(label: "agentfcgi_runs_finished_total", dimensions: [("agent", agent), ("protocol", origin), ("status", status)]).increment()
-        Timer(label: "agentfcgi_run_duration_seconds", dimensions: [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
-        Meter(label: "agentfcgi_runs_running").decrement()
+        counter("agentfcgi_runs_finished_total", [("agent", agent), ("protocol", origin), ("status", status)]).increment()
+        timer("agentfcgi_run_duration_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        meter("agentfcgi_runs_running").decrement()
     }
 
     /// From a background run's creation (or its `after_seconds`) to a worker starting it.
     public static func queueWait(agent: String, _ duration: Duration) {
-        Timer(label: "agentfcgi_run_queue_wait_seconds", dimensions: [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        timer("agentfcgi_run_queue_wait_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     /// From the run's start to its first event that a client sees, and to the model's first token.
     public static func firstEvent(agent: String, _ duration: Duration) {
-        Timer(label: "agentfcgi_run_first_event_seconds", dimensions: [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        timer("agentfcgi_run_first_event_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     public static func firstToken(agent: String, _ duration: Duration) {
-        Timer(label: "agentfcgi_run_first_token_seconds", dimensions: [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        timer("agentfcgi_run_first_token_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     public static func tokens(agent: String, tenant: String, input: Int, output: Int) {
         let tenant = TenantLabels.shared.label(tenant)
         if input > 0 {
-            Counter(label: "agentfcgi_tokens_total", dimensions: [("agent", agent), ("tenant", tenant), ("type", "input")]).increment(by: input)
+            counter("agentfcgi_tokens_total", [("agent", agent), ("tenant", tenant), ("type", "input")]).increment(by: input)
         }
         if output > 0 {
-            Counter(label: "agentfcgi_tokens_total", dimensions: [("agent", agent), ("tenant", tenant), ("type", "output")]).increment(by: output)
+            counter("agentfcgi_tokens_total", [("agent", agent), ("tenant", tenant), ("type", "output")]).increment(by: output)
         }
     }
 
     /// `outcome`: ok, error (the tool answered with a failure) or cancelled.
     public static func toolCall(tool: String, outcome: String, duration: Duration) {
-        Counter(label: "agentfcgi_tool_calls_total", dimensions: [("tool", tool), ("outcome", outcome)]).increment()
-        Timer(label: "agentfcgi_tool_call_duration_seconds", dimensions: [("tool", tool)]).recordNanoseconds(duration.telemetryNanoseconds)
+        counter("agentfcgi_tool_calls_total", [("tool", tool), ("outcome", outcome)]).increment()
+        timer("agentfcgi_tool_call_duration_seconds", [("tool", tool)]).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     /// `outcome`: ok, error or cancelled.
     public static func modelCall(provider: String, model: String, outcome: String, duration: Duration) {
-        Counter(label: "agentfcgi_model_calls_total", dimensions: [("provider", provider), ("model", model), ("outcome", outcome)])
+        counter("agentfcgi_model_calls_total", [("provider", provider), ("model", model), ("outcome", outcome)])
             .increment()
-        Timer(label: "agentfcgi_model_call_duration_seconds", dimensions: [("provider", provider), ("model", model)])
+        timer("agentfcgi_model_call_duration_seconds", [("provider", provider), ("model", model)])
             .recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     /// `outcome`: delivered, retry (a failed attempt that will be tried again) or failed (given up).
     public static func webhookDelivery(outcome: String) {
-        Counter(label: "agentfcgi_webhook_deliveries_total", dimensions: [("outcome", outcome)]).increment()
+        counter("agentfcgi_webhook_deliveries_total", [("outcome", outcome)]).increment()
     }
 
     /// Event streams open in this process (SSE answers being written).
-    public static func streamOpened() { Meter(label: "agentfcgi_open_streams").increment() }
-    public static func streamClosed() { Meter(label: "agentfcgi_open_streams").decrement() }
+    public static func streamOpened() { meter("agentfcgi_open_streams").increment() }
+    public static func streamClosed() { meter("agentfcgi_open_streams").decrement() }
 
     /// `operation`: the store method (its name without arguments); `store`: sqlite or postgres.
     public static func storeOperation(store: String, operation: String, duration: Duration, failed: Bool) {
-        Timer(label: "agentfcgi_store_operation_duration_seconds", dimensions: [("store", store), ("operation", operation)])
+        timer("agentfcgi_store_operation_duration_seconds", [("store", store), ("operation", operation)])
             .recordNanoseconds(duration.telemetryNanoseconds)
         if failed {
-            Counter(label: "agentfcgi_store_errors_total", dimensions: [("store", store), ("operation", operation)]).increment()
+            counter("agentfcgi_store_errors_total", [("store", store), ("operation", operation)]).increment()
         }
     }
 
     /// Spans the trace exporter dropped (its queue full, the collector down or refusing).
     public static func spansDropped(_ count: Int) {
-        Counter(label: "agentfcgi_trace_spans_dropped_total").increment(by: count)
+        counter("agentfcgi_trace_spans_dropped_total").increment(by: count)
     }
 
     /// Series that alerts watch, made at 0 when the worker starts: `increase()` cannot count the event that makes a
     /// series, so the first failure after a start would otherwise go unseen.
     public static func prime(agents: [(id: String, provider: String, model: String, tools: [String])]) {
         for outcome in ["delivered", "retry", "failed"] {
-            Counter(label: "agentfcgi_webhook_deliveries_total", dimensions: [("outcome", outcome)]).increment(by: 0)
+            counter("agentfcgi_webhook_deliveries_total", [("outcome", outcome)]).increment(by: 0)
         }
-        Counter(label: "agentfcgi_trace_spans_dropped_total").increment(by: 0)
-        Meter(label: "agentfcgi_open_streams").set(0)
-        Meter(label: "agentfcgi_runs_running").set(0)
+        counter("agentfcgi_trace_spans_dropped_total").increment(by: 0)
+        meter("agentfcgi_open_streams").set(0)
+        meter("agentfcgi_runs_running").set(0)
         for agent in agents {
             for origin in ["langgraph", "openai", "mcp"] {
                 for status in ["success", "error", "timeout"] {
-                    Counter(label: "agentfcgi_runs_finished_total", dimensions: [("agent", agent.id), ("protocol", origin), ("status", status)])
+                    counter("agentfcgi_runs_finished_total", [("agent", agent.id), ("protocol", origin), ("status", status)])
                         .increment(by: 0)
                 }
             }
             for outcome in ["ok", "error"] {
-                Counter(label: "agentfcgi_model_calls_total", dimensions: [("provider", agent.provider), ("model", agent.model), ("outcome", outcome)])
+                counter("agentfcgi_model_calls_total", [("provider", agent.provider), ("model", agent.model), ("outcome", outcome)])
                     .increment(by: 0)
                 for tool in agent.tools {
-                    Counter(label: "agentfcgi_tool_calls_total", dimensions: [("tool", tool), ("outcome", outcome)]).increment(by: 0)
+                    counter("agentfcgi_tool_calls_total", [("tool", tool), ("outcome", outcome)]).increment(by: 0)
                 }
             }
         }
@@ -177,5 +196,25 @@ public final class TenantLabels: Sendable {
 extension Duration {
     var telemetryNanoseconds: Int64 {
         components.seconds &* 1_000_000_000 &+ components.attoseconds / 1_000_000_000
+    }
+}
+
+/// Metric objects by name and label values.
+final class Handles<M: Sendable>: Sendable {
+    private let made = Mutex<[String: M]>([:])
+
+    func get(_ label: String, _ dimensions: [(String, String)], _ make: () -> M) -> M {
+        var key = label
+        for (_, value) in dimensions {
+            key.append("\u{1}")
+            key.append(value)
+        }
+        if let handle = made.withLock({ $0[key] }) { return handle }
+        let handle = make()
+        return made.withLock { made in
+            if let existing = made[key] { return existing }
+            made[key] = handle
+            return handle
+        }
     }
 }

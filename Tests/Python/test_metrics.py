@@ -52,7 +52,16 @@ def test_one_scrape_adds_up_to_the_traffic_sent_over_the_workers(base_url):
     key = create_key(tenant, "runs:write,runs:read,threads:write,threads:read,agents:read")
     headers = {"X-Api-Key": key}
     verify = tls()
+    # Other workers' files are up to a second old: earlier tests' last requests must be in them before counting.
     before = scrape(base_url)
+    while True:
+        time.sleep(1.2)
+        again = scrape(base_url)
+        if all(total(again, n, n + "_total", **l) == total(before, n, n + "_total", **l) for n, l in (
+                ("agentfcgi_http_requests", {"route": "/runs/wait", "method": "POST", "status": "200"}),
+                ("agentfcgi_http_requests", {"route": "unmatched", "status": "404"}))):
+            break
+        before = again
     waits_before = total(before, "agentfcgi_http_requests", "agentfcgi_http_requests_total", route="/runs/wait", method="POST", status="200")
     unmatched_before = total(before, "agentfcgi_http_requests", "agentfcgi_http_requests_total", route="unmatched", status="404")
 
@@ -76,7 +85,11 @@ def test_one_scrape_adds_up_to_the_traffic_sent_over_the_workers(base_url):
         tokens_out += completion.usage.completion_tokens
 
     runs = waits + chats
-    after = settle(base_url, lambda f: total(f, "agentfcgi_runs_finished", "agentfcgi_runs_finished_total", agent=AGENT) >= runs)
+    after = settle(base_url, lambda f: total(f, "agentfcgi_runs_finished", "agentfcgi_runs_finished_total", agent=AGENT) >= runs
+                   and total(f, "agentfcgi_http_requests", "agentfcgi_http_requests_total", route="/runs/wait", method="POST",
+                             status="200") - waits_before >= waits
+                   and total(f, "agentfcgi_http_requests", "agentfcgi_http_requests_total", route="unmatched",
+                             status="404") - unmatched_before >= 4)
 
     def counter(name, **labels):
         return total(after, name, name + "_total", **labels)

@@ -165,21 +165,7 @@ public struct JSONSchemaValidator: Sendable {
         }
     }
 
-    private static func quote(_ string: String) -> String {
-        var quoted = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": quoted += "\\\""
-            case "\\": quoted += "\\\\"
-            case "\n": quoted += "\\n"
-            case "\r": quoted += "\\r"
-            case "\t": quoted += "\\t"
-            case _ where scalar.value < 0x20: quoted += "\\u" + ("000" + String(scalar.value, radix: 16)).suffix(4)
-            default: quoted.unicodeScalars.append(scalar)
-            }
-        }
-        return quoted + "\""
-    }
+    private static func quote(_ string: String) -> String { string.jsonQuoted }
 }
 
 extension JSONSchemaValidator {
