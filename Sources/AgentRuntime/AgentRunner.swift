@@ -144,20 +144,14 @@ public struct AgentRunner: Sendable {
         let started = ContinuousClock.now
         let response: ModelResponse
         do {
-            response = try await Traces.span("chat \(agent.model.name)", kind: .client) { span in
-                span.attributes["gen_ai.operation.name"] = "chat"
-                span.attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
-                span.attributes["gen_ai.request.model"] = agent.model.name
-                let response = try await model.complete(request) { delta in
+            if let parent = Traces.parent(continuing: nil, root: false) {
+                response = try await tracedCall(model, request, agent: agent, messageID: messageID, under: parent, emit: emit)
+            } else {
+                response = try await model.complete(request) { delta in
                     if case .text(let text) = delta {
                         try await emit(.messageDelta(messageID: messageID, text: text))
                     }
                 }
-                span.attributes["gen_ai.usage.input_tokens"] = response.usage.inputTokens
-                span.attributes["gen_ai.usage.output_tokens"] = response.usage.outputTokens
-                span.attributes["gen_ai.response.finish_reasons"] = [response.finishReason]
-                if Traces.recordsContent { span.attributes["gen_ai.output.text"] = String(response.content.prefix(4096)) }
-                return response
             }
         } catch {
             Metrics.modelCall(provider: agent.model.provider.rawValue, model: agent.model.name,
@@ -166,6 +160,27 @@ public struct AgentRunner: Sendable {
         }
         Metrics.modelCall(provider: agent.model.provider.rawValue, model: agent.model.name, outcome: "ok", duration: ContinuousClock.now - started)
         return try await finishTurn(response, messageID: messageID, modelName: agent.model.name, turn: turn, emit: emit)
+    }
+
+    /// The model call in its `chat` span: apart from `modelTurn`, whose frame an open stream holds for the whole call.
+    @inline(never)
+    private func tracedCall(_ model: any ChatModel, _ request: ModelRequest, agent: AgentDefinition, messageID: String,
+                            under parent: ServiceContext, emit: @escaping @Sendable (RunEvent) async throws -> Void) async throws -> ModelResponse {
+        try await Traces.span("chat \(agent.model.name)", kind: .client, under: parent) { span in
+            span.attributes["gen_ai.operation.name"] = "chat"
+            span.attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
+            span.attributes["gen_ai.request.model"] = agent.model.name
+            let response = try await model.complete(request) { delta in
+                if case .text(let text) = delta {
+                    try await emit(.messageDelta(messageID: messageID, text: text))
+                }
+            }
+            span.attributes["gen_ai.usage.input_tokens"] = response.usage.inputTokens
+            span.attributes["gen_ai.usage.output_tokens"] = response.usage.outputTokens
+            span.attributes["gen_ai.response.finish_reasons"] = [response.finishReason]
+            if Traces.recordsContent { span.attributes["gen_ai.output.text"] = String(response.content.prefix(4096)) }
+            return response
+        }
     }
 
     /// The model's answer as the assistant's message, told to `emit`: apart from `modelTurn`, whose frame is held
@@ -197,7 +212,7 @@ public struct AgentRunner: Sendable {
                     let bound = memory.map { tool.bindingMemory($0) } ?? tool
                     let started = ContinuousClock.now
                     do {
-                        let outcome = try await Traces.span("execute_tool \(call.name)") { span in
+                        let outcome = try await Traces.span("execute_tool \(call.name)", under: Traces.parent(continuing: nil, root: false)) { span in
                             span.attributes["gen_ai.operation.name"] = "execute_tool"
                             span.attributes["gen_ai.tool.name"] = call.name
                             span.attributes["gen_ai.tool.call.id"] = call.id

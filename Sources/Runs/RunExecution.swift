@@ -73,7 +73,21 @@ final class RunExecution: Sendable {
         let started = ContinuousClock.now
         Metrics.runStarted(agent: agent.id, protocol: origin)
         // The request's trace when it was sampled; a run no sampled request made (a cron's) is drawn on its own.
-        let outcome = await Traces.span("invoke_agent \(agent.id)", continuing: traceParent, root: true) { span in
+        let outcome = if let parent = Traces.parent(continuing: traceParent, root: true) {
+            await traced(under: parent, attempt: attempt, collected: collected, started: started)
+        } else {
+            await run(attempt: attempt, collected: collected, started: started)
+        }
+        let usage = collected.usage
+        Metrics.runFinished(agent: agent.id, protocol: origin, status: outcome.status.rawValue, duration: ContinuousClock.now - started)
+        Metrics.tokens(agent: agent.id, tenant: tenant, input: usage.inputTokens, output: usage.outputTokens)
+        return outcome
+    }
+
+    /// The run in its `invoke_agent` span: apart from `execute`, so that an untraced run's frames hold no span.
+    @inline(never)
+    func traced(under parent: ServiceContext, attempt: Int, collected: Collected, started: ContinuousClock.Instant) async -> RunOutcome {
+        await Traces.span("invoke_agent \(agent.id)", under: parent) { span in
             span.attributes["gen_ai.operation.name"] = "invoke_agent"
             span.attributes["gen_ai.agent.name"] = agent.id
             span.attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
@@ -89,10 +103,6 @@ final class RunExecution: Sendable {
             }
             return outcome
         }
-        let usage = collected.usage
-        Metrics.runFinished(agent: agent.id, protocol: origin, status: outcome.status.rawValue, duration: ContinuousClock.now - started)
-        Metrics.tokens(agent: agent.id, tenant: tenant, input: usage.inputTokens, output: usage.outputTokens)
-        return outcome
     }
 
     @inline(never)

@@ -149,8 +149,9 @@ public final class WebhookDispatcher: Sendable {
             for delivery in due {
                 group.addTask {
                     // Each attempt continues the trace of the request that made its run.
-                    let parent = Traces.enabled ? await self.traceParent(run: delivery.runID) : nil
-                    await Traces.span("webhook \(delivery.eventType)", kind: .client, continuing: parent, root: false) { span in
+                    let stored = Traces.enabled ? await self.traceParent(run: delivery.runID) : nil
+                    guard let parent = Traces.parent(continuing: stored, root: false) else { return await self.attempt(delivery) }
+                    await Traces.span("webhook \(delivery.eventType)", kind: .client, under: parent) { span in
                         span.attributes["agentfcgi.webhook.id"] = delivery.id
                         span.attributes["agentfcgi.run.id"] = delivery.runID
                         await self.attempt(delivery)

@@ -87,29 +87,22 @@ public enum Traces {
 
     // MARK: - Spans
 
-    /// Runs `body` in a child span of the current sampled trace; outside one, runs it as it is.
-    public static func span<T>(_ name: String, kind: SpanKind = .internal, isolation: isolated (any Actor)? = #isolation,
-                               _ body: (any Span) async throws -> T) async rethrows -> T {
-        guard enabled, active else { return try await body(NoOpTracer.NoOpSpan(context: .topLevel)) }
-        return try await withSpan(name, context: .current ?? .topLevel, ofKind: kind, isolation: isolation, body)
+    /// The parent of a span that continues `parent` (a stored `traceparent`), or the current sampled trace, or,
+    /// with `root`, a new trace when this server's draw says so; nil: no span. Callers that hold a span for long (a
+    /// run) decide first, so that an untraced run's frames hold nothing of tracing.
+    public static func parent(continuing parent: String?, root: Bool) -> ServiceContext? {
+        guard enabled else { return nil }
+        if let parent, let continued = context(traceParent: parent) { return continued }
+        if active { return .current ?? .topLevel }
+        return root && draw() ? .topLevel : nil
     }
 
-    /// Runs `body` in a span that continues `parent` (a stored `traceparent`), or, without one, in a new trace when
-    /// this server's draw says so (`root`); otherwise as it is.
-    public static func span<T>(_ name: String, kind: SpanKind = .internal, continuing parent: String?, root: Bool,
+    /// Runs `body` in a span under `context` (from `parent(continuing:root:)`), inside a sampled trace; without a
+    /// context, as it is.
+    public static func span<T>(_ name: String, kind: SpanKind = .internal, under context: ServiceContext?,
                                isolation: isolated (any Actor)? = #isolation,
                                _ body: (any Span) async throws -> T) async rethrows -> T {
-        guard enabled else { return try await body(NoOpTracer.NoOpSpan(context: .topLevel)) }
-        let context: ServiceContext
-        if let parent, let continued = Self.context(traceParent: parent) {
-            context = continued
-        } else if active {
-            context = .current ?? .topLevel
-        } else if root, draw() {
-            context = .topLevel
-        } else {
-            return try await body(NoOpTracer.NoOpSpan(context: .topLevel))
-        }
+        guard let context else { return try await body(NoOpTracer.NoOpSpan(context: .topLevel)) }
         return try await $active.withValue(true, operation: {
             try await withSpan(name, context: context, ofKind: kind, isolation: isolation, body)
         }, isolation: isolation)
