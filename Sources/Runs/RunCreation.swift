@@ -159,18 +159,17 @@ extension RunEngine {
         return new
     }
 
-    /// The store checks the key's limit in the run's own transaction, less this process's stateless runs of the key.
+    /// The store checks the key's limit in the run's own transaction, counting every worker's stateless runs' places.
     /// A refused run's own new thread goes again.
     private func createRun(_ new: NewRun, _ quota: RunQuota?, ownThread thread: RunThread) async throws -> RunRecord {
         var new = new
-        new.maxConcurrentRuns = storedLimit(quota)
+        new.maxConcurrentRuns = quota?.maxConcurrentRuns
         do {
             let run = try await store.createRun(new)
             if let threadID = run.threadID { ring(Self.threadBell(threadID)) }
             return run
         } catch {
             if case .own(let id, _, _) = thread { _ = try? await store.deleteThread(id) }
-            if case StoreError.concurrentRunsExceeded = error { throw StoreError.concurrentRunsExceeded(limit: quota?.maxConcurrentRuns ?? 0) }
             throw error
         }
     }
@@ -272,7 +271,7 @@ extension RunEngine {
 /// never starts: a stream whose client left before the head went out is dropped by the transport without its body
 /// ever running, and the place goes back as the body's closure (and this with it) is released.
 public final class Admission: Sendable {
-    private let release: (@Sendable () -> Void)?
+    private let release: (@Sendable () async -> Void)?
     private let settle: (@Sendable (Usage) async -> Void)?
     /// The run's hold on its key's daily budget, when the key has one.
     let budget: BudgetMeter?
@@ -280,7 +279,7 @@ public final class Admission: Sendable {
     let caller: RunCaller
     private let open = Atomic<Bool>(true)
 
-    init(release: (@Sendable () -> Void)? = nil, budget: BudgetMeter? = nil, caller: RunCaller = RunCaller(tenant: "", keyID: nil),
+    init(release: (@Sendable () async -> Void)? = nil, budget: BudgetMeter? = nil, caller: RunCaller = RunCaller(tenant: "", keyID: nil),
          settle: (@Sendable (Usage) async -> Void)? = nil) {
         self.release = release
         self.budget = budget
@@ -291,14 +290,14 @@ public final class Admission: Sendable {
     /// The run is over: the place goes back and its usage is counted. Once; later calls do nothing.
     func end(_ usage: Usage) async {
         guard open.exchange(false, ordering: .acquiringAndReleasing) else { return }
-        release?()
+        await release?()
         await settle?(usage)
     }
 
     deinit {
         guard open.load(ordering: .acquiring) else { return }
-        release?()
-        // Never started: its reservation goes back.
+        // Never started: its place and its reservation go back.
+        if let release { Task { await release() } }
         if let budget { Task { await budget.settle(used: 0) } }
     }
 }

@@ -54,8 +54,8 @@ public final class RunEngine: Sendable {
     let scheduleClock: ScheduleClock
     private let local = Mutex<[String: LocalRun]>([:])
     private let claiming = Atomic<Bool>(true)
-    /// Stateless runs (not stored) in flight in this process, per API key.
-    private let statelessRuns = Mutex<[String: Int]>([:])
+    /// The store places of this process's stateless runs under their keys' `max_concurrent_runs`, renewed until given back.
+    private let places = Mutex<Set<String>>([])
     private let bells = Mutex<[String: (bell: Bell, users: Int)]>([:])
 
     public init(store: any AgentStore, workerID: String, logger: Logger, catalog: AgentCatalog, formats: RunFormats,
@@ -131,8 +131,8 @@ public final class RunEngine: Sendable {
 
     // MARK: - Admission
 
-    /// A stateless run's place under its key's `max_concurrent_runs`, checked against the key's stored runs on every
-    /// worker and its stateless runs in this process (which are not stored), and its daily token budget.
+    /// A stateless run's place under its key's `max_concurrent_runs`, counted in the store with the key's stored runs
+    /// and every worker's stateless runs, and its daily token budget.
     public func admitStateless(_ quota: RunQuota?, for job: RunJob) async throws -> Admission {
         guard let quota else { return Admission() }
         let budget = try await Budget.reserve(quota, estimate: { Budget.estimate(try agent(for: job), input: job.messages) }, store: store)
@@ -147,30 +147,44 @@ public final class RunEngine: Sendable {
 
     private func placing(_ quota: RunQuota, budget: BudgetMeter?) async throws -> Admission {
         guard let limit = quota.maxConcurrentRuns else { return settling(quota, budget: budget) }
-        // The place is taken here first, so that a stored run created meanwhile (`storedLimit`) already sees it.
-        let taken = statelessRuns.withLock { runs in
-            guard runs[quota.keyID, default: 0] < limit else { return false }
-            runs[quota.keyID, default: 0] += 1
-            return true
-        }
-        guard taken else { throw StoreError.concurrentRunsExceeded(limit: limit) }
-        let release: @Sendable () -> Void = { [self] in statelessRuns.withLock { $0[quota.keyID, default: 1] -= 1 } }
-        let stored: Int
+        let place = RandomID.uuid()
+        // Renewed from before the store has it, so no renewal can miss it.
+        places.withLock { _ = $0.insert(place) }
+        let taken: Bool
         do {
-            stored = try await store.activeRunCount(key: quota.keyID)
+            taken = try await store.takeRunPlace(place, key: quota.keyID, limit: limit, until: leaseDeadline)
         } catch {
-            release()
+            places.withLock { _ = $0.remove(place) }
             throw error
         }
-        let mine = statelessRuns.withLock { $0[quota.keyID, default: 0] }
-        guard stored + mine <= limit else {
-            release()
+        guard taken else {
+            places.withLock { _ = $0.remove(place) }
             throw StoreError.concurrentRunsExceeded(limit: limit)
         }
-        return settling(quota, budget: budget, release: release)
+        return settling(quota, budget: budget) { [self] in await giveBack(place) }
     }
 
-    private func settling(_ quota: RunQuota, budget: BudgetMeter?, release: (@Sendable () -> Void)? = nil) -> Admission {
+    /// A place no longer renewed lapses by itself within a lease, so one failed delete costs a lease's wait, no more.
+    private func giveBack(_ place: String) async {
+        places.withLock { _ = $0.remove(place) }
+        do {
+            try await store.releaseRunPlace(place)
+        } catch {
+            logger.warning("runs.place_release_failed", metadata: ["error": "\(error)", "lapses_in_s": "\(lease.seconds)"])
+        }
+    }
+
+    func renewPlaces() async {
+        let ids = places.withLock { Array($0) }
+        guard !ids.isEmpty else { return }
+        do {
+            try await store.renewRunPlaces(ids, until: leaseDeadline)
+        } catch {
+            logger.warning("runs.place_renewal_failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func settling(_ quota: RunQuota, budget: BudgetMeter?, release: (@Sendable () async -> Void)? = nil) -> Admission {
         Admission(release: release, budget: budget, caller: RunCaller(tenant: quota.tenant, keyID: quota.keyID)) { [self] usage in
             if let budget {
                 await budget.settle(used: usage.totalTokens)
@@ -201,12 +215,6 @@ public final class RunEngine: Sendable {
             }
             logger.error("usage.lost", metadata: ["key.id": .string(key), "tokens": "\(tokens)", "day": .string(day)])
         }
-    }
-
-    /// The limit a stored run is checked against in the store: what this process's stateless runs of the key leave.
-    func storedLimit(_ quota: RunQuota?) -> Int? {
-        guard let quota, let limit = quota.maxConcurrentRuns else { return nil }
-        return max(0, limit - statelessRuns.withLock { $0[quota.keyID, default: 0] })
     }
 
     // MARK: - Reader wake-ups
@@ -240,7 +248,7 @@ public final class RunEngine: Sendable {
 
     // MARK: - The loop
 
-    /// Every tick renew and relay; every 2 s close runs whose worker died; every 10 min prune.
+    /// Every tick renew and relay; every 2 s close runs whose worker died and renew stateless runs' places; every 10 min prune.
     public func run() async {
         let following = (store as? any EventNotifying).map { notifying in
             Task { [self] in
@@ -266,6 +274,7 @@ public final class RunEngine: Sendable {
         while !Task.isCancelled {
             await renew()
             if ticks % 8 == 0 { await expire() }
+            if ticks % 8 == 4 { await renewPlaces() }
             await claimBackground()
             if ticks % 2400 == 0 { await prune() }
             ticks += 1

@@ -37,7 +37,9 @@ public struct UnavailableStore: AgentStore {
     public func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord? { nil }
     public func releaseRun(_ id: String, worker: String) async throws -> Bool { false }
     public func recordSideEffect(run id: String, worker: String, call: JSONText) async throws { throw Unavailable() }
-    public func activeRunCount(key id: String) async throws -> Int { throw Unavailable() }
+    public func takeRunPlace(_ id: String, key: String, limit: Int, until: Date) async throws -> Bool { throw Unavailable() }
+    public func renewRunPlaces(_ ids: [String], until: Date) async throws { throw Unavailable() }
+    public func releaseRunPlace(_ id: String) async throws { throw Unavailable() }
     public func queuedRunCount() async throws -> Int { throw Unavailable() }
     public func runsWithoutJob(limit: Int) async throws -> [RunRecord] { [] }
     public func setJob(run id: String, _ job: JSONText) async throws -> Bool { throw Unavailable() }

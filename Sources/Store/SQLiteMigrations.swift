@@ -276,6 +276,18 @@ enum SQLiteMigrations {
                 CREATE INDEX cron_firings_by_status ON cron_firings(status, updated_at);
                 """)
         }
+        // Stateless runs are not stored, yet count under their key's max_concurrent_runs on every worker: each holds a
+        // place here while it runs, renewed by its worker, lapsing when that worker dies.
+        migrator.registerMigration("0010-run-places") { db in
+            try db.execute(sql: """
+                CREATE TABLE run_places (
+                    place_id TEXT PRIMARY KEY,
+                    key_id TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX run_places_by_key ON run_places(key_id, expires_at);
+                """)
+        }
         return migrator
     }
 }

@@ -63,10 +63,8 @@ extension SQLiteStore: RunStore {
                                    arguments: [try StoreLimits.merge(values: current, with: update, thread: threadID), threadID])
                 }
             }
-            if let keyID = run.keyID, let limit = run.maxConcurrentRuns {
-                let active = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status IN ('pending', 'running')",
-                                              arguments: [keyID]) ?? 0
-                if active >= limit { throw StoreError.concurrentRunsExceeded(limit: limit) }
+            if let keyID = run.keyID, let limit = run.maxConcurrentRuns, try Self.activeRuns(db, key: keyID, now: now) >= limit {
+                throw StoreError.concurrentRunsExceeded(limit: limit)
             }
             if let keyID = run.keyID, let limit = run.maxPendingRuns {
                 let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status = 'pending'", arguments: [keyID]) ?? 0
@@ -256,13 +254,6 @@ extension SQLiteStore: RunStore {
                 WHERE thread_id = ?
                 """, arguments: [threadStatus.rawValue, now, now, threadID])
             return true
-        }
-    }
-
-    public func activeRunCount(key id: String) async throws -> Int {
-        try await reading { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status IN ('pending', 'running')",
-                             arguments: [id]) ?? 0
         }
     }
 

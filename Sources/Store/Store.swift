@@ -72,8 +72,13 @@ public protocol RunStore: Sendable {
     func releaseRun(_ id: String, worker: String) async throws -> Bool
     /// Notes, durably and before the call, that a run started a non-idempotent tool call.
     func recordSideEffect(run id: String, worker: String, call: JSONText) async throws
-    /// Pending and running runs of an API key, on every worker.
-    func activeRunCount(key id: String) async throws -> Int
+    /// Takes a place for a stateless run (one that is not stored) under its key's `max_concurrent_runs`: counted with
+    /// the key's pending and running runs and every worker's places, in one write, so that workers and hosts share one
+    /// count. False when the key is at its limit. A place lapses at `until` unless renewed (its worker died).
+    func takeRunPlace(_ id: String, key: String, limit: Int, until: Date) async throws -> Bool
+    /// Keeps places of runs still going; the ones given back or lapsed are not brought back.
+    func renewRunPlaces(_ ids: [String], until: Date) async throws
+    func releaseRunPlace(_ id: String) async throws
     /// Background runs waiting in the queue, of every key (the metrics' queue depth).
     func queuedRunCount() async throws -> Int
     /// Pending runs queued before jobs were stored (no `job`), oldest first.

@@ -142,6 +142,12 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX cron_firings_by_status ON cron_firings(status, updated_at)",
         ]),
+        // Places of stateless runs (not stored) under their key's max_concurrent_runs, on every host; a place lapses
+        // when its worker stops renewing it.
+        ("0008-run-places", [
+            "CREATE TABLE run_places (place_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+            "CREATE INDEX run_places_by_key ON run_places(key_id, expires_at)",
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

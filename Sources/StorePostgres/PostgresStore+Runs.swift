@@ -70,12 +70,14 @@ extension PostgresStore: RunStore {
             if let keyID = run.keyID, run.maxConcurrentRuns != nil || run.maxPendingRuns != nil {
                 // The key's creations take turns, so two hosts cannot both pass a count at its limit.
                 _ = try await self.rows("SELECT pg_advisory_xact_lock(hashtext(\(keyID)))", on: connection)
-                let counts = try await self.rows("""
-                    SELECT COUNT(*) FILTER (WHERE status IN ('pending', 'running')) AS active, COUNT(*) FILTER (WHERE status = 'pending') AS pending
-                    FROM runs WHERE key_id = \(keyID) AND status IN ('pending', 'running')
-                    """, on: connection)
-                if let limit = run.maxConcurrentRuns, try counts[0].int("active") >= limit { throw StoreError.concurrentRunsExceeded(limit: limit) }
-                if let limit = run.maxPendingRuns, try counts[0].int("pending") >= limit { throw StoreError.pendingRunsExceeded(limit: limit) }
+                if let limit = run.maxConcurrentRuns, try await self.activeRuns(key: keyID, now: now, on: connection) >= limit {
+                    throw StoreError.concurrentRunsExceeded(limit: limit)
+                }
+                if let limit = run.maxPendingRuns, try await self.rows("""
+                    SELECT COUNT(*) AS pending FROM runs WHERE key_id = \(keyID) AND status = 'pending'
+                    """, on: connection)[0].int("pending") >= limit {
+                    throw StoreError.pendingRunsExceeded(limit: limit)
+                }
             }
             try await self.execute("""
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs, multitask_strategy,
@@ -272,10 +274,6 @@ extension PostgresStore: RunStore {
 
     public func run(_ id: String) async throws -> RunRecord? {
         try await fetchRun(id)?.0
-    }
-
-    public func activeRunCount(key id: String) async throws -> Int {
-        try await rows("SELECT COUNT(*) AS n FROM runs WHERE key_id = \(id) AND status IN ('pending', 'running')")[0].int("n")
     }
 
     public func queuedRunCount() async throws -> Int {

@@ -36,6 +36,53 @@ import Testing
         }
     }
 
+    /// A key's `max_concurrent_runs` is one count on every worker: two slow stateless streams on each of three
+    /// workers' own sockets, and two of the six get in; a stored run waits for them too. When a worker holding a
+    /// place is killed, its place lapses within a lease and the key runs again.
+    @Test func aKeysRunLimitHoldsAcrossWorkers() async throws {
+        try await withCluster(workers: 3) { cluster in
+            let key = try newKey(cluster, tenant: "live", scopes: "runs:write", extra: ["--max-concurrent-runs", "2"])
+            var admitted: [(worker: Int, client: FastCGIClient)] = []
+            var refused = 0
+            for worker in 1...3 {
+                for index in 0..<2 {
+                    let client = try FastCGIClient(socketPath: cluster.socketPath(worker))
+                    try client.send(method: "POST", uri: "/runs/stream", headers: ["X-Api-Key": key],
+                                    body: runBody(agent: "slow", message: "held \(worker) \(index) one two three four five six seven eight"))
+                    while !String(decoding: client.stdout, as: UTF8.self).contains("\r\n\r\n"), try client.read(limit: 65_536) > 0 {}
+                    let head = String(decoding: client.stdout, as: UTF8.self)
+                    if head.hasPrefix("Status: 429") {
+                        try client.readToEnd()
+                        let answer = String(decoding: client.stdout, as: UTF8.self)
+                        #expect(answer.contains("concurrent_runs_exceeded"), "\(answer.prefix(300))")
+                        refused += 1
+                    } else {
+                        #expect(!head.hasPrefix("Status:") || head.hasPrefix("Status: 200"), "\(head.prefix(300))")
+                        admitted.append((worker, client))
+                    }
+                }
+            }
+            #expect(admitted.count == 2, "admitted on workers \(admitted.map(\.worker))")
+            #expect(refused == 4)
+            let stored = try await cluster.fetch(.POST, "/runs", body: runBody(agent: "echo", message: "queued"), headers: [("X-Api-Key", key)])
+            #expect(stored.status == 429, "\(stored.status) \(stored.body.prefix(200))")
+
+            // The worker of the first admitted stream dies with its place held: the place lapses, the key runs again.
+            guard let holder = admitted.first?.worker else { return }
+            cluster.signal(worker: holder, SIGKILL)
+            _ = try await cluster.waitForExit(worker: holder)
+            for other in admitted where other.worker != holder { try other.client.readToEnd() }
+            let killed = ContinuousClock.now
+            var last = 0
+            try await cluster.waitUntil("the dead worker's place lapses", timeout: .seconds(30)) {
+                last = try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "again"), headers: [("X-Api-Key", key)]).status
+                return last == 200
+            }
+            #expect(last == 200)
+            #expect(ContinuousClock.now - killed < .seconds(25))
+        }
+    }
+
     /// nginx's cap on open streams per address holds for every spelling the app routes: a trailing slash reached the
     /// stream routes through `location /`, which has no cap (and the 1 MiB body limit instead of the run routes' 20).
     @Test func theStreamCapHoldsWithATrailingSlash() async throws {

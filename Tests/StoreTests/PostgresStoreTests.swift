@@ -95,6 +95,7 @@ import Testing
     @Test func background() async throws { let (c, _) = try await conformance(); try await c.backgroundQueueAndTakeover() }
     @Test func fairClaiming() async throws { let (c, _) = try await conformance(); try await c.claimingIsFairAcrossTenants() }
     @Test func pendingCap() async throws { let (c, _) = try await conformance(); try await c.pendingRunsPerKeyAreCapped() }
+    @Test func runPlaces() async throws { let (c, _) = try await conformance(); try await c.runPlacesShareTheKeysCount() }
     @Test func tokenReservations() async throws { let (c, _) = try await conformance(); try await c.tokenReservations() }
     @Test func webhooks() async throws { let (c, _) = try await conformance(); try await c.webhookDeliveries() }
     @Test func idempotency() async throws { let (c, _) = try await conformance(); try await c.idempotencyKeys() }

@@ -26,6 +26,7 @@ import Testing
     @Test func background() async throws { try await conformance.backgroundQueueAndTakeover() }
     @Test func fairClaiming() async throws { try await conformance.claimingIsFairAcrossTenants() }
     @Test func pendingCap() async throws { try await conformance.pendingRunsPerKeyAreCapped() }
+    @Test func runPlaces() async throws { try await conformance.runPlacesShareTheKeysCount() }
     @Test func tokenReservations() async throws { try await conformance.tokenReservations() }
     @Test func webhooks() async throws { try await conformance.webhookDeliveries() }
     @Test func idempotency() async throws { try await conformance.idempotencyKeys() }
@@ -54,7 +55,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0008-store-items", "0009-crons"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0008-store-items", "0009-crons", "0010-run-places"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

@@ -366,9 +366,10 @@ struct StoreConformance {
         var other = NewRun(id: "other", threadID: nil, assistantID: "x")
         other.keyID = "k2"
         _ = try await store.createRun(other)
-        #expect(try await store.activeRunCount(key: "k1") == 3)
-        #expect(try await store.activeRunCount(key: "k2") == 1)
-        #expect(try await store.activeRunCount(key: "none") == 0)
+        // k1 has 3 active runs, k2 one, "none" none: a place is free below those counts only.
+        #expect(try await store.takeRunPlace("k1-full", key: "k1", limit: 3, until: clock.now + 10) == false)
+        #expect(try await store.takeRunPlace("k2-free", key: "k2", limit: 2, until: clock.now + 10))
+        #expect(try await store.takeRunPlace("none-free", key: "none", limit: 1, until: clock.now + 10))
         #expect(try await store.runsWithoutJob(limit: 10).map(\.id) == ["old1", "old2", "other"])
         #expect(try await store.runsWithoutJob(limit: 1).map(\.id) == ["old1"])
         #expect(try await store.setJob(run: "old1", #"{"version":1,"agent_id":"x"}"#))
@@ -382,7 +383,8 @@ struct StoreConformance {
         }
         #expect(try await store.runsWithoutJob(limit: 10).map(\.id) == ["other"])
         #expect(try await store.finishRun("typed", worker: "w", RunCompletion(status: .success, messages: [], result: "{}")))
-        #expect(try await store.activeRunCount(key: "k1") == 2)
+        #expect(try await store.takeRunPlace("k1-room", key: "k1", limit: 3, until: clock.now + 10))
+        #expect(try await store.takeRunPlace("k1-over", key: "k1", limit: 3, until: clock.now + 10) == false)
     }
 
     /// Messages written outside runs: appended with a checkpoint; one removed from the middle closes the gap and
