@@ -208,7 +208,7 @@ render_nginx() { # upstreams of the agentfcgi server [upstreams of the baseline 
     PREFIX=$out/nginx UPSTREAMS=$1 \
         TLS_CERT=$out/certs/server.crt TLS_KEY=$out/certs/server.key \
         LISTEN_ADDR=127.0.0.1 HTTPS_PORT=$HTTPS_PORT HTTP_PORT=$HTTP_PORT \
-        NGINX_USER=www-data RATE=1000000r/s KEY_RATE=1000000r/s BURST=1000000 MAX_STREAMS=0 MAX_CONNS=0 \
+        NGINX_USER=www-data RATE=1000000r/s KEY_RATE=1000000r/s BURST=1000000 MAX_STREAMS=0 KEY_STREAMS=0 MAX_CONNS=0 \
         READ_TIMEOUT=600s \
         "$root/deploy/nginx/render.sh" >/dev/null
     local conf=$out/nginx/conf

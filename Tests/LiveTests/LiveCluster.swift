@@ -103,6 +103,7 @@ final class LiveCluster: @unchecked Sendable {
         environment["BURST"] = "10000"
         environment["MAX_STREAMS"] = "0"
         environment["MAX_CONNS"] = "0"
+        environment["KEY_STREAMS"] = "0"
         if getuid() == 0 { environment["NGINX_USER"] = "www-data" }
         environment.merge(nginxEnvironment) { _, new in new }
         try Self.runToEnd("/bin/bash", [Self.repository.appendingPathComponent("deploy/nginx/render.sh").path], environment: environment)

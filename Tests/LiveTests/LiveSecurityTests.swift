@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import NIOHTTP1
 import Foundation
 import Testing
 
@@ -80,6 +81,43 @@ import Testing
             }
             #expect(last == 200)
             #expect(ContinuousClock.now - killed < .seconds(25))
+        }
+    }
+
+    /// A key's streams, waits and joins are capped on the host (nginx's KEY_STREAMS), whichever worker holds them:
+    /// with 3 open, a fourth on any surface that waits for a run is a 429 in that surface's shape; the key's short
+    /// requests and another key's runs go on, and the key runs again once its streams end.
+    @Test func aKeysStreamsAndWaitsAreCappedOnTheHost() async throws {
+        try await withCluster(workers: 2, nginx: ["KEY_STREAMS": "3"]) { cluster in
+            let other = try newKey(cluster, tenant: "live", scopes: "runs:write")
+            let slow = runBody(agent: "slow", message: "one two three four five six seven eight nine ten")
+            let open = try (0..<3).map { _ in try cluster.curlStream("/runs/stream", body: slow) }
+            defer { for curl in open { curl.kill() } }
+            try await cluster.waitUntil("3 streams open") { cluster.logLines(containing: "run.started").count == 3 }
+            let echo = runBody(agent: "echo", message: "hi")
+            let chat = #"{"model":"echo","messages":[{"role":"user","content":"hi"}]}"#
+            let mcp = #"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
+            let refused: [(HTTPMethod, String, String?)] = [
+                (.POST, "/runs/stream", echo), (.POST, "/threads/t1/runs/stream/", echo), (.POST, "/runs/wait", echo),
+                (.POST, "/threads/t1/runs/wait", echo), (.GET, "/runs/r1/wait", nil), (.GET, "/threads/t1/runs/r1/join", nil),
+                (.GET, "/threads/t1/runs/r1/stream", nil), (.GET, "/threads/t1/stream", nil), (.POST, "/v1/chat/completions", chat),
+                (.POST, "/v1/responses", #"{"model":"echo","input":"hi"}"#), (.POST, "/mcp", mcp),
+            ]
+            for (method, path, body) in refused {
+                let answer = try await cluster.fetch(method, path, body: body, headers: [("Accept", "application/json, text/event-stream")])
+                #expect(answer.status == 429, "\(method) \(path): \(answer.status) \(answer.body.prefix(200))")
+                let shape = path.hasPrefix("/v1/") ? #""type":"rate_limit_error""# : #""code":"rate_limited""#
+                #expect(answer.body.contains(shape), "\(path): \(answer.body.prefix(200))")
+            }
+            #expect(try await cluster.fetch(.GET, "/threads/t1").status == 404)
+            #expect(try await cluster.fetch(.POST, "/runs/wait", body: echo, headers: [("X-Api-Key", other)]).status == 200)
+            for curl in open { curl.kill() }
+            var last = 0
+            try await cluster.waitUntil("the key's streams are free again") {
+                last = try await cluster.fetch(.POST, "/runs/wait", body: echo).status
+                return last == 200
+            }
+            #expect(last == 200)
         }
     }
 

@@ -24,6 +24,8 @@
 #   KEY_RATE      requests per API key                   (50r/s)
 #   BURST         burst allowed above either rate        (40)
 #   MAX_STREAMS   open SSE streams per client address, 0 = no limit  (32)
+#   KEY_STREAMS   streams, waits and joins in progress per API key on this host (SSE, /runs/wait, /join,
+#                 /v1, /mcp), 0 = no limit  (64)
 #   MAX_CONNS     requests in progress per client address on every route (each HTTP/2 stream
 #                 counts, open streams too), 0 = no limit  (64)
 #   READ_TIMEOUT  silence after which a stream is cut    (75s; the app pings every 15 s)
@@ -66,6 +68,7 @@ KEY_RATE=${KEY_RATE:-50r/s}
 BURST=${BURST:-40}
 MAX_STREAMS=${MAX_STREAMS:-32}
 MAX_CONNS=${MAX_CONNS:-64}
+KEY_STREAMS=${KEY_STREAMS:-64}
 READ_TIMEOUT=${READ_TIMEOUT:-75s}
 HEADER_TIMEOUT=${HEADER_TIMEOUT:-15s}
 BODY_TIMEOUT=${BODY_TIMEOUT:-30s}
@@ -99,6 +102,7 @@ matches KEY_RATE "$KEY_RATE" '^[0-9]+r/[sm]$' 'like 50r/s or 600r/m'
 matches BURST "$BURST" '^[0-9]+$' 'a whole number'
 matches MAX_STREAMS "$MAX_STREAMS" '^[0-9]+$' 'a whole number, 0 for no limit'
 matches MAX_CONNS "$MAX_CONNS" '^[0-9]+$' 'a whole number, 0 for no limit'
+matches KEY_STREAMS "$KEY_STREAMS" '^[0-9]+$' 'a whole number, 0 for no limit'
 matches READ_TIMEOUT "$READ_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 75s or 5m'
 matches HEADER_TIMEOUT "$HEADER_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 15s'
 matches BODY_TIMEOUT "$BODY_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 30s'
@@ -132,6 +136,8 @@ https_port_suffix=":$HTTPS_PORT"
 
 stream_limit_line="# no limit on open streams per address (MAX_STREAMS=0)"
 [[ $MAX_STREAMS == 0 ]] || stream_limit_line="limit_conn agentfcgi_streams $MAX_STREAMS;"
+key_stream_limit_line="# no limit on streams and waits per API key (KEY_STREAMS=0)"
+[[ $KEY_STREAMS == 0 ]] || key_stream_limit_line="limit_conn agentfcgi_key_streams $KEY_STREAMS;"
 conn_limit_line="# no limit on requests in progress per address (MAX_CONNS=0)"
 [[ $MAX_CONNS == 0 ]] || conn_limit_line="limit_conn agentfcgi_conns $MAX_CONNS;"
 
@@ -197,6 +203,7 @@ add SEND_TIMEOUT "$SEND_TIMEOUT"
 add HSTS_MAX_AGE "$HSTS_MAX_AGE"
 add STREAM_LIMIT_LINE "$stream_limit_line"
 add CONN_LIMIT_LINE "$conn_limit_line"
+add KEY_STREAM_LIMIT_LINE "$key_stream_limit_line"
 add METRICS_ALLOW_LINES "$metrics_allow_lines"
 add UPSTREAM_SERVERS "$upstream_servers"
 add CORS_ORIGIN_LINES "$cors_origin_lines"
