@@ -67,6 +67,13 @@ import Testing
             #expect(refused == 4)
             let stored = try await cluster.fetch(.POST, "/runs", body: runBody(agent: "echo", message: "queued"), headers: [("X-Api-Key", key)])
             #expect(stored.status == 429, "\(stored.status) \(stored.body.prefix(200))")
+            // The OpenAI and MCP surfaces count against the same places.
+            let chat = try await cluster.fetch(.POST, "/v1/chat/completions", body: #"{"model":"echo","messages":[{"role":"user","content":"hi"}]}"#,
+                                               headers: [("X-Api-Key", key)])
+            #expect(chat.status == 429 && chat.body.contains("concurrent_runs_exceeded"), "\(chat.status) \(chat.body.prefix(200))")
+            let call = try await cluster.fetch(.POST, "/mcp", body: #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#,
+                                               headers: [("X-Api-Key", key), ("Accept", "application/json, text/event-stream")])
+            #expect(call.body.contains("concurrent_runs_exceeded") || call.body.contains("max_concurrent_runs"), "\(call.status) \(call.body.prefix(300))")
 
             // The worker of the first admitted stream dies with its place held: the place lapses, the key runs again.
             guard let holder = admitted.first?.worker else { return }
