@@ -32,6 +32,11 @@ public struct RunProblem: Error, Sendable, Equatable {
     }
 
     static let interrupted = RunProblem(status: 409, code: "run_interrupted", message: "The run was interrupted before it finished.")
+
+    /// For a request waiting on a run that the store failed under: the run is not over, it goes back to the queue.
+    static let handedBack = RunProblem(status: 503, code: "store_busy",
+                                       message: "The database went out of reach during the run; the run goes back to the queue and runs again. Follow it at its Content-Location.",
+                                       retryAfter: 1)
 }
 
 /// A domain error that knows its problem. Every conformance is in this file, so that what a client sees for each
