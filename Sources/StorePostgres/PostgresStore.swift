@@ -120,10 +120,11 @@ public final class PostgresStore: Sendable {
     /// nginx's, that long; past the bound the wait is given up and the operation is `StoreError.busy` (503
     /// `store_busy`, Retry-After). Once `body` has its connection it is not cut short while that connection lives.
     ///
-    /// One more way to hang, seen when the server stopped: a query sent on a connection that closed in the same
-    /// instant (the pool had not yet heard) is never answered, not even with an error, and its run waited for ever,
-    /// renewing its lease. A connection that has closed can carry nothing more, so an operation still running a
-    /// second after its connection closed is given up as `StoreError.busy` too (its task is left to itself).
+    /// One more way to hang, seen once in six restarts of the server under runs: an event append never returned,
+    /// and its run held (and renewed) its lease for ever. Likely (not proven) a query written, without a promise, to
+    /// a connection whose pipeline closed in that instant, which nothing then answers. A connection that has closed
+    /// can carry nothing more, so an operation still running a second after its connection closed is given up as
+    /// `StoreError.busy` too (its task is left to itself).
     func leased<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let lease = Lease<T>()
         let operation = Task { [client] in
