@@ -86,6 +86,9 @@ let package = Package(
                 "Store",
                 "Telemetry",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // The pool's error type (`ConnectionPoolError`, which PostgresClient throws as it is): a server out of
+                // reach for a minute opens its circuit breaker, which the store answers as busy.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

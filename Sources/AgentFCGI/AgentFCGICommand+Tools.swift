@@ -125,12 +125,14 @@ let quietLogger: Logger = {
     return logger
 }()
 
-/// A SQLite path or a PostgreSQL URL.
-func openStore(_ database: String, connections: Int = 4, logger: Logger = quietLogger) throws -> any AgentStore {
+/// A SQLite path or a PostgreSQL URL. `busyTimeout`: seconds an operation waits for SQLite's lock or for a
+/// PostgreSQL connection before it fails as `StoreError.busy`.
+func openStore(_ database: String, connections: Int = 4, busyTimeout: Double = 10, logger: Logger = quietLogger) throws -> any AgentStore {
     if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
-        return try blocking { try await PostgresStore(url: database, maxConnections: connections, logger: logger) }
+        let wait = Duration.milliseconds(Int64(busyTimeout * 1000))
+        return try blocking { try await PostgresStore(url: database, maxConnections: connections, connectionWait: wait, logger: logger) }
     }
-    return try SQLiteStore(path: database)
+    return try SQLiteStore(path: database, busyTimeout: busyTimeout)
 }
 
 /// Runs async store work from a command-line subcommand (the root command stays synchronous: `serve` sets the

@@ -86,6 +86,9 @@ struct Serve: ParsableCommand {
     @Option(help: "PostgreSQL connections this worker may open at most.")
     var databaseConnections = 10
 
+    @Option(help: "Seconds a store operation waits for the database (SQLite: another process's write lock; PostgreSQL: a connection, while the server is busy, restarting or out of reach) before it is answered 503 store_busy.")
+    var busyTimeout: Double = 10
+
     @Option(help: "Hours that a finished run's events stay readable (stream resumption, join).")
     var eventRetentionHours = 24.0
 
@@ -126,6 +129,7 @@ struct Serve: ParsableCommand {
         guard (1...20).contains(maxRunAttempts), (0...10_000).contains(backgroundRuns), (0...1_000_000).contains(maxPendingRuns) else {
             throw ValidationError("--max-run-attempts must be 1...20, --background-runs 0...10000, --max-pending-runs 0...1000000")
         }
+        guard busyTimeout > 0, busyTimeout <= 600 else { throw ValidationError("--busy-timeout must be above 0 and at most 600 seconds") }
         guard eventRetentionHours > 0, runLeaseSeconds >= 1 else {
             throw ValidationError("--event-retention-hours must be positive, --run-lease-seconds at least 1")
         }
@@ -209,7 +213,7 @@ struct Serve: ParsableCommand {
 
         let store: any AgentStore
         do {
-            store = try openStore(database, connections: databaseConnections, logger: logger)
+            store = try openStore(database, connections: databaseConnections, busyTimeout: busyTimeout, logger: logger)
         } catch {
             logger.critical("store.open_failed", metadata: ["database": "\(database)", "error": "\(error)"])
             throw ExitCode(1)

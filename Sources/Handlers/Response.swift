@@ -70,6 +70,7 @@ public func reasonPhrase(_ status: Int) -> String {
     case 502: "Bad Gateway"
     case 503: "Service Unavailable"
     case 504: "Gateway Timeout"
+    case 507: "Insufficient Storage"
     default: "Status \(status)"
     }
 }

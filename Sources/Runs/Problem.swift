@@ -32,6 +32,11 @@ public struct RunProblem: Error, Sendable, Equatable {
     }
 
     static let interrupted = RunProblem(status: 409, code: "run_interrupted", message: "The run was interrupted before it finished.")
+
+    /// For a request waiting on a run that the store failed under: the run is not over, it goes back to the queue.
+    static let handedBack = RunProblem(status: 503, code: "store_busy",
+                                       message: "The database went out of reach during the run; the run goes back to the queue and runs again. Follow it at its Content-Location.",
+                                       retryAfter: 1)
 }
 
 /// A domain error that knows its problem. Every conformance is in this file, so that what a client sees for each
@@ -50,6 +55,8 @@ extension RunProblem: RunProblemConvertible {
         case let error as RunProblem: error
         case let error as RunFailure: error.problem
         case let error as UpstreamError: error.problem
+        // The store's own trouble (a stateless run's memory tool, say) says what it is rather than "internal".
+        case let error as StoreError where error == .busy || error == .full: error.problem
         default: nil
         }
     }
@@ -93,8 +100,13 @@ extension StoreError: RunProblemConvertible {
                        message: "This API key already has \(limit) runs waiting in the queue (the server's --max-pending-runs); wait for some to start.",
                        retryAfter: 5)
         case .busy:
-            RunProblem(status: 503, code: "store_busy", message: "The database is busy; nothing was changed. Try again in a moment.",
+            // SQLite's lock held by another process, or PostgreSQL out of reach (restarting, unreachable).
+            RunProblem(status: 503, code: "store_busy", message: "The database is busy or out of reach; nothing was changed. Try again in a moment.",
                        retryAfter: 1)
+        case .full:
+            // 507 rather than 503: not a moment's load that a retry outlasts, but the operator's to fix (docs/security.md).
+            RunProblem(status: 507, code: "store_full", message: "The server's storage is full; nothing was changed. Try again later.",
+                       retryAfter: 60)
         case .concurrentRunsExceeded(let limit):
             RunProblem(status: 429, code: "concurrent_runs_exceeded",
                        message: "This API key already has \(limit) runs pending or running (its max_concurrent_runs); wait for one to end.",

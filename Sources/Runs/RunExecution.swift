@@ -234,6 +234,19 @@ final class RunExecution: Sendable {
         let status: RunStatus
         let problem: RunProblem
         var tell = true
+        if error as? StoreError == .busy, local.stored {
+            // The store failed under the run (SQLite's lock past its timeout, PostgreSQL restarting or out of reach):
+            // the run did not fail, its writes did. It goes back to the queue for another attempt, as a run does when
+            // its worker stops. If the store cannot take even that, nothing more is written here: an error written
+            // now could land once the store is back and end a run that another attempt would finish. Its lease runs
+            // out instead, and expiry requeues it (or, after its attempts or a side effect, ends it as worker_lost),
+            // as it does a dead worker's run. Either way the thread gets its messages once, in the finishing transaction.
+            let released = await persistence.release()
+            logger.warning(released ? "run.released" : "run.left_to_expire", metadata: [
+                "reason": "store_unavailable", "attempt": "\(attempt)", "duration_ms": duration,
+            ])
+            return RunOutcome(status: .pending, error: .handedBack)
+        }
         if error is CancellationError || error is ClientDisconnected {
             let (action, reason) = local.cancellation ?? (.interrupt, error is ClientDisconnected ? "client_disconnected" : "cancelled")
             logger.info("run.cancelled", metadata: ["reason": .string(reason), "action": .string(action.rawValue), "duration_ms": duration])

@@ -33,7 +33,7 @@ public struct UnavailableStore: AgentStore {
     public func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord? { throw Unavailable() }
     public func deleteRun(_ id: String) async throws -> Bool { throw Unavailable() }
     public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
-                      deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] { [] }
+                      deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] { [] }
     public func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord? { nil }
     public func releaseRun(_ id: String, worker: String) async throws -> Bool { false }
     public func recordSideEffect(run id: String, worker: String, call: JSONText) async throws { throw Unavailable() }

@@ -297,6 +297,8 @@ public enum StoreError: Error, Sendable, Equatable {
     /// The database did not take the operation in time (another writer holds it, or it is out of reach): nothing
     /// was written; the same request may be sent again shortly.
     case busy
+    /// The database's disk is full: nothing was written; writes succeed again once the operator has made room.
+    case full
 }
 
 /// An API key as stored: a hash of the secret, never the secret.

@@ -360,7 +360,7 @@ extension SQLiteStore: RunStore {
     }
 
     public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
-                             deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
+                             deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
         let nowMS = now.milliseconds
         return try await writing { db in
             let rows = try Row.fetchAll(db, sql: """

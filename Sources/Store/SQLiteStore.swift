@@ -47,7 +47,7 @@ public final class SQLiteStore: Sendable {
     }
 
     /// GRDB's write and read, with a lock the busy timeout did not get turned into `StoreError.busy`, which
-    /// callers answer with a 503 to retry rather than a 500.
+    /// callers answer with a 503 to retry rather than a 500, and a full disk into `StoreError.full`.
     func writing<T: Sendable>(_ function: String = #function, _ updates: @Sendable (Database) throws -> T) async throws -> T {
         let started = ContinuousClock.now
         // Failed: the database's own errors (busy, I/O), not a refusal the operation decided (a busy thread, say).
@@ -57,7 +57,7 @@ public final class SQLiteStore: Sendable {
             return try await pool.write(updates)
         } catch let error as DatabaseError {
             failed = true
-            throw Self.isBusy(error) ? StoreError.busy : error
+            throw Self.storeError(error)
         }
     }
 
@@ -70,8 +70,16 @@ public final class SQLiteStore: Sendable {
             return try await pool.read(value)
         } catch let error as DatabaseError {
             failed = true
-            throw Self.isBusy(error) ? StoreError.busy : error
+            throw Self.storeError(error)
         }
+    }
+
+    /// A lock not had in time is `busy` (503, retry shortly); a full disk is `full` (507): SQLite rolled the
+    /// transaction back, so the file is as it was, and the next write succeeds once there is room.
+    static func storeError(_ error: DatabaseError) -> any Error {
+        if isBusy(error) { return StoreError.busy }
+        if error.resultCode == .SQLITE_FULL { return StoreError.full }
+        return error
     }
 
     static func isBusy(_ error: DatabaseError) -> Bool {

@@ -64,7 +64,7 @@ public protocol RunStore: Sendable {
     /// back to the queue (as a background run, for any worker); the others are marked `error` with `result`,
     /// their threads freed, their logs closed with `closing` and `deliveries` (per run) queued.
     func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
-                      deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun]
+                      deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun]
     /// Takes the oldest due background run that may start (first in its thread's queue), with a lease.
     func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord?
     /// Hands a running run back to the queue (the worker is shutting down): another worker starts it again.

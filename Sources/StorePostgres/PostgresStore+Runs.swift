@@ -353,7 +353,7 @@ extension PostgresStore: RunStore {
     }
 
     public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
-                             deliveries: @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
+                             deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
         let nowMS = now.ms
         return try await transaction { connection in
             let rows = try await self.rows("""

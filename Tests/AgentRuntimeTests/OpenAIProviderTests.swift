@@ -94,6 +94,24 @@ import Testing
             await #expect(throws: UpstreamError.self) {
                 _ = try await run(agent("ok", baseURL: "http://127.0.0.1:9/v1", retries: 0), client: client)
             }
+            // A stream that stops without a finish reason or [DONE] (its server died) is a failure, not half an answer.
+            await #expect(throws: UpstreamError(kind: .failed, message: "the model server's stream ended before the answer did")) {
+                _ = try await run(agent("cut", baseURL: url), client: client)
+            }
+        }
+    }
+
+    /// The run's own failure while a stream comes in (its event log's store out of reach) is not the model server's.
+    @Test func anErrorOfTheDeltasTakerComesOutAsItWas() async throws {
+        struct Refused: Error, Equatable {}
+        let client = Self.client
+        try await withScriptedServer { url in
+            await #expect(throws: Refused()) {
+                _ = try await AgentRunner(makeID: { UUID().uuidString }, httpClient: client)
+                    .run(agent: agent("ok", baseURL: url), input: [ChatMessage(id: "u", role: .user, content: "hi")]) { event in
+                        if case .messageDelta = event { throw Refused() }
+                    }
+            }
         }
     }
 

@@ -9,6 +9,7 @@ The requested model name picks the script:
   tools       a tool call whose name and arguments arrive in fragments, reported usage
   ok          "Hello from the script" in three chunks, no usage (as llama.cpp streams)
   slow        a token every 100 ms for 20 s; GET /stats then tells how many such streams the client dropped
+  cut         two tokens, then the connection closes: no finish reason, no [DONE] (a server that died mid-answer)
 GET /page, /redirect, /redirect-out, /loop and /big serve the http_get tool's tests; GET /traceparents lists the
 traceparent header of every POST so far (null where there was none).
 Usage: scripted_openai_server.py PORT   (prints "ready" when listening)
@@ -110,6 +111,14 @@ class Handler(BaseHTTPRequestHandler):
                     time.sleep(0.1)
             except (BrokenPipeError, ConnectionResetError):
                 DROPPED["slow"] += 1
+        elif model == "cut":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(chunk({"role": "assistant", "content": "Half"}) + chunk({"content": " an"}))
+            self.wfile.flush()
+            self.close_connection = True
         elif model == "stall":
             self.send_stream([chunk({"content": "Hi"})], stall=True)
         elif model == "tools":

@@ -109,6 +109,7 @@ public struct OpenAIChatModel: ChatModel {
 
         var assembler = ChunkAssembler()
         var pending: [UInt8] = []
+        var done = false
         do {
             reading: for try await buffer in response.body {
                 try Task.checkCancellation()
@@ -118,10 +119,23 @@ public struct OpenAIChatModel: ChatModel {
                     pending.removeFirst(newline + 1)
                     guard line.hasPrefix("data:") else { continue }
                     let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
-                    if payload == "[DONE]" { break reading }
-                    for delta in try assembler.add(payload) { try await onDelta(delta) }
+                    if payload == "[DONE]" {
+                        done = true
+                        break reading
+                    }
+                    for delta in try assembler.add(payload) {
+                        do { try await onDelta(delta) } catch { throw Consumer(error: error) }
+                    }
                 }
             }
+            // A body that ends with neither `[DONE]` nor a finish reason was cut off: a server killed mid-answer
+            // (whose stream, delimited by the connection's close, ends like a complete one) or a proxy giving up. Its
+            // text is a fragment, not an answer, so the run fails rather than succeed with half a sentence.
+            if !done, !assembler.finished {
+                throw UpstreamError(kind: .failed, message: "the model server's stream ended before the answer did")
+            }
+        } catch let error as Consumer {
+            throw error.error
         } catch let error as UpstreamError {
             throw error
         } catch is CancellationError {
@@ -130,6 +144,12 @@ public struct OpenAIChatModel: ChatModel {
             throw Self.mapTransport(error)
         }
         return assembler.response(estimatingFrom: request)
+    }
+
+    /// An error of whoever takes the deltas (the run's event log, say, when the store is out of reach): it comes out
+    /// as it was, not as the model server's failure, which it is not.
+    struct Consumer: Error {
+        let error: any Error
     }
 
     func body(for request: ModelRequest) throws -> [UInt8] {
@@ -164,6 +184,9 @@ struct ChunkAssembler {
     private var calls: [Int: (id: String?, name: String, arguments: String)] = [:]
     private var finishReason: String?
     private var usage: Usage?
+
+    /// The server said the answer is over (a finish reason), whether or not `[DONE]` follows.
+    var finished: Bool { finishReason != nil }
 
     mutating func add(_ payload: String) throws -> [ModelDelta] {
         let chunk: OpenAIWire.Chunk
