@@ -124,7 +124,8 @@ import Testing
         defer { Task { await source.shutdown() } }
         let started = ContinuousClock.now
         #expect(try await call(source, "open__x").0 == .success("x ok"))
-        #expect(ContinuousClock.now - started < .seconds(5), "initialize, list and call each ended at their answer, not after 30 s")
+        // Loose (a busy machine took 5.5 s): what it tells apart is a wait for a stream's end, 30 s per step.
+        #expect(ContinuousClock.now - started < .seconds(15), "initialize, list and call each ended at their answer, not after 30 s")
     }
 
     @Test func aServerThatCannotStartRestsAfterFiveFailures() async throws {
@@ -142,8 +143,8 @@ import Testing
         }
         #expect(messages.prefix(5).allSatisfy { $0.contains("exited") || $0.contains("ended") }, "\(messages)")
         #expect(messages.last?.contains("failed 5 times within a minute") == true, "\(messages)")
-        // Waits between attempts grew, but the whole took seconds, not a minute.
-        #expect(ContinuousClock.now - started < .seconds(20))
+        // Waits between attempts grew, but the whole took seconds, not a minute (loose: a busy machine took 20.6 s).
+        #expect(ContinuousClock.now - started < .seconds(45))
     }
 
     @Test func aChildGetsOnlyItsEnvironmentNoInheritedDescriptorsAndItsOwnGroup() async throws {
