@@ -12,11 +12,12 @@ Usage: scripts/run.sh            (as root on a fresh Debian 12 machine, or as a 
 Installs missing packages (scripts/deps.sh), builds the release binary, makes a local
 CA and certificate, starts the workers and nginx, and waits until Ctrl-C.
 
-`restart` (or SIGUSR2 to the running script) starts a new process for each worker in turn, on a
-socket of its own, waits until it answers GET /ok on that socket, reloads nginx to send new
-requests to it, and only then stops the old process, which drains (--drain-timeout). Background
-runs the old process still had go back to the queue; open event streams end and their clients
-resume them with Last-Event-ID. Run it after replacing the binary or editing agents.yaml.
+`restart` (or SIGUSR2 to the running script) restarts each worker in turn: nginx is reloaded
+without it, it drains (--drain-timeout) and exits, the new process starts on its socket and must
+answer GET /ok there (scripts/worker-ok.py), and nginx is reloaded with it. Background runs the old
+process still had go back to the queue; open event streams end and their clients resume them with
+Last-Event-ID (docs/deploy.md, section 7). Run it after editing agents.yaml or rebuilding the binary
+(it does not build: `swift build -c release --product agentfcgi` first).
 `reload` (or SIGUSR1) reloads nginx alone. Both need the environment of the start (AGENTFCGI_STATE)
 and print how it went; the running script logs each step.
 
