@@ -24,20 +24,27 @@ def pair(name: str, value: str) -> bytes:
     return length(len(n)) + length(len(v)) + n + v
 
 
-def status(path: str, timeout: float) -> int:
-    params = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/ok", "DOCUMENT_URI": "/ok", "QUERY_STRING": "",
-              "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": "0"}
+def request(path: str, method: str, uri: str, body: bytes = b"", content_type: str = "",
+            timeout: float = 2.0) -> tuple[int, bytes]:
+    """One FastCGI request on the socket at `path`: (HTTP status, response body). OSError when the connection fails
+    or breaks before the worker ends the request."""
+    params = {"REQUEST_METHOD": method, "REQUEST_URI": uri, "DOCUMENT_URI": uri.split("?", 1)[0],
+              "QUERY_STRING": uri.partition("?")[2], "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+              "CONTENT_LENGTH": str(len(body))}
+    if content_type:
+        params["CONTENT_TYPE"] = content_type
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(path)
-        body = b"".join(pair(k, v) for k, v in params.items())
-        s.sendall(record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0)) + record(PARAMS, body)
-                  + record(PARAMS, b"") + record(STDIN, b""))
+        pairs = b"".join(pair(k, v) for k, v in params.items())
+        stdin = b"".join(record(STDIN, body[i:i + 65535]) for i in range(0, len(body), 65535))
+        s.sendall(record(BEGIN_REQUEST, struct.pack(">HB5x", RESPONDER, 0)) + record(PARAMS, pairs)
+                  + record(PARAMS, b"") + stdin + record(STDIN, b""))
         received, out = b"", b""
         while True:
             chunk = s.recv(65536)
             if not chunk:
-                break
+                raise ConnectionResetError("the worker closed the connection before it ended the request")
             received += chunk
             while len(received) >= 8:
                 _, kind, _, size, padding = struct.unpack(">BBHHB", received[:7])
@@ -47,12 +54,15 @@ def status(path: str, timeout: float) -> int:
                 if kind == STDOUT:
                     out += content
                 elif kind == END_REQUEST:
-                    head = out.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-                    for line in head.split("\r\n"):
+                    head, _, rest = out.partition(b"\r\n\r\n")
+                    for line in head.decode("latin-1").split("\r\n"):
                         if line.lower().startswith("status:"):
-                            return int(line.split()[1])
-                    return 200  # CGI: no Status header means 200
-        return 0
+                            return int(line.split()[1]), rest
+                    return 200, rest  # CGI: no Status header means 200
+
+
+def status(path: str, timeout: float) -> int:
+    return request(path, "GET", "/ok", timeout=timeout)[0]
 
 
 if __name__ == "__main__":

@@ -297,3 +297,62 @@ def test_a_rolling_restart_and_an_nginx_reload_lose_no_request_and_no_event(clus
     # The restart did cut streams: otherwise this test proved nothing about resuming.
     assert sum(s.resumes for s in background + streamed) > 0
     http.close()
+
+
+def test_a_draining_worker_answers_every_connection_it_had_queued(tmp_path):
+    """One worker on a socket of its own, without nginx: clients keep sending POST /runs/wait straight to the socket
+    (FastCGI) while it gets SIGTERM. Each connection made is answered; after the socket's file is gone, connecting
+    fails (nginx then tries another worker, whatever the method). Before the drain removed the file first, closing
+    the socket reset the connections still queued: nginx had begun sending those POSTs and answered 502."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("worker_ok", REPO / "scripts" / "worker-ok.py")
+    fastcgi = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fastcgi)
+    config = tmp_path / "agents.yaml"
+    config.write_text("agents:\n  - id: echo-fast\n    model: {provider: builtin, token_delay_ms: 0}\n")
+    sock = tmp_path / "worker.sock"
+    binary = os.environ.get("AGENTFCGI_BIN") or str(REPO / ".build" / "debug" / "agentfcgi")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTFCGI_")}
+    worker = subprocess.Popen([binary, "serve", "--listen", f"unix:{sock}", "--config", str(config), "--auth", "off",
+                               "--database", str(tmp_path / "db.sqlite")], env=env, stdout=open(tmp_path / "log", "w"),
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if sock.exists() and fastcgi.status(str(sock), 2) == 200:
+                    break
+            except OSError:
+                pass
+            assert worker.poll() is None and time.monotonic() < deadline, (tmp_path / "log").read_text()
+            time.sleep(0.1)
+        body = json.dumps({"assistant_id": "echo-fast", "input": {"messages": [{"role": "user", "content": "hi"}]}})
+        answered, dropped, refused = [], [], []
+
+        def client():
+            while True:
+                try:
+                    status, _ = fastcgi.request(str(sock), "POST", "/runs/wait", body.encode(), "application/json", 10)
+                    answered.append(status)
+                except (FileNotFoundError, ConnectionRefusedError):
+                    refused.append(1)  # no socket any more: nginx would send this request elsewhere
+                    return
+                except OSError as error:
+                    dropped.append(repr(error))  # connected, then cut: nginx answers a POST 502
+                    return
+
+        clients = [threading.Thread(target=client) for _ in range(16)]
+        for c in clients:
+            c.start()
+        time.sleep(1.5)
+        worker.send_signal(signal.SIGTERM)
+        for c in clients:
+            c.join(timeout=30)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    print(f"\nanswered {len(answered)}, refused at connect {len(refused)}, dropped {len(dropped)}")
+    assert not dropped, f"{len(dropped)} connections cut without an answer ({len(answered)} answered): {dropped[:3]}"
+    assert set(answered) == {200} and refused
