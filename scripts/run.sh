@@ -6,9 +6,20 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 Usage: scripts/run.sh            (as root on a fresh Debian 12 machine, or as a user)
+       scripts/run.sh restart    restart the workers of the running service one at a time, without downtime
+       scripts/run.sh reload     render nginx's configuration again and reload nginx
 
 Installs missing packages (scripts/deps.sh), builds the release binary, makes a local
 CA and certificate, starts the workers and nginx, and waits until Ctrl-C.
+
+`restart` (or SIGUSR2 to the running script) restarts each worker in turn: nginx is reloaded
+without it, it drains (--drain-timeout) and exits, the new process starts on its socket and must
+answer GET /ok there (scripts/worker-ok.py), and nginx is reloaded with it. Background runs the old
+process still had go back to the queue; open event streams end and their clients resume them with
+Last-Event-ID (docs/deploy.md, section 7). Run it after editing agents.yaml or rebuilding the binary
+(it does not build: `swift build -c release --product agentfcgi` first).
+`reload` (or SIGUSR1) reloads nginx alone. Both need the environment of the start (AGENTFCGI_STATE)
+and print how it went; the running script logs each step.
 
 Environment:
   WORKERS=2                   worker processes, one unix socket each
@@ -33,9 +44,11 @@ systemd units), without capabilities. It owns <state>/data (the database) and <s
 and nginx's workers (www-data) may enter; it cannot read the TLS and CA keys, the API key or the webhook secret.
 EOF
 }
+command=start
 case ${1:-} in
     -h | --help) usage; exit 0 ;;
     '') ;;
+    restart | reload) command=$1 ;;
     *) usage >&2; exit 2 ;;
 esac
 
@@ -54,6 +67,30 @@ AGENTFCGI_BIN=${AGENTFCGI_BIN:-}
 [[ $HTTPS_PORT =~ ^[0-9]+$ && $HTTP_PORT =~ ^[0-9]+$ ]] || die "HTTPS_PORT and HTTP_PORT must be numbers"
 [[ $CONFIG == /* ]] || CONFIG=$PWD/$CONFIG
 [[ -f $CONFIG ]] || die "no agent configuration at $CONFIG (set CONFIG=path/to/agents.yaml)"
+
+# ---- restart / reload: ask the running script, and wait for its answer ----
+# It writes "<its pid> <number> done|failed <what>" to run/control.status after each restart or reload.
+if [[ $command != start ]]; then
+    pid=$(cat "$STATE/run/run.pid" 2>/dev/null) || die "no running scripts/run.sh for $STATE (no $STATE/run/run.pid)"
+    if ! [[ $pid =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null; then die "scripts/run.sh (pid $pid) is not running"; fi
+    before=$(cat "$STATE/run/control.status" 2>/dev/null || true)
+    signal=USR2
+    [[ $command == reload ]] && signal=USR1
+    kill -s "$signal" "$pid"
+    say "asked scripts/run.sh (pid $pid) to $command (SIG$signal); its output says how each step goes"
+    deadline=$((SECONDS + 60 + 90 * WORKERS))
+    while true; do
+        now=$(cat "$STATE/run/control.status" 2>/dev/null || true)
+        [[ $now != "$before" && $now == "$pid "* ]] && break
+        kill -0 "$pid" 2>/dev/null || die "scripts/run.sh (pid $pid) exited"
+        ((SECONDS < deadline)) || die "no answer from scripts/run.sh (pid $pid) within $((60 + 90 * WORKERS)) s"
+        sleep 0.2
+    done
+    read -r _ _ result what <<<"$now"
+    say "$result: $what"
+    [[ $result == "done" ]]
+    exit
+fi
 
 umask 022 # nginx's workers (www-data) read the docs and traverse the state folder
 root=false
@@ -109,7 +146,8 @@ if $root; then
 fi
 
 # ---- processes: started here, stopped by the traps below ----
-WORKER_PIDS=()
+WORKER_PIDS=()  # index i-1: worker i's process
+WORKER_SOCKS=() # index i-1: the socket it listens on
 NGINX_PID=""
 stopping=""
 
@@ -155,7 +193,7 @@ stop_all() {
         fi
         wait "$NGINX_PID" 2>/dev/null || true
     fi
-    rm -f "$STATE"/run/worker-*.pid
+    rm -f "$STATE"/run/worker-*.pid "$STATE/run/run.pid"
 }
 on_signal() {
     trap - INT TERM HUP
@@ -174,6 +212,11 @@ trap 'on_signal SIGINT' INT
 trap 'on_signal SIGTERM' TERM
 trap 'on_signal SIGHUP' HUP
 trap on_exit EXIT
+# Asked for by `scripts/run.sh restart` and `reload`; done by the loop at the end, not inside the trap.
+restart_wanted=""
+reload_wanted=""
+trap 'restart_wanted=1' USR2
+trap 'reload_wanted=1' USR1
 
 # A run killed with SIGKILL leaves its workers and nginx behind; stop those (only
 # processes whose command line names this state folder) before starting anew.
@@ -267,36 +310,46 @@ $root && socket_mode=0666
 args=(--config "$CONFIG" --socket-mode "$socket_mode" --database "$database" --metrics-dir "$STATE/data/metrics")
 # shellcheck disable=SC2206 # split on spaces, as documented
 [[ -n ${WORKER_ARGS:-} ]] && args+=($WORKER_ARGS)
-upstreams=""
-for i in $(seq 1 "$WORKERS"); do
-    sock=$STATE/sockets/worker-$i.sock
-    log=$STATE/logs/worker-$i.log
+# Starts worker $1 on socket $2; its pid in started_pid.
+start_worker() {
+    local i=$1 sock=$2 log=$STATE/logs/worker-$1.log
+    started_pid=""
     if [[ -S $sock ]]; then
-        listening "$sock" && die "another process listens on $sock; stop it first"
+        if listening "$sock"; then
+            echo "run: another process listens on $sock; stop it first" >&2
+            return 1
+        fi
         rm -f "$sock" # stale, from a killed run: nobody listens on it
     fi
     echo "=== $(date -Is) scripts/run.sh: $BIN serve --listen unix:$sock --worker-name $i ${args[*]}${as_worker:+ (as user $worker_user)}" >>"$log"
     say "worker $i: $BIN serve --listen unix:$sock --worker-name $i ${args[*]}  (log: $log)"
     # umask 077, as the systemd unit's UMask=: the database files the worker makes are its user's alone.
     (umask 077 && exec setsid "${as_worker[@]}" "$BIN" serve --listen "unix:$sock" --worker-name "$i" "${args[@]}") >>"$log" 2>&1 </dev/null &
-    WORKER_PIDS+=($!)
-    echo "$!" >"$STATE/run/worker-$i.pid"
-    upstreams+="${upstreams:+ }unix:$sock"
-done
+    started_pid=$!
+}
 
-for i in $(seq 1 "$WORKERS"); do
-    sock=$STATE/sockets/worker-$i.sock
-    pid=${WORKER_PIDS[$((i - 1))]}
-    deadline=$((SECONDS + 10))
-    until [[ -S $sock ]]; do
+# Waits until worker $1 (pid $3) answers GET /ok on its socket $2, as nginx would reach it, for at most $4 seconds.
+await_worker() {
+    local i=$1 sock=$2 pid=$3 deadline=$((SECONDS + $4)) why
+    until [[ -S $sock ]] && python3 "$REPO/scripts/worker-ok.py" "$sock" 2 2>/dev/null; do
         if ! alive "$pid" || ((SECONDS >= deadline)); then
-            alive "$pid" && why="no socket after 10 s" || why="exited"
-            echo "run: worker $i $why; last lines of $STATE/logs/worker-$i.log:" >&2
+            alive "$pid" && why="did not answer GET /ok on $sock within $4 s" || why="exited"
+            echo "run: worker $i (pid $pid) $why; last lines of $STATE/logs/worker-$i.log:" >&2
             tail -n 20 "$STATE/logs/worker-$i.log" >&2
-            exit 1
+            return 1
         fi
         sleep 0.1
     done
+}
+
+for i in $(seq 1 "$WORKERS"); do
+    start_worker "$i" "$STATE/sockets/worker-$i.sock" || exit 1
+    WORKER_PIDS+=("$started_pid")
+    WORKER_SOCKS+=("$STATE/sockets/worker-$i.sock")
+    echo "$started_pid" >"$STATE/run/worker-$i.pid"
+done
+for i in $(seq 1 "$WORKERS"); do
+    await_worker "$i" "${WORKER_SOCKS[$((i - 1))]}" "${WORKER_PIDS[$((i - 1))]}" 30 || exit 1
 done
 say "$WORKERS worker(s) listening in $STATE/sockets${as_worker:+, as user $worker_user}"
 
@@ -316,11 +369,21 @@ fi
 bash "$REPO/scripts/docs-assets.sh" "$STATE/docs" >/dev/null || say "docs assets unavailable: /docs will not render"
 chmod -R a+rX "$STATE/docs"
 
-PREFIX=$STATE/nginx UPSTREAMS=$upstreams TLS_CERT=$STATE/certs/server.crt \
-    TLS_KEY=$STATE/certs/server.key DOCS_ROOT=$STATE/docs NGINX_USER=$nginx_user \
-    HTTPS_PORT=$HTTPS_PORT HTTP_PORT=$HTTP_PORT LISTEN_ADDR=127.0.0.1 \
-    ACCESS_LOG=$STATE/nginx/logs/access.log \
-    "$REPO/deploy/nginx/render.sh"
+# The site for the workers' sockets of the moment (a restart moves each to another socket).
+# A worker being restarted ($resting: its number) is left out.
+resting=""
+render_nginx() {
+    local upstreams="" n
+    for n in $(seq 1 "$WORKERS"); do
+        [[ $n == "$resting" ]] || upstreams+="${upstreams:+ }unix:${WORKER_SOCKS[$((n - 1))]}"
+    done
+    PREFIX=$STATE/nginx UPSTREAMS=$upstreams TLS_CERT=$STATE/certs/server.crt \
+        TLS_KEY=$STATE/certs/server.key DOCS_ROOT=$STATE/docs NGINX_USER=$nginx_user \
+        HTTPS_PORT=$HTTPS_PORT HTTP_PORT=$HTTP_PORT LISTEN_ADDR=127.0.0.1 \
+        ACCESS_LOG=$STATE/nginx/logs/access.log \
+        "$REPO/deploy/nginx/render.sh"
+}
+render_nginx
 
 ngx=(-p "$STATE/nginx" -c "$STATE/nginx/conf/nginx.conf")
 say "nginx -t ${ngx[*]}"
@@ -377,21 +440,124 @@ Try (every call but /ok, /info and /metrics needs the key):
 Stop with Ctrl-C.
 EOF
 
-# ---- 7. wait: until a signal (traps above), nginx exits, or the last worker exits ----
-# A worker that dies is reported and not restarted: nginx sends its requests to the others.
+# ---- 7. restarts and reloads (scripts/run.sh restart | reload) ----
+echo "$$" >"$STATE/run/run.pid"
+controls=0
+report() { # done|failed what: for the `restart` or `reload` that waits
+    controls=$((controls + 1))
+    echo "$$ $controls $1 $2" >"$STATE/run/control.status"
+    if [[ $1 == "done" ]]; then say "$2"; else echo "run: $2" >&2; fi
+}
+
+nginx_workers() { ps -o pid=,args= --ppid "$NGINX_PID" 2>/dev/null | awk '/worker process/ {print $1}'; }
+
+# Renders the site again and reloads nginx; returns once nginx's old workers take no new request (they finish the
+# ones they have: open streams until worker_shutdown_timeout, 15 s). Then a worker that left the configuration
+# gets nothing more, and may stop without a request reaching its socket as it closes.
+reload_nginx() {
+    local old pid deadline
+    render_nginx >/dev/null || return 1
+    if ! nginx -t -q "${ngx[@]}"; then
+        echo "run: nginx rejected $STATE/nginx/conf/nginx.conf; it keeps its old configuration" >&2
+        return 1
+    fi
+    old=$(nginx_workers)
+    kill -HUP "$NGINX_PID" || return 1
+    deadline=$((SECONDS + 15))
+    for pid in $old; do
+        # nginx names a worker that takes no more connections "nginx: worker process is shutting down".
+        while [[ -e /proc/$pid ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'shutting down'; do
+            if ((SECONDS >= deadline)); then
+                echo "run: nginx's worker $pid is still taking requests 15 s after the reload; see $STATE/nginx/logs/error.log" >&2
+                return 1
+            fi
+            sleep 0.05
+        done
+    done
+}
+
+# One worker at a time: nginx stops sending to it (a reload), it drains and exits, a new process starts on its
+# socket and answers GET /ok there, and nginx sends to it again (a reload). No request reaches a worker whose
+# socket is closing, and the others serve meanwhile. (The new process cannot start before the old one exits: a
+# worker's name is held by one live process, for its metrics file.) With one worker there is no other to serve
+# meanwhile: requests that arrive between its exit and its successor's start get 502.
+rolling_restart() {
+    local i n old sock
+    say "restart: $WORKERS worker(s), one at a time ($BIN)"
+    for n in $(seq 1 "$WORKERS"); do
+        i=$((n - 1))
+        old=${WORKER_PIDS[$i]}
+        sock=${WORKER_SOCKS[$i]}
+        if alive "$old"; then
+            if ((WORKERS > 1)); then
+                resting=$n
+                if ! reload_nginx; then
+                    resting=""
+                    render_nginx >/dev/null
+                    report failed "restart: nginx did not reload without worker $n; it serves on (pid $old)"
+                    return
+                fi
+            fi
+            say "worker $n: nginx no longer sends to it; stopping pid $old (it drains)"
+            kill -TERM "$old" 2>/dev/null
+            await_exit 20 "$old"
+            if alive "$old"; then
+                say "worker $n: pid $old still running after 20 s: SIGKILL"
+                kill -KILL "$old" 2>/dev/null
+                await_exit 5 "$old"
+            fi
+        fi
+        if ! start_worker "$n" "$sock" || ! await_worker "$n" "$sock" "$started_pid" 60; then
+            # Left out of nginx's configuration (the next restart tries again); the others serve.
+            WORKER_PIDS[i]=$started_pid
+            report failed "restart: the new worker $n did not start or answer (see its log); nginx sends to the others"
+            return
+        fi
+        WORKER_PIDS[i]=$started_pid
+        echo "$started_pid" >"$STATE/run/worker-$n.pid"
+        unset "gone[$i]"
+        resting=""
+        if ! reload_nginx; then
+            report failed "restart: nginx did not reload with the new worker $n (pid $started_pid)"
+            return
+        fi
+        say "worker $n: pid $started_pid answers on $sock and nginx sends to it"
+    done
+    # The agents may have changed: the published spec lists them.
+    "$BIN" openapi --config "$CONFIG" >"$STATE/docs/openapi.json.new" 2>/dev/null &&
+        chmod a+r "$STATE/docs/openapi.json.new" && mv "$STATE/docs/openapi.json.new" "$STATE/docs/openapi.json"
+    report "done" "restart: $WORKERS worker(s) restarted (pids ${WORKER_PIDS[*]}), nginx reloaded"
+}
+
+# ---- 8. wait: until a signal (traps above), nginx exits, or the last worker exits ----
+# A worker that dies is reported and not restarted (until the next `restart`): nginx sends its requests to the others.
 declare -A gone=()
 while true; do
-    wait -n || true
+    if [[ -n $restart_wanted ]]; then
+        restart_wanted=""
+        set +e
+        rolling_restart
+        set -e
+    fi
+    if [[ -n $reload_wanted ]]; then
+        reload_wanted=""
+        if reload_nginx; then report "done" "reload: nginx reloaded"; else report failed "reload: nginx did not reload"; fi
+    fi
+    # A short wait that a signal ends at once (a trapped signal interrupts `wait`, not a foreground `sleep`).
+    sleep 1 &
+    wait $! 2>/dev/null || true
     alive "$NGINX_PID" || die "nginx exited; see $STATE/logs/nginx.log and $STATE/nginx/logs/error.log"
     left=0
+    lost=""
     for i in "${!WORKER_PIDS[@]}"; do
         if alive "${WORKER_PIDS[$i]}"; then
             left=$((left + 1))
         elif [[ -z ${gone[$i]:-} ]]; then
             gone[$i]=1
+            lost=1
             echo "run: worker $((i + 1)) (pid ${WORKER_PIDS[$i]}) exited; see $STATE/logs/worker-$((i + 1)).log" >&2
         fi
     done
     ((left > 0)) || die "no worker left"
-    say "$left of $WORKERS worker(s) still serving"
+    [[ -z $lost ]] || say "$left of $WORKERS worker(s) still serving"
 done

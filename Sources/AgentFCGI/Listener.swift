@@ -87,11 +87,29 @@ struct Listener {
         return result == 0
     }
 
-    /// Closes a socket this process made and removes its file; nginx's connections still in the backlog
-    /// fail and go to another worker. An inherited socket stays open: its owner hands it to the next instance.
-    func close() {
+    /// Removes the file of a socket this process made, first thing in a drain: a connection attempted after it
+    /// finds no socket, and nginx tries the next worker, whatever the method. The connections already queued stay
+    /// acceptable. (Closing the socket resets those, and nginx does not send a POST elsewhere once it has begun
+    /// sending it: that client got a 502.)
+    func removeFile() {
         guard let createdPath else { return }
-        _ = Glibc.close(fd)
         unlink(createdPath)
+    }
+
+    /// Whether a connection waits in the listen queue.
+    var hasQueuedConnection: Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let ready = poll(&entry, 1, 0)
+            if ready < 0, errno == EINTR { continue }
+            return ready > 0
+        }
+    }
+
+    /// Closes a socket this process made (its file is gone already: `removeFile`; a new worker may have made
+    /// another at that path since). An inherited socket stays open: its owner hands it to the next instance.
+    func close() {
+        guard createdPath != nil else { return }
+        _ = Glibc.close(fd)
     }
 }

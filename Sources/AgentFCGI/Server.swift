@@ -62,6 +62,17 @@ final class Server: @unchecked Sendable {
     func drainAndStop(onTimeout: () -> Void = {}) {
         let started = monotonicNanoseconds()
         lifecycle.beginDraining()
+        // A socket this worker made: no new connection can reach it once its file is gone; the acceptors take what
+        // is queued (until the queue has been empty a few milliseconds, at most 1 s) before they stop.
+        if listener.createdPath != nil {
+            listener.removeFile()
+            let deadline = started &+ 1_000_000_000
+            var quiet = 0
+            while quiet < 3, monotonicNanoseconds() < deadline {
+                quiet = listener.hasQueuedConnection ? 0 : quiet + 1
+                usleep(2_000)
+            }
+        }
         stopping.store(true, ordering: .relaxed)
         // Repeated, because a thread may be between its stop check and accept() when a signal lands.
         while acceptorsRunning.load(ordering: .relaxed) > 0 {
