@@ -32,7 +32,7 @@ Environment:
   AGENTFCGI_BIN=              a prebuilt agentfcgi binary; skips `swift build`
   WORKER_ARGS=                more options for every worker (space-separated), e.g.
                               "--otlp-endpoint http://127.0.0.1:4318/v1/traces --trace-sample-ratio 1"
-  RATE, KEY_RATE, BURST, MAX_STREAMS, MAX_CONNS, READ_TIMEOUT, HEADER_TIMEOUT, BODY_TIMEOUT,
+  RATE, KEY_RATE, BURST, MAX_STREAMS, KEY_STREAMS, MAX_CONNS, READ_TIMEOUT, HEADER_TIMEOUT, BODY_TIMEOUT,
   SEND_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW,
   CORS_ORIGINS, CORS_MAX_AGE  passed on to deploy/nginx/render.sh (see that file); e.g.
                               CORS_ORIGINS="http://localhost:3000" for a browser app there
