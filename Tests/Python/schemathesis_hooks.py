@@ -36,6 +36,7 @@ def before_call(context, case, kwargs):
     request = json.dumps([case.method, case.formatted_path, case.query, case.body], sort_keys=True, default=str)
     headers["Idempotency-Key"] = key[:200] + "." + hashlib.sha256(request.encode()).hexdigest()[:16]
 
+
 # Operations whose answer is not the status these checks read, and why:
 EXCEPTIONS = {
     # GET on the thread stream is where langgraph-sdk opens its WebSocket, which FastCGI cannot carry: it is always a
@@ -45,8 +46,6 @@ EXCEPTIONS = {
     # invalid command is refused in the body, not by the status.
     "thread_command": AcceptedNegativeData,
 }
-
-
 
 
 def refused_field(response):
