@@ -101,7 +101,9 @@ struct AssistantSettings: Equatable {
         try self.init(config: Self.object(config), context: Self.object(context), agent: agent)
     }
 
-    init(config: [String: JSONValue], context: [String: JSONValue], agent: AgentDefinition) throws {
+    /// `checkingOverridden`: also check the settings of config.configurable that context overrides (a request's; a
+    /// stored assistant is read as it was accepted).
+    init(config: [String: JSONValue], context: [String: JSONValue], agent: AgentDefinition, checkingOverridden: Bool = false) throws {
         for key in config.keys.sorted() where !["configurable", "tags"].contains(key) {
             throw APIError.invalid(field: "config.\(key.prefix(60))", key == "recursion_limit"
                 ? "is not supported: the agent's limits.max_turns bounds its runs"
@@ -117,9 +119,12 @@ struct AssistantSettings: Equatable {
             guard case .object(let object) = value else { throw APIError.invalid(field: "config.configurable", "must be an object") }
             configurable = object
         }
-        // Context wins over configurable, key by key.
+        // Context wins over configurable, key by key. Sorted by field, configurable's come first, so that when an
+        // overridden one is checked too, context's are the ones kept.
         var merged: [(key: String, value: JSONValue, field: String)] = []
-        for (key, value) in configurable where context[key] == nil { merged.append((key, value, "config.configurable.\(key.prefix(60))")) }
+        for (key, value) in configurable where checkingOverridden || context[key] == nil {
+            merged.append((key, value, "config.configurable.\(key.prefix(60))"))
+        }
         for (key, value) in context { merged.append((key, value, "context.\(key.prefix(60))")) }
         merged.sort { $0.field < $1.field }
         let names = Set(merged.map(\.key))

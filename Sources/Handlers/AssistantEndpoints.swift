@@ -73,7 +73,7 @@ struct AssistantEndpoints {
         try Self.checkSize(config, field: "config")
         try Self.checkSize(settingsContext, field: "context")
         try Self.checkSize(metadata, field: "metadata")
-        _ = try AssistantSettings(config: config, context: settingsContext, agent: agent)
+        _ = try AssistantSettings(config: config, context: settingsContext, agent: agent, checkingOverridden: true)
         let record = try await engine.createAssistant(
             NewAssistant(id: id, tenant: context.tenant, graphID: agent.id, name: body.name ?? "Untitled", description: body.description,
                          config: ThreadEndpoints.text(config), context: ThreadEndpoints.text(settingsContext),
@@ -97,7 +97,8 @@ struct AssistantEndpoints {
         }
         // The new version must run: its settings against its (maybe new) agent.
         _ = try AssistantSettings(config: body.config ?? AssistantSettings.object(current.config),
-                                  context: body.context ?? AssistantSettings.object(current.context), agent: agent)
+                                  context: body.context ?? AssistantSettings.object(current.context), agent: agent,
+                                  checkingOverridden: body.config != nil)
         let change = AssistantChange(graphID: body.graph_id, name: body.name, description: body.description,
                                      config: body.config.map(ThreadEndpoints.text), context: body.context.map(ThreadEndpoints.text),
                                      metadata: body.metadata.map(ThreadEndpoints.text))

@@ -68,8 +68,9 @@ struct BulkEndpoints {
     /// Agent Protocol's run search: the caller's runs on threads (stateless runs are not stored), newest first.
     func searchRuns(_ request: Request, _ context: RequestContext) async throws -> Response {
         let body = try request.decodeJSON(RunSearchBody.self, allowEmpty: true)
-        if let agent = body.agent_id, let assistant = body.assistant_id, agent != assistant {
-            throw APIError.invalid(field: "agent_id", "differs from assistant_id; send one of them")
+        // Two names of one filter: one of them (Agent Protocol's clients send agent_id).
+        if body.agent_id != nil, body.assistant_id != nil {
+            throw APIError.invalid(field: "agent_id", "send agent_id or assistant_id, not both")
         }
         let limit = body.limit ?? 10
         let offset = body.offset ?? 0

@@ -104,6 +104,10 @@ struct CronEndpoints {
         let runKeys = body.filter { !Self.cronKeys.contains($0.key) }
         if !runKeys.isEmpty {
             var payload = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(current.payload.utf8))) ?? [:]
+            // The agent and the messages each have two names: the one sent replaces the cron's, whichever name that used.
+            for aliases in [["assistant_id", "agent_id"], ["input", "messages"]] where aliases.contains(where: { runKeys[$0] != nil }) {
+                for key in aliases { payload[key] = nil }
+            }
             payload.merge(runKeys) { _, new in new }
             let (job, plan) = try await runJob(payload, context, onThread: current.threadID != nil)
             change.payload = ThreadEndpoints.text(payload)

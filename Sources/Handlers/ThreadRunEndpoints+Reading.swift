@@ -82,17 +82,11 @@ extension ThreadRunEndpoints {
     func joinStream(_ request: Request, _ context: RequestContext) async throws -> Response {
         let run = try await run(context)
         // The header, or the query parameter for clients that cannot set one; blank means from the start.
+        // Both are checked (a malformed one is refused even beside the other); the header wins.
         let header = (request.headers["Last-Event-ID"] ?? "").trimmingCharacters(in: .whitespaces)
         let query = request.queryValues("last_event_id").map { $0.trimmingCharacters(in: .whitespaces) }
-        let (field, lastID) = header.isEmpty ? ("last_event_id", query.count > 1 ? "repeated" : query.first ?? "") : ("Last-Event-ID", header)
-        var after = 0
-        // LangGraph's SDKs send -1 for "from the start" (a UI reconnecting after a reload).
-        if !lastID.isEmpty, lastID != "-1", lastID != "-" {
-            guard let value = Int(lastID), value >= 0 else {
-                throw APIError.invalid(field: field, "must be the id of an event of this run (a non-negative integer, or -1 for the start), given once")
-            }
-            after = value
-        }
+        var after = try Self.eventID(query.count > 1 ? "repeated" : query.first ?? "", field: "last_event_id")
+        if !header.isEmpty { after = try Self.eventID(header, field: "Last-Event-ID") }
         var modes: Set<StreamMode>?
         // Repeated, or as LangGraph's server also reads it, one JSON array (`["values","debug"]`); empty means the run's own.
         let requested = request.queryValues("stream_mode").flatMap { value -> [String] in
@@ -124,6 +118,15 @@ extension ThreadRunEndpoints {
                 throw error
             }
         }
+    }
+
+    /// A frame id to resume after: blank, -1 or - (LangGraph's SDKs send -1 for "from the start") are 0.
+    static func eventID(_ text: String, field: String) throws -> Int {
+        guard !text.isEmpty, text != "-1", text != "-" else { return 0 }
+        guard let value = Int(text), value >= 0 else {
+            throw APIError.invalid(field: field, "must be the id of an event of this run (a non-negative integer, or -1 for the start), given once")
+        }
+        return value
     }
 
     /// Sends the run's frames in the reader's stream modes (nil: the modes its creator asked for) from the log, then

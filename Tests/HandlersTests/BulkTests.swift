@@ -68,6 +68,7 @@ import Testing
         #expect(try await ids("{}", b).count == 1)
         #expect(try await ids(#"{"thread_id":"t1"}"#, b).isEmpty)
         for (body, field) in [(#"{"limit":0}"#, "limit"), (#"{"status":"done"}"#, "status"), (#"{"agent_id":"a","assistant_id":"b"}"#, "agent_id"),
+                              (#"{"agent_id":"a","assistant_id":"a"}"#, "agent_id"),
                               (#"{"thread_id":"a/b"}"#, "thread_id")] {
             let problem = try await jsonObject(call("/runs/search", body, a))
             #expect(problem["field"] as? String == field, "\(body): \(problem)")

@@ -11,6 +11,14 @@ import Testing
 
     func object(_ response: Response) async throws -> [String: Any] { try await jsonObject(response) }
 
+    /// The media type is read in bytes: a combining mark after the comma makes one Character of the two.
+    @Test func dataURLTypeIsReadInBytes() {
+        #expect(OpenAIContent.dataURLType("data:image/png;base64,\u{301}AAAA") == "image/png")
+        #expect(OpenAIContent.dataURLType("data:text/csv;base64,a,b") == "text/csv")
+        #expect(OpenAIContent.dataURLType("data:image/png,AAAA") == nil)
+        #expect(OpenAIContent.dataURLType("http://x/,") == nil)
+    }
+
     @Test func modelsAreTheAgents() async throws {
         let h = try ThreadHarness(agents: Self.agents)
         let list = try await object(h.call("GET", "/v1/models"))

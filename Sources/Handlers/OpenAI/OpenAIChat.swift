@@ -76,8 +76,11 @@ struct ChatCompletionPlan {
         if let temperature = body.temperature, !(0...2).contains(temperature) {
             throw APIError.invalid(field: "temperature", "must be between 0 and 2")
         }
+        // Each one sent is checked, the one that is not used too.
+        for (field, value) in [("max_completion_tokens", body.max_completion_tokens), ("max_tokens", body.max_tokens)] {
+            if let value, value < 1 { throw APIError.invalid(field: field, "must be at least 1") }
+        }
         let maxTokens = body.max_completion_tokens ?? body.max_tokens
-        if let maxTokens, maxTokens < 1 { throw APIError.invalid(field: body.max_completion_tokens != nil ? "max_completion_tokens" : "max_tokens", "must be at least 1") }
         self.agent = agent
         self.messages = messages
         self.stream = body.stream ?? false

@@ -87,8 +87,7 @@ enum OpenAIContent: Decodable {
             throw APIError.invalid(field: field, "file_id names an uploaded file, and this server keeps none: send the file as file_data (a data: URL)")
         }
         guard let url = data else { throw APIError.invalid(field: field, "file_data is required (a data: URL)") }
-        guard url.hasPrefix("data:"), let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64"),
-              fileTypes.contains(String(url[url.index(url.startIndex, offsetBy: 5)..<comma].dropLast(7))) else {
+        guard url.hasPrefix("data:"), let type = dataURLType(url), fileTypes.contains(type) else {
             throw APIError.invalid(field: field, "a file must be a data: URL, data:(\(fileTypes.joined(separator: "|")));base64,...")
         }
         guard url.utf8.count <= maxImageURLBytes else {
@@ -119,6 +118,16 @@ enum OpenAIContent: Decodable {
         }
     }
 
+    /// The media type of a `data:<type>;base64,...` URL. Read in bytes: as Characters, the comma and a combining
+    /// mark after it are one, and the comma would not be found where it is.
+    static func dataURLType(_ url: String) -> String? {
+        let bytes = url.utf8
+        guard bytes.starts(with: "data:".utf8), let comma = bytes.firstIndex(of: UInt8(ascii: ",")) else { return nil }
+        let header = String(decoding: bytes[bytes.index(bytes.startIndex, offsetBy: 5)..<comma], as: UTF8.self)
+        guard header.hasSuffix(";base64") else { return nil }
+        return String(header.dropLast(7))
+    }
+
     /// The largest image a part may carry as a `data:` URL.
     static let maxImageURLBytes = 8 << 20
     static let imageTypes = ["image/png", "image/jpeg", "image/gif", "image/webp"]
@@ -127,8 +136,7 @@ enum OpenAIContent: Decodable {
         guard let url = part.image_url?.url else { throw APIError.invalid(field: path + ".image_url", "is required") }
         let field = path + ".image_url"
         if url.hasPrefix("data:") {
-            guard let comma = url.firstIndex(of: ","), url[..<comma].hasSuffix(";base64"),
-                  imageTypes.contains(String(url[url.index(url.startIndex, offsetBy: 5)..<comma].dropLast(7))) else {
+            guard let type = dataURLType(url), imageTypes.contains(type) else {
                 throw APIError.invalid(field: field, "a data: URL must be data:image/(png|jpeg|gif|webp);base64,...")
             }
             guard url.utf8.count <= maxImageURLBytes else {

@@ -71,24 +71,42 @@ enum APISchemas {
       "InputMessage": {
         "type": "object", "description": "OpenAI style (`role`) or LangChain style (`type`); content a string or parts: text, images (`image_url`, LangChain's `image`; data: URLs of png, jpeg, gif or webp up to 8 MiB, or http(s) URLs the model server fetches), files (`file`: PDF, text, Markdown, CSV or JSON as data: URLs up to 8 MiB).",
         "required": ["content"],
+        "oneOf": [{"required": ["role"]}, {"required": ["type"]}],
         "properties": {
           "role": {"type": "string", "enum": ["user", "assistant", "system", "developer", "human", "ai"]},
           "type": {"type": "string", "enum": ["user", "assistant", "system", "developer", "human", "ai"]},
-          "content": {"oneOf": [{"type": "string"},
-                                {"type": "array", "items": {"oneOf": [
-                                  {"type": "object", "required": ["type", "text"], "properties": {"type": {"const": "text"}, "text": {"type": "string"}}},
-                                  {"type": "object", "required": ["type", "image_url"], "properties": {"type": {"const": "image_url"},
-                                    "image_url": {"oneOf": [{"type": "string"}, {"type": "object", "required": ["url"],
-                                      "properties": {"url": {"type": "string"}, "detail": {"type": "string", "enum": ["auto", "low", "high"]}}}]}}},
-                                  {"type": "object", "required": ["type"], "properties": {"type": {"const": "image"}, "url": {"type": "string"},
-                                    "base64": {"type": "string"}, "data": {"type": "string"}, "mime_type": {"type": "string"}}},
-                                  {"type": "object", "required": ["type"], "properties": {"type": {"const": "file"},
-                                    "file": {"type": "object", "properties": {"file_data": {"type": "string"}, "filename": {"type": "string"}}},
-                                    "base64": {"type": "string"}, "data": {"type": "string"}, "mime_type": {"type": "string"},
-                                    "filename": {"type": "string"}}}]}}]},
+          "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/InputContentPart"}}]},
           "id": {"type": "string"}, "name": {"type": "string"}
         }
       },
+      "InputContentPart": {
+        "description": "A part of a message's content. Images and files travel as data: URLs (at most 8 MiB: 413 beyond); an image may also be an http(s) URL of a public host, which the model server fetches (no credentials, at most 2048 characters; the pattern spells out data: URLs only).",
+        "oneOf": [
+          {"type": "object", "required": ["type", "text"], "properties": {"type": {"const": "text"}, "text": {"type": "string"}}},
+          {"type": "object", "required": ["type", "image_url"], "properties": {"type": {"const": "image_url"},
+            "image_url": {"oneOf": [{"$ref": "#/components/schemas/ImageDataURL"},
+                                    {"type": "object", "required": ["url"], "properties": {"url": {"$ref": "#/components/schemas/ImageDataURL"}, "detail": {"type": "string", "enum": ["auto", "low", "high"]}}}]},
+            "detail": {"type": "string", "enum": ["auto", "low", "high"]}}},
+          {"type": "object", "required": ["type", "url"], "properties": {"type": {"const": "image"}, "url": {"$ref": "#/components/schemas/ImageDataURL"}}},
+          {"type": "object", "required": ["type", "mime_type"], "description": "LangChain's image block: base64 (or data) with its mime_type.",
+           "anyOf": [{"required": ["base64"], "properties": {"base64": {"type": "string"}}}, {"required": ["data"], "properties": {"data": {"type": "string"}, "base64": {"type": "null"}}}],
+           "properties": {"type": {"const": "image"}, "url": {"type": "null"}, "base64": {"type": "string"}, "data": {"description": "The same as base64 (read when base64 is not there)."},
+                          "mime_type": {"type": "string", "enum": ["image/png", "image/jpeg", "image/gif", "image/webp"]}}},
+          {"type": "object", "required": ["type", "file"], "properties": {"type": {"const": "file"},
+            "file": {"type": "object", "required": ["file_data"], "properties": {"file_data": {"$ref": "#/components/schemas/FileDataURL"}, "filename": {"$ref": "#/components/schemas/FileName"}, "file_id": {"type": "null"}}},
+            "file_id": {"type": "null"}}},
+          {"type": "object", "required": ["type", "mime_type"], "description": "LangChain's file block: base64 (or data) with its mime_type.",
+           "anyOf": [{"required": ["base64"], "properties": {"base64": {"type": "string"}}}, {"required": ["data"], "properties": {"data": {"type": "string"}, "base64": {"type": "null"}}}],
+           "properties": {"type": {"const": "file"}, "file_id": {"type": "null"},
+                          "file": {"type": ["object", "null"], "properties": {"file_data": {"type": "null"}, "file_id": {"type": "null"}, "filename": {"$ref": "#/components/schemas/FileName"}}},
+                          "base64": {"type": "string"}, "data": {"description": "The same as base64 (read when base64 is not there)."},
+                          "mime_type": {"type": "string", "enum": ["application/pdf", "text/plain", "text/markdown", "text/csv", "application/json"]},
+                          "filename": {"$ref": "#/components/schemas/FileName"}}}
+        ]
+      },
+      "ImageDataURL": {"type": "string", "pattern": "^data:image/(png|jpeg|gif|webp);base64,[^\\u0000]*$", "description": "data:image/(png|jpeg|gif|webp);base64,..."},
+      "FileDataURL": {"type": "string", "pattern": "^data:(application/pdf|text/plain|text/markdown|text/csv|application/json);base64,[^\\u0000]*$", "description": "data:(application/pdf|text/plain|text/markdown|text/csv|application/json);base64,..."},
+      "FileName": {"type": "string", "pattern": "^[^/\\\\\\n\\r\\u000b\\u000c\\u0085\\u2028\\u2029\\u0000]{0,255}$", "description": "A plain name: at most 255 bytes, no slash, backslash or line break."},
       "Message": {
         "type": "object", "description": "A message as LangGraph serializes LangChain messages.",
         "required": ["type", "content", "id"],
@@ -128,8 +146,9 @@ enum APISchemas {
                     "description": "LangGraph's state update: messages run the agent; other keys (not starting with __, not usage) are state kept on the thread and shown with its values, at most 64 KiB per thread.",
                     "properties": {"messages": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InputMessage"}}},
                     "additionalProperties": true},
-          "messages": {"type": "array", "items": {"$ref": "#/components/schemas/InputMessage"}},
+          "messages": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InputMessage"}},
           "metadata": {"type": "object"}, "config": {"type": "object"},
+          "command": {"type": "null", "description": "LangGraph's Command is refused (422): these runs do not pause for input."},
           "stream_mode": {"oneOf": [{"$ref": "#/components/schemas/StreamMode"},
                                     {"type": "array", "items": {"$ref": "#/components/schemas/StreamMode"}}]},
           "on_disconnect": {"type": "string", "enum": ["cancel", "continue"],
@@ -139,10 +158,14 @@ enum APISchemas {
           "after_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
           "webhook": {"type": "string", "format": "uri", "description": "Receives run.completed / run.failed / run.cancelled, signed (Standard Webhooks)."},
           "checkpoint_id": {"type": "string", "description": "Runs on a thread only: start from this checkpoint's state; the thread's later messages are dropped first (422 without a thread, 404 checkpoint_not_found)."},
-          "checkpoint": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}, "required": ["checkpoint_id"],
-                         "description": "LangGraph's checkpoint object: the same as checkpoint_id."}
+          "checkpoint": {"allOf": [{"$ref": "#/components/schemas/CheckpointRef"}],
+                         "description": "LangGraph's checkpoint object: the same as checkpoint_id (send one of them, or the same id in both)."}
         },
         "examples": [{"assistant_id": "assistant", "input": {"messages": [{"role": "user", "content": "what is 12*(3+4)?"}]}}]
+      },
+      "CheckpointRef": {
+        "description": "A checkpoint id, or LangGraph's checkpoint object; an object without checkpoint_id is the thread's latest state.",
+        "oneOf": [{"type": "string"}, {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}}]
       },
       "StreamMode": {"type": "string", "enum": ["values", "messages", "messages-tuple", "updates", "custom", "events", "tasks", "checkpoints", "debug"]},
       "Thread": {
@@ -194,7 +217,7 @@ enum APISchemas {
       "HistoryRequest": {
         "type": "object",
         "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
-                       "before": {"description": "A checkpoint id, or a checkpoint object."}}
+                       "before": {"allOf": [{"$ref": "#/components/schemas/CheckpointRef"}], "description": "States before this checkpoint."}}
       },
       "Run": {
         "type": "object",
@@ -243,6 +266,13 @@ enum APISchemas {
       },
       "ChatMessageParam": {
         "type": "object", "required": ["role"],
+        "allOf": [
+          {"if": {"properties": {"role": {"enum": ["user", "system", "developer"]}}}, "then": {"required": ["content"], "properties": {"content": {"type": ["string", "array"]}}}},
+          {"if": {"properties": {"role": {"const": "assistant"}}},
+           "then": {"anyOf": [{"required": ["content"], "properties": {"content": {"type": ["string", "array"]}}},
+                              {"required": ["tool_calls"], "properties": {"tool_calls": {"type": "array", "minItems": 1}}}]}},
+          {"if": {"properties": {"role": {"const": "tool"}}}, "then": {"required": ["tool_call_id"], "properties": {"tool_call_id": {"type": "string", "minLength": 1}}}}
+        ],
         "properties": {
           "role": {"type": "string", "enum": ["system", "developer", "user", "assistant", "tool"]},
           "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
@@ -257,18 +287,20 @@ enum APISchemas {
       "ChatCompletionRequest": {
         "type": "object", "required": ["model", "messages"],
         "properties": {
-          "model": {"type": "string", "description": "An agent id."},
-          "messages": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/ChatMessageParam"}},
+          "model": {"type": "string", "minLength": 1, "description": "An agent id."},
+          "messages": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/ChatMessageParam"},
+                       "contains": {"type": "object", "required": ["role"], "properties": {"role": {"const": "user"}}}, "description": "At least one user message."},
           "stream": {"type": "boolean"}, "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
-          "n": {"type": "integer"}, "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+          "n": {"type": "integer", "minimum": 1, "maximum": 1, "description": "Only 1 choice."}, "temperature": {"type": "number", "minimum": 0, "maximum": 2},
           "max_tokens": {"type": "integer", "minimum": 1}, "max_completion_tokens": {"type": "integer", "minimum": 1},
           "top_p": {"type": "number", "minimum": 0, "maximum": 1}, "seed": {"type": "integer"},
           "stop": {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, {"type": "array", "maxItems": 4, "items": {"type": "string", "minLength": 1, "maxLength": 256}}]},
           "response_format": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string", "enum": ["text", "json_object", "json_schema"]}}},
-          "metadata": {"type": "object", "description": "thread_id: keep the conversation on that thread."},
+          "metadata": {"type": "object", "description": "thread_id: keep the conversation on that thread.",
+                       "properties": {"thread_id": {"type": "string", "pattern": "^[!-.0-\\[\\]-~]{1,128}$"}}},
           "tools": {"type": "array", "items": {"type": "object", "required": ["type", "function"], "properties": {"type": {"const": "function"},
             "function": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-              "description": {"type": "string"}, "parameters": {"type": "object"}}}}}}
+              "description": {}, "parameters": {"type": "object"}}}}}}
         }
       },
       "ChatCompletion": {
@@ -287,14 +319,15 @@ enum APISchemas {
       },
       "ResponseCreateRequest": {
         "type": "object", "required": ["model", "input"],
+        "allOf": [
+          {"not": {"required": ["previous_response_id", "store"], "properties": {"previous_response_id": {"type": "string"}, "store": {"const": false}}},
+           "description": "A response that continues another is stored."},
+          {"not": {"required": ["previous_response_id", "conversation"], "properties": {"previous_response_id": {"type": "string"}, "conversation": {"type": ["string", "object"]}}},
+           "description": "previous_response_id or conversation, not both."}
+        ],
         "properties": {
-          "model": {"type": "string", "description": "An agent id."},
-          "input": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["message", "function_call", "function_call_output", "mcp_call"]},
-            "role": {"type": "string", "enum": ["user", "system", "developer", "assistant"]},
-            "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
-              "properties": {"type": {"type": "string", "enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]},
-            "call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "string"}, "output": {"type": "string"}}}}]},
+          "model": {"type": "string", "minLength": 1, "description": "An agent id."},
+          "input": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/ResponseInputItem"}}]},
           "instructions": {"type": "string"}, "previous_response_id": {"type": "string"},
           "conversation": {"anyOf": [{"type": "string"}, {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}]},
           "store": {"type": "boolean"}, "background": {"type": "boolean"}, "stream": {"type": "boolean"},
@@ -331,14 +364,39 @@ enum APISchemas {
       "ConversationRequest": {
         "type": "object",
         "properties": {
-          "items": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "properties": {
-            "type": {"type": "string", "enum": ["message", "function_call", "function_call_output", "mcp_call"]},
-            "role": {"type": "string", "enum": ["user", "system", "developer", "assistant"]},
-            "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type", "text"],
-              "properties": {"type": {"type": "string", "enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]},
-            "call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "string"}, "output": {"type": "string"}}}}]},
-          "metadata": {"type": "object", "maxProperties": 16, "additionalProperties": {"type": "string", "maxLength": 512}}
+          "items": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/ResponseInputItem"}}]},
+          "metadata": {"type": "object", "maxProperties": 16, "propertyNames": {"maxLength": 64, "pattern": "^[^\\u0000]*$"},
+                       "additionalProperties": {"type": "string", "maxLength": 512}}
         }
+      },
+      "ConversationItemsAdd": {
+        "type": "object", "required": ["items"], "description": "Only items are read.",
+        "properties": {"items": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/ResponseInputItem"}}]}}
+      },
+      "ResponseInputItem": {
+        "type": "object", "description": "A message (the default type), or a tool call and its output as an earlier response gave them.",
+        "properties": {
+          "type": {"type": "string", "enum": ["message", "function_call", "function_call_output", "mcp_call"]},
+          "role": {"type": "string", "description": "A message's: user, system, developer or assistant."},
+          "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type"],
+            "properties": {"type": {"type": "string"}, "text": {"type": "string"}}}}],
+            "description": "A message's: a string, or input_text / output_text / text parts."},
+          "call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "string"}, "output": {"type": "string"},
+          "id": {"type": "string"}, "error": {"type": "string"}
+        },
+        "oneOf": [
+          {"required": ["role", "content"], "properties": {"type": {"enum": ["message", null]}, "role": {"enum": ["user", "system", "developer", "assistant"]},
+            "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"required": ["type", "text"],
+              "properties": {"type": {"enum": ["input_text", "output_text", "text"]}, "text": {"type": "string"}}}}]}}},
+          {"required": ["type", "call_id", "name"], "properties": {"type": {"const": "function_call"}, "call_id": {"type": "string"}, "name": {"type": "string"}}},
+          {"required": ["type", "call_id"], "properties": {"type": {"const": "function_call_output"}, "call_id": {"type": "string"}}},
+          {"required": ["type", "name", "id"], "properties": {"type": {"const": "mcp_call"}, "name": {"type": "string"}, "id": {"type": "string"}}}
+        ]
+      },
+      "ConversationUpdate": {
+        "type": "object", "required": ["metadata"], "description": "Only metadata is read: its keys are set.",
+        "properties": {"metadata": {"type": "object", "maxProperties": 16, "propertyNames": {"maxLength": 64, "pattern": "^[^\\u0000]*$"},
+                                    "additionalProperties": {"type": "string", "maxLength": 512}}}
       },
       "OpenAIItem": {
         "type": "object", "required": ["type", "id"],

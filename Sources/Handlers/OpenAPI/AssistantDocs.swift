@@ -32,8 +32,10 @@ enum AssistantSchemas {
       "AssistantSettings": {
         "type": "object", "additionalProperties": false,
         "description": "What an assistant changes of its agent.",
+        "not": {"required": ["instructions", "system_prompt"]},
         "properties": {
-          "instructions": {"type": "string", "maxLength": 20000}, "system_prompt": {"type": "string", "maxLength": 20000},
+          "instructions": {"type": "string", "maxLength": 16365, "description": "Replaces the agent's. At most 20,000 characters, and the object it is in at most 16 KiB as JSON (413 beyond): 16,365 ASCII characters alone."},
+          "system_prompt": {"type": "string", "maxLength": 16364, "description": "The same as instructions; send one of them."},
           "temperature": {"type": "number", "minimum": 0, "maximum": 2},
           "max_tokens": {"type": "integer", "minimum": 1},
           "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
@@ -42,7 +44,9 @@ enum AssistantSchemas {
       },
       "AssistantConfig": {
         "type": "object", "additionalProperties": false,
-        "properties": {"configurable": {"$ref": "#/components/schemas/AssistantSettings"},
+        "properties": {"configurable": {"allOf": [{"$ref": "#/components/schemas/AssistantSettings"},
+                                                  {"properties": {"instructions": {"maxLength": 16349}, "system_prompt": {"maxLength": 16348}},
+                                                   "description": "config is at most 16 KiB as JSON too."}]},
                        "tags": {"type": "array", "maxItems": 50, "items": {"type": "string"}}}
       },
       "AssistantCreate": {
@@ -80,4 +84,50 @@ enum AssistantSchemas {
       }
     }
     """#)
+}
+
+extension AssistantSchemas {
+    /// What `AssistantSettings` checks against the agent: its tools (a source's by prefix) and its `max_tokens` cap,
+    /// per `graph_id`; and instructions or system_prompt, not both, wherever each is given (context wins over
+    /// config.configurable key by key, so the two places count together).
+    static func complete(_ schemas: inout [String: JSONValue], catalog: AgentCatalog) {
+        func limits(_ agents: [AgentDefinition]) -> JSONValue {
+            // What every one of these agents allows.
+            func common(_ sets: [Set<String>]) -> [String] {
+                guard var result = sets.first else { return [] }
+                for set in sets.dropFirst() { result.formIntersection(set) }
+                return result.sorted()
+            }
+            let names = common(agents.map { Set($0.tools.map(\.spec.name)) })
+            let prefixes = common(agents.map { Set($0.toolSources.map { ToolNames.namespaced($0.name, "") }) })
+            var tool: [JSONValue] = names.isEmpty ? [] : [["enum": .array(names.map { JSONValue.string($0) })]]
+            tool += prefixes.map { ["type": "string", "pattern": .string("^" + $0)] }
+            let cap = agents.map { $0.model.maxTokens ?? 1_000_000 }.min() ?? 1_000_000
+            let settings: JSONValue = ["properties": [
+                "tools": tool.isEmpty ? ["maxItems": 0] : ["items": ["anyOf": .array(tool)]],
+                "max_tokens": ["maximum": .number(Double(cap))],
+            ]]
+            return ["properties": ["context": settings, "config": ["properties": ["configurable": settings]]]]
+        }
+        func both(_ inConfig: String, _ inContext: String) -> JSONValue {
+            ["not": ["required": ["config", "context"], "properties": [
+                "config": ["type": "object", "required": ["configurable"],
+                           "properties": ["configurable": ["type": "object", "required": [.string(inConfig)]]]],
+                "context": ["type": "object", "required": [.string(inContext)]],
+            ]]]
+        }
+        let perAgent: [JSONValue] = catalog.agents.map { agent in
+            ["if": ["required": ["graph_id"], "properties": ["graph_id": ["const": .string(agent.id)]]], "then": limits([agent])]
+        }
+        let rules: [JSONValue] = perAgent + [both("instructions", "system_prompt"), both("system_prompt", "instructions")]
+        if case .object(var create)? = schemas["AssistantCreate"] {
+            create["allOf"] = .array(rules)
+            schemas["AssistantCreate"] = .object(create)
+        }
+        if case .object(var update)? = schemas["AssistantUpdate"] {
+            // Without graph_id the assistant keeps its agent, which the request does not name: what every agent allows.
+            update["allOf"] = .array(rules + [["if": ["not": ["required": ["graph_id"]]], "then": limits(catalog.agents)]])
+            schemas["AssistantUpdate"] = .object(update)
+        }
+    }
 }

@@ -17,8 +17,8 @@ extension OpenAPIDocument.Operation {
         tag: "runs",
         description: "Either `thread_id` with `run_ids` (those runs of that thread), or `status` alone: every pending or running run of the caller's tenant in it (`all`: both). Runs that already ended are left as they are.",
         body: .json("RunsCancel"),
-        parameters: [OpenAPIDocument.Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback"], "default": "interrupt"],
-                                               description: "`rollback` also deletes the runs and what they wrote.")],
+        parameters: [OpenAPIDocument.Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback", ""], "default": "interrupt"],
+                                               description: "`rollback` also deletes the runs and what they wrote (empty: interrupt).")],
         responses: [(204, "Every matching run was asked to stop", .empty)], problems: OpenAPIDocument.bodyProblems + [404])
     static let threadUpdateState = OpenAPIDocument.Operation(
         tag: "threads",
@@ -56,8 +56,10 @@ enum BulkSchemas {
       "Count": {"type": "integer", "minimum": 0},
       "RunSearch": {
         "type": "object",
+        "not": {"required": ["agent_id", "assistant_id"], "properties": {"agent_id": {"type": "string"}, "assistant_id": {"type": "string"}},
+                "description": "agent_id or assistant_id, not both."},
         "properties": {
-          "agent_id": {"type": "string"}, "assistant_id": {"type": "string"}, "thread_id": {"type": "string"},
+          "agent_id": {"type": "string"}, "assistant_id": {"type": "string"}, "thread_id": {"type": "string", "pattern": "^[!-.0-\\[\\]-~]{1,128}$"},
           "status": {"type": "string", "enum": ["pending", "running", "success", "error", "timeout", "interrupted"]},
           "metadata": {"type": "object", "description": "Top-level keys that must equal these values."},
           "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
@@ -80,15 +82,18 @@ enum BulkSchemas {
       },
       "RunsCancel": {
         "type": "object",
-        "properties": {"thread_id": {"type": "string", "minLength": 1, "maxLength": 128},
-                       "run_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "string", "minLength": 1, "maxLength": 128}},
+        "description": "`thread_id` with `run_ids`, or `status` alone.",
+        "oneOf": [{"required": ["status"], "properties": {"status": {"type": "string"}, "thread_id": {"type": "null"}, "run_ids": {"type": "null"}}},
+                  {"required": ["thread_id", "run_ids"], "properties": {"thread_id": {"type": "string"}, "run_ids": {"type": "array"}, "status": {"type": "null"}}}],
+        "properties": {"thread_id": {"type": "string", "pattern": "^[!-.0-\\[\\]-~]{1,128}$"},
+                       "run_ids": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "string", "pattern": "^[!-.0-\\[\\]-~]{1,128}$"}},
                        "status": {"type": "string", "enum": ["pending", "running", "all"]}}
       },
       "ThreadStateUpdate": {
         "type": "object", "required": ["values"],
         "properties": {"values": {"type": "object", "properties": {"messages": {"type": "array", "items": {"type": "object"}}}},
                        "as_node": {"type": "string", "enum": ["agent", "tools"]},
-                       "checkpoint": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}, "required": ["checkpoint_id"]},
+                       "checkpoint": {"allOf": [{"$ref": "#/components/schemas/CheckpointRef"}]},
                        "checkpoint_id": {"type": "string"}}
       },
       "ThreadStateUpdateResult": {
@@ -98,7 +103,7 @@ enum BulkSchemas {
       },
       "ThreadStateAtCheckpoint": {
         "type": "object", "required": ["checkpoint"],
-        "properties": {"checkpoint": {"type": "object", "properties": {"checkpoint_id": {"type": "string"}}, "required": ["checkpoint_id"]},
+        "properties": {"checkpoint": {"allOf": [{"$ref": "#/components/schemas/CheckpointRef"}]},
                        "subgraphs": {"type": "boolean"}}
       },
       "AssistantCountRequest": {
@@ -112,7 +117,7 @@ enum BulkSchemas {
                                  "properties": {"source": {"type": "string"}, "target": {"type": "string"}, "conditional": {"type": "boolean"}}}}}
       },
       "AssistantSubgraphs": {"type": "object", "maxProperties": 0},
-      "RunBatch": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/RunCreate"}}
+      "RunBatch": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/RunCreateUnthreaded"}}
     }
     """#)
 }

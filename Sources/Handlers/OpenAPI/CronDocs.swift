@@ -14,7 +14,7 @@ extension OpenAPIDocument.Operation {
         tag: "crons", body: .optionalJSON("CronSearch"), responses: [(200, "Matching crons", .jsonArray("CronSelected"))],
         problems: OpenAPIDocument.bodyProblems)
     static let cronCount = OpenAPIDocument.Operation(
-        tag: "crons", body: .optionalJSON("CronSearch"), responses: [(200, "How many crons match", .json("Count"))],
+        tag: "crons", body: .optionalJSON("CronCount"), responses: [(200, "How many crons match", .json("Count"))],
         problems: OpenAPIDocument.bodyProblems)
     static let cronUpdate = OpenAPIDocument.Operation(
         tag: "crons",
@@ -31,6 +31,12 @@ enum CronSchemas {
         selected["required"] = nil
         selected["description"] = "A cron with the fields `select` names (every field when it names none)."
         schemas["CronSelected"] = .object(selected)
+        // A count reads the filters only.
+        if case .object(var count)? = schemas["CronSearch"], case .object(var properties)? = count["properties"] {
+            for key in ["select", "sort_by", "sort_order", "limit", "offset"] { properties[key] = nil }
+            count["properties"] = .object(properties)
+            schemas["CronCount"] = .object(count)
+        }
         return .object(schemas)
     }
 
@@ -39,19 +45,19 @@ enum CronSchemas {
       "CronFields": {
         "type": "object",
         "properties": {
-          "schedule": {"type": "string", "maxLength": 256, "description": "Five fields (minute hour day-of-month month day-of-week), names and @daily-style macros; no seconds."},
-          "timezone": {"type": ["string", "null"], "description": "IANA zone the schedule is read in (UTC when null). A time in the hour skipped by daylight saving fires once just after it; a time in the repeated hour fires once."},
+          "schedule": {"type": "string", "format": "cron", "maxLength": 256, "description": "A cron expression: five fields (minute hour day-of-month month day-of-week) with ranges, lists, steps and names, or a macro (@hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually); no seconds."},
+          "timezone": {"type": ["string", "null"], "format": "iana-time-zone", "maxLength": 64, "description": "IANA zone the schedule is read in (UTC when null). A time in the hour skipped by daylight saving fires once just after it; a time in the repeated hour fires once."},
           "end_time": {"type": ["string", "null"], "format": "date-time", "description": "No firing after this instant."},
           "enabled": {"type": "boolean", "default": true},
           "on_run_completed": {"type": "string", "enum": ["delete", "keep"], "default": "delete", "description": "Crons without a thread: delete or keep each firing's thread once its run ended."}
         }
       },
       "CronCreate": {
-        "allOf": [{"$ref": "#/components/schemas/RunCreate"}, {"$ref": "#/components/schemas/CronFields"}, {"required": ["schedule"]}],
+        "allOf": [{"$ref": "#/components/schemas/RunCreateUnthreaded"}, {"$ref": "#/components/schemas/CronFields"}, {"required": ["schedule"], "properties": {"schedule": {"type": "string"}}}],
         "examples": [{"assistant_id": "assistant", "schedule": "0 9 * * 1-5", "timezone": "Europe/Berlin",
                       "input": {"messages": [{"role": "user", "content": "Summarise yesterday's tickets"}]}}]
       },
-      "CronUpdate": {"allOf": [{"$ref": "#/components/schemas/RunCreate"}, {"$ref": "#/components/schemas/CronFields"}]},
+      "CronUpdate": {"allOf": [{"$ref": "#/components/schemas/RunFields"}, {"$ref": "#/components/schemas/CronFields"}]},
       "CronSearch": {
         "type": "object",
         "properties": {

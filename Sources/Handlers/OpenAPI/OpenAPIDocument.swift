@@ -18,6 +18,8 @@ public enum OpenAPIDocument {
         case threadStream
         /// OpenAI's streams: `data:` frames (chat completions, ending `[DONE]`) or named `response.*` events.
         case openAIStream(String)
+        /// A JSON body, or with `stream` asked for, OpenAI's stream.
+        case jsonOrOpenAIStream(String, stream: String)
         /// Prometheus' text exposition format.
         case prometheusText
         case empty
@@ -53,7 +55,7 @@ public enum OpenAPIDocument {
             description: stream
                 ? "Server-Sent Events: `metadata` first (run id), then the frames of the requested stream modes, then `end`. Every frame has `id:`; on a thread the ids number the frames rendered from the run's event log, so `Last-Event-ID` resumes through any worker (see `Location`)."
                 : nil,
-            body: .json("RunCreate"),
+            body: .json(thread ? "RunCreate" : "RunCreateStateless"),
             parameters: thread ? [idempotencyKey] : [],
             responses: [(200, stream ? "The run's events" : "The final state", stream ? .eventStream : .json("Values"))],
             problems: bodyProblems + [404] + (thread ? [409] : []) + [502, 504])
@@ -83,23 +85,15 @@ public enum OpenAPIDocument {
         schemas.merge(AssistantSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(CronSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(StoreSchemas.components.objectValue ?? [:]) { first, _ in first }
-        // The configured agents, by id, so that clients and the docs page offer them.
-        if case .object(var runCreate) = schemas["RunCreate"], case .object(var properties) = runCreate["properties"] {
-            let agents = catalog.agents.map(\.id).map(JSONValue.string)
-            let list = catalog.agents.map { "`\($0.id)`: \($0.description.isEmpty ? $0.name : $0.description)" }.joined(separator: "; ")
-            properties["assistant_id"] = ["type": "string", "enum": .array(agents), "description": .string("The agent to run. \(list)")]
-            properties["agent_id"] = ["type": "string", "enum": .array(agents)]
-            runCreate["properties"] = .object(properties)
-            schemas["RunCreate"] = .object(runCreate)
-        }
-        // The server reads `null` for an optional field as its absence (clients that serialize None send it).
-        for name in ["AgentSearch", "ToolInvoke", "RunCreate", "ThreadCreate", "ThreadUpdate", "ThreadSearch", "HistoryRequest", "InputMessage"] {
-            if let schema = schemas[name] { schemas[name] = nullableOptionals(schema) }
-        }
-        if case .object(var ttl) = schemas["TTL"], case .array(var variants) = ttl["oneOf"], variants.count == 2 {
-            variants[1] = nullableOptionals(variants[1])
-            ttl["oneOf"] = .array(variants)
-            schemas["TTL"] = .object(ttl)
+        schemas.merge(RequestRules.components.objectValue ?? [:]) { first, _ in first }
+        RunSchemas.complete(&schemas, catalog: catalog)
+        AssistantSchemas.complete(&schemas, catalog: catalog)
+        // The rules every request body meets, on every schema a request body refers to.
+        for name in RequestRules.requestComponents(paths: paths, schemas: schemas) {
+            guard var schema = schemas[name], name != "JSONValue" else { continue }
+            // JSON-RPC gives `null` meanings of its own.
+            if name != "MCPMessage" { schema = RequestRules.nullableOptionals(schema, strict: RunSchemas.strictNulls[name] ?? []) }
+            schemas[name] = RequestRules.applied(schema)
         }
         return [
             "openapi": "3.1.0",
@@ -125,20 +119,16 @@ public enum OpenAPIDocument {
         ]
     }
 
-    static func nullableOptionals(_ schema: JSONValue) -> JSONValue {
-        guard case .object(var object) = schema, case .object(var properties) = object["properties"] else { return schema }
-        var required: Set<String> = []
-        if case .array(let items)? = object["required"] {
-            for case .string(let name) in items { required.insert(name) }
-        }
-        for (name, property) in properties where !required.contains(name) { properties[name] = nullable(property) }
-        object["properties"] = .object(properties)
-        return .object(object)
-    }
-
     static func nullable(_ schema: JSONValue) -> JSONValue {
-        guard case .object(var object) = schema else { return schema }
+        // A free value is any JSON value, null included (it becomes `JSONValue`).
+        guard case .object(var object) = schema, !RequestRules.isFree(schema) else { return schema }
+        let null: JSONValue = ["type": "null"]
+        if case .array(let members)? = object["anyOf"] ?? object["oneOf"], members.contains(null) { return schema }
         switch object["type"] {
+        case .string("null")?:
+            return schema
+        case .array(let types)? where types.contains(.null) || types.contains("null"):
+            return schema
         case .string(let type)?:
             object["type"] = [.string(type), "null"]
             if case .array(let values)? = object["enum"] { object["enum"] = .array(values + [.null]) }
@@ -195,7 +185,8 @@ public enum OpenAPIDocument {
         if !description.isEmpty { object["description"] = .string(description) }
         var parameters: [JSONValue] = route.segments.compactMap { segment in
             guard case .parameter(let name) = segment else { return nil }
-            return ["name": .string(name), "in": "path", "required": true, "schema": ["type": "string", "maxLength": 128]]
+            return ["name": .string(name), "in": "path", "required": true,
+                    "schema": RequestRules.pathParameter(name, path: route.path, method: route.method)]
         }
         parameters += operation.parameters.map { parameter in
             var value: [String: JSONValue] = ["name": .string(parameter.name), "in": .string(parameter.location),
@@ -251,10 +242,10 @@ public enum OpenAPIDocument {
                     ],
                 ]]]
             case .openAIStream(let description):
-                response["content"] = ["text/event-stream": ["schema": [
-                    "type": "object", "required": ["data"], "description": .string(description),
-                    "properties": ["event": ["type": "string"], "data": ["type": "string", "description": "JSON, or [DONE]"]],
-                ]]]
+                response["content"] = ["text/event-stream": ["schema": openAIStreamFrame(description)]]
+            case .jsonOrOpenAIStream(let name, let description):
+                response["content"] = ["application/json": ["schema": ["$ref": .string("#/components/schemas/\(name)")]],
+                                       "text/event-stream": ["schema": openAIStreamFrame(description)]]
             case .empty:
                 break
             }
@@ -277,11 +268,17 @@ public enum OpenAPIDocument {
         return .object(object)
     }
 
+    static func openAIStreamFrame(_ description: String) -> JSONValue {
+        ["type": "object", "required": ["data"], "description": .string(description),
+         "properties": ["event": ["type": "string"], "data": ["type": "string", "description": "JSON, or [DONE]"]]]
+    }
+
     /// Pretty, key-sorted JSON: what `agentfcgi openapi` prints and `deploy/openapi.json` holds.
     public static func encoded(_ document: JSONValue) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(document)) ?? Data()) + [UInt8(ascii: "\n")]
+        let text = String(decoding: (try? encoder.encode(document)) ?? Data(), as: UTF8.self)
+        return Array(RequestRules.exactInt64Bounds(text).utf8) + [UInt8(ascii: "\n")]
     }
 }
 
@@ -322,7 +319,7 @@ extension OpenAPIDocument.Operation {
                                            body: .json("RunCreate"), parameters: [OpenAPIDocument.idempotencyKey],
                                            responses: [(200, "The queued run", .json("Run"))], problems: OpenAPIDocument.bodyProblems + [404, 409])
     static let runCreate = OpenAPIDocument.Operation(tag: "runs", description: "A background run on a new thread of its own.",
-                                    body: .json("RunCreate"), parameters: [OpenAPIDocument.idempotencyKey],
+                                    body: .json("RunCreateUnthreaded"), parameters: [OpenAPIDocument.idempotencyKey],
                                     responses: [(200, "The queued run", .json("Run"))], problems: OpenAPIDocument.bodyProblems + [404])
     static let threadRunList = OpenAPIDocument.Operation(tag: "runs", body: nil,
                                          parameters: [OpenAPIDocument.limit, OpenAPIDocument.offset, OpenAPIDocument.Parameter(name: "status", location: "query",
@@ -335,10 +332,10 @@ extension OpenAPIDocument.Operation {
     static let runCancel = OpenAPIDocument.Operation(
                 tag: "runs", body: nil,
                 parameters: [
-                    OpenAPIDocument.Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback"], "default": "interrupt"],
-                              description: "interrupt keeps partial output; rollback undoes the run."),
-                    OpenAPIDocument.Parameter(name: "wait", location: "query", schema: ["type": "string", "enum": ["0", "1", "true", "false"], "default": "0"],
-                              description: "1: answer once the run has stopped."),
+                    OpenAPIDocument.Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback", ""], "default": "interrupt"],
+                              description: "interrupt keeps partial output; rollback undoes the run (empty: interrupt)."),
+                    OpenAPIDocument.Parameter(name: "wait", location: "query", schema: ["type": "string", "enum": ["0", "1", "true", "false", ""], "default": "0"],
+                              description: "1: answer once the run has stopped (empty: 0)."),
                 ],
                 responses: [(200, "Stopped (wait=1)", .json("Run")), (202, "Asked to stop", .json("Run")), (204, "Rolled back and gone", .empty)],
                 problems: [404, 422])
@@ -347,10 +344,10 @@ extension OpenAPIDocument.Operation {
     static let runJoinStream = OpenAPIDocument.runRead(
                 "The run's events", .eventStream, problems: [404, 422],
                 parameters: [
-                    OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^\\s*(-1|-|[0-9]*)\\s*$"],
+                    OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^[ \\t]*(-1|-|[0-9]{0,18})[ \\t]*$"],
                               description: "Resume after this frame (blank or -1: from the start)."),
-                    OpenAPIDocument.Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^\\s*(-1|-|[0-9]*)\\s*$"],
-                              description: "The same, for clients that cannot set headers."),
+                    OpenAPIDocument.Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^[ \\t]*(-1|-|[0-9]{0,18})[ \\t]*$"],
+                              description: "The same, for clients that cannot set headers (given once; the header wins)."),
                     OpenAPIDocument.Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["$ref": "#/components/schemas/StreamMode"]],
                               description: "These modes (repeat the parameter), whatever the run was created with; empty: the modes it was created with."),
                     OpenAPIDocument.Parameter(name: "cancel_on_disconnect", location: "query", schema: ["type": "string", "enum": ["true", "false"]],
@@ -379,7 +376,7 @@ extension OpenAPIDocument.Operation {
         tag: "openai",
         description: "`model` is an agent id; `input` a string or message items (and function_call / function_call_output items). Stored by default, on a conversation (`conversation`, a thread id) or continuing `previous_response_id`, else on a new conversation of its own. `background: true` queues it on the durable queue (any worker runs it) and answers at once. `stream: true` sends the Responses events, each with a `sequence_number` that is the same on every read; `GET /v1/responses/{id}?stream=true&starting_after=N` resumes on any worker. The agent's tools run on the server and show as `mcp_call` items; tools in the request are a 400. `Idempotency-Key` repeats the first answer.",
         body: .json("ResponseCreateRequest"), parameters: [OpenAPIDocument.idempotencyKey],
-        responses: [(200, "The response, or its events (stream: true)", .json("OpenAIResponse"))],
+        responses: [(200, "The response, or its events (stream: true)", .jsonOrOpenAIStream("OpenAIResponse", stream: "Named response.* events, each with its sequence_number"))],
         problems: [400, 404, 409, 413, 415, 502, 504])
     static let openAIResponseGet = OpenAPIDocument.Operation(
         tag: "openai", body: nil,
@@ -389,7 +386,8 @@ extension OpenAPIDocument.Operation {
             OpenAPIDocument.Parameter(name: "starting_after", location: "query", schema: ["type": "integer", "minimum": -1],
                                       description: "With stream: only events after this sequence number."),
         ],
-        responses: [(200, "The response, or its events (stream=true)", .json("OpenAIResponse"))], problems: [400, 404])
+        responses: [(200, "The response, or its events (stream=true)", .jsonOrOpenAIStream("OpenAIResponse", stream: "Named response.* events, each with its sequence_number"))],
+        problems: [400, 404])
     static let openAIResponseDelete = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "Deleted", .json("OpenAIDeleted"))],
                                                                 problems: [404, 409])
     static let openAIResponseCancel = OpenAPIDocument.Operation(tag: "openai", description: "Background responses only.", body: nil,
@@ -408,7 +406,7 @@ extension OpenAPIDocument.Operation {
         responses: [(200, "The conversation", .json("OpenAIConversation"))], problems: [400, 409, 413, 415])
     static let openAIConversation = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "The conversation", .json("OpenAIConversation"))],
                                                               problems: [404])
-    static let openAIConversationUpdate = OpenAPIDocument.Operation(tag: "openai", body: .json("ConversationRequest"),
+    static let openAIConversationUpdate = OpenAPIDocument.Operation(tag: "openai", body: .json("ConversationUpdate"),
                                                                     responses: [(200, "The conversation", .json("OpenAIConversation"))],
                                                                     problems: [400, 404, 413, 415])
     static let openAIConversationDelete = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "Deleted", .json("OpenAIDeleted"))],
@@ -418,7 +416,7 @@ extension OpenAPIDocument.Operation {
         responses: [(200, "The items", .json("OpenAIItemList"))], problems: [400, 404])
     static let openAIConversationItemsAdd = OpenAPIDocument.Operation(
         tag: "openai", description: "Messages (and function_call / function_call_output items) added without running anything; a 409 while a response is running on the conversation.",
-        body: .json("ConversationRequest"), responses: [(200, "The items added", .json("OpenAIItemList"))], problems: [400, 404, 409, 413, 415])
+        body: .json("ConversationItemsAdd"), responses: [(200, "The items added", .json("OpenAIItemList"))], problems: [400, 404, 409, 413, 415])
     static let openAIConversationItem = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "The item", .json("OpenAIItem"))],
                                                                   problems: [404])
     static let openAIConversationItemDelete = OpenAPIDocument.Operation(

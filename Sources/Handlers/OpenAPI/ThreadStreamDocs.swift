@@ -24,7 +24,7 @@ extension OpenAPIDocument.Operation {
         parameters: [
             OpenAPIDocument.Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["type": "string", "enum": ["run_modes", "lifecycle", "state_update"]]],
                                       description: "Repeat, or separate with commas (`stream_modes` is read too). Default run_modes. state_update carries nothing: there is no update_state here."),
-            OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^\\s*(-1|-|[0-9]*)\\s*$"],
+            OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^[ \\t]*(-1|-|0|0*[1-9][0-9]{0,17})?[ \\t]*$"],
                                       description: "Resume after this frame; -1 replays the thread from its first run; blank: from the run in progress."),
         ],
         responses: [(200, "The thread's runs' frames", .eventStream)], problems: [404, 422])
