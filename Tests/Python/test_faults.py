@@ -32,6 +32,7 @@ import uuid
 
 import httpx
 import pytest
+from local_ports import free_port, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "Tests" / "Fixtures"
@@ -44,22 +45,6 @@ print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 c.execute("ROLLBACK")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, check, timeout=30, every=0.2):
-    deadline = time.time() + timeout
-    while True:
-        value = check()
-        if value or time.time() > deadline:
-            assert value, f"timed out after {timeout} s waiting for {what}"
-            return value
-        time.sleep(every)
 
 
 def user(text):

@@ -15,7 +15,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import ssl
 import subprocess
 import threading
@@ -23,6 +22,7 @@ import time
 
 import httpx
 import pytest
+from local_ports import free_port
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 WORKERS = 3
@@ -30,12 +30,6 @@ TOKEN_MS = 200
 LONG = " ".join(f"w{i}" for i in range(90))  # a background run: about 18 s of tokens, more than a worker's drain
 SHORT = " ".join(f"s{i}" for i in range(12))  # a streamed run: about 2.5 s, less than the drain
 MAX_REQUESTS = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import uuid
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from local_ports import free_port, wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "Tests" / "Fixtures"
@@ -24,27 +24,11 @@ CLIENT_TRACE = uuid.uuid4().hex
 CLIENT_PARENT = uuid.uuid4().hex[:16]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(command, log):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
     line = process.stdout.readline()
     assert line.strip() == "ready", f"{command[1]} did not start: {line!r} {open(log).read()}"
     return process
-
-
-def wait_for(what, check, timeout=30):
-    deadline = time.time() + timeout
-    while True:
-        value = check()
-        if value or time.time() > deadline:
-            assert value, f"timed out waiting for {what}"
-            return value
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
