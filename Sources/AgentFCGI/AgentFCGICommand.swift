@@ -80,6 +80,9 @@ struct Serve: ParsableCommand {
     @Option(help: "A folder the workers of this host share, where each writes its metrics, so that any one answers /metrics for all (created if missing). Without it, /metrics shows this worker only.")
     var metricsDir: String?
 
+    @Option(help: "on: Prometheus metrics at /metrics. off: none are recorded and /metrics answers 404.")
+    var metrics = "on"
+
     @Option(help: "The store: a SQLite file shared by the workers of one host, or postgres://user@host:port/db for several hosts.")
     var database = "/var/lib/agentfcgi/agentfcgi.sqlite"
 
@@ -115,6 +118,7 @@ struct Serve: ParsableCommand {
         guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, e.g. 0660") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard ["logfmt", "json"].contains(logFormat) else { throw ValidationError("--log-format must be logfmt or json") }
+        guard ["on", "off"].contains(metrics) else { throw ValidationError("--metrics must be on or off") }
         guard (0...1).contains(traceSampleRatio) else { throw ValidationError("--trace-sample-ratio must be 0...1") }
         if let otlpEndpoint {
             guard let url = URL(string: otlpEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
@@ -171,9 +175,9 @@ struct Serve: ParsableCommand {
                 throw ExitCode(78)
             }
         }
-        let metrics: WorkerMetrics
+        let metrics: WorkerMetrics?
         do {
-            metrics = try WorkerMetrics(directory: metricsDir, worker: worker, version: agentfcgiVersion)
+            metrics = self.metrics == "on" ? try WorkerMetrics(directory: metricsDir, worker: worker, version: agentfcgiVersion) : nil
         } catch {
             logger.critical("metrics.unavailable", metadata: ["metrics_dir": "\(metricsDir ?? "")", "error": "\(error)"])
             throw ExitCode(78)
@@ -247,7 +251,7 @@ struct Serve: ParsableCommand {
             catalog: catalog, logger: logger, heartbeat: .milliseconds(Int64(heartbeatSeconds * 1000)), lifecycle: lifecycle,
             httpClient: httpClient, watchdog: watchdog, engine: engine, webhookSigner: signer,
             requireKeys: auth == "required")
-        dependencies.metrics = { [store] in await metrics.scrape(store: store) }
+        if let metrics { dependencies.metrics = { [store] in await metrics.scrape(store: store) } }
         if auth == "off" { logger.warning("auth.off", metadata: ["detail": "every operation is open to anyone who reaches this worker"]) }
         let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, outbound: Outbound(logger: logger),
                                            workerID: engine.workerID, logger: logger)
@@ -259,7 +263,7 @@ struct Serve: ParsableCommand {
         try server.start()
         let supervising = Task.detached { await engine.run() }
         let dispatching = Task.detached { await dispatcher.run() }
-        let publishing = Task.detached { await metrics.publish(logger: logger) }
+        let publishing = Task.detached { await metrics?.publish(logger: logger) }
         logger.info("server.started", metadata: [
             "listen": "\(listen ?? "inherited")", "agents": "\(catalog.agents.count)", "version": "\(agentfcgiVersion)",
         ])

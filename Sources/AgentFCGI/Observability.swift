@@ -26,6 +26,7 @@ final class WorkerMetrics: Sendable {
             .seconds(60), .seconds(120), .seconds(300),
         ]
         MetricsSystem.bootstrap(factory)
+        Metrics.enable()
         if let directory {
             // The workers' own folder: group and others get nothing (the series name agents, tools and tenants).
             if mkdir(directory, 0o700) != 0, errno != EEXIST { throw ExpositionError(path: directory, code: errno) }
@@ -70,6 +71,7 @@ final class WorkerMetrics: Sendable {
 final class WorkerTracing: Sendable {
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
+    private let executor: BatchingExecutor
 
     /// Environment variables of OpenTelemetry that may still apply (collector credentials, resource); the sampler,
     /// endpoint and protocol are this command line's alone.
@@ -100,7 +102,9 @@ final class WorkerTracing: Sendable {
         let environment = ProcessInfo.processInfo.environment.filter { Self.allowedEnvironment.contains($0.key) }
         let service = try OTel.bootstrap(configuration: config, environment: environment)
         group = ServiceGroup(services: [service], gracefulShutdownSignals: [], logger: logger)
-        running = Task.detached { [group] in try await group.run() }
+        let executor = try BatchingExecutor(name: "otel")
+        self.executor = executor
+        running = Task.detached { [group] in try await withTaskExecutorPreference(executor) { try await group.run() } }
         Traces.enable(ratio: ratio, recordContent: recordContent)
     }
 

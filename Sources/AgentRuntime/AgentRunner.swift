@@ -167,18 +167,22 @@ public struct AgentRunner: Sendable {
     private func tracedCall(_ model: any ChatModel, _ request: ModelRequest, agent: AgentDefinition, messageID: String,
                             under parent: ServiceContext, emit: @escaping @Sendable (RunEvent) async throws -> Void) async throws -> ModelResponse {
         try await Traces.span("chat \(agent.model.name)", kind: .client, under: parent) { span in
-            span.attributes["gen_ai.operation.name"] = "chat"
-            span.attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
-            span.attributes["gen_ai.request.model"] = agent.model.name
+            span.updateAttributes { attributes in
+                attributes["gen_ai.operation.name"] = "chat"
+                attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
+                attributes["gen_ai.request.model"] = agent.model.name
+            }
             let response = try await model.complete(request) { delta in
                 if case .text(let text) = delta {
                     try await emit(.messageDelta(messageID: messageID, text: text))
                 }
             }
-            span.attributes["gen_ai.usage.input_tokens"] = response.usage.inputTokens
-            span.attributes["gen_ai.usage.output_tokens"] = response.usage.outputTokens
-            span.attributes["gen_ai.response.finish_reasons"] = [response.finishReason]
-            if Traces.recordsContent { span.attributes["gen_ai.output.text"] = String(response.content.prefix(4096)) }
+            span.updateAttributes { attributes in
+                attributes["gen_ai.usage.input_tokens"] = response.usage.inputTokens
+                attributes["gen_ai.usage.output_tokens"] = response.usage.outputTokens
+                attributes["gen_ai.response.finish_reasons"] = [response.finishReason]
+                if Traces.recordsContent { attributes["gen_ai.output.text"] = String(response.content.prefix(4096)) }
+            }
             return response
         }
     }

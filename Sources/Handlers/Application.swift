@@ -133,9 +133,11 @@ public struct Application: Sendable {
                   let parent = Traces.incoming(traceParent: request.headers["traceparent"], traceState: request.headers["tracestate"]),
                   let span = Traces.start("\(request.method) \(route.path)", kind: .server, context: parent)
             else { return found(route, parameters, request, arrived: arrived) }
-            span.attributes["http.request.method"] = request.method
-            span.attributes["http.route"] = route.path
-            span.attributes["agentfcgi.request.id"] = request.requestID
+            span.updateAttributes { attributes in
+                attributes["http.request.method"] = request.method
+                attributes["http.route"] = route.path
+                attributes["agentfcgi.request.id"] = request.requestID
+            }
             let dispatch = ServiceContext.withValue(span.context) {
                 Traces.$active.withValue(true) { found(route, parameters, request, arrived: arrived) }
             }

@@ -37,8 +37,9 @@ final class RunExecution: Sendable {
     init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], values: [String: JSONValue]? = nil,
          clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence, origin: String? = nil,
          tenant: String? = nil, traceParent: String? = nil) {
-        // Made in the request's task (its span current) or from a stored job, which carries the request's.
-        self.traceParent = traceParent ?? Traces.traceParent()
+        // From a stored job, which carries the request's; a run made in the request's task continues its span as the
+        // current one (Traces.parent), without a round trip through the header's text.
+        self.traceParent = traceParent
         self.origin = origin ?? "langgraph"
         self.tenant = tenant ?? ""
         self.values = values ?? [:]
@@ -88,16 +89,21 @@ final class RunExecution: Sendable {
     @inline(never)
     func traced(under parent: ServiceContext, attempt: Int, collected: Collected, started: ContinuousClock.Instant) async -> RunOutcome {
         await Traces.span("invoke_agent \(agent.id)", under: parent) { span in
-            span.attributes["gen_ai.operation.name"] = "invoke_agent"
-            span.attributes["gen_ai.agent.name"] = agent.id
-            span.attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
-            span.attributes["gen_ai.request.model"] = agent.model.name
-            span.attributes["agentfcgi.run.id"] = runID
-            if let threadID { span.attributes["gen_ai.conversation.id"] = Tenancy.publicID(threadID) }
+            // One update each side of the run: each attribute set alone takes the span's lock.
+            span.updateAttributes { attributes in
+                attributes["gen_ai.operation.name"] = "invoke_agent"
+                attributes["gen_ai.agent.name"] = agent.id
+                attributes["gen_ai.provider.name"] = agent.model.provider.semanticName
+                attributes["gen_ai.request.model"] = agent.model.name
+                attributes["agentfcgi.run.id"] = runID
+                if let threadID { attributes["gen_ai.conversation.id"] = Tenancy.publicID(threadID) }
+            }
             let outcome = await run(attempt: attempt, collected: collected, started: started)
-            span.attributes["gen_ai.usage.input_tokens"] = collected.usage.inputTokens
-            span.attributes["gen_ai.usage.output_tokens"] = collected.usage.outputTokens
-            span.attributes["agentfcgi.run.status"] = outcome.status.rawValue
+            span.updateAttributes { attributes in
+                attributes["gen_ai.usage.input_tokens"] = collected.usage.inputTokens
+                attributes["gen_ai.usage.output_tokens"] = collected.usage.outputTokens
+                attributes["agentfcgi.run.status"] = outcome.status.rawValue
+            }
             if outcome.status == .error || outcome.status == .timeout {
                 span.setStatus(SpanStatus(code: .error, message: outcome.error?.code))
             }

@@ -2,7 +2,8 @@ import CoreMetrics
 import Synchronization
 
 /// Every series the server exports, by name, with the label values it may take. The layers call these; until the
-/// process bootstraps a metrics backend (the executable does, with Prometheus) they cost a no-op.
+/// process bootstraps a metrics backend (the executable does, with Prometheus, unless `--metrics off`) and calls
+/// `enable()`, they return at once.
 ///
 /// Labels are bounded: route templates never ids, agents, tools and models from the configuration, tenants capped
 /// (`TenantLabels`). One name always carries the same label names (Prometheus' rule; the backend stops otherwise).
@@ -13,6 +14,12 @@ public enum Metrics {
     private static let counters = Handles<Counter>()
     private static let timers = Handles<Timer>()
     private static let meters = Handles<Meter>()
+    private static let on = Atomic<Bool>(false)
+
+    /// Called once, after the backend is bootstrapped.
+    public static func enable() { on.store(true, ordering: .relaxed) }
+
+    static var enabled: Bool { on.load(ordering: .relaxed) }
 
     static func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
         counters.get(label, dimensions) { Counter(label: label, dimensions: dimensions) }
@@ -27,6 +34,7 @@ public enum Metrics {
     }
 
     public static func httpRequest(route: String, method: String, status: Int, duration: Duration) {
+        guard enabled else { return }
         let method = knownMethods.contains(method) ? method : "other"
         counter("agentfcgi_http_requests_total", [("route", route), ("method", method), ("status", String(status))])
             .increment()
@@ -37,12 +45,14 @@ public enum Metrics {
     private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
     public static func runStarted(agent: String, protocol origin: String) {
+        guard enabled else { return }
         counter("agentfcgi_runs_started_total", [("agent", agent), ("protocol", origin)]).increment()
         meter("agentfcgi_runs_running").increment()
     }
 
     /// `status`: success, error, timeout, interrupted (cancelled or stopped) or pending (handed back at shutdown).
     public static func runFinished(agent: String, protocol origin: String, status: String, duration: Duration) {
+        guard enabled else { return }
         counter("agentfcgi_runs_finished_total", [("agent", agent), ("protocol", origin), ("status", status)]).increment()
         timer("agentfcgi_run_duration_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
         meter("agentfcgi_runs_running").decrement()
@@ -50,19 +60,23 @@ public enum Metrics {
 
     /// From a background run's creation (or its `after_seconds`) to a worker starting it.
     public static func queueWait(agent: String, _ duration: Duration) {
+        guard enabled else { return }
         timer("agentfcgi_run_queue_wait_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     /// From the run's start to its first event that a client sees, and to the model's first token.
     public static func firstEvent(agent: String, _ duration: Duration) {
+        guard enabled else { return }
         timer("agentfcgi_run_first_event_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     public static func firstToken(agent: String, _ duration: Duration) {
+        guard enabled else { return }
         timer("agentfcgi_run_first_token_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     public static func tokens(agent: String, tenant: String, input: Int, output: Int) {
+        guard enabled else { return }
         let tenant = TenantLabels.shared.label(tenant)
         if input > 0 {
             counter("agentfcgi_tokens_total", [("agent", agent), ("tenant", tenant), ("type", "input")]).increment(by: input)
@@ -74,12 +88,14 @@ public enum Metrics {
 
     /// `outcome`: ok, error (the tool answered with a failure) or cancelled.
     public static func toolCall(tool: String, outcome: String, duration: Duration) {
+        guard enabled else { return }
         counter("agentfcgi_tool_calls_total", [("tool", tool), ("outcome", outcome)]).increment()
         timer("agentfcgi_tool_call_duration_seconds", [("tool", tool)]).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     /// `outcome`: ok, error or cancelled.
     public static func modelCall(provider: String, model: String, outcome: String, duration: Duration) {
+        guard enabled else { return }
         counter("agentfcgi_model_calls_total", [("provider", provider), ("model", model), ("outcome", outcome)])
             .increment()
         timer("agentfcgi_model_call_duration_seconds", [("provider", provider), ("model", model)])
@@ -88,15 +104,17 @@ public enum Metrics {
 
     /// `outcome`: delivered, retry (a failed attempt that will be tried again) or failed (given up).
     public static func webhookDelivery(outcome: String) {
+        guard enabled else { return }
         counter("agentfcgi_webhook_deliveries_total", [("outcome", outcome)]).increment()
     }
 
     /// Event streams open in this process (SSE answers being written).
-    public static func streamOpened() { meter("agentfcgi_open_streams").increment() }
-    public static func streamClosed() { meter("agentfcgi_open_streams").decrement() }
+    public static func streamOpened() { if enabled { meter("agentfcgi_open_streams").increment() } }
+    public static func streamClosed() { if enabled { meter("agentfcgi_open_streams").decrement() } }
 
     /// `operation`: the store method (its name without arguments); `store`: sqlite or postgres.
     public static func storeOperation(store: String, operation: String, duration: Duration, failed: Bool) {
+        guard enabled else { return }
         timer("agentfcgi_store_operation_duration_seconds", [("store", store), ("operation", operation)])
             .recordNanoseconds(duration.telemetryNanoseconds)
         if failed {
@@ -106,12 +124,14 @@ public enum Metrics {
 
     /// Spans the trace exporter dropped (its queue full, the collector down or refusing).
     public static func spansDropped(_ count: Int) {
+        guard enabled else { return }
         counter("agentfcgi_trace_spans_dropped_total").increment(by: count)
     }
 
     /// Series that alerts watch, made at 0 when the worker starts: `increase()` cannot count the event that makes a
     /// series, so the first failure after a start would otherwise go unseen.
     public static func prime(agents: [(id: String, provider: String, model: String, tools: [String])]) {
+        guard enabled else { return }
         for outcome in ["delivered", "retry", "failed"] {
             counter("agentfcgi_webhook_deliveries_total", [("outcome", outcome)]).increment(by: 0)
         }

@@ -21,6 +21,23 @@ import Testing
         }
     }
 
+    /// `--metrics off`: /metrics is a 404 through nginx, with the default it is the exposition; runs go on either way.
+    @Test(arguments: [true, false]) func metricsCanBeTurnedOff(on: Bool) async throws {
+        try await withCluster(workers: 1, arguments: on ? [] : ["--metrics", "off"]) { cluster in
+            let run = try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "Hello there"))
+            #expect(run.status == 200)
+            let metrics = try await cluster.fetch(.GET, "/metrics")
+            if on {
+                #expect(metrics.status == 200)
+                #expect(metrics.body.split(separator: "\n").contains { $0.hasPrefix("agentfcgi_runs_started_total{worker=") && $0.hasSuffix(#",agent="echo",protocol="langgraph"} 1"#) })
+            } else {
+                #expect(metrics.status == 404)
+                #expect(metrics.body.contains("exports no metrics"))
+                #expect(!metrics.body.contains("agentfcgi_"))
+            }
+        }
+    }
+
     @Test func runWaitThroughNginx() async throws {
         try await withCluster { cluster in
             let response = try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "Hello there"))
