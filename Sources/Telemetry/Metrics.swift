@@ -21,24 +21,27 @@ public enum Metrics {
 
     static var enabled: Bool { on.load(ordering: .relaxed) }
 
-    static func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
-        counters.get(label, dimensions) { Counter(label: label, dimensions: dimensions) }
+    // Up to three labels, passed as tuples: an array of them would be allocated on every call.
+    typealias Dimension = (String, String)
+
+    static func counter(_ label: String, _ a: Dimension? = nil, _ b: Dimension? = nil, _ c: Dimension? = nil) -> Counter {
+        counters.get(Series(label, a, b, c)) { Counter(label: label, dimensions: [a, b, c].compactMap { $0 }) }
     }
 
-    static func timer(_ label: String, _ dimensions: [(String, String)]) -> Timer {
-        timers.get(label, dimensions) { Timer(label: label, dimensions: dimensions) }
+    static func timer(_ label: String, _ a: Dimension? = nil, _ b: Dimension? = nil, _ c: Dimension? = nil) -> Timer {
+        timers.get(Series(label, a, b, c)) { Timer(label: label, dimensions: [a, b, c].compactMap { $0 }) }
     }
 
     static func meter(_ label: String) -> Meter {
-        meters.get(label, []) { Meter(label: label) }
+        meters.get(Series(label, nil, nil, nil)) { Meter(label: label) }
     }
 
     public static func httpRequest(route: String, method: String, status: Int, duration: Duration) {
         guard enabled else { return }
         let method = knownMethods.contains(method) ? method : "other"
-        counter("agentfcgi_http_requests_total", [("route", route), ("method", method), ("status", String(status))])
+        counter("agentfcgi_http_requests_total", ("route", route), ("method", method), ("status", String(status)))
             .increment()
-        timer("agentfcgi_http_request_duration_seconds", [("route", route), ("method", method)])
+        timer("agentfcgi_http_request_duration_seconds", ("route", route), ("method", method))
             .recordNanoseconds(duration.telemetryNanoseconds)
     }
 
@@ -46,66 +49,66 @@ public enum Metrics {
 
     public static func runStarted(agent: String, protocol origin: String) {
         guard enabled else { return }
-        counter("agentfcgi_runs_started_total", [("agent", agent), ("protocol", origin)]).increment()
+        counter("agentfcgi_runs_started_total", ("agent", agent), ("protocol", origin)).increment()
         meter("agentfcgi_runs_running").increment()
     }
 
     /// `status`: success, error, timeout, interrupted (cancelled or stopped) or pending (handed back at shutdown).
     public static func runFinished(agent: String, protocol origin: String, status: String, duration: Duration) {
         guard enabled else { return }
-        counter("agentfcgi_runs_finished_total", [("agent", agent), ("protocol", origin), ("status", status)]).increment()
-        timer("agentfcgi_run_duration_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        counter("agentfcgi_runs_finished_total", ("agent", agent), ("protocol", origin), ("status", status)).increment()
+        timer("agentfcgi_run_duration_seconds", ("agent", agent)).recordNanoseconds(duration.telemetryNanoseconds)
         meter("agentfcgi_runs_running").decrement()
     }
 
     /// From a background run's creation (or its `after_seconds`) to a worker starting it.
     public static func queueWait(agent: String, _ duration: Duration) {
         guard enabled else { return }
-        timer("agentfcgi_run_queue_wait_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        timer("agentfcgi_run_queue_wait_seconds", ("agent", agent)).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     /// From the run's start to its first event that a client sees, and to the model's first token.
     public static func firstEvent(agent: String, _ duration: Duration) {
         guard enabled else { return }
-        timer("agentfcgi_run_first_event_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        timer("agentfcgi_run_first_event_seconds", ("agent", agent)).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     public static func firstToken(agent: String, _ duration: Duration) {
         guard enabled else { return }
-        timer("agentfcgi_run_first_token_seconds", [("agent", agent)]).recordNanoseconds(duration.telemetryNanoseconds)
+        timer("agentfcgi_run_first_token_seconds", ("agent", agent)).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     public static func tokens(agent: String, tenant: String, input: Int, output: Int) {
         guard enabled else { return }
         let tenant = TenantLabels.shared.label(tenant)
         if input > 0 {
-            counter("agentfcgi_tokens_total", [("agent", agent), ("tenant", tenant), ("type", "input")]).increment(by: input)
+            counter("agentfcgi_tokens_total", ("agent", agent), ("tenant", tenant), ("type", "input")).increment(by: input)
         }
         if output > 0 {
-            counter("agentfcgi_tokens_total", [("agent", agent), ("tenant", tenant), ("type", "output")]).increment(by: output)
+            counter("agentfcgi_tokens_total", ("agent", agent), ("tenant", tenant), ("type", "output")).increment(by: output)
         }
     }
 
     /// `outcome`: ok, error (the tool answered with a failure) or cancelled.
     public static func toolCall(tool: String, outcome: String, duration: Duration) {
         guard enabled else { return }
-        counter("agentfcgi_tool_calls_total", [("tool", tool), ("outcome", outcome)]).increment()
-        timer("agentfcgi_tool_call_duration_seconds", [("tool", tool)]).recordNanoseconds(duration.telemetryNanoseconds)
+        counter("agentfcgi_tool_calls_total", ("tool", tool), ("outcome", outcome)).increment()
+        timer("agentfcgi_tool_call_duration_seconds", ("tool", tool)).recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     /// `outcome`: ok, error or cancelled.
     public static func modelCall(provider: String, model: String, outcome: String, duration: Duration) {
         guard enabled else { return }
-        counter("agentfcgi_model_calls_total", [("provider", provider), ("model", model), ("outcome", outcome)])
+        counter("agentfcgi_model_calls_total", ("provider", provider), ("model", model), ("outcome", outcome))
             .increment()
-        timer("agentfcgi_model_call_duration_seconds", [("provider", provider), ("model", model)])
+        timer("agentfcgi_model_call_duration_seconds", ("provider", provider), ("model", model))
             .recordNanoseconds(duration.telemetryNanoseconds)
     }
 
     /// `outcome`: delivered, retry (a failed attempt that will be tried again) or failed (given up).
     public static func webhookDelivery(outcome: String) {
         guard enabled else { return }
-        counter("agentfcgi_webhook_deliveries_total", [("outcome", outcome)]).increment()
+        counter("agentfcgi_webhook_deliveries_total", ("outcome", outcome)).increment()
     }
 
     /// Event streams open in this process (SSE answers being written).
@@ -115,10 +118,10 @@ public enum Metrics {
     /// `operation`: the store method (its name without arguments); `store`: sqlite or postgres.
     public static func storeOperation(store: String, operation: String, duration: Duration, failed: Bool) {
         guard enabled else { return }
-        timer("agentfcgi_store_operation_duration_seconds", [("store", store), ("operation", operation)])
+        timer("agentfcgi_store_operation_duration_seconds", ("store", store), ("operation", operation))
             .recordNanoseconds(duration.telemetryNanoseconds)
         if failed {
-            counter("agentfcgi_store_errors_total", [("store", store), ("operation", operation)]).increment()
+            counter("agentfcgi_store_errors_total", ("store", store), ("operation", operation)).increment()
         }
     }
 
@@ -133,7 +136,7 @@ public enum Metrics {
     public static func prime(agents: [(id: String, provider: String, model: String, tools: [String])]) {
         guard enabled else { return }
         for outcome in ["delivered", "retry", "failed"] {
-            counter("agentfcgi_webhook_deliveries_total", [("outcome", outcome)]).increment(by: 0)
+            counter("agentfcgi_webhook_deliveries_total", ("outcome", outcome)).increment(by: 0)
         }
         counter("agentfcgi_trace_spans_dropped_total").increment(by: 0)
         meter("agentfcgi_open_streams").set(0)
@@ -141,15 +144,15 @@ public enum Metrics {
         for agent in agents {
             for origin in ["langgraph", "openai", "mcp"] {
                 for status in ["success", "error", "timeout"] {
-                    counter("agentfcgi_runs_finished_total", [("agent", agent.id), ("protocol", origin), ("status", status)])
+                    counter("agentfcgi_runs_finished_total", ("agent", agent.id), ("protocol", origin), ("status", status))
                         .increment(by: 0)
                 }
             }
             for outcome in ["ok", "error"] {
-                counter("agentfcgi_model_calls_total", [("provider", agent.provider), ("model", agent.model), ("outcome", outcome)])
+                counter("agentfcgi_model_calls_total", ("provider", agent.provider), ("model", agent.model), ("outcome", outcome))
                     .increment(by: 0)
                 for tool in agent.tools {
-                    counter("agentfcgi_tool_calls_total", [("tool", tool), ("outcome", outcome)]).increment(by: 0)
+                    counter("agentfcgi_tool_calls_total", ("tool", tool), ("outcome", outcome)).increment(by: 0)
                 }
             }
         }
@@ -219,16 +222,31 @@ extension Duration {
     }
 }
 
-/// Metric objects by name and label values.
-final class Handles<M: Sendable>: Sendable {
-    private let made = Mutex<[String: M]>([:])
+/// A series' name and label values: one name always has the same label names.
+struct Series: Hashable {
+    let label: String
+    let values: (String, String, String)
 
-    func get(_ label: String, _ dimensions: [(String, String)], _ make: () -> M) -> M {
-        var key = label
-        for (_, value) in dimensions {
-            key.append("\u{1}")
-            key.append(value)
-        }
+    init(_ label: String, _ a: Metrics.Dimension?, _ b: Metrics.Dimension?, _ c: Metrics.Dimension?) {
+        self.label = label
+        values = (a?.1 ?? "", b?.1 ?? "", c?.1 ?? "")
+    }
+
+    static func == (l: Series, r: Series) -> Bool { l.label == r.label && l.values == r.values }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(label)
+        hasher.combine(values.0)
+        hasher.combine(values.1)
+        hasher.combine(values.2)
+    }
+}
+
+/// Metric objects by series.
+final class Handles<M: Sendable>: Sendable {
+    private let made = Mutex<[Series: M]>([:])
+
+    func get(_ key: Series, _ make: () -> M) -> M {
         if let handle = made.withLock({ $0[key] }) { return handle }
         let handle = make()
         return made.withLock { made in
