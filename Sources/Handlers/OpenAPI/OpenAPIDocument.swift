@@ -2,8 +2,8 @@ import AgentRuntime
 import Foundation
 
 /// The OpenAPI 3.1 document, built from the route table: paths, methods, operation ids and summaries, and the
-/// documentation each route carries (bodies, parameters, responses; the entries below). A route without
-/// documentation fails the spec tests.
+/// documentation each route carries (bodies, parameters, responses; the entries in the `*Docs.swift` files). A route
+/// without documentation fails the spec tests.
 public enum OpenAPIDocument {
     enum Body: Sendable {
         case json(String)
@@ -49,24 +49,6 @@ public enum OpenAPIDocument {
     static let offset = Parameter(name: "offset", location: "query", schema: ["type": "integer", "minimum": 0, "default": 0], description: "Items to skip.")
     static let bodyProblems = [400, 413, 415, 422]
 
-    static func runOperations(stream: Bool, thread: Bool) -> Operation {
-        Operation(
-            tag: thread ? "runs" : "stateless runs",
-            description: stream
-                ? "Server-Sent Events: `metadata` first (run id), then the frames of the requested stream modes, then `end`. Every frame has `id:`; on a thread the ids number the frames rendered from the run's event log, so `Last-Event-ID` resumes through any worker (see `Location`)."
-                : nil,
-            body: .json(thread ? "RunCreate" : "RunCreateStateless"),
-            parameters: thread ? [idempotencyKey] : [],
-            responses: [(200, stream ? "The run's events" : "The final state", stream ? .eventStream : .json("Values"))],
-            problems: bodyProblems + [404] + (thread ? [409] : []) + [502, 504])
-    }
-
-    static func runRead(_ summary: String, _ content: Content, problems: [Int] = [404], parameters: [Parameter] = [],
-                        extra: [(Int, String, Content)] = [], description: String? = nil) -> Operation {
-        Operation(tag: "runs", description: description, body: nil, parameters: parameters,
-                  responses: [(200, summary, content)] + extra, problems: problems)
-    }
-
     /// Operation ids of routes that carry no documentation.
     public static func undocumented(_ routes: [Route]) -> [String] {
         routes.filter { $0.doc == nil }.map(\.operationID).sorted()
@@ -79,6 +61,7 @@ public enum OpenAPIDocument {
             paths[route.path, default: [:]][route.method.lowercased()] = render(route, operation)
         }
         var schemas = APISchemas.components.objectValue ?? [:]
+        schemas.merge(OpenAISchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(ThreadStreamSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(MCPSchemas.components.objectValue ?? [:]) { first, _ in first }
         schemas.merge(BulkSchemas.components.objectValue ?? [:]) { first, _ in first }
@@ -280,146 +263,4 @@ public enum OpenAPIDocument {
         let text = String(decoding: (try? encoder.encode(document)) ?? Data(), as: UTF8.self)
         return Array(RequestRules.exactInt64Bounds(text).utf8) + [UInt8(ascii: "\n")]
     }
-}
-
-extension OpenAPIDocument.Operation {
-    /// The documentation each route carries (`Route.doc`), by role.
-    static let health = OpenAPIDocument.Operation(tag: "meta", body: nil, responses: [(200, "Up", .json("Health"))], problems: [])
-    static let metrics = OpenAPIDocument.Operation(
-        tag: "meta",
-        description: "Every live worker's series of this host, each with its `worker` label (docs/operations.md). nginx answers it only for the addresses in `METRICS_ALLOW`.",
-        body: nil, responses: [(200, "Prometheus text", .prometheusText)], problems: [404])
-    static let info = OpenAPIDocument.Operation(tag: "meta", body: nil, responses: [(200, "Name, version, features", .json("Info"))], problems: [])
-    static let listAgentTools = OpenAPIDocument.Operation(tag: "agents", body: nil, responses: [(200, "The agent's tools", .jsonArray("Tool"))], problems: [404])
-    static let invokeAgentTool = OpenAPIDocument.Operation(tag: "agents", description: "Arguments are checked against the tool's JSON Schema; a tool error is a 422 `tool_error`.",
-                                           body: .json("ToolInvoke"), responses: [(200, "The tool's answer", .json("ToolResult"))],
-                                           problems: OpenAPIDocument.bodyProblems + [404, 504])
-    static let runWait = OpenAPIDocument.runOperations(stream: false, thread: false)
-    static let runStream = OpenAPIDocument.runOperations(stream: true, thread: false)
-    static let threadCreate = OpenAPIDocument.Operation(tag: "threads", body: .optionalJSON("ThreadCreate"), parameters: [OpenAPIDocument.idempotencyKey],
-                                       responses: [(200, "The thread", .json("Thread"))], problems: OpenAPIDocument.bodyProblems + [409])
-    static let threadSearch = OpenAPIDocument.Operation(tag: "threads", body: .optionalJSON("ThreadSearch"),
-                                       responses: [(200, "Matching threads, newest first", .jsonArray("Thread"))], problems: OpenAPIDocument.bodyProblems)
-    static let threadGet = OpenAPIDocument.Operation(tag: "threads", body: nil, responses: [(200, "The thread with its values", .json("Thread"))], problems: [404])
-    static let threadUpdate = OpenAPIDocument.Operation(tag: "threads", body: .optionalJSON("ThreadUpdate"),
-                                       parameters: [OpenAPIDocument.Parameter(name: "Prefer", location: "header", schema: ["type": "string"], description: "`return=minimal` answers 204.")],
-                                       responses: [(200, "The thread", .json("Thread")), (204, "Updated (Prefer: return=minimal)", .empty)],
-                                       problems: OpenAPIDocument.bodyProblems + [404])
-    static let threadDelete = OpenAPIDocument.Operation(tag: "threads", body: nil, responses: [(204, "Deleted, with its runs and events", .empty)], problems: [404])
-    static let threadState = OpenAPIDocument.Operation(tag: "threads", body: nil, responses: [(200, "The state after the last run", .json("ThreadState"))], problems: [404])
-    static let threadStateAt = OpenAPIDocument.Operation(tag: "threads", body: nil, responses: [(200, "The state at the checkpoint", .json("ThreadState"))], problems: [404])
-    static let threadHistoryGet = OpenAPIDocument.Operation(tag: "threads", body: nil,
-                                            parameters: [OpenAPIDocument.limit, OpenAPIDocument.Parameter(name: "before", location: "query", schema: ["type": "string"], description: "A checkpoint id.")],
-                                            responses: [(200, "States, newest first", .jsonArray("ThreadState"))], problems: [404, 422])
-    static let threadHistory = OpenAPIDocument.Operation(tag: "threads", body: .optionalJSON("HistoryRequest"),
-                                        responses: [(200, "States, newest first", .jsonArray("ThreadState"))], problems: OpenAPIDocument.bodyProblems + [404])
-    static let threadRunStream = OpenAPIDocument.runOperations(stream: true, thread: true)
-    static let threadRunWait = OpenAPIDocument.runOperations(stream: false, thread: true)
-    static let threadRunCreate = OpenAPIDocument.Operation(tag: "runs", description: "Stored as pending and answered at once; an executor on any worker runs it.",
-                                           body: .json("RunCreate"), parameters: [OpenAPIDocument.idempotencyKey],
-                                           responses: [(200, "The queued run", .json("Run"))], problems: OpenAPIDocument.bodyProblems + [404, 409])
-    static let runCreate = OpenAPIDocument.Operation(tag: "runs", description: "A background run on a new thread of its own.",
-                                    body: .json("RunCreateUnthreaded"), parameters: [OpenAPIDocument.idempotencyKey],
-                                    responses: [(200, "The queued run", .json("Run"))], problems: OpenAPIDocument.bodyProblems + [404])
-    static let threadRunList = OpenAPIDocument.Operation(tag: "runs", body: nil,
-                                         parameters: [OpenAPIDocument.limit, OpenAPIDocument.offset, OpenAPIDocument.Parameter(name: "status", location: "query",
-                                                                               schema: ["type": "string", "enum": ["pending", "running", "success", "error", "timeout", "interrupted"]],
-                                                                               description: "Only runs in this status.")],
-                                         responses: [(200, "Runs, newest first", .jsonArray("Run"))], problems: [404, 422])
-    static let runJoinWait = OpenAPIDocument.runRead("The thread's values once the run ended", .json("Values"))
-    static let runGet = OpenAPIDocument.runRead("The run", .json("Run"))
-    static let runDelete = OpenAPIDocument.Operation(tag: "runs", body: nil, responses: [(204, "Deleted", .empty)], problems: [404, 409])
-    static let runCancel = OpenAPIDocument.Operation(
-                tag: "runs", body: nil,
-                parameters: [
-                    OpenAPIDocument.Parameter(name: "action", location: "query", schema: ["type": "string", "enum": ["interrupt", "rollback", ""], "default": "interrupt"],
-                              description: "interrupt keeps partial output; rollback undoes the run (empty: interrupt)."),
-                    OpenAPIDocument.Parameter(name: "wait", location: "query", schema: ["type": "string", "enum": ["0", "1", "true", "false", ""], "default": "0"],
-                              description: "1: answer once the run has stopped (empty: 0)."),
-                ],
-                responses: [(200, "Stopped (wait=1)", .json("Run")), (202, "Asked to stop", .json("Run")), (204, "Rolled back and gone", .empty)],
-                problems: [404, 422])
-    static let runJoin = OpenAPIDocument.runRead("The thread's values once the run ended", .json("Values"))
-    static let runWebhooks = OpenAPIDocument.runRead("Webhook deliveries with every attempt", .jsonArray("WebhookDelivery"))
-    static let runJoinStream = OpenAPIDocument.runRead(
-                "The run's events", .eventStream, problems: [404, 422],
-                parameters: [
-                    OpenAPIDocument.Parameter(name: "Last-Event-ID", location: "header", schema: ["type": "string", "pattern": "^[ \\t]*(-1|-|[0-9]{0,18})[ \\t]*$"],
-                              description: "Resume after this frame (blank or -1: from the start)."),
-                    OpenAPIDocument.Parameter(name: "last_event_id", location: "query", schema: ["type": "string", "pattern": "^[ \\t]*(-1|-|[0-9]{0,18})[ \\t]*$"],
-                              description: "The same, for clients that cannot set headers (given once; the header wins)."),
-                    OpenAPIDocument.Parameter(name: "stream_mode", location: "query", schema: ["type": "array", "items": ["$ref": "#/components/schemas/StreamMode"]],
-                              description: "These modes (repeat the parameter), whatever the run was created with; empty: the modes it was created with."),
-                    OpenAPIDocument.Parameter(name: "cancel_on_disconnect", location: "query", schema: ["type": "string", "enum": ["true", "false"]],
-                              description: "true: leaving cancels the run."),
-                ],
-                description: "The run's events from its log in the requested stream modes, after `Last-Event-ID`, then the live tail until `end`, from whichever worker answers.")
-    static func agentSearch(_ kind: String) -> OpenAPIDocument.Operation {
-        OpenAPIDocument.Operation(tag: "agents", body: .optionalJSON("AgentSearch"), responses: [(200, "Matching \(kind)", .jsonArray("Agent"))], problems: OpenAPIDocument.bodyProblems)
-    }
-    static func agentGet(_ one: String) -> OpenAPIDocument.Operation {
-        OpenAPIDocument.Operation(tag: "agents", body: nil, responses: [(200, "The \(one)", .json("Agent"))], problems: [404])
-    }
-    static func agentSchemas(_ one: String) -> OpenAPIDocument.Operation {
-        OpenAPIDocument.Operation(tag: "agents", body: nil, responses: [(200, "Input, output, state and config schemas", .json("AgentSchemas"))], problems: [404])
-    }
-
-    static let openAIModels = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "Every agent as a model", .json("OpenAIModelList"))], problems: [])
-    static let openAIModel = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "The model", .json("OpenAIModel"))], problems: [404])
-    static let openAIChat = OpenAPIDocument.Operation(
-        tag: "openai",
-        description: "`model` is an agent id. Messages of every role; content as a string or text parts. `stream: true` sends `chat.completion.chunk` frames and `data: [DONE]`; `stream_options.include_usage` adds a usage chunk with empty `choices`. `temperature` and `max_tokens`/`max_completion_tokens` reach the agent's model (never above its own cap); other OpenAI parameters are accepted and ignored; `n` above 1 is a 400. The agent's tools run on the server. Stateless: nothing is kept.",
-        body: .json("ChatCompletionRequest"),
-        responses: [(200, "The completion, or its chunks (stream: true)", .json("ChatCompletion"))],
-        problems: [400, 404, 413, 415, 502, 504])
-    static let openAIResponseCreate = OpenAPIDocument.Operation(
-        tag: "openai",
-        description: "`model` is an agent id; `input` a string or message items (and function_call / function_call_output items). Stored by default, on a conversation (`conversation`, a thread id) or continuing `previous_response_id`, else on a new conversation of its own. `background: true` queues it on the durable queue (any worker runs it) and answers at once. `stream: true` sends the Responses events, each with a `sequence_number` that is the same on every read; `GET /v1/responses/{id}?stream=true&starting_after=N` resumes on any worker. The agent's tools run on the server and show as `mcp_call` items; tools in the request are a 400. `Idempotency-Key` repeats the first answer.",
-        body: .json("ResponseCreateRequest"), parameters: [OpenAPIDocument.idempotencyKey],
-        responses: [(200, "The response, or its events (stream: true)", .jsonOrOpenAIStream("OpenAIResponse", stream: "Named response.* events, each with its sequence_number"))],
-        problems: [400, 404, 409, 413, 415, 502, 504])
-    static let openAIResponseGet = OpenAPIDocument.Operation(
-        tag: "openai", body: nil,
-        parameters: [
-            OpenAPIDocument.Parameter(name: "stream", location: "query", schema: ["type": "string", "enum": ["true", "false"]],
-                                      description: "true: the response's events from its log, then live."),
-            OpenAPIDocument.Parameter(name: "starting_after", location: "query", schema: ["type": "integer", "minimum": -1],
-                                      description: "With stream: only events after this sequence number."),
-        ],
-        responses: [(200, "The response, or its events (stream=true)", .jsonOrOpenAIStream("OpenAIResponse", stream: "Named response.* events, each with its sequence_number"))],
-        problems: [400, 404])
-    static let openAIResponseDelete = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "Deleted", .json("OpenAIDeleted"))],
-                                                                problems: [404, 409])
-    static let openAIResponseCancel = OpenAPIDocument.Operation(tag: "openai", description: "Background responses only.", body: nil,
-                                                                responses: [(200, "The response, stopped", .json("OpenAIResponse"))], problems: [400, 404])
-    static let openAIInputItems = OpenAPIDocument.Operation(
-        tag: "openai", body: nil,
-        parameters: [
-            OpenAPIDocument.Parameter(name: "order", location: "query", schema: ["type": "string", "enum": ["asc", "desc"], "default": "desc"], description: "Oldest or newest first."),
-            OpenAPIDocument.Parameter(name: "limit", location: "query", schema: ["type": "integer", "minimum": 1, "maximum": 100, "default": 20], description: "Page size."),
-            OpenAPIDocument.Parameter(name: "after", location: "query", schema: ["type": "string"], description: "An item id: the page after it."),
-        ],
-        responses: [(200, "The input items", .json("OpenAIItemList"))], problems: [400, 404])
-    static let openAIConversationCreate = OpenAPIDocument.Operation(
-        tag: "openai", description: "A conversation is a thread (it shows under /threads too), with up to 20 first items.",
-        body: .optionalJSON("ConversationRequest"), parameters: [OpenAPIDocument.idempotencyKey],
-        responses: [(200, "The conversation", .json("OpenAIConversation"))], problems: [400, 409, 413, 415])
-    static let openAIConversation = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "The conversation", .json("OpenAIConversation"))],
-                                                              problems: [404])
-    static let openAIConversationUpdate = OpenAPIDocument.Operation(tag: "openai", body: .json("ConversationUpdate"),
-                                                                    responses: [(200, "The conversation", .json("OpenAIConversation"))],
-                                                                    problems: [400, 404, 413, 415])
-    static let openAIConversationDelete = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "Deleted", .json("OpenAIDeleted"))],
-                                                                    problems: [404])
-    static let openAIConversationItems = OpenAPIDocument.Operation(
-        tag: "openai", body: nil, parameters: openAIInputItems.parameters,
-        responses: [(200, "The items", .json("OpenAIItemList"))], problems: [400, 404])
-    static let openAIConversationItemsAdd = OpenAPIDocument.Operation(
-        tag: "openai", description: "Messages (and function_call / function_call_output items) added without running anything; a 409 while a response is running on the conversation.",
-        body: .json("ConversationItemsAdd"), responses: [(200, "The items added", .json("OpenAIItemList"))], problems: [400, 404, 409, 413, 415])
-    static let openAIConversationItem = OpenAPIDocument.Operation(tag: "openai", body: nil, responses: [(200, "The item", .json("OpenAIItem"))],
-                                                                  problems: [404])
-    static let openAIConversationItemDelete = OpenAPIDocument.Operation(
-        tag: "openai", description: "Message items only; the conversation's earlier checkpoints give way to one of its new state.", body: nil,
-        responses: [(200, "The conversation", .json("OpenAIConversation"))], problems: [400, 404, 409])
 }

@@ -1,0 +1,31 @@
+import Foundation
+import GRDB
+
+extension SQLiteStore: EventLog {
+    public func appendEvent(run id: String, _ event: EventRecord) async throws {
+        let now = self.now().milliseconds
+        do {
+            try await writing { db in
+                try db.execute(sql: "INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [id, event.seq, event.event, Data(event.data), now])
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY { throw StoreError.runNotFound(id) }
+            throw StoreError.eventConflict(runID: id, seq: event.seq)
+        }
+    }
+
+    public func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord] {
+        try await reading { db in
+            try Row.fetchAll(db, sql: "SELECT seq, event, data FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                             arguments: [id, seq, limit])
+                .map { EventRecord(seq: $0["seq"], event: $0["event"], data: Array($0["data"] as Data)) }
+        }
+    }
+
+    public func lastEventSeq(run id: String) async throws -> Int {
+        try await reading { db in
+            try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", arguments: [id]) ?? 0
+        }
+    }
+}
