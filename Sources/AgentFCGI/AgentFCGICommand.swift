@@ -265,10 +265,14 @@ struct Serve: ParsableCommand {
 
         // SIGTERM, SIGINT or SIGHUP stops the services one after another, last listed first: the transport stops
         // intake and drains its requests (Server+Drain.swift), the runs that outlived them get the rest of the bound,
-        // then webhooks and metrics stop, and the tool sources' processes go.
+        // then webhooks and metrics stop, queued spans are sent (at most 3 s), and the tool sources' processes go.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let sources = catalog.agents.flatMap(\.toolSources)
         if !sources.isEmpty { services.append(.init(service: ToolSourceShutdown(sources: sources))) }
+        // An exporter that fails or ends costs the traces, not the worker: the group lets it go.
+        if let tracing {
+            services.append(.init(service: tracing, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
         if let metrics, metrics.exposition.shares {
             services.append(.init(service: MetricsPublisher(metrics: metrics, logger: logger)))
         }
@@ -286,8 +290,6 @@ struct Serve: ParsableCommand {
             logger.critical("server.failed", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
-        // Spans still queued go to the collector, for at most 3 s.
-        tracing?.stop(within: .seconds(3))
     }
 
     static func hostName() -> String {
