@@ -2,7 +2,6 @@ import AgentRuntime
 import ArgumentParser
 import AsyncHTTPClient
 import CLinux
-import Dispatch
 import Foundation
 import Glibc
 import Handlers
@@ -13,6 +12,7 @@ import Telemetry
 import Logging
 import OTel
 import Outbound
+import ServiceLifecycle
 
 @main
 struct AgentFCGICommand: ParsableCommand {
@@ -143,8 +143,9 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        // Signals are taken by sigwait on this thread; every thread started later inherits the mask.
-        // SETMASK, not BLOCK: a parent may have left other signals blocked (the acceptors' wake signal among them).
+        // The service group takes these signals from a signalfd (libdispatch's signal sources on Linux), which gets
+        // only signals that every thread blocks: blocked here, before any thread exists, every thread inherits the
+        // mask. SETMASK, not BLOCK: a parent may have left other signals blocked (the acceptors' wake signal among them).
         var signals = sigset_t()
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
@@ -255,48 +256,39 @@ struct Serve: ParsableCommand {
         if auth == "off" { logger.warning("auth.off", metadata: ["detail": "every operation is open to anyone who reaches this worker"]) }
         let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, outbound: Outbound(logger: logger),
                                            workerID: engine.workerID, logger: logger)
+        let drain = DrainBound(.milliseconds(Int64(drainTimeout * 1000)))
         let server = try Server(
             app: makeApp(dependencies), listener: listener,
-            options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, maxMediaBodyBytes: maxMediaBodyBytes,
-                          drainTimeout: .milliseconds(Int64(drainTimeout * 1000))),
-            lifecycle: lifecycle, logger: logger)
-        try server.start()
-        let supervising = Task.detached { await engine.run() }
-        let dispatching = Task.detached { await dispatcher.run() }
-        let publishing = Task.detached { await metrics?.publish(logger: logger) }
+            options: .init(acceptors: acceptors, maxBodyBytes: maxBodyBytes, maxMediaBodyBytes: maxMediaBodyBytes),
+            lifecycle: lifecycle, drain: drain,
+            hooks: .init(stopIntake: { engine.stopClaiming() }, onTimeout: { engine.cancelAll() }), logger: logger)
+
+        // SIGTERM, SIGINT or SIGHUP stops the services one after another, last listed first: the transport stops
+        // intake and drains its requests (Server+Drain.swift), the runs that outlived them get the rest of the bound,
+        // then webhooks and metrics stop, queued spans are sent (at most 3 s), and the tool sources' processes go.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let sources = catalog.agents.flatMap(\.toolSources)
+        if !sources.isEmpty { services.append(.init(service: ToolSourceShutdown(sources: sources))) }
+        // An exporter that fails or ends costs the traces, not the worker: the group lets it go.
+        if let tracing {
+            services.append(.init(service: tracing, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
+        if let metrics, metrics.exposition.shares {
+            services.append(.init(service: MetricsPublisher(metrics: metrics, logger: logger)))
+        }
+        services.append(.init(service: WebhookDelivery(dispatcher: dispatcher)))
+        services.append(.init(service: RunSupervisor(engine: engine, drain: drain, logger: logger)))
+        services.append(.init(service: server))
+        let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
         logger.info("server.started", metadata: [
             "listen": "\(listen ?? "inherited")", "agents": "\(catalog.agents.count)", "version": "\(agentfcgiVersion)",
         ])
-
-        var received: Int32 = 0
-        sigwait(&signals, &received)
-        logger.info("server.signal", metadata: ["signal": "\(received)"])
-        engine.stopClaiming()
-        let draining = ContinuousClock.now
-        server.drainAndStop(onTimeout: engine.cancelAll)
-        // Runs that outlived their requests (on_disconnect: continue) get what is left of the bound.
-        let bound = Duration.milliseconds(Int64(drainTimeout * 1000))
-        while engine.activeRuns > 0, ContinuousClock.now - draining < bound { usleep(20_000) }
-        if engine.activeRuns > 0 {
-            logger.warning("runs.stopped_by_shutdown", metadata: ["runs": "\(engine.activeRuns)"])
-            engine.cancelAll()
-            let grace = ContinuousClock.now
-            while engine.activeRuns > 0, ContinuousClock.now - grace < .seconds(2) { usleep(20_000) }
-        }
-        supervising.cancel()
-        dispatching.cancel()
-        publishing.cancel()
-        // Spans still queued go to the collector, for at most 3 s.
-        tracing?.stop(within: .seconds(3))
-        // The MCP servers this worker started go with it, each with its process group.
-        let sources = catalog.agents.flatMap(\.toolSources)
-        if !sources.isEmpty {
-            let stopped = DispatchSemaphore(value: 0)
-            Task {
-                for source in sources { await source.shutdown() }
-                stopped.signal()
-            }
-            _ = stopped.wait(timeout: .now() + 5)
+        do {
+            try blocking { try await serviceGroup.run() }
+        } catch {
+            logger.critical("server.failed", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
         }
     }
 

@@ -24,6 +24,15 @@ enum FastCGI {
         guard agentfcgi_install_wake_handler(wakeSignal) == 0 else { throw TransportError.system("sigaction", errno) }
     }
 
+    /// Lets the wake signal reach the calling acceptor thread. Threads inherit their creator's mask, and Swift's pool
+    /// threads (where the transport's `run` starts them) have nearly every signal blocked by libdispatch.
+    static func allowWakeSignal() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, wakeSignal)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+    }
+
     /// Binds a socket with libfcgi's own parser for `:port`, `host:port` and paths.
     static func openSocket(_ spec: String, backlog: Int32) throws -> Int32 {
         let fd = FCGX_OpenSocket(spec, backlog)

@@ -24,6 +24,8 @@ final class IOLoop: @unchecked Sendable {
     private var wantsWritable: Set<UInt64> = []
     private let nextID = Atomic<UInt64>(1)
     let activeCount = Atomic<Int>(0)
+    /// Announced each time `activeCount` reaches 0: a draining worker awaits it.
+    private let idle = Beacon()
 
     private struct Inbox {
         var adopted: [Connection] = []
@@ -47,6 +49,13 @@ final class IOLoop: @unchecked Sendable {
     }
 
     func makeID() -> UInt64 { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
+
+    var isIdle: Bool { activeCount.load(ordering: .relaxed) == 0 }
+
+    /// Returns once no request is in flight (or the task is cancelled).
+    func whenIdle() async {
+        await idle.wait { isIdle }
+    }
 
     // MARK: Any thread
 
@@ -209,6 +218,6 @@ final class IOLoop: @unchecked Sendable {
         wantsWritable.remove(connection.id)
         epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, nil)
         connection.request.finish()
-        activeCount.wrappingSubtract(1, ordering: .relaxed)
+        if activeCount.wrappingSubtract(1, ordering: .relaxed).oldValue == 1 { idle.announce() }
     }
 }

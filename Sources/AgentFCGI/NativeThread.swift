@@ -2,11 +2,17 @@ import CLinux
 import Glibc
 
 /// A joinable OS thread for blocking work that must stay off Swift's cooperative pool.
-final class NativeThread {
+final class NativeThread: @unchecked Sendable {
     private var handle = pthread_t()
+    /// Announced once, when the body has returned: tasks await a thread's end without blocking a pool thread in join.
+    private let ended = Beacon()
 
     init(name: String, _ body: @escaping () -> Void) throws {
-        let box = Unmanaged.passRetained(Box(name: name, body: body))
+        let ended = self.ended
+        let box = Unmanaged.passRetained(Box(name: name) {
+            body()
+            ended.announce()
+        })
         let result = pthread_create(&handle, nil, { context in
             let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
             agentfcgi_name_thread(String(box.name.prefix(15)))
@@ -19,9 +25,16 @@ final class NativeThread {
         }
     }
 
-    /// Sends a signal to this thread alone.
+    /// Sends a signal to this thread alone. Safe until `join`, even once the body has returned.
     func signal(_ number: Int32) {
         pthread_kill(handle, number)
+    }
+
+    var isFinished: Bool { ended.generation > 0 }
+
+    /// Returns once the body has returned (or the task is cancelled); a `join` after it only waits for the exit.
+    func finished() async {
+        await ended.wait(since: 0)
     }
 
     func join() {

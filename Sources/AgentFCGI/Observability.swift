@@ -67,11 +67,13 @@ final class WorkerMetrics: Sendable {
 }
 
 /// Traces exported with swift-otel over OTLP/HTTP (protobuf) to the configured collector. The exporter runs beside
-/// the requests: spans go to a bounded queue that drops (and counts) what the collector cannot take.
-final class WorkerTracing: Sendable {
-    private let group: ServiceGroup
-    private let running: Task<Void, any Error>
+/// the requests: spans go to a bounded queue that drops (and counts) what the collector cannot take. A `Service` of
+/// the worker's group, stopped late: the spans of the drain are sent too.
+final class WorkerTracing: Service {
+    private let exporter: any Service
     private let executor: BatchingExecutor
+    /// The most that sending the queued spans may take at shutdown.
+    let flushBound: Duration
 
     /// Environment variables of OpenTelemetry that may still apply (collector credentials, resource); the sampler,
     /// endpoint and protocol are this command line's alone.
@@ -80,7 +82,8 @@ final class WorkerTracing: Sendable {
         "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
     ]
 
-    init(endpoint: String, ratio: Double, recordContent: Bool, worker: String, logger: Logger) throws {
+    init(endpoint: String, ratio: Double, recordContent: Bool, worker: String, logger: Logger,
+         flushBound: Duration = .seconds(3)) throws {
         var config = OTel.Configuration.default
         config.serviceName = "agentfcgi"
         config.resourceAttributes = ["service.instance.id": "\(Serve.hostName())/\(worker)", "service.version": agentfcgiVersion]
@@ -100,23 +103,27 @@ final class WorkerTracing: Sendable {
         config.traces.batchSpanProcessor.scheduleDelay = .seconds(1)
         config.traces.batchSpanProcessor.exportTimeout = .seconds(5)
         let environment = ProcessInfo.processInfo.environment.filter { Self.allowedEnvironment.contains($0.key) }
-        let service = try OTel.bootstrap(configuration: config, environment: environment)
-        group = ServiceGroup(services: [service], gracefulShutdownSignals: [], logger: logger)
-        let executor = try BatchingExecutor(name: "otel")
-        self.executor = executor
-        running = Task.detached { [group] in try await withTaskExecutorPreference(executor) { try await group.run() } }
+        exporter = try OTel.bootstrap(configuration: config, environment: environment)
+        executor = try BatchingExecutor(name: "otel")
+        self.flushBound = flushBound
         Traces.enable(ratio: ratio, recordContent: recordContent)
     }
 
-    /// Sends what is queued, for at most `bound`.
-    func stop(within bound: Duration) {
-        let stopped = DispatchSemaphore(value: 0)
-        Task.detached { [group, running] in
-            await group.triggerGracefulShutdown()
-            _ = try? await running.value
-            stopped.signal()
+    /// Exports until the group's shutdown reaches it; then swift-otel sends what is queued, for at most `flushBound`.
+    /// swift-otel's tasks (its child tasks inherit the preference) run on the batching executor.
+    func run() async throws {
+        let (exporter, flushBound) = (self.exporter, self.flushBound)
+        try await withTaskExecutorPreference(executor) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await exporter.run() }
+                group.addTask {
+                    try await gracefulShutdown()
+                    try await Task.sleep(for: flushBound)
+                }
+                try await group.next()
+                group.cancelAll()
+            }
         }
-        _ = stopped.wait(timeout: .now() + .milliseconds(Int(bound.components.seconds * 1000)))
     }
 }
 

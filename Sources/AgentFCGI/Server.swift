@@ -1,18 +1,19 @@
 import AgentRuntime
+import Foundation
 import Glibc
 import Handlers
 import Logging
 import Synchronization
 
-/// The worker process: acceptor threads take FastCGI requests from the listener, answer the cheap ones on
-/// the spot and hand the rest to Tasks whose output the I/O loop writes.
+/// The worker process's transport: acceptor threads take FastCGI requests from the listener, answer the cheap ones
+/// on the spot and hand the rest to Tasks whose output the I/O loop writes. A `Service` (Server+Drain.swift):
+/// `run` starts the threads, and at shutdown drains and stops them.
 final class Server: @unchecked Sendable {
     struct Options {
         var acceptors: Int = 4
         var maxBodyBytes: Int = 1 << 20
         /// Where messages may carry images: under /v1, and the LangGraph routes that start runs.
         var maxMediaBodyBytes: Int = 20 << 20
-        var drainTimeout: Duration = .seconds(10)
 
         func maxBody(for raw: String) -> Int {
             // As the router reads the path: empty segments (a trailing or doubled slash) do not count.
@@ -23,22 +24,39 @@ final class Server: @unchecked Sendable {
         }
     }
 
+    /// What the drain asks of the rest of the process.
+    struct DrainHooks: Sendable {
+        /// First, before the socket goes: take no more work from elsewhere (the run queue).
+        var stopIntake: @Sendable () -> Void = {}
+        /// When the bound passes with requests still in flight, before they are cancelled: runs stopped here still
+        /// write their closing events, which the streams reading them then deliver.
+        var onTimeout: @Sendable () -> Void = {}
+    }
+
     let app: Application
     let listener: Listener
     let options: Options
     let logger: Logger
     let lifecycle: Lifecycle
-    private let loop: IOLoop
-    private let stopping = Atomic<Bool>(false)
-    private let acceptorsRunning = Atomic<Int>(0)
-    private var acceptors: [NativeThread] = []
-    private var loopThread: NativeThread?
+    let drain: DrainBound
+    let hooks: DrainHooks
+    let loop: IOLoop
+    let stop = StopFlag()
+    /// Set when the socket's file is gone: from then on each accept is announced on `accepted`.
+    let draining = Atomic<Bool>(false)
+    let accepted = Beacon()
+    /// Written by `start` and read by the drain, both in `run`'s task.
+    var acceptors: [(thread: NativeThread, state: AcceptorState)] = []
+    var loopThread: NativeThread?
 
-    init(app: Application, listener: Listener, options: Options, lifecycle: Lifecycle, logger: Logger) throws {
+    init(app: Application, listener: Listener, options: Options, lifecycle: Lifecycle, drain: DrainBound,
+         hooks: DrainHooks = DrainHooks(), logger: Logger) throws {
         self.app = app
         self.listener = listener
         self.options = options
         self.lifecycle = lifecycle
+        self.drain = drain
+        self.hooks = hooks
         self.logger = logger
         self.loop = try IOLoop(logger: logger)
     }
@@ -48,70 +66,41 @@ final class Server: @unchecked Sendable {
         let loop = self.loop
         loopThread = try NativeThread(name: "fcgi-io") { loop.run() }
         for index in 0..<options.acceptors {
-            acceptorsRunning.wrappingAdd(1, ordering: .relaxed)
-            acceptors.append(try NativeThread(name: "fcgi-accept-\(index)") { [self] in
-                acceptLoop()
-                acceptorsRunning.wrappingSubtract(1, ordering: .relaxed)
-            })
+            let state = AcceptorState()
+            let thread = try NativeThread(name: "fcgi-accept-\(index)") { [self] in
+                FastCGI.allowWakeSignal()
+                acceptLoop(state)
+            }
+            acceptors.append((thread, state))
         }
     }
 
-    /// Stops intake, lets in-flight requests finish up to the drain bound, then cancels what is left.
-    /// `onTimeout` runs when the bound passes with requests still in flight, before they are cancelled:
-    /// runs stopped there still write their closing events, which the streams reading them then deliver.
-    func drainAndStop(onTimeout: () -> Void = {}) {
-        let started = monotonicNanoseconds()
-        lifecycle.beginDraining()
-        // A socket this worker made: no new connection can reach it once its file is gone; the acceptors take what
-        // is queued (until the queue has been empty a few milliseconds, at most 1 s) before they stop.
-        if listener.createdPath != nil {
-            listener.removeFile()
-            let deadline = started &+ 1_000_000_000
-            var quiet = 0
-            while quiet < 3, monotonicNanoseconds() < deadline {
-                quiet = listener.hasQueuedConnection ? 0 : quiet + 1
-                usleep(2_000)
-            }
-        }
-        stopping.store(true, ordering: .relaxed)
-        // Repeated, because a thread may be between its stop check and accept() when a signal lands.
-        while acceptorsRunning.load(ordering: .relaxed) > 0 {
-            for thread in acceptors { thread.signal(FastCGI.wakeSignal) }
-            usleep(5_000)
-        }
-        for thread in acceptors { thread.join() }
-        listener.close()
-        let bound = options.drainTimeout.nanoseconds
-        logger.info("server.draining", metadata: ["in_flight": "\(loop.activeCount.load(ordering: .relaxed))"])
-        while loop.activeCount.load(ordering: .relaxed) > 0, monotonicNanoseconds() &- started < bound {
-            usleep(20_000)
-        }
-        let left = loop.activeCount.load(ordering: .relaxed)
-        if left > 0 {
-            // Cancelled handlers still get a moment to send a closing event.
-            logger.warning("server.drain_timeout", metadata: ["cancelled": "\(left)"])
-            onTimeout()
-            usleep(200_000)
-            loop.send(.cancelAll)
-            let grace = monotonicNanoseconds()
-            while loop.activeCount.load(ordering: .relaxed) > 0, monotonicNanoseconds() &- grace < 2_000_000_000 {
-                usleep(20_000)
-            }
-        }
-        loop.send(.stop)
-        loopThread?.join()
-        logger.info("server.stopped", metadata: ["drain_ms": "\((monotonicNanoseconds() &- started) / 1_000_000)"])
-    }
-
-    private func acceptLoop() {
-        while !stopping.load(ordering: .relaxed) {
+    private func acceptLoop(_ state: AcceptorState) {
+        // A failed accept is retried after a pause that doubles while accept keeps failing (out of descriptors,
+        // say), so a lasting failure neither spins nor floods the log. The pause waits on the stop flag: a drain
+        // ends it at once.
+        var pause = Duration.milliseconds(10)
+        while true {
             let request = FCGIRequest(listenFD: listener.fd)
-            guard request.accept() else {
-                if stopping.load(ordering: .relaxed) { break }
+            // Published before the flag is read, as the drain raises the flag before it reads this: either the drain
+            // sees this thread in accept() and signals it, or this thread sees the flag. Only threads in accept() are
+            // signalled: one reading a request body would have its read() fail with EINTR.
+            state.inAccept.store(true, ordering: .sequentiallyConsistent)
+            if stop.isRaised {
+                state.inAccept.store(false, ordering: .relaxed)
+                break
+            }
+            let taken = request.accept()
+            state.inAccept.store(false, ordering: .relaxed)
+            guard taken else {
+                if stop.isRaised { break }
                 logger.warning("transport.accept_failed", metadata: ["errno": "\(errno)"])
-                usleep(10_000)
+                if stop.wait(timeout: pause) { break }
+                pause = min(pause * 2, .seconds(1))
                 continue
             }
+            pause = .milliseconds(10)
+            if draining.load(ordering: .relaxed) { accepted.announce() }
             handle(request)
         }
     }
@@ -209,6 +198,37 @@ enum RequestBuilder {
         var generator = SystemRandomNumberGenerator()
         let high = generator.next() as UInt64, low = generator.next() as UInt64
         return String(high, radix: 16).leftPad(16) + String(low, radix: 16).leftPad(16)
+    }
+}
+
+/// Whether an acceptor thread is blocked in accept() (or about to be), for the drain's wake signal.
+final class AcceptorState: Sendable {
+    let inAccept = Atomic<Bool>(false)
+}
+
+/// Whether the acceptors are to stop: read by each before every accept, and waited on by one that pauses after a
+/// failed accept, so that a stop wakes it at once rather than after its pause. Sequentially consistent, as the
+/// acceptors' `inAccept` is: each side writes its own and then reads the other's.
+final class StopFlag: @unchecked Sendable {
+    private let raised = Atomic<Bool>(false)
+    private let condition = NSCondition()
+
+    var isRaised: Bool { raised.load(ordering: .sequentiallyConsistent) }
+
+    func raise() {
+        condition.lock()
+        raised.store(true, ordering: .sequentiallyConsistent)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until raised or `timeout` has passed; true if raised.
+    func wait(timeout: Duration) -> Bool {
+        let until = Date(timeIntervalSinceNow: Double(timeout.nanoseconds) / 1e9)
+        condition.lock()
+        defer { condition.unlock() }
+        while !isRaised, condition.wait(until: until) {}
+        return isRaised
     }
 }
 

@@ -53,6 +53,8 @@ public final class RunEngine: Sendable {
     /// The time crons fire by.
     let scheduleClock: ScheduleClock
     private let local = Mutex<[String: LocalRun]>([:])
+    /// Rung each time the last run of this process ends: a stopping worker waits for it.
+    private let idle = Bell()
     private let claiming = Atomic<Bool>(true)
     /// The store places of this process's stateless runs under their keys' `max_concurrent_runs`, renewed until given back.
     private let places = Mutex<Set<String>>([])
@@ -98,7 +100,11 @@ public final class RunEngine: Sendable {
     }
 
     func unregister(_ id: String) {
-        _ = local.withLock { $0.removeValue(forKey: id) }
+        let none = local.withLock { local in
+            local.removeValue(forKey: id)
+            return local.isEmpty
+        }
+        if none { idle.ring() }
     }
 
     func localRun(_ id: String) -> LocalRun? {
@@ -121,6 +127,18 @@ public final class RunEngine: Sendable {
     }
 
     public var activeRuns: Int { local.withLock { $0.count } }
+
+    /// Waits until this process has no runs, at most until `deadline` (or until the task is cancelled); true if it
+    /// has none. Woken as the last run ends, not by polling.
+    public func waitForNoRuns(until deadline: ContinuousClock.Instant) async -> Bool {
+        while true {
+            let generation = idle.generation
+            if activeRuns == 0 { return true }
+            let left = deadline - ContinuousClock.now
+            if left <= .zero || Task.isCancelled { return false }
+            await idle.wait(since: generation, timeout: left, watchdog: watchdog)
+        }
+    }
 
     var backgroundRuns: Int { local.withLock { $0.values.count { $0.background } } }
 

@@ -48,6 +48,23 @@ extension LiveCluster {
         return try await client.execute(request: request, delegate: StreamingDelegate(onFrame: onFrame)).futureResult.get()
     }
 
+    /// As `stream`, with the async client: cancelling the task ends the request (its client leaves), which `stream`
+    /// cannot do.
+    func cancellableStream(_ path: String, body: String,
+                           onFrame: @escaping @Sendable ([TimedFrame]) -> Void = { _ in }) async throws -> StreamResult {
+        let response = try await client.execute(request(.POST, path, body: body), timeout: .seconds(60))
+        var result = StreamResult(status: Int(response.status.code), headers: response.headers, frames: [])
+        var parser = SSEParser()
+        for try await buffer in response.body {
+            let now = ContinuousClock.now
+            for frame in parser.feed(buffer.readableBytesView) {
+                result.frames.append(TimedFrame(frame: frame, at: now))
+                onFrame(result.frames)
+            }
+        }
+        return result
+    }
+
     /// Log lines of all workers that contain every one of `needles`.
     func logLines(containing needles: String...) -> [String] {
         allLogs.split(separator: "\n").map(String.init).filter { line in needles.allSatisfy { line.contains($0) } }

@@ -166,6 +166,92 @@ import Testing
         }
     }
 
+    /// SIGTERM while a hundred streams are open and twenty background runs go (#15): intake stops at once, every
+    /// stream of that worker ends with its closing event at the bound, its background runs go back to the queue and
+    /// the other worker takes them, and the worker exits 0 within the bound and a little more.
+    @Test func sigtermDuringAHundredStreamsAndTwentyBackgroundRuns() async throws {
+        let bound = Duration.seconds(2)
+        try await withCluster(arguments: ["--drain-timeout", "2", "--background-runs", "20"], http2: true) { cluster in
+            // 700 ms a token: the background runs take about 14 s, the streams about 10 s, far more than the drain.
+            var created: [String] = []
+            for index in 0..<20 {
+                let words = (1...18).map { "b\($0)" }.joined(separator: " ")
+                let response = try await cluster.fetch(.POST, "/runs", body: runBody(agent: "slow", message: "\(index) \(words)"))
+                #expect(response.status == 200)
+                created.append(try #require(response.json?["run_id"] as? String))
+            }
+            let background = created
+            func claimed(by worker: Int) -> [String] {
+                let lines = cluster.log(worker).split(separator: "\n").filter { $0.contains("run.claimed") }
+                return background.filter { id in lines.contains { $0.contains(id) } }
+            }
+            try await cluster.waitUntil("20 background runs claimed") { claimed(by: 1).count + claimed(by: 2).count == 20 }
+
+            let started = LockedBox<[String]>([])
+            let message = (1...12).map { "s\($0)" }.joined(separator: " ")
+            try await withThrowingTaskGroup(of: StreamResult.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        try await cluster.cancellableStream("/runs/stream", body: runBody(agent: "slow", message: message)) { frames in
+                            guard frames.count == 1, let id = StreamResult(status: 200, headers: [:], frames: frames).runID else { return }
+                            started.withValue { $0.append(id) }
+                        }
+                    }
+                }
+                try await cluster.waitUntil("100 streams open", timeout: .seconds(60)) { started.value.count == 100 }
+                var owner: [String: Int] = [:]
+                try await cluster.waitUntil("each stream's worker known") {
+                    for id in started.value where owner[id] == nil { owner[id] = cluster.worker(mentioning: id) }
+                    return owner.count == 100
+                }
+                let victim = claimed(by: 1).count >= claimed(by: 2).count ? 1 : 2
+                let other = 3 - victim
+                let handedBack = claimed(by: victim)
+                let streams = Set(owner.filter { $0.value == victim }.keys)
+                #expect(!streams.isEmpty)
+
+                cluster.signal(worker: victim, SIGTERM)
+                let signalled = ContinuousClock.now
+                // Intake stops at once: the socket's file goes, a connection to it is refused, nginx uses the other worker.
+                try await cluster.waitUntil("the socket's file removed", timeout: .seconds(1)) {
+                    !FileManager.default.fileExists(atPath: cluster.socketPath(victim))
+                }
+                #expect(throws: (any Error).self) { try FastCGIClient(socketPath: cluster.socketPath(victim)) }
+                #expect(try await cluster.fetch(.GET, "/ok").status == 200)
+
+                var ended: [StreamResult] = []
+                while ended.count < streams.count, let result = try await group.next() {
+                    if let id = result.runID, streams.contains(id) { ended.append(result) }
+                }
+                #expect(ended.count == streams.count)
+                for result in ended {
+                    #expect(result.status == 200)
+                    #expect(result.events.last == "end", "\(result.events)")
+                    #expect(result.frames.contains { $0.frame.event == "error" && $0.frame.data.contains("server_shutting_down") })
+                    // Held open for the bound, not cut at the signal.
+                    #expect((result.frames.last?.at ?? signalled) - signalled >= bound - .milliseconds(100))
+                }
+                #expect(try await cluster.waitForExit(worker: victim, timeout: .seconds(15)) == 0)
+                let exited = ContinuousClock.now - signalled
+                #expect(exited < bound + .milliseconds(2500), "exited \(exited) after SIGTERM")
+                print("SIGTERM with \(streams.count) streams and \(handedBack.count) background runs on the worker: exit after \(exited)")
+                // The other worker's streams are not under test.
+                group.cancelAll()
+
+                try await cluster.waitUntil("the other worker took the handed-back runs") {
+                    let taken = claimed(by: other)
+                    return handedBack.allSatisfy(taken.contains)
+                }
+                for id in handedBack {
+                    let run = try #require(try await cluster.fetch(.GET, "/runs/\(id)").json)
+                    let attempts = run["attempt_log"] as? [[String: Any]] ?? []
+                    #expect(attempts.first?["ended"] as? String == "released", "\(id): \(attempts)")
+                    #expect(run["status"] as? String == "running")
+                }
+            }
+        }
+    }
+
     @Test func silentStreamsGetHeartbeats() async throws {
         try await withCluster(arguments: ["--heartbeat-seconds", "0.3"]) { cluster in
             let result = try await cluster.stream("/runs/stream", body: runBody(agent: "slow", message: "a"))
@@ -183,5 +269,9 @@ final class LockedBox<Value>: @unchecked Sendable {
     var value: Value {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
+    }
+
+    func withValue<Result>(_ body: (inout Value) -> Result) -> Result {
+        lock.withLock { body(&stored) }
     }
 }

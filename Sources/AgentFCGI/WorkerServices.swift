@@ -1,0 +1,93 @@
+import AgentRuntime
+import Logging
+import Runs
+import ServiceLifecycle
+import Synchronization
+
+// The long-running parts of a worker besides the transport (Server+Drain.swift) and the trace exporter
+// (Observability.swift), each a `Service` of the one group that `serve` runs. The group stops them one after another,
+// last listed first, each when the one before has returned.
+
+/// The process's one drain bound (`--drain-timeout`), counted from the moment the first service begins to drain (the
+/// transport, at the signal): the requests in flight and the runs that outlive them share it.
+final class DrainBound: Sendable {
+    let duration: Duration
+    private let deadline = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(_ duration: Duration) { self.duration = duration }
+
+    /// The deadline, fixed by the first call.
+    func begin() -> ContinuousClock.Instant {
+        deadline.withLock { deadline in
+            if let deadline { return deadline }
+            let end = ContinuousClock.now + duration
+            deadline = end
+            return end
+        }
+    }
+}
+
+/// The run engine's loop: leases, cancellations from other workers, the queue, crons. Stopped after the transport: it
+/// keeps renewing leases while requests drain. Then the runs that outlived their requests (`on_disconnect: continue`,
+/// background runs) get what is left of the bound; those still going are cancelled (a background run goes back to the
+/// queue, others write their closing events) and get 2 s more.
+struct RunSupervisor: Service {
+    let engine: RunEngine
+    let drain: DrainBound
+    let logger: Logger
+
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await engine.run() }
+            if (try? await gracefulShutdown()) != nil {
+                engine.stopClaiming()
+                if await !engine.waitForNoRuns(until: drain.begin()) {
+                    logger.warning("runs.stopped_by_shutdown", metadata: ["runs": "\(engine.activeRuns)"])
+                    engine.cancelAll()
+                    _ = await engine.waitForNoRuns(until: ContinuousClock.now + .seconds(2))
+                }
+            } else {
+                engine.cancelAll()
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+/// Webhook deliveries, until the group's shutdown reaches them (after the runs, whose ends make deliveries).
+struct WebhookDelivery: Service {
+    let dispatcher: WebhookDispatcher
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await dispatcher.run() }
+    }
+}
+
+/// This worker's metrics file for the host's `/metrics`, rewritten every second until the shutdown reaches it.
+struct MetricsPublisher: Service {
+    let metrics: WorkerMetrics
+    let logger: Logger
+
+    func run() async {
+        await cancelWhenGracefulShutdown { [metrics, logger] in await metrics.publish(logger: logger) }
+    }
+}
+
+/// The processes the agents' tool sources started (MCP servers over stdio): stopped last, each with its process
+/// group, within `bound` in all. Cancelled, it stops them all the same.
+struct ToolSourceShutdown: Service {
+    let sources: [any ToolSource]
+    var bound: Duration = .seconds(5)
+
+    func run() async {
+        _ = try? await gracefulShutdown()
+        let sources = self.sources
+        let deadline = ContinuousClock.now + bound
+        // A task the group's cancellation does not reach, so that the bound is a real one.
+        await Task {
+            _ = await withDeadline(deadline) {
+                for source in sources { await source.shutdown() }
+            }
+        }.value
+    }
+}
