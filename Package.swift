@@ -27,7 +27,7 @@ let package = Package(
         // OTLP/HTTP only (its gRPC trait would add grpc-swift and minutes of build).
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.1.0"),
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // libfcgi from Debian's libfcgi-dev; only AgentFCGI imports it.
