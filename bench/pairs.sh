@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Paired A/B of two worker configurations on one binary: short wrk runs of POST /runs/wait against A and B in turn
-# (the order swapped every pair), so that drift of this shared machine hits both alike. Prints each side's median
+# Paired A/B of two worker configurations (of one binary, or of two: A_BIN, B_BIN): short wrk runs of
+# POST /runs/wait against A and B in turn (the order swapped every pair), so that drift of this shared machine hits
+# both alike. Prints each side's median
 # req/s and the median of the pairs' ratios (A/B). A bench that prints numbers, not a test. Made for #23's "metrics
 # cost at most 3%": bench/run.sh's few long rounds spread by about 15% here.
 #
 #   A_ARGS="--metrics-dir /tmp/m" B_ARGS="--metrics off" bench/pairs.sh
+#   A_BIN=new/agentfcgi B_BIN=old/agentfcgi bench/pairs.sh        # two builds, same options
 #   # AGENTFCGI_BIN=prebuilt binary (default: swift build -c release); WORKERS=2 PAIRS=20 SECONDS_EACH=4
 #   # (wrk -t2 -c64 per run); out: bench/out/pairs/
 #
@@ -31,21 +33,21 @@ stop_services() {
 }
 trap stop_services EXIT
 
-# start NAME ARGS: a service on free ports; sets url_NAME.
+# start NAME ARGS BIN: a service on free ports; sets url_NAME.
 start() {
-    local name=$1 args=$2 https state=$out/state-$1
+    local name=$1 args=$2 bin=$3 https state=$out/state-$1
     https=$(bash "$repo/scripts/free-port.sh")
     env -u AGENTFCGI_DATABASE RATE=1000000r/s KEY_RATE=1000000r/s BURST=1000000 MAX_CONNS=0 MAX_STREAMS=0 KEY_STREAMS=0 \
         AGENTFCGI_STATE="$state" WORKERS="$WORKERS" HTTPS_PORT="$https" HTTP_PORT="$(bash "$repo/scripts/free-port.sh")" \
-        CONFIG="$here/agents.yaml" WORKER_ARGS="--auth off --log-level warning $args" \
+        CONFIG="$here/agents.yaml" WORKER_ARGS="--auth off --log-level warning $args" AGENTFCGI_BIN="$bin" \
         setsid bash "$repo/scripts/run.sh" >"$out/run-$name.log" 2>&1 </dev/null &
     services+=($!)
     bench_wait_ok "https://127.0.0.1:$https" "$state/certs/ca.crt" "$!" "$out/run-$name.log"
     printf -v "url_$name" '%s' "https://127.0.0.1:$https"
 }
 
-start a "${A_ARGS:-}"
-start b "${B_ARGS:-}"
+start a "${A_ARGS:-}" "${A_BIN:-$AGENTFCGI_BIN}"
+start b "${B_ARGS:-}" "${B_BIN:-$AGENTFCGI_BIN}"
 
 # rate NAME: req/s of one wrk run against NAME; a run with errors or non-2xx answers stops the bench.
 rate() {
@@ -66,7 +68,7 @@ for ((i = 1; i <= PAIRS; i++)); do
     echo "pair $i: A $a B $b req/s" >&2
 done
 
-python3 - "$out/pairs.txt" "$SECONDS_EACH" "${A_ARGS:-}" "${B_ARGS:-}" <<'PY' | tee "$out/results.txt"
+python3 - "$out/pairs.txt" "$SECONDS_EACH" "${A_BIN:-$AGENTFCGI_BIN} ${A_ARGS:-}" "${B_BIN:-$AGENTFCGI_BIN} ${B_ARGS:-}" <<'PY' | tee "$out/results.txt"
 import statistics, sys
 pairs = [tuple(map(float, line.split())) for line in open(sys.argv[1]) if line.strip()]
 a = [p[0] for p in pairs]
