@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Paired A/B of two worker configurations (of one binary, or of two: A_BIN, B_BIN): short wrk runs of
 # POST /runs/wait against A and B in turn (the order swapped every pair), so that drift of this shared machine hits
-# both alike. Prints each side's median
-# req/s and the median of the pairs' ratios (A/B). A bench that prints numbers, not a test. Made for #23's "metrics
-# cost at most 3%": bench/run.sh's few long rounds spread by about 15% here.
+# both alike. Prints each side's median req/s and the median of the pairs' ratios (A/B). A bench that prints
+# numbers, not a test. Made for #23's "metrics cost at most 3%": bench/run.sh's few long rounds spread by about 15%
+# here.
 #
 #   A_ARGS="--metrics-dir /tmp/m" B_ARGS="--metrics off" bench/pairs.sh
 #   A_BIN=new/agentfcgi B_BIN=old/agentfcgi bench/pairs.sh        # two builds, same options
