@@ -1,3 +1,4 @@
+import Runs
 import CLinux
 import Glibc
 import Logging
@@ -25,7 +26,7 @@ final class IOLoop: @unchecked Sendable {
     private let nextID = Atomic<UInt64>(1)
     let activeCount = Atomic<Int>(0)
     /// Announced each time `activeCount` reaches 0: a draining worker awaits it.
-    private let idle = Beacon()
+    private let idle = Bell()
 
     private struct Inbox {
         var adopted: [Connection] = []
@@ -218,6 +219,6 @@ final class IOLoop: @unchecked Sendable {
         wantsWritable.remove(connection.id)
         epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, nil)
         connection.request.finish()
-        if activeCount.wrappingSubtract(1, ordering: .relaxed).oldValue == 1 { idle.announce() }
+        if activeCount.wrappingSubtract(1, ordering: .relaxed).oldValue == 1 { idle.ring() }
     }
 }

@@ -1,3 +1,4 @@
+import Runs
 import CLinux
 import Glibc
 
@@ -5,13 +6,13 @@ import Glibc
 final class NativeThread: @unchecked Sendable {
     private var handle = pthread_t()
     /// Announced once, when the body has returned: tasks await a thread's end without blocking a pool thread in join.
-    private let ended = Beacon()
+    private let ended = Bell()
 
     init(name: String, _ body: @escaping () -> Void) throws {
         let ended = self.ended
         let box = Unmanaged.passRetained(Box(name: name) {
             body()
-            ended.announce()
+            ended.ring()
         })
         let result = pthread_create(&handle, nil, { context in
             let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()

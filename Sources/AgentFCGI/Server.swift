@@ -1,3 +1,4 @@
+import Runs
 import AgentRuntime
 import Foundation
 import Glibc
@@ -44,7 +45,7 @@ final class Server: @unchecked Sendable {
     let stop = StopFlag()
     /// Set when the socket's file is gone: from then on each accept is announced on `accepted`.
     let draining = Atomic<Bool>(false)
-    let accepted = Beacon()
+    let accepted = Bell()
     /// Written by `start` and read by the drain, both in `run`'s task.
     var acceptors: [(thread: NativeThread, state: AcceptorState)] = []
     var loopThread: NativeThread?
@@ -100,7 +101,7 @@ final class Server: @unchecked Sendable {
                 continue
             }
             pause = .milliseconds(10)
-            if draining.load(ordering: .relaxed) { accepted.announce() }
+            if draining.load(ordering: .relaxed) { accepted.ring() }
             handle(request)
         }
     }

@@ -113,9 +113,11 @@ final class Completion<Value: Sendable>: Sendable {
     }
 }
 
-/// Wakes the tails of a run when this process appends to its log. Appends by other processes are found by
-/// polling, so a wait always has a timeout.
-final class Bell: Sendable {
+/// Wakes tasks waiting for something that a task or a native thread announces: a run's log growing in this process
+/// (appends by other processes are found by polling, so those waits have a timeout), the transport's I/O loop running
+/// out of requests, a thread ending. A waiter reads `generation`, checks what it waits for, then waits for a later
+/// generation: a ring between the check and the wait is not lost.
+public final class Bell: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -123,9 +125,12 @@ final class Bell: Sendable {
     }
     private let state = Mutex(State())
 
-    var generation: UInt64 { state.withLock { $0.generation } }
+    public init() {}
 
-    func ring() {
+    public var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Callable from any thread; never blocks beyond the lock.
+    public func ring() {
         let waiters = state.withLock { state in
             state.generation += 1
             defer { state.waiters = [:] }
@@ -134,8 +139,9 @@ final class Bell: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once rung after `generation`, after `timeout`, or when the task is cancelled.
-    func wait(since generation: UInt64, timeout: Duration, watchdog: Watchdog) async {
+    /// Returns once rung after `generation`, after `timeout` (when given, with the watchdog that times it), or when
+    /// the task is cancelled.
+    public func wait(since generation: UInt64, timeout: Duration? = nil, watchdog: Watchdog? = nil) async {
         let id = state.withLock { state in
             defer { state.next += 1 }
             return state.next
@@ -148,11 +154,23 @@ final class Bell: Sendable {
                     return true
                 }
                 guard waiting else { return continuation.resume() }
-                let token = watchdog.schedule(after: timeout) { [weak self] in self?.wake(id) }
-                _ = token
+                if let timeout, let watchdog {
+                    let token = watchdog.schedule(after: timeout) { [weak self] in self?.wake(id) }
+                    _ = token
+                }
             }
         } onCancel: {
             wake(id)
+        }
+    }
+
+    /// Returns once `condition` holds, checked now and after each ring, or when the task is cancelled. Whatever makes
+    /// it true must ring after the change.
+    public func wait(until condition: () -> Bool) async {
+        while !Task.isCancelled {
+            let generation = self.generation
+            if condition() { return }
+            await wait(since: generation)
         }
     }
 
