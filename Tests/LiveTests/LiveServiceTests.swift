@@ -235,8 +235,18 @@ import Testing
                 let exited = ContinuousClock.now - signalled
                 #expect(exited < bound + .milliseconds(2500), "exited \(exited) after SIGTERM")
                 print("SIGTERM with \(streams.count) streams and \(handedBack.count) background runs on the worker: exit after \(exited)")
-                // The other worker's streams are not under test.
-                group.cancelAll()
+                // The other worker's streams go on to their normal end, untouched by the neighbour's drain. They are
+                // not cancelled: after AsyncHTTPClient cancelled ~50 HTTP/2 streams at once, a request on the same
+                // connection sometimes never got its head, though nginx's access log had it answered in 7 ms.
+                var others = 0
+                while let result = try await group.next() {
+                    guard let id = result.runID, !streams.contains(id) else { continue }
+                    others += 1
+                    #expect(result.status == 200)
+                    #expect(result.events.last == "end", "\(result.events)")
+                    #expect(!result.events.contains("error"), "\(result.events)")
+                }
+                #expect(others == 100 - streams.count)
 
                 try await cluster.waitUntil("the other worker took the handed-back runs") {
                     let taken = claimed(by: other)

@@ -85,7 +85,14 @@ def test_one_scrape_adds_up_to_the_traffic_sent_over_the_workers(base_url):
         tokens_out += completion.usage.completion_tokens
 
     runs = waits + chats
+    # A worker's file can be written between two records of one run's end (the counter, then the histogram), so
+    # settle on every series counted below, not just the first.
     after = settle(base_url, lambda f: total(f, "agentfcgi_runs_finished", "agentfcgi_runs_finished_total", agent=AGENT) >= runs
+                   and total(f, "agentfcgi_run_duration_seconds", "agentfcgi_run_duration_seconds_count", agent=AGENT) >= runs
+                   and total(f, "agentfcgi_run_first_token_seconds", "agentfcgi_run_first_token_seconds_count",
+                             agent=AGENT) >= runs
+                   and total(f, "agentfcgi_tokens", "agentfcgi_tokens_total", agent=AGENT, tenant=tenant,
+                             type="output") >= tokens_out
                    and total(f, "agentfcgi_http_requests", "agentfcgi_http_requests_total", route="/runs/wait", method="POST",
                              status="200") - waits_before >= waits
                    and total(f, "agentfcgi_http_requests", "agentfcgi_http_requests_total", route="unmatched",
