@@ -8,6 +8,7 @@ import Handlers
 import Runs
 import Store
 import StorePostgres
+import Transport
 import Telemetry
 import Logging
 import OTel

@@ -9,12 +9,18 @@ import Synchronization
 /// The worker process's transport: acceptor threads take FastCGI requests from the listener, answer the cheap ones
 /// on the spot and hand the rest to Tasks whose output the I/O loop writes. A `Service` (Server+Drain.swift):
 /// `run` starts the threads, and at shutdown drains and stops them.
-final class Server: @unchecked Sendable {
-    struct Options {
+package final class Server: @unchecked Sendable {
+    package struct Options {
         var acceptors: Int = 4
         var maxBodyBytes: Int = 1 << 20
         /// Where messages may carry images: under /v1, and the LangGraph routes that start runs.
         var maxMediaBodyBytes: Int = 20 << 20
+
+        package init(acceptors: Int = 4, maxBodyBytes: Int = 1 << 20, maxMediaBodyBytes: Int = 20 << 20) {
+            self.acceptors = acceptors
+            self.maxBodyBytes = maxBodyBytes
+            self.maxMediaBodyBytes = maxMediaBodyBytes
+        }
 
         func maxBody(for raw: String) -> Int {
             // As the router reads the path: empty segments (a trailing or doubled slash) do not count.
@@ -26,12 +32,17 @@ final class Server: @unchecked Sendable {
     }
 
     /// What the drain asks of the rest of the process.
-    struct DrainHooks: Sendable {
+    package struct DrainHooks: Sendable {
         /// First, before the socket goes: take no more work from elsewhere (the run queue).
         var stopIntake: @Sendable () -> Void = {}
         /// When the bound passes with requests still in flight, before they are cancelled: runs stopped here still
         /// write their closing events, which the streams reading them then deliver.
         var onTimeout: @Sendable () -> Void = {}
+
+        package init(stopIntake: @escaping @Sendable () -> Void = {}, onTimeout: @escaping @Sendable () -> Void = {}) {
+            self.stopIntake = stopIntake
+            self.onTimeout = onTimeout
+        }
     }
 
     let app: Application
@@ -50,7 +61,7 @@ final class Server: @unchecked Sendable {
     var acceptors: [(thread: NativeThread, state: AcceptorState)] = []
     var loopThread: NativeThread?
 
-    init(app: Application, listener: Listener, options: Options, lifecycle: Lifecycle, drain: DrainBound,
+    package init(app: Application, listener: Listener, options: Options, lifecycle: Lifecycle, drain: DrainBound,
          hooks: DrainHooks = DrainHooks(), logger: Logger) throws {
         self.app = app
         self.listener = listener

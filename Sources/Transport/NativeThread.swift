@@ -3,12 +3,12 @@ import CLinux
 import Glibc
 
 /// A joinable OS thread for blocking work that must stay off Swift's cooperative pool.
-final class NativeThread: @unchecked Sendable {
+package final class NativeThread: @unchecked Sendable {
     private var handle = pthread_t()
     /// Announced once, when the body has returned: tasks await a thread's end without blocking a pool thread in join.
     private let ended = Bell()
 
-    init(name: String, _ body: @escaping () -> Void) throws {
+    package init(name: String, _ body: @escaping () -> Void) throws {
         let ended = self.ended
         let box = Unmanaged.passRetained(Box(name: name) {
             body()

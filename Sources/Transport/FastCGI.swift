@@ -41,11 +41,11 @@ enum FastCGI {
     }
 }
 
-enum TransportError: Error, CustomStringConvertible {
+package enum TransportError: Error, CustomStringConvertible {
     case system(String, Int32)
     case usage(String)
 
-    var description: String {
+    package var description: String {
         switch self {
         case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code))) (errno \(code))"
         case .usage(let message): message

@@ -2,14 +2,14 @@ import Foundation
 import Glibc
 
 /// Where the worker takes FastCGI connections from.
-enum ListenAddress: Equatable {
+package enum ListenAddress: Equatable {
     case unix(path: String)
     case tcp(host: String, port: Int)
     /// A socket handed over by the parent: systemd (`LISTEN_FDS`, fd 3) or spawn-fcgi / `StandardInput=socket` (fd 0).
     case inherited(fd: Int32)
 
     /// `unix:/path.sock`, `/path.sock`, `127.0.0.1:9001` or `:9001`.
-    init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         if text.hasPrefix("unix:") {
             self = .unix(path: String(text.dropFirst(5)))
         } else if text.hasPrefix("/") {
@@ -22,7 +22,7 @@ enum ListenAddress: Equatable {
     }
 
     /// The socket systemd or a spawner passed, if any.
-    static func inheritedFromEnvironment() -> ListenAddress? {
+    package static func inheritedFromEnvironment() -> ListenAddress? {
         let environment = ProcessInfo.processInfo.environment
         if let count = environment["LISTEN_FDS"].flatMap(Int.init), count >= 1,
            environment["LISTEN_PID"].flatMap(Int32.init) == getpid() {
@@ -40,11 +40,11 @@ enum ListenAddress: Equatable {
 }
 
 /// An open listening socket, and the file it created (removed on exit).
-struct Listener {
+package struct Listener {
     let fd: Int32
     let createdPath: String?
 
-    static func open(_ address: ListenAddress, mode: mode_t, group: gid_t?, backlog: Int32) throws -> Listener {
+    package static func open(_ address: ListenAddress, mode: mode_t, group: gid_t?, backlog: Int32) throws -> Listener {
         switch address {
         case .inherited(let fd):
             return Listener(fd: fd, createdPath: nil)
