@@ -123,8 +123,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // The FastCGI transport on libfcgi: acceptor threads, the I/O loop, the listener, the drain. Only the executable
-        // imports it.
+        // The FastCGI transport on libfcgi: acceptor threads, the I/O loop, the listener, the drain; and System.swift,
+        // every POSIX call of the transport and the executable. Only the executable imports it.
         .target(
             name: "Transport",
             dependencies: [
@@ -143,7 +143,6 @@ let package = Package(
             dependencies: [
                 "Transport",
                 "Outbound",
-                "CLinux",
                 "Handlers",
                 "Runs",
                 "AgentRuntime",

@@ -1,5 +1,4 @@
 import Runs
-import CLinux
 import Glibc
 import Logging
 import Synchronization
@@ -12,8 +11,6 @@ final class IOLoop: @unchecked Sendable {
     /// Bytes per connection per round: far under the free space that EPOLLOUT promises on a socket whose
     /// send buffer is at least 208 KiB, so libfcgi's blocking write() returns at once.
     static let writeBudget = 32 * 1024
-    private static let epollIn: UInt32 = 0x001, epollOut: UInt32 = 0x004, epollErr: UInt32 = 0x008
-    private static let epollHup: UInt32 = 0x010, epollRdHup: UInt32 = 0x2000
     private static let wakeID: UInt64 = 0
 
     private let epollFD: Int32
@@ -38,15 +35,10 @@ final class IOLoop: @unchecked Sendable {
     enum Command { case cancelAll, stop }
 
     init(logger: Logger) throws {
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epollFD >= 0 else { throw TransportError.system("epoll_create1", errno) }
-        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard wakeFD >= 0 else { throw TransportError.system("eventfd", errno) }
+        epollFD = try System.epollCreate()
+        wakeFD = try System.eventFD()
         self.logger = logger
-        var event = epoll_event()
-        event.events = Self.epollIn
-        event.data.u64 = Self.wakeID
-        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0 else { throw TransportError.system("epoll_ctl", errno) }
+        try System.epollAdd(epollFD, wakeFD, .readable, id: Self.wakeID)
     }
 
     func makeID() -> UInt64 { nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
@@ -94,38 +86,37 @@ final class IOLoop: @unchecked Sendable {
     }
 
     private func signalWake() {
-        var one: UInt64 = 1
-        _ = Glibc.write(wakeFD, &one, 8)
+        try? System.eventFDSignal(wakeFD)
     }
 
     // MARK: The loop thread
 
     func run() {
-        var events = [epoll_event](repeating: epoll_event(), count: 256)
-        var lastTick = monotonicNanoseconds()
+        let events = System.EpollBuffer(capacity: 256)
+        var lastTick = System.monotonicNanoseconds()
         while true {
-            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32($0.count), 500) }
-            if count < 0 && errno != EINTR {
-                logger.critical("transport.epoll_failed", metadata: ["errno": "\(errno)"])
+            let count: Int
+            do {
+                count = try System.epollWait(epollFD, into: events, timeout: 500)
+            } catch {
+                logger.critical("transport.epoll_failed", metadata: ["errno": "\(error.code ?? 0)"])
                 return
             }
-            for index in 0..<max(0, Int(count)) {
-                let event = events[index]
-                let id = event.data.u64
+            for index in 0..<count {
+                let (id, happened) = events[index]
                 if id == Self.wakeID { continue }
                 guard let connection = connections[id] else { continue }
-                if event.events & (Self.epollRdHup | Self.epollHup | Self.epollErr) != 0 {
+                if !happened.isDisjoint(with: [.peerClosed, .hangUp, .error]) {
                     // nginx closed the FastCGI connection: its client went away.
                     logger.debug("transport.peer_closed", metadata: ["connection.id": "\(id)"])
                     abort(connection)
-                } else if event.events & Self.epollOut != 0 {
+                } else if happened.contains(.writable) {
                     flush(connection, writable: true)
                 }
             }
-            // Drain the eventfd before taking the inbox: a wake-up written after this read belongs to work
-            // the inbox below does not hold yet, and must survive until the next epoll_wait.
-            var drainEvent: UInt64 = 0
-            _ = Glibc.read(wakeFD, &drainEvent, 8)
+            // Reset the wake-up counter before taking the inbox: a wake-up written after this belongs to work
+            // the inbox below does not hold yet, and must survive until the next wait.
+            try? System.eventFDReset(wakeFD)
             let (adopted, dirty, command) = inbox.withLock { inbox in
                 defer {
                     inbox.adopted = []
@@ -139,7 +130,7 @@ final class IOLoop: @unchecked Sendable {
             for connection in dirty where connections[connection.id] != nil {
                 flush(connection, writable: false)
             }
-            let now = monotonicNanoseconds()
+            let now = System.monotonicNanoseconds()
             if now &- lastTick >= 250_000_000 {
                 lastTick = now
                 for connection in connections.values where connection.heartbeatIfDue(now: now) {
@@ -160,11 +151,10 @@ final class IOLoop: @unchecked Sendable {
 
     private func register(_ connection: Connection) {
         connections[connection.id] = connection
-        var event = epoll_event()
-        event.events = Self.epollRdHup
-        event.data.u64 = connection.id
-        if epoll_ctl(epollFD, EPOLL_CTL_ADD, connection.fd, &event) != 0 {
-            logger.error("transport.epoll_add_failed", metadata: ["errno": "\(errno)"])
+        do {
+            try System.epollAdd(epollFD, connection.fd, .peerClosed, id: connection.id)
+        } catch {
+            logger.error("transport.epoll_add_failed", metadata: ["errno": "\(error.code ?? 0)"])
             abort(connection)
         }
     }
@@ -173,10 +163,9 @@ final class IOLoop: @unchecked Sendable {
         if !writable {
             // Already waiting for EPOLLOUT: the event will come.
             if wantsWritable.contains(connection.id) { return }
-            var poller = pollfd(fd: connection.fd, events: Int16(POLLOUT), revents: 0)
-            let ready = poll(&poller, 1, 0)
-            if ready < 0 || poller.revents & Int16(POLLOUT) == 0 {
-                if poller.revents & Int16(POLLHUP | POLLERR) != 0 {
+            let ready = (try? System.pollNow(connection.fd, for: .writable)) ?? []
+            if !ready.contains(.writable) {
+                if !ready.isDisjoint(with: [.hangUp, .error]) {
                     abort(connection)
                 } else {
                     watchWritable(connection, true)
@@ -198,10 +187,7 @@ final class IOLoop: @unchecked Sendable {
 
     private func watchWritable(_ connection: Connection, _ watch: Bool) {
         guard wantsWritable.contains(connection.id) != watch else { return }
-        var event = epoll_event()
-        event.events = Self.epollRdHup | (watch ? Self.epollOut : 0)
-        event.data.u64 = connection.id
-        epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, &event)
+        try? System.epollModify(epollFD, connection.fd, watch ? [.peerClosed, .writable] : .peerClosed, id: connection.id)
         if watch { wantsWritable.insert(connection.id) } else { wantsWritable.remove(connection.id) }
     }
 
@@ -217,7 +203,7 @@ final class IOLoop: @unchecked Sendable {
     private func release(_ connection: Connection) {
         guard connections.removeValue(forKey: connection.id) != nil else { return }
         wantsWritable.remove(connection.id)
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, nil)
+        try? System.epollRemove(epollFD, connection.fd)
         connection.request.finish()
         if activeCount.wrappingSubtract(1, ordering: .relaxed).oldValue == 1 { idle.ring() }
     }

@@ -102,11 +102,12 @@ package final class Server: @unchecked Sendable {
                 state.inAccept.store(false, ordering: .relaxed)
                 break
             }
-            let taken = request.accept()
+            let failure: TransportError?
+            do { try request.accept(); failure = nil } catch { failure = error }
             state.inAccept.store(false, ordering: .relaxed)
-            guard taken else {
+            if let failure {
                 if stop.isRaised { break }
-                logger.warning("transport.accept_failed", metadata: ["errno": "\(errno)"])
+                logger.warning("transport.accept_failed", metadata: ["errno": "\(failure.code ?? 0)"])
                 if stop.wait(timeout: pause) { break }
                 pause = min(pause * 2, .seconds(1))
                 continue
@@ -157,9 +158,8 @@ package final class Server: @unchecked Sendable {
     }
 
     private func startAsync(_ fcgi: FCGIRequest, isHead: Bool, _ work: @escaping @Sendable () async -> Response) {
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
         // Belt and braces: writes happen only on writable sockets, but no write may ever hang the loop.
-        setsockopt(fcgi.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try? System.setSocketOption(fcgi.fd, SOL_SOCKET, SO_SNDTIMEO, timeval(tv_sec: 5, tv_usec: 0))
         let connection = Connection(id: loop.makeID(), request: fcgi, loop: loop, isHead: isHead)
         loop.adopt(connection)
         connection.attach(Task {
