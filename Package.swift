@@ -30,7 +30,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // libfcgi from Debian's libfcgi-dev; only AgentFCGI imports it.
+        // libfcgi from Debian's libfcgi-dev; only Transport imports it.
         .systemLibrary(
             name: "CFastCGI",
             pkgConfig: "fcgi",
@@ -123,13 +123,26 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // The responder process: FastCGI transport on libfcgi, signals, command line.
+        // The FastCGI transport on libfcgi: acceptor threads, the I/O loop, the listener, the drain; and System.swift,
+        // every POSIX call of the transport and the executable. Only the executable imports it.
+        .target(
+            name: "Transport",
+            dependencies: [
+                "CFastCGI",
+                "CLinux",
+                "Handlers",
+                "Runs",
+                "AgentRuntime",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The responder process: the command line, the worker's services, logs, metrics and traces.
         .executableTarget(
             name: "AgentFCGI",
             dependencies: [
+                "Transport",
                 "Outbound",
-                "CFastCGI",
-                "CLinux",
                 "Handlers",
                 "Runs",
                 "AgentRuntime",
@@ -171,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TransportTests",
-            dependencies: ["AgentFCGI", "Handlers"]
+            dependencies: ["Transport", "AgentFCGI", "Handlers"]
         ),
         .testTarget(
             name: "LiveTests",

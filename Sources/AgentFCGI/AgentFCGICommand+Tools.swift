@@ -3,12 +3,12 @@ import ArgumentParser
 import AsyncHTTPClient
 import Dispatch
 import Foundation
-import Glibc
 import Handlers
 import Runs
 import Store
 import StorePostgres
 import Logging
+import Transport
 
 // The commands beside `serve`: keys, migrate, openapi, webhook-secret, check-config, index.
 
@@ -200,16 +200,9 @@ struct CheckConfig: ParsableCommand {
                 print("  \(agent.id): MCP sources \(agent.toolSources.map(\.name).joined(separator: ", "))")
             }
         } catch {
-            FileHandleLite.standardError("\(error)\n")
+            System.writeStandardError("\(error)\n")
             throw ExitCode(1)
         }
-    }
-}
-
-enum FileHandleLite {
-    static func standardError(_ text: String) {
-        var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }
 
@@ -225,7 +218,7 @@ struct Index: ParsableCommand {
         do {
             catalog = try AgentConfigLoader.load(path: config)
         } catch {
-            FileHandleLite.standardError("\(error)\n")
+            System.writeStandardError("\(error)\n")
             throw ExitCode(1)
         }
         var built = 0

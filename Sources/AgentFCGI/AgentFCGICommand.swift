@@ -1,13 +1,13 @@
 import AgentRuntime
 import ArgumentParser
 import AsyncHTTPClient
-import CLinux
 import Foundation
 import Glibc
 import Handlers
 import Runs
 import Store
 import StorePostgres
+import Transport
 import Telemetry
 import Logging
 import OTel
@@ -146,11 +146,8 @@ struct Serve: ParsableCommand {
         // The service group takes these signals from a signalfd (libdispatch's signal sources on Linux), which gets
         // only signals that every thread blocks: blocked here, before any thread exists, every thread inherits the
         // mask. SETMASK, not BLOCK: a parent may have left other signals blocked (the acceptors' wake signal among them).
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
-        pthread_sigmask(SIG_SETMASK, &signals, nil)
-        signal(SIGPIPE, SIG_IGN)
+        try System.setSignalMask(blocking: [SIGTERM, SIGINT, SIGHUP])
+        try System.ignoreSignal(SIGPIPE)
 
         let level = Logger.Level(rawValue: logLevel)!
         let json = logFormat == "json"
@@ -196,7 +193,7 @@ struct Serve: ParsableCommand {
         })
         // Not dumpable: a process of the same user (an MCP server this worker started, say) cannot read this one's
         // memory or /proc/<pid>/environ (provider keys, the database URL, the webhook secret), nor attach to it.
-        _ = agentfcgi_not_dumpable()
+        try? System.forbidDumps()
         if scheduleClock != nil { logger.warning("crons.test_clock", metadata: ["schedule_clock": .string(scheduleClock ?? "")]) }
 
         let address: ListenAddress
@@ -228,7 +225,7 @@ struct Serve: ParsableCommand {
         let httpClient = Outbound.configuredHostsClient(connectTimeout: .seconds(10), readTimeout: .seconds(60))
         defer { try? httpClient.syncShutdown() }
         let engine = RunEngine(
-            store: store, workerID: "\(Self.hostName())/\(getpid())/\(UInt32.random(in: 0...UInt32.max))", logger: logger,
+            store: store, workerID: "\(System.hostName())/\(getpid())/\(UInt32.random(in: 0...UInt32.max))", logger: logger,
             catalog: catalog, formats: .langGraph(catalog: catalog), httpClient: httpClient, watchdog: watchdog,
             lease: .milliseconds(Int64(runLeaseSeconds * 1000)), eventRetention: .seconds(Int64(eventRetentionHours * 3600)),
             maxAttempts: maxRunAttempts, backgroundCapacity: backgroundRuns, maxPendingRuns: maxPendingRuns == 0 ? nil : maxPendingRuns,
@@ -292,15 +289,9 @@ struct Serve: ParsableCommand {
         }
     }
 
-    static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count)
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
     static func groupID(_ name: String) throws -> gid_t {
         if let number = gid_t(name) { return number }
-        guard let entry = getgrnam(name) else { throw ValidationError("unknown group '\(name)' for --socket-group") }
-        return entry.pointee.gr_gid
+        guard let group = System.groupID(named: name) else { throw ValidationError("unknown group '\(name)' for --socket-group") }
+        return group
     }
 }

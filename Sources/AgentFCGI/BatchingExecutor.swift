@@ -1,4 +1,5 @@
 import Foundation
+import Transport
 
 /// The executor of the trace exporter's tasks (swift-otel's tracer loop, batch processor and export): one thread of
 /// its own that runs them in batches.

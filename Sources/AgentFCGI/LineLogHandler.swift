@@ -1,6 +1,7 @@
 import AgentRuntime
 import Glibc
 import Logging
+import Transport
 
 /// One line per event on stderr: UTC time with milliseconds, level, message, then sorted `key=value` pairs; or, with
 /// `json`, one JSON object (`ts`, `level`, `msg`, then the same keys). Each line is one write(2), so lines from
@@ -40,8 +41,7 @@ struct LineLogHandler: LogHandler {
             }
         }
         line += "\n"
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        System.writeStandardError(line)
     }
 
     static func jsonString(_ value: String) -> String { value.jsonQuoted }
@@ -55,8 +55,7 @@ struct LineLogHandler: LogHandler {
     }
 
     static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
+        let now = System.wallClock()
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)

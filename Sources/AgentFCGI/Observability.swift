@@ -8,6 +8,7 @@ import ServiceLifecycle
 import Store
 import Synchronization
 import Telemetry
+import Transport
 
 /// This worker's metrics backend (swift-prometheus behind swift-metrics) and its part of the host's `/metrics`.
 final class WorkerMetrics: Sendable {
@@ -29,7 +30,11 @@ final class WorkerMetrics: Sendable {
         Metrics.enable()
         if let directory {
             // The workers' own folder: group and others get nothing (the series name agents, tools and tenants).
-            if mkdir(directory, 0o700) != 0, errno != EEXIST { throw ExpositionError(path: directory, code: errno) }
+            do throws(TransportError) {
+                try System.makeDirectory(directory, mode: 0o700)
+            } catch {
+                if error.code != EEXIST { throw ExpositionError(path: directory, code: error.code ?? 0) }
+            }
         }
         exposition = try MetricsExposition(directory: directory, worker: worker)
         info = "# TYPE agentfcgi_worker_info gauge\nagentfcgi_worker_info{version=\"\(version)\"} 1\n"
@@ -86,7 +91,7 @@ final class WorkerTracing: Service {
          flushBound: Duration = .seconds(3)) throws {
         var config = OTel.Configuration.default
         config.serviceName = "agentfcgi"
-        config.resourceAttributes = ["service.instance.id": "\(Serve.hostName())/\(worker)", "service.version": agentfcgiVersion]
+        config.resourceAttributes = ["service.instance.id": "\(System.hostName())/\(worker)", "service.version": agentfcgiVersion]
         config.diagnosticLogger = .custom(Logger(label: "otel") { _ in ExporterDiagnostics(forwardingTo: logger) })
         config.logs.enabled = false
         config.metrics.enabled = false

@@ -2,30 +2,11 @@ import AgentRuntime
 import Logging
 import Runs
 import ServiceLifecycle
-import Synchronization
+import Transport
 
 // The long-running parts of a worker besides the transport (Server+Drain.swift) and the trace exporter
 // (Observability.swift), each a `Service` of the one group that `serve` runs. The group stops them one after another,
 // last listed first, each when the one before has returned.
-
-/// The process's one drain bound (`--drain-timeout`), counted from the moment the first service begins to drain (the
-/// transport, at the signal): the requests in flight and the runs that outlive them share it.
-final class DrainBound: Sendable {
-    let duration: Duration
-    private let deadline = Mutex<ContinuousClock.Instant?>(nil)
-
-    init(_ duration: Duration) { self.duration = duration }
-
-    /// The deadline, fixed by the first call.
-    func begin() -> ContinuousClock.Instant {
-        deadline.withLock { deadline in
-            if let deadline { return deadline }
-            let end = ContinuousClock.now + duration
-            deadline = end
-            return end
-        }
-    }
-}
 
 /// The run engine's loop: leases, cancellations from other workers, the queue, crons. Stopped after the transport: it
 /// keeps renewing leases while requests drain. Then the runs that outlived their requests (`on_disconnect: continue`,

@@ -1,4 +1,4 @@
-@testable import AgentFCGI
+@testable import Transport
 import Handlers
 import Testing
 

@@ -2,7 +2,7 @@
 /// returned first. `body` must return soon once cancelled, as `Bell`'s waits do. Callers that wait for a condition
 /// check the condition itself afterwards: at a deadline already past, the race says nothing.
 @discardableResult
-func withDeadline(_ deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+package func withDeadline(_ deadline: ContinuousClock.Instant, _ body: @escaping @Sendable () async -> Void) async -> Bool {
     await withTaskGroup(of: Bool.self) { group in
         group.addTask {
             await body()

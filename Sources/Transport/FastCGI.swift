@@ -1,5 +1,4 @@
 import CFastCGI
-import CLinux
 import Glibc
 
 // Every libfcgi call of the process goes through this file, so its rules are kept in one place:
@@ -14,6 +13,7 @@ import Glibc
 //   a draining worker is still finishing. Nor is shutdown(2) on the listener: an inherited socket is
 //   shared with systemd, and shutting it down would break the next instance. Acceptors are woken by a
 //   signal instead (FCGI_FAIL_ACCEPT_ON_INTR makes accept give up on EINTR).
+// The POSIX calls around these (the wake signal's handler and mask, socket options) are System.swift's.
 
 enum FastCGI {
     /// The signal that wakes acceptors blocked in accept(). libfcgi claims SIGUSR1 for itself.
@@ -21,16 +21,13 @@ enum FastCGI {
 
     static func initialize() throws {
         guard FCGX_Init() == 0 else { throw TransportError.system("FCGX_Init", errno) }
-        guard agentfcgi_install_wake_handler(wakeSignal) == 0 else { throw TransportError.system("sigaction", errno) }
+        try System.installWakeHandler(wakeSignal)
     }
 
     /// Lets the wake signal reach the calling acceptor thread. Threads inherit their creator's mask, and Swift's pool
     /// threads (where the transport's `run` starts them) have nearly every signal blocked by libdispatch.
     static func allowWakeSignal() {
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, wakeSignal)
-        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        try? System.unblockSignals([wakeSignal])
     }
 
     /// Binds a socket with libfcgi's own parser for `:port`, `host:port` and paths.
@@ -41,19 +38,7 @@ enum FastCGI {
     }
 }
 
-enum TransportError: Error, CustomStringConvertible {
-    case system(String, Int32)
-    case usage(String)
-
-    var description: String {
-        switch self {
-        case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code))) (errno \(code))"
-        case .usage(let message): message
-        }
-    }
-}
-
-/// One FastCGI request and the libfcgi state behind it. Not thread-safe: one owner thread at a time.
+package /// One FastCGI request and the libfcgi state behind it. Not thread-safe: one owner thread at a time.
 final class FCGIRequest: @unchecked Sendable {
     private let raw: UnsafeMutablePointer<FCGX_Request>
     private var finished = false
@@ -69,8 +54,11 @@ final class FCGIRequest: @unchecked Sendable {
     }
 
     /// Blocks until nginx sends a request and its parameters have been read.
-    func accept() -> Bool {
-        FCGX_Accept_r(raw) == 0
+    func accept() throws(TransportError) {
+        let result = FCGX_Accept_r(raw)
+        guard result != 0 else { return }
+        // accept's errno, negated; -9999 and -9998 (before FCGX_Init) carry none.
+        throw .system("FCGX_Accept_r", result > -9998 && result < 0 ? -result : errno)
     }
 
     var fd: Int32 { raw.pointee.ipcFd }
@@ -156,10 +144,7 @@ final class FCGIRequest: @unchecked Sendable {
 
     /// The kernel's send buffer of the connection to nginx, in the units it charges writes in.
     var sendBufferSize: Int {
-        var size: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0 else { return 0 }
-        return Int(size)
+        Int((try? System.socketOption(fd, SOL_SOCKET, SO_SNDBUF)) ?? 0)
     }
 
     /// Frees the input stream and its 8 KiB buffer once the body has been read: a long stream keeps only its

@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// transport is the first service stopped), climbs the stop ladder. Each step waits for the event it needs (a
 /// connection accepted, a thread ended, the last request done) within its bound, never for a polling timer.
 extension Server: Service {
-    func run() async throws {
+    package func run() async throws {
         try start()
         // Cancelled (another service failed): the threads stop all the same, with no time for requests.
         let graceful = (try? await gracefulShutdown()) != nil

@@ -9,12 +9,18 @@ import Synchronization
 /// The worker process's transport: acceptor threads take FastCGI requests from the listener, answer the cheap ones
 /// on the spot and hand the rest to Tasks whose output the I/O loop writes. A `Service` (Server+Drain.swift):
 /// `run` starts the threads, and at shutdown drains and stops them.
-final class Server: @unchecked Sendable {
-    struct Options {
+package final class Server: @unchecked Sendable {
+    package struct Options {
         var acceptors: Int = 4
         var maxBodyBytes: Int = 1 << 20
         /// Where messages may carry images: under /v1, and the LangGraph routes that start runs.
         var maxMediaBodyBytes: Int = 20 << 20
+
+        package init(acceptors: Int = 4, maxBodyBytes: Int = 1 << 20, maxMediaBodyBytes: Int = 20 << 20) {
+            self.acceptors = acceptors
+            self.maxBodyBytes = maxBodyBytes
+            self.maxMediaBodyBytes = maxMediaBodyBytes
+        }
 
         func maxBody(for raw: String) -> Int {
             // As the router reads the path: empty segments (a trailing or doubled slash) do not count.
@@ -26,12 +32,17 @@ final class Server: @unchecked Sendable {
     }
 
     /// What the drain asks of the rest of the process.
-    struct DrainHooks: Sendable {
+    package struct DrainHooks: Sendable {
         /// First, before the socket goes: take no more work from elsewhere (the run queue).
         var stopIntake: @Sendable () -> Void = {}
         /// When the bound passes with requests still in flight, before they are cancelled: runs stopped here still
         /// write their closing events, which the streams reading them then deliver.
         var onTimeout: @Sendable () -> Void = {}
+
+        package init(stopIntake: @escaping @Sendable () -> Void = {}, onTimeout: @escaping @Sendable () -> Void = {}) {
+            self.stopIntake = stopIntake
+            self.onTimeout = onTimeout
+        }
     }
 
     let app: Application
@@ -50,7 +61,7 @@ final class Server: @unchecked Sendable {
     var acceptors: [(thread: NativeThread, state: AcceptorState)] = []
     var loopThread: NativeThread?
 
-    init(app: Application, listener: Listener, options: Options, lifecycle: Lifecycle, drain: DrainBound,
+    package init(app: Application, listener: Listener, options: Options, lifecycle: Lifecycle, drain: DrainBound,
          hooks: DrainHooks = DrainHooks(), logger: Logger) throws {
         self.app = app
         self.listener = listener
@@ -91,11 +102,12 @@ final class Server: @unchecked Sendable {
                 state.inAccept.store(false, ordering: .relaxed)
                 break
             }
-            let taken = request.accept()
+            let failure: TransportError?
+            do { try request.accept(); failure = nil } catch { failure = error }
             state.inAccept.store(false, ordering: .relaxed)
-            guard taken else {
+            if let failure {
                 if stop.isRaised { break }
-                logger.warning("transport.accept_failed", metadata: ["errno": "\(errno)"])
+                logger.warning("transport.accept_failed", metadata: ["errno": "\(failure.code ?? 0)"])
                 if stop.wait(timeout: pause) { break }
                 pause = min(pause * 2, .seconds(1))
                 continue
@@ -146,9 +158,8 @@ final class Server: @unchecked Sendable {
     }
 
     private func startAsync(_ fcgi: FCGIRequest, isHead: Bool, _ work: @escaping @Sendable () async -> Response) {
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
         // Belt and braces: writes happen only on writable sockets, but no write may ever hang the loop.
-        setsockopt(fcgi.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try? System.setSocketOption(fcgi.fd, SOL_SOCKET, SO_SNDTIMEO, timeval(tv_sec: 5, tv_usec: 0))
         let connection = Connection(id: loop.makeID(), request: fcgi, loop: loop, isHead: isHead)
         loop.adopt(connection)
         connection.attach(Task {

@@ -1,5 +1,4 @@
 import AgentRuntime
-import Glibc
 import Handlers
 import Synchronization
 
@@ -29,7 +28,7 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
         var waiters: [CheckedContinuation<Void, any Error>] = []
         var task: Task<Void, Never>?
         var heartbeat: Heartbeat?
-        var lastActivity: UInt64 = monotonicNanoseconds()
+        var lastActivity: UInt64 = System.monotonicNanoseconds()
         var dirty = false
     }
 
@@ -71,7 +70,7 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
                 guard shared.state.sendHead() else { return false }
                 shared.queue.append(head)
                 shared.heartbeat = heartbeat
-                shared.lastActivity = monotonicNanoseconds()
+                shared.lastActivity = System.monotonicNanoseconds()
                 return true
             }
             guard accepted else { return }
@@ -90,7 +89,7 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
         let next: Next = shared.withLock { shared in
             guard shared.state.acceptsBody else { return .gone }
             shared.queue.append(bytes)
-            shared.lastActivity = monotonicNanoseconds()
+            shared.lastActivity = System.monotonicNanoseconds()
             return shared.queue.count > Self.highWater ? .wait : .proceed
         }
         switch next {
@@ -184,10 +183,4 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
     func cancelTask() {
         shared.withLock { $0.task }?.cancel()
     }
-}
-
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }
