@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.1.0"),
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Methods, statuses and header fields of the handlers' Request and Response.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libfcgi from Debian's libfcgi-dev; only Transport imports it.
@@ -121,6 +123,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         // The FastCGI transport on libfcgi: acceptor threads, the I/O loop, the listener, the drain; and System.swift,
@@ -134,6 +137,7 @@ let package = Package(
                 "Runs",
                 "AgentRuntime",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -155,6 +159,7 @@ let package = Package(
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -172,7 +177,8 @@ let package = Package(
         ),
         .testTarget(
             name: "HandlersTests",
-            dependencies: ["Handlers", "Runs", "AgentRuntime", "Outbound", "Store", "TestSupport", "Telemetry"]
+            dependencies: ["Handlers", "Runs", "AgentRuntime", "Outbound", "Store", "TestSupport", "Telemetry",
+                           .product(name: "HTTPTypes", package: "swift-http-types")]
         ),
         .testTarget(
             name: "OutboundTests",
@@ -184,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TransportTests",
-            dependencies: ["Transport", "AgentFCGI", "Handlers"]
+            dependencies: ["Transport", "AgentFCGI", "Handlers", .product(name: "HTTPTypes", package: "swift-http-types")]
         ),
         .testTarget(
             name: "LiveTests",

@@ -1,12 +1,13 @@
+import HTTPTypes
 import Runs
 
 /// Problems of the run engine and the store (`RunProblem`, in `Runs/Problem.swift`, where every domain error's
 /// conformance is) in this dialect's form: problem+json, with `x-should-retry: false` and `Retry-After` headers.
 extension APIError {
     init(_ problem: RunProblem) {
-        var headers = HTTPHeaders()
-        if problem.retryable == false { headers.add("x-should-retry", "false") }
-        if let wait = problem.retryAfter { headers.add("Retry-After", String(wait)) }
+        var headers = HTTPFields()
+        if problem.retryable == false { headers.append(HTTPField(name: .xShouldRetry, value: "false")) }
+        if let wait = problem.retryAfter { headers.append(HTTPField(name: .retryAfter, value: String(wait))) }
         self.init(status: problem.status, code: problem.code, detail: problem.message, field: problem.field, headers: headers)
     }
 
@@ -28,6 +29,6 @@ extension APIError: RunProblemConvertible {
     /// A request mapping's error (a stored request that no longer reads, say) as the engine records it.
     public var problem: RunProblem {
         RunProblem(status: status, code: code, message: detail, field: field,
-                   retryable: headers["x-should-retry"] == "false" ? false : nil, retryAfter: headers["Retry-After"].flatMap { Int($0) })
+                   retryable: headers[.xShouldRetry] == "false" ? false : nil, retryAfter: headers[.retryAfter].flatMap { Int($0) })
     }
 }

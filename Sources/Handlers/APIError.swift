@@ -1,3 +1,4 @@
+import HTTPTypes
 import Foundation
 
 /// The one error type handlers throw. Rendered as RFC 9457 `application/problem+json` with the `code` and
@@ -10,13 +11,13 @@ public struct APIError: Error, Sendable, Equatable {
     public var detail: String
     /// The JSON path of the offending input field, when there is one.
     public var field: String?
-    public var headers: HTTPHeaders
+    public var headers: HTTPFields
 
     public init(status: Int, code: String, detail: String, field: String? = nil,
-                title: String? = nil, headers: HTTPHeaders = HTTPHeaders()) {
+                title: String? = nil, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
-        self.title = title ?? reasonPhrase(status)
+        self.title = title ?? reasonPhrase(HTTPResponse.Status(code: status))
         self.detail = detail
         self.field = field
         self.headers = headers
@@ -47,8 +48,8 @@ public struct APIError: Error, Sendable, Equatable {
 
     public func response(requestID: String, instance: String? = nil) -> Response {
         var headers = self.headers
-        headers.add("Content-Type", "application/problem+json")
-        return Response(status: status, headers: headers, body: .bytes(problemJSON(requestID: requestID, instance: instance)))
+        headers.append(HTTPField(name: .contentType, value: "application/problem+json"))
+        return Response(status: HTTPResponse.Status(code: status), headers: headers, body: .bytes(problemJSON(requestID: requestID, instance: instance)))
     }
 }
 

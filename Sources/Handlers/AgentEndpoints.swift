@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Runs
@@ -53,7 +54,7 @@ struct AgentEndpoints {
             objects = objects.map { $0.filter { select.contains($0.key) } }
         }
         var response = Response.json(encodeJSON(objects))
-        if all.count > offset + limit { response.headers.add("X-Pagination-Next", "\(offset + limit)") }
+        if all.count > offset + limit { response.headers.append(HTTPField(name: .xPaginationNext, value: "\(offset + limit)")) }
         return response
     }
 

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import AsyncHTTPClient
 import Foundation
@@ -116,7 +117,7 @@ public struct Application: Sendable {
         if let problem = checkBounds(request) {
             return .immediate(finish(problem.response(for: request), request, route: "unmatched", arrived: arrived))
         }
-        switch router.match(method: request.method, path: request.path) {
+        switch router.match(method: request.method.rawValue, path: request.path) {
         case .notFound:
             return .immediate(finish(APIError(status: 404, code: "not_found",
                                               detail: "No route for \(request.method) \(request.path.prefix(200)).")
@@ -124,17 +125,17 @@ public struct Application: Sendable {
         case .methodNotAllowed(let allowed):
             let error = APIError(status: 405, code: "method_not_allowed",
                                  detail: "\(request.method) is not allowed here; allowed: \(allowed.joined(separator: ", ")).",
-                                 headers: HTTPHeaders([("Allow", allowed.joined(separator: ", "))]))
+                                 headers: [.allow: allowed.joined(separator: ", ")])
             return .immediate(finish(error.response(for: request), request, route: "unmatched", arrived: arrived))
         case .found(let route, let parameters):
             // Sampled (tracing on, and this server's draw): the whole answer in the request's server span, its stream
             // included; an inline answer stays inline. Otherwise no span at all.
             guard Traces.enabled,
-                  let parent = Traces.incoming(traceParent: request.headers["traceparent"], traceState: request.headers["tracestate"]),
+                  let parent = Traces.incoming(traceParent: request.headers[.traceparent], traceState: request.headers[.tracestate]),
                   let span = Traces.start("\(request.method) \(route.path)", kind: .server, context: parent)
             else { return found(route, parameters, request, arrived: arrived) }
             span.updateAttributes { attributes in
-                attributes["http.request.method"] = request.method
+                attributes["http.request.method"] = request.method.rawValue
                 attributes["http.route"] = route.path
                 attributes["agentfcgi.request.id"] = request.requestID
             }
@@ -158,8 +159,8 @@ public struct Application: Sendable {
     /// Notes the status on a request's span and ends it: now, or when its stream ends.
     private static func ending(_ ending: SpanEnding, _ response: Response) -> Response {
         let span = ending.span
-        span.attributes["http.response.status_code"] = response.status
-        if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        span.attributes["http.response.status_code"] = response.status.code
+        if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
         guard case .stream(let heartbeat, let body) = response.body else {
             ending.end()
             return response
@@ -218,14 +219,14 @@ public struct Application: Sendable {
     }
 
     private func finish(_ response: Response, _ request: Request, route: String, arrived: ContinuousClock.Instant) -> Response {
-        Metrics.httpRequest(route: route, method: request.method, status: response.status, duration: ContinuousClock.now - arrived)
+        Metrics.httpRequest(route: route, method: request.method.rawValue, status: response.status.code, duration: ContinuousClock.now - arrived)
         var response = response
         if !request.requestID.isEmpty {
-            response.headers.add("X-Request-Id", request.requestID)
+            response.headers.append(HTTPField(name: .xRequestID, value: request.requestID))
         }
         // API answers are per caller (threads, runs, a key's view): no shared or browser cache may keep them.
-        if response.headers["Cache-Control"] == nil {
-            response.headers.add("Cache-Control", "no-store")
+        if response.headers[.cacheControl] == nil {
+            response.headers.append(HTTPField(name: .cacheControl, value: "no-store"))
         }
         return response
     }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Crypto
 import Foundation
 import Runs
@@ -50,9 +51,9 @@ public enum APIKeys {
         var found: [String] = []
         for field in request.headers {
             let value: String
-            if field.name.caseInsensitiveEquals("X-Api-Key") {
+            if field.name == .xAPIKey {
                 value = field.value
-            } else if field.name.caseInsensitiveEquals("Authorization") {
+            } else if field.name == .authorization {
                 let parts = field.value.split(separator: " ", maxSplits: 1)
                 guard parts.count == 2, parts[0].lowercased() == "bearer" else { continue }
                 value = parts[1].trimmingCharacters(in: .whitespaces)
@@ -78,7 +79,7 @@ struct Authenticator: Sendable {
 
     /// `scope` nil: any valid key; the handler checks the operation's scope itself.
     func authenticate(_ request: Request, scope: String?) async throws -> Principal {
-        let challenge = HTTPHeaders([("WWW-Authenticate", #"Bearer realm="agentfcgi""#)])
+        let challenge: HTTPFields = [.wwwAuthenticate: #"Bearer realm="agentfcgi""#]
         let credentials = APIKeys.credentials(request)
         guard credentials.count <= 1 else {
             throw APIError(status: 401, code: "unauthorized",

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Runs
@@ -128,7 +129,7 @@ struct CronEndpoints {
 
     /// Checks the run request as a background run would be checked, and makes the engine's job of it.
     private func runJob(_ payload: [String: JSONValue], _ context: RequestContext, onThread: Bool) async throws -> (RunJob, RunPlan) {
-        let request = Request(method: "POST", path: "/runs", headers: HTTPHeaders([("Content-Type", "application/json")]),
+        let request = Request(method: .post, path: "/runs", headers: [.contentType: "application/json"],
                               body: encodeJSON(payload.filter { !Self.cronKeys.contains($0.key) }))
         let plan = try await runs.backgroundPlan(request, context)
         if plan.checkpointID != nil { throw APIError.invalid(field: "checkpoint_id", "is not supported on a cron") }

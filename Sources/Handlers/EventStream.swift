@@ -1,3 +1,4 @@
+import HTTPTypes
 import Runs
 import Synchronization
 import Telemetry
@@ -26,15 +27,11 @@ public enum ServerSentEvents {
 
     /// A streaming response with the headers that keep nginx and other proxies from buffering it.
     public static func response(
-        heartbeat: Duration, headers extra: HTTPHeaders = HTTPHeaders(),
+        heartbeat: Duration, headers extra: HTTPFields = [:],
         _ body: @escaping @Sendable (EventStreamWriter) async throws -> Void
     ) -> Response {
-        var headers = HTTPHeaders([
-            ("Content-Type", contentType),
-            ("Cache-Control", "no-cache"),
-            ("X-Accel-Buffering", "no"),
-        ])
-        for field in extra { headers.add(field.name, field.value) }
+        var headers: HTTPFields = [.contentType: contentType, .cacheControl: "no-cache", .xAccelBuffering: "no"]
+        headers.append(contentsOf: extra)
         return Response(status: 200, headers: headers, body: .stream(heartbeat: Heartbeat(interval: heartbeat, bytes: ping)) { writer in
             Metrics.streamOpened()
             defer { Metrics.streamClosed() }

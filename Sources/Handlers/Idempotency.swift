@@ -1,3 +1,4 @@
+import HTTPTypes
 import Crypto
 import Foundation
 import Runs
@@ -20,7 +21,7 @@ struct Idempotency {
     }
 
     static func key(_ request: Request) throws -> String? {
-        guard let key = request.headers["Idempotency-Key"] else { return nil }
+        guard let key = request.headers[.idempotencyKey] else { return nil }
         guard !key.isEmpty, key.utf8.count <= 255, key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) else {
             throw APIError(status: 422, code: "validation_error", detail: "Idempotency-Key: must be 1 to 255 printable ASCII characters.",
                            field: "Idempotency-Key")
@@ -56,7 +57,7 @@ struct Idempotency {
         case .inProgress:
             throw APIError(status: 409, code: "idempotency_key_in_progress",
                            detail: "A request with this Idempotency-Key is still being handled; retry shortly.",
-                           headers: HTTPHeaders([("Retry-After", "1")]))
+                           headers: [.retryAfter: "1"])
         }
     }
 
@@ -91,8 +92,8 @@ struct Idempotency {
                 await release(claimed)
                 throw error
             }
-            if case .bytes(let bytes) = response.body, response.status < 500 {
-                await complete(claimed, status: response.status, headers: response.headers.map { ($0.name, $0.value) }, body: bytes)
+            if case .bytes(let bytes) = response.body, response.status.code < 500 {
+                await complete(claimed, status: response.status.code, headers: response.headers.map { ($0.name.rawName, $0.value) }, body: bytes)
             } else {
                 await release(claimed)
             }
@@ -101,10 +102,13 @@ struct Idempotency {
     }
 
     static func replayed(_ stored: IdempotentResponse) -> Response {
-        var headers = HTTPHeaders()
+        var headers = HTTPFields()
         let pairs = (try? JSONDecoder().decode([[String]].self, from: Data(stored.headers.utf8))) ?? []
-        for pair in pairs where pair.count == 2 && pair[0].lowercased() != "x-request-id" { headers.add(pair[0], pair[1]) }
-        headers.add("Idempotent-Replayed", "true")
-        return Response(status: stored.status, headers: headers, body: .bytes(stored.body))
+        for pair in pairs where pair.count == 2 {
+            guard let name = HTTPField.Name(pair[0]), name != .xRequestID else { continue }
+            headers.append(HTTPField(name: name, value: pair[1]))
+        }
+        headers.append(HTTPField(name: .idempotentReplayed, value: "true"))
+        return Response(status: HTTPResponse.Status(code: stored.status), headers: headers, body: .bytes(stored.body))
     }
 }

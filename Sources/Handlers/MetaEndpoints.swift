@@ -1,3 +1,4 @@
+import HTTPTypes
 import Runs
 /// Health and version: cheap, inline, no authentication.
 struct MetaEndpoints {
@@ -19,8 +20,8 @@ struct MetaEndpoints {
             guard let metrics else {
                 throw APIError(status: 404, code: "not_found", detail: "This server exports no metrics.")
             }
-            var headers = HTTPHeaders()
-            headers.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            var headers = HTTPFields()
+            headers.append(HTTPField(name: .contentType, value: "text/plain; version=0.0.4; charset=utf-8"))
             return Response(status: 200, headers: headers, body: .bytes(Array(await metrics().utf8)))
         }))
     }

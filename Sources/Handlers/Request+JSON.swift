@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Runs
@@ -10,14 +11,14 @@ extension Request {
         if body.isEmpty, allowEmpty {
             return try JSONDecoder().decode(T.self, from: Data("{}".utf8))
         }
-        let contentType = headers["Content-Type"] ?? ""
+        let contentType = headers[.contentType] ?? ""
         let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json")) else {
             throw APIError(status: 415, code: "unsupported_media_type",
                            detail: contentType.isEmpty
                                ? "The request body needs Content-Type: application/json."
                                : "Content-Type '\(contentType.prefix(100))' is not supported; send application/json.",
-                           headers: HTTPHeaders([("Accept", "application/json")]))
+                           headers: [.accept: "application/json"])
         }
         if body.isEmpty {
             throw APIError(status: 400, code: "empty_body", detail: "The request body is empty; a JSON object is required.")

@@ -1,18 +1,20 @@
+public import HTTPTypes
+
 /// An HTTP request as the transport hands it over: fully read, no transport types.
 public struct Request: Sendable {
-    public var method: String
+    public var method: HTTPRequest.Method
     /// The path, percent-decoding not applied (ids are matched as sent).
     public var path: String
     /// The raw query string without `?`.
     public var query: String
-    public var headers: HTTPHeaders
+    public var headers: HTTPFields
     public var remoteAddress: String
     /// nginx's `$request_id` when present, otherwise one made by the transport.
     public var requestID: String
     public var body: [UInt8]
 
     public init(
-        method: String, path: String, query: String = "", headers: HTTPHeaders = HTTPHeaders(),
+        method: HTTPRequest.Method, path: String, query: String = "", headers: HTTPFields = [:],
         remoteAddress: String = "", requestID: String = "", body: [UInt8] = []
     ) {
         self.method = method

@@ -1,18 +1,20 @@
+public import HTTPTypes
 import Runs
+
 /// What a handler answers. The body is bytes, or a writer closure that streams chunks as they exist.
 public struct Response: Sendable {
-    public var status: Int
-    public var headers: HTTPHeaders
+    public var status: HTTPResponse.Status
+    public var headers: HTTPFields
     public var body: ResponseBody
 
-    public init(status: Int = 200, headers: HTTPHeaders = HTTPHeaders(), body: ResponseBody = .bytes([])) {
+    public init(status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], body: ResponseBody = .bytes([])) {
         self.status = status
         self.headers = headers
         self.body = body
     }
 
-    public static func json(_ bytes: [UInt8], status: Int = 200) -> Response {
-        Response(status: status, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .bytes(bytes))
+    public static func json(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .bytes(bytes))
     }
 }
 
@@ -44,9 +46,11 @@ public protocol ResponseBodyWriter: Sendable {
 /// `on_disconnect`).
 public typealias ClientDisconnected = Runs.ClientDisconnected
 
-/// Reason phrases for the status line that FastCGI passes as `Status:`.
-public func reasonPhrase(_ status: Int) -> String {
-    switch status {
+/// The reason phrase for the status line that FastCGI passes as `Status:`: the status's own, or the standard one
+/// (a status made from a number has none).
+public func reasonPhrase(_ status: HTTPResponse.Status) -> String {
+    if !status.reasonPhrase.isEmpty { return status.reasonPhrase }
+    return switch status.code {
     case 200: "OK"
     case 201: "Created"
     case 202: "Accepted"
@@ -71,6 +75,6 @@ public func reasonPhrase(_ status: Int) -> String {
     case 503: "Service Unavailable"
     case 504: "Gateway Timeout"
     case 507: "Insufficient Storage"
-    default: "Status \(status)"
+    default: "Status \(status.code)"
     }
 }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Logging
 import Runs
@@ -56,7 +57,7 @@ struct RunEndpoints {
             throw APIError(problem)
         }
         var response = Response.json(encodeJSON(StateValues(result.messages, usage: result.usage, extra: plan.values)))
-        response.headers.add("Content-Location", "/runs/\(runID)")
+        response.headers.append(HTTPField(name: .contentLocation, value: "/runs/\(runID)"))
         return response
     }
 
@@ -71,7 +72,7 @@ struct RunEndpoints {
         let renderer = LangGraphRenderer(modes: Set(plan.streamModes), runID: runID, agentID: plan.agent.id,
                                          createdAt: .now, inputCount: job.input.count)
         return ServerSentEvents.response(
-            heartbeat: dependencies.heartbeat, headers: HTTPHeaders([("Content-Location", "/runs/\(runID)")])
+            heartbeat: dependencies.heartbeat, headers: [.contentLocation: "/runs/\(runID)"]
         ) { events in
             try await streamStateless(engine, job, runID: runID, admission: admission, logger: logger) { event in
                 var frames = renderer.frames(event)

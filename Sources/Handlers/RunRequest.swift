@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Runs
@@ -128,8 +129,8 @@ struct RunPlan {
     /// A run queued before jobs were stored: its job, from the request kept with it. Fails when the request no longer
     /// reads (the agent was removed, a limit lowered), which the run's record then says.
     static func legacyJob(_ run: RunRecord, catalog: AgentCatalog) throws -> RunJob {
-        let stored = Request(method: "POST", path: "/threads/\(run.threadID ?? "")/runs",
-                             headers: HTTPHeaders([("Content-Type", "application/json")]), body: Array(run.kwargs.utf8))
+        let stored = Request(method: .post, path: "/threads/\(run.threadID ?? "")/runs",
+                             headers: [.contentType: "application/json"], body: Array(run.kwargs.utf8))
         let body = try RunPlan.decodeBody(stored)
         let plan = try RunPlan(body: body, kwargs: stored.body, resolved: try RunPlan.agentID(body).flatMap(catalog.agent).map { .init(agent: $0) },
                                defaultModes: RunEndpoints.defaultStreamModes, makeID: { RandomID.uuid() })

@@ -150,7 +150,7 @@ struct ThreadEndpoints {
     func update(_ request: Request, _ id: String) async throws -> Response {
         let body = try request.decodeJSON(UpdateBody.self, allowEmpty: true)
         let thread = try await engine.updateThread(id, metadata: body.metadata.map(Self.text), ttl: body.ttl?.duration)
-        if request.headers["Prefer"]?.contains("return=minimal") == true { return Response(status: 204) }
+        if request.headers[.prefer]?.contains("return=minimal") == true { return Response(status: 204) }
         return try await threadResponse(thread)
     }
 

@@ -83,7 +83,7 @@ extension ThreadRunEndpoints {
         let run = try await run(context)
         // The header, or the query parameter for clients that cannot set one; blank means from the start.
         // Both are checked (a malformed one is refused even beside the other); the header wins.
-        let header = (request.headers["Last-Event-ID"] ?? "").trimmingCharacters(in: .whitespaces)
+        let header = (request.headers[.lastEventID] ?? "").trimmingCharacters(in: .whitespaces)
         let query = request.queryValues("last_event_id").map { $0.trimmingCharacters(in: .whitespaces) }
         var after = try Self.eventID(query.count > 1 ? "repeated" : query.first ?? "", field: "last_event_id")
         if !header.isEmpty { after = try Self.eventID(header, field: "Last-Event-ID") }
@@ -108,9 +108,9 @@ extension ThreadRunEndpoints {
         let cancelOnLeave = cancelValues.first == "true"
         let location = Self.location(run)
         let (start, filter) = (after, modes)
-        return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([
-            ("Content-Location", location), ("Location", location + "/stream"),
-        ])) { [self] events in
+        return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: [
+            .contentLocation: location, .location: location + "/stream",
+        ]) { [self] events in
             do {
                 try await tail(run, after: start, modes: filter, events)
             } catch {

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Logging
@@ -92,7 +93,7 @@ struct ThreadRunEndpoints {
         let plan = try await backgroundPlan(request, context)
         let run = try await enqueue(plan, request, context, threadID: given)
         var response = Response.json(encodeJSON(ThreadWire.Run(run)))
-        response.headers.add("Content-Location", Self.location(run))
+        response.headers.append(HTTPField(name: .contentLocation, value: Self.location(run)))
         return response
     }
 
@@ -145,9 +146,9 @@ struct ThreadRunEndpoints {
         let cancelOnLeave = job.onDisconnect == .cancel
         let location = Self.location(run)
         let modes = Set(job.streamModes.compactMap(StreamMode.init(rawValue:)))
-        return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([
-            ("Content-Location", location), ("Location", location + "/stream"),
-        ])) { [self] events in
+        return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: [
+            .contentLocation: location, .location: location + "/stream",
+        ]) { [self] events in
             do {
                 try await tail(run, after: 0, modes: modes, events)
             } catch {
@@ -171,7 +172,7 @@ struct ThreadRunEndpoints {
         }
         guard let outcome else { throw CancellationError() }
         var response = try await finalState(threadID: run.threadID ?? "", error: outcome.error.map(APIError.init))
-        response.headers.add("Content-Location", Self.location(run))
+        response.headers.append(HTTPField(name: .contentLocation, value: Self.location(run)))
         return response
     }
 
@@ -208,11 +209,11 @@ struct ThreadRunEndpoints {
     func replayStream(_ stored: IdempotentResponse, _ request: Request) async throws -> Response {
         let ref = try JSONDecoder().decode(RunRef.self, from: Data(stored.body))
         guard let run = try await store.run(ref.run_id) else { throw APIError.notFound("The run of this Idempotency-Key is gone.", code: "run_not_found") }
-        let after = Int(request.headers["Last-Event-ID"] ?? "") ?? 0
+        let after = Int(request.headers[.lastEventID] ?? "") ?? 0
         let location = Self.location(run)
-        return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: HTTPHeaders([
-            ("Content-Location", location), ("Location", location + "/stream"), ("Idempotent-Replayed", "true"),
-        ])) { [self] events in
+        return ServerSentEvents.response(heartbeat: dependencies.heartbeat, headers: [
+            .contentLocation: location, .location: location + "/stream", .idempotentReplayed: "true",
+        ]) { [self] events in
             try await tail(run, after: after, modes: nil, events)
         }
     }
@@ -223,7 +224,7 @@ struct ThreadRunEndpoints {
         var context = context
         context.parameters = ["run_id": ref.run_id]
         var response = try await join(context)
-        response.headers.add("Idempotent-Replayed", "true")
+        response.headers.append(HTTPField(name: .idempotentReplayed, value: "true"))
         return response
     }
 

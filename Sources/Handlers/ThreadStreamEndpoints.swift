@@ -125,7 +125,7 @@ struct ThreadStreamEndpoints {
             modes.insert(mode)
         }
         if modes.isEmpty { modes = [.runModes] }
-        let lastID = (request.headers["Last-Event-ID"] ?? "").trimmingCharacters(in: .whitespaces)
+        let lastID = (request.headers[.lastEventID] ?? "").trimmingCharacters(in: .whitespaces)
         let start: ThreadStart
         var after: Int64 = 0
         switch lastID {

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Runs
 import AgentRuntime
 import Foundation
@@ -119,26 +120,29 @@ package final class Server: @unchecked Sendable {
     }
 
     private func handle(_ fcgi: FCGIRequest) {
-        var request = RequestBuilder.build(from: fcgi.parameters())
+        let built = RequestBuilder.build(from: fcgi.parameters())
+        var request = built.0
+        let badMethod = built.badMethod
         let dispatch: Application.Dispatch
         let limit = options.maxBody(for: request.path)
-        switch fcgi.readBody(limit: limit, expected: RequestBuilder.contentLength(request)) {
+        switch badMethod ? .tooLarge : fcgi.readBody(limit: limit, expected: RequestBuilder.contentLength(request)) {
         case .failed(let code):
             logger.info("transport.body_read_failed", metadata: ["request.id": "\(request.requestID)", "errno": "\(code)"])
             fcgi.finish()
             return
         case .tooLarge:
-            var response = APIError(status: 413, code: "body_too_large",
-                                    detail: "The request body is larger than \(limit) bytes.")
-                .response(requestID: request.requestID)
-            response.headers.add("X-Request-Id", request.requestID)
+            // Answered before the body is read: a method that is not a token, or a body over the limit.
+            let problem = badMethod ? APIError(status: 400, code: "bad_method", detail: "The request method is not an HTTP token.")
+                : APIError(status: 413, code: "body_too_large", detail: "The request body is larger than \(limit) bytes.")
+            var response = problem.response(requestID: request.requestID)
+            response.headers.append(HTTPField(name: .xRequestID, value: request.requestID))
             dispatch = .immediate(response)
         case .body(let body):
             request.body = body
             fcgi.releaseInput()
             dispatch = app.dispatch(request)
         }
-        let isHead = request.method == "HEAD"
+        let isHead = request.method == .head
         switch dispatch {
         case .immediate(let response):
             if case .bytes(let body) = response.body {
@@ -170,24 +174,33 @@ package final class Server: @unchecked Sendable {
 
 /// Turns FastCGI parameters into a `Request`.
 enum RequestBuilder {
-    static func build(from parameters: [(String, String)]) -> Request {
-        var request = Request(method: "GET", path: "/")
+    /// The request, and whether its method was not an HTTP token (nginx passes none such, another proxy might).
+    static func build(from parameters: [(String, String)]) -> (Request, badMethod: Bool) {
+        var request = Request(method: .get, path: "/")
+        var badMethod = false
         var uri = ""
-        var headers: [(String, String)] = []
+        var headers = HTTPFields()
         headers.reserveCapacity(parameters.count)
+        func add(_ name: String, _ value: String) {
+            // nginx sends only names of letters, digits and hyphens; anything else could not be a field name.
+            if let name = HTTPField.Name(name) { headers.append(HTTPField(name: name, value: value)) }
+        }
         for (name, value) in parameters {
             switch name {
-            case "REQUEST_METHOD": request.method = value
+            case "REQUEST_METHOD":
+                if let method = HTTPRequest.Method(value) { request.method = method } else { badMethod = true }
             case "REQUEST_URI": uri = value
             case "DOCUMENT_URI": if uri.isEmpty { uri = value }
             case "QUERY_STRING": request.query = value
             case "REMOTE_ADDR": request.remoteAddress = value
             case "REQUEST_ID": request.requestID = value
-            case "CONTENT_TYPE": if !value.isEmpty { headers.append(("content-type", value)) }
-            case "CONTENT_LENGTH": if !value.isEmpty { headers.append(("content-length", value)) }
+            case "CONTENT_TYPE": if !value.isEmpty { headers.append(HTTPField(name: .contentType, value: value)) }
+            case "CONTENT_LENGTH": if !value.isEmpty { headers.append(HTTPField(name: .contentLength, value: value)) }
+            // nginx sends these twice, as CGI's own and as HTTP_*: one field each, or a reader would see "a, a".
+            case "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH": continue
             default:
                 if name.hasPrefix("HTTP_") {
-                    headers.append((String(name.dropFirst(5)).lowercased().replacingOccurrences(of: "_", with: "-"), value))
+                    add(String(name.dropFirst(5)).lowercased().replacingOccurrences(of: "_", with: "-"), value)
                 }
             }
         }
@@ -198,12 +211,12 @@ enum RequestBuilder {
             request.path = uri
         }
         if request.requestID.isEmpty { request.requestID = randomRequestID() }
-        request.headers = HTTPHeaders(headers)
-        return request
+        request.headers = headers
+        return (request, badMethod)
     }
 
     static func contentLength(_ request: Request) -> Int {
-        request.headers["content-length"].flatMap(Int.init) ?? 0
+        request.headers[.contentLength].flatMap(Int.init) ?? 0
     }
 
     static func randomRequestID() -> String {

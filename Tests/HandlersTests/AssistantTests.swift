@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -46,7 +47,7 @@ import Testing
         ]
         for (body, status, code, field) in cases {
             let response = await call(h, "POST", "/assistants", body, key: key)
-            #expect(response.status == status, "\(body.prefix(80)): \(response.status)")
+            #expect(response.status.code == status, "\(body.prefix(80)): \(response.status)")
             let problem = try await jsonObject(response)
             #expect(problem["code"] as? String == code, "\(body.prefix(80)): \(problem)")
             #expect(problem["field"] as? String == field, "\(body.prefix(80)): \(problem)")
@@ -104,7 +105,7 @@ import Testing
         let sorted = try await array(call(h, "POST", "/agents/search", #"{"sort_by":"assistant_id","sort_order":"desc","limit":2}"#, key: key))
         #expect(sorted.compactMap { $0["agent_id"] as? String } == ["tiny", "slow"])
         let page = await call(h, "POST", "/assistants/search", #"{"limit":2}"#, key: key)
-        #expect(page.headers["X-Pagination-Next"] == "2")
+        #expect(page.headers[.xPaginationNext] == "2")
         let counted = try await bodyText(call(h, "POST", "/assistants/count", #"{"graph_id":"calc"}"#, key: key))
         #expect(counted == "2", "\(counted)")
         #expect(try await bodyText(call(h, "POST", "/assistants/count", #"{"metadata":{"team":"blue"}}"#, key: key)) == "1")

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -20,12 +21,12 @@ import Testing
                 #expect(response.status == (route.operationID == "metrics" ? 404 : 200), "\(route.method) \(route.path)")
             case .scope(let scope):
                 #expect(response.status == 401, "\(route.method) \(route.path) answered \(response.status) without a key")
-                #expect(response.headers["WWW-Authenticate"]?.hasPrefix("Bearer") == true)
+                #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
                 #expect(APIKeys.scopes.contains(scope), "\(route.operationID): unknown scope \(scope)")
             case .perOperation:
                 // Any valid key first; the handler checks each operation's scope (MCPTests).
                 #expect(response.status == 401, "\(route.method) \(route.path) answered \(response.status) without a key")
-                #expect(response.headers["WWW-Authenticate"]?.hasPrefix("Bearer") == true)
+                #expect(response.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
             }
         }
         #expect(h.app.router.routes.filter { $0.access == .open }.map(\.operationID).sorted() == ["health", "info", "metrics"])
@@ -112,7 +113,7 @@ import Testing
         // Idempotency keys are per tenant too.
         let first = await h.call("POST", "/threads", "{}", headers: [("X-Api-Key", a), ("Idempotency-Key", "same")])
         let other = await h.call("POST", "/threads", "{}", headers: [("X-Api-Key", b), ("Idempotency-Key", "same")])
-        #expect(first.headers["Idempotent-Replayed"] == nil && other.headers["Idempotent-Replayed"] == nil)
+        #expect(first.headers[.idempotentReplayed] == nil && other.headers[.idempotentReplayed] == nil)
         // a's thread and run are intact.
         let again = try await jsonObject(call(h, "GET", "/threads/shared/state", key: a))
         #expect(messageContents(again["values"] as? [String: Any] ?? [:]) == ["secret of a", "You said: secret of a"])
@@ -131,7 +132,7 @@ import Testing
         let second = await call(h, "POST", "/runs", ThreadHarness.input("x"), key: one)
         #expect(second.status == 429)
         #expect(try await jsonObject(second)["code"] as? String == "concurrent_runs_exceeded")
-        #expect(second.headers["Retry-After"] != nil)
+        #expect(second.headers[.retryAfter] != nil)
         // One count across both kinds: the stored run in flight holds the key's only place.
         let stateless = await call(h, "POST", "/runs/wait", ThreadHarness.input("x"), key: one)
         #expect(stateless.status == 429)
@@ -145,7 +146,7 @@ import Testing
         let refused = await call(h, "POST", "/runs/wait", ThreadHarness.input("more"), key: budget)
         #expect(refused.status == 429)
         #expect(try await jsonObject(refused)["code"] as? String == "daily_token_budget_exceeded")
-        #expect(Int(refused.headers["Retry-After"] ?? "") ?? 0 > 0)
+        #expect(Int(refused.headers[.retryAfter] ?? "") ?? 0 > 0)
         #expect(await call(h, "POST", "/runs", ThreadHarness.input("more"), key: budget).status == 429)
     }
 }
@@ -162,7 +163,7 @@ extension AuthTests {
                     let path = index % 2 == 0 ? "/runs/wait" : "/v1/chat/completions"
                     let body = index % 2 == 0 ? ThreadHarness.input("hi there")
                         : #"{"model":"echo","messages":[{"role":"user","content":"hi there"}]}"#
-                    return await self.call(h, "POST", path, body, key: key).status
+                    return await self.call(h, "POST", path, body, key: key).status.code
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }
@@ -213,12 +214,12 @@ extension AuthTests {
     @Test func apiAnswersAreNotCached() async throws {
         let h = try ThreadHarness(requireKeys: true)
         let key = try await h.makeKey(tenant: "a", scopes: ["admin"])
-        #expect(await h.call("POST", "/threads", "{}", headers: [("X-Api-Key", key)]).headers["Cache-Control"] == "no-store")
-        #expect(await h.call("GET", "/threads/none", headers: [("X-Api-Key", key)]).headers["Cache-Control"] == "no-store")
-        #expect(await h.call("GET", "/threads/none").headers["Cache-Control"] == "no-store", "a 401 too")
-        #expect(await h.call("GET", "/ok").headers["Cache-Control"] == "no-store")
+        #expect(await h.call("POST", "/threads", "{}", headers: [("X-Api-Key", key)]).headers[.cacheControl] == "no-store")
+        #expect(await h.call("GET", "/threads/none", headers: [("X-Api-Key", key)]).headers[.cacheControl] == "no-store")
+        #expect(await h.call("GET", "/threads/none").headers[.cacheControl] == "no-store", "a 401 too")
+        #expect(await h.call("GET", "/ok").headers[.cacheControl] == "no-store")
         let stream = await h.call("POST", "/runs/stream", ThreadHarness.input("x"), headers: [("X-Api-Key", key)])
-        #expect(stream.headers.filter { $0.name.lowercased() == "cache-control" }.map(\.value) == ["no-cache"])
+        #expect(stream.headers.filter { $0.name == .cacheControl }.map(\.value) == ["no-cache"])
     }
 
     /// Two different keys on one request are refused, not one of them silently preferred; the same key twice is one.
@@ -263,7 +264,7 @@ extension AuthTests {
     func badBodiesAreRefusedWithTheirCode(body: String, status: Int, code: String) async throws {
         let h = try ThreadHarness()
         let response = await h.call("POST", "/runs/wait", body)
-        #expect(response.status == status)
+        #expect(response.status.code == status)
         #expect(try await jsonObject(response)["code"] as? String == code)
         #expect(try await h.store.searchThreads(ThreadQuery()).isEmpty)
     }

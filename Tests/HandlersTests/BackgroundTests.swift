@@ -1,3 +1,4 @@
+import HTTPTypes
 import Runs
 import AgentRuntime
 import Foundation
@@ -17,7 +18,7 @@ import Testing
         #expect(created.status == 200)
         let body = try await jsonObject(created)
         #expect(body["status"] as? String == "pending")
-        let location = try #require(created.headers["Content-Location"])
+        let location = try #require(created.headers[.contentLocation])
         let joined = try await h.json("GET", location + "/join")
         #expect(messageContents(joined) == ["in the background", "You said: in the background"])
         let done = try await run(h, location)
@@ -62,7 +63,7 @@ import Testing
         let first = await h.call("POST", "/threads/\(thread)/runs", body, headers: [("Idempotency-Key", "abc-1")])
         let second = await h.call("POST", "/threads/\(thread)/runs", body, headers: [("Idempotency-Key", "abc-1")])
         #expect(first.status == 200 && second.status == 200)
-        #expect(second.headers["Idempotent-Replayed"] == "true")
+        #expect(second.headers[.idempotentReplayed] == "true")
         #expect(try await jsonObject(first)["run_id"] as? String == (try await jsonObject(second))["run_id"] as? String)
         let other = await h.call("POST", "/threads/\(thread)/runs", ThreadHarness.input("twice"), headers: [("Idempotency-Key", "abc-1")])
         #expect(other.status == 422)
@@ -71,7 +72,7 @@ import Testing
         let failed = await h.call("POST", "/threads/nope/runs", body, headers: [("Idempotency-Key", "abc-2")])
         #expect(failed.status == 404)
         #expect(await h.call("POST", "/threads", #"{"thread_id":"nope"}"#, headers: [("Idempotency-Key", "t-1")]).status == 200)
-        #expect(await h.call("POST", "/threads", #"{"thread_id":"nope"}"#, headers: [("Idempotency-Key", "t-1")]).headers["Idempotent-Replayed"] == "true")
+        #expect(await h.call("POST", "/threads", #"{"thread_id":"nope"}"#, headers: [("Idempotency-Key", "t-1")]).headers[.idempotentReplayed] == "true")
         #expect(await h.call("POST", "/threads/nope/runs", body, headers: [("Idempotency-Key", "abc-2")]).status == 200)
         try await waitFor {
             let runs = try? JSONSerialization.jsonObject(with: Data(try await bodyText(h.call("GET", "/threads/\(thread)/runs")).utf8)) as? [[String: Any]]
@@ -81,7 +82,7 @@ import Testing
         let waitBody = ThreadHarness.input("wait once")
         let waited = try await jsonObject(h.call("POST", "/threads/\(thread)/runs/wait", waitBody, headers: [("Idempotency-Key", "w-1")]))
         let again = await h.call("POST", "/threads/\(thread)/runs/wait", waitBody, headers: [("Idempotency-Key", "w-1")])
-        #expect(again.headers["Idempotent-Replayed"] == "true")
+        #expect(again.headers[.idempotentReplayed] == "true")
         #expect(messageContents(try await jsonObject(again)) == messageContents(waited))
         let runs = try JSONSerialization.jsonObject(with: Data(try await bodyText(h.call("GET", "/threads/\(thread)/runs")).utf8)) as? [[String: Any]]
         #expect(runs?.count == 2)

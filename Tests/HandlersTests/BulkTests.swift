@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -32,7 +33,7 @@ import Testing
                               (#"{}"#, "thread_ids")] {
             let response = await call("/threads/prune", body, a)
             let problem = try await jsonObject(response)
-            #expect((400...422).contains(response.status) && problem["field"] as? String == field, "\(body): \(problem)")
+            #expect((400...422).contains(response.status.code) && problem["field"] as? String == field, "\(body): \(problem)")
         }
     }
 
@@ -94,7 +95,7 @@ import Testing
         let h = try ThreadHarness()
         for (body, status) in [(#"{"status":"all","thread_id":"t"}"#, 422), (#"{"run_ids":["x"]}"#, 422), (#"{"thread_id":"t"}"#, 422),
                                (#"{"status":"sleeping"}"#, 422), (#"{"thread_id":"missing","run_ids":["r"]}"#, 404)] {
-            #expect(await h.call("POST", "/runs/cancel", body).status == status, "\(body)")
+            #expect(await h.call("POST", "/runs/cancel", body).status.code == status, "\(body)")
         }
         #expect(await h.call("POST", "/runs/cancel?action=explode", #"{"status":"all"}"#).status == 422)
         #expect(await h.call("POST", "/runs/cancel", #"{"status":"all"}"#).status == 204)

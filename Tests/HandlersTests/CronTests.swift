@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -43,7 +44,7 @@ import Testing
         ]
         for (path, body, status, field, words) in cases {
             let response = await call(h, "POST", path, body, key: key)
-            #expect(response.status == status, "\(body.prefix(90)): \(response.status)")
+            #expect(response.status.code == status, "\(body.prefix(90)): \(response.status)")
             let problem = try await jsonObject(response)
             if let field { #expect(problem["field"] as? String == field, "\(body.prefix(90)): \(problem)") }
             if let words { #expect((problem["detail"] as? String)?.contains(words) == true, "\(body.prefix(90)): \(problem)") }

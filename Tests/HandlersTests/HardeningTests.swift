@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -69,7 +70,7 @@ import Testing
         let thread = await h.call("POST", "/threads", #"{"thread_id":"t1"}"#, headers: headers)
         let problem = try await jsonObject(thread)
         #expect(thread.status == 503 && problem["code"] as? String == "store_busy", "\(problem)")
-        #expect(thread.headers["Retry-After"] == "1")
+        #expect(thread.headers[.retryAfter] == "1")
         let openAI = try await jsonObject(h.call("POST", "/v1/responses", #"{"model":"echo","input":"hi"}"#, headers: headers))
         #expect((openAI["error"] as? [String: Any])?["code"] as? String == "store_busy", "\(openAI)")
         let mcp = try await jsonObject(h.call("POST", "/mcp", #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#,
@@ -97,7 +98,7 @@ import Testing
         #expect(try await h.json("GET", "/threads/a+b")["thread_id"] as? String == "a+b")
         #expect(try await h.json("GET", "/threads/a%2Bb")["thread_id"] as? String == "a+b")
         let queued = await h.call("POST", "/threads/a+b/runs", ThreadHarness.input("plus"))
-        let location = try #require(queued.headers["Content-Location"])
+        let location = try #require(queued.headers[.contentLocation])
         #expect(await h.call("GET", location).status == 200, "\(location)")
         #expect(await h.call("GET", "/threads/a%20b").status != 200)
     }

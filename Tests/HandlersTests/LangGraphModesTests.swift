@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -28,7 +29,7 @@ import Testing
         let thread = try await h.newThread()
         let body = #"{"assistant_id":"\#(agent)","stream_mode":"values","input":{"messages":[{"role":"user","content":"\#(Self.question)"}]}}"#
         let created = await h.call("POST", "/threads/\(thread)/runs/stream", body)
-        let location = try #require(created.headers["Location"])
+        let location = try #require(created.headers[HTTPField.Name("Location")!])
         _ = try await bodyText(created)
         let runID = try #require(location.split(separator: "/").dropLast().last.map(String.init))
         return (location, try #require(try await h.store.run(runID)))
@@ -187,7 +188,7 @@ import Testing
         // The creating request's own stream follows the log live; a later read re-renders it: the same bytes.
         let body = #"{"assistant_id":"calc","stream_mode":["events","tasks","checkpoints","debug"],"input":{"messages":[{"role":"user","content":"\#(Self.question)"}]}}"#
         let created = await h.call("POST", "/threads/\(thread)/runs/stream", body)
-        let location = try #require(created.headers["Location"])
+        let location = try #require(created.headers[HTTPField.Name("Location")!])
         let live = try await bodyText(created)
         let full = try await read(h, location + "?" + Self.allModes)
         #expect(live == full)

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -14,8 +15,8 @@ import Testing
 
     func rpc(_ h: ThreadHarness, _ body: String, headers: [(String, String)] = []) async throws -> (Int, [String: Any]) {
         let response = await h.call("POST", "/mcp", body, headers: headers)
-        #expect(response.headers["Content-Type"] == "application/json", "\(body)")
-        return (response.status, try await jsonObject(response))
+        #expect(response.headers[.contentType] == "application/json", "\(body)")
+        return (response.status.code, try await jsonObject(response))
     }
 
     func errorCode(_ object: [String: Any]) -> Int? { (object["error"] as? [String: Any])?["code"] as? Int }
@@ -100,7 +101,7 @@ import Testing
                 && ((tooLarge["error"] as? [String: Any])?["data"] as? [String: Any])?["code"] as? String == "context_too_large", "\(tooLarge)")
         #expect(try await h.store.searchThreads(ThreadQuery(limit: 100)).isEmpty)
         let wrongMethod = await h.call("GET", "/mcp")
-        #expect(wrongMethod.status == 405 && wrongMethod.headers["Allow"] == "POST")
+        #expect(wrongMethod.status == 405 && wrongMethod.headers[.allow] == "POST")
     }
 
     @Test func scopesPerMethodAndTenantsApply() async throws {
@@ -128,7 +129,7 @@ import Testing
         let h = try ThreadHarness(clock: clock)
         let slow = #"{"jsonrpc":"2.0","id":"p","method":"tools/call","params":{"name":"slow","arguments":{"message":"one two three four"},"_meta":{"progressToken":"tok"}}}"#
         let response = await h.call("POST", "/mcp", slow, headers: [("Accept", "application/json, text/event-stream")])
-        #expect(response.headers["Content-Type"] == "text/event-stream")
+        #expect(response.headers[.contentType] == "text/event-stream")
         let reading = Task { try await bodyText(response) }
         // The run is held at its first token: a cancel by its request id (as from another worker) ends it.
         func firstRun() async throws -> RunRecord? {

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Runs
 import AgentRuntime
 import Foundation
@@ -8,10 +9,10 @@ import Testing
     let app = makeTestApp()
 
     @Test func healthAndInfo() async throws {
-        let ok = await app.respond(to: Request(method: "GET", path: "/ok"))
+        let ok = await app.respond(to: Request(method: .get, path: "/ok"))
         #expect(ok.status == 200)
         #expect(try await jsonObject(ok)["ok"] as? Bool == true)
-        let info = try await jsonObject(await app.respond(to: Request(method: "GET", path: "/info")))
+        let info = try await jsonObject(await app.respond(to: Request(method: .get, path: "/info")))
         #expect(info["version"] as? String == agentfcgiVersion)
     }
 
@@ -25,7 +26,7 @@ import Testing
         #expect(matches.map { $0["assistant_id"] as? String } == ["echo"])
 
         // No body at all is an empty query.
-        let bare = await app.respond(to: Request(method: "POST", path: "/agents/search"))
+        let bare = await app.respond(to: Request(method: .post, path: "/agents/search"))
         #expect(bare.status == 200)
     }
 
@@ -42,16 +43,16 @@ import Testing
     }
 
     @Test func getAgentAndSchemas() async throws {
-        let agent = try await jsonObject(await app.respond(to: Request(method: "GET", path: "/agents/echo")))
+        let agent = try await jsonObject(await app.respond(to: Request(method: .get, path: "/agents/echo")))
         #expect(agent["name"] as? String == "Echo")
         #expect(agent["graph_id"] as? String == "echo")
-        let schemas = try await jsonObject(await app.respond(to: Request(method: "GET", path: "/assistants/echo/schemas")))
+        let schemas = try await jsonObject(await app.respond(to: Request(method: .get, path: "/assistants/echo/schemas")))
         let input = try #require(schemas["input_schema"] as? [String: Any])
         #expect(input["required"] as? [String] == ["messages"])
     }
 
     @Test func unknownAgentIs404Problem() async throws {
-        let response = await app.respond(to: Request(method: "GET", path: "/agents/nobody", requestID: "rid"))
+        let response = await app.respond(to: Request(method: .get, path: "/agents/nobody", requestID: "rid"))
         #expect(response.status == 404)
         let problem = try await jsonObject(response)
         #expect(problem["code"] as? String == "agent_not_found")

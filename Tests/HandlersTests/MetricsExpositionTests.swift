@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Logging
@@ -101,13 +102,13 @@ import Testing
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let catalog = AgentCatalog(agents: [AgentDefinition(id: "echo")])
-        let response = await makeApp(Dependencies(catalog: catalog, logger: logger)).respond(to: Request(method: "GET", path: "/metrics"))
+        let response = await makeApp(Dependencies(catalog: catalog, logger: logger)).respond(to: Request(method: .get, path: "/metrics"))
         #expect(response.status == 404)
         var dependencies = Dependencies(catalog: catalog, logger: logger)
         dependencies.metrics = { "# TYPE up gauge\nup 1\n" }
-        let served = await makeApp(dependencies).respond(to: Request(method: "GET", path: "/metrics"))
+        let served = await makeApp(dependencies).respond(to: Request(method: .get, path: "/metrics"))
         #expect(served.status == 200)
-        #expect(served.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8")
+        #expect(served.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
         #expect(try await bodyText(served) == "# TYPE up gauge\nup 1\n")
     }
 }

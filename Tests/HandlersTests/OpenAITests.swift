@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -29,7 +30,7 @@ import Testing
         #expect(missing.status == 404)
         let error = try #require(try await object(missing)["error"] as? [String: Any])
         #expect(error["code"] as? String == "model_not_found" && error["type"] as? String == "invalid_request_error")
-        #expect(missing.headers["Content-Type"] == "application/json")
+        #expect(missing.headers[.contentType] == "application/json")
     }
 
     @Test func errorsUnderV1AreOpenAIShaped() async throws {
@@ -54,7 +55,7 @@ import Testing
         let toolsBody = try await object(tools)
         #expect((toolsBody["error"] as? [String: Any])?["param"] as? String == "tools[0].type")
         // Elsewhere problems stay problem+json.
-        #expect(await h.call("GET", "/threads/nope").headers["Content-Type"] == "application/problem+json")
+        #expect(await h.call("GET", "/threads/nope").headers[.contentType] == "application/problem+json")
     }
 
     @Test func chatCompletionAnswersAndStreams() async throws {
@@ -383,7 +384,7 @@ import Testing
         let streamed = #"{"model":"echo","input":"once","stream":true}"#
         let one = parseSSE(try await bodyText(call("POST", "/v1/responses", streamed, key: admin, headers: [("Idempotency-Key", "k-1")])))
         let again = await call("POST", "/v1/responses", streamed, key: admin, headers: [("Idempotency-Key", "k-1")])
-        #expect(again.headers["Idempotent-Replayed"] == "true")
+        #expect(again.headers[.idempotentReplayed] == "true")
         let two = parseSSE(try await bodyText(again))
         #expect(one.map(\.data) == two.map(\.data) && !one.isEmpty)
         clock.open()

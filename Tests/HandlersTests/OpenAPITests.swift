@@ -1,3 +1,4 @@
+import HTTPTypes
 import Runs
 import AgentRuntime
 import Foundation
@@ -73,11 +74,11 @@ import Testing
             }?.path)
             let text = try await bodyText(response)
             let value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-            let schema = try #require(Self.responseSchema(doc, path: template, method: method, status: response.status),
+            let schema = try #require(Self.responseSchema(doc, path: template, method: method, status: response.status.code),
                                       "\(method) \(template) \(response.status) is not documented")
             let violations = JSONSchemaValidator.validate(value, against: Self.resolve(schema, in: doc), path: "body")
             #expect(violations.isEmpty, "\(method) \(path) -> \(response.status): \(violations)")
-            responses.removeAll { $0.0 == method && $0.1 == path && $0.2 == response.status }
+            responses.removeAll { $0.0 == method && $0.1 == path && $0.2 == response.status.code }
         }
         #expect(responses.isEmpty, "unexpected statuses: \(responses)")
     }

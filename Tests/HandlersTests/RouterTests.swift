@@ -1,3 +1,4 @@
+import HTTPTypes
 @testable import Handlers
 import Testing
 
@@ -74,13 +75,13 @@ import Testing
 
     @Test func appAnswers404And405AsProblems() async throws {
         let app = makeTestApp()
-        let missing = await app.respond(to: Request(method: "GET", path: "/nope", requestID: "r1"))
+        let missing = await app.respond(to: Request(method: .get, path: "/nope", requestID: "r1"))
         #expect(missing.status == 404)
-        #expect(missing.headers["Content-Type"] == "application/problem+json")
-        #expect(missing.headers["X-Request-Id"] == "r1")
-        let wrong = await app.respond(to: Request(method: "DELETE", path: "/ok"))
+        #expect(missing.headers[.contentType] == "application/problem+json")
+        #expect(missing.headers[.xRequestID] == "r1")
+        let wrong = await app.respond(to: Request(method: .delete, path: "/ok"))
         #expect(wrong.status == 405)
-        #expect(wrong.headers["Allow"] == "GET")
+        #expect(wrong.headers[.allow] == "GET")
         let problem = try await jsonObject(wrong)
         #expect(problem["code"] as? String == "method_not_allowed")
     }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -25,7 +26,7 @@ import Testing
         let thread = try await h.newThread()
         let body = #"{"assistant_id":"calc","stream_mode":"values","input":{"messages":[{"role":"user","content":"calculator {\"expression\": \"6*7\"}"}]}}"#
         let created = await h.call("POST", "/threads/\(thread)/runs/stream", body)
-        let location = try #require(created.headers["Location"])
+        let location = try #require(created.headers[HTTPField.Name("Location")!])
         let asCreated = parseSSE(try await bodyText(created))
         #expect(Set(asCreated.map(\.event)) == ["metadata", "values", "end"])
         let answer = try #require(asCreated.last { $0.event == "values" }?.data)

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Foundation
 @testable import Handlers
 import Testing
@@ -10,7 +11,7 @@ import TestSupport
     @Test func waitAnswersWithTheFinalStateAndUsage() async throws {
         let response = await app.respond(to: jsonRequest("POST", "/runs/wait", hello))
         #expect(response.status == 200)
-        #expect(response.headers["Content-Location"]?.hasPrefix("/runs/") == true)
+        #expect(response.headers[.contentLocation]?.hasPrefix("/runs/") == true)
         let state = try await jsonObject(response)
         let messages = try #require(state["messages"] as? [[String: Any]])
         #expect(messages.map { $0["type"] as? String } == ["human", "ai"])
@@ -23,9 +24,9 @@ import TestSupport
     @Test func streamSendsMetadataThenTokensThenValuesThenEnd() async throws {
         let response = await app.respond(to: jsonRequest("POST", "/runs/stream", hello))
         #expect(response.status == 200)
-        #expect(response.headers["Content-Type"] == "text/event-stream")
-        #expect(response.headers["Cache-Control"] == "no-cache")
-        #expect(response.headers["X-Accel-Buffering"] == "no")
+        #expect(response.headers[.contentType] == "text/event-stream")
+        #expect(response.headers[.cacheControl] == "no-cache")
+        #expect(response.headers[.xAccelBuffering] == "no")
         guard case .stream(let heartbeat, _) = response.body else {
             Issue.record("not a stream")
             return
@@ -35,7 +36,7 @@ import TestSupport
         #expect(frames.map(\.event) == ["metadata", "values", "messages", "messages", "messages", "messages", "custom", "custom", "values", "end"])
         #expect(frames.map(\.id) == (0..<frames.count).map { String($0) })
         let metadata = try #require(try JSONSerialization.jsonObject(with: Data(frames[0].data.utf8)) as? [String: Any])
-        #expect(response.headers["Content-Location"] == "/runs/\(try #require(metadata["run_id"] as? String))")
+        #expect(response.headers[.contentLocation] == "/runs/\(try #require(metadata["run_id"] as? String))")
         let tokens = try frames.filter { $0.event == "messages" }.map { frame -> String in
             let tuple = try #require(try JSONSerialization.jsonObject(with: Data(frame.data.utf8)) as? [Any])
             return try #require((tuple[0] as? [String: Any])?["content"] as? String)
@@ -123,8 +124,8 @@ import TestSupport
     func invalidRunsNameTheField(body: String, status: Int, field: String) async throws {
         for path in ["/runs/wait", "/runs/stream"] {
             let response = await app.respond(to: jsonRequest("POST", path, body))
-            #expect(response.status == status, "\(path) \(body)")
-            #expect(response.headers["Content-Type"] == "application/problem+json")
+            #expect(response.status.code == status, "\(path) \(body)")
+            #expect(response.headers[.contentType] == "application/problem+json")
             let problem = try await jsonObject(response)
             #expect(problem["field"] as? String == field, "\(path) \(body): \(problem)")
             #expect((problem["detail"] as? String)?.contains("Swift") == false)
@@ -144,15 +145,15 @@ import TestSupport
         let cases: [(Request, Int, String)] = [
             (jsonRequest("POST", "/runs/wait", "{\"assistant_id\":"), 400, "malformed_json"),
             (jsonRequest("POST", "/runs/wait", hello, contentType: "text/plain"), 415, "unsupported_media_type"),
-            (Request(method: "POST", path: "/runs/wait", body: Array(hello.utf8)), 415, "unsupported_media_type"),
+            (Request(method: .post, path: "/runs/wait", body: Array(hello.utf8)), 415, "unsupported_media_type"),
             (jsonRequest("POST", "/runs/wait", ""), 400, "empty_body"),
-            (Request(method: "POST", path: "/runs/wait", headers: HTTPHeaders([("content-type", "application/json; charset=utf-8")]),
+            (Request(method: .post, path: "/runs/wait", headers: [HTTPField.Name("content-type")!: "application/json; charset=utf-8"],
                      body: Array(#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":""#.utf8) + [0xC3, 0x28] + Array(#""}]}}"#.utf8)),
              400, "invalid_utf8"),
         ]
         for (request, status, code) in cases {
             let response = await app.respond(to: request)
-            #expect(response.status == status)
+            #expect(response.status.code == status)
             #expect(try await jsonObject(response)["code"] as? String == code)
         }
     }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -61,8 +62,8 @@ final class MovableNow: Sendable {
         for (method, path, body, status, code, field) in cases {
             let response = await call(h, method, path, body, key: key)
             let label = "\(method) \(path) \(body?.prefix(80) ?? "")"
-            #expect(response.status == status, "\(label): \(response.status)")
-            #expect(response.headers["Content-Type"] == "application/problem+json", "\(label)")
+            #expect(response.status.code == status, "\(label): \(response.status)")
+            #expect(response.headers[.contentType] == "application/problem+json", "\(label)")
             let problem = try await jsonObject(response)
             #expect(problem["code"] as? String == code, "\(label): \(problem)")
             #expect(problem["field"] as? String == field, "\(label): \(problem)")

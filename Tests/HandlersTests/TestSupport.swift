@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -21,7 +22,7 @@ func makeTestApp(
 }
 
 func jsonRequest(_ method: String, _ path: String, _ body: String, contentType: String = "application/json") -> Request {
-    Request(method: method, path: path, headers: HTTPHeaders([("Content-Type", contentType)]),
+    Request(method: HTTPRequest.Method(method)!, path: path, headers: [.contentType: contentType],
             requestID: "req-test", body: Array(body.utf8))
 }
 

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -42,12 +43,12 @@ struct ThreadHarness {
     ]
 
     func call(_ method: String, _ path: String, _ body: String? = nil, headers: [(String, String)] = []) async -> Response {
-        var request = body.map { jsonRequest(method, path, $0) } ?? Request(method: method, path: path, requestID: "req-test")
+        var request = body.map { jsonRequest(method, path, $0) } ?? Request(method: HTTPRequest.Method(method)!, path: path, requestID: "req-test")
         if let query = path.split(separator: "?", maxSplits: 1).dropFirst().first {
             request.path = String(path.prefix { $0 != "?" })
             request.query = String(query)
         }
-        for (name, value) in headers { request.headers.add(name, value) }
+        for (name, value) in headers { request.headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
         return await app.respond(to: request)
     }
 
@@ -84,7 +85,7 @@ func messageContents(_ values: [String: Any]) -> [String] {
         #expect((created["ttl"] as? [String: Any])?["ttl"] as? Double == 60)
         let again = await h.call("POST", "/threads", #"{"thread_id":"t-1"}"#)
         #expect(again.status == 409)
-        #expect(again.headers["x-should-retry"] == "false")
+        #expect(again.headers[.xShouldRetry] == "false")
         #expect(try await h.json("POST", "/threads", #"{"thread_id":"t-1","if_exists":"do_nothing"}"#)["thread_id"] as? String == "t-1")
         let patched = try await h.json("PATCH", "/threads/t-1", #"{"metadata":{"stage":2}}"#)
         #expect(patched["metadata"] as? NSDictionary == ["user": "ann", "stage": 2])
@@ -133,7 +134,7 @@ func messageContents(_ values: [String: Any]) -> [String] {
         let h = try ThreadHarness()
         let thread = try await h.newThread()
         let stream = await h.call("POST", "/threads/\(thread)/runs/stream", ThreadHarness.input("alpha beta gamma delta"))
-        let location = try #require(stream.headers["Location"])
+        let location = try #require(stream.headers[HTTPField.Name("Location")!])
         let frames = parseSSE(try await bodyText(stream))
         #expect(frames.first?.event == "metadata" && frames.last?.event == "end")
         #expect(frames.map(\.id) == (1...frames.count).map { String($0) })
@@ -161,7 +162,7 @@ func messageContents(_ values: [String: Any]) -> [String] {
         try await waitFor { (try? await h.json("GET", "/threads/\(thread)"))?["status"] as? String == "busy" }
         let rejected = await h.call("POST", "/threads/\(thread)/runs/wait", ThreadHarness.input("second"))
         #expect(rejected.status == 409)
-        #expect(rejected.headers["x-should-retry"] == "false")
+        #expect(rejected.headers[.xShouldRetry] == "false")
         #expect(try await jsonObject(rejected)["code"] as? String == "thread_busy")
         let queuedBody = ThreadHarness.input("second", extra: #","multitask_strategy":"enqueue""#)
         let queuing = Task { messageContents(try await h.json("POST", "/threads/\(thread)/runs/wait", queuedBody)) }
@@ -186,7 +187,7 @@ func messageContents(_ values: [String: Any]) -> [String] {
         let long = (1...40).map { "w\($0)" }.joined(separator: " ")
         for action in ["interrupt", "rollback"] {
             let stream = await h.call("POST", "/threads/\(thread)/runs/stream", ThreadHarness.input(long, agent: "slow"))
-            let location = try #require(stream.headers["Content-Location"])
+            let location = try #require(stream.headers[.contentLocation])
             let writer = CollectingWriter()
             let reader = Task { try await bodyText(stream, writer: writer) }
             clock.allow(1)

@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 @testable import Handlers
@@ -29,7 +30,7 @@ import TestSupport
     }
 
     @Test func listsToolsWithSchemas() async throws {
-        let response = await app.respond(to: Request(method: "GET", path: "/agents/calc/tools"))
+        let response = await app.respond(to: Request(method: .get, path: "/agents/calc/tools"))
         let tools = try #require(try JSONSerialization.jsonObject(with: Data(try await bodyText(response).utf8)) as? [[String: Any]])
         #expect(tools.map { $0["name"] as? String } == ["calculator", "current_time"])
         #expect(tools[0]["timeout_ms"] as? Int == 2000)
@@ -53,7 +54,7 @@ import TestSupport
     ])
     func invalidInvocationsNameTheField(body: String, status: Int, code: String, field: String?) async throws {
         let response = await app.respond(to: jsonRequest("POST", "/agents/calc/tools/calculator/invoke", body))
-        #expect(response.status == status)
+        #expect(response.status.code == status)
         let problem = try await jsonObject(response)
         #expect(problem["code"] as? String == code, "\(problem)")
         #expect(problem["field"] as? String == field, "\(problem)")
@@ -63,7 +64,7 @@ import TestSupport
         let tool = await app.respond(to: jsonRequest("POST", "/agents/calc/tools/shell/invoke", "{}"))
         #expect(tool.status == 404)
         #expect(try await jsonObject(tool)["code"] as? String == "tool_not_found")
-        let agent = await app.respond(to: Request(method: "GET", path: "/agents/nobody/tools"))
+        let agent = await app.respond(to: Request(method: .get, path: "/agents/nobody/tools"))
         #expect(agent.status == 404)
     }
 

@@ -92,7 +92,7 @@ struct MCPEndpoints {
     /// Which era a message belongs to, with the stateless revision's checks: its version in `_meta` and in the
     /// `MCP-Protocol-Version` header, and the `Mcp-Method` and `Mcp-Name` headers equal to the body's.
     static func era(_ request: Request, _ call: Call) throws -> MCPWire.Era {
-        let header = request.headers["MCP-Protocol-Version"]
+        let header = request.headers[.mcpProtocolVersion]
         let declared: String? = if case .string(let version)? = call.meta[MCPWire.metaVersion] { version } else { nil }
         let modern = call.method == "server/discover" || declared != nil || header.map(MCPWire.modernVersions.contains) == true
         guard modern, call.method != "initialize" else {
@@ -113,18 +113,18 @@ struct MCPEndpoints {
             throw MCPWire.Failure.refusal(era, code: MCPWire.headerMismatch,
                                           "The MCP-Protocol-Version header (\(header?.prefix(40) ?? "missing")) does not match params._meta (\(declared.prefix(40))).")
         }
-        guard request.headers["Mcp-Method"] == call.method else {
+        guard request.headers[.mcpMethod] == call.method else {
             throw MCPWire.Failure.refusal(era, code: MCPWire.headerMismatch,
-                                          "The Mcp-Method header (\(request.headers["Mcp-Method"]?.prefix(60) ?? "missing")) does not match the body's method.")
+                                          "The Mcp-Method header (\(request.headers[.mcpMethod]?.prefix(60) ?? "missing")) does not match the body's method.")
         }
         let named: String? = switch call.method {
         case "tools/call", "prompts/get": if case .string(let name)? = call.params["name"] { name } else { nil }
         case "resources/read": if case .string(let uri)? = call.params["uri"] { uri } else { nil }
         default: nil
         }
-        if let named, request.headers["Mcp-Name"] != named {
+        if let named, request.headers[.mcpName] != named {
             throw MCPWire.Failure.refusal(era, code: MCPWire.headerMismatch,
-                                          "The Mcp-Name header (\(request.headers["Mcp-Name"]?.prefix(60) ?? "missing")) does not match the body's name.")
+                                          "The Mcp-Name header (\(request.headers[.mcpName]?.prefix(60) ?? "missing")) does not match the body's name.")
         }
         guard MCPWire.modernVersions.contains(declared) else {
             throw MCPWire.Failure.refusal(era, code: MCPWire.unsupportedVersion, "Unsupported protocol version.", data: [

@@ -84,7 +84,7 @@ extension MCPEndpoints {
     }
 
     static func acceptsEvents(_ request: Request) -> Bool {
-        request.headers["Accept"]?.lowercased().contains(ServerSentEvents.contentType) == true
+        request.headers[.accept]?.lowercased().contains(ServerSentEvents.contentType) == true
     }
 
     /// The run's end as a JSON-RPC answer: the agent's answer as text, or the failure as a tool error (the model

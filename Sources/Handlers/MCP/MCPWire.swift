@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Runs
@@ -45,7 +46,7 @@ enum MCPWire {
         var code: Int
         var message: String
         var data: JSONValue?
-        var headers: HTTPHeaders = HTTPHeaders()
+        var headers: HTTPFields = [:]
 
         /// The status of a plain refusal of the request's content: the handshake era answers errors with 200 (as
         /// MCP's reference server does), the stateless revision with 400, and 404 for an unknown method.
@@ -83,8 +84,8 @@ enum MCPWire {
 
     static func response(id: JSONValue?, error: Failure) -> Response {
         var headers = error.headers
-        headers.add("Content-Type", "application/json")
-        return Response(status: error.status, headers: headers, body: .bytes(message(id: id, error: error)))
+        headers.append(HTTPField(name: .contentType, value: "application/json"))
+        return Response(status: HTTPResponse.Status(code: error.status), headers: headers, body: .bytes(message(id: id, error: error)))
     }
 
     static func notification(_ method: String, params: JSONValue) -> [UInt8] {

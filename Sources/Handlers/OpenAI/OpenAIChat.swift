@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Outbound
@@ -57,7 +58,7 @@ struct ChatCompletionPlan {
         if let given = body.metadata?["thread_id"] {
             guard case .string(let id) = given else { throw APIError.invalid(field: "metadata.thread_id", "must be a string") }
             threadID = try ThreadEndpoints.validID(id, field: "metadata.thread_id")
-        } else if let chat = request.headers["X-OpenWebUI-Chat-Id"], !chat.isEmpty {
+        } else if let chat = request.headers[.xOpenWebUIChatID], !chat.isEmpty {
             threadID = try ThreadEndpoints.validID(chat, field: "X-OpenWebUI-Chat-Id")
             threadFromHeader = true
         }
@@ -199,7 +200,7 @@ extension OpenAIEndpoints {
         if outcome.status == .interrupted { throw CancellationError() }
         var error = if let problem = outcome.error, problem.code != "internal_error" { APIError(problem) }
             else { APIError.internalError(requestID: context.requestID) }
-        if error.headers["x-should-retry"] == nil { error.headers.add("x-should-retry", "false") }
+        if error.headers[.xShouldRetry] == nil { error.headers.append(HTTPField(name: .xShouldRetry, value: "false")) }
         return error
     }
 }

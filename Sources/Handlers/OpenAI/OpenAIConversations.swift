@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Runs
@@ -50,7 +51,7 @@ extension OpenAIEndpoints {
             if let active = running ?? pending {
                 throw APIError(status: 409, code: "conversation_busy",
                                detail: "Response '\(ResponsesWire.responseID(active.id))' is still running on this conversation; cancel it first.",
-                               headers: HTTPHeaders([("x-should-retry", "false")]))
+                               headers: [.xShouldRetry: "false"])
             }
             _ = try await engine.deleteThread(thread.id)
             struct Deleted: Encodable { var id: String; var object = "conversation.deleted"; var deleted = true }

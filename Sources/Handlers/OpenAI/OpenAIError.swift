@@ -1,3 +1,4 @@
+import HTTPTypes
 import Runs
 
 /// Errors on `/v1/*` in OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, which its clients turn into
@@ -51,8 +52,8 @@ enum OpenAIError {
 
     static func response(_ error: APIError, requestID: String) -> Response {
         var headers = error.headers
-        headers.add("Content-Type", "application/json")
-        return Response(status: error.status == 422 ? 400 : error.status, headers: headers, body: .bytes(body(error)))
+        headers.append(HTTPField(name: .contentType, value: "application/json"))
+        return Response(status: HTTPResponse.Status(code: error.status == 422 ? 400 : error.status), headers: headers, body: .bytes(body(error)))
     }
 }
 

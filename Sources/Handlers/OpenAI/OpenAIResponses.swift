@@ -1,3 +1,4 @@
+import HTTPTypes
 import AgentRuntime
 import Foundation
 import Runs
@@ -18,7 +19,7 @@ extension OpenAIEndpoints {
             struct Ref: Decodable { var response_id: String }
             guard let ref = try? JSONDecoder().decode(Ref.self, from: Data(stored.body)) else { return Idempotency.replayed(stored) }
             var response = try await answer(plan, run: try await ownedRun(ref.response_id, context), local: nil)
-            response.headers.add("Idempotent-Replayed", "true")
+            response.headers.append(HTTPField(name: .idempotentReplayed, value: "true"))
             return response
         case .proceed(let claimed):
             let (run, local): (RunRecord, LocalRun?)
