@@ -51,12 +51,32 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
         if aborted { task.cancel() }
     }
 
-    /// Sends a whole response: head and body.
-    func send(_ response: Response) async {
+    /// What is left of a response once its head is serialized: an open stream keeps its body's writer and nothing of
+    /// the request or the response's fields.
+    enum Prepared {
+        case whole([UInt8])
+        case stream(head: [UInt8], heartbeat: Heartbeat?, body: @Sendable (any ResponseBodyWriter) async throws -> Void)
+    }
+
+    /// Runs the handler's work and serializes the head. The work, the request it holds and the response are let go
+    /// when this returns (about 2 KiB of each open stream).
+    static func prepare(_ pending: PendingWork, isHead: Bool) async -> Prepared {
+        guard let work = pending.take() else { return .whole([]) }
+        let response = await work()
         switch response.body {
         case .bytes(let body):
             var bytes = ResponseHead.serialize(response, contentLength: body.count)
             if !isHead { bytes += body }
+            return .whole(bytes)
+        case .stream(let heartbeat, let body):
+            return .stream(head: ResponseHead.serialize(response, contentLength: nil), heartbeat: heartbeat, body: body)
+        }
+    }
+
+    /// Sends a whole response: head and body.
+    func send(_ prepared: Prepared) async {
+        switch prepared {
+        case .whole(let bytes):
             let accepted = shared.withLock { shared in
                 guard shared.state.sendHead() else { return false }
                 shared.queue.append(bytes)
@@ -64,8 +84,7 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
                 return true
             }
             if accepted { loop.markDirty(self) }
-        case .stream(let heartbeat, let body):
-            let head = ResponseHead.serialize(response, contentLength: nil)
+        case .stream(let head, let heartbeat, let body):
             let accepted = shared.withLock { shared in
                 guard shared.state.sendHead() else { return false }
                 shared.queue.append(head)
@@ -182,5 +201,19 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
     /// Cancels the handler's task without closing the connection (drain bound reached).
     func cancelTask() {
         shared.withLock { $0.task }?.cancel()
+    }
+}
+
+/// A request's handler work, held until it runs once: then nothing keeps the closure, or the request it captured.
+final class PendingWork: Sendable {
+    private let work: Mutex<(@Sendable () async -> Response)?>
+
+    init(_ work: @escaping @Sendable () async -> Response) { self.work = Mutex(work) }
+
+    func take() -> (@Sendable () async -> Response)? {
+        work.withLock { work in
+            defer { work = nil }
+            return work
+        }
     }
 }

@@ -166,8 +166,9 @@ package final class Server: @unchecked Sendable {
         try? System.setSocketOption(fcgi.fd, SOL_SOCKET, SO_SNDTIMEO, timeval(tv_sec: 5, tv_usec: 0))
         let connection = Connection(id: loop.makeID(), request: fcgi, loop: loop, isHead: isHead)
         loop.adopt(connection)
+        let pending = PendingWork(work)
         connection.attach(Task {
-            await connection.send(await work())
+            await connection.send(await Connection.prepare(pending, isHead: isHead))
         })
     }
 }
