@@ -154,20 +154,4 @@ import Testing
             #expect(((event["data"] as? [String: Any])?["result"] as? [String: Any])?["usage"] != nil)
         }
     }
-
-    @Test func aRetriedPostWithTheSameIdempotencyKeyCreatesOneRun() async throws {
-        try await withCluster(workers: 2) { cluster in
-            let thread = try #require(try await cluster.fetch(.POST, "/threads", body: "{}").json?["thread_id"] as? String)
-            let body = runBody(agent: "echo", message: "exactly once")
-            var ids: Set<String> = []
-            for _ in 0..<4 {
-                let response = try await cluster.fetch(.POST, "/threads/\(thread)/runs", body: body, headers: [("Idempotency-Key", "retry-1")])
-                #expect(response.status == 200)
-                if let id = response.json?["run_id"] as? String { ids.insert(id) }
-            }
-            #expect(ids.count == 1)
-            let runs = try JSONSerialization.jsonObject(with: Data(try await cluster.fetch(.GET, "/threads/\(thread)/runs").body.utf8)) as? [Any]
-            #expect(runs?.count == 1)
-        }
-    }
 }
