@@ -5,26 +5,17 @@ import Handlers
 import TestSupport
 import Testing
 
-/// Background runs through nginx with several workers on one SQLite file: crashes, cancellation, webhooks.
+/// Background runs through nginx with several workers: crashes and cancellation on every `Topology`, webhooks on
+/// one SQLite file.
 @Suite(.serialized) struct LiveBackgroundTests {
     func runStatus(_ cluster: LiveCluster, _ runID: String) async throws -> [String: Any]? {
         try await cluster.fetch(.GET, "/runs/\(runID)").json
     }
 
     /// kill -9 one of three workers while the runs go; restart it. Every run finishes once, none is lost.
-    @Test func twentyRunsSurviveAWorkerKilledMidRun() async throws { try await twentyRuns(postgres: nil, tcp: false) }
-
-    @Test func twentyRunsSurviveAWorkerKilledMidRunOnPostgreSQLOverTCP() async throws {
-        try await twentyRuns(postgres: try await postgresDatabase(), tcp: true)
-    }
-
-    /// Each worker in a network namespace of its own, as on separate hosts.
-    @Test func twentyRunsSurviveAWorkerKilledMidRunAcrossHosts() async throws {
-        try await twentyRuns(postgres: try await postgresDatabase(), tcp: false, hosts: true)
-    }
-
-    func twentyRuns(postgres: String?, tcp: Bool, hosts: Bool = false) async throws {
-        try await withCluster(workers: 3, arguments: ["--run-lease-seconds", "2"], postgres: postgres, tcp: tcp, hosts: hosts) { cluster in
+    @Test(arguments: Topology.allCases)
+    func twentyRunsSurviveAWorkerKilledMidRun(_ topology: Topology) async throws {
+        try await withCluster(topology: topology, workers: 3, arguments: ["--run-lease-seconds", "2"]) { cluster in
             let words = (1...15).map { "w\($0)" }.joined(separator: " ")
             var runIDs: [String] = []
             for index in 0..<20 {
@@ -75,19 +66,9 @@ import Testing
     }
 
     /// The cancel reaches a worker other than the one running the run, and the run stops within a second.
-    @Test func aCancelThroughOneWorkerStopsTheRunOnAnother() async throws { try await cancelAcrossWorkers(postgres: nil, tcp: false) }
-
-    @Test func aCancelThroughOneWorkerStopsTheRunOnAnotherOnPostgreSQLOverTCP() async throws {
-        try await cancelAcrossWorkers(postgres: try await postgresDatabase(), tcp: true)
-    }
-
-    /// Each worker in a network namespace of its own, as on separate hosts.
-    @Test func aCancelThroughOneWorkerStopsTheRunOnAnotherAcrossHosts() async throws {
-        try await cancelAcrossWorkers(postgres: try await postgresDatabase(), tcp: false, hosts: true)
-    }
-
-    func cancelAcrossWorkers(postgres: String?, tcp: Bool, hosts: Bool = false) async throws {
-        try await withCluster(workers: 2, postgres: postgres, tcp: tcp, hosts: hosts) { cluster in
+    @Test(arguments: Topology.allCases)
+    func aCancelThroughOneWorkerStopsTheRunOnAnother(_ topology: Topology) async throws {
+        try await withCluster(topology: topology, workers: 2) { cluster in
             var crossed = false
             for _ in 0..<8 where !crossed {
                 let created = try await cluster.fetch(.POST, "/runs", body: runBody(agent: "slow", message: "a b c d e f g h i j k l"))
@@ -171,22 +152,6 @@ import Testing
             #expect(event["type"] as? String == "run.completed")
             #expect((event["data"] as? [String: Any])?["run_id"] as? String == runID)
             #expect(((event["data"] as? [String: Any])?["result"] as? [String: Any])?["usage"] != nil)
-        }
-    }
-
-    @Test func aRetriedPostWithTheSameIdempotencyKeyCreatesOneRun() async throws {
-        try await withCluster(workers: 2) { cluster in
-            let thread = try #require(try await cluster.fetch(.POST, "/threads", body: "{}").json?["thread_id"] as? String)
-            let body = runBody(agent: "echo", message: "exactly once")
-            var ids: Set<String> = []
-            for _ in 0..<4 {
-                let response = try await cluster.fetch(.POST, "/threads/\(thread)/runs", body: body, headers: [("Idempotency-Key", "retry-1")])
-                #expect(response.status == 200)
-                if let id = response.json?["run_id"] as? String { ids.insert(id) }
-            }
-            #expect(ids.count == 1)
-            let runs = try JSONSerialization.jsonObject(with: Data(try await cluster.fetch(.GET, "/threads/\(thread)/runs").body.utf8)) as? [Any]
-            #expect(runs?.count == 1)
         }
     }
 }

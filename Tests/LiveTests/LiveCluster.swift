@@ -278,15 +278,16 @@ final class LiveCluster: @unchecked Sendable {
 
     // MARK: HTTP
 
+    /// `authenticated`: whether the cluster's admin key goes with the request when `headers` name no credential.
     func request(_ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = [],
-                 contentType: String? = "application/json") -> HTTPClientRequest {
+                 contentType: String? = "application/json", authenticated: Bool = true) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let body {
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             request.body = .bytes(ByteBuffer(string: body))
         }
-        if !apiKey.isEmpty, !headers.contains(where: { ["x-api-key", "authorization"].contains($0.0.lowercased()) }) {
+        if authenticated, !apiKey.isEmpty, !headers.contains(where: { ["x-api-key", "authorization"].contains($0.0.lowercased()) }) {
             request.headers.add(name: "X-Api-Key", value: apiKey)
         }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -294,8 +295,9 @@ final class LiveCluster: @unchecked Sendable {
     }
 
     func fetch(_ method: HTTPMethod, _ path: String, body: String? = nil, bytes: [UInt8]? = nil,
-               headers: [(String, String)] = [], contentType: String? = "application/json") async throws -> LiveResponse {
-        var request = self.request(method, path, body: body, headers: headers, contentType: contentType)
+               headers: [(String, String)] = [], contentType: String? = "application/json",
+               authenticated: Bool = true) async throws -> LiveResponse {
+        var request = self.request(method, path, body: body, headers: headers, contentType: contentType, authenticated: authenticated)
         if let bytes {
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             request.body = .bytes(ByteBuffer(bytes: bytes))

@@ -7,13 +7,9 @@ import Testing
 /// with -9 while it fires: every scheduled minute makes exactly one run, whichever worker got there, on SQLite and
 /// on PostgreSQL.
 @Suite(.serialized) struct LiveCronTests {
-    @Test func everyMinuteFiresOnceThroughAWorkerKilledMidway() async throws { try await firesOnce(postgres: nil) }
-
-    @Test func everyMinuteFiresOnceThroughAWorkerKilledMidwayOnPostgreSQL() async throws {
-        try await firesOnce(postgres: try await postgresDatabase())
-    }
-
-    func firesOnce(postgres: String?) async throws {
+    @Test(arguments: LiveDatabase.allCases)
+    func everyMinuteFiresOnceThroughAWorkerKilledMidway(_ database: LiveDatabase) async throws {
+        let postgres = try await database.clusterURL()
         // Every worker reads the same clock: 00:00 on June 1 until a real instant a few seconds from now, then 30 times
         // the wall.
         let anchor = Date().timeIntervalSince1970 + 6

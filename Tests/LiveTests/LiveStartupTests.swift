@@ -10,41 +10,35 @@ import Testing
     static let processes = 16
     static let rounds = 20
 
-    @Test func workersStartingTogetherOnANewSQLiteFileAllStart() async throws {
+    @Test(arguments: LiveDatabase.allCases)
+    func workersStartingTogetherOnANewDatabaseAllStart(_ database: LiveDatabase) async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("agentfcgi-start-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         for round in 1...Self.rounds {
-            let database = directory.appendingPathComponent("round-\(round)/agentfcgi.sqlite").path
-            let results = try startTogether(["migrate", "--database", database], in: directory)
+            let url: String
+            switch database {
+            case .sqlite: url = directory.appendingPathComponent("round-\(round)/agentfcgi.sqlite").path
+            case .postgres: url = try await postgresDatabase()
+            }
+            let results = try startTogether(["migrate", "--database", url], in: directory)
             for (index, result) in results.enumerated() {
                 #expect(result.status == 0, "round \(round), process \(index): \(result.output)")
             }
-            // Each process prints the journal mode and the migrations it found applied after opening.
-            let reports = Set(results.map { $0.output.trimmingCharacters(in: .whitespacesAndNewlines) })
-            #expect(reports.count == 1, "round \(round): processes disagree: \(reports)")
-            let report = try #require(reports.first)
-            #expect(report.contains("journal wal"), "round \(round): \(report)")
-            #expect(report.contains("0001-threads-runs-events"), "round \(round): \(report)")
-            if results.contains(where: { $0.status != 0 }) { break }
-        }
-    }
-
-    @Test func workersStartingTogetherOnANewPostgreSQLDatabaseAllStart() async throws {
-        try #require(ProcessInfo.processInfo.environment["POSTGRES_URL"] != nil, "POSTGRES_URL is not set: run the tests through scripts/test.sh")
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("agentfcgi-start-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        for round in 1...Self.rounds {
-            let database = try await postgresDatabase()
-            let results = try startTogether(["migrate", "--database", database], in: directory)
-            for (index, result) in results.enumerated() {
-                #expect(result.status == 0, "round \(round), process \(index): \(result.output)")
+            switch database {
+            case .sqlite:
+                // Each process prints the journal mode and the migrations it found applied after opening.
+                let reports = Set(results.map { $0.output.trimmingCharacters(in: .whitespacesAndNewlines) })
+                #expect(reports.count == 1, "round \(round): processes disagree: \(reports)")
+                let report = try #require(reports.first)
+                #expect(report.contains("journal wal"), "round \(round): \(report)")
+                #expect(report.contains("0001-threads-runs-events"), "round \(round): \(report)")
+            case .postgres:
+                let migrations = try LiveCluster.run("/usr/bin/psql", [url, "-At", "-c", "SELECT id FROM schema_migrations ORDER BY id"])
+                #expect(migrations.status == 0, "\(migrations.output)")
+                #expect(migrations.output.split(separator: "\n").count == PostgresMigrationCount.expected,
+                        "round \(round): \(migrations.output)")
             }
-            let migrations = try LiveCluster.run("/usr/bin/psql", [database, "-At", "-c", "SELECT id FROM schema_migrations ORDER BY id"])
-            #expect(migrations.status == 0, "\(migrations.output)")
-            #expect(migrations.output.split(separator: "\n").count == PostgresMigrationCount.expected,
-                    "round \(round): \(migrations.output)")
             if results.contains(where: { $0.status != 0 }) { break }
         }
     }

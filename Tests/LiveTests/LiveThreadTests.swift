@@ -3,7 +3,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Threads and runs through nginx with several worker processes on one SQLite file.
+/// Threads and runs through nginx with several worker processes on one SQLite file; what must hold however the
+/// workers are deployed, on every `Topology`.
 @Suite(.serialized) struct LiveThreadTests {
     func newThread(_ cluster: LiveCluster) async throws -> String {
         let created = try await cluster.fetch(.POST, "/threads", body: "{}")
@@ -16,19 +17,9 @@ import Testing
 
     /// The run streams from worker A; the client drops; A is told to stop (its listener closes, its run goes on);
     /// the client resumes with Last-Event-ID and can only reach worker B, which reads A's events from the log.
-    @Test func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothing() async throws { try await streamResumedThroughTheOtherWorker(postgres: nil, tcp: false) }
-
-    @Test func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothingOnPostgreSQLOverTCP() async throws {
-        try await streamResumedThroughTheOtherWorker(postgres: try await postgresDatabase(), tcp: true)
-    }
-
-    /// Each worker in a network namespace of its own, as on separate hosts.
-    @Test func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothingAcrossHosts() async throws {
-        try await streamResumedThroughTheOtherWorker(postgres: try await postgresDatabase(), tcp: false, hosts: true)
-    }
-
-    func streamResumedThroughTheOtherWorker(postgres: String?, tcp: Bool, hosts: Bool = false) async throws {
-        try await withCluster(workers: 2, arguments: ["--drain-timeout", "20"], postgres: postgres, tcp: tcp, hosts: hosts) { cluster in
+    @Test(arguments: Topology.allCases)
+    func aStreamResumedThroughTheOtherWorkerLosesAndRepeatsNothing(_ topology: Topology) async throws {
+        try await withCluster(topology: topology, workers: 2, arguments: ["--drain-timeout", "20"]) { cluster in
             let thread = try await newThread(cluster)
             let words = (1...30).map { "w\($0)" }.joined(separator: " ")
             let curl = try cluster.curlStream("/threads/\(thread)/runs/stream",
@@ -66,19 +57,9 @@ import Testing
         }
     }
 
-    @Test func racingRejectRunsYieldOneRunAndConflicts() async throws { try await racingReject(postgres: nil, tcp: false) }
-
-    @Test func racingRejectRunsYieldOneRunAndConflictsOnPostgreSQLOverTCP() async throws {
-        try await racingReject(postgres: try await postgresDatabase(), tcp: true)
-    }
-
-    /// Each worker in a network namespace of its own, as on separate hosts.
-    @Test func racingRejectRunsYieldOneRunAndConflictsAcrossHosts() async throws {
-        try await racingReject(postgres: try await postgresDatabase(), tcp: false, hosts: true)
-    }
-
-    func racingReject(postgres: String?, tcp: Bool, hosts: Bool = false) async throws {
-        try await withCluster(workers: 2, postgres: postgres, tcp: tcp, hosts: hosts) { cluster in
+    @Test(arguments: Topology.allCases)
+    func racingRejectRunsYieldOneRunAndConflicts(_ topology: Topology) async throws {
+        try await withCluster(topology: topology, workers: 2) { cluster in
             let thread = try await newThread(cluster)
             let statuses = try await withThrowingTaskGroup(of: LiveResponse.self) { group in
                 for index in 0..<8 {
