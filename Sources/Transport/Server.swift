@@ -122,18 +122,17 @@ package final class Server: @unchecked Sendable {
     private func handle(_ fcgi: FCGIRequest) {
         let built = RequestBuilder.build(from: fcgi.parameters())
         var request = built.0
-        let badMethod = built.badMethod
         let dispatch: Application.Dispatch
         let limit = options.maxBody(for: request.path)
-        switch badMethod ? .tooLarge : fcgi.readBody(limit: limit, expected: RequestBuilder.contentLength(request)) {
+        switch built.problem != nil ? .tooLarge : fcgi.readBody(limit: limit, expected: RequestBuilder.contentLength(request)) {
         case .failed(let code):
             logger.info("transport.body_read_failed", metadata: ["request.id": "\(request.requestID)", "errno": "\(code)"])
             fcgi.finish()
             return
         case .tooLarge:
-            // Answered before the body is read: a method that is not a token, or a body over the limit.
-            let problem = badMethod ? APIError(status: 400, code: "bad_method", detail: "The request method is not an HTTP token.")
-                : APIError(status: 413, code: "body_too_large", detail: "The request body is larger than \(limit) bytes.")
+            // Answered before the body is read: a request HTTP does not allow, or a body over the limit.
+            let problem = built.problem
+                ?? APIError(status: 413, code: "body_too_large", detail: "The request body is larger than \(limit) bytes.")
             var response = problem.response(requestID: request.requestID)
             response.headers.append(HTTPField(name: .xRequestID, value: request.requestID))
             dispatch = .immediate(response)
@@ -175,28 +174,39 @@ package final class Server: @unchecked Sendable {
 
 /// Turns FastCGI parameters into a `Request`.
 enum RequestBuilder {
-    /// The request, and whether its method was not an HTTP token (nginx passes none such, another proxy might).
-    static func build(from parameters: [(String, String)]) -> (Request, badMethod: Bool) {
+    /// The request, and what makes it one HTTP does not allow: a method that is not a token, or a header value with
+    /// control characters (nginx passes those on). Refused, not cleaned: a key or an id must not change on the way.
+    static func build(from parameters: [(String, String)]) -> (Request, problem: APIError?) {
         var request = Request(method: .get, path: "/")
-        var badMethod = false
+        var problem: APIError?
         var uri = ""
         var headers = HTTPFields()
         headers.reserveCapacity(parameters.count)
         func add(_ name: String, _ value: String) {
             // nginx sends only names of letters, digits and hyphens; anything else could not be a field name.
-            if let name = HTTPField.Name(name) { headers.append(HTTPField(name: name, value: value)) }
+            guard let name = HTTPField.Name(name) else { return }
+            guard HTTPField.isValidValue(value) else {
+                problem = problem ?? APIError(status: 400, code: "bad_header",
+                                              detail: "The \(name.rawName.prefix(64)) header has characters HTTP does not allow in a value.")
+                return
+            }
+            headers.append(HTTPField(name: name, value: value))
         }
         for (name, value) in parameters {
             switch name {
             case "REQUEST_METHOD":
-                if let method = HTTPRequest.Method(value) { request.method = method } else { badMethod = true }
+                if let method = HTTPRequest.Method(value) {
+                    request.method = method
+                } else {
+                    problem = APIError(status: 400, code: "bad_method", detail: "The request method is not an HTTP token.")
+                }
             case "REQUEST_URI": uri = value
             case "DOCUMENT_URI": if uri.isEmpty { uri = value }
             case "QUERY_STRING": request.query = value
             case "REMOTE_ADDR": request.remoteAddress = value
             case "REQUEST_ID": request.requestID = value
-            case "CONTENT_TYPE": if !value.isEmpty { headers.append(HTTPField(name: .contentType, value: value)) }
-            case "CONTENT_LENGTH": if !value.isEmpty { headers.append(HTTPField(name: .contentLength, value: value)) }
+            case "CONTENT_TYPE": if !value.isEmpty { add("content-type", value) }
+            case "CONTENT_LENGTH": if !value.isEmpty { add("content-length", value) }
             // nginx sends these twice, as CGI's own and as HTTP_*: one field each, or a reader would see "a, a".
             case "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH": continue
             default:
@@ -213,7 +223,7 @@ enum RequestBuilder {
         }
         if request.requestID.isEmpty { request.requestID = randomRequestID() }
         request.headers = headers
-        return (request, badMethod)
+        return (request, problem)
     }
 
     static func contentLength(_ request: Request) -> Int {
