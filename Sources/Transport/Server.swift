@@ -182,9 +182,10 @@ enum RequestBuilder {
         var uri = ""
         var headers = HTTPFields()
         headers.reserveCapacity(parameters.count)
-        func add(_ name: String, _ value: String) {
+        func add(_ name: String, _ raw: String) {
             // nginx sends only names of letters, digits and hyphens; anything else could not be a field name.
             guard let name = HTTPField.Name(name) else { return }
+            let value = trimmingWhitespace(raw)
             guard HTTPField.isValidValue(value) else {
                 problem = problem ?? APIError(status: 400, code: "bad_header",
                                               detail: "The \(name.rawName.prefix(64)) header has characters HTTP does not allow in a value.")
@@ -224,6 +225,17 @@ enum RequestBuilder {
         if request.requestID.isEmpty { request.requestID = randomRequestID() }
         request.headers = headers
         return (request, problem)
+    }
+
+    /// Spaces and tabs around a field value are not part of it (RFC 9110 5.5); nginx passes tabs on.
+    static func trimmingWhitespace(_ value: String) -> String {
+        let utf8 = value.utf8
+        guard let first = utf8.first, let last = utf8.last,
+              first == 32 || first == 9 || last == 32 || last == 9 else { return value }
+        var start = utf8.startIndex, end = utf8.endIndex
+        while start < end, utf8[start] == 32 || utf8[start] == 9 { start = utf8.index(after: start) }
+        while end > start, utf8[utf8.index(before: end)] == 32 || utf8[utf8.index(before: end)] == 9 { end = utf8.index(before: end) }
+        return String(value[start..<end])
     }
 
     static func contentLength(_ request: Request) -> Int {

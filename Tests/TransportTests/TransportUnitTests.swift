@@ -127,6 +127,11 @@ import Testing
         let tab = RequestBuilder.build(from: [("REQUEST_METHOD", "GET"), ("HTTP_USER_AGENT", "a\tb ü")])
         #expect(tab.problem == nil)
         #expect(tab.0.headers[.userAgent] == "a\tb ü")
+        // Whitespace around a value is not part of it (what schemathesis sent: "-1" and tabs).
+        let padded = RequestBuilder.build(from: [("REQUEST_METHOD", "GET"), ("HTTP_LAST_EVENT_ID", " \t-1\t\t \t"), ("HTTP_ACCEPT", "\t ")])
+        #expect(padded.problem == nil)
+        #expect(padded.0.headers[.lastEventID] == "-1")
+        #expect(padded.0.headers[.accept] == "")
     }
 
     @Test func headValuesCannotInjectHeaders() {
