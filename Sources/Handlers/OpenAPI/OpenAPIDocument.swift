@@ -125,7 +125,7 @@ public enum OpenAPIDocument {
     }
 
     static let problemDescriptions: [Int: String] = [
-        400: "Malformed JSON or invalid UTF-8; a method or a header value HTTP does not allow", 414: "Path or query too long", 401: "No API key, or not a valid one (see WWW-Authenticate)",
+        400: "Malformed JSON or invalid UTF-8", 414: "Path or query too long", 401: "No API key, or not a valid one (see WWW-Authenticate)",
         403: "The API key lacks the operation's scope", 404: "Not found", 409: "Conflict: a busy thread, an existing id, a key in use",
         413: "Body too large", 415: "Not application/json", 422: "A field is invalid (see `field`)",
         429: "Rate limited, or a key's concurrent runs or daily token budget spent (see code and Retry-After)", 500: "Internal error: quote the request id", 502: "The model server failed",
@@ -244,8 +244,7 @@ public enum OpenAPIDocument {
         // An id in the path that cannot be one (too long, a slash, a space) is a 422 naming the parameter.
         let pathProblems = route.path.contains("{") ? [414, 422] : []
         let openAI = OpenAIError.isOpenAIPath(route.path)
-        // Any request can carry a header value with control characters, which the transport refuses (400 bad_header).
-        for status in Set((operation.problems + authProblems + pathProblems + [400, 429, 500]).map { openAI && $0 == 422 ? 400 : $0 }).sorted() {
+        for status in Set((operation.problems + authProblems + pathProblems + [429, 500]).map { openAI && $0 == 422 ? 400 : $0 }).sorted() {
             responses[String(status)] = ["$ref": .string("#/components/responses/\(openAI ? "OpenAIError" : "Problem")\(status)")]
         }
         object["responses"] = .object(responses)
