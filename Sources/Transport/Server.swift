@@ -124,22 +124,23 @@ package final class Server: @unchecked Sendable {
         var request = built.0
         let dispatch: Application.Dispatch
         let limit = options.maxBody(for: request.path)
-        switch built.problem != nil ? .tooLarge : fcgi.readBody(limit: limit, expected: RequestBuilder.contentLength(request)) {
-        case .failed(let code):
-            logger.info("transport.body_read_failed", metadata: ["request.id": "\(request.requestID)", "errno": "\(code)"])
-            fcgi.finish()
-            return
-        case .tooLarge:
-            // Answered before the body is read: a request HTTP does not allow, or a body over the limit.
-            let problem = built.problem
-                ?? APIError(status: 413, code: "body_too_large", detail: "The request body is larger than \(limit) bytes.")
-            var response = problem.response(requestID: request.requestID)
-            response.headers.append(HTTPField(name: .xRequestID, value: request.requestID))
-            dispatch = .immediate(response)
-        case .body(let body):
-            request.body = body
-            fcgi.releaseInput()
-            dispatch = app.dispatch(request)
+        if let problem = built.problem {
+            // A request HTTP does not allow: answered before its body is read.
+            dispatch = .immediate(Self.refusal(problem, requestID: request.requestID))
+        } else {
+            switch fcgi.readBody(limit: limit, expected: RequestBuilder.contentLength(request)) {
+            case .failed(let code):
+                logger.info("transport.body_read_failed", metadata: ["request.id": "\(request.requestID)", "errno": "\(code)"])
+                fcgi.finish()
+                return
+            case .tooLarge:
+                let problem = APIError(status: 413, code: "body_too_large", detail: "The request body is larger than \(limit) bytes.")
+                dispatch = .immediate(Self.refusal(problem, requestID: request.requestID))
+            case .body(let body):
+                request.body = body
+                fcgi.releaseInput()
+                dispatch = app.dispatch(request)
+            }
         }
         let isHead = request.method == .head
         switch dispatch {
@@ -158,6 +159,12 @@ package final class Server: @unchecked Sendable {
         case .deferred(let work):
             startAsync(fcgi, isHead: isHead, work)
         }
+    }
+
+    private static func refusal(_ problem: APIError, requestID: String) -> Response {
+        var response = problem.response(requestID: requestID)
+        response.headers.append(HTTPField(name: .xRequestID, value: requestID))
+        return response
     }
 
     private func startAsync(_ fcgi: FCGIRequest, isHead: Bool, _ work: @escaping @Sendable () async -> Response) {

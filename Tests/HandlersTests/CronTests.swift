@@ -55,6 +55,18 @@ import Testing
                                   #"{"assistant_id":"echo","schedule":"0 9 * * *","on_run_completed":"keep",\#(input)}"#, key: key)
         #expect(onThread.status == 422)
         #expect(try await h.store.countCrons(CronQuery(tenant: "a")) == 0)
+        // ... and the document says so, or schema-driven clients (schemathesis) send it and get a 422.
+        let doc = OpenAPIDocument.make(routes: h.app.router.routes, catalog: AgentCatalog(agents: ThreadHarness.agents), version: agentfcgiVersion)
+        func bodySchema(_ path: String) -> String {
+            let ref = doc.objectValue?["paths"]?.objectValue?[path]?.objectValue?["post"]?.objectValue?["requestBody"]?
+                .objectValue?["content"]?.objectValue?["application/json"]?.objectValue?["schema"]?.objectValue?["$ref"]
+            guard case .string(let target)? = ref, let name = target.split(separator: "/").last,
+                  let schema = doc.objectValue?["components"]?.objectValue?["schemas"]?.objectValue?[String(name)] else { return "" }
+            return String(decoding: OpenAPIDocument.encoded(schema), as: UTF8.self)
+        }
+        let forbids = #/"not" : \{\s*"required" : \[\s*"on_run_completed"\s*\]/#
+        #expect(bodySchema("/threads/{thread_id}/runs/crons").contains(forbids))
+        #expect(!bodySchema("/runs/crons").contains(forbids))
     }
 
     @Test func cronsNeedTheirScopeAndStayInTheirTenant() async throws {

@@ -9,7 +9,7 @@ extension OpenAPIDocument.Operation {
     static let cronCreateForThread = OpenAPIDocument.Operation(
         tag: "crons",
         description: "Each firing is a background run on this thread; a firing that finds the thread busy waits its turn (`multitask_strategy` enqueue) unless the body says otherwise.",
-        body: .json("CronCreate"), responses: [(200, "The cron", .json("Cron"))], problems: OpenAPIDocument.bodyProblems + [404, 409])
+        body: .json("CronCreateForThread"), responses: [(200, "The cron", .json("Cron"))], problems: OpenAPIDocument.bodyProblems + [404, 409])
     static let cronSearch = OpenAPIDocument.Operation(
         tag: "crons", body: .optionalJSON("CronSearch"), responses: [(200, "Matching crons", .jsonArray("CronSelected"))],
         problems: OpenAPIDocument.bodyProblems)
@@ -31,6 +31,13 @@ enum CronSchemas {
         selected["required"] = nil
         selected["description"] = "A cron with the fields `select` names (every field when it names none)."
         schemas["CronSelected"] = .object(selected)
+        // A thread's cron keeps its thread: `on_run_completed` is refused there (422).
+        if case .object(var create)? = schemas["CronCreate"], case .array(var parts)? = create["allOf"] {
+            parts.append(.object(["not": .object(["required": .array([.string("on_run_completed")])])]))
+            create["allOf"] = .array(parts)
+            create["examples"] = nil
+            schemas["CronCreateForThread"] = .object(create)
+        }
         // A count reads the filters only.
         if case .object(var count)? = schemas["CronSearch"], case .object(var properties)? = count["properties"] {
             for key in ["select", "sort_by", "sort_order", "limit", "offset"] { properties[key] = nil }
