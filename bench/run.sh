@@ -204,22 +204,22 @@ wait_for_socket() { # path pid
 # ---------------------------------------------------------------------------
 # nginx: the project's config (render.sh) plus a bench server for the other targets
 # ---------------------------------------------------------------------------
-render_nginx() { # upstreams of the agentfcgi server [upstreams of the baseline server]
-    PREFIX=$out/nginx UPSTREAMS=$1 \
+launch=$root/scripts/launch.sh
+# The project's configuration, rendered and checked by scripts/launch.sh, with EXTRA_SITE appended (or nothing).
+# Connections raised for the streams run (2 per stream).
+render_site() { # extra site file, or ""
+    PREFIX=$out/nginx UPSTREAMS=$site_upstreams EXTRA_SITE=$1 \
         TLS_CERT=$out/certs/server.crt TLS_KEY=$out/certs/server.key \
         LISTEN_ADDR=127.0.0.1 HTTPS_PORT=$HTTPS_PORT HTTP_PORT=$HTTP_PORT \
         NGINX_USER=www-data RATE=1000000r/s KEY_RATE=1000000r/s BURST=1000000 MAX_STREAMS=0 KEY_STREAMS=0 MAX_CONNS=0 \
-        READ_TIMEOUT=600s \
-        "$root/deploy/nginx/render.sh" >/dev/null
-    local conf=$out/nginx/conf
-    # render.sh has no knob for these: raise them for the streams run (2 connections per stream).
-    sed -i -E "s/^([[:space:]]*worker_connections)[[:space:]]+[0-9]+;/\1 $nginx_connections;/" "$conf/nginx.conf"
-    grep -q "worker_connections $nginx_connections;" "$conf/nginx.conf" ||
-        die "could not set worker_connections in $conf/nginx.conf (template changed?)"
-    if ! grep -q '^worker_rlimit_nofile' "$conf/nginx.conf"; then
-        sed -i -E "s/^(worker_processes[^;]*;)/\1\nworker_rlimit_nofile $nofile;/" "$conf/nginx.conf"
-    fi
-    grep -q '^worker_rlimit_nofile' "$conf/nginx.conf" || die "could not add worker_rlimit_nofile to $conf/nginx.conf"
+        READ_TIMEOUT=600s WORKER_CONNECTIONS=$nginx_connections RLIMIT_NOFILE=$nofile \
+        "$launch" nginx-config || die "nginx rejects the rendered config"
+}
+render_nginx() { # upstreams of the agentfcgi server [upstreams of the baseline server]
+    site_upstreams=$1
+    render_site ""
+    local conf=$out/nginx/conf extra=$out/nginx-extra.conf
+    : >"$extra"
     # A/B: the rendered agentfcgi HTTPS server, copied unchanged but for its port (BASELINE_PORT) and
     # its upstream (the baseline workers), so both binaries pay the same nginx path per request.
     if [[ -n ${2:-} ]]; then
@@ -242,9 +242,9 @@ render_nginx() { # upstreams of the agentfcgi server [upstreams of the baseline 
         {
             printf '\n# Added by bench/run.sh (AGENTFCGI_BASELINE_BIN): the server above on port %s, passing to the\n' "$BASELINE_PORT"
             printf '# baseline binary'"'"'s workers.\nupstream agentfcgi_baseline {\n    zone agentfcgi_baseline_upstream 64k;\n%s}\n\n%s\n' "$baseline_upstream" "$baseline_server"
-        } >>"$conf/agentfcgi.conf"
+        } >>"$extra"
     fi
-    # The comparison targets: appended to the http-level site file that nginx.conf includes.
+    # The comparison targets: servers of their own beside the project's, in the http-level site.
     local servers="" i
     for ((i = 1; i <= WORKERS; i++)); do
         servers+="    server unix:$run/fcgi-c-$i.sock max_fails=1 fail_timeout=5s;"$'\n'
@@ -260,9 +260,9 @@ render_nginx() { # upstreams of the agentfcgi server [upstreams of the baseline 
         -e "s|@TLS_CERT@|$out/certs/server.crt|" \
         -e "s|@TLS_KEY@|$out/certs/server.key|" \
         -e "s|@BURST@|1000000|" \
-        "$here/nginx-bench.conf.in" >>"$conf/agentfcgi.conf"
-    ! grep -n '@[A-Z_]*@' "$conf/agentfcgi.conf" || die "placeholder left in $conf/agentfcgi.conf"
-    nginx -t -q -p "$out/nginx" -c "$conf/nginx.conf" || die "nginx rejects the rendered config"
+        "$here/nginx-bench.conf.in" >>"$extra"
+    ! grep -n '@[A-Z_]*@' "$extra" || die "placeholder left in $extra"
+    render_site "$extra"
 }
 
 agent_upstreams="" baseline_upstreams=""
@@ -273,26 +273,25 @@ fi
 
 log "nginx (rendered by deploy/nginx/render.sh into $out/nginx) and the backends"
 render_nginx "${agent_upstreams% }" "${baseline_upstreams% }"
-nginx -p "$out/nginx" -c "$out/nginx/conf/nginx.conf"
-for _ in $(seq 50); do [[ -s $out/nginx/logs/nginx.pid ]] && break; sleep 0.1; done
-nginx_pid=$(cat "$out/nginx/logs/nginx.pid")
+"$launch" nginx "$out/nginx" >"$out/logs/nginx.log" 2>&1 &
+nginx_pid=$!
 
 if [[ -n ${OTLP_SINK_PORT:-} ]]; then
     python3 "$here/otlp_sink.py" "$OTLP_SINK_PORT" "$out/otlp-sink.json" >"$out/logs/otlp-sink.log" 2>&1 &
     pids+=($!)
 fi
 for ((i = 1; i <= WORKERS; i++)); do
-    "$bin" serve --listen "unix:$run/agentfcgi-$i.sock" --config "$here/agents.yaml" \
+    "$launch" worker --log "$out/logs/agentfcgi-$i.log" -- \
+        "$bin" serve --listen "unix:$run/agentfcgi-$i.sock" --config "$here/agents.yaml" \
         --socket-mode 0660 --socket-group www-data --log-level warning --worker-name "bench-$i" \
-        --database "$db" --auth off "${agent_args[@]}" \
-        >"$out/logs/agentfcgi-$i.log" 2>&1 &
+        --database "$db" --auth off "${agent_args[@]}" &
     pids+=($!)
     agent_pids+=($!)
     if [[ -n $baseline_bin ]]; then
-        "$baseline_bin" serve --listen "unix:$run/agentfcgi-baseline-$i.sock" --config "$here/agents.yaml" \
+        "$launch" worker --log "$out/logs/agentfcgi-baseline-$i.log" -- \
+            "$baseline_bin" serve --listen "unix:$run/agentfcgi-baseline-$i.sock" --config "$here/agents.yaml" \
             --socket-mode 0660 --socket-group www-data --log-level warning --worker-name "bench-baseline-$i" \
-            --database "$baseline_db" --auth off "${baseline_args[@]}" \
-            >"$out/logs/agentfcgi-baseline-$i.log" 2>&1 &
+            --database "$baseline_db" --auth off "${baseline_args[@]}" &
         pids+=($!)
         baseline_pids+=($!)
     fi
@@ -305,9 +304,10 @@ done
 pids+=($!)
 uvicorn_pid=$!
 for ((i = 1; i <= WORKERS; i++)); do
-    wait_for_socket "$run/agentfcgi-$i.sock" "${agent_pids[$((i - 1))]}"
+    "$launch" await-worker "$run/agentfcgi-$i.sock" "${agent_pids[$((i - 1))]}" 30 || die "see $out/logs/"
     wait_for_socket "$run/fcgi-c-$i.sock" "${c_pids[$((i - 1))]}"
-    [[ -z $baseline_bin ]] || wait_for_socket "$run/agentfcgi-baseline-$i.sock" "${baseline_pids[$((i - 1))]}"
+    [[ -z $baseline_bin ]] ||
+        "$launch" await-worker "$run/agentfcgi-baseline-$i.sock" "${baseline_pids[$((i - 1))]}" 30 || die "see $out/logs/"
 done
 wait_for_socket "$run/uvicorn.sock" "$uvicorn_pid"
 
@@ -442,13 +442,13 @@ done
 # Leaves the worker running (its pid in stream_pid and pids).
 streams_run() { # binary socket worker-name database worker-log json client-log
     local binary=$1 socket=$2 name=$3 database=$4 stream_log=$5 json=$6 client_log=$7
-    "$binary" serve --listen "unix:$socket" --config "$here/agents.yaml" \
+    "$launch" worker --log "$stream_log" -- \
+        "$binary" serve --listen "unix:$socket" --config "$here/agents.yaml" \
         --socket-mode 0660 --socket-group www-data --log-level info --worker-name "$name" \
-        --database "$database" --auth off \
-        >"$stream_log" 2>&1 &
+        --database "$database" --auth off &
     stream_pid=$!
     pids+=("$stream_pid")
-    wait_for_socket "$socket" "$stream_pid"
+    "$launch" await-worker "$socket" "$stream_pid" 30 || die "see $stream_log"
     # Same nginx master, reloaded with this one worker as the agentfcgi upstream.
     render_nginx "unix:$socket"
     kill -HUP "$nginx_pid"

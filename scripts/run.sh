@@ -125,10 +125,12 @@ mkdir -p "$STATE/run" "$STATE/sockets" "$STATE/nginx" "$STATE/certs" "$STATE/doc
 # ---- the workers' user ----
 # As root, the workers run as an unprivileged system user, the one deploy/systemd/agentfcgi@.service runs them as
 # (docs/deploy.md makes it the same way): a worker that is taken over by a request holds no more than that user
-# may. as_worker runs a command as that user: setpriv (util-linux) execs in place, so the pid run.sh records and
-# signals is the worker's own, and no capability, new privilege (setuid) or supplementary group comes along.
+# may. scripts/launch.sh starts them (and as_worker runs a command) as that user, without any capability, new
+# privilege (setuid) or supplementary group; it execs in place, so the pid run.sh records is the worker's own.
+launch=$REPO/scripts/launch.sh
 worker_user=agentfcgi
 as_worker=()
+worker_user_option=()
 if $root; then
     if ! id -u "$worker_user" >/dev/null 2>&1; then
         say "adding the system user $worker_user (no login, no home) for the workers"
@@ -140,9 +142,8 @@ if $root; then
     fi
     [[ $(id -u "$worker_user") -ne 0 ]] || die "the user $worker_user has uid 0; the workers must not run as root"
     worker_group=$(id -gn "$worker_user")
-    as_worker=(setpriv --reuid="$worker_user" --regid="$worker_group" --init-groups --no-new-privs
-        --inh-caps=-all --bounding-set=-all
-        env HOME="$(getent passwd "$worker_user" | cut -d: -f6)" USER="$worker_user" LOGNAME="$worker_user")
+    as_worker=("$launch" as "$worker_user" --)
+    worker_user_option=(--user "$worker_user")
 fi
 
 # ---- processes: started here, stopped by the traps below ----
@@ -269,11 +270,6 @@ if $root; then
     "${as_worker[@]}" test -r "$CONFIG" || die "the user $worker_user cannot read $CONFIG"
 fi
 
-listening() { # socket path: does a process listen on it?
-    command -v ss >/dev/null 2>&1 || return 1
-    ss -xlnH 2>/dev/null | awk '{print $5}' | grep -qxF -- "$1"
-}
-
 # ---- 4. workers ----
 # A first API key for the local demo (admin, tenant "demo"), kept in the state folder; a new one when the
 # database no longer has it.
@@ -310,36 +306,22 @@ $root && socket_mode=0666
 args=(--config "$CONFIG" --socket-mode "$socket_mode" --database "$database" --metrics-dir "$STATE/data/metrics")
 # shellcheck disable=SC2206 # split on spaces, as documented
 [[ -n ${WORKER_ARGS:-} ]] && args+=($WORKER_ARGS)
-# Starts worker $1 on socket $2; its pid in started_pid.
+# Starts worker $1 on socket $2 (scripts/launch.sh: a stale socket is removed, umask 077, the workers' user); its
+# pid in started_pid. setsid: Ctrl-C reaches this script, which stops the workers in order.
 start_worker() {
     local i=$1 sock=$2 log=$STATE/logs/worker-$1.log
-    started_pid=""
-    if [[ -S $sock ]]; then
-        if listening "$sock"; then
-            echo "run: another process listens on $sock; stop it first" >&2
-            return 1
-        fi
-        rm -f "$sock" # stale, from a killed run: nobody listens on it
-    fi
-    echo "=== $(date -Is) scripts/run.sh: $BIN serve --listen unix:$sock --worker-name $i ${args[*]}${as_worker:+ (as user $worker_user)}" >>"$log"
     say "worker $i: $BIN serve --listen unix:$sock --worker-name $i ${args[*]}  (log: $log)"
-    # umask 077, as the systemd unit's UMask=: the database files the worker makes are its user's alone.
-    (umask 077 && exec setsid "${as_worker[@]}" "$BIN" serve --listen "unix:$sock" --worker-name "$i" "${args[@]}") >>"$log" 2>&1 </dev/null &
+    setsid "$launch" worker "${worker_user_option[@]}" --log "$log" -- \
+        "$BIN" serve --listen "unix:$sock" --worker-name "$i" "${args[@]}" </dev/null &
     started_pid=$!
 }
 
 # Waits until worker $1 (pid $3) answers GET /ok on its socket $2, as nginx would reach it, for at most $4 seconds.
 await_worker() {
-    local i=$1 sock=$2 pid=$3 deadline=$((SECONDS + $4)) why
-    until [[ -S $sock ]] && python3 "$REPO/scripts/worker-ok.py" "$sock" 2 2>/dev/null; do
-        if ! alive "$pid" || ((SECONDS >= deadline)); then
-            alive "$pid" && why="did not answer GET /ok on $sock within $4 s" || why="exited"
-            echo "run: worker $i (pid $pid) $why; last lines of $STATE/logs/worker-$i.log:" >&2
-            tail -n 20 "$STATE/logs/worker-$i.log" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
+    "$launch" await-worker "$2" "$3" "$4" && return
+    echo "run: worker $1: last lines of $STATE/logs/worker-$1.log:" >&2
+    tail -n 20 "$STATE/logs/worker-$1.log" >&2
+    return 1
 }
 
 for i in $(seq 1 "$WORKERS"); do
@@ -377,33 +359,26 @@ render_nginx() {
     for n in $(seq 1 "$WORKERS"); do
         [[ $n == "$resting" ]] || upstreams+="${upstreams:+ }unix:${WORKER_SOCKS[$((n - 1))]}"
     done
+    # scripts/launch.sh renders it (deploy/nginx/render.sh) and has nginx check it.
     PREFIX=$STATE/nginx UPSTREAMS=$upstreams TLS_CERT=$STATE/certs/server.crt \
         TLS_KEY=$STATE/certs/server.key DOCS_ROOT=$STATE/docs NGINX_USER=$nginx_user \
         HTTPS_PORT=$HTTPS_PORT HTTP_PORT=$HTTP_PORT LISTEN_ADDR=127.0.0.1 \
         ACCESS_LOG=$STATE/nginx/logs/access.log \
-        "$REPO/deploy/nginx/render.sh"
+        "$launch" nginx-config
 }
-render_nginx
-
-ngx=(-p "$STATE/nginx" -c "$STATE/nginx/conf/nginx.conf")
-say "nginx -t ${ngx[*]}"
-nginx -t -q "${ngx[@]}" || die "nginx rejected $STATE/nginx/conf/nginx.conf"
-say "nginx ${ngx[*]} -g 'daemon off;'  (logs: $STATE/nginx/logs/)"
-echo "=== $(date -Is) scripts/run.sh: nginx ${ngx[*]}" >>"$STATE/logs/nginx.log"
-setsid nginx "${ngx[@]}" -g 'daemon off;' >>"$STATE/logs/nginx.log" 2>&1 </dev/null &
+render_nginx || die "nginx's configuration for $STATE/nginx could not be rendered (above)"
+say "nginx: $STATE/nginx/conf/nginx.conf  (logs: $STATE/nginx/logs/)"
+echo "=== $(date -Is) scripts/run.sh: scripts/launch.sh nginx $STATE/nginx" >>"$STATE/logs/nginx.log"
+setsid "$launch" nginx "$STATE/nginx" >>"$STATE/logs/nginx.log" 2>&1 </dev/null &
 NGINX_PID=$!
 
 # ---- 6. ready? ----
 base=https://127.0.0.1:$HTTPS_PORT
-deadline=$((SECONDS + 10))
-until curl -fsS --cacert "$STATE/certs/ca.crt" --max-time 2 -o /dev/null "$base/ok" 2>/dev/null; do
-    if ! alive "$NGINX_PID" || ((SECONDS >= deadline)); then
-        echo "run: no answer from $base/ok within 10 s; last lines of the nginx logs:" >&2
-        tail -n 10 "$STATE/logs/nginx.log" "$STATE/nginx/logs/error.log" >&2 2>/dev/null || true
-        exit 1
-    fi
-    sleep 0.2
-done
+if ! "$launch" await-url "$base/ok" "$STATE/certs/ca.crt" "$NGINX_PID" 10; then
+    echo "run: last lines of the nginx logs:" >&2
+    tail -n 10 "$STATE/logs/nginx.log" "$STATE/nginx/logs/error.log" >&2 2>/dev/null || true
+    exit 1
+fi
 
 ca=$STATE/certs/ca.crt
 [[ $ca == "$PWD"/* ]] && ca=${ca#"$PWD"/}
@@ -456,9 +431,8 @@ nginx_workers() { ps -o pid=,args= --ppid "$NGINX_PID" 2>/dev/null | awk '/worke
 # gets nothing more, and may stop without a request reaching its socket as it closes.
 reload_nginx() {
     local old pid deadline
-    render_nginx >/dev/null || return 1
-    if ! nginx -t -q "${ngx[@]}"; then
-        echo "run: nginx rejected $STATE/nginx/conf/nginx.conf; it keeps its old configuration" >&2
+    if ! render_nginx; then
+        echo "run: nginx keeps its old configuration" >&2
         return 1
     fi
     old=$(nginx_workers)

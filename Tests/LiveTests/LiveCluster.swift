@@ -106,12 +106,11 @@ final class LiveCluster: @unchecked Sendable {
         environment["KEY_STREAMS"] = "0"
         if getuid() == 0 { environment["NGINX_USER"] = "www-data" }
         environment.merge(nginxEnvironment) { _, new in new }
-        try Self.runToEnd("/bin/bash", [Self.repository.appendingPathComponent("deploy/nginx/render.sh").path], environment: environment)
+        try Self.runToEnd(Self.launcher, ["nginx-config"], environment: environment)
 
-        let prefix = directory.appendingPathComponent("nginx").path
         let nginx = Process()
-        nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
-        nginx.arguments = ["-p", prefix, "-c", prefix + "/conf/nginx.conf", "-e", prefix + "/logs/error.log", "-g", "daemon off;"]
+        nginx.executableURL = URL(fileURLWithPath: Self.launcher)
+        nginx.arguments = ["nginx", directory.appendingPathComponent("nginx").path]
         nginx.standardOutput = FileHandle.nullDevice
         nginx.standardError = try FileHandle(forWritingTo: touch(directory.appendingPathComponent("logs/nginx.out")))
         try nginx.run()
@@ -191,37 +190,37 @@ final class LiveCluster: @unchecked Sendable {
         return FileHandle(fileDescriptor: fd, closeOnDealloc: false)
     }
 
+    /// scripts/launch.sh: how the service, the benchmark and these tests start workers and nginx.
+    static let launcher = repository.appendingPathComponent("scripts/launch.sh").path
+
     func startWorker(_ index: Int) throws {
         var arguments = ["serve", "--config", directory.appendingPathComponent("agents.yaml").path, "--worker-name", "w\(index)",
                          "--database", databasePath]
+        // The launcher and everything it runs exec in place: the pid is the worker's.
+        var launcher = [Self.launcher]
         let process = Process()
         switch launches[index] ?? .listen {
         case .listen where hostNamespaces != nil:
-            // `ip netns exec` enters the namespace and execs the worker: the pid is the worker's.
+            // `ip netns exec` enters the namespace and execs the launcher.
             var url = URLComponents(string: databasePath)!
             url.host = hostAddress(index).gateway
             arguments = arguments.map { $0 == databasePath ? url.string! : $0 }
             arguments += ["--listen", "\(hostAddress(index).worker):9000", "--database-connections", "8"]
-            arguments = ["netns", "exec", hostNamespaces![index - 1], Self.binary] + arguments
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            launcher = ["/usr/sbin/ip", "netns", "exec", hostNamespaces![index - 1], Self.launcher]
         case .listen where tcpPorts != nil:
             arguments += ["--listen", "127.0.0.1:\(tcpPorts![index - 1])", "--database-connections", "8"]
-            process.executableURL = URL(fileURLWithPath: Self.binary)
         case .listen:
             arguments += ["--listen", "unix:" + socketPath(index), "--socket-mode", getuid() == 0 ? "0660" : "0666"]
             if getuid() == 0 { arguments += ["--socket-group", "www-data"] }
-            process.executableURL = URL(fileURLWithPath: Self.binary)
         case .systemdActivation:
-            // What systemd does: the socket as fd 3, LISTEN_FDS=1 and LISTEN_PID naming the worker's own pid
-            // (bash's exec keeps the pid).
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            arguments = ["-c", #"exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#, Self.binary] + arguments
+            // What systemd does: the socket as fd 3, LISTEN_FDS=1 and LISTEN_PID naming the worker's own pid.
+            launcher = ["/bin/bash", "-c", #"exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#, Self.launcher]
             process.standardInput = try inheritedSocket(index)
         case .standardInput:
-            process.executableURL = URL(fileURLWithPath: Self.binary)
             process.standardInput = try inheritedSocket(index)
         }
-        process.arguments = arguments + workerArguments
+        process.executableURL = URL(fileURLWithPath: launcher[0])
+        process.arguments = Array(launcher.dropFirst()) + ["worker", "--", Self.binary] + arguments + workerArguments
         if !workerEnvironment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(workerEnvironment) { _, new in new }
         }

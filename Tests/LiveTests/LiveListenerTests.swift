@@ -43,6 +43,13 @@ import Testing
             ])
             #expect(status != 0)
             #expect(text.contains("already listening"), "\(text)")
+            // The launcher (scripts/run.sh's restarts, the benchmark) refuses before it starts a worker there.
+            let launched = try LiveCluster.run(LiveCluster.launcher, [
+                "worker", "--", LiveCluster.binary, "serve", "--listen", "unix:" + cluster.socketPath(1),
+                "--config", cluster.directory.appendingPathComponent("agents.yaml").path,
+            ])
+            #expect(launched.status != 0)
+            #expect(launched.output.contains("another process listens on \(cluster.socketPath(1))"), "\(launched.output)")
             // Worker 1 still owns its socket and answers.
             cluster.signal(worker: 2, SIGKILL)
             _ = try await cluster.waitForExit(worker: 2)

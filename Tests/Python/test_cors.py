@@ -214,12 +214,11 @@ def test_nginx_error_pages_with_cors_on_and_off(tmp_path, tls, cors_on):
                    "RATE": "10000r/s", "KEY_RATE": "1r/m", "BURST": "1", "METRICS_ALLOW": "",
                    "CORS_ORIGINS": ALLOWED if cors_on else ""}
     environment.pop("NGINX_USER", None)
-    subprocess.run(["bash", str(REPO / "deploy/nginx/render.sh")], env=environment, check=True, capture_output=True)
-    conf = prefix / "conf/nginx.conf"
-    subprocess.run(["nginx", "-t", "-q", "-p", str(prefix), "-c", str(conf)], check=True)
+    # Rendered, checked and started the way scripts/run.sh does it.
+    subprocess.run([str(REPO / "scripts/launch.sh"), "nginx-config"], env=environment, check=True, capture_output=True)
     check_every_location_repeats_the_cors_headers((prefix / "conf/agentfcgi.conf").read_text())
-    nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs/error.log"),
-                              "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = subprocess.Popen([str(REPO / "scripts/launch.sh"), "nginx", str(prefix)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=tls, timeout=10) as client:
             for _ in range(100):

@@ -53,12 +53,10 @@ def private_nginx(tmp_path: pathlib.Path, **knobs):
     environment.pop("NGINX_USER", None)
     if os.geteuid() == 0:
         environment["NGINX_USER"] = "www-data"
-    subprocess.run(["bash", str(REPO / "deploy/nginx/render.sh")], env=environment, check=True, capture_output=True)
-    conf = prefix / "conf/nginx.conf"
-    subprocess.run(["nginx", "-t", "-q", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs/error.log")],
-                   check=True)
-    nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs/error.log"),
-                              "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Rendered, checked and started the way scripts/run.sh does it.
+    subprocess.run([str(REPO / "scripts/launch.sh"), "nginx-config"], env=environment, check=True, capture_output=True)
+    nginx = subprocess.Popen([str(REPO / "scripts/launch.sh"), "nginx", str(prefix)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
             try:

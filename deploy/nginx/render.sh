@@ -41,6 +41,9 @@
 #                 preflights itself and adds Access-Control-* headers for them only; never "*".
 #                 Empty: no CORS headers at all  (empty)
 #   CORS_MAX_AGE  seconds a browser may cache a preflight's answer (7200, Chromium's cap)
+#   WORKER_CONNECTIONS  connections per nginx worker process; a proxied request or open stream takes
+#                 two (4096)
+#   RLIMIT_NOFILE open files per nginx worker process (8192)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -77,6 +80,8 @@ HSTS_MAX_AGE=${HSTS_MAX_AGE:-31536000}
 METRICS_ALLOW=${METRICS_ALLOW-127.0.0.1 ::1}
 CORS_ORIGINS=${CORS_ORIGINS:-}
 CORS_MAX_AGE=${CORS_MAX_AGE:-7200}
+WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-4096}
+RLIMIT_NOFILE=${RLIMIT_NOFILE:-8192}
 
 # ---- validation: values go into nginx syntax, so refuse anything that could break it ----
 safe_word() { # name value: no whitespace, quotes, ; { } # $ or backslash
@@ -109,6 +114,8 @@ matches BODY_TIMEOUT "$BODY_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 3
 matches SEND_TIMEOUT "$SEND_TIMEOUT" '^[0-9]+(ms|s|m|h)?$' 'an nginx time like 60s'
 matches HSTS_MAX_AGE "$HSTS_MAX_AGE" '^[0-9]+$' 'seconds'
 matches CORS_MAX_AGE "$CORS_MAX_AGE" '^[0-9]+$' 'seconds'
+matches WORKER_CONNECTIONS "$WORKER_CONNECTIONS" '^[1-9][0-9]*$' 'a whole number'
+matches RLIMIT_NOFILE "$RLIMIT_NOFILE" '^[1-9][0-9]*$' 'a whole number'
 if [[ -n $NGINX_USER ]]; then
     matches NGINX_USER "$NGINX_USER" '^[a-z_][a-z0-9_-]*$' 'a user name'
 fi
@@ -209,6 +216,8 @@ add UPSTREAM_SERVERS "$upstream_servers"
 add CORS_ORIGIN_LINES "$cors_origin_lines"
 add CORS_MAX_AGE "$CORS_MAX_AGE"
 add CORS_VARY "$cors_vary"
+add WORKER_CONNECTIONS "$WORKER_CONNECTIONS"
+add RLIMIT_NOFILE "$RLIMIT_NOFILE"
 
 mkdir -p "$PREFIX/conf" "$PREFIX/logs" "$PREFIX/tmp"
 # The logs under the prefix, made before nginx opens them: nginx would create them 0644 (world-readable),
