@@ -61,8 +61,9 @@ struct RawAgent: Decodable {
     var limits: RawLimits?
     var metadata: [String: JSONValue]?
     var memory: RawMemory?
+    var approvals: [String: RawApproval]?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case id, name, description, instructions, model, tools, limits, metadata, memory }
+    enum CodingKeys: String, CodingKey, CaseIterable { case id, name, description, instructions, model, tools, limits, metadata, memory, approvals }
 
     init(from decoder: any Decoder) throws {
         try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
@@ -76,6 +77,36 @@ struct RawAgent: Decodable {
         limits = try container.decodeIfPresent(RawLimits.self, forKey: .limits)
         metadata = try container.decodeIfPresent([String: JSONValue].self, forKey: .metadata)
         memory = try container.decodeIfPresent(RawMemory.self, forKey: .memory)
+        approvals = try container.decodeIfPresent([String: RawApproval].self, forKey: .approvals)
+    }
+}
+
+/// `approvals: {tool: always | never | {timeout_seconds, decisions}}`.
+struct RawApproval: Decodable {
+    var always: Bool
+    var timeoutSeconds: Double?
+    var decisions: [String]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case approval, timeoutSeconds = "timeout_seconds", decisions }
+
+    init(from decoder: any Decoder) throws {
+        if let word = try? decoder.singleValueContainer().decode(String.self) {
+            guard word == "always" || word == "never" else {
+                throw DecodingError.dataCorruptedError(in: try decoder.singleValueContainer(),
+                                                       debugDescription: "must be always, never or {approval, timeout_seconds, decisions}, not '\(word.prefix(40))'")
+            }
+            always = word == "always"
+            return
+        }
+        try decoder.container(keyedBy: AnyKey.self).rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let approval = try container.decodeIfPresent(String.self, forKey: .approval) ?? "always"
+        guard approval == "always" || approval == "never" else {
+            throw DecodingError.dataCorruptedError(forKey: .approval, in: container, debugDescription: "must be always or never")
+        }
+        always = approval == "always"
+        timeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .timeoutSeconds)
+        decisions = try container.decodeIfPresent([String].self, forKey: .decisions)
     }
 }
 

@@ -170,12 +170,49 @@ public enum AgentConfigLoader {
                 memory: try memorySettings(agent.memory, field: "\(named).memory", file: file)
             )
             definition.toolSources = sources
+            definition.approvals = try approvals(agent.approvals ?? [:], tools: tools, sources: !sources.isEmpty,
+                                                 field: "\(named).approvals", file: file)
             agents.append(definition)
         }
         if agents.isEmpty {
             throw ConfigError(file: file, field: "agents", message: "at least one agent is required")
         }
         return AgentCatalog(agents: agents, webhooks: try webhookSettings(raw.webhooks, file: file))
+    }
+
+    /// The tools named must be the agent's; a tool source's tools are known only when a run starts, so with sources a
+    /// name is taken as it is.
+    fileprivate static func approvals(_ raw: [String: RawApproval], tools: [ConfiguredTool], sources: Bool, field: String,
+                                      file: String) throws -> [String: ApprovalPolicy] {
+        var policies: [String: ApprovalPolicy] = [:]
+        for (name, approval) in raw.sorted(by: { $0.key < $1.key }) {
+            guard sources || tools.contains(where: { $0.spec.name == name }) else {
+                throw ConfigError(file: file, field: "\(field).\(name)", message: "is not one of this agent's tools: \(tools.map(\.spec.name).joined(separator: ", "))")
+            }
+            guard approval.always else { continue }
+            var policy = ApprovalPolicy()
+            if let seconds = approval.timeoutSeconds {
+                guard seconds >= 1, seconds <= 30 * 86_400 else {
+                    throw ConfigError(file: file, field: "\(field).\(name).timeout_seconds", message: "must be between 1 and 2592000 (30 days)")
+                }
+                policy.timeout = .milliseconds(Int64(seconds * 1000))
+            }
+            if let decisions = approval.decisions {
+                var kinds: [ApprovalPolicy.Decision] = []
+                for word in decisions {
+                    guard let kind = ApprovalPolicy.Decision(rawValue: word) else {
+                        throw ConfigError(file: file, field: "\(field).\(name).decisions", message: "'\(word.prefix(40))' is not approve, edit or reject")
+                    }
+                    if !kinds.contains(kind) { kinds.append(kind) }
+                }
+                guard kinds.contains(.approve) || kinds.contains(.edit) else {
+                    throw ConfigError(file: file, field: "\(field).\(name).decisions", message: "must allow approve or edit: with reject alone the tool could never run")
+                }
+                policy.decisions = kinds
+            }
+            policies[name] = policy
+        }
+        return policies
     }
 
     fileprivate static func webhookSettings(_ raw: RawWebhooks?, file: String) throws -> WebhookSettings {

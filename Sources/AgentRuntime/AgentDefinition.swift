@@ -14,6 +14,8 @@ public struct AgentDefinition: Sendable {
     public var metadata: [String: JSONValue]
     /// Long-term memory: the `remember` and `recall` tools (added to `tools`), bound to the store for each run.
     public var memory: MemorySettings?
+    /// Tools (by the name the model calls them) whose calls wait for a person's decision.
+    public var approvals: [String: ApprovalPolicy] = [:]
 
     public init(
         id: String, name: String? = nil, description: String = "", instructions: String = "",
@@ -119,7 +121,7 @@ public struct AgentCatalog: Sendable {
 /// Where run events are posted and how: the `webhooks` section of the configuration.
 public struct WebhookSettings: Sendable, Equatable {
     /// Runs end as `run.*`; runs made through the OpenAI Responses API as OpenAI names them, `response.*`.
-    public static let eventTypes = ["run.completed", "run.failed", "run.cancelled",
+    public static let eventTypes = ["run.completed", "run.failed", "run.cancelled", "run.interrupted",
                                     "response.completed", "response.failed", "response.cancelled", "response.incomplete"]
 
     public struct Endpoint: Sendable, Equatable {

@@ -24,12 +24,15 @@ public struct RunResult: Sendable, Equatable {
     public var turns: Int
     /// Calls of the caller's own tools that the last answer asked for: the run stops there, and the caller runs them.
     public var pendingToolCalls: [ToolCall]
+    /// The last turn's calls, none of them run, when one of them waits for a person's approval (`approvals:`).
+    public var awaitingApproval: [ToolCall]
 
-    public init(messages: [ChatMessage], usage: Usage, turns: Int, pendingToolCalls: [ToolCall] = []) {
+    public init(messages: [ChatMessage], usage: Usage, turns: Int, pendingToolCalls: [ToolCall] = [], awaitingApproval: [ToolCall] = []) {
         self.messages = messages
         self.usage = usage
         self.turns = turns
         self.pendingToolCalls = pendingToolCalls
+        self.awaitingApproval = awaitingApproval
     }
 }
 
@@ -81,6 +84,7 @@ public struct AgentRunner: Sendable {
         input: [ChatMessage],
         clientTools: [ToolSpec] = [],
         memory: (any MemoryBackend)? = nil,
+        resume: ToolDecisions? = nil,
         emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
         // The shared watchdog cancels this very task at the deadline: no extra task per run, which matters when
@@ -93,7 +97,7 @@ public struct AgentRunner: Sendable {
             deadline.disarm()
         }
         do {
-            return try await loop(agent: agent, input: input, clientTools: clientTools, memory: memory, emit: emit)
+            return try await loop(agent: agent, input: input, clientTools: clientTools, memory: memory, resume: resume, emit: emit)
         } catch is CancellationError where deadline.expired {
             throw RunFailure.timedOut(agent.limits.timeout)
         }
@@ -101,7 +105,7 @@ public struct AgentRunner: Sendable {
 
     private func loop(
         agent: AgentDefinition, input: [ChatMessage], clientTools: [ToolSpec], memory: (any MemoryBackend)?,
-        emit: @escaping @Sendable (RunEvent) async throws -> Void
+        resume: ToolDecisions?, emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
         let model = modelFactory(agent)
         var context: [ChatMessage] = []
@@ -115,12 +119,18 @@ public struct AgentRunner: Sendable {
         let callers = clientTools.filter { !ownNames.contains($0.name) }
         let callerNames = Set(callers.map(\.name))
         let specs = agent.tools.map(\.spec) + callers
+        if let resume, let paused = input.last(where: { $0.role == .assistant && !$0.toolCalls.isEmpty }) {
+            added += try await runDecided(paused.toolCalls, resume, agent: agent, memory: memory, emit: emit)
+        }
         for turn in 1...agent.limits.maxTurns {
             let reply = try await modelTurn(model, agent: agent, messages: context + added, tools: specs, turn: turn, emit: emit)
             total = total + (reply.usage ?? Usage())
             added.append(reply)
             if reply.toolCalls.isEmpty {
                 return RunResult(messages: input + added, usage: total, turns: turn)
+            }
+            if reply.toolCalls.contains(where: { agent.approvals[$0.name] != nil }) {
+                return RunResult(messages: input + added, usage: total, turns: turn, awaitingApproval: reply.toolCalls)
             }
             let pending = reply.toolCalls.filter { callerNames.contains($0.name) }
             let own = reply.toolCalls.filter { !callerNames.contains($0.name) }
@@ -198,6 +208,39 @@ public struct AgentRunner: Sendable {
             finishReason: response.finishReason, modelName: modelName, toolCalls: response.toolCalls)
         try await emit(.messageCompleted(reply))
         return reply
+    }
+
+    /// A paused turn's calls as a person decided them: rejected ones answered with the rejection, edited ones run
+    /// with their new arguments, the rest run as the model asked; results in the model's order.
+    private func runDecided(
+        _ calls: [ToolCall], _ resume: ToolDecisions, agent: AgentDefinition, memory: (any MemoryBackend)?,
+        emit: @escaping @Sendable (RunEvent) async throws -> Void
+    ) async throws -> [ChatMessage] {
+        var toRun: [ToolCall] = []
+        for call in calls {
+            switch resume.decisions[call.id] {
+            case .edit(let arguments)?: toRun.append(ToolCall(id: call.id, name: call.name, arguments: arguments))
+            case .reject?: break
+            case .approve?, nil: toRun.append(call)
+            }
+        }
+        var results: [String: ChatMessage] = [:]
+        for message in try await runTools(toRun, agent: agent, memory: memory, emit: emit) {
+            if let id = message.toolCallID { results[id] = message }
+        }
+        var messages: [ChatMessage] = []
+        for call in calls {
+            if let result = results[call.id] {
+                messages.append(result)
+            } else if case .reject(let reason)? = resume.decisions[call.id] {
+                let text = ToolDecision.rejection(reason)
+                try await emit(.toolFailed(call, error: text))
+                let message = ChatMessage(id: makeID(), role: .tool, content: text, name: call.name, toolCallID: call.id)
+                try await emit(.messageCompleted(message))
+                messages.append(message)
+            }
+        }
+        return messages
     }
 
     /// Runs the calls of one turn at once; results come back in the order the model asked for them.

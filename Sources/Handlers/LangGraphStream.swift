@@ -105,7 +105,13 @@ final class LangGraphRenderer: Sendable {
             send("error", StreamError(error: code, message: message))
         case .end:
             frames.append(("end", Array("null".utf8)))
-        case .stepStarted, .stepFinished, .messageStarted, .interrupt:
+        case .interrupt(let value):
+            // After the state it paused in, as LangGraph streams an interrupt in these modes.
+            if let interrupt = LangGraphInterrupts.interrupt(logged: value) {
+                if modes.contains(.values) { send("values", ["__interrupt__": [interrupt]]) }
+                if modes.contains(.updates) { send("updates", ["__interrupt__": [interrupt]]) }
+            }
+        case .stepStarted, .stepFinished, .messageStarted:
             break
         }
         return frames

@@ -32,6 +32,7 @@ struct RunEndpoints {
             throw APIError.invalid(field: "webhook", "is for stored runs: POST /runs or POST /threads/{thread_id}/runs")
         }
         if plan.checkpointID != nil { throw ThreadRunEndpoints.checkpointWithoutThread }
+        if plan.resume != nil { throw ThreadRunEndpoints.resumeWithoutThread }
         return plan
     }
 

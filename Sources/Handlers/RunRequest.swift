@@ -111,6 +111,8 @@ struct RunPlan {
     var checkpointID: String?
     /// A stored assistant's settings, which the job carries.
     var binding: AssistantBinding?
+    /// `command.resume`: the answers to the approval the thread waits for (and its id, when the client named it).
+    var resume: (id: String?, answers: [ApprovalAnswer])?
 
     /// The id the client named the agent by (an assistant's own id for a stored assistant).
     var assistantID: String { binding?.id ?? agent.id }
@@ -196,15 +198,17 @@ struct RunPlan {
         let agent = resolved.agent
         self.binding = resolved.binding
         if let command = body.command, command != .null {
-            throw APIError.invalid(field: "command", "is not supported: this server's runs do not pause for input, so there is nothing to "
-                                   + "resume, and its agents have no graph nodes to go to or update; send input.messages")
+            resume = try Self.resume(command)
+            if body.input != nil || body.messages != nil {
+                throw APIError.invalid(field: "command", "send command.resume or input, not both")
+            }
         }
         if body.input != nil, body.messages != nil {
             throw APIError.invalid(field: "messages", "send input.messages or messages, not both")
         }
         let (messages, field) = if let input = body.input { (input.messages, "input.messages") }
             else { (body.messages ?? [], "messages") }
-        guard !messages.isEmpty else {
+        guard !messages.isEmpty || resume != nil else {
             throw APIError.invalid(field: body.input == nil && body.messages == nil ? "input" : field,
                                    body.input == nil && body.messages == nil ? "is required: {\"messages\": [...]}" : "must not be empty")
         }
@@ -233,6 +237,59 @@ struct RunPlan {
             throw APIError.invalid(field: "checkpoint_id", "differs from checkpoint.checkpoint_id; send one of them")
         }
         self.checkpointID = body.checkpoint_id ?? body.checkpoint?.checkpointID
+    }
+}
+
+extension RunPlan {
+    /// LangGraph's `Command`: `resume` only, as LangChain's human-in-the-loop middleware answers its interrupts:
+    /// `{"decisions": [...]}`, or `{"<interrupt id>": {"decisions": [...]}}`. This server's agents have no graph nodes
+    /// to go to (`goto`) or state to update that way (`update`).
+    static func resume(_ command: JSONValue) throws -> (id: String?, answers: [ApprovalAnswer]) {
+        guard case .object(let fields) = command else { throw APIError.invalid(field: "command", "must be an object: {\"resume\": ...}") }
+        if let other = fields.keys.sorted().first(where: { $0 != "resume" }) {
+            throw APIError.invalid(field: "command.\(other.prefix(40))", "is not supported: this server's agents have no graph nodes to go to or "
+                                   + "state to update through a command; send command.resume to answer an approval, or input.messages")
+        }
+        guard case .object(let resume)? = fields["resume"] else {
+            throw APIError.invalid(field: "command.resume", "must be {\"decisions\": [...]} or {\"<interrupt id>\": {\"decisions\": [...]}}")
+        }
+        var id: String?
+        var field = "command.resume"
+        var answer = resume
+        if resume["decisions"] == nil {
+            guard resume.count == 1, let (key, value) = resume.first, case .object(let inner) = value else {
+                throw APIError.invalid(field: "command.resume", "must be {\"decisions\": [...]} or {\"<interrupt id>\": {\"decisions\": [...]}}")
+            }
+            (id, field, answer) = (key, "command.resume.\(key.prefix(60))", inner)
+        }
+        guard case .array(let list)? = answer["decisions"], !list.isEmpty, list.count <= 100 else {
+            throw APIError.invalid(field: "\(field).decisions", "must be a list of 1 to 100 decisions: {\"type\": \"approve\" | \"edit\" | \"reject\"}")
+        }
+        let answers = try list.enumerated().map { index, item -> ApprovalAnswer in
+            let at = "\(field).decisions[\(index)]"
+            guard case .object(let decision) = item, case .string(let type)? = decision["type"] else {
+                throw APIError.invalid(field: at, "must be {\"type\": \"approve\" | \"edit\" | \"reject\", ...}")
+            }
+            switch type {
+            case "approve":
+                return .approve
+            case "reject":
+                if let message = decision["message"], message != .null {
+                    guard case .string(let text) = message else { throw APIError.invalid(field: "\(at).message", "must be a string") }
+                    return .reject(message: text)
+                }
+                return .reject(message: "")
+            case "edit":
+                guard case .object(let action)? = decision["edited_action"], case .string(let name)? = action["name"],
+                      let args = action["args"] else {
+                    throw APIError.invalid(field: "\(at).edited_action", "must be {\"name\": tool, \"args\": {...}}")
+                }
+                return .edit(name: name, arguments: args)
+            default:
+                throw APIError.invalid(field: "\(at).type", "unknown value '\(type.prefix(40))'; expected one of: approve, edit, reject")
+            }
+        }
+        return (id, answers)
     }
 }
 

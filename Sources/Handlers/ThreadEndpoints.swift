@@ -172,7 +172,9 @@ struct ThreadEndpoints {
             checkpoints = [found]
         }
         let messages = try await store.messages(thread: id, limit: checkpoints.first?.messageCount ?? 0)
-        return .json(encodeJSON(ThreadWire.State(threadID: id, checkpoint: checkpoints.first, messages: messages, extra: thread.values)))
+        var state = ThreadWire.State(threadID: id, checkpoint: checkpoints.first, messages: messages, extra: thread.values)
+        if checkpointID == nil { state.waiting(thread) }
+        return .json(encodeJSON(state))
     }
 
     func history(_ id: String, limit: Int?, before: String?) async throws -> Response {
@@ -181,7 +183,9 @@ struct ThreadEndpoints {
         guard (1...1000).contains(limit) else { throw APIError.invalid(field: "limit", "must be between 1 and 1000") }
         let checkpoints = try await store.checkpoints(thread: id, limit: limit, before: before)
         let messages = try await store.messages(thread: id, limit: checkpoints.first?.messageCount ?? 0)
-        return .json(encodeJSON(checkpoints.map { ThreadWire.State(threadID: id, checkpoint: $0, messages: messages, extra: thread.values) }))
+        var states = checkpoints.map { ThreadWire.State(threadID: id, checkpoint: $0, messages: messages, extra: thread.values) }
+        if before == nil, !states.isEmpty { states[0].waiting(thread) }
+        return .json(encodeJSON(states))
     }
 
     func threadResponse(_ thread: ThreadRecord) async throws -> Response {

@@ -68,6 +68,7 @@ struct ThreadRunEndpoints {
                           thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
                           disconnect: .continue)
         order.job.keepHistory = try await keptHistory(plan, threadID: threadID)
+        try await answerApproval(plan, &order, threadID: threadID)
         let (record, local) = try await engine.start(order)
         return (record, order.job, local)
     }
@@ -115,10 +116,33 @@ struct ThreadRunEndpoints {
         order.job.onDisconnect = .continue
         if let given {
             order.job.keepHistory = try await keptHistory(plan, threadID: given)
+            try await answerApproval(plan, &order, threadID: given)
         } else if plan.checkpointID != nil {
             throw Self.checkpointWithoutThread
+        } else if plan.resume != nil {
+            throw Self.resumeWithoutThread
         }
         return try await engine.enqueue(order)
+    }
+
+    static let resumeWithoutThread = APIError.invalid(field: "command", "answers an approval a thread waits for: send it to POST /threads/{thread_id}/runs")
+
+    /// A thread waiting for approval takes only a run that answers it (`command.resume`), or, once the approval has
+    /// expired, new input (the waiting calls then count as rejected). The store makes the run only while that approval
+    /// is still the one pending.
+    func answerApproval(_ plan: RunPlan, _ order: inout RunOrder, threadID: String) async throws {
+        guard let thread = try await engine.reader.thread(threadID) else {
+            if plan.resume != nil { throw APIError.threadNotFound(threadID) }
+            return
+        }
+        if let resume = plan.resume {
+            let (approval, decisions) = try engine.decisions(for: thread, answering: resume.id, answers: resume.answers)
+            order.job.answer(decisions)
+            order.answersApproval = approval
+        } else if let (approval, rejections) = try engine.expiredAnswers(for: thread) {
+            order.job.input = rejections.map(StoredMessage.init) + order.job.input
+            order.answersApproval = approval
+        }
     }
 
     static let checkpointWithoutThread = APIError.invalid(field: "checkpoint_id", "needs a thread to go back on: POST /threads/{thread_id}/runs")
@@ -231,11 +255,12 @@ struct ThreadRunEndpoints {
     /// The thread's values, as LangGraph answers a wait or a join; a run that failed adds `__error__`.
     func finalState(threadID: String, error: APIError?) async throws -> Response {
         let messages = try await store.messages(thread: threadID, limit: nil)
-        let extra = try await store.thread(threadID)?.values ?? "{}"
-        guard case .object(var values) = ThreadWire.values(messages, extra: extra) else { return .json(Array("{}".utf8)) }
+        let thread = try await store.thread(threadID)
+        guard case .object(var values) = ThreadWire.values(messages, extra: thread?.values ?? "{}") else { return .json(Array("{}".utf8)) }
         if let error, error.code != "run_interrupted" {
             values["__error__"] = .object(["error": .string(error.code), "message": .string(error.detail)])
         }
+        if let thread, let (_, interrupt) = LangGraphInterrupts.pending(thread) { values["__interrupt__"] = .array([interrupt]) }
         return .json(encodeJSON(JSONValue.object(values)))
     }
 

@@ -92,6 +92,7 @@ extension ThreadStreamEndpoints {
         let runs = ThreadRunEndpoints(dependencies: dependencies, engine: engine)
         var order = runs.order(plan, runRequest, context, thread: .createIfMissing(threadID, tenant: context.tenant), disconnect: .continue)
         order.job.onDisconnect = .continue
+        try await runs.answerApproval(plan, &order, threadID: threadID)
         return try await engine.enqueue(order)
     }
 }

@@ -93,7 +93,10 @@ final class ThreadStreamRenderer: Sendable {
             // The thread's state as GET /threads/{id}/state answers it (which has no usage).
             add("values", StateValues(stored: messages, extra: state.withLock { $0.values }))
         case .interrupt(let value):
-            add("input.requested", InputRequested(interrupt_id: "", payload: value, value: value))
+            let interrupt = LangGraphInterrupts.interrupt(logged: value)
+            let id = ApprovalRequest.decode(value)?.id ?? ""
+            let payload = interrupt.flatMap { $0.objectValue?["value"] } ?? value
+            add("input.requested", InputRequested(interrupt_id: id, payload: payload, value: payload))
             add("lifecycle", Lifecycle(event: "interrupted", graph_name: graphName))
         case .error(_, let message):
             state.withLock { $0.error = message }

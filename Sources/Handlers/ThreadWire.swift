@@ -44,6 +44,9 @@ enum ThreadWire {
             values = ThreadWire.values(messages, extra: record.values)
             ttl = record.ttl.map { TTL(ttl: $0.seconds / 60) }
             expires_at = record.expiresAt.map(ThreadWire.time)
+            if let (request, interrupt) = LangGraphInterrupts.pending(record) {
+                interrupts = [LangGraphInterrupts.taskID(request): [interrupt]]
+            }
         }
     }
 
@@ -139,6 +142,14 @@ enum ThreadWire {
             created_at = checkpoint.map { ThreadWire.time($0.createdAt) }
         }
 
+        /// The thread's latest state waits for approval: the `tools` step is next, with its interrupt.
+        mutating func waiting(_ thread: ThreadRecord) {
+            guard let (request, interrupt) = LangGraphInterrupts.pending(thread) else { return }
+            next = ["tools"]
+            interrupts = [interrupt]
+            tasks = [LangGraphInterrupts.task(request, interrupt: interrupt)]
+        }
+
         enum CodingKeys: String, CodingKey {
             case values, next, tasks, interrupts, checkpoint, parent_checkpoint, metadata, created_at
         }
@@ -194,7 +205,7 @@ extension RunFormats {
     /// Runs made through the Responses API end as OpenAI's `response.*` events, whose `data` is the response's id.
     public static func langGraph(catalog: AgentCatalog) -> RunFormats {
         RunFormats(
-            webhookType: { run in ResponsesWire.isResponse(run) ? ResponsesWire.webhookType(run) : WebhookEvent.type(for: run.status) },
+            webhookType: { run in ResponsesWire.isResponse(run) ? ResponsesWire.webhookType(run) : WebhookEvent.type(for: run) },
             webhookPayload: { run, id, type in
                 let now = Int(Date().timeIntervalSince1970)
                 if ResponsesWire.isResponse(run) {

@@ -76,6 +76,14 @@ extension StoreError: RunProblemConvertible {
             RunProblem(status: 409, code: "thread_busy",
                        message: "Thread '\(Tenancy.publicID(threadID).prefix(100))' is running run '\(runID)'; wait for it, or send multitask_strategy enqueue, interrupt or rollback.",
                        field: "multitask_strategy", retryable: false)
+        case .approvalPending(let threadID, let approvalID):
+            RunProblem(status: 409, code: "approval_pending",
+                       message: "Thread '\(Tenancy.publicID(threadID).prefix(100))' waits for a decision on the tool calls of run '\(approvalID)'; answer it with command.resume (its interrupts are in the thread's state).",
+                       field: "command", retryable: false)
+        case .approvalNotPending(let threadID):
+            RunProblem(status: 409, code: "nothing_to_resume",
+                       message: "Thread '\(Tenancy.publicID(threadID).prefix(100))' waits for no decision (answered already, or never asked); send input instead.",
+                       field: "command", retryable: false)
         case .runActive(let id):
             RunProblem(status: 409, code: "run_active", message: "Run '\(id)' is still pending or running; cancel it first.", retryable: false)
         case .eventConflict(let runID, _):

@@ -29,6 +29,9 @@ public struct RunOrder: Sendable {
     /// The run's id when the caller must know it in advance (a cron's firing, queued again after a worker died,
     /// must not make a second run); nil: a new one.
     public var runID: String?
+    /// The approval of the thread this run answers (`RunEngine.decisions`): the store makes the run only while that
+    /// approval is the one pending, so two answers make one run.
+    public var answersApproval: String?
 
     public init(job: RunJob, thread: RunThread, metadata: JSONText, request: JSONText, quota: RunQuota?, logger: Logger) {
         self.job = job
@@ -154,6 +157,7 @@ extension RunEngine {
         new.maxPendingRuns = order.quota == nil ? nil : maxPendingRuns
         new.job = job.encoded
         new.threadMetadata = order.threadMetadata
+        new.answersApproval = order.answersApproval
         if let values = job.values, !values.isEmpty { new.threadValues = String(decoding: encodeJSON(values), as: UTF8.self) }
         return new
     }
@@ -213,7 +217,7 @@ extension RunEngine {
         let persistence = StoredRun(engine: self, record: run, job: job, claimed: claimed, local: local)
         let execution = RunExecution(engine: self, runID: run.id, threadID: run.threadID, agent: agent, input: job.messages, values: job.values,
                                      clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence,
-                                     origin: job.origin, tenant: job.tenant, traceParent: job.traceParent)
+                                     origin: job.origin, tenant: job.tenant, traceParent: job.traceParent, resume: job.resume)
         let task = Task.detached { [self] in
             let outcome = await execution.execute()
             unregister(run.id)

@@ -1,4 +1,5 @@
 import AgentRuntime
+import Foundation
 import Logging
 import Store
 import Synchronization
@@ -32,10 +33,13 @@ final class RunExecution: Sendable {
     /// What the agent's memory tools work on in this run (set by `prepare`), when it has memory. Here rather than in
     /// `Prepared`, which `execute` keeps in its frame for the whole run.
     let memory = Mutex<(any MemoryBackend)?>(nil)
+    /// A person's decisions about the paused turn this run resumes.
+    let resume: ToolDecisions?
 
     init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], values: [String: JSONValue]? = nil,
          clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence, origin: String? = nil,
-         tenant: String? = nil, traceParent: String? = nil) {
+         tenant: String? = nil, traceParent: String? = nil, resume: ToolDecisions? = nil) {
+        self.resume = resume
         // From a stored job, which carries the request's; a run made in the request's task continues its span as the
         // current one (Traces.parent), without a round trip through the header's text.
         self.traceParent = traceParent
@@ -120,7 +124,8 @@ final class RunExecution: Sendable {
                 logger.warning("tools.source_unavailable", metadata: ["tool_source": .string(source), "error": "\(error)"])
             }
             let result = try await engine.runner.run(agent: agent, input: prepared.context, clientTools: clientTools,
-                                                     memory: memory.withLock { $0 }, emit: observer(collected: collected, agent: agent))
+                                                     memory: memory.withLock { $0 }, resume: resume,
+                                                     emit: observer(collected: collected, agent: agent))
             return try await succeed(prepared, result, started: started)
         } catch {
             return await fail(error, prepared: prepared, collected: collected, started: started, attempt: attempt)
@@ -177,6 +182,7 @@ final class RunExecution: Sendable {
         let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
         let (persistence, observed) = (self.persistence, persistence.observesEvents)
         let budget = persistence.budget
+        let decided = Set(resume?.decisions.keys.map { $0 } ?? [])
         return { event in
             collected.record(event)
             // Past its reservation a run takes more of its key's budget; with none left it stops before its next step.
@@ -184,8 +190,9 @@ final class RunExecution: Sendable {
                 if case .usage = event { try await budget.charge(total: collected.usage.totalTokens) }
                 if case .toolStarted = event { try await budget.check() }
             }
-            // Durable before the tool runs: a later attempt then knows not to repeat it.
-            if case .toolStarted(let call) = event, agent.tool(call.name)?.isIdempotent == false {
+            // Durable before the tool runs: a later attempt then knows not to repeat it. A call a person approved runs
+            // at most once, whatever the tool.
+            if case .toolStarted(let call) = event, agent.tool(call.name)?.isIdempotent == false || decided.contains(call.id) {
                 try await persistence.recordSideEffect(call)
             }
             if observed { for logged in steps.events(for: event) { try await persistence.append(logged) } }
@@ -195,6 +202,7 @@ final class RunExecution: Sendable {
     @inline(never)
     func succeed(_ prepared: Prepared, _ result: RunResult, started: ContinuousClock.Instant) async throws -> RunOutcome {
         let messages = prepared.input + Array(result.messages.dropFirst(prepared.fit.history.count + prepared.input.count))
+        if !result.awaitingApproval.isEmpty { return try await pause(prepared, messages, result, started: started) }
         if persistence.observesEvents {
             try await persistence.append(.checkpoint(state: (prepared.history + messages).map(StoredMessage.init), usage: result.usage,
                                                      turns: result.turns))
@@ -208,6 +216,27 @@ final class RunExecution: Sendable {
         ])
         return RunOutcome(status: .success, error: nil, result: RunResult(messages: prepared.history + messages, usage: result.usage,
                                                                           turns: result.turns, pendingToolCalls: result.pendingToolCalls))
+    }
+
+    /// The run stops before a turn whose calls wait for a person: the turn's request is kept on the thread, which
+    /// waits (`interrupted`) until a run answers it. The run holds nothing meanwhile: it has ended.
+    @inline(never)
+    func pause(_ prepared: Prepared, _ messages: [ChatMessage], _ result: RunResult, started: ContinuousClock.Instant) async throws -> RunOutcome {
+        let request = ApprovalRequest(runID: runID, agent: agent, calls: result.awaitingApproval, now: Date())
+        if persistence.observesEvents {
+            try await persistence.append(.checkpoint(state: (prepared.history + messages).map(StoredMessage.init), usage: result.usage,
+                                                     turns: result.turns))
+            try await persistence.append(.interrupt(request.value))
+        }
+        var note = RunResultNote(usage: result.usage, turns: result.turns, context: prepared.fit.note)
+        note.approval = request
+        try await persistence.finish(.interrupted, messages: messages, note: note, rollback: false, quietly: false)
+        logger.info("run.paused", metadata: [
+            "approval.calls": .string(request.reviewed.map { $0.name }.joined(separator: ",")), "turns": "\(result.turns)",
+            "duration_ms": "\(milliseconds(since: started))",
+        ])
+        return RunOutcome(status: .interrupted, error: nil, result: RunResult(messages: prepared.history + messages, usage: result.usage,
+                                                                              turns: result.turns, awaitingApproval: result.awaitingApproval))
     }
 
     /// Tool results a caller sent (OpenAI's `tool` messages and `function_call_output` items) name only the call they

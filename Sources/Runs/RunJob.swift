@@ -8,7 +8,7 @@ import Store
 public struct RunJob: Codable, Sendable, Equatable {
     /// Version 2 carries an assistant (`assistant`) or a budget reservation; jobs without either stay version 1,
     /// which earlier releases read.
-    public static let currentVersion = 2
+    public static let currentVersion = 3
 
     public enum Disconnect: String, Codable, Sendable {
         /// The run stops when the client that started it leaves.
@@ -52,6 +52,14 @@ public struct RunJob: Codable, Sendable, Equatable {
     public mutating func bind(_ binding: AssistantBinding) {
         assistant = binding
         version = max(version, 2)
+    }
+
+    /// The decisions about a paused turn's calls that this run carries out before it goes on (version 3).
+    public private(set) var resume: ToolDecisions?
+
+    public mutating func answer(_ decisions: ToolDecisions) {
+        resume = decisions
+        version = max(version, 3)
     }
 
     /// The part of the key's daily token budget the run holds (keys with a budget only).
@@ -109,7 +117,7 @@ public struct RunJob: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
         case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model, clientTools = "client_tools"
-        case keepHistory = "keep_history", instructions, values, assistant, reservation, origin, tenant, traceParent = "traceparent"
+        case keepHistory = "keep_history", instructions, values, assistant, reservation, origin, tenant, traceParent = "traceparent", resume
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }

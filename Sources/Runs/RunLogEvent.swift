@@ -21,7 +21,7 @@ public enum RunLogEvent: Sendable, Equatable {
     case usage(Usage, turn: Int)
     /// The run's final state, written as the run finishes.
     case checkpoint(state: [StoredMessage], usage: Usage, turns: Int)
-    /// Reserved for approvals (a run waiting on a person).
+    /// The run paused for a person's approval: its `ApprovalRequest`, logged before the run ends.
     case interrupt(JSONValue)
     case error(code: String, message: String)
     case end

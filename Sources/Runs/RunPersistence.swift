@@ -177,9 +177,10 @@ struct StoredRun: RunPersistence {
         ended.leaseUntil = nil
         let deliveries = WebhookEvent.deliveries(for: ended, settings: settings, formats: engine.formats, makeID: engine.makeID)
         let end = rollback ? nil : log.closingEnd()
+        let pending = record.threadID == nil ? nil : note.approval.map { PendingApproval(id: $0.id, body: $0.json) }
         let completion = RunCompletion(status: status, messages: messages.map { ($0.id, StoredMessage.encode($0)) },
                                        result: ended.result ?? "{}", rollback: rollback, deliveries: deliveries,
-                                       closingEvents: end.map { [$0] } ?? [])
+                                       closingEvents: end.map { [$0] } ?? [], pendingApproval: pending)
         let finished = try await store.finishRun(record.id, worker: engine.workerID, completion)
         if !rollback { if finished { log.closed() } else { await log.end() } }
         if let budget {

@@ -9,6 +9,8 @@ public struct RunResultNote: Codable, Sendable {
     public var turns: Int?
     public var context: Context?
     public var error: Failure?
+    /// The run paused for a person's approval (its status is then `interrupted`, and its thread's too).
+    public var approval: ApprovalRequest?
 
     public struct Context: Codable, Sendable {
         public var dropped_messages: Int
@@ -36,6 +38,12 @@ public struct RunResultNote: Codable, Sendable {
     public static func failure(of run: RunRecord) -> Failure? {
         struct Note: Decodable { var error: Failure? }
         return run.result.flatMap { try? JSONDecoder().decode(Note.self, from: Data($0.utf8)) }?.error
+    }
+
+    /// What a run paused for, when it paused for a person's approval.
+    public static func approval(of run: RunRecord) -> ApprovalRequest? {
+        struct Note: Decodable { var approval: ApprovalRequest? }
+        return run.result.flatMap { try? JSONDecoder().decode(Note.self, from: Data($0.utf8)) }?.approval
     }
 }
 

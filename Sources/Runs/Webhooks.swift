@@ -98,6 +98,11 @@ public enum WebhookEvent {
         }
     }
 
+    /// A run paused for approval is `run.interrupted`; one cancelled, `run.cancelled`.
+    public static func type(for run: RunRecord) -> String {
+        run.status == .interrupted && RunResultNote.approval(of: run) != nil ? "run.interrupted" : type(for: run.status)
+    }
+
     static func deliveries(for run: RunRecord, settings: WebhookSettings, formats: RunFormats, makeID: () -> String) -> [NewDelivery] {
         let type = formats.webhookType(run)
         var targets: [String] = run.webhook.map { [$0] } ?? []

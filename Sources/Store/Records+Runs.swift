@@ -77,6 +77,9 @@ public struct NewRun: Sendable {
     /// State keys of the run's input other than its messages, set on the thread as the run is created (each key
     /// replaces the thread's value of it), within `StoreLimits.maxThreadValuesBytes`.
     public var threadValues: JSONText?
+    /// The approval of the thread this run answers: created only while it is the one pending, which it then no
+    /// longer is (two answers: one run). Without it, a run on a thread with a pending approval is refused.
+    public var answersApproval: String?
 
     public init(id: String, threadID: String?, assistantID: String, metadata: JSONText = "{}", kwargs: JSONText = "{}",
                 multitaskStrategy: MultitaskStrategy = .reject, onDisconnect: String = "cancel",
@@ -115,9 +118,13 @@ public struct RunCompletion: Sendable {
     /// The log's last events (its `end`), appended in the same transaction: a reader never sees a finished run
     /// whose `end` is still to come. Ignored for a rollback, whose events go with the run.
     public var closingEvents: [EventRecord]
+    /// The run paused for a person's approval: the thread keeps it (status `interrupted`) until a run answers it. An
+    /// interrupted run without one was cancelled, and leaves its thread idle.
+    public var pendingApproval: PendingApproval?
 
     public init(status: RunStatus, messages: [(id: String, body: JSONText)], result: JSONText, rollback: Bool = false,
-                deliveries: [NewDelivery] = [], closingEvents: [EventRecord] = []) {
+                deliveries: [NewDelivery] = [], closingEvents: [EventRecord] = [], pendingApproval: PendingApproval? = nil) {
+        self.pendingApproval = pendingApproval
         self.status = status
         self.messages = messages
         self.result = result

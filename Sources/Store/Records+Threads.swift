@@ -17,6 +17,8 @@ public struct ThreadRecord: Sendable, Equatable {
     public var expiresAt: Date?
     /// State keys a client sent beside the messages (LangGraph's state is open): a JSON object, kept as sent.
     public var values: JSONText = "{}"
+    /// The approval a paused run waits for (its interrupt, as JSON; `id` names it), until a run answers it.
+    public var pendingApproval: PendingApproval?
 
     public init(id: String, createdAt: Date, updatedAt: Date, metadata: JSONText, status: ThreadStatus, tenant: String,
                 ttl: Duration?, expiresAt: Date?) {
@@ -97,5 +99,16 @@ public struct CheckpointRecord: Sendable, Equatable {
         self.messageCount = messageCount
         self.createdAt = createdAt
         self.metadata = metadata
+    }
+}
+
+/// The approval a thread's paused run waits for: its id (what an answer names) and what the dialects show (JSON).
+public struct PendingApproval: Sendable, Equatable {
+    public var id: String
+    public var body: JSONText
+
+    public init(id: String, body: JSONText) {
+        self.id = id
+        self.body = body
     }
 }

@@ -31,6 +31,10 @@ public enum StoreError: Error, Sendable, Equatable {
     case runNotFound(String)
     /// The thread has an active run and the strategy is `reject`.
     case threadBusy(threadID: String, runID: String)
+    /// The thread waits for an answer to its approval `approvalID`; only a run answering it may start.
+    case approvalPending(threadID: String, approvalID: String)
+    /// The run answers an approval the thread no longer waits for (answered already, or never asked).
+    case approvalNotPending(threadID: String)
     /// The run is still pending or running.
     case runActive(String)
     /// A second writer for the same event sequence number.

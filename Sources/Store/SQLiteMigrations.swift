@@ -288,6 +288,13 @@ enum SQLiteMigrations {
                 CREATE INDEX run_places_by_key ON run_places(key_id, expires_at);
                 """)
         }
+        // A run paused for a person's approval leaves it on its thread until a run answers it.
+        migrator.registerMigration("0011-pending-approvals") { db in
+            try db.execute(sql: """
+                ALTER TABLE threads ADD COLUMN pending_id TEXT;
+                ALTER TABLE threads ADD COLUMN pending TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -150,13 +150,14 @@ extension SQLiteStore {
                                  id, completion.status.rawValue])
             let threadStatus: ThreadStatus = switch completion.status {
             case .success, .pending, .running: .idle
-            case .interrupted: .interrupted
+            case .interrupted: completion.pendingApproval == nil ? .idle : .interrupted
             case .error, .timeout: .error
             }
             try db.execute(sql: """
-                UPDATE threads SET status = ?, updated_at = ?, expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE ? + ttl_ms END
+                UPDATE threads SET status = ?, updated_at = ?, expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE ? + ttl_ms END,
+                    pending_id = ?, pending = ?
                 WHERE thread_id = ?
-                """, arguments: [threadStatus.rawValue, now, now, threadID])
+                """, arguments: [threadStatus.rawValue, now, now, completion.pendingApproval?.id, completion.pendingApproval?.body, threadID])
             return true
         }
     }
@@ -193,7 +194,7 @@ extension SQLiteStore {
                     """, arguments: [status, result, nowMS, nowMS, run.id])
                 if run.status == .running, let threadID = run.threadID {
                     try db.execute(sql: "UPDATE threads SET status = ?, updated_at = ? WHERE thread_id = ?",
-                                   arguments: [status == "error" ? "error" : "interrupted", nowMS, threadID])
+                                   arguments: [status == "error" ? "error" : "idle", nowMS, threadID])
                 }
                 var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?",
                                            arguments: [run.id]) ?? 0

@@ -38,7 +38,13 @@ extension SQLiteStore: RunStore {
         let now = self.now().milliseconds
         return try await writing { db in
             if let threadID = run.threadID {
-                guard try Self.fetchThread(db, threadID) != nil else { throw StoreError.threadNotFound(threadID) }
+                guard let thread = try Self.fetchThread(db, threadID) else { throw StoreError.threadNotFound(threadID) }
+                if let answered = run.answersApproval {
+                    guard thread.pendingApproval?.id == answered else { throw StoreError.approvalNotPending(threadID: threadID) }
+                    try db.execute(sql: "UPDATE threads SET pending_id = NULL, pending = NULL WHERE thread_id = ?", arguments: [threadID])
+                } else if let pending = thread.pendingApproval {
+                    throw StoreError.approvalPending(threadID: threadID, approvalID: pending.id)
+                }
                 let active = try Row.fetchAll(db, sql: """
                     SELECT run_id, status FROM runs WHERE thread_id = ? AND status IN ('pending', 'running') ORDER BY queue_seq
                     """, arguments: [threadID])
@@ -203,12 +209,13 @@ extension SQLiteStore: RunStore {
     public func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int) {
         try await writing { db in
             try db.execute(sql: """
-                DELETE FROM threads WHERE expires_at IS NOT NULL AND expires_at < ?
+                DELETE FROM threads WHERE expires_at IS NOT NULL AND expires_at < ? AND pending_id IS NULL
                 AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id AND status IN ('pending', 'running'))
                 """, arguments: [now.milliseconds])
             let threads = db.changesCount
             try db.execute(sql: """
                 DELETE FROM run_events WHERE run_id IN (SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?)
+                AND run_id NOT IN (SELECT pending_id FROM threads WHERE pending_id IS NOT NULL)
                 """, arguments: [eventsBefore.milliseconds])
             let events = db.changesCount
             try db.execute(sql: "DELETE FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?",

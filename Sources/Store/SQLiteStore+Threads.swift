@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 extension SQLiteStore: ThreadStore {
-    static let threadColumns = "thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant, state_values"
+    static let threadColumns = "thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant, state_values, pending_id, pending"
 
     static func threadRecord(_ row: Row) -> ThreadRecord {
         let ttl: Int64? = row["ttl_ms"]
@@ -13,6 +13,7 @@ extension SQLiteStore: ThreadStore {
             status: ThreadStatus(rawValue: row["status"]) ?? .idle, tenant: row["tenant"],
             ttl: ttl.map { .milliseconds($0) }, expiresAt: expires.map(Date.init(milliseconds:)))
         record.values = row["state_values"]
+        if let id: String = row["pending_id"] { record.pendingApproval = PendingApproval(id: id, body: row["pending"] ?? "{}") }
         return record
     }
 

@@ -148,6 +148,11 @@ enum PostgresMigrations {
             "CREATE TABLE run_places (place_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires_at BIGINT NOT NULL)",
             "CREATE INDEX run_places_by_key ON run_places(key_id, expires_at)",
         ]),
+        // A run paused for a person's approval leaves it on its thread until a run answers it.
+        ("0009-pending-approvals", [
+            "ALTER TABLE threads ADD COLUMN pending_id TEXT",
+            "ALTER TABLE threads ADD COLUMN pending TEXT",
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

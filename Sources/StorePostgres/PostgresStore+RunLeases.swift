@@ -160,12 +160,13 @@ extension PostgresStore {
                 """, on: connection)
             let threadStatus: ThreadStatus = switch completion.status {
             case .success, .pending, .running: .idle
-            case .interrupted: .interrupted
+            case .interrupted: completion.pendingApproval == nil ? .idle : .interrupted
             case .error, .timeout: .error
             }
             try await self.execute("""
                 UPDATE threads SET status = \(threadStatus.rawValue), updated_at = \(now),
-                    expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE \(now) + ttl_ms END WHERE thread_id = \(threadID)
+                    expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE \(now) + ttl_ms END,
+                    pending_id = \(completion.pendingApproval?.id), pending = \(completion.pendingApproval?.body) WHERE thread_id = \(threadID)
                 """, on: connection)
             return true
         }
@@ -198,7 +199,7 @@ extension PostgresStore {
                         lease_until = NULL, attempt_log = \(unescaped: endLast) WHERE run_id = \(run.id)
                     """, on: connection)
                 if run.status == .running, let threadID = run.threadID {
-                    try await self.execute("UPDATE threads SET status = \(status), updated_at = \(nowMS) WHERE thread_id = \(threadID)", on: connection)
+                    try await self.execute("UPDATE threads SET status = \(status == "error" ? "error" : "idle"), updated_at = \(nowMS) WHERE thread_id = \(threadID)", on: connection)
                 }
                 var seq = try await self.rows("SELECT COALESCE(MAX(seq), 0) AS n FROM run_events WHERE run_id = \(run.id)", on: connection)[0].int64("n")
                 for event in closing {

@@ -43,7 +43,13 @@ extension PostgresStore: RunStore {
         return try await transaction { connection in
             if let threadID = run.threadID {
                 // The thread's row lock makes the strategy decision one at a time, whichever host asks.
-                guard try await self.fetchThread(threadID, on: connection, lock: true) != nil else { throw StoreError.threadNotFound(threadID) }
+                guard let thread = try await self.fetchThread(threadID, on: connection, lock: true) else { throw StoreError.threadNotFound(threadID) }
+                if let answered = run.answersApproval {
+                    guard thread.pendingApproval?.id == answered else { throw StoreError.approvalNotPending(threadID: threadID) }
+                    try await self.execute("UPDATE threads SET pending_id = NULL, pending = NULL WHERE thread_id = \(threadID)", on: connection)
+                } else if let pending = thread.pendingApproval {
+                    throw StoreError.approvalPending(threadID: threadID, approvalID: pending.id)
+                }
                 let active = try await self.rows("""
                     SELECT run_id, status FROM runs WHERE thread_id = \(threadID) AND status IN ('pending', 'running') ORDER BY queue_seq
                     """, on: connection)
@@ -187,12 +193,13 @@ extension PostgresStore: RunStore {
     public func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int) {
         try await transaction { connection in
             let threads = try await self.rows("""
-                DELETE FROM threads WHERE expires_at IS NOT NULL AND expires_at < \(now.ms)
+                DELETE FROM threads WHERE expires_at IS NOT NULL AND expires_at < \(now.ms) AND pending_id IS NULL
                 AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id AND status IN ('pending', 'running'))
                 RETURNING thread_id
                 """, on: connection).count
             let events = try await self.rows("""
                 DELETE FROM run_events WHERE run_id IN (SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < \(eventsBefore.ms))
+                AND run_id NOT IN (SELECT pending_id FROM threads WHERE pending_id IS NOT NULL)
                 RETURNING seq
                 """, on: connection).count
             try await self.execute("DELETE FROM webhook_deliveries WHERE status != 'pending' AND updated_at < \(eventsBefore.ms)", on: connection)

@@ -4,7 +4,8 @@ import Store
 
 extension PostgresStore: ThreadStore {
     static let threadColumns = """
-        thread_id, created_at, updated_at, metadata::text AS metadata, status, ttl_ms, expires_at, tenant, state_values::text AS state_values
+        thread_id, created_at, updated_at, metadata::text AS metadata, status, ttl_ms, expires_at, tenant, state_values::text AS state_values,
+        pending_id, pending
         """
 
     static func thread(_ row: PostgresRandomAccessRow) throws -> ThreadRecord {
@@ -15,6 +16,9 @@ extension PostgresStore: ThreadStore {
             ttl: try row.optionalInt64("ttl_ms").map { .milliseconds($0) },
             expiresAt: try row.optionalInt64("expires_at").map(Date.init(ms:)))
         record.values = try row.string("state_values")
+        if let id = try row.optionalString("pending_id") {
+            record.pendingApproval = PendingApproval(id: id, body: try row.optionalString("pending") ?? "{}")
+        }
         return record
     }
 

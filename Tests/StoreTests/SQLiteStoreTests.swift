@@ -18,6 +18,7 @@ import Testing
     @Test func threads() async throws { try await conformance.threadsLifecycle() }
     @Test func runsOnThreads() async throws { try await conformance.runOnThreadAppendsMessagesAndCheckpoints() }
     @Test func multitask() async throws { try await conformance.multitaskStrategies() }
+    @Test func approvals() async throws { try await conformance.pendingApprovals() }
     @Test func racingReject() async throws { try await conformance.racingRejectCreatesOneRun() }
     @Test func cancel() async throws { try await conformance.cancellation() }
     @Test func events() async throws { try await conformance.eventLog() }
@@ -55,7 +56,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0008-store-items", "0009-crons", "0010-run-places"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0008-store-items", "0009-crons", "0010-run-places", "0011-pending-approvals"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }

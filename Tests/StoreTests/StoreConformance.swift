@@ -126,7 +126,8 @@ struct StoreConformance {
         #expect(try await store.renewLeases(worker: "w", runs: ["c"], until: clock.now + 10) == ["c": .cancel(.interrupt)])
         #expect(try await store.claimRun("e", worker: "w", leaseUntil: clock.now + 10) == .waiting)
         _ = try await store.finishRun("c", worker: "w", RunCompletion(status: .interrupted, messages: [("p", "{}")], result: "{}"))
-        #expect(try await store.thread("t")?.status == .interrupted)
+        // Cancelled, not paused for approval: nothing waits on the thread.
+        #expect(try await store.thread("t")?.status == .idle)
         #expect(try await store.claimRun("d", worker: "w", leaseUntil: clock.now + 10) == .cancelled(try await store.run("d")))
         guard case .claimed = try await store.claimRun("e", worker: "w", leaseUntil: clock.now + 10) else {
             Issue.record("e follows the interrupted run"); return

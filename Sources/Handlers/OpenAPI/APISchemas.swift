@@ -135,7 +135,15 @@ enum APISchemas {
         "required": ["messages"],
         "properties": {"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
                        "usage": {"$ref": "#/components/schemas/Usage"},
-                       "__error__": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}}
+                       "__error__": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+                       "__interrupt__": {"type": "array", "description": "The thread waits for a decision about these tool calls (LangChain's human-in-the-loop interrupt: action_requests, review_configs).", "items": {"type": "object"}}}
+      },
+      "ApprovalDecision": {
+        "oneOf": [
+          {"type": "object", "required": ["type"], "properties": {"type": {"const": "approve"}}},
+          {"type": "object", "required": ["type", "edited_action"], "properties": {"type": {"const": "edit"}, "edited_action": {"type": "object", "required": ["name", "args"], "properties": {"name": {"type": "string"}, "args": {"type": "object"}}}}},
+          {"type": "object", "required": ["type"], "properties": {"type": {"const": "reject"}, "message": {"type": "string"}}}
+        ]
       },
       "RunCreate": {
         "type": "object", "description": "The body of every run-creating POST, as LangGraph's and Agent Protocol's clients send it. Unknown top-level fields are ignored.",
@@ -148,7 +156,9 @@ enum APISchemas {
                     "additionalProperties": true},
           "messages": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InputMessage"}},
           "metadata": {"type": "object"}, "config": {"type": "object"},
-          "command": {"type": "null", "description": "LangGraph's Command is refused (422): these runs do not pause for input."},
+          "command": {"type": "object", "description": "LangGraph's Command, `resume` only: the decisions about the tool calls the thread's paused run waits for, one per action request, in order (`{\"resume\": {\"decisions\": [{\"type\": \"approve\"}, {\"type\": \"edit\", \"edited_action\": {\"name\", \"args\"}}, {\"type\": \"reject\", \"message\"}]}}`, or the same under the interrupt's id). Sent instead of input; 409 when the thread waits for no decision, 422 for decisions that do not fit.",
+                      "required": ["resume"], "additionalProperties": false,
+                      "properties": {"resume": {"type": "object", "properties": {"decisions": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/ApprovalDecision"}}}}}},
           "stream_mode": {"oneOf": [{"$ref": "#/components/schemas/StreamMode"},
                                     {"type": "array", "items": {"$ref": "#/components/schemas/StreamMode"}}]},
           "on_disconnect": {"type": "string", "enum": ["cancel", "continue"],
@@ -156,7 +166,7 @@ enum APISchemas {
           "multitask_strategy": {"type": "string", "enum": ["reject", "interrupt", "rollback", "enqueue"], "default": "reject"},
           "if_not_exists": {"type": "string", "enum": ["create", "reject"], "default": "reject"},
           "after_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
-          "webhook": {"type": "string", "format": "uri", "description": "Receives run.completed / run.failed / run.cancelled, signed (Standard Webhooks)."},
+          "webhook": {"type": "string", "format": "uri", "description": "Receives run.completed / run.failed / run.cancelled / run.interrupted (paused for approval), signed (Standard Webhooks)."},
           "checkpoint_id": {"type": "string", "description": "Runs on a thread only: start from this checkpoint's state; the thread's later messages are dropped first (422 without a thread, 404 checkpoint_not_found)."},
           "checkpoint": {"allOf": [{"$ref": "#/components/schemas/CheckpointRef"}],
                          "description": "LangGraph's checkpoint object: the same as checkpoint_id (send one of them, or the same id in both)."}
@@ -243,7 +253,7 @@ enum APISchemas {
         "type": "object", "required": ["webhook_id", "url", "type", "status", "attempts", "created_at"],
         "properties": {
           "webhook_id": {"type": "string"}, "url": {"type": "string"},
-          "type": {"type": "string", "enum": ["run.completed", "run.failed", "run.cancelled"]},
+          "type": {"type": "string", "enum": ["run.completed", "run.failed", "run.cancelled", "run.interrupted"]},
           "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
           "attempts": {"type": "array", "items": {"type": "object", "required": ["attempt", "at", "duration_ms"],
             "properties": {"attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},

@@ -20,7 +20,7 @@ enum RunSchemas {
     /// `WebhookPolicy.check` with this configuration: no webhooks without a signing secret; only the allowed hosts when
     /// there is a list; otherwise any public host (which a pattern cannot tell from an internal one: described only).
     static func webhook(_ settings: WebhookSettings) -> JSONValue {
-        let events = "Receives run.completed / run.failed / run.cancelled, signed (Standard Webhooks)."
+        let events = "Receives run.completed / run.failed / run.cancelled / run.interrupted (paused for approval), signed (Standard Webhooks)."
         guard settings.secretEnvironment != nil else {
             return ["type": "null", "description": "Webhooks are off on this server (no webhooks.secret_env)."]
         }
@@ -54,8 +54,11 @@ enum RunSchemas {
             ["anyOf": [["required": ["assistant_id"], "properties": ["assistant_id": ["type": "string"]]],
                        ["required": ["agent_id"], "properties": ["agent_id": ["type": "string"]]]]],
             sameAgent,
-            ["oneOf": [["required": ["input"], "properties": ["input": ["type": "object"]]],
-                       ["required": ["messages"], "properties": ["messages": ["type": "array"]]]]],
+            // Input or messages, or (on a thread waiting for approval) a command answering it, and nothing else of these.
+            ["oneOf": [["required": ["input"], "properties": ["input": ["type": "object"]], "not": ["required": ["command"]]],
+                       ["required": ["messages"], "properties": ["messages": ["type": "array"]], "not": ["required": ["command"]]],
+                       ["required": ["command"], "properties": ["command": ["type": "object"]],
+                        "not": ["anyOf": [["required": ["input"]], ["required": ["messages"]]]]]]],
         ]
         // checkpoint_id and checkpoint's id, when both are given, are the same (a 422 otherwise): equality of two free
         // strings, which a schema cannot state; test_schemathesis.py lets that refusal pass.
@@ -67,6 +70,7 @@ enum RunSchemas {
         properties["checkpoint_id"] = ["type": "null", "description": "Only runs on a thread start from a checkpoint."]
         properties["checkpoint"] = ["type": "object", "properties": ["checkpoint_id": ["type": "null"]],
                                     "description": "Only runs on a thread start from a checkpoint: an object without checkpoint_id (the latest state) at most."]
+        properties["command"] = ["type": "null", "description": "Only runs on a thread answer an approval (422 without a thread)."]
         unthreaded["properties"] = .object(properties)
         unthreaded["description"] = "A run on a thread of its own (POST /runs, /runs/batch, a cron's runs): RunCreate without a checkpoint."
         schemas["RunCreateUnthreaded"] = .object(unthreaded)

@@ -1,0 +1,224 @@
+import AgentRuntime
+import Foundation
+@testable import Handlers
+import Runs
+import Store
+import TestSupport
+import Testing
+
+/// Tools a person approves before they run: the run pauses before the turn's calls, the thread waits with LangChain's
+/// interrupt, and a run with `command.resume` carries out the decisions (approve, edit, reject), once.
+@Suite struct ApprovalTests {
+    static let config = """
+        agents:
+          - id: guarded
+            model: {provider: builtin, token_delay_ms: 0}
+            tools: [calculator, current_time]
+            approvals:
+              calculator: {decisions: [approve, edit, reject]}
+          - id: strict
+            model: {provider: builtin, token_delay_ms: 0}
+            tools: [calculator]
+            approvals:
+              calculator: {timeout_seconds: 1, decisions: [approve, reject]}
+        """
+
+    static func harness() throws -> ThreadHarness {
+        try ThreadHarness(agents: AgentConfigLoader.parse(config, file: "agents.yaml").agents)
+    }
+
+    static func ask(_ text: String, agent: String = "guarded") -> String {
+        #"{"assistant_id":"\#(agent)","input":{"messages":[{"role":"user","content":"\#(text)"}]}}"#
+    }
+
+    static func resume(_ decisions: String, agent: String = "guarded") -> String {
+        #"{"assistant_id":"\#(agent)","command":{"resume":{"decisions":[\#(decisions)]}}}"#
+    }
+
+    func state(_ h: ThreadHarness, _ thread: String) async throws -> [String: Any] {
+        try await h.json("GET", "/threads/\(thread)/state")
+    }
+
+    /// Pauses a new thread at `what is 12*(3+4)?`: the calculator call waits.
+    func paused(_ h: ThreadHarness, agent: String = "guarded", text: String = "what is 12*(3+4)?") async throws -> (thread: String, waited: [String: Any]) {
+        let thread = try await h.newThread()
+        let waited = try await h.json("POST", "/threads/\(thread)/runs/wait", Self.ask(text, agent: agent))
+        return (thread, waited)
+    }
+
+    @Test func aCallThatNeedsApprovalPausesTheRunAndTheThreadShowsWhy() async throws {
+        let h = try Self.harness()
+        let (thread, waited) = try await paused(h)
+        // The wait answers the state it paused in, with LangChain's interrupt.
+        let interrupts = try #require(waited["__interrupt__"] as? [[String: Any]])
+        #expect(interrupts.count == 1)
+        let value = try #require(interrupts[0]["value"] as? [String: Any])
+        let actions = try #require(value["action_requests"] as? [[String: Any]])
+        #expect(actions.count == 1)
+        #expect(actions[0]["name"] as? String == "calculator")
+        #expect((actions[0]["args"] as? [String: Any])?["expression"] as? String == "12*(3+4)")
+        let configs = try #require(value["review_configs"] as? [[String: Any]])
+        #expect(configs.first?["action_name"] as? String == "calculator")
+        #expect(configs.first?["allowed_decisions"] as? [String] == ["approve", "edit", "reject"])
+        // Nothing ran: the last message is the request, without a result.
+        #expect(!messageContents(waited).contains { $0.contains("84") })
+        let state = try await state(h, thread)
+        #expect(state["next"] as? [String] == ["tools"])
+        #expect((state["interrupts"] as? [[String: Any]])?.first?["id"] as? String == interrupts[0]["id"] as? String)
+        let tasks = try #require(state["tasks"] as? [[String: Any]])
+        #expect(tasks.first?["name"] as? String == "tools")
+        #expect((tasks.first?["interrupts"] as? [[String: Any]])?.count == 1)
+        let threadObject = try await h.json("GET", "/threads/\(thread)")
+        #expect(threadObject["status"] as? String == "interrupted")
+        #expect((threadObject["interrupts"] as? [String: Any])?.count == 1)
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(try await bodyText(h.call("GET", "/threads/\(thread)/runs")).utf8)) as? [[String: Any]])
+        #expect(runs.first?["status"] as? String == "interrupted")
+        // A new input is refused while the approval waits.
+        let other = await h.call("POST", "/threads/\(thread)/runs/wait", Self.ask("hello"))
+        #expect(other.status.code == 409)
+        #expect(try await jsonObject(other)["code"] as? String == "approval_pending")
+    }
+
+    @Test func approveRunsTheCallOnceWithTheModelsArguments() async throws {
+        let h = try Self.harness()
+        let (thread, _) = try await paused(h)
+        let done = try await h.json("POST", "/threads/\(thread)/runs/wait", Self.resume(#"{"type":"approve"}"#))
+        #expect(done["__interrupt__"] == nil)
+        let contents = messageContents(done)
+        #expect(contents.contains("84"), "\(contents)")
+        #expect(contents.last?.contains("calculator returned 84") == true, "\(contents)")
+        #expect(try await h.json("GET", "/threads/\(thread)")["status"] as? String == "idle")
+        let state = try await state(h, thread)
+        #expect((state["next"] as? [String])?.isEmpty == true)
+        // Answered: a second answer finds nothing to resume.
+        let again = await h.call("POST", "/threads/\(thread)/runs/wait", Self.resume(#"{"type":"approve"}"#))
+        #expect(again.status.code == 409)
+        #expect(try await jsonObject(again)["code"] as? String == "nothing_to_resume")
+        let values = try await self.state(h, thread)["values"] as? [String: Any] ?? [:]
+        #expect(messageContents(values).filter { $0 == "84" }.count == 1)
+    }
+
+    @Test func editRunsTheCallWithTheEditedArgumentsAndRejectNotAtAll() async throws {
+        let h = try Self.harness()
+        let (edited, _) = try await paused(h)
+        let afterEdit = try await h.json("POST", "/threads/\(edited)/runs/wait", Self.resume(
+            #"{"type":"edit","edited_action":{"name":"calculator","args":{"expression":"2+2"}}}"#))
+        let editContents = messageContents(afterEdit)
+        #expect(editContents.contains("4") && !editContents.contains("84"), "\(editContents)")
+
+        let (rejected, _) = try await paused(h)
+        let afterReject = try await h.json("POST", "/threads/\(rejected)/runs/wait", Self.resume(#"{"type":"reject","message":"not today"}"#))
+        let rejectContents = messageContents(afterReject)
+        #expect(!rejectContents.contains("84"), "\(rejectContents)")
+        #expect(rejectContents.contains { $0.contains("rejected") && $0.contains("not today") }, "\(rejectContents)")
+        #expect(try await h.json("GET", "/threads/\(rejected)")["status"] as? String == "idle")
+    }
+
+    @Test func answersThatDoNotFitAreRefusedAndTheApprovalStillWaits() async throws {
+        let h = try Self.harness()
+        let (thread, _) = try await paused(h)
+        let cases: [(String, Int, String?)] = [
+            (Self.resume(#"{"type":"approve"},{"type":"approve"}"#), 422, "command.resume.decisions"),
+            (Self.resume(#"{"type":"maybe"}"#), 422, "command.resume.decisions[0].type"),
+            (Self.resume(#"{"type":"edit","edited_action":{"name":"current_time","args":{}}}"#), 422, "command.resume.decisions[0].edited_action.name"),
+            (Self.resume(#"{"type":"edit","edited_action":{"name":"calculator","args":{"expression":7}}}"#), 422, "command.resume.decisions[0].edited_action.args"),
+            (#"{"assistant_id":"guarded","command":{"goto":"tools"}}"#, 422, "command.goto"),
+            (#"{"assistant_id":"guarded","command":{"resume":{"decisions":[{"type":"approve"}]}},"input":{"messages":[{"role":"user","content":"x"}]}}"#, 422, "command"),
+            (#"{"assistant_id":"guarded","command":{"resume":{"nope-id":{"decisions":[{"type":"approve"}]}}}}"#, 409, nil),
+        ]
+        for (body, status, field) in cases {
+            let response = await h.call("POST", "/threads/\(thread)/runs/wait", body)
+            #expect(response.status.code == status, "\(body)")
+            if let field { #expect(try await jsonObject(response)["field"] as? String == field, "\(body)") }
+        }
+        // Not allowed for this tool (strict allows approve and reject only).
+        let (strict, _) = try await paused(h, agent: "strict")
+        let edit = await h.call("POST", "/threads/\(strict)/runs/wait", Self.resume(
+            #"{"type":"edit","edited_action":{"name":"calculator","args":{"expression":"1"}}}"#, agent: "strict"))
+        #expect(edit.status.code == 422)
+        // Still waiting after every refusal.
+        #expect(try await self.state(h, thread)["next"] as? [String] == ["tools"])
+        // A run without a thread has nothing to resume.
+        let stateless = await h.call("POST", "/runs/wait", Self.resume(#"{"type":"approve"}"#))
+        #expect(stateless.status.code == 422)
+    }
+
+    @Test func twoRacingAnswersMakeOneRun() async throws {
+        let h = try Self.harness()
+        let (thread, _) = try await paused(h)
+        async let first = h.call("POST", "/threads/\(thread)/runs", Self.resume(#"{"type":"approve"}"#))
+        async let second = h.call("POST", "/threads/\(thread)/runs", Self.resume(#"{"type":"approve"}"#))
+        let statuses = await [first.status.code, second.status.code].sorted()
+        #expect(statuses == [200, 409])
+        try await eventually("the answer ran") {
+            try await h.json("GET", "/threads/\(thread)")["status"] as? String == "idle"
+        }
+        let values = try #require(try await self.state(h, thread)["values"] as? [String: Any])
+        #expect(messageContents(values).filter { $0 == "84" }.count == 1)
+    }
+
+    @Test func twoCallsInOneTurnAreOneInterruptAndTheOtherCallRunsOnResume() async throws {
+        let h = try Self.harness()
+        let (thread, waited) = try await paused(h, text: #"calculator {\"expression\": \"1+1\"} current_time {\"timezone\": \"UTC\"} calculator {\"expression\": \"2*3\"}"#)
+        let interrupts = try #require(waited["__interrupt__"] as? [[String: Any]])
+        let actions = try #require((interrupts.first?["value"] as? [String: Any])?["action_requests"] as? [[String: Any]])
+        // The two calculator calls wait; current_time needs no approval.
+        #expect(actions.map { $0["name"] as? String } == ["calculator", "calculator"])
+        let done = try await h.json("POST", "/threads/\(thread)/runs/wait", Self.resume(#"{"type":"approve"},{"type":"reject"}"#))
+        let tools = ((done["messages"] as? [[String: Any]]) ?? []).filter { $0["type"] as? String == "tool" }
+        #expect(tools.count == 3)
+        #expect(tools.map { $0["name"] as? String } == ["calculator", "current_time", "calculator"])
+        #expect(tools[0]["content"] as? String == "2")
+        #expect((tools[2]["content"] as? String)?.contains("rejected") == true)
+    }
+
+    @Test func anExpiredApprovalCountsAsRejected() async throws {
+        let h = try Self.harness()
+        let (thread, _) = try await paused(h, agent: "strict")
+        try await Task.sleep(for: .milliseconds(1100))
+        // An answer after the deadline is a rejection, whatever it says.
+        let done = try await h.json("POST", "/threads/\(thread)/runs/wait", Self.resume(#"{"type":"approve"}"#, agent: "strict"))
+        let contents = messageContents(done)
+        #expect(!contents.contains("84"), "\(contents)")
+        #expect(contents.contains { $0.contains("expired") }, "\(contents)")
+        // And new input after the deadline is taken, the calls answered as rejected first.
+        let (other, _) = try await paused(h, agent: "strict")
+        try await Task.sleep(for: .milliseconds(1100))
+        let next = await h.call("POST", "/threads/\(other)/runs/wait", Self.ask("hello", agent: "strict"))
+        #expect(next.status.code == 200)
+        let values = try await jsonObject(next)
+        let messages = (values["messages"] as? [[String: Any]]) ?? []
+        #expect(messages.map { $0["type"] as? String }.suffix(3) == ["tool", "human", "ai"], "\(messages)")
+    }
+
+    @Test func aCancelledRunLeavesItsThreadIdleAndAPausedOneInterrupted() async throws {
+        let h = try ThreadHarness()
+        let thread = try await h.newThread()
+        let run = try await h.json("POST", "/threads/\(thread)/runs", ThreadHarness.input("one two three four five six seven", agent: "slow"))
+        let runID = try #require(run["run_id"] as? String)
+        try await Task.sleep(for: .milliseconds(60))
+        _ = await h.call("POST", "/threads/\(thread)/runs/\(runID)/cancel?wait=true")
+        try await eventually("the run ended") {
+            try await h.json("GET", "/threads/\(thread)/runs/\(runID)")["status"] as? String == "interrupted"
+        }
+        let status = try await h.json("GET", "/threads/\(thread)")["status"] as? String
+        #expect(status == "idle")
+        #expect((try await h.json("GET", "/threads/\(thread)/state")["interrupts"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test func configurationErrorsNameTheField() throws {
+        let bad: [(String, String)] = [
+            ("approvals: {nope: always}", "(a).approvals.nope"),
+            ("approvals: {calculator: sometimes}", "agents[0].approvals"),
+            ("approvals: {calculator: {decisions: [reject]}}", "(a).approvals.calculator.decisions"),
+            ("approvals: {calculator: {timeout_seconds: 0}}", "(a).approvals.calculator.timeout_seconds"),
+        ]
+        for (line, field) in bad {
+            let text = "agents:\n  - id: a\n    model: {provider: builtin}\n    tools: [calculator]\n    " + line + "\n"
+            #expect(throws: (any Error).self) { try AgentConfigLoader.parse(text, file: "agents.yaml") }
+            do { _ = try AgentConfigLoader.parse(text, file: "agents.yaml") } catch {
+                #expect("\(error)".contains(field), "\(line): \(error)")
+            }
+        }
+    }
+}
