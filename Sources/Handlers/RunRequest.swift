@@ -245,7 +245,9 @@ extension RunPlan {
     /// `{"decisions": [...]}`, or `{"<interrupt id>": {"decisions": [...]}}`. This server's agents have no graph nodes
     /// to go to (`goto`) or state to update that way (`update`).
     static func resume(_ command: JSONValue) throws -> (id: String?, answers: [ApprovalAnswer]) {
-        guard case .object(let fields) = command else { throw APIError.invalid(field: "command", "must be an object: {\"resume\": ...}") }
+        guard case .object(let given) = command else { throw APIError.invalid(field: "command", "must be an object: {\"resume\": ...}") }
+        // RemoteGraph sends every field of its Command: `goto: []`, `update: null`, `graph: null` say nothing.
+        let fields = given.filter { _, value in ![.null, .array([]), .object([:])].contains(value) }
         if let other = fields.keys.sorted().first(where: { $0 != "resume" }) {
             throw APIError.invalid(field: "command.\(other.prefix(40))", "is not supported: this server's agents have no graph nodes to go to or "
                                    + "state to update through a command; send command.resume to answer an approval, or input.messages")

@@ -1,0 +1,133 @@
+"""Tool calls a person approves first (the `careful` agent of agents.yaml: calculator waits for a decision), through
+langgraph-sdk and LangGraph's own RemoteGraph, unchanged, against the live service: the pause in the stream, the state
+and the thread; approve, edit and reject with command.resume; answers that do not fit; one answer wins."""
+import concurrent.futures
+import uuid
+
+import httpx
+import pytest
+from langgraph.pregel.remote import RemoteGraph
+from langgraph.types import Command
+
+ASK = {"messages": [{"role": "user", "content": "what is 12*(3+4)?"}]}
+
+
+def refused(status, call):
+    """langgraph-sdk's runs.wait raises httpx's own error for a 4xx: its status is the answer."""
+    with pytest.raises(httpx.HTTPStatusError) as error:
+        call()
+    assert error.value.response.status_code == status, error.value.response.text
+    return error.value.response.json()
+
+
+def tool_messages(values):
+    return [m for m in values["messages"] if m["type"] == "tool"]
+
+
+def pause(client):
+    """A new thread whose run waits for a decision on calculator {"expression": "12*(3+4)"}."""
+    thread = client.threads.create()["thread_id"]
+    values = client.runs.wait(thread, "careful", input=ASK)
+    return thread, values
+
+
+def test_the_stream_shows_the_pause_and_the_state_keeps_it(client):
+    thread = client.threads.create()["thread_id"]
+    parts = list(client.runs.stream(thread, "careful", input=ASK, stream_mode=["values", "updates"]))
+    assert parts[-1].event == "end"
+    interrupts = [p.data["__interrupt__"] for p in parts if p.event in ("values", "updates") and "__interrupt__" in p.data]
+    assert len(interrupts) == 2, [p.event for p in parts]  # one values chunk, one updates chunk
+    interrupt = interrupts[0][0]
+    request = interrupt["value"]["action_requests"]
+    assert request == [{"name": "calculator", "args": {"expression": "12*(3+4)"}, "description": request[0]["description"]}]
+    assert interrupt["value"]["review_configs"] == [{"action_name": "calculator", "allowed_decisions": ["approve", "edit", "reject"]}]
+    # The state it paused in came first: the request, no result.
+    values = [p.data for p in parts if p.event == "values" and "messages" in p.data][-1]
+    assert values["messages"][-1]["tool_calls"][0]["name"] == "calculator"
+    assert not tool_messages(values)
+
+    state = client.threads.get_state(thread)
+    assert state["next"] == ["tools"]
+    assert state["interrupts"] == [interrupt]
+    assert state["tasks"][0]["name"] == "tools" and state["tasks"][0]["interrupts"] == [interrupt]
+    got = client.threads.get(thread)
+    assert got["status"] == "interrupted"
+    assert list(got["interrupts"].values()) == [[interrupt]]
+    run = client.runs.list(thread)[0]
+    assert run["status"] == "interrupted"
+    # New input waits until the approval is answered.
+    problem = refused(409, lambda: client.runs.wait(thread, "careful", input={"messages": [{"role": "user", "content": "hello"}]}))
+    assert problem["code"] == "approval_pending"
+
+
+def test_approve_edit_and_reject_each_have_their_effect(client):
+    thread, _ = pause(client)
+    approved = client.runs.wait(thread, "careful", command={"resume": {"decisions": [{"type": "approve"}]}})
+    assert [m["content"] for m in tool_messages(approved)] == ["84"]
+    assert "84" in approved["messages"][-1]["content"]
+    assert client.threads.get(thread)["status"] == "idle"
+    assert client.threads.get_state(thread)["next"] == []
+
+    thread, _ = pause(client)
+    edited = client.runs.wait(thread, "careful", command={"resume": {"decisions": [
+        {"type": "edit", "edited_action": {"name": "calculator", "args": {"expression": "2+2"}}}]}})
+    assert [m["content"] for m in tool_messages(edited)] == ["4"]
+
+    thread, _ = pause(client)
+    rejected = client.runs.wait(thread, "careful", command={"resume": {"decisions": [{"type": "reject", "message": "use mental arithmetic"}]}})
+    results = tool_messages(rejected)
+    assert len(results) == 1 and "rejected" in results[0]["content"] and "use mental arithmetic" in results[0]["content"]
+    assert "84" not in rejected["messages"][-1]["content"]
+
+
+def test_answers_that_do_not_fit_are_refused_and_the_approval_still_waits(client):
+    thread, values = pause(client)
+    interrupt_id = values["__interrupt__"][0]["id"]
+    for command in [
+        {"resume": {"decisions": [{"type": "approve"}, {"type": "approve"}]}},
+        {"resume": {"decisions": [{"type": "edit", "edited_action": {"name": "calculator", "args": {"expression": 12}}}]}},
+        {"resume": {"decisions": [{"type": "maybe"}]}},
+        {"goto": "tools"},
+    ]:
+        refused(422, lambda: client.runs.wait(thread, "careful", command=command))
+    refused(409, lambda: client.runs.wait(thread, "careful", command={"resume": {str(uuid.uuid4()): {"decisions": [{"type": "approve"}]}}}))
+    assert client.threads.get_state(thread)["next"] == ["tools"]
+    # The interrupt's own id names it too.
+    done = client.runs.wait(thread, "careful", command={"resume": {interrupt_id: {"decisions": [{"type": "approve"}]}}})
+    assert [m["content"] for m in tool_messages(done)] == ["84"]
+    problem = refused(409, lambda: client.runs.wait(thread, "careful", command={"resume": {"decisions": [{"type": "approve"}]}}))
+    assert problem["code"] == "nothing_to_resume"
+
+
+def test_racing_answers_through_the_workers_make_one_run(client, base_url, api_key):
+    thread, _ = pause(client)
+    body = {"assistant_id": "careful", "command": {"resume": {"decisions": [{"type": "approve"}]}}}
+
+    def answer(_):
+        # A connection each, so nginx spreads them over the workers.
+        with httpx.Client(base_url=base_url, headers={"X-Api-Key": api_key}, timeout=30) as http:
+            return http.post(f"/threads/{thread}/runs", json=body).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(answer, range(6)))
+    assert statuses == [200] + [409] * 5
+    client.runs.join(thread, client.runs.list(thread)[0]["run_id"])
+    values = client.threads.get_state(thread)["values"]
+    assert [m["content"] for m in tool_messages(values)] == ["84"]
+
+
+def test_remote_graph_raises_the_interrupt_and_resumes_with_a_command(base_url, api_key):
+    graph = RemoteGraph("careful", url=base_url, api_key=api_key)
+    thread = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    # RemoteGraph creates the thread itself (if_not_exists) only for stream; make it first, as apps do.
+    from langgraph_sdk import get_sync_client
+    get_sync_client(url=base_url, api_key=api_key).threads.create(thread_id=thread["configurable"]["thread_id"])
+    first = graph.invoke(ASK, config=thread)
+    # RemoteGraph's invoke passes the server's interrupt on as the JSON it is.
+    assert first["__interrupt__"][0]["value"]["action_requests"][0]["name"] == "calculator"
+    snapshot = graph.get_state(thread)
+    assert snapshot.next == ("tools",)
+    assert snapshot.interrupts[0].value["review_configs"][0]["action_name"] == "calculator"
+    done = graph.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config=thread)
+    assert [m["content"] for m in tool_messages(done)] == ["84"]
+    assert graph.get_state(thread).next == ()
