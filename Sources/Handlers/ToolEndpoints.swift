@@ -32,6 +32,11 @@ struct ToolEndpoints {
         guard let tool = agent.tool(name) else {
             throw APIError.notFound("Agent '\(agent.id)' has no tool '\(name.prefix(100))'.", code: "tool_not_found")
         }
+        // A call a person must approve in a run is not made around that here, but by an admin key (or with keys off).
+        if agent.approvals[name] != nil, let principal = context.principal, !principal.scopes.contains("admin") {
+            throw APIError(status: 409, code: "approval_required",
+                           detail: "Agent '\(agent.id)' runs '\(name)' only once a person approves the call (approvals: in its configuration); only an admin key may invoke it directly.")
+        }
         let body = try request.decodeJSON(InvokeBody.self)
         let arguments = body.arguments ?? .object([:])
         let violations = JSONSchemaValidator.validate(arguments, against: tool.spec.parameters, path: "arguments")

@@ -208,6 +208,21 @@ import Testing
         #expect((try await h.json("GET", "/threads/\(thread)/state")["interrupts"] as? [Any])?.isEmpty == true)
     }
 
+    @Test func theInvokeRouteRunsAToolThatNeedsApprovalForAdminKeysOnly() async throws {
+        let h = try ThreadHarness(agents: AgentConfigLoader.parse(Self.config, file: "agents.yaml").agents, requireKeys: true)
+        let user = try await h.makeKey(tenant: "a", scopes: ["runs:write"])
+        let admin = try await h.makeKey(tenant: "a", scopes: ["admin"])
+        let body = #"{"arguments":{"expression":"6*7"}}"#
+        let refused = await h.call("POST", "/agents/guarded/tools/calculator/invoke", body, headers: [("X-Api-Key", user)])
+        #expect(refused.status.code == 409)
+        #expect(try await jsonObject(refused)["code"] as? String == "approval_required")
+        let free = await h.call("POST", "/agents/guarded/tools/current_time/invoke", #"{"arguments":{}}"#, headers: [("X-Api-Key", user)])
+        #expect(free.status.code == 200)
+        let allowed = await h.call("POST", "/agents/guarded/tools/calculator/invoke", body, headers: [("X-Api-Key", admin)])
+        #expect(allowed.status.code == 200)
+        #expect(try await jsonObject(allowed)["result"] as? String == "42")
+    }
+
     @Test func configurationErrorsNameTheField() throws {
         let bad: [(String, String)] = [
             ("approvals: {nope: always}", "(a).approvals.nope"),
