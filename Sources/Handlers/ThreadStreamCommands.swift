@@ -54,9 +54,11 @@ extension ThreadStreamEndpoints {
             .json(encodeJSON(Failure(id: command.id, error: code, message: message)))
         }
         switch command.method {
-        case "run.start":
+        case "run.start", "input.respond":
             do {
-                let run = try await startRun(command.params ?? [:], request, context)
+                let params = command.params ?? [:]
+                let run = command.method == "run.start" ? try await startRun(params, request, context)
+                    : try await respond(params, request, context)
                 // The client's cursor: everything of this run comes after it.
                 return .json(encodeJSON(Success(id: command.id, result: RunStarted(run_id: run.id),
                                                 meta: .init(applied_through_seq: Self.seq(run, 0)))))
@@ -65,13 +67,41 @@ extension ThreadStreamEndpoints {
                 let message = problem.field.map { "\($0): \(problem.detail)" } ?? problem.detail
                 return refuse(problem.status == 400 || problem.status == 422 || problem.status == 404 ? "invalid_argument" : problem.code, message)
             }
-        case "input.respond":
-            return refuse("not_supported", "This server has no interrupts to answer yet: its runs do not pause for input.")
         case "agent.getTree", "subscription.subscribe", "subscription.unsubscribe", "subscription.reconnect":
             return refuse("not_supported", "\(command.method) is a WebSocket command; this server streams threads over Server-Sent Events.")
         default:
             return refuse("unknown_command", "Unknown method '\(command.method.prefix(60))'; expected run.start or input.respond.")
         }
+    }
+
+    /// `input.respond`: `{interrupt_id, namespace, response}`, the response as a resume (`{"decisions": [...]}`): a
+    /// background run that answers the thread's approval, for the paused run's assistant; `thread.run.respond` in
+    /// langgraph-sdk.
+    func respond(_ params: [String: JSONValue], _ request: Request, _ context: RequestContext) async throws -> RunRecord {
+        let threadID = try ThreadEndpoints.threadID(context)
+        for key in params.keys where !["interrupt_id", "namespace", "response"].contains(key) {
+            throw APIError.invalid(field: "params.\(key.prefix(60))", "is not an input.respond parameter")
+        }
+        guard case .string(let interruptID)? = params["interrupt_id"] else { throw APIError.invalid(field: "params.interrupt_id", "is required") }
+        guard let response = params["response"] else { throw APIError.invalid(field: "params.response", "is required: {\"decisions\": [...]}") }
+        guard let thread = try await engine.reader.thread(threadID) else { throw APIError.threadNotFound(threadID) }
+        guard let pending = thread.pendingApproval, pending.id == interruptID,
+              let paused = try await engine.reader.run(pending.id) else {
+            throw APIError(status: 409, code: "nothing_to_resume",
+                           detail: "Thread '\(Tenancy.publicID(threadID).prefix(100))' waits for no decision '\(interruptID.prefix(100))'.",
+                           field: "params.interrupt_id")
+        }
+        let body: JSONValue = .object(["assistant_id": .string(paused.assistantID),
+                                       "command": .object(["resume": .object([interruptID: response])])])
+        var runRequest = request
+        runRequest.body = encodeJSON(body)
+        let plan = try await RunPlan(runRequest, resolver: AgentResolver(catalog: dependencies.catalog, reader: engine.reader), tenant: context.tenant,
+                                     defaultModes: RunEndpoints.defaultStreamModes, makeID: dependencies.makeID)
+        let runs = ThreadRunEndpoints(dependencies: dependencies, engine: engine)
+        var order = runs.order(plan, runRequest, context, thread: .existing(threadID), disconnect: .continue)
+        order.job.onDisconnect = .continue
+        try await runs.answerApproval(plan, &order, threadID: threadID)
+        return try await engine.enqueue(order)
     }
 
     /// `run.start`: a background run on the thread (created if missing), queued behind the thread's active run, as

@@ -22,6 +22,8 @@ final class ThreadStreamRenderer: Sendable {
         var open: Set<String> = []
         var error: String?
         var checkpointed = false
+        /// The run paused for approval: `interrupted` is its last lifecycle event, not `completed`.
+        var paused = false
         var values: [String: JSONValue] = [:]
         /// The graph's steps, for the `tasks` and `checkpoints` channels (the same ids as LangGraph's stream modes).
         var progress: LangGraphProgress
@@ -98,9 +100,11 @@ final class ThreadStreamRenderer: Sendable {
             let payload = interrupt.flatMap { $0.objectValue?["value"] } ?? value
             add("input.requested", InputRequested(interrupt_id: id, payload: payload, value: payload))
             add("lifecycle", Lifecycle(event: "interrupted", graph_name: graphName))
+            state.withLock { $0.paused = true }
         case .error(_, let message):
             state.withLock { $0.error = message }
         case .end:
+            if state.withLock({ $0.paused }) { break }
             let error = state.withLock { $0.checkpointed ? nil : ($0.error ?? "The run ended without finishing.") }
             add("lifecycle", Lifecycle(event: error == nil ? "completed" : "failed", graph_name: graphName, error: error))
         case .usage, .stepStarted, .stepFinished:

@@ -131,3 +131,17 @@ def test_remote_graph_raises_the_interrupt_and_resumes_with_a_command(base_url, 
     done = graph.invoke(Command(resume={"decisions": [{"type": "approve"}]}), config=thread)
     assert [m["content"] for m in tool_messages(done)] == ["84"]
     assert graph.get_state(thread).next == ()
+
+
+def test_the_thread_stream_asks_for_input_and_respond_answers_it(client):
+    with client.threads.stream(assistant_id="careful") as thread:
+        thread.run.start(input=ASK)
+        # The values projection ends when the run pauses (the SDK's own signal), with the interrupt recorded.
+        list(thread.values)
+        assert thread.interrupted
+        [pending] = thread.interrupts
+        assert pending["value"]["action_requests"][0]["args"] == {"expression": "12*(3+4)"}
+        thread.run.respond({"decisions": [{"type": "edit", "edited_action": {"name": "calculator", "args": {"expression": "6*7"}}}]})
+        output = thread.output
+    assert [m["content"] for m in tool_messages(output)] == ["42"]
+    assert "42" in output["messages"][-1]["content"]

@@ -37,7 +37,7 @@ enum ThreadStreamSchemas {
         "type": "object", "required": ["id", "method"],
         "properties": {
           "id": {"type": "integer"},
-          "method": {"type": "string", "description": "run.start; input.respond and the WebSocket commands are refused with not_supported."},
+          "method": {"type": "string", "description": "run.start, or input.respond (params interrupt_id and response: {\"decisions\": [...]}, answering the approval the thread waits for); the WebSocket commands are refused with not_supported."},
           "params": {"type": "object", "description": "run.start: assistant_id, input, config, metadata, multitask_strategy (default enqueue)."}
         },
         "examples": [{"id": 1, "method": "run.start", "params": {"assistant_id": "assistant", "input": {"messages": [{"role": "user", "content": "hi"}]}}}]
