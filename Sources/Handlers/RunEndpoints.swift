@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import AgentRuntime
 import Logging
@@ -57,7 +58,13 @@ struct RunEndpoints {
             }
             throw APIError(problem)
         }
-        var response = Response.json(encodeJSON(StateValues(result.messages, usage: result.usage, extra: plan.values)))
+        var extra = plan.values
+        if !result.awaitingApproval.isEmpty {
+            // Shown as LangGraph shows it; without a thread there is nothing to resume.
+            let request = ApprovalRequest(runID: runID, agent: plan.agent, calls: result.awaitingApproval, now: Date())
+            extra["__interrupt__"] = .array([LangGraphInterrupts.interrupt(request)])
+        }
+        var response = Response.json(encodeJSON(StateValues(result.messages, usage: result.usage, extra: extra)))
         response.headers.append(HTTPField(name: .contentLocation, value: "/runs/\(runID)"))
         return response
     }
@@ -102,5 +109,6 @@ func streamStateless(_ engine: RunEngine, _ job: RunJob, runID: String, admissio
         }
     }
     if left.withLock({ $0 }) { throw ClientDisconnected() }
-    if outcome.status == .interrupted { throw CancellationError() }
+    // A run paused for approval ended as it should: its events said so.
+    if outcome.status == .interrupted, outcome.result == nil { throw CancellationError() }
 }

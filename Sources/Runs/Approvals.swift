@@ -33,7 +33,7 @@ public struct ApprovalRequest: Codable, Sendable, Equatable {
 
     public func expired(at now: Date) -> Bool { Int64(now.timeIntervalSince1970 * 1000) >= expiresAt }
 
-    init(runID: String, agent: AgentDefinition, calls: [ToolCall], now: Date) {
+    public init(runID: String, agent: AgentDefinition, calls: [ToolCall], now: Date) {
         id = runID
         agentID = agent.id
         var timeout = Duration.seconds(30 * 86_400)

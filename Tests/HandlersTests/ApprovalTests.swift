@@ -140,7 +140,11 @@ import Testing
         #expect(edit.status.code == 422)
         // Still waiting after every refusal.
         #expect(try await self.state(h, thread)["next"] as? [String] == ["tools"])
-        // A run without a thread has nothing to resume.
+        // Without a thread a run pauses too, says so, and has nothing to resume.
+        let once = try await h.json("POST", "/runs/wait", Self.ask("what is 12*(3+4)?"))
+        #expect((once["__interrupt__"] as? [Any])?.count == 1)
+        let streamed = try await bodyText(h.call("POST", "/runs/stream", Self.ask("what is 12*(3+4)?")))
+        #expect(streamed.contains("__interrupt__") && streamed.contains("event: end"))
         let stateless = await h.call("POST", "/runs/wait", Self.resume(#"{"type":"approve"}"#))
         #expect(stateless.status.code == 422)
     }
@@ -221,6 +225,27 @@ import Testing
         let allowed = await h.call("POST", "/agents/guarded/tools/calculator/invoke", body, headers: [("X-Api-Key", admin)])
         #expect(allowed.status.code == 200)
         #expect(try await jsonObject(allowed)["result"] as? String == "42")
+    }
+
+    @Test func aChatCompletionThatHitsAnApprovalSaysSoAndHowToAnswer() async throws {
+        let h = try Self.harness()
+        let body = #"{"model":"guarded","messages":[{"role":"user","content":"what is 12*(3+4)?"}]"#
+        let stateless = try await h.json("POST", "/v1/chat/completions", body + "}")
+        let choice = try #require((stateless["choices"] as? [[String: Any]])?.first)
+        let text = try #require((choice["message"] as? [String: Any])?["content"] as? String)
+        #expect(text.contains("Waiting for approval before running: calculator"), "\(text)")
+        #expect(text.contains("metadata.thread_id"), "\(text)")
+        #expect(choice["finish_reason"] as? String == "stop")
+        // Kept on a thread: the answer names the thread's resume, which works.
+        let onThread = try await h.json("POST", "/v1/chat/completions", body + #","metadata":{"thread_id":"chat-1"}}"#)
+        let threadText = try #require(((onThread["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String)
+        #expect(threadText.contains("POST /threads/chat-1/runs"), "\(threadText)")
+        let done = try await h.json("POST", "/threads/chat-1/runs/wait", Self.resume(#"{"type":"approve"}"#))
+        #expect(messageContents(done).contains("84"))
+        // Streamed, the same words arrive as content.
+        let streamed = try await bodyText(h.call("POST", "/v1/chat/completions", body + #","stream":true}"#))
+        #expect(streamed.contains("Waiting for approval before running: calculator"))
+        #expect(streamed.contains("[DONE]"))
     }
 
     @Test func configurationErrorsNameTheField() throws {

@@ -131,8 +131,10 @@ extension OpenAIEndpoints {
         guard plan.stream else {
             let outcome = try await engine.runStateless(job, runID: runID, admission: admission, logger: logger, emit: nil)
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
+            let approval = result.awaitingApproval.isEmpty ? nil : ApprovalRequest(runID: runID, agent: plan.agent, calls: result.awaitingApproval, now: Date())
             return .json(encodeJSON(ChatCompletionWire.completion(result, added: result.messages.dropFirst(plan.messages.count),
-                                                                  id: id, created: created, model: plan.modelID)))
+                                                                  id: id, created: created, model: plan.modelID,
+                                                                  approval: approval.map { ChatCompletionWire.approvalText($0, threadID: nil, assistantID: plan.modelID) })))
         }
         let renderer = ChatCompletionRenderer(id: id, model: plan.modelID, created: created, includeUsage: plan.includeUsage,
                                               clientTools: Set(plan.clientTools.map(\.name)))
@@ -180,11 +182,13 @@ extension OpenAIEndpoints {
         guard plan.stream else {
             guard let outcome = await local.outcome() else { throw CancellationError() }
             guard let result = outcome.result else { throw try runFailure(outcome, context) }
+            let approval = result.awaitingApproval.isEmpty ? nil : ApprovalRequest(runID: run.id, agent: plan.agent, calls: result.awaitingApproval, now: Date())
             return .json(encodeJSON(ChatCompletionWire.completion(result, added: result.messages.dropFirst(kept + job.input.count),
-                                                                  id: id, created: created, model: plan.modelID)))
+                                                                  id: id, created: created, model: plan.modelID,
+                                                                  approval: approval.map { ChatCompletionWire.approvalText($0, threadID: plan.threadID, assistantID: plan.modelID) })))
         }
         let renderer = ChatCompletionRenderer(id: id, model: plan.modelID, created: created, includeUsage: plan.includeUsage,
-                                              clientTools: Set(plan.clientTools.map(\.name)))
+                                              clientTools: Set(plan.clientTools.map(\.name)), threadID: plan.threadID)
         let engine = self.engine
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
             _ = try await engine.follow(run.id, after: 0) { record in

@@ -101,9 +101,26 @@ enum ChatCompletionWire {
         }
     }
 
-    /// A finished run as a `chat.completion`: the text the run added, or the client's tool calls it stopped at.
-    static func completion(_ result: RunResult, added: ArraySlice<ChatMessage>, id: String, created: Int, model: String) -> Completion {
-        let answer = added.filter { $0.role == .assistant }.map(\.content).joined()
+    /// A run that paused for a person's approval, told in the answer: what waits, and how to answer it (chat
+    /// completions have no way to: the thread's LangGraph API has).
+    static func approvalText(_ request: ApprovalRequest, threadID: String?, assistantID: String) -> String {
+        let calls = request.reviewed.map { "\($0.name) \($0.arguments)" }.joined(separator: "; ")
+        var text = "Waiting for approval before running: \(calls) (approval \(request.id)). "
+        if let threadID {
+            text += "Approve, edit or reject it with POST /threads/\(threadID)/runs and {\"assistant_id\": \"\(assistantID)\", "
+                + "\"command\": {\"resume\": {\"decisions\": [{\"type\": \"approve\"}]}}}, one decision per call."
+        } else {
+            text += "A chat without a thread cannot be resumed: send metadata.thread_id to keep it on a thread, or use the Responses or LangGraph API."
+        }
+        return text
+    }
+
+    /// A finished run as a `chat.completion`: the text the run added, or the client's tool calls it stopped at, or
+    /// the approval it waits for.
+    static func completion(_ result: RunResult, added: ArraySlice<ChatMessage>, id: String, created: Int, model: String,
+                           approval: String? = nil) -> Completion {
+        let answer = approval.map { added.filter { $0.role == .assistant }.map(\.content).joined() + $0 }
+            ?? added.filter { $0.role == .assistant }.map(\.content).joined()
         let pending = result.pendingToolCalls
         let message = Completion.Message(content: pending.isEmpty || !answer.isEmpty ? answer : nil,
                                          tool_calls: pending.isEmpty ? nil : pending.map { ToolCallOut($0) })
@@ -125,9 +142,12 @@ final class ChatCompletionRenderer: Sendable {
     let created: Int
     let includeUsage: Bool
     let clientTools: Set<String>
+    /// The thread the chat is kept on, as the client named it: where an approval is answered.
+    let threadID: String?
     private let state = MutexBox<(started: Bool, failed: Bool, usage: Usage, last: StoredMessage?, calls: Bool)>((false, false, Usage(), nil, false))
 
-    init(id: String, model: String, created: Int, includeUsage: Bool, clientTools: Set<String>) {
+    init(id: String, model: String, created: Int, includeUsage: Bool, clientTools: Set<String>, threadID: String? = nil) {
+        self.threadID = threadID
         self.id = id
         self.model = model
         self.created = created
@@ -159,6 +179,9 @@ final class ChatCompletionRenderer: Sendable {
         case .checkpoint(_, let usage, _):
             state.withLock { $0.usage = usage }
             return []
+        case .interrupt(let value):
+            guard let request = ApprovalRequest.decode(value) else { return [] }
+            return [chunk(.init(content: ChatCompletionWire.approvalText(request, threadID: threadID, assistantID: model)))]
         case .error(let code, let message):
             state.withLock { $0.failed = true }
             let status = code == "upstream_rate_limited" ? 429 : 500
