@@ -28,6 +28,10 @@ final class LiveCluster: @unchecked Sendable {
           - id: assistant
             model: {provider: builtin, token_delay_ms: 10}
             tools: [calculator, current_time]
+          - id: careful
+            model: {provider: builtin, token_delay_ms: 10}
+            tools: [calculator]
+            approvals: {calculator: always}
           - id: kb
             model: {provider: builtin}
             tools: [{name: knowledge_search, folder: "\(repository.appendingPathComponent("Tests/Fixtures/knowledge").path)"}]
