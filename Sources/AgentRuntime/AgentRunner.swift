@@ -235,7 +235,8 @@ public struct AgentRunner: Sendable {
             } else if case .reject(let reason)? = resume.decisions[call.id] {
                 let text = ToolDecision.rejection(reason)
                 try await emit(.toolFailed(call, error: text))
-                let message = ChatMessage(id: makeID(), role: .tool, content: text, name: call.name, toolCallID: call.id)
+                // As a failed call reads (LangChain answers a rejection with an error tool message).
+                let message = ChatMessage(id: makeID(), role: .tool, content: "error: " + text, name: call.name, toolCallID: call.id)
                 try await emit(.messageCompleted(message))
                 messages.append(message)
             }

@@ -15,6 +15,8 @@ final class LangGraphRenderer: Sendable {
     private let partial = MutexBox<[String: String]>([:])
     /// The state's keys beside the messages, from the run's start (the run itself changes only the messages).
     private let values = MutexBox<[String: JSONValue]>([:])
+    /// The interrupt's frames, sent after the state it paused in (which the log has after it).
+    private let interrupted = MutexBox<[Frame]>([])
     /// The graph's progress, kept only for a reader of a mode that shows it.
     let tracking: MutexBox<Tracking>?
     /// The `debug` mode's `timestamp`: the run's creation time, on every frame. The log's events carry no time, and a
@@ -101,15 +103,21 @@ final class LangGraphRenderer: Sendable {
         case .checkpoint(let state, let usage, let turns):
             if modes.contains(.custom) { send("custom", CustomEvent(type: "run_completed", usage: usage, turn: turns)) }
             if modes.contains(.values) { send("values", StateValues(stored: state, usage: usage, extra: values.withLock { $0 })) }
+            frames += interrupted.withLock { stashed in
+                defer { stashed = [] }
+                return stashed
+            }
         case .error(let code, let message):
             send("error", StreamError(error: code, message: message))
         case .end:
             frames.append(("end", Array("null".utf8)))
         case .interrupt(let value):
-            // After the state it paused in, as LangGraph streams an interrupt in these modes.
+            // Sent after the state it paused in (the checkpoint that follows), as LangGraph streams an interrupt.
             if let interrupt = LangGraphInterrupts.interrupt(logged: value) {
-                if modes.contains(.values) { send("values", ["__interrupt__": [interrupt]]) }
-                if modes.contains(.updates) { send("updates", ["__interrupt__": [interrupt]]) }
+                var stash: [Frame] = []
+                if modes.contains(.values) { stash.append(("values", encodeJSON(["__interrupt__": [interrupt]]))) }
+                if modes.contains(.updates) { stash.append(("updates", encodeJSON(["__interrupt__": [interrupt]]))) }
+                interrupted.withLock { $0 = stash }
             }
         case .stepStarted, .stepFinished, .messageStarted:
             break

@@ -143,7 +143,7 @@ extension RunEngine {
         }
         let text = ToolDecision.rejection("the approval expired before anyone answered it")
         return (request.id, request.calls.map { call in
-            ChatMessage(id: makeID(), role: .tool, content: call.needsApproval ? text : "not run: the turn waited for an approval that expired",
+            ChatMessage(id: makeID(), role: .tool, content: "error: " + (call.needsApproval ? text : "not run: the turn waited for an approval that expired"),
                         name: call.name, toolCallID: call.id)
         })
     }

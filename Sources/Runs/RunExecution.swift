@@ -224,9 +224,10 @@ final class RunExecution: Sendable {
     func pause(_ prepared: Prepared, _ messages: [ChatMessage], _ result: RunResult, started: ContinuousClock.Instant) async throws -> RunOutcome {
         let request = ApprovalRequest(runID: runID, agent: agent, calls: result.awaitingApproval, now: Date())
         if persistence.observesEvents {
+            // The interrupt first, then the state it leaves: a reader that ends at the checkpoint knows why.
+            try await persistence.append(.interrupt(request.value))
             try await persistence.append(.checkpoint(state: (prepared.history + messages).map(StoredMessage.init), usage: result.usage,
                                                      turns: result.turns))
-            try await persistence.append(.interrupt(request.value))
         }
         var note = RunResultNote(usage: result.usage, turns: result.turns, context: prepared.fit.note)
         note.approval = request

@@ -248,6 +248,46 @@ import Testing
         #expect(streamed.contains("[DONE]"))
     }
 
+    @Test func aResponseAsksForApprovalAndAnMCPApprovalResponseAnswersIt() async throws {
+        let h = try Self.harness()
+        // The server's tools declared as the MCP server they appear as (the Agents SDK sends this): accepted, never connected to.
+        let mcp = #"{"type":"mcp","server_label":"agentfcgi","server_url":"https://example.invalid/mcp","require_approval":"always"}"#
+        let first = try await h.json("POST", "/v1/responses", #"{"model":"guarded","input":"what is 12*(3+4)?","tools":[\#(mcp)]}"#)
+        #expect(first["status"] as? String == "completed")
+        let output = try #require(first["output"] as? [[String: Any]])
+        let request = try #require(output.first { $0["type"] as? String == "mcp_approval_request" })
+        #expect(request["server_label"] as? String == "agentfcgi")
+        #expect(request["name"] as? String == "calculator")
+        #expect(request["arguments"] as? String == #"{"expression":"12*(3+4)"}"#)
+        let requestID = try #require(request["id"] as? String)
+        let responseID = try #require(first["id"] as? String)
+        // Retrieved later, it is the same.
+        let again = try await h.json("GET", "/v1/responses/\(responseID)")
+        #expect((again["output"] as? [[String: Any]])?.contains { $0["type"] as? String == "mcp_approval_request" } == true)
+        // An answer to a request it did not make, and new input alone, are refused.
+        let unknown = await h.call("POST", "/v1/responses", #"{"model":"guarded","previous_response_id":"\#(responseID)","input":[{"type":"mcp_approval_response","approval_request_id":"mcpr_nope","approve":true}]}"#)
+        #expect(unknown.status.code == 400)
+        let plain = await h.call("POST", "/v1/responses", #"{"model":"guarded","previous_response_id":"\#(responseID)","input":"hello"}"#)
+        #expect(plain.status.code == 409)
+        let answered = try await h.json("POST", "/v1/responses", #"{"model":"guarded","previous_response_id":"\#(responseID)","input":[{"type":"mcp_approval_response","approval_request_id":"\#(requestID)","approve":true}]}"#)
+        #expect(answered["status"] as? String == "completed")
+        let answeredOutput = try #require(answered["output"] as? [[String: Any]])
+        let call = try #require(answeredOutput.first { $0["type"] as? String == "mcp_call" })
+        #expect(call["output"] as? String == "84")
+        #expect(call["status"] as? String == "completed")
+
+        // Rejected with a reason: the model reads it; nothing ran. Streamed: the completed response asks for approval.
+        let streamed = try await bodyText(h.call("POST", "/v1/responses", #"{"model":"guarded","input":"what is 12*(3+4)?","stream":true}"#))
+        let completed = try #require(parseSSE(streamed).last { $0.event == "response.completed" })
+        #expect(completed.data.contains("mcp_approval_request"))
+        let id = try #require(completed.data.firstMatch(of: /"id":"(resp_[^"]+)"/).map { String($0.1) })
+        let callID = try #require(completed.data.firstMatch(of: /"id":"(mcpr_[^"]+)"/).map { String($0.1) })
+        let rejected = try await h.json("POST", "/v1/responses", #"{"model":"guarded","previous_response_id":"\#(id)","input":[{"type":"mcp_approval_response","approval_request_id":"\#(callID)","approve":false,"reason":"too risky"}]}"#)
+        let rejectedCall = try #require((rejected["output"] as? [[String: Any]])?.first { $0["type"] as? String == "mcp_call" })
+        #expect(rejectedCall["output"] as? String != "84")
+        #expect("\(rejectedCall)".contains("too risky"))
+    }
+
     @Test func configurationErrorsNameTheField() throws {
         let bad: [(String, String)] = [
             ("approvals: {nope: always}", "(a).approvals.nope"),

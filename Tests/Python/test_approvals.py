@@ -145,3 +145,61 @@ def test_the_thread_stream_asks_for_input_and_respond_answers_it(client):
         output = thread.output
     assert [m["content"] for m in tool_messages(output)] == ["42"]
     assert "42" in output["messages"][-1]["content"]
+
+
+def _openai(base_url, api_key):
+    import os
+    import ssl
+
+    import openai
+    context = ssl.create_default_context(cafile=os.environ["AGENTFCGI_CA"])
+    return openai.OpenAI(base_url=base_url + "/v1", api_key=api_key, max_retries=0, http_client=httpx.Client(verify=context, timeout=60))
+
+
+def test_openai_responses_ask_for_approval_and_take_the_answer(base_url, api_key):
+    oa = _openai(base_url, api_key)
+    first = oa.responses.create(model="careful", input="what is 12*(3+4)?")
+    assert first.status == "completed"
+    [request] = [item for item in first.output if item.type == "mcp_approval_request"]
+    assert request.server_label == "agentfcgi" and request.name == "calculator"
+    assert request.arguments == '{"expression":"12*(3+4)"}'
+    answered = oa.responses.create(model="careful", previous_response_id=first.id, input=[
+        {"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}])
+    [call] = [item for item in answered.output if item.type == "mcp_call"]
+    assert call.output == "84"
+    assert "84" in answered.output_text
+
+    # Streamed: the completed response asks; a rejection with a reason reaches the model and runs nothing.
+    with oa.responses.stream(model="careful", input="what is 12*(3+4)?") as stream:
+        final = stream.get_final_response()
+    [request] = [item for item in final.output if item.type == "mcp_approval_request"]
+    rejected = oa.responses.create(model="careful", previous_response_id=final.id, input=[
+        {"type": "mcp_approval_response", "approval_request_id": request.id, "approve": False, "reason": "not now"}])
+    assert "84" not in rejected.output_text
+    assert any("not now" in (item.error or "") for item in rejected.output if item.type == "mcp_call")
+
+
+def test_the_agents_sdk_answers_an_approval_with_its_callback(base_url, api_key):
+    import asyncio
+    import os
+    import ssl
+
+    import openai
+    from agents import Agent, HostedMCPTool, OpenAIResponsesModel, Runner, set_tracing_disabled
+    set_tracing_disabled(True)
+    context = ssl.create_default_context(cafile=os.environ["AGENTFCGI_CA"])
+    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=api_key, max_retries=0,
+                                http_client=httpx.AsyncClient(verify=context, timeout=60))
+    asked = []
+
+    def decide(request):
+        asked.append(request.data.name)
+        return {"approve": True}
+
+    # The server's own tools, declared as the MCP server they appear as; the SDK's callback answers the request.
+    tool = HostedMCPTool(tool_config={"type": "mcp", "server_label": "agentfcgi", "server_url": "https://agentfcgi.invalid/mcp",
+                                      "require_approval": "always"}, on_approval_request=decide)
+    agent = Agent(name="careful", model=OpenAIResponsesModel(model="careful", openai_client=client), tools=[tool])
+    result = asyncio.run(Runner.run(agent, "what is 12*(3+4)?", auto_previous_response_id=True))
+    assert asked == ["calculator"]
+    assert "84" in result.final_output

@@ -48,6 +48,21 @@ enum ResponseInput: Decodable {
         var output: String?
         var id: String?
         var error: String?
+        var approval_request_id: String?
+        var approve: Bool?
+        var reason: String?
+    }
+
+    /// `mcp_approval_response` items: the client's answers to the approval requests of the response it continues.
+    func approvals() throws -> [(requestID: String, approve: Bool, reason: String?)] {
+        guard case .items(let items) = self else { return [] }
+        return try items.enumerated().compactMap { index, item in
+            guard item.type == "mcp_approval_response" else { return nil }
+            guard let id = item.approval_request_id, let approve = item.approve else {
+                throw APIError.invalid(field: "input[\(index)]", "an mcp_approval_response needs approval_request_id and approve")
+            }
+            return (id, approve, item.reason)
+        }
     }
 
     init(from decoder: any Decoder) throws {
@@ -95,8 +110,11 @@ enum ResponseInput: Decodable {
                                                 toolCalls: [ToolCall(id: callID, name: name, arguments: item.arguments ?? "{}")]))
                     messages.append(ChatMessage(id: makeID(), role: .tool, content: item.output ?? item.error.map { "error: " + $0 } ?? "",
                                                 name: name, toolCallID: callID))
+                case "mcp_approval_request", "mcp_approval_response":
+                    // The request is on the conversation already; the response is an answer (`approvals()`), not a message.
+                    continue
                 case let other:
-                    throw APIError.invalid(field: path + ".type", "input items of type '\(other.prefix(40))' are not supported; send message, function_call, function_call_output or mcp_call")
+                    throw APIError.invalid(field: path + ".type", "input items of type '\(other.prefix(40))' are not supported; send message, function_call, function_call_output, mcp_call or mcp_approval_response")
                 }
             }
             return messages
@@ -123,6 +141,8 @@ struct ResponsePlan {
     var clientTools: [RunJob.ClientTool]
     /// Server tool calls as function_call / function_call_output pairs, for front-ends that render only those.
     var asFunctions: Bool
+    /// Answers to the approval requests of the response this one continues.
+    var approvals: [(requestID: String, approve: Bool, reason: String?)]
 
     init(_ request: Request, resolver: AgentResolver, tenant: String, makeID: () -> String) async throws {
         let body = try request.decodeJSON(ResponseCreateBody.self, maxStringBytes: JSONLimits.maxMediaStringBytes)
@@ -136,7 +156,17 @@ struct ResponsePlan {
         let clientTools = try OpenAITools.parse(body.tools, shape: .responses, agent: agent)
         guard let input = body.input else { throw APIError.invalid(field: "input", "is required") }
         let messages = try input.messages(makeID: makeID)
-        guard !messages.isEmpty else { throw APIError.invalid(field: "input", "must not be empty") }
+        let approvals = try input.approvals()
+        guard !messages.isEmpty || !approvals.isEmpty else { throw APIError.invalid(field: "input", "must not be empty") }
+        if !approvals.isEmpty {
+            guard messages.isEmpty else {
+                throw APIError.invalid(field: "input", "send the mcp_approval_response items alone: the calls they answer run before anything new")
+            }
+            guard body.previous_response_id != nil || body.conversation != nil else {
+                throw APIError.invalid(field: "previous_response_id", "an mcp_approval_response answers a response: send its id as previous_response_id")
+            }
+        }
+        self.approvals = approvals
         // Instructions are this response's only, as OpenAI has them: beside the agent's, never on the conversation.
         try RunPlan.checkLimits(messages + [ChatMessage(id: "", role: .system, content: body.instructions ?? "")], agent: agent, field: "input")
         try OpenAIEndpoints.checkMetadata(body.metadata ?? [:])

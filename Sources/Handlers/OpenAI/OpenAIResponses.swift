@@ -41,7 +41,8 @@ extension OpenAIEndpoints {
         if plan.background { return try await retrieved(run) }
         if let local {
             guard let outcome = await local.outcome() else { throw CancellationError() }
-            if outcome.status == .interrupted { throw CancellationError() }
+            // A run paused for approval ended with its answer; one cancelled did not.
+            if outcome.status == .interrupted, outcome.result == nil { throw CancellationError() }
         } else {
             _ = try await engine.waitForEnd(run)
         }
@@ -85,11 +86,45 @@ extension OpenAIEndpoints {
             thread = .own(context.threadKey(conversation), tenant: context.tenant, metadata: #"{"created_by":"POST /v1/responses"}"#)
         }
         let metadata = String(decoding: encodeJSON(["openai": facts]), as: UTF8.self)
-        let order = RunOrder(job: plan.job, thread: thread, metadata: metadata, request: String(decoding: request.body, as: UTF8.self),
+        var order = RunOrder(job: plan.job, thread: thread, metadata: metadata, request: String(decoding: request.body, as: UTF8.self),
                              quota: context.principal?.quota, logger: context.logger)
+        if case .existing(let threadID) = thread { try await answerApprovals(plan, &order, threadID: threadID) }
         if plan.background { return (try await engine.enqueue(order), nil) }
         let (run, local) = try await engine.start(order)
         return (run, local)
+    }
+
+    /// The client's `mcp_approval_response`s, one per approval request of the response it continues, as the
+    /// decisions the run carries out; without them, a conversation whose approval expired takes new input.
+    func answerApprovals(_ plan: ResponsePlan, _ order: inout RunOrder, threadID: String) async throws {
+        guard let thread = try await engine.reader.thread(threadID) else { return }
+        guard !plan.approvals.isEmpty else {
+            if let (approval, rejections) = try engine.expiredAnswers(for: thread) {
+                order.job.input = rejections.map(StoredMessage.init) + order.job.input
+                order.answersApproval = approval
+            }
+            return
+        }
+        guard let pending = thread.pendingApproval, let request = ApprovalRequest.decode(pending.body) else {
+            throw APIError(status: 409, code: "nothing_to_resume", detail: "The conversation waits for no approval (answered already, or never asked).",
+                           field: "input")
+        }
+        var answers: [String: (approve: Bool, reason: String?)] = [:]
+        for answer in plan.approvals {
+            guard answers[answer.requestID] == nil else { throw APIError.invalid(field: "input", "approval_request_id '\(answer.requestID.prefix(80))' is answered twice") }
+            guard request.reviewed.contains(where: { ResponsesWire.approvalItemID($0.id) == answer.requestID }) else {
+                throw APIError.invalid(field: "input", "approval_request_id '\(answer.requestID.prefix(80))' is not one the conversation waits for")
+            }
+            answers[answer.requestID] = (answer.approve, answer.reason)
+        }
+        let decided = try request.reviewed.map { call -> ApprovalAnswer in
+            let id = ResponsesWire.approvalItemID(call.id)
+            guard let answer = answers[id] else { throw APIError.invalid(field: "input", "no mcp_approval_response for '\(id)'; answer every request") }
+            return answer.approve ? .approve : .reject(message: answer.reason ?? "")
+        }
+        let (approval, decisions) = try engine.decisions(for: thread, answering: nil, answers: decided)
+        order.job.answer(decisions)
+        order.answersApproval = approval
     }
 
     /// `store: false`: nothing is kept; the run is stateless and its response cannot be read again.
@@ -162,14 +197,19 @@ extension OpenAIEndpoints {
         }
     }
 
-    /// The messages a run added to its thread, for its response's output.
+    /// The messages a run added to its thread, for its response's output. A run that carried out approved calls
+    /// starts with their results: the calls, from the response that asked, come first, so that they show as mcp_call items.
     func added(by run: RunRecord) async throws -> [ChatMessage] {
         guard let threadID = run.threadID else { return [] }
         let input = Set((run.job.flatMap { try? RunJob.decode($0) }?.input ?? []).map(\.id))
-        return try await store.messages(thread: threadID, limit: nil)
-            .filter { $0.runID == run.id }
-            .compactMap { try? StoredMessage.decode($0.body) }
-            .filter { !input.contains($0.id) }
+        let all = try await store.messages(thread: threadID, limit: nil)
+        let added = all.filter { $0.runID == run.id }.compactMap { try? StoredMessage.decode($0.body) }.filter { !input.contains($0.id) }
+        let answered = Set(added.filter { $0.role == .tool }.compactMap(\.toolCallID))
+        let asked = Set(added.flatMap(\.toolCalls).map(\.id))
+        let earlier = answered.subtracting(asked)
+        guard !earlier.isEmpty else { return added }
+        let calls = all.compactMap { try? StoredMessage.decode($0.body) }.flatMap(\.toolCalls).filter { earlier.contains($0.id) }
+        return [ChatMessage(id: "answered-" + run.id, role: .assistant, content: "", toolCalls: calls)] + added
     }
 
     func retrieved(_ run: RunRecord) async throws -> Response {

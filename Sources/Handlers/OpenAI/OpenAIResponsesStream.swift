@@ -131,22 +131,34 @@ final class ResponsesRenderer: Sendable {
                     state.items[index] = .functionCall(id: itemID, callID: call.id, status: "completed", name: call.name, arguments: arguments)
                     events.append(("response.output_item.done", ["output_index": position, "item": Self.value(state.items[index])]))
                 }
-                for call in calls where !clientTools.contains(call.name) && !asFunctions {
-                    let index = state.items.count
-                    let arguments = call.toolCall.arguments
-                    let itemID = ResponsesWire.callItemID(call.id)
-                    state.callIndex[call.id] = index
-                    state.callArguments[call.id] = (call.name, arguments)
-                    let item = ResponsesWire.Item.mcpCall(id: itemID, status: "in_progress", name: call.name, arguments: arguments,
-                                                          output: nil, error: nil)
+                // The server's own calls show as they start (`toolStarted`): a turn that waits for approval shows
+                // approval requests instead, and an item's kind never changes once it is out.
+                return events
+            case .interrupt(let value):
+                // The calls that wait become approval requests, at the places their calls had.
+                guard let request = ApprovalRequest.decode(value) else { return [] }
+                var events: [Event] = []
+                for call in request.reviewed {
+                    let item = ResponsesWire.Item.approvalRequest(id: ResponsesWire.approvalItemID(call.id), name: call.name, arguments: call.arguments)
+                    let position: JSONValue = .number(Double(state.items.count))
                     state.items.append(item)
-                    let position: JSONValue = .number(Double(index))
                     events.append(("response.output_item.added", ["output_index": position, "item": Self.value(item)]))
-                    events.append(("response.mcp_call_arguments.delta", ["item_id": .string(itemID), "output_index": position, "delta": .string(arguments)]))
-                    events.append(("response.mcp_call_arguments.done", ["item_id": .string(itemID), "output_index": position, "arguments": .string(arguments)]))
-                    events.append(("response.mcp_call.in_progress", ["item_id": .string(itemID), "output_index": position]))
+                    events.append(("response.output_item.done", ["output_index": position, "item": Self.value(item)]))
                 }
                 return events
+            case .toolStarted(let call) where state.callIndex[call.id] == nil && !asFunctions && !clientTools.contains(call.name):
+                let index = state.items.count
+                let itemID = ResponsesWire.callItemID(call.id)
+                let arguments = call.toolCall.arguments
+                state.callIndex[call.id] = index
+                state.callArguments[call.id] = (call.name, arguments)
+                let item = ResponsesWire.Item.mcpCall(id: itemID, status: "in_progress", name: call.name, arguments: arguments, output: nil, error: nil)
+                state.items.append(item)
+                let position: JSONValue = .number(Double(index))
+                return [("response.output_item.added", ["output_index": position, "item": Self.value(item)]),
+                        ("response.mcp_call_arguments.delta", ["item_id": .string(itemID), "output_index": position, "delta": .string(arguments)]),
+                        ("response.mcp_call_arguments.done", ["item_id": .string(itemID), "output_index": position, "arguments": .string(arguments)]),
+                        ("response.mcp_call.in_progress", ["item_id": .string(itemID), "output_index": position])]
             case .toolFinished(let call, let result):
                 return finishCall(&state, call.id, output: result, error: nil)
             case .toolFailed(let call, let error):

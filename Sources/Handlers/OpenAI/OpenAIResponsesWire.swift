@@ -54,11 +54,13 @@ enum ResponsesWire {
         /// function calls.
         case functionOutput(id: String, callID: String, output: String)
         case input(id: String, role: String, text: String)
+        /// A call that waits for the client's approval (`approvals:`); answered with an `mcp_approval_response`.
+        case approvalRequest(id: String, name: String, arguments: String)
 
         var id: String {
             switch self {
             case .message(let id, _, _), .mcpCall(let id, _, _, _, _, _), .functionCall(let id, _, _, _, _), .functionOutput(let id, _, _),
-                 .input(let id, _, _): id
+                 .input(let id, _, _), .approvalRequest(let id, _, _): id
             }
         }
 
@@ -97,6 +99,12 @@ enum ResponsesWire {
                 try container.encode(callID, forKey: .call_id)
                 try container.encode("completed", forKey: .status)
                 try container.encode(output, forKey: .output)
+            case .approvalRequest(let id, let name, let arguments):
+                try container.encode("mcp_approval_request", forKey: .type)
+                try container.encode(id, forKey: .id)
+                try container.encode(ResponsesWire.serverLabel, forKey: .server_label)
+                try container.encode(name, forKey: .name)
+                try container.encode(arguments, forKey: .arguments)
             case .input(let id, let role, let text):
                 try container.encode("message", forKey: .type)
                 try container.encode(id, forKey: .id)
@@ -107,7 +115,11 @@ enum ResponsesWire {
         }
     }
 
+    /// The label of the server's own tools, as an MCP server's (`mcp_call`, `mcp_approval_request`).
+    static let serverLabel = "agentfcgi"
+
     static func messageItemID(_ messageID: String) -> String { "msg_" + messageID }
+    static func approvalItemID(_ callID: String) -> String { "mcpr_" + callID }
     static func callItemID(_ callID: String) -> String { "mcp_" + callID }
     static func functionItemID(_ callID: String) -> String { "fc_" + callID }
     static func functionOutputItemID(_ callID: String) -> String { "fco_" + callID }
@@ -117,7 +129,7 @@ enum ResponsesWire {
 
     /// The output items of the messages a run added, in order: each assistant text, then the tool calls it asked for
     /// with their results.
-    static func items(_ added: [ChatMessage], clientTools: Set<String> = [], asFunctions: Bool = false) -> [Item] {
+    static func items(_ added: [ChatMessage], clientTools: Set<String> = [], asFunctions: Bool = false, awaiting: Set<String> = []) -> [Item] {
         var results: [String: ChatMessage] = [:]
         for message in added where message.role == .tool { if let id = message.toolCallID { results[id] = message } }
         var items: [Item] = []
@@ -132,6 +144,11 @@ enum ResponsesWire {
                     continue
                 }
                 let result = results[call.id]
+                if result == nil, !awaiting.isEmpty {
+                    // The turn waits for approval: its calls that need it are asked for, the others run once it is given.
+                    if awaiting.contains(call.id) { items.append(.approvalRequest(id: approvalItemID(call.id), name: call.name, arguments: call.arguments)) }
+                    continue
+                }
                 if asFunctions {
                     items.append(.functionCall(id: functionItemID(call.id), callID: call.id, status: "completed", name: call.name,
                                                arguments: call.arguments))
@@ -244,7 +261,7 @@ enum ResponsesWire {
 
     /// How a response ended, as its webhook names it: by the same rule as its `status`.
     static func webhookType(_ run: RunRecord) -> String {
-        if run.status == .success { return "response.completed" }
+        if run.status == .success || RunResultNote.approval(of: run) != nil { return "response.completed" }
         if run.status == .interrupted { return "response.cancelled" }
         let status = RunResultNote.failure(of: run).map { ending(code: $0.error).status } ?? status(run.status)
         return status == "incomplete" ? "response.incomplete" : status == "cancelled" ? "response.cancelled" : "response.failed"
@@ -272,10 +289,13 @@ enum ResponsesWire {
     static func response(_ run: RunRecord, added: [ChatMessage]) -> Response {
         let facts = facts(run)
         let note = run.result.flatMap { try? JSONDecoder().decode(RunResultNote.self, from: Data($0.utf8)) }
+        // A run paused for approval is a completed response whose output asks for it, as OpenAI's are.
+        let approval = note?.approval
         var response = Response(
-            id: responseID(run.id), created_at: Int(run.createdAt.timeIntervalSince1970), status: status(run.status),
+            id: responseID(run.id), created_at: Int(run.createdAt.timeIntervalSince1970), status: approval == nil ? status(run.status) : "completed",
             background: run.background, model: run.assistantID,
-            output: items(added, clientTools: clientTools(run), asFunctions: facts.server_tools_as_functions == true),
+            output: items(added, clientTools: clientTools(run), asFunctions: facts.server_tools_as_functions == true,
+                          awaiting: Set(approval?.reviewed.map(\.id) ?? [])),
             usage: run.status.isActive ? nil : UsageBody(note?.usage ?? Usage()), metadata: .object((facts.user_metadata ?? [:]).mapValues(JSONValue.string)),
             previous_response_id: facts.previous_response_id,
             conversation: facts.conversation.map { ["id": $0] }, store: true, instructions: facts.instructions)

@@ -14,6 +14,9 @@ enum OpenAITools {
             let path = "tools[\(index)]"
             guard case .object(let object) = tool else { throw APIError.invalid(field: path, "must be an object") }
             guard case .string(let type)? = object["type"] else { throw APIError.invalid(field: path + ".type", "is required") }
+            // The server's own tools, declared as the MCP server they appear as (the Agents SDK sends this for
+            // approvals): nothing to connect to, nothing to add.
+            if type == "mcp", shape == .responses, case .string(ResponsesWire.serverLabel)? = object["server_label"] { continue }
             guard type == "function" else {
                 throw APIError.invalid(field: path + ".type",
                                        "tools of type '\(type.prefix(40))' are not supported; send function tools (the agent '\(agent.id)' brings its own)")

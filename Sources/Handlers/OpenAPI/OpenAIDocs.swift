@@ -12,7 +12,7 @@ extension OpenAPIDocument.Operation {
         problems: [400, 404, 413, 415, 502, 504])
     static let openAIResponseCreate = OpenAPIDocument.Operation(
         tag: "openai",
-        description: "`model` is an agent id; `input` a string or message items (and function_call / function_call_output items). Stored by default, on a conversation (`conversation`, a thread id) or continuing `previous_response_id`, else on a new conversation of its own. `background: true` queues it on the durable queue (any worker runs it) and answers at once. `stream: true` sends the Responses events, each with a `sequence_number` that is the same on every read; `GET /v1/responses/{id}?stream=true&starting_after=N` resumes on any worker. The agent's tools run on the server and show as `mcp_call` items; tools in the request are a 400. `Idempotency-Key` repeats the first answer.",
+        description: "`model` is an agent id; `input` a string or message items (and function_call / function_call_output items). Stored by default, on a conversation (`conversation`, a thread id) or continuing `previous_response_id`, else on a new conversation of its own. `background: true` queues it on the durable queue (any worker runs it) and answers at once. `stream: true` sends the Responses events, each with a `sequence_number` that is the same on every read; `GET /v1/responses/{id}?stream=true&starting_after=N` resumes on any worker. The agent's tools run on the server and show as `mcp_call` items; a call its configuration wants approved first ends a completed response with an `mcp_approval_request` item (server_label agentfcgi), answered by a response with `previous_response_id` and `mcp_approval_response` input items (one per request: approve, or not with a reason). Function tools in the request are the client's; an `mcp` tool with server_label agentfcgi declares the server's own (the Agents SDK's HostedMCPTool) and is never connected to; other tool types are a 400. `Idempotency-Key` repeats the first answer.",
         body: .json("ResponseCreateRequest"), parameters: [OpenAPIDocument.idempotencyKey],
         responses: [(200, "The response, or its events (stream: true)", .jsonOrOpenAIStream("OpenAIResponse", stream: "Named response.* events, each with its sequence_number"))],
         problems: [400, 404, 409, 413, 415, 502, 504])
@@ -160,7 +160,7 @@ enum OpenAISchemas {
           "status": {"type": "string", "enum": ["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]},
           "background": {"type": "boolean"}, "model": {"type": "string"},
           "output": {"type": "array", "items": {"type": "object", "required": ["type", "id"], "properties": {
-            "type": {"type": "string", "enum": ["message", "mcp_call", "function_call", "function_call_output"]}, "id": {"type": "string"}, "status": {"type": "string"}}}},
+            "type": {"type": "string", "enum": ["message", "mcp_call", "function_call", "function_call_output", "mcp_approval_request"]}, "id": {"type": "string"}, "status": {"type": "string"}}}},
           "usage": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["input_tokens", "output_tokens", "total_tokens"], "properties": {
             "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}}]},
           "error": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}]},
@@ -190,13 +190,15 @@ enum OpenAISchemas {
       "ResponseInputItem": {
         "type": "object", "description": "A message (the default type), or a tool call and its output as an earlier response gave them.",
         "properties": {
-          "type": {"type": "string", "enum": ["message", "function_call", "function_call_output", "mcp_call"]},
+          "type": {"type": "string", "enum": ["message", "function_call", "function_call_output", "mcp_call", "mcp_approval_request", "mcp_approval_response"]},
           "role": {"type": "string", "description": "A message's: user, system, developer or assistant."},
           "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "required": ["type"],
             "properties": {"type": {"type": "string"}, "text": {"type": "string"}}}}],
             "description": "A message's: a string, or input_text / output_text / text parts."},
           "call_id": {"type": "string"}, "name": {"type": "string"}, "arguments": {"type": "string"}, "output": {"type": "string"},
-          "id": {"type": "string"}, "error": {"type": "string"}
+          "id": {"type": "string"}, "error": {"type": "string"},
+          "approval_request_id": {"type": "string", "description": "An mcp_approval_response's: the request it answers."},
+          "approve": {"type": "boolean"}, "reason": {"type": "string", "description": "Why not, for the model to read."}
         },
         "oneOf": [
           {"required": ["role", "content"], "properties": {"type": {"enum": ["message", null]}, "role": {"enum": ["user", "system", "developer", "assistant"]},
