@@ -99,7 +99,8 @@ final class IOLoop: Sendable {
         while true {
             let count: Int
             do {
-                count = try System.epollWait(epollFD, into: events, timeout: 500)
+                // Without connections there is no heartbeat to send: sleep until the eventfd brings work.
+                count = try System.epollWait(epollFD, into: events, timeout: state.isEmpty ? -1 : 500)
             } catch {
                 logger.critical("transport.epoll_failed", metadata: ["errno": "\(error.code ?? 0)"])
                 return
@@ -154,6 +155,8 @@ private struct LoopState {
         self.epollFD = epollFD
         self.logger = logger
     }
+
+    var isEmpty: Bool { connections.isEmpty }
 
     mutating func handle(_ happened: System.EpollEvents, on id: UInt64) {
         guard let connection = connections[id] else { return }
