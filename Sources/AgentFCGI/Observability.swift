@@ -45,8 +45,11 @@ final class WorkerMetrics: Sendable {
         registry.emitToString() + ProcessMetrics.text() + info
     }
 
-    /// Writes this worker's file every second until cancelled, so a scrape answered by another worker sees it.
-    func publish(every interval: Duration = .seconds(1), logger: Logger) async {
+    /// Writes this worker's file until cancelled, so that a scrape answered by another worker sees it: within
+    /// `interval` of a change (at most once per `interval`), and at least every `keepAlive` while nothing changes, so
+    /// that the file stays younger than `MetricsExposition.staleAfter` (a live worker's file older than that is taken
+    /// for a hung worker's and left out). An idle worker thus wakes every `keepAlive`, not every second.
+    func publish(every interval: Duration = .seconds(1), keepAlive: Duration = .seconds(10), logger: Logger) async {
         guard exposition.shares else { return }
         var failing = false
         while !Task.isCancelled {
@@ -58,6 +61,8 @@ final class WorkerMetrics: Sendable {
                 failing = true
             }
             try? await Task.sleep(for: interval)
+            // A failed write is tried again every interval, as before.
+            if !failing { await Metrics.changes.wait(timeout: keepAlive - interval) }
         }
     }
 

@@ -44,7 +44,8 @@ struct WebhookDelivery: Service {
     }
 }
 
-/// This worker's metrics file for the host's `/metrics`, rewritten every second until the shutdown reaches it.
+/// This worker's metrics file for the host's `/metrics`, rewritten within a second of a change (and every 10 s while
+/// nothing changes) until the shutdown reaches it.
 struct MetricsPublisher: Service {
     let metrics: WorkerMetrics
     let logger: Logger

@@ -15,6 +15,8 @@ public enum Metrics {
     private static let timers = Handles<Timer>()
     private static let meters = Handles<Meter>()
     private static let on = Atomic<Bool>(false)
+    /// Marked by every recording: the publisher writes this worker's file only after something changed.
+    public static let changes = ChangeSignal()
 
     /// Called once, after the backend is bootstrapped.
     public static func enable() { on.store(true, ordering: .relaxed) }
@@ -246,7 +248,9 @@ struct Series: Hashable {
 final class Handles<M: Sendable>: Sendable {
     private let made = Mutex<[Series: M]>([:])
 
+    /// Called for every recording (the handle is used at once), so it is where a change is marked.
     func get(_ key: Series, _ make: () -> M) -> M {
+        Metrics.changes.mark()
         if let handle = made.withLock({ $0[key] }) { return handle }
         let handle = make()
         return made.withLock { made in

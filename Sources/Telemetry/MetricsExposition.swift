@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// The whole host in one scrape. nginx sends `/metrics` to any one worker, so each worker writes its own series
-/// (Prometheus text, with its `worker` label) to `<directory>/<worker>.prom` every second, and the worker that answers
+/// (Prometheus text, with its `worker` label) to `<directory>/<worker>.prom` within a second of a change, and the worker that answers
 /// a scrape adds the files of the others to its own fresh series, one family at a time.
 ///
 /// A worker holds an exclusive lock on `<worker>.lock` for as long as it lives; the kernel drops it when the
@@ -99,7 +99,8 @@ public final class MetricsExposition: Sendable {
         return names.sorted()
     }
 
-    /// A live worker writes its file every second; one not written for this long is left out of scrapes.
+    /// A live worker writes its file within a second of a change and at least every 10 s; one not written for this
+    /// long is left out of scrapes.
     static let staleAfter: Double = 15
 
     static func age(_ path: String) -> Double? {
