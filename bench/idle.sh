@@ -38,9 +38,10 @@ measure() {
     local name=$1 bin=$2 dir=$work/$1
     [[ -x $bin ]] || { echo "idle: $bin is not an executable" >&2; exit 2; }
     mkdir -p "$dir/metrics"
+    # Started as scripts/run.sh starts it (scripts/launch.sh: umask 077, exec in place, so $! is the worker).
     # shellcheck disable=SC2086 # split on spaces, as documented
-    "$bin" serve --listen "unix:$dir/w.sock" --worker-name 1 --config "$CONFIG" --database "$dir/db.sqlite" \
-        --metrics-dir "$dir/metrics" ${AGENTFCGI_ARGS:-} >"$dir/log" 2>&1 </dev/null &
+    "$root/scripts/launch.sh" worker --log "$dir/log" -- "$bin" serve --listen "unix:$dir/w.sock" --worker-name 1 \
+        --config "$CONFIG" --database "$dir/db.sqlite" --metrics-dir "$dir/metrics" ${AGENTFCGI_ARGS:-} </dev/null &
     local pid=$!
     pids+=("$pid")
     sleep "$WAIT"
