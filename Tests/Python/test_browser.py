@@ -212,3 +212,26 @@ def test_playground_talks_through_the_openai_responses_api_and_resumes(browser, 
     browser.save_screenshot(str(SHOTS / "playground-openai.png"))
     assert not stored_keys(browser)
     no_csp_violations(browser)
+
+
+def test_playground_shows_a_pending_approval_and_its_edit_runs(browser, base_url, api_key):
+    enter_key(browser, base_url, api_key)
+    wait(browser, lambda d: any(o.get_attribute("value") == "careful" for o in d.find_elements(By.CSS_SELECTOR, "#agent option")))
+    Select(browser.find_element(By.ID, "agent")).select_by_value("careful")
+    browser.find_element(By.ID, "new-thread").click()
+    browser.find_element(By.ID, "message").send_keys("what is 12*(3+4)?")
+    browser.find_element(By.ID, "send").click()
+    args = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".approval .approval-args"))
+    assert '"12*(3+4)"' in args[0].get_attribute("value")
+    assert [b.text for b in browser.find_elements(By.CSS_SELECTOR, ".approval button")] == ["Approve", "Edit", "Reject"]
+    browser.save_screenshot(str(SHOTS / "playground-approval.png"))
+    args[0].clear()
+    args[0].send_keys('{"expression": "6*7"}')
+    browser.find_element(By.CSS_SELECTOR, ".approval .approval-edit").click()
+    wait(browser, lambda d: any("42" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".msg.assistant")))
+    assert not browser.find_elements(By.CSS_SELECTOR, ".approval")
+    # A reload shows the thread as it is: answered, nothing waits.
+    browser.refresh()
+    wait(browser, lambda d: any("42" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".msg.assistant")))
+    assert not browser.find_elements(By.CSS_SELECTOR, ".approval")
+    no_csp_violations(browser)

@@ -72,6 +72,95 @@ async function loadThread() {
   if (!response.ok) { status("thread: " + await problem(response)); return; }
   const state = await response.json();
   for (const message of state.values.messages) renderMessage(message);
+  showApproval(state);
+}
+
+/// A run that paused for approval (the agent's `approvals:`): each waiting call with Approve, Edit (its arguments, as
+/// JSON) and Reject (with a reason), as its review config allows; once every call has a decision, a run on the
+/// thread carries them out (`command.resume`) and streams like any other.
+function showApproval(state) {
+  const interrupt = (state.interrupts || [])[0];
+  if (!interrupt || !interrupt.value || !interrupt.value.action_requests) return;
+  const { action_requests: requests, review_configs: configs = [] } = interrupt.value;
+  const panel = add("approval", "");
+  const title = document.createElement("strong");
+  title.textContent = requests.length === 1 ? "This call waits for your decision:" : `These ${requests.length} calls wait for your decisions:`;
+  panel.appendChild(title);
+  const decisions = new Array(requests.length).fill(null);
+  requests.forEach((request, index) => {
+    const allowed = (configs.find((config) => config.action_name === request.name) || {}).allowed_decisions || ["approve", "edit", "reject"];
+    const row = document.createElement("div");
+    row.className = "approval-request";
+    const name = document.createElement("code");
+    name.textContent = request.name;
+    const args = document.createElement("textarea");
+    args.className = "approval-args";
+    args.rows = 2;
+    args.value = JSON.stringify(request.args);
+    args.readOnly = !allowed.includes("edit");
+    const reason = document.createElement("input");
+    reason.className = "approval-reason";
+    reason.placeholder = "reason, if you reject";
+    row.append(name, args);
+    const choose = (decision, label) => {
+      if (!allowed.includes(decision.type)) return;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "approval-" + decision.type;
+      button.textContent = label;
+      button.addEventListener("click", () => {
+        let chosen = decision;
+        if (decision.type === "edit") {
+          try { chosen = { type: "edit", edited_action: { name: request.name, args: JSON.parse(args.value) } }; }
+          catch (error) { status("the arguments are not JSON: " + error.message); return; }
+        } else if (decision.type === "reject") {
+          chosen = { type: "reject", message: reason.value.trim() };
+        }
+        decisions[index] = chosen;
+        row.dataset.decided = chosen.type;
+        if (decisions.every((item) => item)) { panel.remove(); answer(decisions); }
+      });
+      row.appendChild(button);
+    };
+    choose({ type: "approve" }, "Approve");
+    choose({ type: "edit" }, "Edit");
+    choose({ type: "reject" }, "Reject");
+    if (allowed.includes("reject")) row.appendChild(reason);
+    panel.appendChild(row);
+  });
+}
+
+/// Sends the decisions and streams the run that carries them out.
+async function answer(decisions) {
+  const thread = store.get("thread");
+  $("send").disabled = true;
+  status("running…");
+  try {
+    const response = await fetch(`/threads/${encodeURIComponent(thread)}/runs/stream`, {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+      body: JSON.stringify({
+        assistant_id: $("agent").value,
+        command: { resume: { decisions } },
+        stream_mode: ["messages-tuple", "custom"],
+        on_disconnect: "continue",
+      }),
+    });
+    if (!response.ok) { add("error", await problem(response)); return; }
+    await follow(response, null, null);
+    await afterRun(thread);
+    status("");
+  } catch (error) {
+    status("stream interrupted: " + error + " (reload to resume)");
+  } finally {
+    $("send").disabled = false;
+  }
+}
+
+/// After a run on the thread: a pause for approval shows its decisions.
+async function afterRun(thread) {
+  const response = await fetch(`/threads/${encodeURIComponent(thread)}/state`, { headers: headers() });
+  if (response.ok) showApproval(await response.json());
 }
 
 /// Reads an event stream from a fetch response and calls onEvent(name, data, id) per frame.
@@ -203,6 +292,7 @@ async function send(event) {
     });
     if (!response.ok) { add("error", await problem(response)); return; }
     await follow(response, null, content);
+    await afterRun(thread);
     status("");
   } catch (error) {
     status("stream interrupted: " + error + " (reload to resume)");
