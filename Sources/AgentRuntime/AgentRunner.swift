@@ -119,8 +119,9 @@ public struct AgentRunner: Sendable {
         let callers = clientTools.filter { !ownNames.contains($0.name) }
         let callerNames = Set(callers.map(\.name))
         let specs = agent.tools.map(\.spec) + callers
-        if let resume, let paused = input.last(where: { $0.role == .assistant && !$0.toolCalls.isEmpty }) {
-            added += try await runDecided(paused.toolCalls, resume, agent: agent, memory: memory, emit: emit)
+        if let resume {
+            let paused = Self.unanswered(input)
+            if !paused.isEmpty { added += try await runDecided(paused, resume, agent: agent, memory: memory, emit: emit) }
         }
         for turn in 1...agent.limits.maxTurns {
             let reply = try await modelTurn(model, agent: agent, messages: context + added, tools: specs, turn: turn, emit: emit)
@@ -208,6 +209,14 @@ public struct AgentRunner: Sendable {
             finishReason: response.finishReason, modelName: modelName, toolCalls: response.toolCalls)
         try await emit(.messageCompleted(reply))
         return reply
+    }
+
+    /// The calls of the conversation's last turn that have no result yet: what a paused turn left to do. Calls with
+    /// a result are never run again.
+    public static func unanswered(_ messages: [ChatMessage]) -> [ToolCall] {
+        guard let index = messages.lastIndex(where: { $0.role == .assistant && !$0.toolCalls.isEmpty }) else { return [] }
+        let answered = Set(messages[(index + 1)...].filter { $0.role == .tool }.compactMap(\.toolCallID))
+        return messages[index].toolCalls.filter { !answered.contains($0.id) }
     }
 
     /// A paused turn's calls as a person decided them: rejected ones answered with the rejection, edited ones run

@@ -125,7 +125,7 @@ final class RunExecution: Sendable {
             }
             let result = try await engine.runner.run(agent: agent, input: prepared.context, clientTools: clientTools,
                                                      memory: memory.withLock { $0 }, resume: resume,
-                                                     emit: observer(collected: collected, agent: agent))
+                                                     emit: observer(collected: collected, agent: agent, resuming: resumingTools(prepared)))
             return try await succeed(prepared, result, started: started)
         } catch {
             return await fail(error, prepared: prepared, collected: collected, started: started, attempt: attempt)
@@ -172,14 +172,16 @@ final class RunExecution: Sendable {
             try await persistence.append(.started(RunStart(runID: runID, threadID: threadID.map(Tenancy.publicID), attempt: attempt,
                                                            droppedMessages: prepared.fit.droppedMessages, state: state,
                                                            values: values.isEmpty ? nil : values)))
-            try await persistence.append(.stepStarted(.agent, turn: 1))
+            // A run that answers a paused turn starts with that turn's tools.
+            try await persistence.append(.stepStarted(resumingTools(prepared) > 0 ? .tools : .agent, turn: 1))
         }
         return prepared
     }
 
     /// What the agent's events do: collected for the ending, side effects recorded, logged as typed events.
-    func observer(collected: Collected, agent: AgentDefinition) -> @Sendable (RunEvent) async throws -> Void {
-        let steps = StepTracker(callerTools: Set(clientTools.map(\.name)))
+    /// `resuming`: the paused turn's calls this run carries out first (its first step is then `tools`).
+    func observer(collected: Collected, agent: AgentDefinition, resuming: Int = 0) -> @Sendable (RunEvent) async throws -> Void {
+        let steps = StepTracker(callerTools: Set(clientTools.map(\.name)), resumingTools: resuming)
         let (persistence, observed) = (self.persistence, persistence.observesEvents)
         let budget = persistence.budget
         let decided = Set(resume?.decisions.keys.map { $0 } ?? [])
@@ -216,6 +218,11 @@ final class RunExecution: Sendable {
         ])
         return RunOutcome(status: .success, error: nil, result: RunResult(messages: prepared.history + messages, usage: result.usage,
                                                                           turns: result.turns, pendingToolCalls: result.pendingToolCalls))
+    }
+
+    /// How many calls of a paused turn this run carries out before it calls the model.
+    func resumingTools(_ prepared: Prepared) -> Int {
+        resume == nil ? 0 : AgentRunner.unanswered(prepared.context).count
     }
 
     /// The run stops before a turn whose calls wait for a person: the turn's request is kept on the thread, which

@@ -38,14 +38,18 @@ final class StepTracker: Sendable {
     /// Tools the caller runs: the run ends at a call of one, so the server's tools step counts only its own calls.
     let callerTools: Set<String>
 
-    init(callerTools: Set<String> = []) { self.callerTools = callerTools }
+    /// `resumingTools`: a run that answers a paused turn starts in its tools step, with that many results to come.
+    init(callerTools: Set<String> = [], resumingTools: Int = 0) {
+        self.callerTools = callerTools
+        state = Mutex(State(pendingTools: resumingTools))
+    }
 
     private struct State {
         var turn = 1
         var started: Set<String> = []
         var pendingTools = 0
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     func events(for event: RunEvent) -> [RunLogEvent] {
         state.withLock { state in

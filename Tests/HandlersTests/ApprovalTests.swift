@@ -288,6 +288,19 @@ import Testing
         #expect("\(rejectedCall)".contains("too risky"))
     }
 
+    @Test func aResumedRunStartsInItsToolsStep() async throws {
+        let h = try Self.harness()
+        let (thread, _) = try await paused(h)
+        let body = #"{"assistant_id":"guarded","stream_mode":["tasks"],"command":{"resume":{"decisions":[{"type":"approve"}]}}}"#
+        let frames = parseSSE(try await bodyText(h.call("POST", "/threads/\(thread)/runs/stream", body)))
+        let tasks = frames.filter { $0.event == "tasks" }.compactMap { frame -> String? in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(frame.data.utf8)) as? [String: Any],
+                  let name = object["name"] as? String else { return nil }
+            return name + (object["result"] != nil || object["error"] != nil ? " done" : " start")
+        }
+        #expect(tasks == ["tools start", "tools done", "agent start", "agent done"], "\(tasks)")
+    }
+
     @Test func configurationErrorsNameTheField() throws {
         let bad: [(String, String)] = [
             ("approvals: {nope: always}", "(a).approvals.nope"),
