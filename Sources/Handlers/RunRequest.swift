@@ -198,10 +198,10 @@ struct RunPlan {
         let agent = resolved.agent
         self.binding = resolved.binding
         if let command = body.command, command != .null {
-            resume = try Self.resume(command)
             if body.input != nil || body.messages != nil {
                 throw APIError.invalid(field: "command", "send command.resume or input, not both")
             }
+            resume = try Self.resume(command)
         }
         if body.input != nil, body.messages != nil {
             throw APIError.invalid(field: "messages", "send input.messages or messages, not both")

@@ -301,6 +301,22 @@ import Testing
         #expect(tasks == ["tools start", "tools done", "agent start", "agent done"], "\(tasks)")
     }
 
+    @Test func anMCPToolCallThatHitsAnApprovalSaysWhereToAnswerIt() async throws {
+        let h = try Self.harness()
+        let body = #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"guarded","arguments":{"message":"what is 12*(3+4)?"}}}"#
+        let answer = try await jsonObject(h.call("POST", "/mcp", body))
+        let result = try #require(answer["result"] as? [String: Any], "\(answer)")
+        #expect(result["isError"] as? Bool == false)
+        let structured = try #require(result["structuredContent"] as? [String: Any])
+        #expect(structured["status"] as? String == "waiting_for_approval")
+        let thread = try #require(structured["thread_id"] as? String)
+        let text = try #require(((result["content"] as? [[String: Any]])?.first)?["text"] as? String)
+        #expect(text.contains("calculator") && text.contains(thread))
+        // Answered there, as the text says.
+        let done = try await h.json("POST", "/threads/\(thread)/runs/wait", Self.resume(#"{"type":"approve"}"#))
+        #expect(messageContents(done).contains("84"))
+    }
+
     @Test func configurationErrorsNameTheField() throws {
         let bad: [(String, String)] = [
             ("approvals: {nope: always}", "(a).approvals.nope"),

@@ -123,10 +123,15 @@ def test_a_large_image_fits_the_raised_body_limit(base_url, api_key):
 
 def test_command_is_refused_not_ignored(client):
     tid = client.threads.create()["thread_id"]
+    # A command answers an approval (test_approvals.py); beside input, or one this server has no use for, it is refused.
     with pytest.raises(httpx.HTTPStatusError) as error:
         client.runs.wait(tid, "echo", input=user("x"), command={"resume": "yes"})
     assert error.value.response.status_code == 422
     assert error.value.response.json()["field"] == "command"
+    with pytest.raises(httpx.HTTPStatusError) as error:
+        client.runs.wait(tid, "echo", command={"goto": "agent"})
+    assert error.value.response.status_code == 422
+    assert error.value.response.json()["field"] == "command.goto"
     # stream_subgraphs is accepted (there are no subgraphs to stream).
     parts = list(client.runs.stream(tid, "echo", input=user("y"), stream_mode="values", stream_subgraphs=True))
     assert parts[-1].event == "end"

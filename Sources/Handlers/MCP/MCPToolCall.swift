@@ -102,6 +102,18 @@ extension MCPEndpoints {
                                       "usage": MCPWire.usage(outcome.result?.usage ?? Usage())],
                 "isError": false,
             ]
+        case .interrupted where !(outcome.result?.awaitingApproval.isEmpty ?? true):
+            // Paused for a person's approval: said in the result, with where to answer it (MCP elicitation is not
+            // offered yet).
+            let calls = outcome.result?.awaitingApproval ?? []
+            let text = "The agent waits for approval before running \(calls.map { "\($0.name) \($0.arguments)" }.joined(separator: "; ")). "
+                + "Answer it on thread \(Tenancy.publicID(run.threadID ?? "")) with POST /threads/{thread_id}/runs and command.resume (approve, edit or reject)."
+            result = [
+                "content": [["type": "text", "text": .string(text)]],
+                "structuredContent": ["run_id": .string(run.id), "thread_id": threadID, "status": "waiting_for_approval",
+                                      "approval": ["id": .string(run.id), "calls": .array(calls.map { .object(["name": .string($0.name), "arguments": .string($0.arguments)]) })]],
+                "isError": false,
+            ]
         case .interrupted:
             return MCPWire.message(id: id, error: .init(status: 200, code: MCPWire.requestCancelled, message: "Request cancelled",
                                                         data: ["run_id": .string(run.id), "thread_id": threadID]))

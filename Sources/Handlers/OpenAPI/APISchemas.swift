@@ -158,7 +158,7 @@ enum APISchemas {
           "metadata": {"type": "object"}, "config": {"type": "object"},
           "command": {"type": "object", "description": "LangGraph's Command, `resume` only: the decisions about the tool calls the thread's paused run waits for, one per action request, in order (`{\"resume\": {\"decisions\": [{\"type\": \"approve\"}, {\"type\": \"edit\", \"edited_action\": {\"name\", \"args\"}}, {\"type\": \"reject\", \"message\"}]}}`, or the same under the interrupt's id). Sent instead of input; 409 when the thread waits for no decision, 422 for decisions that do not fit.",
                       "required": ["resume"], "additionalProperties": false,
-                      "properties": {"resume": {"type": "object", "properties": {"decisions": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/ApprovalDecision"}}}}}},
+                      "properties": {"resume": {"type": "object", "required": ["decisions"], "description": "The decisions (or, not listed here, the same object under the interrupt's id as the only key).", "properties": {"decisions": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"$ref": "#/components/schemas/ApprovalDecision"}}}}}},
           "stream_mode": {"oneOf": [{"$ref": "#/components/schemas/StreamMode"},
                                     {"type": "array", "items": {"$ref": "#/components/schemas/StreamMode"}}]},
           "on_disconnect": {"type": "string", "enum": ["cancel", "continue"],
