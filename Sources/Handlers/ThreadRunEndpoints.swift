@@ -68,7 +68,7 @@ struct ThreadRunEndpoints {
                           thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
                           disconnect: .continue)
         order.job.keepHistory = try await keptHistory(plan, threadID: threadID)
-        try await answerApproval(plan, &order, threadID: threadID)
+        try await answerApproval(plan, &order, threadID: threadID, decider: context.principal?.keyID)
         let (record, local) = try await engine.start(order)
         return (record, order.job, local)
     }
@@ -116,7 +116,7 @@ struct ThreadRunEndpoints {
         order.job.onDisconnect = .continue
         if let given {
             order.job.keepHistory = try await keptHistory(plan, threadID: given)
-            try await answerApproval(plan, &order, threadID: given)
+            try await answerApproval(plan, &order, threadID: given, decider: context.principal?.keyID)
         } else if plan.checkpointID != nil {
             throw Self.checkpointWithoutThread
         } else if plan.resume != nil {
@@ -130,7 +130,7 @@ struct ThreadRunEndpoints {
     /// A thread waiting for approval takes only a run that answers it (`command.resume`), or, once the approval has
     /// expired, new input (the waiting calls then count as rejected). The store makes the run only while that approval
     /// is still the one pending.
-    func answerApproval(_ plan: RunPlan, _ order: inout RunOrder, threadID: String) async throws {
+    func answerApproval(_ plan: RunPlan, _ order: inout RunOrder, threadID: String, decider: String?) async throws {
         guard let thread = try await engine.reader.thread(threadID) else {
             if plan.resume != nil { throw APIError.threadNotFound(threadID) }
             return
@@ -139,10 +139,20 @@ struct ThreadRunEndpoints {
             let (approval, decisions) = try engine.decisions(for: thread, answering: resume.id, answers: resume.answers)
             order.job.answer(decisions)
             order.answersApproval = approval
+            order.metadata = Self.stampingDecision(order.metadata, approval: approval, decider: decider)
         } else if let (approval, rejections) = try engine.expiredAnswers(for: thread) {
             order.job.input = rejections.map(StoredMessage.init) + order.job.input
             order.answersApproval = approval
         }
+    }
+
+    /// Who decided an approval, and when, on the run that carries the decision out: its metadata's `approval`
+    /// (`answers`: the paused run; `decided_by`: the key's id, null without keys).
+    static func stampingDecision(_ metadata: JSONText, approval: String, decider: String?) -> JSONText {
+        guard case .object(var fields) = ThreadWire.object(metadata) else { return metadata }
+        fields["approval"] = .object(["answers": .string(approval), "decided_by": decider.map(JSONValue.string) ?? .null,
+                                      "decided_at": .string(ThreadWire.time(Date()))])
+        return String(decoding: encodeJSON(JSONValue.object(fields)), as: UTF8.self)
     }
 
     static let checkpointWithoutThread = APIError.invalid(field: "checkpoint_id", "needs a thread to go back on: POST /threads/{thread_id}/runs")

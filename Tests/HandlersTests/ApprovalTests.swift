@@ -92,6 +92,11 @@ import Testing
         #expect(try await h.json("GET", "/threads/\(thread)")["status"] as? String == "idle")
         let state = try await state(h, thread)
         #expect((state["next"] as? [String])?.isEmpty == true)
+        // Who decided, and when, is on the run that carried the decision out.
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(try await bodyText(h.call("GET", "/threads/\(thread)/runs")).utf8)) as? [[String: Any]])
+        let decision = try #require((runs.first?["metadata"] as? [String: Any])?["approval"] as? [String: Any])
+        #expect(decision["answers"] as? String == runs.last?["run_id"] as? String)
+        #expect(decision["decided_at"] is String)
         // Answered: a second answer finds nothing to resume.
         let again = await h.call("POST", "/threads/\(thread)/runs/wait", Self.resume(#"{"type":"approve"}"#))
         #expect(again.status.code == 409)

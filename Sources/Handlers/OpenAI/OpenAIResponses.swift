@@ -88,7 +88,12 @@ extension OpenAIEndpoints {
         let metadata = String(decoding: encodeJSON(["openai": facts]), as: UTF8.self)
         var order = RunOrder(job: plan.job, thread: thread, metadata: metadata, request: String(decoding: request.body, as: UTF8.self),
                              quota: context.principal?.quota, logger: context.logger)
-        if case .existing(let threadID) = thread { try await answerApprovals(plan, &order, threadID: threadID) }
+        if case .existing(let threadID) = thread {
+            try await answerApprovals(plan, &order, threadID: threadID)
+            if let approval = order.answersApproval, !plan.approvals.isEmpty {
+                order.metadata = ThreadRunEndpoints.stampingDecision(order.metadata, approval: approval, decider: context.principal?.keyID)
+            }
+        }
         if plan.background { return (try await engine.enqueue(order), nil) }
         let (run, local) = try await engine.start(order)
         return (run, local)
