@@ -24,8 +24,14 @@ public struct RunResult: Sendable, Equatable {
     public var turns: Int
     /// Calls of the caller's own tools that the last answer asked for: the run stops there, and the caller runs them.
     public var pendingToolCalls: [ToolCall]
-    /// The last turn's calls, none of them run, when one of them waits for a person's approval (`approvals:`).
+    /// The last turn's calls, none of them run, when one of them waits for a person's approval (`approvals:`), or
+    /// when the run stopped before them at a breakpoint.
     public var awaitingApproval: [ToolCall]
+    /// The run stopped at a breakpoint (`Breakpoints`): before the model's turn (`agent`) or before the last turn's
+    /// calls (`tools`).
+    public var breakpoint: Step?
+
+    public enum Step: String, Sendable, Codable { case agent, tools }
 
     public init(messages: [ChatMessage], usage: Usage, turns: Int, pendingToolCalls: [ToolCall] = [], awaitingApproval: [ToolCall] = []) {
         self.messages = messages
@@ -85,6 +91,7 @@ public struct AgentRunner: Sendable {
         clientTools: [ToolSpec] = [],
         memory: (any MemoryBackend)? = nil,
         resume: ToolDecisions? = nil,
+        breakpoints: Breakpoints = Breakpoints(),
         emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
         // The shared watchdog cancels this very task at the deadline: no extra task per run, which matters when
@@ -97,7 +104,8 @@ public struct AgentRunner: Sendable {
             deadline.disarm()
         }
         do {
-            return try await loop(agent: agent, input: input, clientTools: clientTools, memory: memory, resume: resume, emit: emit)
+            return try await loop(agent: agent, input: input, clientTools: clientTools, memory: memory, resume: resume,
+                                  breakpoints: breakpoints, emit: emit)
         } catch is CancellationError where deadline.expired {
             throw RunFailure.timedOut(agent.limits.timeout)
         }
@@ -105,7 +113,7 @@ public struct AgentRunner: Sendable {
 
     private func loop(
         agent: AgentDefinition, input: [ChatMessage], clientTools: [ToolSpec], memory: (any MemoryBackend)?,
-        resume: ToolDecisions?, emit: @escaping @Sendable (RunEvent) async throws -> Void
+        resume: ToolDecisions?, breakpoints: Breakpoints, emit: @escaping @Sendable (RunEvent) async throws -> Void
     ) async throws -> RunResult {
         let model = modelFactory(agent)
         var context: [ChatMessage] = []
@@ -119,11 +127,23 @@ public struct AgentRunner: Sendable {
         let callers = clientTools.filter { !ownNames.contains($0.name) }
         let callerNames = Set(callers.map(\.name))
         let specs = agent.tools.map(\.spec) + callers
+        // Tools just ran (a `tools` breakpoint after them applies before the next model call).
+        var toolsRan = false
         if let resume {
             let paused = Self.unanswered(input)
-            if !paused.isEmpty { added += try await runDecided(paused, resume, agent: agent, memory: memory, emit: emit) }
+            if !paused.isEmpty {
+                added += try await runDecided(paused, resume, agent: agent, memory: memory, emit: emit)
+                toolsRan = true
+            }
         }
         for turn in 1...agent.limits.maxTurns {
+            // A run that goes on from a breakpoint does not stop at it again before its first model call.
+            if (breakpoints.beforeAgent && !(turn == 1 && resume != nil)) || (breakpoints.afterTools && toolsRan) {
+                var paused = RunResult(messages: input + added, usage: total, turns: turn - 1)
+                paused.breakpoint = .agent
+                return paused
+            }
+            toolsRan = false
             let reply = try await modelTurn(model, agent: agent, messages: context + added, tools: specs, turn: turn, emit: emit)
             total = total + (reply.usage ?? Usage())
             added.append(reply)
@@ -133,9 +153,17 @@ public struct AgentRunner: Sendable {
             if reply.toolCalls.contains(where: { agent.approvals[$0.name] != nil }) {
                 return RunResult(messages: input + added, usage: total, turns: turn, awaitingApproval: reply.toolCalls)
             }
+            if breakpoints.beforeTools, reply.toolCalls.contains(where: { !callerNames.contains($0.name) }) {
+                var paused = RunResult(messages: input + added, usage: total, turns: turn, awaitingApproval: reply.toolCalls)
+                paused.breakpoint = .tools
+                return paused
+            }
             let pending = reply.toolCalls.filter { callerNames.contains($0.name) }
             let own = reply.toolCalls.filter { !callerNames.contains($0.name) }
-            if !own.isEmpty { added += try await runTools(own, agent: agent, memory: memory, emit: emit) }
+            if !own.isEmpty {
+                added += try await runTools(own, agent: agent, memory: memory, emit: emit)
+                toolsRan = true
+            }
             if !pending.isEmpty {
                 return RunResult(messages: input + added, usage: total, turns: turn, pendingToolCalls: pending)
             }

@@ -40,3 +40,24 @@ public struct ToolDecisions: Sendable, Equatable, Codable {
         self.decisions = decisions
     }
 }
+
+/// LangGraph's static breakpoints for one run (`interrupt_before` / `interrupt_after`) on the agent's two steps:
+/// the run stops before the model's turn (`agent`) or before a turn's tool calls (`tools`), and a later run on the
+/// thread goes on from there.
+public struct Breakpoints: Sendable, Equatable, Codable {
+    public var beforeAgent = false
+    public var beforeTools = false
+    public var afterTools = false
+
+    public init(beforeAgent: Bool = false, beforeTools: Bool = false, afterTools: Bool = false) {
+        self.beforeAgent = beforeAgent
+        self.beforeTools = beforeTools
+        self.afterTools = afterTools
+    }
+
+    public var isEmpty: Bool { !beforeAgent && !beforeTools && !afterTools }
+
+    enum CodingKeys: String, CodingKey {
+        case beforeAgent = "before_agent", beforeTools = "before_tools", afterTools = "after_tools"
+    }
+}

@@ -23,23 +23,29 @@ enum LangGraphInterrupts {
                         "value": .object(["action_requests": .array(actions), "review_configs": .array(configs)])])
     }
 
-    /// The log's interrupt (the engine's `ApprovalRequest`) as LangGraph's; nil for a value this release does not read.
+    /// The log's interrupt (the engine's `ApprovalRequest`) as LangGraph's; nil for a value this release does not read,
+    /// and for a static breakpoint, which LangGraph shows as the next step alone.
     static func interrupt(logged value: JSONValue) -> JSONValue? {
-        ApprovalRequest.decode(value).map(interrupt)
+        guard let request = ApprovalRequest.decode(value), request.breakpoint == nil else { return nil }
+        return interrupt(request)
     }
 
-    /// The thread's pending approval, when it has one.
-    static func pending(_ thread: ThreadRecord) -> (request: ApprovalRequest, interrupt: JSONValue)? {
+    /// The thread's pending approval, when it has one; the interrupt is nil at a static breakpoint.
+    static func pending(_ thread: ThreadRecord) -> (request: ApprovalRequest, interrupt: JSONValue?)? {
         guard let body = thread.pendingApproval?.body, let request = ApprovalRequest.decode(body) else { return nil }
-        return (request, interrupt(request))
+        return (request, request.breakpoint == nil ? interrupt(request) : nil)
     }
 
-    /// The task that waits: the `tools` step of the paused turn, as the state's `tasks` lists it.
-    static func task(_ request: ApprovalRequest, interrupt: JSONValue) -> JSONValue {
-        .object(["id": .string(LangGraphID.named([request.id, "approval", "tools"])), "name": .string("tools"),
-                 "path": .array([.string("__pregel_pull"), .string("tools")]), "error": .null,
-                 "interrupts": .array([interrupt]), "checkpoint": .null, "state": .null, "result": .null])
+    /// The step that waits: `tools` for an approval; a breakpoint's step.
+    static func step(_ request: ApprovalRequest) -> String { request.breakpoint?.rawValue ?? "tools" }
+
+    /// The task that waits, as the state's `tasks` lists it.
+    static func task(_ request: ApprovalRequest, interrupt: JSONValue?) -> JSONValue {
+        let step = step(request)
+        return .object(["id": .string(taskID(request)), "name": .string(step),
+                        "path": .array([.string("__pregel_pull"), .string(step)]), "error": .null,
+                        "interrupts": .array(interrupt.map { [$0] } ?? []), "checkpoint": .null, "state": .null, "result": .null])
     }
 
-    static func taskID(_ request: ApprovalRequest) -> String { LangGraphID.named([request.id, "approval", "tools"]) }
+    static func taskID(_ request: ApprovalRequest) -> String { LangGraphID.named([request.id, "approval", step(request)]) }
 }

@@ -25,6 +25,9 @@ struct RunCreateBody: Decodable {
     /// Run from an earlier state of the thread: its checkpoint, by id or as LangGraph's checkpoint object.
     var checkpoint_id: String?
     var checkpoint: ThreadEndpoints.CheckpointRef?
+    /// LangGraph's static breakpoints: "*" or a list of the agent's steps (agent, tools).
+    var interrupt_before: JSONValue?
+    var interrupt_after: JSONValue?
 }
 
 enum IfNotExists: String, Decodable, CaseIterable {
@@ -113,6 +116,9 @@ struct RunPlan {
     var binding: AssistantBinding?
     /// `command.resume`: the answers to the approval the thread waits for (and its id, when the client named it).
     var resume: (id: String?, answers: [ApprovalAnswer])?
+    /// No input and no command, on a thread: the run goes on from the breakpoint the thread stopped at.
+    var continues = false
+    var breakpoints = Breakpoints()
 
     /// The id the client named the agent by (an assistant's own id for a stored assistant).
     var assistantID: String { binding?.id ?? agent.id }
@@ -124,6 +130,7 @@ struct RunPlan {
                          afterSeconds: afterSeconds)
         job.values = values.isEmpty ? nil : values
         job.origin = "langgraph"
+        job.stop(at: breakpoints)
         if let binding { job.bind(binding) }
         return job
     }
@@ -169,10 +176,12 @@ struct RunPlan {
     }
 
     /// Reads a run request, and resolves its agent: one of the configuration's, or one of the tenant's assistants.
-    init(_ request: Request, resolver: AgentResolver, tenant: String, defaultModes: [StreamMode], makeID: () -> String) async throws {
+    /// `continuing`: a run on a thread, which may come without input to go on from a breakpoint.
+    init(_ request: Request, resolver: AgentResolver, tenant: String, defaultModes: [StreamMode], makeID: () -> String,
+         continuing: Bool = false) async throws {
         let body = try Self.decodeBody(request)
         let resolved = try await Self.agentID(body).asyncFlatMap { try await resolver.resolve($0, tenant: tenant) }
-        try self.init(body: body, kwargs: request.body, resolved: resolved, defaultModes: defaultModes, makeID: makeID)
+        try self.init(body: body, kwargs: request.body, resolved: resolved, defaultModes: defaultModes, makeID: makeID, continuing: continuing)
     }
 
     static func decodeBody(_ request: Request) throws -> RunCreateBody {
@@ -187,7 +196,8 @@ struct RunPlan {
         return body.assistant_id ?? body.agent_id
     }
 
-    init(body: RunCreateBody, kwargs: [UInt8], resolved: AgentResolver.Resolved?, defaultModes: [StreamMode], makeID: () -> String) throws {
+    init(body: RunCreateBody, kwargs: [UInt8], resolved: AgentResolver.Resolved?, defaultModes: [StreamMode], makeID: () -> String,
+         continuing: Bool = false) throws {
         let agentField = body.assistant_id != nil ? "assistant_id" : "agent_id"
         guard let agentID = try Self.agentID(body) else {
             throw APIError.invalid(field: "assistant_id", "is required (or agent_id)")
@@ -208,10 +218,11 @@ struct RunPlan {
         }
         let (messages, field) = if let input = body.input { (input.messages, "input.messages") }
             else { (body.messages ?? [], "messages") }
-        guard !messages.isEmpty || resume != nil else {
-            throw APIError.invalid(field: body.input == nil && body.messages == nil ? "input" : field,
-                                   body.input == nil && body.messages == nil ? "is required: {\"messages\": [...]}" : "must not be empty")
+        continues = continuing && resume == nil && body.input == nil && body.messages == nil
+        guard !messages.isEmpty || resume != nil || continues else {
+            throw Self.inputRequired(body.input == nil && body.messages == nil ? nil : field)
         }
+        breakpoints = try Self.breakpoints(before: body.interrupt_before, after: body.interrupt_after)
         try Self.checkLimits(count: messages.count, contents: messages.map(\.content), agent: agent, field: field)
         self.agent = agent
         self.input = messages.map { sent in
@@ -241,6 +252,33 @@ struct RunPlan {
 }
 
 extension RunPlan {
+    /// `field`: the empty list that was sent; nil when no input came at all.
+    static func inputRequired(_ field: String?) -> APIError {
+        field.map { APIError.invalid(field: $0, "must not be empty") } ?? APIError.invalid(field: "input", "is required: {\"messages\": [...]}")
+    }
+
+    /// `interrupt_before` and `interrupt_after` as breakpoints: after `agent` is before `tools`.
+    static func breakpoints(before: JSONValue?, after: JSONValue?) throws -> Breakpoints {
+        func steps(_ value: JSONValue?, _ field: String) throws -> Set<String> {
+            switch value {
+            case nil, .null?: return []
+            case .string("*")?: return ["agent", "tools"]
+            case .array(let items)?:
+                return Set(try items.enumerated().map { index, item in
+                    guard case .string(let step) = item, step == "agent" || step == "tools" else {
+                        throw APIError.invalid(field: "\(field)[\(index)]", "must be agent or tools, the agent's steps (or \"*\" for both)")
+                    }
+                    return step
+                })
+            default:
+                throw APIError.invalid(field: field, "must be \"*\" or a list of the agent's steps: agent, tools")
+            }
+        }
+        let (before, after) = (try steps(before, "interrupt_before"), try steps(after, "interrupt_after"))
+        return Breakpoints(beforeAgent: before.contains("agent"), beforeTools: before.contains("tools") || after.contains("agent"),
+                           afterTools: after.contains("tools"))
+    }
+
     /// LangGraph's `Command`: `resume` only, as LangChain's human-in-the-loop middleware answers its interrupts:
     /// `{"decisions": [...]}`, or `{"<interrupt id>": {"decisions": [...]}}`. This server's agents have no graph nodes
     /// to go to (`goto`) or state to update that way (`update`).

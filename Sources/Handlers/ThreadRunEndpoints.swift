@@ -62,7 +62,7 @@ struct ThreadRunEndpoints {
     func createRun(_ request: Request, _ context: RequestContext) async throws -> (RunRecord, RunJob, LocalRun) {
         let threadID = try ThreadEndpoints.threadID(context)
         let plan = try await RunPlan(request, resolver: resolver, tenant: context.tenant, defaultModes: RunEndpoints.defaultStreamModes,
-                                     makeID: dependencies.makeID)
+                                     makeID: dependencies.makeID, continuing: true)
         try checkWebhook(plan)
         var order = order(plan, request, context,
                           thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
@@ -100,7 +100,7 @@ struct ThreadRunEndpoints {
 
     func backgroundPlan(_ request: Request, _ context: RequestContext) async throws -> RunPlan {
         let plan = try await RunPlan(request, resolver: resolver, tenant: context.tenant, defaultModes: RunEndpoints.defaultStreamModes,
-                                     makeID: dependencies.makeID)
+                                     makeID: dependencies.makeID, continuing: true)
         try checkWebhook(plan)
         return plan
     }
@@ -121,6 +121,8 @@ struct ThreadRunEndpoints {
             throw Self.checkpointWithoutThread
         } else if plan.resume != nil {
             throw Self.resumeWithoutThread
+        } else if plan.continues {
+            throw RunPlan.inputRequired(nil)
         }
         return try await engine.enqueue(order)
     }
@@ -133,9 +135,22 @@ struct ThreadRunEndpoints {
     func answerApproval(_ plan: RunPlan, _ order: inout RunOrder, threadID: String, decider: String?) async throws {
         guard let thread = try await engine.reader.thread(threadID) else {
             if plan.resume != nil { throw APIError.threadNotFound(threadID) }
+            if plan.continues { throw RunPlan.inputRequired(nil) }
             return
         }
-        if let resume = plan.resume {
+        if plan.continues {
+            // No input: on from the breakpoint the thread stopped at (an approval needs its decisions).
+            guard let pending = thread.pendingApproval, let request = ApprovalRequest.decode(pending.body), request.breakpoint != nil else {
+                if thread.pendingApproval != nil {
+                    throw APIError.invalid(field: "command", "the thread waits for decisions about its tool calls: send command.resume")
+                }
+                throw RunPlan.inputRequired(nil)
+            }
+            let (approval, decisions) = try engine.decisions(for: thread, answering: nil, answers: [])
+            order.job.answer(decisions)
+            order.answersApproval = approval
+            order.metadata = Self.stampingDecision(order.metadata, approval: approval, decider: decider)
+        } else if let resume = plan.resume {
             let (approval, decisions) = try engine.decisions(for: thread, answering: resume.id, answers: resume.answers)
             order.job.answer(decisions)
             order.answersApproval = approval
@@ -270,7 +285,7 @@ struct ThreadRunEndpoints {
         if let error, error.code != "run_interrupted" {
             values["__error__"] = .object(["error": .string(error.code), "message": .string(error.detail)])
         }
-        if let thread, let (_, interrupt) = LangGraphInterrupts.pending(thread) { values["__interrupt__"] = .array([interrupt]) }
+        if let thread, let (_, interrupt) = LangGraphInterrupts.pending(thread), let interrupt { values["__interrupt__"] = .array([interrupt]) }
         return .json(encodeJSON(JSONValue.object(values)))
     }
 

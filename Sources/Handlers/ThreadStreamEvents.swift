@@ -95,10 +95,12 @@ final class ThreadStreamRenderer: Sendable {
             // The thread's state as GET /threads/{id}/state answers it (which has no usage).
             add("values", StateValues(stored: messages, extra: state.withLock { $0.values }))
         case .interrupt(let value):
-            let interrupt = LangGraphInterrupts.interrupt(logged: value)
-            let id = ApprovalRequest.decode(value)?.id ?? ""
-            let payload = interrupt.flatMap { $0.objectValue?["value"] } ?? value
-            add("input.requested", InputRequested(interrupt_id: id, payload: payload, value: payload))
+            // An approval asks for input; a static breakpoint only stops the run.
+            if let interrupt = LangGraphInterrupts.interrupt(logged: value) {
+                let id = ApprovalRequest.decode(value)?.id ?? ""
+                let payload = interrupt.objectValue?["value"] ?? value
+                add("input.requested", InputRequested(interrupt_id: id, payload: payload, value: payload))
+            }
             add("lifecycle", Lifecycle(event: "interrupted", graph_name: graphName))
             state.withLock { $0.paused = true }
         case .error(_, let message):

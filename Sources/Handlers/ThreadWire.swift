@@ -44,7 +44,7 @@ enum ThreadWire {
             values = ThreadWire.values(messages, extra: record.values)
             ttl = record.ttl.map { TTL(ttl: $0.seconds / 60) }
             expires_at = record.expiresAt.map(ThreadWire.time)
-            if let (request, interrupt) = LangGraphInterrupts.pending(record) {
+            if let (request, interrupt) = LangGraphInterrupts.pending(record), let interrupt {
                 interrupts = [LangGraphInterrupts.taskID(request): [interrupt]]
             }
         }
@@ -145,8 +145,8 @@ enum ThreadWire {
         /// The thread's latest state waits for approval: the `tools` step is next, with its interrupt.
         mutating func waiting(_ thread: ThreadRecord) {
             guard let (request, interrupt) = LangGraphInterrupts.pending(thread) else { return }
-            next = ["tools"]
-            interrupts = [interrupt]
+            next = [LangGraphInterrupts.step(request)]
+            interrupts = interrupt.map { [$0] } ?? []
             tasks = [LangGraphInterrupts.task(request, interrupt: interrupt)]
         }
 

@@ -14,6 +14,9 @@ public struct ApprovalRequest: Codable, Sendable, Equatable {
     public var calls: [Call]
     /// After this the approval counts as rejected (milliseconds since 1970).
     public var expiresAt: Int64
+    /// A breakpoint the run stopped at (`interrupt_before` / `interrupt_after`), not an approval its tools asked for:
+    /// the step it stopped before. Going on without decisions approves every call.
+    public var breakpoint: RunResult.Step?
 
     public struct Call: Codable, Sendable, Equatable {
         public var id: String
@@ -26,19 +29,21 @@ public struct ApprovalRequest: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, agentID = "agent_id", calls, expiresAt = "expires_at"
+        case id, agentID = "agent_id", calls, expiresAt = "expires_at", breakpoint
     }
 
     public var reviewed: [Call] { calls.filter(\.needsApproval) }
 
     public func expired(at now: Date) -> Bool { Int64(now.timeIntervalSince1970 * 1000) >= expiresAt }
 
-    public init(runID: String, agent: AgentDefinition, calls: [ToolCall], now: Date) {
+    public init(runID: String, agent: AgentDefinition, calls: [ToolCall], now: Date, breakpoint: RunResult.Step? = nil) {
         id = runID
         agentID = agent.id
+        self.breakpoint = breakpoint
         var timeout = Duration.seconds(30 * 86_400)
         self.calls = calls.map { call in
-            let policy = agent.approvals[call.name]
+            // At a breakpoint before the tools, every call of the turn is the person's to decide.
+            let policy = agent.approvals[call.name] ?? (breakpoint == .tools ? ApprovalPolicy(timeout: .seconds(30 * 86_400)) : nil)
             if let policy { timeout = min(timeout, policy.timeout) }
             return Call(id: call.id, name: call.name, arguments: call.arguments,
                         description: agent.tool(call.name)?.spec.description ?? "", decisions: policy?.decisions ?? [])
@@ -88,6 +93,10 @@ extension RunEngine {
                              field: "command", retryable: false)
         }
         let reviewed = request.reviewed
+        // Going on from a breakpoint without decisions: every call as the model asked.
+        if request.breakpoint != nil, answers.isEmpty {
+            return (request.id, ToolDecisions(Dictionary(uniqueKeysWithValues: reviewed.map { ($0.id, ToolDecision.approve) })))
+        }
         if request.expired(at: Date()) {
             return (request.id, ToolDecisions(Dictionary(uniqueKeysWithValues: reviewed.map {
                 ($0.id, ToolDecision.reject(message: "the approval expired before anyone answered it"))

@@ -217,7 +217,8 @@ extension RunEngine {
         let persistence = StoredRun(engine: self, record: run, job: job, claimed: claimed, local: local)
         let execution = RunExecution(engine: self, runID: run.id, threadID: run.threadID, agent: agent, input: job.messages, values: job.values,
                                      clientTools: job.clientTools ?? [], local: local, logger: logger, persistence: persistence,
-                                     origin: job.origin, tenant: job.tenant, traceParent: job.traceParent, resume: job.resume)
+                                     origin: job.origin, tenant: job.tenant, traceParent: job.traceParent, resume: job.resume,
+                                     breakpoints: job.breakpoints)
         let task = Task.detached { [self] in
             let outcome = await execution.execute()
             unregister(run.id)

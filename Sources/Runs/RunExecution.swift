@@ -35,11 +35,13 @@ final class RunExecution: Sendable {
     let memory = Mutex<(any MemoryBackend)?>(nil)
     /// A person's decisions about the paused turn this run resumes.
     let resume: ToolDecisions?
+    let breakpoints: Breakpoints
 
     init(engine: RunEngine, runID: String, threadID: String?, agent: AgentDefinition, input: [ChatMessage], values: [String: JSONValue]? = nil,
          clientTools: [ToolSpec] = [], local: LocalRun, logger: Logger, persistence: any RunPersistence, origin: String? = nil,
-         tenant: String? = nil, traceParent: String? = nil, resume: ToolDecisions? = nil) {
+         tenant: String? = nil, traceParent: String? = nil, resume: ToolDecisions? = nil, breakpoints: Breakpoints? = nil) {
         self.resume = resume
+        self.breakpoints = breakpoints ?? Breakpoints()
         // From a stored job, which carries the request's; a run made in the request's task continues its span as the
         // current one (Traces.parent), without a round trip through the header's text.
         self.traceParent = traceParent
@@ -124,7 +126,7 @@ final class RunExecution: Sendable {
                 logger.warning("tools.source_unavailable", metadata: ["tool_source": .string(source), "error": "\(error)"])
             }
             let result = try await engine.runner.run(agent: agent, input: prepared.context, clientTools: clientTools,
-                                                     memory: memory.withLock { $0 }, resume: resume,
+                                                     memory: memory.withLock { $0 }, resume: resume, breakpoints: breakpoints,
                                                      emit: observer(collected: collected, agent: agent, resuming: resumingTools(prepared)))
             return try await succeed(prepared, result, started: started)
         } catch {
@@ -204,7 +206,7 @@ final class RunExecution: Sendable {
     @inline(never)
     func succeed(_ prepared: Prepared, _ result: RunResult, started: ContinuousClock.Instant) async throws -> RunOutcome {
         let messages = prepared.input + Array(result.messages.dropFirst(prepared.fit.history.count + prepared.input.count))
-        if !result.awaitingApproval.isEmpty { return try await pause(prepared, messages, result, started: started) }
+        if !result.awaitingApproval.isEmpty || result.breakpoint != nil { return try await pause(prepared, messages, result, started: started) }
         if persistence.observesEvents {
             try await persistence.append(.checkpoint(state: (prepared.history + messages).map(StoredMessage.init), usage: result.usage,
                                                      turns: result.turns))
@@ -229,7 +231,7 @@ final class RunExecution: Sendable {
     /// waits (`interrupted`) until a run answers it. The run holds nothing meanwhile: it has ended.
     @inline(never)
     func pause(_ prepared: Prepared, _ messages: [ChatMessage], _ result: RunResult, started: ContinuousClock.Instant) async throws -> RunOutcome {
-        let request = ApprovalRequest(runID: runID, agent: agent, calls: result.awaitingApproval, now: Date())
+        let request = ApprovalRequest(runID: runID, agent: agent, calls: result.awaitingApproval, now: Date(), breakpoint: result.breakpoint)
         if persistence.observesEvents {
             // The interrupt first, then the state it leaves: a reader that ends at the checkpoint knows why.
             try await persistence.append(.interrupt(request.value))

@@ -57,6 +57,15 @@ public struct RunJob: Codable, Sendable, Equatable {
     /// The decisions about a paused turn's calls that this run carries out before it goes on (version 3).
     public private(set) var resume: ToolDecisions?
 
+    /// LangGraph's `interrupt_before` / `interrupt_after` for this run (version 3).
+    public private(set) var breakpoints: Breakpoints?
+
+    public mutating func stop(at breakpoints: Breakpoints) {
+        guard !breakpoints.isEmpty else { return }
+        self.breakpoints = breakpoints
+        version = max(version, 3)
+    }
+
     public mutating func answer(_ decisions: ToolDecisions) {
         resume = decisions
         version = max(version, 3)
@@ -117,7 +126,7 @@ public struct RunJob: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, agentID = "agent_id", input, config, streamModes = "stream_modes", onDisconnect = "on_disconnect"
         case multitaskStrategy = "multitask_strategy", webhook, afterSeconds = "after_seconds", model, clientTools = "client_tools"
-        case keepHistory = "keep_history", instructions, values, assistant, reservation, origin, tenant, traceParent = "traceparent", resume
+        case keepHistory = "keep_history", instructions, values, assistant, reservation, origin, tenant, traceParent = "traceparent", resume, breakpoints
     }
 
     public var messages: [ChatMessage] { input.map(\.chatMessage) }

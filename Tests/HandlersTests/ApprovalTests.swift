@@ -16,6 +16,9 @@ import Testing
             tools: [calculator, current_time]
             approvals:
               calculator: {decisions: [approve, edit, reject]}
+          - id: free
+            model: {provider: builtin, token_delay_ms: 0}
+            tools: [calculator, current_time]
           - id: strict
             model: {provider: builtin, token_delay_ms: 0}
             tools: [calculator]
@@ -320,6 +323,61 @@ import Testing
         // Answered there, as the text says.
         let done = try await h.json("POST", "/threads/\(thread)/runs/wait", Self.resume(#"{"type":"approve"}"#))
         #expect(messageContents(done).contains("84"))
+    }
+
+    /// LangGraph's static breakpoints: the run stops before the step named, and a run without input goes on.
+    @Test func breakpointsStopTheRunAndARunWithoutInputGoesOn() async throws {
+        let h = try Self.harness()
+        func ask(_ extra: String) -> String {
+            #"{"assistant_id":"free","input":{"messages":[{"role":"user","content":"what is 12*(3+4)?"}]},\#(extra)}"#
+        }
+        let goOn = #"{"assistant_id":"free"}"#
+        // Before the tools (the same as after the agent): the call waits; no interrupt object, as LangGraph shows one.
+        for extra in [#""interrupt_before":["tools"]"#, #""interrupt_after":["agent"]"#, #""interrupt_before":"*""#] {
+            let thread = try await h.newThread()
+            let waited = try await h.json("POST", "/threads/\(thread)/runs/wait", ask(extra))
+            #expect(waited["__interrupt__"] == nil, "\(extra)")
+            let state = try await state(h, thread)
+            let expected = extra.contains("*") ? ["agent"] : ["tools"]
+            if !extra.contains("*") {
+                #expect(state["next"] as? [String] == expected, "\(extra)")
+                #expect((state["interrupts"] as? [Any])?.isEmpty == true)
+                #expect(!messageContents(waited).contains("84"))
+            }
+            #expect(try await h.json("GET", "/threads/\(thread)")["status"] as? String == "interrupted")
+            // "*" stops before the first model call too: go on until the answer.
+            var done = try await h.json("POST", "/threads/\(thread)/runs/wait", goOn)
+            for _ in 0..<3 where try await h.json("GET", "/threads/\(thread)")["status"] as? String == "interrupted" {
+                done = try await h.json("POST", "/threads/\(thread)/runs/wait", goOn)
+            }
+            #expect(messageContents(done).filter { $0 == "84" }.count == 1, "\(extra): \(messageContents(done))")
+            #expect(messageContents(done).last?.contains("calculator returned 84") == true)
+        }
+        // After the tools: the result is there, the answer is not; before the agent: nothing has run.
+        let after = try await h.newThread()
+        let stopped = try await h.json("POST", "/threads/\(after)/runs/wait", ask(#""interrupt_after":["tools"]"#))
+        #expect(messageContents(stopped).last == "84")
+        #expect(try await state(h, after)["next"] as? [String] == ["agent"])
+        let finished = try await h.json("POST", "/threads/\(after)/runs/wait", goOn)
+        #expect(messageContents(finished).last?.contains("calculator returned 84") == true)
+        let before = try await h.newThread()
+        let first = try await h.json("POST", "/threads/\(before)/runs/wait", ask(#""interrupt_before":["agent"]"#))
+        #expect(messageContents(first) == ["what is 12*(3+4)?"])
+        // Bad steps, and a run without input where nothing waits, are refused.
+        let bad = await h.call("POST", "/threads/\(before)/runs/wait", ask(#""interrupt_before":["nope"]"#))
+        #expect(bad.status.code == 422)
+        #expect(try await jsonObject(bad)["field"] as? String == "interrupt_before[0]")
+        let idle = try await h.newThread()
+        let nothing = await h.call("POST", "/threads/\(idle)/runs/wait", goOn)
+        #expect(nothing.status.code == 422)
+        #expect(try await jsonObject(nothing)["field"] as? String == "input")
+        // An approval needs its decisions: going on without them is refused.
+        let (waiting, _) = try await paused(h)
+        let noDecision = await h.call("POST", "/threads/\(waiting)/runs/wait", #"{"assistant_id":"guarded"}"#)
+        #expect(noDecision.status.code == 422)
+        #expect(try await jsonObject(noDecision)["field"] as? String == "command")
+        // Stateless runs have no thread to go on: input stays required.
+        #expect(await h.call("POST", "/runs/wait", goOn).status.code == 422)
     }
 
     @Test func configurationErrorsNameTheField() throws {

@@ -203,3 +203,24 @@ def test_the_agents_sdk_answers_an_approval_with_its_callback(base_url, api_key)
     result = asyncio.run(Runner.run(agent, "what is 12*(3+4)?", auto_previous_response_id=True))
     assert asked == ["calculator"]
     assert "84" in result.final_output
+
+
+def test_breakpoints_through_langgraph_sdk_and_remote_graph(client, base_url, api_key):
+    thread = client.threads.create()["thread_id"]
+    stopped = client.runs.wait(thread, "assistant", input=ASK, interrupt_before=["tools"])
+    assert not tool_messages(stopped)
+    state = client.threads.get_state(thread)
+    assert state["next"] == ["tools"] and state["interrupts"] == []
+    # input=None: on from the breakpoint (the SDK leaves the field out).
+    done = client.runs.wait(thread, "assistant", input=None)
+    assert [m["content"] for m in tool_messages(done)] == ["84"]
+
+    graph = RemoteGraph("assistant", url=base_url, api_key=api_key)
+    config = {"configurable": {"thread_id": client.threads.create()["thread_id"]}}
+    graph.invoke(ASK, config=config, interrupt_after=["tools"])
+    snapshot = graph.get_state(config)
+    assert snapshot.next == ("agent",)
+    assert snapshot.values["messages"][-1]["content"] == "84"
+    final = graph.invoke(None, config=config)
+    assert "calculator returned 84" in final["messages"][-1]["content"]
+    assert graph.get_state(config).next == ()
