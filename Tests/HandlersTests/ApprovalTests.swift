@@ -380,6 +380,19 @@ import Testing
         #expect(await h.call("POST", "/runs/wait", goOn).status.code == 422)
     }
 
+    @Test func aPausedRunHoldsNoConcurrencySlot() async throws {
+        let h = try ThreadHarness(agents: AgentConfigLoader.parse(Self.config, file: "agents.yaml").agents, requireKeys: true)
+        let key = try await h.makeKey(tenant: "a", scopes: ["runs:write", "threads:write", "threads:read", "runs:read"], maxConcurrentRuns: 1)
+        let headers = [("X-Api-Key", key)]
+        for _ in 0..<3 {
+            // Each pause ends its run: the key's one slot is free for the next.
+            let thread = try #require(try await jsonObject(h.call("POST", "/threads", "{}", headers: headers))["thread_id"] as? String)
+            let paused = await h.call("POST", "/threads/\(thread)/runs/wait", Self.ask("what is 12*(3+4)?"), headers: headers)
+            #expect(paused.status.code == 200)
+            #expect(try await jsonObject(paused)["__interrupt__"] != nil)
+        }
+    }
+
     @Test func configurationErrorsNameTheField() throws {
         let bad: [(String, String)] = [
             ("approvals: {nope: always}", "(a).approvals.nope"),
