@@ -6,11 +6,13 @@
 Listens on ADDRESS:PORT (an address of 127.0.0.0/8 or ::1) and appends one line per request to HITS_FILE:
 "<method> <path> host=<Host header>[ authorization]". Prints "ready" once listening. Answers:
   /redirect/<code>?to=<url>   <code> with Location: <url>   (a "public" host that redirects inward)
+  /slow/<seconds>             200 "slept", after that long   (a call a worker can die during)
   anything else               200 "reached <ADDRESS>"       (an "internal" service: any hit is a failed test)
 """
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +37,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if parts.path.startswith("/slow/"):
+            time.sleep(float(parts.path.rsplit("/", 1)[1]))
         body = f"reached {address}".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")

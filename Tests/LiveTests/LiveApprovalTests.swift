@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A run paused for approval is the store's, not a worker's: the worker that paused it dies, the thread still waits,
@@ -33,6 +34,44 @@ import Testing
             #expect(again.status == 409)
             let threadObject = try await cluster.fetch(.GET, "/threads/\(thread)")
             #expect(threadObject.json?["status"] as? String == "idle")
+        }
+    }
+}
+
+extension LiveApprovalTests {
+    /// An approved call runs at most once: the worker running it is killed mid-call, and the run ends, without the
+    /// call being made again by the worker that takes its lease over.
+    @Test func anApprovedCallIsNeverRepeatedWhenItsWorkerDies() async throws {
+        let port = try StandIn.freePort()
+        let service = try StandIn(address: "127.0.0.1", port: port)
+        defer { service.stop() }
+        let agent = """
+              - id: careful-http
+                model: {provider: builtin}
+                tools: [{name: http_get, allow_hosts: ["127.0.0.1"], allow_private: true, timeout_ms: 60000}]
+                approvals: {http_get: always}
+            """
+        try await withCluster(workers: 2, arguments: ["--run-lease-seconds", "2"], extraAgents: agent) { cluster in
+            let thread = try #require(try await cluster.fetch(.POST, "/threads", body: "{}").json?["thread_id"] as? String)
+            let ask = "http_get {\"url\": \"http://127.0.0.1:\(port)/slow/30\"}"
+            let paused = try await cluster.fetch(.POST, "/threads/\(thread)/runs/wait", body: runBody(agent: "careful-http", message: ask))
+            #expect(paused.json?["__interrupt__"] != nil, "\(paused.status) \(paused.body.prefix(600))")
+            #expect(service.lines.isEmpty)
+            let answer = try await cluster.fetch(.POST, "/threads/\(thread)/runs",
+                                                 body: #"{"assistant_id":"careful-http","command":{"resume":{"decisions":[{"type":"approve"}]}}}"#)
+            let runID = try #require(answer.json?["run_id"] as? String)
+            try await eventually("the approved call reached the service") { service.lines.count == 1 }
+            let running = try #require(cluster.worker(mentioning: runID))
+            cluster.signal(worker: running, SIGKILL)
+            _ = try await cluster.waitForExit(worker: running)
+            try await eventually("the run ended") {
+                try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)").json?["status"] as? String == "error"
+            }
+            // The other worker took the lease over and ended the run: the call was not made again.
+            try await Task.sleep(for: .seconds(3))
+            #expect(service.lines.count == 1, "\(service.lines)")
+            let joined = try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)/join")
+            #expect(joined.body.contains("worker_lost"), "\(joined.body)")
         }
     }
 }
