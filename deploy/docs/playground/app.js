@@ -132,29 +132,30 @@ function showApproval(state) {
 
 /// Sends the decisions and streams the run that carries them out.
 async function answer(decisions) {
-  const thread = store.get("thread");
   $("send").disabled = true;
   status("running…");
   try {
-    const response = await fetch(`/threads/${encodeURIComponent(thread)}/runs/stream`, {
-      method: "POST",
-      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-      body: JSON.stringify({
-        assistant_id: $("agent").value,
-        command: { resume: { decisions } },
-        stream_mode: ["messages-tuple", "custom"],
-        on_disconnect: "continue",
-      }),
-    });
-    if (!response.ok) { add("error", await problem(response)); return; }
-    await follow(response, null, null);
-    await afterRun(thread);
-    status("");
+    await streamRun(store.get("thread"), { command: { resume: { decisions } } }, null);
   } catch (error) {
     status("stream interrupted: " + error + " (reload to resume)");
   } finally {
     $("send").disabled = false;
   }
+}
+
+/// A run on the thread (`fields`: its input or command), streamed into the log; then what it left waiting, if anything.
+async function streamRun(thread, fields, user) {
+  const response = await fetch(`/threads/${encodeURIComponent(thread)}/runs/stream`, {
+    method: "POST",
+    headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+    body: JSON.stringify({
+      assistant_id: $("agent").value, ...fields, stream_mode: ["messages-tuple", "custom"], on_disconnect: "continue",
+    }),
+  });
+  if (!response.ok) { add("error", await problem(response)); return; }
+  await follow(response, null, user);
+  await afterRun(thread);
+  status("");
 }
 
 /// After a run on the thread: a pause for approval shows its decisions.
@@ -279,21 +280,7 @@ async function send(event) {
       status("");
       return;
     }
-    const response = await fetch(`/threads/${encodeURIComponent(thread)}/runs/stream`, {
-      method: "POST",
-      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-      body: JSON.stringify({
-        assistant_id: $("agent").value,
-        input: { messages: [{ role: "user", content }] },
-        stream_mode: ["messages-tuple", "custom"],
-        on_disconnect: "continue",
-        multitask_strategy: "enqueue",
-      }),
-    });
-    if (!response.ok) { add("error", await problem(response)); return; }
-    await follow(response, null, content);
-    await afterRun(thread);
-    status("");
+    await streamRun(thread, { input: { messages: [{ role: "user", content }] }, multitask_strategy: "enqueue" }, content);
   } catch (error) {
     status("stream interrupted: " + error + " (reload to resume)");
   } finally {
