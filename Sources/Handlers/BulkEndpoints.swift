@@ -192,7 +192,10 @@ struct BulkEndpoints {
             var single = request
             single.body = encodeJSON(body)
             do {
-                planned.append((try await runs.backgroundPlan(single, context), single))
+                let plan = try await runs.backgroundPlan(single, context)
+                // Checked before any run of the batch is made: a run without a thread has no approval to answer.
+                if plan.resume != nil { throw ThreadRunEndpoints.resumeWithoutThread }
+                planned.append((plan, single))
             } catch var error as APIError {
                 error.field = "[\(index)]" + (error.field.map { $0.isEmpty ? "" : "." + $0 } ?? "")
                 error.detail = "run \(index): " + error.detail

@@ -133,6 +133,7 @@ struct CronEndpoints {
                               body: encodeJSON(payload.filter { !Self.cronKeys.contains($0.key) }))
         let plan = try await runs.backgroundPlan(request, context)
         if plan.checkpointID != nil { throw APIError.invalid(field: "checkpoint_id", "is not supported on a cron") }
+        if plan.resume != nil { throw APIError.invalid(field: "command", "is not supported on a cron: each firing brings its input") }
         var job = plan.job(defaultDisconnect: .continue)
         job.onDisconnect = .continue
         // On a thread, a firing that finds the thread busy waits its turn unless the cron asked otherwise.

@@ -91,16 +91,17 @@ struct ThreadRunEndpoints {
 
     /// A run for the queue: stored as pending and answered at once; the engine of any worker starts it.
     func createBackground(_ request: Request, _ context: RequestContext, threadID given: String?) async throws -> Response {
-        let plan = try await backgroundPlan(request, context)
+        let plan = try await backgroundPlan(request, context, continuing: given != nil)
         let run = try await enqueue(plan, request, context, threadID: given)
         var response = Response.json(encodeJSON(ThreadWire.Run(run)))
         response.headers.append(HTTPField(name: .contentLocation, value: Self.location(run)))
         return response
     }
 
-    func backgroundPlan(_ request: Request, _ context: RequestContext) async throws -> RunPlan {
+    /// `continuing`: on a thread, which a run without input may go on from a breakpoint of.
+    func backgroundPlan(_ request: Request, _ context: RequestContext, continuing: Bool = false) async throws -> RunPlan {
         let plan = try await RunPlan(request, resolver: resolver, tenant: context.tenant, defaultModes: RunEndpoints.defaultStreamModes,
-                                     makeID: dependencies.makeID, continuing: true)
+                                     makeID: dependencies.makeID, continuing: continuing)
         try checkWebhook(plan)
         return plan
     }

@@ -393,6 +393,24 @@ import Testing
         }
     }
 
+    /// Requests without a thread of their own to pause on take neither a command nor a run without input, and a batch
+    /// refuses before it makes any run (schemathesis found a cron update that stored no input).
+    @Test func batchesAndCronsNeedInput() async throws {
+        let h = try Self.harness()
+        let batch = await h.call("POST", "/runs/batch", "[\(Self.ask("hi", agent: "free")),\(Self.resume(#"{"type":"approve"}"#))]")
+        #expect(batch.status.code == 422)
+        #expect(try await jsonObject(batch)["field"] as? String == "[1].command")
+        let noInput = await h.call("POST", "/runs/batch", #"[{"assistant_id":"free"}]"#)
+        #expect(noInput.status.code == 422)
+        #expect(try await h.store.searchRuns(RunQuery(tenant: "")).isEmpty)
+        let cron = #"{"assistant_id":"free","schedule":"0 9 * * *","input":{"messages":[{"role":"user","content":"x"}]}}"#
+        let made = try #require(try await h.json("POST", "/runs/crons", cron)["cron_id"] as? String)
+        let emptied = await h.call("PATCH", "/runs/crons/\(made)", #"{"messages":null}"#)
+        #expect(emptied.status.code == 422)
+        let commanded = await h.call("POST", "/runs/crons", #"{"assistant_id":"free","schedule":"0 9 * * *","command":{"resume":{"decisions":[{"type":"approve"}]}}}"#)
+        #expect(commanded.status.code == 422)
+    }
+
     @Test func configurationErrorsNameTheField() throws {
         let bad: [(String, String)] = [
             ("approvals: {nope: always}", "(a).approvals.nope"),
