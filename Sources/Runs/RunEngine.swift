@@ -59,6 +59,8 @@ public final class RunEngine: Sendable {
     /// The store places of this process's stateless runs under their keys' `max_concurrent_runs`, renewed until given back.
     private let places = Mutex<Set<String>>([])
     private let bells = Mutex<[String: (bell: Bell, users: Int)]>([:])
+    /// The deployment's secrets this process has read (they never change).
+    let secrets = Mutex<[String: [UInt8]]>([:])
 
     public init(store: any AgentStore, workerID: String, logger: Logger, catalog: AgentCatalog, formats: RunFormats,
                 clock: any Clock<Duration> = ContinuousClock(),
@@ -333,14 +335,21 @@ public final class RunEngine: Sendable {
         }
     }
 
+    /// A lost run's end: `tool_interrupted` when it had started a call that must not run twice (an approved call, a
+    /// non-idempotent tool), `worker_lost` otherwise (out of attempts, or cancelled).
+    static func lostRunEnding(_ run: RunRecord) -> LostRunEnding {
+        let (code, message) = run.sideEffects == nil
+            ? ("worker_lost", "The worker running this run stopped; it was not retried.")
+            : ("tool_interrupted", "The worker running this run stopped during a tool call that must not run twice; the call was not repeated.")
+        let closing = [RunLogEvent.error(code: code, message: message), .end].map { ($0.kind, $0.record(seq: 0).data) }
+        let result = RunResultNote(usage: nil, turns: nil, context: nil, error: RunResultNote.Failure(error: code, message: message)).json
+        return LostRunEnding(result: result, closing: closing)
+    }
+
     func expire() async {
-        let closing = [RunLogEvent.error(code: "worker_lost", message: "The worker running this run stopped; it was not retried."), .end]
-            .map { ($0.kind, $0.record(seq: 0).data) }
         let (settings, formats) = (catalog.webhooks, self.formats)
         do {
-            let result = RunResultNote(usage: nil, turns: nil, context: nil,
-                                       error: RunResultNote.Failure(error: "worker_lost", message: "The worker running this run stopped.")).json
-            let expired = try await store.expireLeases(now: Date(), maxAttempts: maxAttempts, result: result, closing: closing) { run in
+            let expired = try await store.expireLeases(now: Date(), maxAttempts: maxAttempts, ending: Self.lostRunEnding) { run in
                 WebhookEvent.deliveries(for: run, settings: settings, formats: formats) { RandomID.uuid() }
             }
             for entry in expired {

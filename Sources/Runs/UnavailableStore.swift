@@ -32,7 +32,7 @@ public struct UnavailableStore: AgentStore {
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] { throw Unavailable() }
     public func requestCancel(_ id: String, action: CancelAction) async throws -> RunRecord? { throw Unavailable() }
     public func deleteRun(_ id: String) async throws -> Bool { throw Unavailable() }
-    public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
+    public func expireLeases(now: Date, maxAttempts: Int, ending: @escaping @Sendable (RunRecord) -> LostRunEnding,
                       deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] { [] }
     public func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord? { nil }
     public func releaseRun(_ id: String, worker: String) async throws -> Bool { false }
@@ -58,6 +58,7 @@ public struct UnavailableStore: AgentStore {
     public func callHandle(scope: String, handle: String) async throws -> String? { throw Unavailable() }
     public func removeCallHandle(scope: String, handle: String, runID: String) async throws {}
     public func pruneCallHandles(before: Date) async throws -> Int { 0 }
+    public func secret(named name: String, candidate: [UInt8]) async throws -> [UInt8] { throw Unavailable() }
 }
 
 extension UnavailableStore {

@@ -154,6 +154,17 @@ public struct EventRecord: Sendable, Equatable {
     }
 }
 
+/// How a run whose worker was lost ends, when it is not tried again: its result, and the events that close its log.
+public struct LostRunEnding: Sendable {
+    public var result: JSONText
+    public var closing: [(event: String, data: [UInt8])]
+
+    public init(result: JSONText, closing: [(event: String, data: [UInt8])]) {
+        self.result = result
+        self.closing = closing
+    }
+}
+
 /// What became of a run whose worker stopped renewing its lease.
 public struct ExpiredRun: Sendable, Equatable {
     public var run: RunRecord

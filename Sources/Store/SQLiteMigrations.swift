@@ -295,6 +295,10 @@ enum SQLiteMigrations {
                 ALTER TABLE threads ADD COLUMN pending TEXT;
                 """)
         }
+        // Secrets every worker shares, made by the first that needs one.
+        migrator.registerMigration("0012-secrets") { db in
+            try db.execute(sql: "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 }

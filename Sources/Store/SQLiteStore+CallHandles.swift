@@ -30,4 +30,13 @@ extension SQLiteStore: CallHandleStore {
             return db.changesCount
         }
     }
+
+    public func secret(named name: String, candidate: [UInt8]) async throws -> [UInt8] {
+        try await writing { db in
+            try db.execute(sql: "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                           arguments: [name, Data(candidate)])
+            // In the same transaction as the insert: a row is there.
+            return try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = ?", arguments: [name]).map { [UInt8]($0) } ?? candidate
+        }
+    }
 }

@@ -162,7 +162,7 @@ extension SQLiteStore {
         }
     }
 
-    public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
+    public func expireLeases(now: Date, maxAttempts: Int, ending: @escaping @Sendable (RunRecord) -> LostRunEnding,
                              deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
         let nowMS = now.milliseconds
         return try await writing { db in
@@ -186,6 +186,7 @@ extension SQLiteStore {
                     continue
                 }
                 let status = run.cancelAction == nil ? "error" : "interrupted"
+                let (result, closing) = { ($0.result, $0.closing) }(ending(run))
                 try db.execute(sql: """
                     UPDATE runs SET status = ?, result = json(?), finished_at = ?, updated_at = ?, lease_until = NULL,
                         attempt_log = CASE WHEN json_array_length(attempt_log) > 0

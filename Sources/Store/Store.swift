@@ -61,9 +61,9 @@ public protocol RunStore: Sendable {
     /// Deletes a finished run; `runActive` while it is pending or running.
     func deleteRun(_ id: String) async throws -> Bool
     /// Runs whose worker stopped renewing. A run with attempts left and no non-idempotent tool call started goes
-    /// back to the queue (as a background run, for any worker); the others are marked `error` with `result`,
-    /// their threads freed, their logs closed with `closing` and `deliveries` (per run) queued.
-    func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
+    /// back to the queue (as a background run, for any worker); the others are marked `error` with the result `ending`
+    /// gives for the run, their threads freed, their logs closed with its events and `deliveries` (per run) queued.
+    func expireLeases(now: Date, maxAttempts: Int, ending: @escaping @Sendable (RunRecord) -> LostRunEnding,
                       deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun]
     /// Takes the oldest due background run that may start (first in its thread's queue), with a lease.
     func claimNextRun(worker: String, leaseUntil: Date, now: Date) async throws -> RunRecord?
@@ -123,7 +123,8 @@ public protocol IdempotencyStore: Sendable {
     func pruneIdempotency(before: Date) async throws -> Int
 }
 
-/// MCP calls in flight: (key, JSON-RPC request id) to the run serving it, so that a cancel reaching any worker finds the run.
+/// MCP calls in flight: (key, JSON-RPC request id) to the run serving it, so that a cancel reaching any worker finds the run;
+/// and (key, `answer:` and a request of the server's) to the client's answer, so that the worker that asked finds it.
 public protocol CallHandleStore: Sendable {
     /// Maps the handle to the run, replacing an older mapping of the same handle (clients reuse ids across connections).
     func putCallHandle(scope: String, handle: String, runID: String, now: Date) async throws
@@ -131,6 +132,9 @@ public protocol CallHandleStore: Sendable {
     /// Removes the mapping only while it still names this run (a newer call may have taken the handle).
     func removeCallHandle(scope: String, handle: String, runID: String) async throws
     func pruneCallHandles(before: Date) async throws -> Int
+    /// The deployment's secret of this name, shared by every worker and host: `candidate` is kept when there is none
+    /// yet, else the one kept first is returned (MCP signs the request state it hands clients with it).
+    func secret(named name: String, candidate: [UInt8]) async throws -> [UInt8]
 }
 
 /// Assistants a tenant made: named, versioned configurations of the configured agents (LangGraph's assistants).

@@ -153,6 +153,10 @@ enum PostgresMigrations {
             "ALTER TABLE threads ADD COLUMN pending_id TEXT",
             "ALTER TABLE threads ADD COLUMN pending TEXT",
         ]),
+        // Secrets every worker shares, made by the first that needs one.
+        ("0010-secrets", [
+            "CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

@@ -172,7 +172,7 @@ extension PostgresStore {
         }
     }
 
-    public func expireLeases(now: Date, maxAttempts: Int, result: JSONText, closing: [(event: String, data: [UInt8])],
+    public func expireLeases(now: Date, maxAttempts: Int, ending: @escaping @Sendable (RunRecord) -> LostRunEnding,
                              deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
         let nowMS = now.ms
         return try await transaction { connection in
@@ -194,6 +194,7 @@ extension PostgresStore {
                     continue
                 }
                 let status = run.cancelAction == nil ? "error" : "interrupted"
+                let (result, closing) = { ($0.result, $0.closing) }(ending(run))
                 try await self.execute("""
                     UPDATE runs SET status = \(status), result = \(result)::jsonb, finished_at = \(nowMS), updated_at = \(nowMS),
                         lease_until = NULL, attempt_log = \(unescaped: endLast) WHERE run_id = \(run.id)

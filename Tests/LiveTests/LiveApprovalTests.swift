@@ -71,7 +71,7 @@ extension LiveApprovalTests {
             try await Task.sleep(for: .seconds(3))
             #expect(service.lines.count == 1, "\(service.lines)")
             let joined = try await cluster.fetch(.GET, "/threads/\(thread)/runs/\(runID)/join")
-            #expect(joined.body.contains("worker_lost"), "\(joined.body)")
+            #expect(joined.body.contains("tool_interrupted"), "\(joined.body)")
         }
     }
 }

@@ -106,6 +106,7 @@ import Testing
     @Test func countPruneAndTenantRuns() async throws { let (c, _) = try await conformance(); try await c.countPruneAndTenantRuns() }
     @Test func stateUpdates() async throws { let (c, _) = try await conformance(); try await c.stateUpdates() }
     @Test func callHandles() async throws { let (c, _) = try await conformance(); try await c.callHandles() }
+    @Test func secrets() async throws { let (c, _) = try await conformance(); try await c.secrets() }
     @Test func assistants() async throws { let (c, _) = try await conformance(); try await c.assistantsLifecycle() }
     @Test func assistantSearch() async throws { let (c, _) = try await conformance(); try await c.assistantSearch() }
     @Test func assistantLimit() async throws { let (c, _) = try await conformance(); try await c.assistantLimit() }

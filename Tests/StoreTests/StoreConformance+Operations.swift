@@ -86,4 +86,15 @@ extension StoreConformance {
         #expect(try await store.callHandle(scope: "k1", handle: "old") == nil)
         #expect(try await store.callHandle(scope: "k2", handle: "new") == "r4")
     }
+
+    /// A secret is made once: whichever store asks first keeps its candidate, every later ask gets that one.
+    func secrets() async throws {
+        let store = try makeStore()
+        let other = try makeStore()
+        let first: [UInt8] = [0, 1, 2, 255, 128, 7]
+        #expect(try await store.secret(named: "mcp-state", candidate: first) == first)
+        #expect(try await other.secret(named: "mcp-state", candidate: [9, 9, 9]) == first)
+        #expect(try await other.secret(named: "another", candidate: [9, 9, 9]) == [9, 9, 9])
+        #expect(try await store.secret(named: "mcp-state", candidate: []) == first)
+    }
 }

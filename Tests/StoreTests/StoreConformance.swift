@@ -217,9 +217,10 @@ struct StoreConformance {
                                              worker: "alive", leaseUntil: clock.now + 30))
         let closing: [(event: String, data: [UInt8])] = [("error", Array("lost".utf8)), ("end", Array("null".utf8))]
         let noDeliveries: @Sendable (RunRecord) -> [NewDelivery] = { _ in [] }
-        #expect(try await store.expireLeases(now: clock.now, maxAttempts: 1, result: "{}", closing: closing, deliveries: noDeliveries).isEmpty)
+        let ending: @Sendable (RunRecord) -> LostRunEnding = { _ in LostRunEnding(result: #"{"error":"worker_lost"}"#, closing: closing) }
+        #expect(try await store.expireLeases(now: clock.now, maxAttempts: 1, ending: ending, deliveries: noDeliveries).isEmpty)
         clock.advance(11)
-        let expired = try await store.expireLeases(now: clock.now, maxAttempts: 1, result: #"{"error":"worker_lost"}"#, closing: closing,
+        let expired = try await store.expireLeases(now: clock.now, maxAttempts: 1, ending: ending,
                                                    deliveries: { [NewDelivery(id: "d-\($0.id)", runID: $0.id, threadID: $0.threadID, url: "http://x", eventType: "run.failed", payload: [])] })
         #expect(expired.map(\.run.id) == ["r"])
         #expect(expired.first?.requeued == false)
@@ -234,7 +235,7 @@ struct StoreConformance {
         }
         // Expiring twice changes nothing.
         clock.advance(1)
-        #expect(try await store.expireLeases(now: clock.now, maxAttempts: 1, result: "{}", closing: closing, deliveries: noDeliveries).isEmpty)
+        #expect(try await store.expireLeases(now: clock.now, maxAttempts: 1, ending: ending, deliveries: noDeliveries).isEmpty)
     }
 
     func backgroundQueueAndTakeover() async throws {
@@ -259,7 +260,11 @@ struct StoreConformance {
 
         // w1 dies: b1 goes back to the queue and w2 takes it over as attempt 2.
         clock.advance(11)
-        let expired = try await store.expireLeases(now: clock.now, maxAttempts: 3, result: "{}", closing: [], deliveries: none)
+        // The ending names what the run had done: only a run that started a call that must not run twice is told so.
+        let ending: @Sendable (RunRecord) -> LostRunEnding = { run in
+            LostRunEnding(result: run.sideEffects == nil ? #"{"error":"lost"}"# : #"{"error":"tool"}"#, closing: [])
+        }
+        let expired = try await store.expireLeases(now: clock.now, maxAttempts: 3, ending: ending, deliveries: none)
         #expect(Set(expired.map(\.run.id)) == ["b1", "fg"])
         #expect(expired.allSatisfy { $0.requeued })
         let retried = try await store.claimNextRun(worker: "w2", leaseUntil: clock.now + 10, now: clock.now)
@@ -274,9 +279,10 @@ struct StoreConformance {
         // A non-idempotent tool call was started: a lost attempt is not repeated.
         try await store.recordSideEffect(run: "b1", worker: "w2", call: #"{"name":"mail"}"#)
         clock.advance(11)
-        let failed = try await store.expireLeases(now: clock.now, maxAttempts: 3, result: #"{"error":"x"}"#, closing: [], deliveries: none)
+        let failed = try await store.expireLeases(now: clock.now, maxAttempts: 3, ending: ending, deliveries: none)
         #expect(failed.first { $0.run.id == "b1" }?.requeued == false)
         #expect(try await store.run("b1")?.status == .error)
+        #expect(try await store.run("b1")?.result?.contains(#""tool""#) == true)
         // The former foreground run was requeued as a background one, and "later" becomes due.
         clock.advance(60)
         let next = try await store.claimNextRun(worker: "w3", leaseUntil: clock.now + 10, now: clock.now)
