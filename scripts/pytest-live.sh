@@ -70,7 +70,9 @@ done
 # is), an agent with memory per thread user, and webhooks that may reach this machine's test receivers, retried quickly.
 config=$state/agents-pytest.yaml
 {
-    sed '/^webhooks:/,$d' "$repo/agents.yaml"
+    # The docs agent answers at length (some 700 tokens): at 5 ms a token each of the thousands of runs schemathesis
+    # makes of it would take seconds.
+    sed -e '/^webhooks:/,$d' -e '/- id: docs$/,/- id:/ s/token_delay_ms: 5$/token_delay_ms: 0/' "$repo/agents.yaml"
     printf '%s\n' "  - id: echo-slow" "    model: {provider: builtin, token_delay_ms: 150}"
     printf '%s\n' "  - id: metrics-probe" "    description: only test_metrics.py runs it, so its series are that test's alone" "    model: {provider: builtin}"
     printf '%s\n' "  - id: memory-user" "    model: {provider: builtin}" "    memory: {namespace_from: thread_metadata, field: user_id}"

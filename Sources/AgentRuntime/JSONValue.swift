@@ -45,6 +45,10 @@ public enum JSONValue: Sendable, Equatable, Codable {
         if case .object(let value) = self { value } else { nil }
     }
 
+    public var stringValue: String? {
+        if case .string(let value) = self { value } else { nil }
+    }
+
     /// True when every key of `filter` is present here with an equal value (metadata search).
     public func contains(_ filter: [String: JSONValue]) -> Bool {
         guard let object = objectValue else { return filter.isEmpty }

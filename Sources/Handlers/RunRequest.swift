@@ -190,8 +190,8 @@ struct RunPlan {
     }
 
     static func agentID(_ body: RunCreateBody) throws -> String? {
-        if let agentID = body.assistant_id, let other = body.agent_id, other != agentID {
-            throw APIError.invalid(field: "agent_id", "differs from assistant_id; send one of them")
+        if body.assistant_id != nil, body.agent_id != nil {
+            throw APIError.invalid(field: "agent_id", "is Agent Protocol's name for assistant_id: send one of them, not both")
         }
         return body.assistant_id ?? body.agent_id
     }

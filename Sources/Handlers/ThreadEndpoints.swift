@@ -208,8 +208,9 @@ struct ThreadEndpoints {
         return id
     }
 
+    /// An integer query parameter; absent is nil, and present it is an integer (`?limit=` too: the document says so).
     static func limit(_ text: String?, field: String) throws -> Int? {
-        guard let text, !text.isEmpty else { return nil }
+        guard let text else { return nil }
         guard let value = Int(text) else { throw APIError.invalid(field: field, "must be an integer") }
         return value
     }

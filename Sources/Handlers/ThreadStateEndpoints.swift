@@ -104,15 +104,7 @@ struct ThreadStateEndpoints {
                 removing.append(messageID)
                 continue
             }
-            let sent: InputMessage
-            do {
-                sent = try JSONDecoder().decode(InputMessage.self, from: Data(encodeJSON(item)))
-            } catch let error as DecodingError {
-                let inner = error.fieldPath
-                throw APIError.invalid(field: inner.isEmpty ? field : field + "." + inner, error.reason)
-            }
-            var message = ChatMessage(id: sent.id ?? makeID(), role: sent.role, content: sent.content, name: sent.name)
-            message.images = sent.images
+            let message = try Self.stateMessage(item, field: field, makeID: makeID)
             let text = StoredMessage.encode(message)
             if stored.contains(message.id), !removing.contains(message.id) {
                 replacing.append((message.id, text))
@@ -128,5 +120,72 @@ struct ThreadStateEndpoints {
         return .json(encodeJSON(["checkpoint": [
             "thread_id": .string(Tenancy.publicID(id)), "checkpoint_ns": "", "checkpoint_id": .string(checkpointID),
         ] as JSONValue]))
+    }
+
+    /// A message of a state update: any message a thread's state shows, so that a state read and written back loses
+    /// nothing: an input message, a `tool` message (with the `tool_call_id` it answers) and an assistant message's
+    /// `tool_calls` (LangChain's `{id, name, args}` or OpenAI's `{id, function: {name, arguments}}`), with its usage and
+    /// response metadata.
+    static func stateMessage(_ item: JSONValue, field: String, makeID: () -> String) throws -> ChatMessage {
+        guard case .object(var object) = item else { throw APIError.invalid(field: field, "must be a message (an object)") }
+        let roleKey = object["role"] != nil ? "role" : "type"
+        let isTool = object[roleKey]?.stringValue?.lowercased() == "tool"
+        if isTool {
+            guard case .string(let callID)? = object["tool_call_id"], !callID.isEmpty else {
+                throw APIError.invalid(field: field + ".tool_call_id", "is required for a tool message: the id of the call it answers")
+            }
+            // Its content is read as any message's.
+            object[roleKey] = "user"
+        }
+        let sent: InputMessage
+        do {
+            sent = try JSONDecoder().decode(InputMessage.self, from: Data(encodeJSON(JSONValue.object(object))))
+        } catch let error as DecodingError {
+            let inner = error.fieldPath
+            throw APIError.invalid(field: inner.isEmpty ? field : field + "." + inner, error.reason)
+        }
+        var message = ChatMessage(id: sent.id ?? makeID(), role: isTool ? .tool : sent.role, content: sent.content, name: sent.name,
+                                  toolCallID: object["tool_call_id"]?.stringValue)
+        message.images = sent.images
+        switch object["tool_calls"] {
+        case nil, .null?:
+            break
+        case let calls? where message.role == .assistant:
+            message.toolCalls = try toolCalls(calls, field: field + ".tool_calls")
+        default:
+            throw APIError.invalid(field: field + ".tool_calls", "only an assistant (ai) message calls tools")
+        }
+        if message.role == .assistant {
+            if case .object? = object["usage_metadata"] {
+                message.usage = try? JSONDecoder().decode(Usage.self, from: Data(encodeJSON(object["usage_metadata"]!)))
+            }
+            let metadata = object["response_metadata"]?.objectValue
+            message.finishReason = metadata?["finish_reason"]?.stringValue
+            message.modelName = metadata?["model_name"]?.stringValue
+        }
+        return message
+    }
+
+    static func toolCalls(_ value: JSONValue, field: String) throws -> [ToolCall] {
+        guard case .array(let list) = value else { throw APIError.invalid(field: field, "must be a list of tool calls") }
+        return try list.enumerated().map { index, item in
+            let at = "\(field)[\(index)]"
+            guard case .object(let call) = item else { throw APIError.invalid(field: at, "must be a tool call (an object)") }
+            guard case .string(let id)? = call["id"], !id.isEmpty else { throw APIError.invalid(field: at + ".id", "must be the call's id (a non-empty string)") }
+            let function = call["function"]?.objectValue
+            guard case .string(let name)? = function?["name"] ?? call["name"], !name.isEmpty else {
+                throw APIError.invalid(field: at + (function == nil ? ".name" : ".function.name"), "must be the tool's name (a non-empty string)")
+            }
+            let arguments: String
+            switch function.map({ $0["arguments"] }) ?? call["args"] {
+            case nil, .null?: arguments = "{}"
+            case .object(let fields)? where function == nil: arguments = String(decoding: encodeJSON(JSONValue.object(fields)), as: UTF8.self)
+            case .string(let text)? where function != nil: arguments = text
+            default:
+                throw APIError.invalid(field: at + (function == nil ? ".args" : ".function.arguments"),
+                                       function == nil ? "must be an object of arguments" : "must be the arguments as JSON text")
+            }
+            return ToolCall(id: id, name: name, arguments: arguments)
+        }
     }
 }

@@ -119,6 +119,8 @@ import TestSupport
         (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}]},"stream_mode":["values",3]}"#, 422, "stream_mode[1]"),
         (#"{"assistant_id":"echo","input":{"messages":[{"role":"user","content":"x"}]},"on_disconnect":"later"}"#, 422, "on_disconnect"),
         (#"{"assistant_id":7,"input":{"messages":[{"role":"user","content":"x"}]}}"#, 422, "assistant_id"),
+        // Agent Protocol's name for the agent, or LangGraph's: one of them, even when they agree.
+        (#"{"assistant_id":"echo","agent_id":"echo","input":{"messages":[{"role":"user","content":"x"}]}}"#, 422, "agent_id"),
         (#"[1,2]"#, 422, ""),
     ])
     func invalidRunsNameTheField(body: String, status: Int, field: String) async throws {

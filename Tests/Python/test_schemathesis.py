@@ -29,7 +29,7 @@ def test_schemathesis_finds_nothing(base_url):
         [str(schemathesis), "--config-file", str(here / "schemathesis.toml"),
          "run", base_url + "/openapi.json", "-H", f"X-Api-Key: {api_key}",
          "--tls-verify", os.environ["AGENTFCGI_CA"], "--checks", CHECKS, "--max-examples", "15",
-         "--seed", "7", "--generation-database", "none", "--request-timeout", "30", "--no-color",
+         "--seed", os.environ.get("SCHEMATHESIS_SEED", "7"), "--generation-database", "none", "--request-timeout", "30", "--no-color",
          # The run bodies' rules between fields (an agent, input or messages, content parts by type) filter many
          # drawn examples; that is the generator's cost, not a finding.
          "--suppress-health-check", "filter_too_much",

@@ -91,10 +91,39 @@ enum BulkSchemas {
       },
       "ThreadStateUpdate": {
         "type": "object", "required": ["values"],
-        "properties": {"values": {"type": "object", "properties": {"messages": {"type": "array", "items": {"type": "object"}}}},
+        "properties": {"values": {"type": "object", "properties": {"messages": {"type": "array", "items": {"$ref": "#/components/schemas/StateMessage"}}}},
                        "as_node": {"type": "string", "enum": ["agent", "tools"]},
                        "checkpoint": {"allOf": [{"$ref": "#/components/schemas/CheckpointRef"}]},
                        "checkpoint_id": {"type": "string"}}
+      },
+      "StateMessage": {
+        "type": "object",
+        "description": "A message to add, or to replace by its id, as the thread's state shows messages (so a state read and written back loses nothing): an input message; a tool message (`tool`, with the `tool_call_id` it answers); an assistant message with `tool_calls` (LangChain's `{id, name, args}` or OpenAI's `{id, type: function, function: {name, arguments}}`). Or `{\"type\": \"remove\", \"id\"}`: removes that message.",
+        "oneOf": [
+          {"required": ["type", "id"], "properties": {"type": {"const": "remove"}, "id": {"type": "string"}}},
+          {"required": ["role", "content"], "not": {"required": ["type"]}, "properties": {"role": {"enum": ["assistant", "ai"]}}},
+          {"required": ["type", "content"], "not": {"required": ["role"]}, "properties": {"type": {"enum": ["assistant", "ai"]}}},
+          {"required": ["role", "content"], "not": {"required": ["type"]}, "properties": {"role": {"enum": ["user", "human", "system", "developer"]}, "tool_calls": {"type": "null"}}},
+          {"required": ["type", "content"], "not": {"required": ["role"]}, "properties": {"type": {"enum": ["user", "human", "system", "developer"]}, "tool_calls": {"type": "null"}}},
+          {"required": ["role", "content", "tool_call_id"], "not": {"required": ["type"]}, "properties": {"role": {"const": "tool"}, "tool_call_id": {"type": "string", "minLength": 1}, "tool_calls": {"type": "null"}}},
+          {"required": ["type", "content", "tool_call_id"], "not": {"required": ["role"]}, "properties": {"type": {"const": "tool"}, "tool_call_id": {"type": "string", "minLength": 1}, "tool_calls": {"type": "null"}}}
+        ],
+        "properties": {
+          "role": {"type": "string"}, "type": {"type": "string"},
+          "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"$ref": "#/components/schemas/InputContentPart"}}]},
+          "id": {"type": "string"}, "name": {"type": "string"}, "tool_call_id": {"type": "string"},
+          "tool_calls": {"type": "array", "items": {"$ref": "#/components/schemas/StateToolCall"}},
+          "usage_metadata": {"type": "object"}, "response_metadata": {"type": "object"}
+        }
+      },
+      "StateToolCall": {
+        "type": "object", "required": ["id"],
+        "oneOf": [
+          {"required": ["name"], "not": {"required": ["function"]}, "properties": {"name": {"type": "string", "minLength": 1}, "args": {"type": "object"}}},
+          {"required": ["function"], "properties": {"function": {"type": "object", "required": ["name"],
+                                                                 "properties": {"name": {"type": "string", "minLength": 1}, "arguments": {"type": "string"}}}}}
+        ],
+        "properties": {"id": {"type": "string", "minLength": 1}, "type": {"type": "string"}}
       },
       "ThreadStateUpdateResult": {
         "type": "object", "required": ["checkpoint"],

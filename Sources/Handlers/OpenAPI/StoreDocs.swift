@@ -40,7 +40,7 @@ enum StoreSchemas {
     {
       "StoreNamespace": {
         "type": "array", "maxItems": 10, "description": "Labels: 1-256 characters each, no `.`.",
-        "items": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^.]+$"}
+        "items": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[^.\\u0000]+$"}
       },
       "StorePut": {
         "type": "object", "required": ["namespace", "key", "value"],

@@ -54,7 +54,7 @@ enum ThreadStreamSchemas {
         "type": "object", "required": ["channels"],
         "properties": {
           "channels": {"type": "array", "minItems": 1, "items": {"type": "string",
-                       "pattern": "^(lifecycle|input|messages|values|updates|tools|tasks|checkpoints|custom|custom:.+)$"}},
+                       "pattern": "^(lifecycle|input|messages|values|updates|tools|tasks|checkpoints|custom|custom:[^\\u0000]+)$"}},
           "namespaces": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
           "depth": {"type": "integer", "minimum": 0},
           "since": {"type": "integer", "minimum": 0}
