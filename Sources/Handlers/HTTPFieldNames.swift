@@ -16,5 +16,6 @@ extension HTTPField.Name {
     public static let mcpMethod = Self("Mcp-Method")!
     public static let mcpName = Self("Mcp-Name")!
     public static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+    public static let mcpSessionID = Self("Mcp-Session-Id")!
     public static let xAccelBuffering = Self("X-Accel-Buffering")!
 }

@@ -401,3 +401,54 @@ def test_bad_requests_get_json_rpc_errors_and_store_nothing(base_url, api_key):
 
     assert not failures, "\n".join(map(repr, failures))
     assert counts() == before
+
+
+@pytest.mark.parametrize("mode", ["legacy", MODERN])
+def test_a_client_answers_an_approval_through_its_elicitation_callback(base_url, api_key, mode):
+    """The `careful` agent's calculator call waits for a person; MCP's own client, with an elicitation callback, shows
+    the form and its answer reaches whichever worker nginx picks. 2026-07-28: an input_required result, and the call
+    sent again with the answer and the signed request state. Handshake era: an elicitation/create request on the call's
+    event stream (the session id from initialize says the client can show forms), answered by a POST of its own, which
+    the worker holding the stream finds in the store. Either way the call's result is the approved run's, and a
+    declined form rejects."""
+    from mcp import types
+    forms = []
+
+    def answering(result):
+        async def callback(context, params):
+            forms.append(params)
+            return result
+        return callback
+
+    async def call(callback, wire):
+        async with http_client(wire, headers={"Authorization": f"Bearer {api_key}"}) as http:
+            async with Client(streamable_http_client(base_url + "/mcp", http_client=http), mode=mode,
+                              elicitation_callback=callback) as mcp:
+                return await mcp.call_tool("careful", {"message": "what is 12*(3+4)?"})
+
+    wire = Wire()
+    approved = anyio.run(call, answering(types.ElicitResult(action="accept", content={"decision": "approve"})), wire)
+    assert not approved.is_error and "84" in approved.content[0].text, approved
+    assert len(forms) == 1 and "calculator" in forms[0].message and "12*(3+4)" in forms[0].message, forms
+    schema = forms[0].requested_schema  # a dict in the handshake era's types, a model in 2026-07-28's
+    properties = schema["properties"] if isinstance(schema, dict) else schema.properties
+    assert properties["decision"]["enum"] == ["approve", "edit", "reject"]
+    calls = [e for e in wire.exchanges if e["method"] == "tools/call"]
+    if mode == MODERN:
+        assert [e["status"] for e in calls] == [200, 200], wire.exchanges  # asked, then answered
+        served_by(calls)  # each worker logged its own part
+    else:
+        # One call, answered on its stream; the answer went as a POST of its own.
+        assert [e["status"] for e in calls] == [200] and calls[0]["type"].startswith("text/event-stream"), wire.exchanges
+        answers = [e for e in wire.exchanges if e["method"] is None and str(e["id"]).startswith("decision-1@")]
+        assert [e["status"] for e in answers] == [202], wire.exchanges
+    thread = approved.structured_content["thread_id"]
+    with httpx2.Client(base_url=base_url, verify=_ssl(), timeout=30, headers={"X-Api-Key": api_key}) as http:
+        assert http.get(f"/threads/{thread}").json()["status"] == "idle"
+        tools = [m for m in http.get(f"/threads/{thread}/state").json()["values"]["messages"] if m["type"] == "tool"]
+        assert [m["content"] for m in tools] == ["84"]  # ran once, as asked
+        decision = http.get(f"/threads/{thread}/runs").json()[0]["metadata"]["approval"]
+        assert decision["decided_by"] and decision["answers"]
+
+    declined = anyio.run(call, answering(types.ElicitResult(action="decline")), Wire())
+    assert "84" not in declined.content[0].text and "rejected" in declined.content[0].text, declined

@@ -1,4 +1,5 @@
 import AgentRuntime
+import HTTPTypes
 import Foundation
 import Logging
 import Runs
@@ -36,6 +37,11 @@ struct MCPEndpoints {
             return MCPWire.response(id: nil, error: .init(status: 400, code: MCPWire.parseError, message: "Parse error: \(detail)"))
         }
         let id = message["id"]
+        // An answer to a request this server sent on a call's stream (an approval's form): for the worker that asked.
+        if message["method"] == nil, message["result"] != nil || message["error"] != nil, case .string(let requestID)? = id,
+           requestID.contains("@") {
+            return await recordAnswer(message, requestID: requestID, context)
+        }
         var era: MCPWire.Era?
         do {
             let call = try Self.parse(message)
@@ -71,8 +77,8 @@ struct MCPEndpoints {
         }
         guard case .string(let method)? = message["method"], !method.isEmpty else {
             if message["result"] != nil || message["error"] != nil {
-                // An answer to a server request: this server sends none.
-                throw MCPWire.Failure(status: 400, code: MCPWire.invalidRequest, message: "This server sends no requests to answer.")
+                // An answer to a request this server did not send.
+                throw MCPWire.Failure(status: 400, code: MCPWire.invalidRequest, message: "This answers no request this server sent.")
             }
             throw MCPWire.Failure(status: 400, code: MCPWire.invalidRequest, message: #""method" must be a non-empty string."#)
         }
@@ -163,12 +169,16 @@ struct MCPEndpoints {
         case "initialize":
             let asked: String? = if case .string(let version)? = call.params["protocolVersion"] { version } else { nil }
             let version = asked.flatMap { MCPWire.handshakeVersions.contains($0) ? $0 : nil } ?? MCPWire.handshakeVersions.last!
-            return .json(MCPWire.message(id: id, result: [
+            var response = Response.json(MCPWire.message(id: id, result: [
                 "protocolVersion": .string(version),
                 "capabilities": ["tools": ["listChanged": false]],
                 "serverInfo": serverInfo,
                 "instructions": "Each tool is an agent of this server: send it a message, get its answer.",
             ]))
+            if let session = try await sessionID(call, version: version, context: context) {
+                response.headers.append(HTTPField(name: .mcpSessionID, value: session))
+            }
+            return response
         case "server/discover":
             return result([
                 "supportedVersions": .array(MCPWire.modernVersions.map(JSONValue.string)),

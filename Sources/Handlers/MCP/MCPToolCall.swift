@@ -12,6 +12,9 @@ extension MCPEndpoints {
         guard case .string(let name)? = call.params["name"] else {
             throw MCPWire.Failure.refusal(era, code: MCPWire.invalidParams, #"params.name must be the tool's name (a string)."#)
         }
+        if call.params["requestState"] != nil || call.params["inputResponses"] != nil {
+            return try await answerInputRequests(call, id: id, era: era, request, context)
+        }
         guard let resolved = try await AgentResolver(catalog: dependencies.catalog, reader: engine.reader).resolve(name, tenant: context.tenant) else {
             throw MCPWire.Failure.refusal(era, code: MCPWire.invalidParams, "Unknown tool '\(name.prefix(100))'; tools/list names them.")
         }
@@ -33,6 +36,12 @@ extension MCPEndpoints {
         let order = RunOrder(job: job, thread: thread, metadata: String(decoding: encodeJSON(["mcp": JSONValue.object(facts)]), as: UTF8.self),
                              request: String(decoding: request.body, as: UTF8.self), quota: context.principal?.quota, logger: context.logger)
         let (run, local) = try await engine.start(order)
+        return try await serve(run, local, call: call, id: id, era: era, request, context)
+    }
+
+    /// A call's run, from its start to the call's answer: progress on an event stream when the client asked for it.
+    func serve(_ run: RunRecord, _ local: LocalRun, call: Call, id: JSONValue?, era: MCPWire.Era, _ request: Request,
+               _ context: RequestContext) async throws -> Response {
         let (scope, handle) = (Self.scope(context), id.flatMap(MCPWire.handle) ?? "")
         do {
             try await engine.bindCall(scope: scope, handle: handle, runID: run.id)
@@ -40,8 +49,11 @@ extension MCPEndpoints {
             // The call still runs; only a cancel from another worker would not find it.
             context.logger.warning("mcp.bind_failed", metadata: ["error": "\(error)"])
         }
-        if let token = call.meta["progressToken"], MCPWire.handle(token) != nil, Self.acceptsEvents(request) {
-            return progressStream(run, local, id: id, era: era, token: token, scope: scope, handle: handle)
+        let token = call.meta["progressToken"].flatMap { MCPWire.handle($0) == nil ? nil : $0 }
+        let asks = await asksInStream(request, era: era, context: context)
+        if Self.acceptsEvents(request), token != nil || asks {
+            return eventStream(run, local, call: call, id: id, era: era, token: token, asks: asks, scope: scope, handle: handle,
+                               request: request, context: context)
         }
         let outcome = await withTaskCancellationHandler {
             await local.outcome()
@@ -50,7 +62,16 @@ extension MCPEndpoints {
         }
         await engine.unbindCall(scope: scope, handle: handle, runID: run.id)
         guard let outcome else { throw CancellationError() }
-        return .json(try Self.message(for: outcome, run: run, id: id, era: era))
+        return .json(try await answer(outcome, run: run, call: call, id: id, era: era, context: context))
+    }
+
+    /// The run's end as the call's answer; a pause for approval asks the client for it where the client can.
+    func answer(_ outcome: RunOutcome, run: RunRecord, call: Call, id: JSONValue?, era: MCPWire.Era, context: RequestContext) async throws -> [UInt8] {
+        if outcome.status == .interrupted, !(outcome.result?.awaitingApproval.isEmpty ?? true),
+           let required = try await inputRequired(run, call: call, era: era, context: context) {
+            return MCPWire.message(id: id, result: required)
+        }
+        return try Self.message(for: outcome, run: run, id: id, era: era)
     }
 
     /// `message` (required, text) and `thread_id`; anything else is refused rather than ignored.
@@ -103,17 +124,11 @@ extension MCPEndpoints {
                 "isError": false,
             ]
         case .interrupted where !(outcome.result?.awaitingApproval.isEmpty ?? true):
-            // Paused for a person's approval: said in the result, with where to answer it (MCP elicitation is not
-            // offered yet).
-            let calls = outcome.result?.awaitingApproval ?? []
-            let text = "The agent waits for approval before running \(calls.map { "\($0.name) \($0.arguments)" }.joined(separator: "; ")). "
-                + "Answer it on thread \(Tenancy.publicID(run.threadID ?? "")) with POST /threads/{thread_id}/runs and command.resume (approve, edit or reject)."
-            result = [
-                "content": [["type": "text", "text": .string(text)]],
-                "structuredContent": ["run_id": .string(run.id), "thread_id": threadID, "status": "waiting_for_approval",
-                                      "approval": ["id": .string(run.id), "calls": .array(calls.map { .object(["name": .string($0.name), "arguments": .string($0.arguments)]) })]],
-                "isError": false,
-            ]
+            // Paused for a person's approval, and the client cannot be asked (`inputRequired`): the result says
+            // where to answer it.
+            result = waiting(runID: run.id, threadID: Tenancy.publicID(run.threadID ?? ""),
+                             calls: (outcome.result?.awaitingApproval ?? []).map { ($0.name, $0.arguments) },
+                             usage: outcome.result?.usage ?? Usage())
         case .interrupted:
             return MCPWire.message(id: id, error: .init(status: 200, code: MCPWire.requestCancelled, message: "Request cancelled",
                                                         data: ["run_id": .string(run.id), "thread_id": threadID]))
@@ -130,24 +145,50 @@ extension MCPEndpoints {
         return MCPWire.message(id: id, result: .object(result))
     }
 
-    /// With a progress token and a client that reads events: progress from the run's log, at most one a step or
-    /// a quarter second, then the answer, on one event stream. No event ids: MCP clients would try to resume by them.
-    func progressStream(_ run: RunRecord, _ local: LocalRun, id: JSONValue?, era: MCPWire.Era, token: JSONValue,
-                        scope: String, handle: String) -> Response {
-        let engine = self.engine
+    /// The call's answer as an event stream: progress from the run's log when the client gave a progress token; when
+    /// the run pauses for approval and the client may be asked (`asks`), the forms, then the run that carries the
+    /// answers out; then the answer. No event ids: MCP clients would try to resume by them.
+    func eventStream(_ run: RunRecord, _ local: LocalRun, call: Call, id: JSONValue?, era: MCPWire.Era, token: JSONValue?, asks: Bool,
+                     scope: String, handle: String, request: Request, context: RequestContext) -> Response {
+        let (engine, endpoints) = (self.engine, self)
         return ServerSentEvents.response(heartbeat: dependencies.heartbeat) { events in
+            var (run, local) = (run, local)
             do {
-                var progress = MCPProgress()
-                _ = try await engine.follow(run.id, after: 0) { record in
-                    guard let event = try? RunLogEvent(record), let note = progress.note(for: event, now: .now) else { return }
-                    try await events.sendNamed("message", data: MCPWire.notification("notifications/progress", params: [
-                        "progressToken": token, "progress": .number(Double(note.count)), "message": .string(note.text),
-                    ]))
+                while true {
+                    var progress = MCPProgress()
+                    _ = try await engine.follow(run.id, after: 0) { record in
+                        guard let token, let event = try? RunLogEvent(record), let note = progress.note(for: event, now: .now) else { return }
+                        try await events.sendNamed("message", data: MCPWire.notification("notifications/progress", params: [
+                            "progressToken": token, "progress": .number(Double(note.count)), "message": .string(note.text),
+                        ]))
+                    }
+                    let outcome = await local.outcome()
+                    await engine.unbindCall(scope: scope, handle: handle, runID: run.id)
+                    guard let outcome else { throw CancellationError() }
+                    guard asks, outcome.status == .interrupted, !(outcome.result?.awaitingApproval.isEmpty ?? true),
+                          case .string(let tool)? = call.params["name"], let (approval, thread) = try await endpoints.pendingApproval(run),
+                          let answers = try await endpoints.ask(approval, thread: thread, tool: tool, era: era, context: context, send: { bytes in
+                              try await events.sendNamed("message", data: bytes)
+                          }) else {
+                        try await events.sendNamed("message", data: try await endpoints.answer(outcome, run: run, call: call, id: id, era: era, context: context))
+                        return
+                    }
+                    do {
+                        // Dismissed: the approval stands, and the result says where to answer it.
+                        guard let decided = try MCPApprovals.answers(.object(answers), for: approval, era: era) else {
+                            try await events.sendNamed("message", data: try Self.message(for: outcome, run: run, id: id, era: era))
+                            return
+                        }
+                        (run, local) = try await endpoints.resume(thread, approval: approval.id, answers: decided, tool: tool, call: call, id: id,
+                                                                  era: era, request, context)
+                    } catch let error where !(error is CancellationError) {
+                        // Answers that do not fit the approval: the call's error; the approval still waits.
+                        let failure = error as? MCPWire.Failure ?? Self.failure(error, era: era, context)
+                        try await events.sendNamed("message", data: MCPWire.message(id: id, error: failure))
+                        return
+                    }
+                    try? await engine.bindCall(scope: scope, handle: handle, runID: run.id)
                 }
-                let outcome = await local.outcome()
-                await engine.unbindCall(scope: scope, handle: handle, runID: run.id)
-                guard let outcome else { throw CancellationError() }
-                try await events.sendNamed("message", data: try Self.message(for: outcome, run: run, id: id, era: era))
             } catch {
                 // The client left (the stateless revision's cancel): the run stops with it.
                 local.cancel(.interrupt, reason: "client_disconnected")

@@ -88,6 +88,10 @@ enum MCPWire {
         return Response(status: HTTPResponse.Status(code: error.status), headers: headers, body: .bytes(message(id: id, error: error)))
     }
 
+    static func request(id: JSONValue, method: String, params: JSONValue) -> [UInt8] {
+        encodeJSON(["jsonrpc": "2.0", "id": id, "method": .string(method), "params": params] as JSONValue)
+    }
+
     static func notification(_ method: String, params: JSONValue) -> [UInt8] {
         encodeJSON(["jsonrpc": "2.0", "method": .string(method), "params": params] as JSONValue)
     }

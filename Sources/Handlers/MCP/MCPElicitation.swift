@@ -1,0 +1,103 @@
+import AgentRuntime
+import Foundation
+import Runs
+import Store
+
+/// Approvals asked in the handshake era (2025-06-18, 2025-11-25), where a server may send requests on a call's event
+/// stream. This server keeps no session, so what a client declared in `initialize` (that it can show forms) comes back
+/// with each request in the signed `Mcp-Session-Id` it was given. A call whose run pauses sends one
+/// `elicitation/create` per waiting call, named by a signed id; the client posts each answer to any worker, which
+/// records it in the store; the call's worker finds the answers there and carries them out in a new run, which the
+/// same stream follows.
+extension MCPEndpoints {
+    static let elicitingVersions: Set<String> = ["2025-06-18", "2025-11-25"]
+
+    /// `initialize` from a client that can show forms: a session id that says so. Other clients get none, as before.
+    func sessionID(_ call: Call, version: String, context: RequestContext) async throws -> String? {
+        guard Self.elicitingVersions.contains(version), case .object(let capabilities)? = call.params["capabilities"],
+              case .object(let elicitation)? = capabilities["elicitation"], elicitation.isEmpty || elicitation["form"] != nil
+        else { return nil }
+        return MCPSession(key: Self.scope(context), elicitation: true)
+            .sealed(with: try await engine.sharedSecret(named: MCPApprovalState.secretName))
+    }
+
+    /// Whether this handshake-era call may ask its client for approvals: it reads events and sends the session id its
+    /// `initialize` got, under the same key.
+    func asksInStream(_ request: Request, era: MCPWire.Era, context: RequestContext) async -> Bool {
+        guard case .handshake(let version) = era, Self.elicitingVersions.contains(version), Self.acceptsEvents(request),
+              let token = request.headers[.mcpSessionID],
+              let secret = try? await engine.sharedSecret(named: MCPApprovalState.secretName),
+              let session = MCPSession.opened(token, secret: secret) else { return false }
+        return session.elicitation && session.key == Self.scope(context)
+    }
+
+    /// What a paused run waits for, when it is an approval this call may ask about.
+    func pendingApproval(_ run: RunRecord) async throws -> (ApprovalRequest, ThreadRecord)? {
+        guard let threadID = run.threadID, let thread = try await engine.reader.thread(threadID), let pending = thread.pendingApproval,
+              pending.id == run.id, let request = ApprovalRequest.decode(pending.body), request.breakpoint == nil, !request.reviewed.isEmpty
+        else { return nil }
+        return (request, thread)
+    }
+
+    /// Sends the forms and waits for their answers: nil when the approval stopped waiting for them (answered another
+    /// way, or expired). Throws `CancellationError` when the client leaves.
+    func ask(_ approval: ApprovalRequest, thread: ThreadRecord, tool: String, era: MCPWire.Era, context: RequestContext,
+             send: ([UInt8]) async throws -> Void) async throws -> [String: JSONValue]? {
+        let state = MCPApprovalState(approval: approval.id, thread: Tenancy.publicID(thread.id), key: Self.scope(context), tool: tool)
+        let token = state.sealed(with: try await engine.sharedSecret(named: MCPApprovalState.secretName))
+        let forms = MCPApprovals.forms(approval, mode: era == .handshake("2025-11-25"))
+        for form in forms {
+            try await send(MCPWire.request(id: .string(form.key + "@" + token), method: "elicitation/create", params: form.params))
+        }
+        let scope = Self.scope(context)
+        var answers: [String: String] = [:]
+        var lastCheck = ContinuousClock.now
+        while answers.count < forms.count {
+            try await Task.sleep(for: .milliseconds(200))
+            for form in forms where answers[form.key] == nil {
+                answers[form.key] = try await engine.answer(scope: scope, handle: approval.id + ":" + form.key)
+            }
+            guard ContinuousClock.now - lastCheck >= .seconds(1) else { continue }
+            lastCheck = .now
+            guard let now = try await engine.reader.thread(thread.id), now.pendingApproval?.id == approval.id, !approval.expired(at: Date()) else {
+                return nil
+            }
+        }
+        for (key, answer) in answers { await engine.forgetAnswer(scope: scope, handle: approval.id + ":" + key, answer: answer) }
+        return answers.compactMapValues { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+    }
+
+    /// A client's answer to one of the forms (a JSON-RPC response to an `elicitation/create` this server sent), posted
+    /// to any worker: checked (the id's signature, the key) and recorded for the worker that asked. An error answer
+    /// counts as the form dismissed.
+    func recordAnswer(_ message: [String: JSONValue], requestID: String, _ context: RequestContext) async -> Response {
+        func refused(_ status: Int, _ text: String) -> Response {
+            MCPWire.response(id: message["id"], error: .init(status: status, code: MCPWire.invalidRequest, message: text))
+        }
+        guard allowed("runs:write", context) else { return refused(403, "Answering the server's requests needs the scope runs:write.") }
+        let parts = requestID.split(separator: "@", maxSplits: 1)
+        guard parts.count == 2, let secret = try? await engine.sharedSecret(named: MCPApprovalState.secretName),
+              let state = MCPApprovalState.opened(String(parts[1]), secret: secret), state.key == Self.scope(context) else {
+            return refused(400, "This answers no request this server sent to this key.")
+        }
+        // A form of the approval the thread still waits for.
+        guard let thread = try? await engine.reader.thread(context.threadKey(state.thread)), let pending = thread.pendingApproval,
+              pending.id == state.approval, let approval = ApprovalRequest.decode(pending.body),
+              approval.reviewed.indices.map(MCPApprovals.key).contains(String(parts[0])) else {
+            return refused(400, "This answers no form of an approval that still waits.")
+        }
+        let answer: JSONValue = switch (message["result"], message["error"]) {
+        case (.object(let result)?, nil): .object(result)
+        case (nil, .some): ["action": "cancel"]
+        default: .null
+        }
+        guard case .object = answer else { return refused(400, #"An answer carries a "result" object or an "error"."#) }
+        do {
+            try await engine.recordAnswer(scope: state.key, handle: state.approval + ":" + parts[0], answer: String(decoding: encodeJSON(answer), as: UTF8.self))
+        } catch {
+            return MCPWire.response(id: message["id"], error: Self.failure(error, era: nil, context))
+        }
+        context.logger.info("mcp.answer_recorded", metadata: ["approval": .string(state.approval), "form": .string(String(parts[0]))])
+        return Response(status: 202)
+    }
+}
