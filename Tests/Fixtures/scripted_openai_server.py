@@ -7,6 +7,7 @@ The requested model name picks the script:
   malformed   a stream whose second chunk is not JSON
   stall       one token, then silence until the client gives up
   tools       a tool call whose name and arguments arrive in fragments, reported usage
+  slow-tools  "thinking" for 3 s (a token every 100 ms), then the same tool call; after the tool's result, as tools
   ok          "Hello from the script" in three chunks, no usage (as llama.cpp streams)
   slow        a token every 100 ms for 20 s; GET /stats then tells how many such streams the client dropped
   cut         two tokens, then the connection closes: no finish reason, no [DONE] (a server that died mid-answer)
@@ -39,11 +40,14 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def send_stream(self, parts, stall=False):
+    def start_stream(self):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
+
+    def send_stream(self, parts, stall=False):
+        self.start_stream()
         for part in parts:
             self.wfile.write(part)
             self.wfile.flush()
@@ -100,10 +104,7 @@ class Handler(BaseHTTPRequestHandler):
         elif model == "malformed":
             self.send_stream([chunk({"content": "Hi"}), b"data: {not json\n\n"])
         elif model == "slow":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self.start_stream()
             try:
                 for _ in range(200):
                     self.wfile.write(chunk({"content": " tick"}))
@@ -112,17 +113,27 @@ class Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 DROPPED["slow"] += 1
         elif model == "cut":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Connection", "close")
-            self.end_headers()
+            self.start_stream()
             self.wfile.write(chunk({"role": "assistant", "content": "Half"}) + chunk({"content": " an"}))
             self.wfile.flush()
             self.close_connection = True
         elif model == "stall":
             self.send_stream([chunk({"content": "Hi"})], stall=True)
-        elif model == "tools":
-            if request.get("messages", [{}])[-1].get("role") == "tool":
+        elif model in ("tools", "slow-tools"):
+            if model == "slow-tools" and request.get("messages", [{}])[-1].get("role") != "tool":
+                self.start_stream()
+                try:
+                    for _ in range(30):
+                        self.wfile.write(chunk({"content": " thinking"}))
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                    self.wfile.write(chunk({"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
+                                                            "function": {"name": "calculator", "arguments": "{\"expression\": \"6*7\"}"}}]}))
+                    self.wfile.write(chunk(finish="tool_calls") + b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            elif request.get("messages", [{}])[-1].get("role") == "tool":
                 self.send_stream([chunk({"content": "It is "}), chunk({"content": request["messages"][-1]["content"]}),
                                   chunk(finish="stop"), chunk(usage={"prompt_tokens": 30, "completion_tokens": 4})])
             else:

@@ -11,6 +11,8 @@ Retry-After), and no run, message, usage or webhook lost or written twice.
   d. A full disk under the SQLite database: writes are 507 store_full, reads go on, nothing is corrupt, writes work
      again once there is room.
   e. A worker killed with -9 in the middle of a webhook delivery: another worker delivers it, with the same id.
+  f. A worker killed with -9 while its run works toward a pause for approval, and another during the pause: the run
+     pauses once, and langgraph-sdk's resume through the last worker runs the tool once.
 
 b needs the suite's PostgreSQL (POSTGRES_URL and PG_DIR, which scripts/test.sh exports) and d a loop mount (root):
 without them each is skipped, saying why.
@@ -313,6 +315,86 @@ class TestOneSQLiteCluster:
         finally:
             hook.kill()
             hook.wait()
+
+
+# ---- f: a worker killed before a run pauses for approval ------------------------------------------------------
+
+@pytest.fixture
+def approval_cluster():
+    model_port = free_port()
+    STATE.mkdir(parents=True, exist_ok=True)
+    config = f"""agents:
+  - id: careful-slow
+    description: the scripted model thinks for 3 s, then asks for calculator, whose calls wait for a person
+    model: {{provider: openai, name: slow-tools, base_url: "http://127.0.0.1:{model_port}/v1", max_retries: 0}}
+    tools: [calculator]
+    approvals: {{calculator: always}}
+"""
+    # A short lease: the killed worker's run is taken over in seconds.
+    cluster = Cluster("approval", config, workers=3, worker_args="--run-lease-seconds 3")
+    cluster.prepare()
+    model = start_model(model_port, STATE / "model-approval.log")
+    try:
+        cluster.start()
+        cluster.model_port = model_port
+        yield cluster
+    finally:
+        cluster.stop()
+        model.kill()
+        model.wait()
+
+
+def test_f_workers_killed_before_and_during_a_pause_leave_one_pause_that_langgraph_sdk_answers(approval_cluster):
+    """The run's worker is killed with -9 while the model still thinks: another worker runs it again and it pauses
+    once (one interrupt). Then a second worker is killed during the pause, and langgraph-sdk's resume through the last
+    one runs the tool once: the pause is in the store, not in a worker."""
+    from langgraph_sdk import get_sync_client
+    c = approval_cluster
+    # langgraph-sdk's httpx trusts SSL_CERT_FILE when its client is made: this cluster's own CA.
+    previous = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(c.state / "run" / "certs" / "ca.crt")
+    try:
+        client = get_sync_client(url=c.url, api_key=c.key, timeout=60)
+    finally:
+        if previous is None:
+            os.environ.pop("SSL_CERT_FILE")
+        else:
+            os.environ["SSL_CERT_FILE"] = previous
+    workers = c.worker_pids()
+    assert len(workers) == 3 and all(alive(p) for p in workers)
+    thread = client.threads.create()["thread_id"]
+    run = client.runs.create(thread, "careful-slow", input=user("what is 6*7?"))
+
+    def thinking_worker():
+        out = subprocess.run(["ss", "-tnpH", "state", "established", f"( dport = :{c.model_port} )"], capture_output=True,
+                             text=True).stdout
+        found = {int(p) for p in re.findall(r"pid=(\d+)", out)} & workers
+        return found.pop() if len(found) == 1 else None
+
+    pid = wait_for("the worker streaming from the model", thinking_worker, timeout=30, every=0.05)
+    os.kill(pid, signal.SIGKILL)
+    wait_for("the killed worker to be gone", lambda: not alive(pid), timeout=10)
+    assert client.threads.get(thread)["status"] == "busy", "the run paused before the worker was killed"
+
+    wait_for("the run to pause on the other worker", lambda: client.threads.get(thread)["status"] == "interrupted", timeout=60)
+    record = client.runs.get(thread, run["run_id"])
+    assert record["status"] == "interrupted" and record["attempts"] == 2, record
+    state = client.threads.get_state(thread)
+    assert len(state["interrupts"]) == 1, state["interrupts"]
+    actions = state["interrupts"][0]["value"]["action_requests"]
+    assert [(a["name"], a["args"]) for a in actions] == [("calculator", {"expression": "6*7"})]
+    assert state["next"] == ["tools"]
+    during = min(workers - {pid})
+    os.kill(during, signal.SIGKILL)
+    wait_for("the second killed worker to be gone", lambda: not alive(during), timeout=10)
+    assert client.threads.get(thread)["status"] == "interrupted"
+
+    done = client.runs.wait(thread, "careful-slow", command={"resume": {"decisions": [{"type": "approve"}]}})
+    tools = [m["content"] for m in done["messages"] if m["type"] == "tool"]
+    assert tools == ["42"], done["messages"]
+    assert done["messages"][-1]["content"] == "It is 42"
+    assert client.threads.get(thread)["status"] == "idle"
+    assert alive((workers - {pid, during}).pop())
 
 
 # ---- d: a full disk ------------------------------------------------------------------------------------------
