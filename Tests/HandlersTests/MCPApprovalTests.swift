@@ -235,4 +235,33 @@ import Testing
                                                                ("Accept", "application/json, text/event-stream")])
         #expect(await answer(h, forms[0], #"{"action":"accept","content":{"decision":"approve"}}"#, headers: [("X-Api-Key", second)]) == 400)
     }
+
+    @Test func aStreamThatWaitsEndsWhenTheApprovalIsAnsweredAnotherWay() async throws {
+        let h = try ApprovalTests.harness()
+        let session = try #require(await h.call("POST", "/mcp", Self.initialize).headers[.mcpSessionID])
+        let headers = [("Mcp-Session-Id", session), ("MCP-Protocol-Version", "2025-11-25"), ("Accept", "application/json, text/event-stream")]
+        let (writer, body, forms) = try await streamedCall(h, headers: headers)
+        #expect(forms.count == 1)
+        let thread = try #require(try await h.store.searchThreads(ThreadQuery(status: .interrupted, limit: 10)).first?.id)
+        // LangGraph's resume answers it; the stream's form no longer counts.
+        _ = try await h.json("POST", "/threads/\(thread)/runs/wait", ApprovalTests.resume(#"{"type":"reject","message":"not now"}"#))
+        _ = try await waiting(for: "the stream to end") { try await body.value }
+        let closed = try #require((messages(writer).last?["result"] as? [String: Any])?["structuredContent"] as? [String: Any])
+        #expect(closed["status"] as? String == "approval_closed")
+        #expect(await answer(h, forms[0], #"{"action":"accept","content":{"decision":"approve"}}"#) == 400)
+    }
+
+    @Test func longArgumentsAreCutSayingSoAndTheStateIsNotKeptWithTheRun() throws {
+        var agent = AgentDefinition(id: "a")
+        agent.approvals = ["calculator": ApprovalPolicy()]
+        let long = #"{"expression":""# + String(repeating: "1+", count: 3000) + #"1"}"#
+        let request = ApprovalRequest(runID: "r", agent: agent, calls: [ToolCall(id: "c", name: "calculator", arguments: long)], now: Date())
+        let message = MCPApprovals.message(request, request.calls[0], threadID: "t1")
+        #expect(message.hasPrefix("The arguments are longer than this form shows (\(long.count) characters"))
+        #expect(message.contains("thread t1") && message.contains("[cut]") && message.count < long.count)
+        let short = ApprovalRequest(runID: "r", agent: agent, calls: [ToolCall(id: "c", name: "calculator", arguments: #"{"expression":"1+1"}"#)], now: Date())
+        #expect(!MCPApprovals.message(short, short.calls[0], threadID: "t1").contains("[cut]"))
+        let body = Array(#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"x","requestState":"v1.a.b","inputResponses":{}}}"#.utf8)
+        #expect(!MCPEndpoints.kept(body).contains("v1.a.b") && MCPEndpoints.kept(body).contains("inputResponses"))
+    }
 }

@@ -83,15 +83,16 @@ enum MCPApprovals {
     static func key(_ index: Int) -> String { "decision-\(index + 1)" }
 
     /// One form per call waiting for approval, in the order the model asked, as `inputRequests`.
-    static func inputRequests(_ request: ApprovalRequest) -> JSONValue {
-        .object(Dictionary(uniqueKeysWithValues: forms(request, mode: true).map { ($0.key, ["method": "elicitation/create", "params": $0.params]) }))
+    static func inputRequests(_ request: ApprovalRequest, threadID: String) -> JSONValue {
+        .object(Dictionary(uniqueKeysWithValues: forms(request, threadID: threadID, mode: true).map {
+            ($0.key, ["method": "elicitation/create", "params": $0.params])
+        }))
     }
 
     /// The `elicitation/create` params of each call waiting for approval, by input request key. `mode` exists from
     /// 2025-11-25 on.
-    static func forms(_ request: ApprovalRequest, mode: Bool) -> [(key: String, params: JSONValue)] {
+    static func forms(_ request: ApprovalRequest, threadID: String, mode: Bool) -> [(key: String, params: JSONValue)] {
         request.reviewed.enumerated().map { index, call in
-            let about = call.description.isEmpty ? "" : " (\(call.description.prefix(300)))"
             var properties: [String: JSONValue] = [
                 "decision": ["type": "string", "title": "Decision", "enum": .array(call.decisions.map { .string($0.rawValue) }),
                              "description": .string(decisionHelp(call.decisions))],
@@ -104,12 +105,25 @@ enum MCPApprovals {
                                            "description": "For edit: the arguments to run the tool with, as a JSON object."]
             }
             var params: [String: JSONValue] = [
-                "message": .string("The agent \(request.agentID) asks to run the tool \(call.name)\(about) with \(call.arguments.prefix(2000)). Allow it?"),
+                "message": .string(message(request, call, threadID: threadID)),
                 "requestedSchema": ["type": "object", "properties": .object(properties), "required": ["decision"]],
             ]
             if mode { params["mode"] = "form" }
             return (key(index), .object(params))
         }
+    }
+
+    /// Arguments a form shows at most; longer ones are cut, and the form says so first (the model wrote them: what
+    /// follows the cut is what a person must not approve unseen).
+    static let shownArguments = 4000
+
+    static func message(_ request: ApprovalRequest, _ call: ApprovalRequest.Call, threadID: String) -> String {
+        let about = call.description.isEmpty ? "" : " (\(call.description.prefix(300)))"
+        let count = call.arguments.count
+        let warning = count <= shownArguments ? ""
+            : "The arguments are longer than this form shows (\(count) characters, the first \(shownArguments) below): read them in the state of thread \(threadID) before you approve.\n\n"
+        return warning + "The agent \(request.agentID) asks to run the tool \(call.name)\(about) with these arguments:\n\n"
+            + call.arguments.prefix(shownArguments) + (count <= shownArguments ? "" : " [cut]") + "\n\nAllow it?"
     }
 
     static func decisionHelp(_ allowed: [ApprovalPolicy.Decision]) -> String {
@@ -179,7 +193,7 @@ extension MCPEndpoints {
         let state = MCPApprovalState(approval: request.id, thread: Tenancy.publicID(threadID), key: Self.scope(context), tool: tool)
         return [
             "resultType": "input_required",
-            "inputRequests": MCPApprovals.inputRequests(request),
+            "inputRequests": MCPApprovals.inputRequests(request, threadID: Tenancy.publicID(threadID)),
             "requestState": .string(state.sealed(with: try await engine.sharedSecret(named: MCPApprovalState.secretName))),
         ]
     }
@@ -227,10 +241,20 @@ extension MCPEndpoints {
         if case .object(let client)? = call.meta["io.modelcontextprotocol/clientInfo"] { facts["client"] = .object(client) }
         let metadata = ThreadRunEndpoints.stampingDecision(String(decoding: encodeJSON(["mcp": JSONValue.object(facts)]), as: UTF8.self),
                                                            approval: answered, decider: context.principal?.keyID)
-        var order = RunOrder(job: job, thread: .existing(thread.id), metadata: metadata, request: String(decoding: request.body, as: UTF8.self),
+        var order = RunOrder(job: job, thread: .existing(thread.id), metadata: metadata, request: Self.kept(request.body),
                              quota: context.principal?.quota, logger: context.logger)
         order.answersApproval = answered
         return try await engine.start(order)
+    }
+
+    /// The request as its run keeps it: without the request state, a token that only its key may use but nobody
+    /// reading the run needs.
+    static func kept(_ body: [UInt8]) -> String {
+        guard case .object(var message)? = try? JSONDecoder().decode(JSONValue.self, from: Data(body)),
+              case .object(var params)? = message["params"], params["requestState"] != nil else { return String(decoding: body, as: UTF8.self) }
+        params["requestState"] = nil
+        message["params"] = .object(params)
+        return String(decoding: encodeJSON(JSONValue.object(message)), as: UTF8.self)
     }
 
     /// A paused call's result where no form can be shown: where and how to answer the approval.

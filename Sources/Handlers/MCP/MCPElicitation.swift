@@ -39,32 +39,73 @@ extension MCPEndpoints {
         return (request, thread)
     }
 
-    /// Sends the forms and waits for their answers: nil when the approval stopped waiting for them (answered another
-    /// way, or expired). Throws `CancellationError` when the client leaves.
+    /// How long a call's stream waits for its forms' answers before it answers that the approval still waits (it
+    /// stays on its thread, where any client may answer it): a paused call holds no run, so no limit counts it.
+    static let answerWait = Duration.seconds(15 * 60)
+
+    enum Asked {
+        case answered([String: JSONValue])
+        /// A form came back dismissed (or as an error): the approval stands.
+        case dismissed
+        /// Answered another way, or expired, while the call waited.
+        case closed
+        /// Nobody answered within `answerWait`.
+        case unanswered
+    }
+
+    /// Sends the forms and waits for their answers, which the client posts to any worker (`recordAnswer`). Throws
+    /// `CancellationError` when the client leaves.
     func ask(_ approval: ApprovalRequest, thread: ThreadRecord, tool: String, era: MCPWire.Era, context: RequestContext,
-             send: ([UInt8]) async throws -> Void) async throws -> [String: JSONValue]? {
+             send: ([UInt8]) async throws -> Void) async throws -> Asked {
         let state = MCPApprovalState(approval: approval.id, thread: Tenancy.publicID(thread.id), key: Self.scope(context), tool: tool)
         let token = state.sealed(with: try await engine.sharedSecret(named: MCPApprovalState.secretName))
-        let forms = MCPApprovals.forms(approval, mode: era == .handshake("2025-11-25"))
+        let forms = MCPApprovals.forms(approval, threadID: state.thread, mode: era == .handshake("2025-11-25"))
         for form in forms {
             try await send(MCPWire.request(id: .string(form.key + "@" + token), method: "elicitation/create", params: form.params))
         }
-        let scope = Self.scope(context)
+        let scope = Self.answerScope(state.key)
         var answers: [String: String] = [:]
-        var lastCheck = ContinuousClock.now
+        defer {
+            let (engine, taken) = (engine, answers)
+            Task { for (key, answer) in taken { await engine.forgetAnswer(scope: scope, handle: approval.id + ":" + key, answer: answer) } }
+        }
+        let started = ContinuousClock.now
+        var lastCheck = started
         while answers.count < forms.count {
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(250))
+            // A store that does not answer for a moment is asked again at the next turn; the wait's bound ends it.
             for form in forms where answers[form.key] == nil {
-                answers[form.key] = try await engine.answer(scope: scope, handle: approval.id + ":" + form.key)
+                answers[form.key] = try? await engine.answer(scope: scope, handle: approval.id + ":" + form.key)
             }
+            if answers.values.contains(where: { Self.dismissed($0) }) { return .dismissed }
+            if ContinuousClock.now - started >= Self.answerWait { return .unanswered }
             guard ContinuousClock.now - lastCheck >= .seconds(1) else { continue }
             lastCheck = .now
-            guard let now = try await engine.reader.thread(thread.id), now.pendingApproval?.id == approval.id, !approval.expired(at: Date()) else {
-                return nil
-            }
+            if approval.expired(at: Date()) { return .closed }
+            if let now = try? await engine.reader.thread(thread.id), now.pendingApproval?.id != approval.id { return .closed }
         }
-        for (key, answer) in answers { await engine.forgetAnswer(scope: scope, handle: approval.id + ":" + key, answer: answer) }
-        return answers.compactMapValues { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+        return .answered(answers.compactMapValues { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) })
+    }
+
+    static func dismissed(_ answer: String) -> Bool {
+        guard case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(answer.utf8)) else { return false }
+        return object["action"] == "cancel"
+    }
+
+    /// Answers are kept apart from the call handles (scope: the key id): a request id cannot name one.
+    static func answerScope(_ key: String) -> String { "answers/" + key }
+
+    /// A call whose approval closed while it waited: what became of it is on the thread.
+    static func closed(_ approval: ApprovalRequest, threadID: String, era: MCPWire.Era) -> JSONValue {
+        var result: [String: JSONValue] = [
+            "content": [["type": "text", "text": .string("The approval this call waited for was answered another way, or expired, while it waited: "
+                + "thread \(threadID) shows what became of it.")]],
+            "structuredContent": ["run_id": .string(approval.id), "thread_id": .string(threadID), "status": "approval_closed",
+                                  "usage": MCPWire.usage(Usage())],
+            "isError": false,
+        ]
+        if era.isModern { result["resultType"] = "complete" }
+        return .object(result)
     }
 
     /// A client's answer to one of the forms (a JSON-RPC response to an `elicitation/create` this server sent), posted
@@ -92,8 +133,11 @@ extension MCPEndpoints {
         default: .null
         }
         guard case .object = answer else { return refused(400, #"An answer carries a "result" object or an "error"."#) }
+        let text = String(decoding: encodeJSON(answer), as: UTF8.self)
+        // A form's answer is a decision, a reason and maybe edited arguments.
+        guard text.utf8.count <= 256 * 1024 else { return refused(413, "An answer to a form is at most 256 KiB.") }
         do {
-            try await engine.recordAnswer(scope: state.key, handle: state.approval + ":" + parts[0], answer: String(decoding: encodeJSON(answer), as: UTF8.self))
+            try await engine.recordAnswer(scope: Self.answerScope(state.key), handle: state.approval + ":" + parts[0], answer: text)
         } catch {
             return MCPWire.response(id: message["id"], error: Self.failure(error, era: nil, context))
         }

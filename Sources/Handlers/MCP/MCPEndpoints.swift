@@ -38,8 +38,8 @@ struct MCPEndpoints {
         }
         let id = message["id"]
         // An answer to a request this server sent on a call's stream (an approval's form): for the worker that asked.
-        if message["method"] == nil, message["result"] != nil || message["error"] != nil, case .string(let requestID)? = id,
-           requestID.contains("@") {
+        if message["jsonrpc"] == "2.0", message["method"] == nil, message["result"] != nil || message["error"] != nil,
+           case .string(let requestID)? = id, requestID.contains("@") {
             return await recordAnswer(message, requestID: requestID, context)
         }
         var era: MCPWire.Era?

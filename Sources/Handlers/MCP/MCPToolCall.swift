@@ -166,15 +166,26 @@ extension MCPEndpoints {
                     await engine.unbindCall(scope: scope, handle: handle, runID: run.id)
                     guard let outcome else { throw CancellationError() }
                     guard asks, outcome.status == .interrupted, !(outcome.result?.awaitingApproval.isEmpty ?? true),
-                          case .string(let tool)? = call.params["name"], let (approval, thread) = try await endpoints.pendingApproval(run),
-                          let answers = try await endpoints.ask(approval, thread: thread, tool: tool, era: era, context: context, send: { bytes in
-                              try await events.sendNamed("message", data: bytes)
-                          }) else {
+                          case .string(let tool)? = call.params["name"], let (approval, thread) = try await endpoints.pendingApproval(run) else {
                         try await events.sendNamed("message", data: try await endpoints.answer(outcome, run: run, call: call, id: id, era: era, context: context))
                         return
                     }
+                    let answers: [String: JSONValue]
+                    switch try await endpoints.ask(approval, thread: thread, tool: tool, era: era, context: context, send: { bytes in
+                        try await events.sendNamed("message", data: bytes)
+                    }) {
+                    case .answered(let given):
+                        answers = given
+                    case .dismissed, .unanswered:
+                        // The approval stands, and the result says where to answer it.
+                        try await events.sendNamed("message", data: try Self.message(for: outcome, run: run, id: id, era: era))
+                        return
+                    case .closed:
+                        let threadID = Tenancy.publicID(thread.id)
+                        try await events.sendNamed("message", data: MCPWire.message(id: id, result: Self.closed(approval, threadID: threadID, era: era)))
+                        return
+                    }
                     do {
-                        // Dismissed: the approval stands, and the result says where to answer it.
                         guard let decided = try MCPApprovals.answers(.object(answers), for: approval, era: era) else {
                             try await events.sendNamed("message", data: try Self.message(for: outcome, run: run, id: id, era: era))
                             return
