@@ -264,4 +264,17 @@ import Testing
         let body = Array(#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"x","requestState":"v1.a.b","inputResponses":{}}}"#.utf8)
         #expect(!MCPEndpoints.kept(body).contains("v1.a.b") && MCPEndpoints.kept(body).contains("inputResponses"))
     }
+
+    /// A 32-byte MAC in base64url ends in a character with two spare bits: another spelling of the same bytes is
+    /// refused, so a state has one spelling only (an altered last character always fails).
+    @Test func aStateHasOneSpellingOnly() throws {
+        let secret = [UInt8](repeating: 7, count: 32)
+        let token = MCPApprovalState(approval: "a", thread: "t", key: "k", tool: "x").sealed(with: secret)
+        #expect(MCPApprovalState.opened(token, secret: secret)?.approval == "a")
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let last = try #require(alphabet.firstIndex(of: token.last!))
+        let respelled = String(token.dropLast()) + String(alphabet[last ^ 1])
+        #expect(MCPSeal.bytes(Substring(respelled.split(separator: ".").last!)) == MCPSeal.bytes(Substring(token.split(separator: ".").last!)))
+        #expect(MCPApprovalState.opened(respelled, secret: secret) == nil)
+    }
 }

@@ -52,7 +52,9 @@ enum MCPSeal {
     static func open<T: Decodable>(_ token: String, prefix: String, secret: [UInt8]) -> T? {
         guard token.utf8.count <= 4096, token.hasPrefix(prefix) else { return nil }
         let parts = token.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
+        // Only the one spelling of each part: base64's spare bits could otherwise spell the same bytes another way.
         guard parts.count == 2, let payload = bytes(parts[0]), let mac = bytes(parts[1]),
+              base64URL(payload) == parts[0], base64URL(mac) == parts[1],
               HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: prefix.utf8 + payload, using: SymmetricKey(data: secret))
         else { return nil }
         return try? JSONDecoder().decode(T.self, from: Data(payload))
@@ -185,15 +187,14 @@ extension MCPEndpoints {
     /// The answer to a call whose run paused for approval: `input_required` for a client of the stateless revision
     /// that can show forms; nil for any other (the result then says where to answer it).
     func inputRequired(_ run: RunRecord, call: Call, era: MCPWire.Era, context: RequestContext) async throws -> JSONValue? {
-        guard era.isModern, MCPApprovals.elicits(call), let threadID = run.threadID,
-              let thread = try await engine.reader.thread(threadID), let pending = thread.pendingApproval, pending.id == run.id,
-              let request = ApprovalRequest.decode(pending.body), request.breakpoint == nil, !request.reviewed.isEmpty,
-              case .string(let tool)? = call.params["name"] else { return nil }
+        guard era.isModern, MCPApprovals.elicits(call), case .string(let tool)? = call.params["name"],
+              let (request, thread) = try await pendingApproval(run) else { return nil }
         // No expiry of its own: an answer after the approval's deadline counts as a rejection, as on every route.
-        let state = MCPApprovalState(approval: request.id, thread: Tenancy.publicID(threadID), key: Self.scope(context), tool: tool)
+        let threadID = Tenancy.publicID(thread.id)
+        let state = MCPApprovalState(approval: request.id, thread: threadID, key: Self.scope(context), tool: tool)
         return [
             "resultType": "input_required",
-            "inputRequests": MCPApprovals.inputRequests(request, threadID: Tenancy.publicID(threadID)),
+            "inputRequests": MCPApprovals.inputRequests(request, threadID: threadID),
             "requestState": .string(state.sealed(with: try await engine.sharedSecret(named: MCPApprovalState.secretName))),
         ]
     }
