@@ -252,7 +252,7 @@ struct Serve: ParsableCommand {
         if let metrics { dependencies.metrics = { [store] in await metrics.scrape(store: store) } }
         if auth == "off" { logger.warning("auth.off", metadata: ["detail": "every operation is open to anyone who reaches this worker"]) }
         let dispatcher = WebhookDispatcher(store: store, settings: catalog.webhooks, signer: signer, outbound: Outbound(logger: logger),
-                                           workerID: engine.workerID, logger: logger)
+                                           workerID: engine.workerID, logger: logger, due: engine.deliveryBell, watchdog: watchdog)
         let drain = DrainBound(.milliseconds(Int64(drainTimeout * 1000)))
         let server = try Server(
             app: makeApp(dependencies), listener: listener,

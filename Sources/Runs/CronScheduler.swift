@@ -59,25 +59,37 @@ extension RunEngine {
         return next
     }
 
-    /// Fires what is due, then sleeps until the next firing (at most a second: crons another worker made are
-    /// found within it). Claimed firings whose worker died are queued again; the threads of ended firings that
-    /// asked for it are deleted.
+    /// Fires what is due, then sleeps until the next firing, or until a cron changes here. The next firing is the
+    /// store's, so crons other workers made are seen there from the next look on: within a second while crons fire
+    /// or firings wait to be cleaned up, then, as nothing happens, after up to `cronIdlePoll` (5 s). Claimed
+    /// firings whose worker died are queued again; the threads of ended firings that asked for it are deleted.
     func runCrons() async {
-        var rounds = 0
+        var lastSweep: ContinuousClock.Instant?
+        var quiet = Duration.seconds(1)
         while !Task.isCancelled {
-            let now = scheduleClock.now()
-            await fireDue(now: now)
-            if rounds % 4 == 0 { await sweepFirings() }
-            rounds += 1
-            var wait = 1.0
-            if let due = try? await store.nextCronDue() {
-                wait = min(wait, max(0.02, due.timeIntervalSince(scheduleClock.now()) / scheduleClock.rate))
+            let generation = cronBell.generation
+            var busy = await fireDue(now: scheduleClock.now())
+            if lastSweep.map({ ContinuousClock.now - $0 >= .seconds(4) }) ?? true {
+                busy = await sweepFirings() || busy
+                lastSweep = ContinuousClock.now
             }
-            try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+            quiet = busy ? .seconds(1) : min(quiet * 2, Self.cronIdlePoll)
+            var wait = quiet
+            if let due = try? await store.nextCronDue() {
+                let seconds = max(0.02, due.timeIntervalSince(scheduleClock.now()) / scheduleClock.rate)
+                wait = min(wait, .milliseconds(Int64(seconds * 1000)))
+            }
+            await cronBell.wait(since: generation, timeout: wait, watchdog: watchdog)
         }
     }
 
-    func fireDue(now: Date) async {
+    /// The longest an idle scheduler sleeps: how late a cron another worker made, due within that time, may fire.
+    static let cronIdlePoll = Duration.seconds(5)
+
+    /// True if a firing was claimed here.
+    @discardableResult
+    func fireDue(now: Date) async -> Bool {
+        var fired = false
         do {
             for cron in try await store.dueCrons(now: now, limit: 50) {
                 guard let scheduled = cron.nextRunDate else { continue }
@@ -88,11 +100,13 @@ extension RunEngine {
                                         runID: Self.firingRunID(cron: cron.id, at: scheduled), threadID: threadID, status: .claimed,
                                         worker: workerID, updatedAt: Date())
                 guard try await store.claimCronFiring(firing, next: next) else { continue }
+                fired = true
                 await queue(firing, of: cron)
             }
         } catch {
             logger.warning("crons.firing_failed", metadata: ["error": "\(error)"])
         }
+        return fired
     }
 
     /// Makes the firing's run, under the limits of the key that made or last changed the cron; records how it went.
@@ -168,10 +182,14 @@ extension RunEngine {
         return String(decoding: encodeJSON(metadata), as: UTF8.self)
     }
 
-    func sweepFirings() async {
+    /// True if firings were resumed or wait to be cleaned up.
+    @discardableResult
+    func sweepFirings() async -> Bool {
+        var pending = false
         do {
             // A worker that claimed a firing and died before queuing it: queue it now, with the same run id.
             for firing in try await store.cronFirings(status: .claimed, before: Date() - 10, limit: 20) {
+                pending = true
                 guard let cron = try await store.cron(tenant: firing.tenant, id: firing.cronID) else {
                     try await store.setCronFiring(cronID: firing.cronID, scheduledAt: firing.scheduledAt, status: .failed,
                                                   detail: "cron_deleted", now: Date())
@@ -182,6 +200,7 @@ extension RunEngine {
             }
             // Thread-less firings with on_run_completed delete: the thread goes once the run and its webhooks are done.
             for firing in try await store.cronFirings(status: .cleanup, before: Date(), limit: 50) {
+                pending = true
                 if let run = try await store.run(firing.runID) {
                     var settled = run.status != .pending && run.status != .running
                     if settled { settled = try await store.deliveries(run: run.id).allSatisfy { $0.status != .pending } }
@@ -197,6 +216,7 @@ extension RunEngine {
         } catch {
             logger.warning("crons.sweep_failed", metadata: ["error": "\(error)"])
         }
+        return pending
     }
 }
 
@@ -206,11 +226,13 @@ extension RunEngine {
     public var scheduleNow: Date { scheduleClock.now() }
 
     public func createCron(_ cron: CronRecord) async throws -> CronRecord {
-        try await store.createCron(cron)
+        defer { cronBell.ring() }
+        return try await store.createCron(cron)
     }
 
     public func updateCron(tenant: String, id: String, _ change: CronChange) async throws -> CronRecord? {
-        try await store.updateCron(tenant: tenant, id: id, change, now: Date())
+        defer { cronBell.ring() }
+        return try await store.updateCron(tenant: tenant, id: id, change, now: Date())
     }
 
     public func deleteCron(tenant: String, id: String) async throws -> Bool {

@@ -93,6 +93,7 @@ extension RunEngine {
         order.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(run.threadID ?? "")),
                                                    "agent.id": .string(order.job.agentID)])
         pokeBackground()
+        if order.job.afterSeconds > 0 { pokeBackground(after: order.job.afterSeconds) }
         return run
     }
 
@@ -225,8 +226,10 @@ extension RunEngine {
             ring(run.id)
             releaseBell(run.id)
             local.finish(outcome)
-            // Room for the next queued run now, not at the next tick.
-            if claimed { pokeBackground() }
+            // Room for the next queued run now (and the thread's next run may wait for this one), not at the next
+            // expiry check; and its webhooks are due.
+            deliveryBell.ring()
+            pokeBackground()
         }
         local.start(task)
         return local

@@ -61,6 +61,13 @@ public final class RunEngine: Sendable {
     private let bells = Mutex<[String: (bell: Bell, users: Int)]>([:])
     /// The deployment's secrets this process has read (they never change).
     let secrets = Mutex<[String: [UInt8]]>([:])
+    /// Rung when the loop has work before its next timer: a run or a place of this process to renew.
+    private let loopBell = Bell()
+    /// Rung when the crons may have changed here (the scheduler sleeps until the next firing otherwise).
+    let cronBell = Bell()
+    /// Rung when a run of this process ended or runs were requeued: deliveries may be due (the webhook dispatcher
+    /// otherwise backs off while it finds none).
+    public let deliveryBell = Bell()
 
     public init(store: any AgentStore, workerID: String, logger: Logger, catalog: AgentCatalog, formats: RunFormats,
                 clock: any Clock<Duration> = ContinuousClock(),
@@ -99,6 +106,8 @@ public final class RunEngine: Sendable {
 
     func register(_ run: LocalRun) {
         local.withLock { $0[run.id] = run }
+        // The loop sleeps while nothing is ours: from now on it renews every tick.
+        loopBell.ring()
     }
 
     func unregister(_ id: String) {
@@ -170,6 +179,7 @@ public final class RunEngine: Sendable {
         let place = RandomID.uuid()
         // Renewed from before the store has it, so no renewal can miss it.
         places.withLock { _ = $0.insert(place) }
+        loopBell.ring()
         let taken: Bool
         do {
             taken = try await store.takeRunPlace(place, key: quota.keyID, limit: limit, until: leaseDeadline)
@@ -268,7 +278,11 @@ public final class RunEngine: Sendable {
 
     // MARK: - The loop
 
-    /// Every tick renew and relay; every 2 s close runs whose worker died and renew stateless runs' places; every 10 min prune.
+    /// While this process has runs (or stateless runs' places), every tick: renew leases and relay cancellations.
+    /// Every `tick * 8` (2 s; idle, half a lease): close runs whose worker died; every `tick * 8` renew places; every
+    /// 10 min prune. Background runs are taken on each wake. Idle, the loop sleeps until the next of those timers or
+    /// until a run of this process starts; runs queued or ended here are taken at once (`pokeBackground`), those
+    /// another worker queued when it had no room at the next expiry check.
     public func run() async {
         let following = (store as? any EventNotifying).map { notifying in
             Task { [self] in
@@ -290,15 +304,35 @@ public final class RunEngine: Sendable {
             upgrading.cancel()
             scheduling.cancel()
         }
-        var ticks = 0
+        let every = tick * 8
+        let start = ContinuousClock.now
+        var (nextExpiry, nextPlaces, nextPrune) = (start, start + tick * 4, start)
         while !Task.isCancelled {
+            let generation = loopBell.generation
             await renew()
-            if ticks % 8 == 0 { await expire() }
-            if ticks % 8 == 4 { await renewPlaces() }
+            var now = ContinuousClock.now
+            if now >= nextExpiry {
+                await expire()
+                // Idle, half a lease: a dead worker's run is queued again at most half a lease late (as it was with
+                // `tick * 8` and the default lease), and an idle worker does not write to the store every 2 s.
+                nextExpiry = now + (activeRuns > 0 ? every : max(every, lease / 2))
+            }
+            if now >= nextPlaces {
+                await renewPlaces()
+                nextPlaces = now + every
+            }
             await claimBackground()
-            if ticks % 2400 == 0 { await prune() }
-            ticks += 1
-            try? await Task.sleep(for: tick)
+            if now >= nextPrune {
+                await prune()
+                nextPrune = now + tick * 2400
+            }
+            now = ContinuousClock.now
+            if activeRuns > 0 || places.withLock({ !$0.isEmpty }) {
+                try? await Task.sleep(for: tick)
+            } else {
+                let next = min(nextExpiry, nextPrune)
+                if next > now { await loopBell.wait(since: generation, timeout: next - now, watchdog: watchdog) }
+            }
         }
     }
 
@@ -357,6 +391,7 @@ public final class RunEngine: Sendable {
                 if entry.requeued { logger.warning("run.requeued", metadata: metadata) } else { logger.warning("run.lost", metadata: metadata) }
                 ring(entry.run.id)
             }
+            if !expired.isEmpty { deliveryBell.ring() }
             if expired.contains(where: \.requeued) { await claimBackground() }
         } catch {
             logger.warning("runs.expiry_failed", metadata: ["error": "\(error)"])
@@ -401,6 +436,14 @@ public final class RunEngine: Sendable {
     /// A background run was just queued here: look now rather than at the next tick.
     func pokeBackground() {
         Task { await claimBackground() }
+    }
+
+    /// A run queued here with a delay: look when it is due (the idle loop looks only every `tick * 8`).
+    func pokeBackground(after seconds: Double) {
+        Task {
+            try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000) + 1))
+            await claimBackground()
+        }
     }
 }
 

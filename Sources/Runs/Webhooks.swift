@@ -127,9 +127,13 @@ public final class WebhookDispatcher: Sendable {
     let workerID: String
     let logger: Logger
     let policy: WebhookPolicy
+    /// Rung when deliveries may be due (a run of this process ended): looked for at once.
+    let due: Bell
+    let watchdog: Watchdog
 
+    /// `due`: the engine's `deliveryBell`.
     public init(store: any AgentStore, settings: WebhookSettings, signer: WebhookSigner?, outbound: Outbound,
-                workerID: String, logger: Logger) {
+                workerID: String, logger: Logger, due: Bell = Bell(), watchdog: Watchdog = Watchdog()) {
         self.store = store
         self.settings = settings
         self.signer = signer
@@ -137,19 +141,32 @@ public final class WebhookDispatcher: Sendable {
         self.workerID = workerID
         self.logger = logger
         self.policy = WebhookPolicy(settings: settings)
+        self.due = due
+        self.watchdog = watchdog
     }
 
+    /// Looks for due deliveries every 200 ms while it finds some, backing off to `idlePoll` while it finds none;
+    /// a run ending here wakes it at once. Retries and other workers' deliveries (their worker died) wait for the
+    /// next look.
     public func run() async {
+        var quiet = Self.busyPoll
         while !Task.isCancelled {
-            await deliverDue()
-            try? await Task.sleep(for: .milliseconds(200))
+            let generation = due.generation
+            quiet = await deliverDue() ? Self.busyPoll : min(quiet * 2, Self.idlePoll)
+            await due.wait(since: generation, timeout: quiet, watchdog: watchdog)
         }
     }
 
-    func deliverDue() async {
+    static let busyPoll = Duration.milliseconds(200)
+    /// How late a retry or an orphaned delivery may be sent, at most, when nothing else is happening.
+    static let idlePoll = Duration.seconds(5)
+
+    /// True if some were due (and attempted).
+    @discardableResult
+    func deliverDue() async -> Bool {
         let lease = Date() + settings.timeout.seconds + 30
         guard let due = try? await store.claimDueDeliveries(worker: workerID, now: Date(), leaseUntil: lease, limit: 16),
-              !due.isEmpty else { return }
+              !due.isEmpty else { return false }
         await withTaskGroup(of: Void.self) { group in
             for delivery in due {
                 group.addTask {
@@ -164,6 +181,7 @@ public final class WebhookDispatcher: Sendable {
                 }
             }
         }
+        return true
     }
 
     func traceParent(run id: String) async -> String? {
