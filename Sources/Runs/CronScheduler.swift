@@ -60,8 +60,8 @@ extension RunEngine {
     }
 
     /// Fires what is due, then sleeps until the next firing, or until a cron changes here. The next firing is the
-    /// store's, so crons other workers made are seen there from the next look on: within a second while crons fire
-    /// or firings wait to be cleaned up, then, as nothing happens, after up to `cronIdlePoll` (5 s). Claimed
+    /// store's; another worker's change wakes it with a notice, else it is seen from the next look on: within a second
+    /// while crons fire or firings wait to be cleaned up, then, as nothing happens, after up to `cronIdlePoll`. Claimed
     /// firings whose worker died are queued again; the threads of ended firings that asked for it are deleted.
     func runCrons() async {
         var lastSweep: ContinuousClock.Instant?
@@ -73,7 +73,7 @@ extension RunEngine {
                 busy = await sweepFirings() || busy
                 lastSweep = ContinuousClock.now
             }
-            quiet = busy ? .seconds(1) : min(quiet * 2, Self.cronIdlePoll)
+            quiet = busy ? .seconds(1) : min(quiet * 2, cronIdlePoll)
             var wait = quiet
             if let due = try? await store.nextCronDue() {
                 let seconds = max(0.02, due.timeIntervalSince(scheduleClock.now()) / scheduleClock.rate)
@@ -83,8 +83,9 @@ extension RunEngine {
         }
     }
 
-    /// The longest an idle scheduler sleeps: how late a cron another worker made, due within that time, may fire.
-    static let cronIdlePoll = Duration.seconds(5)
+    /// The longest an idle scheduler sleeps: how late a cron another worker made, due within that time, may fire
+    /// should its notice be lost (5 s when the store sends none).
+    var cronIdlePoll: Duration { notices != nil ? .seconds(60) : .seconds(5) }
 
     /// True if a firing was claimed here.
     @discardableResult
@@ -226,13 +227,22 @@ extension RunEngine {
     public var scheduleNow: Date { scheduleClock.now() }
 
     public func createCron(_ cron: CronRecord) async throws -> CronRecord {
-        defer { cronBell.ring() }
-        return try await store.createCron(cron)
+        let made = try await store.createCron(cron)
+        await cronsChanged()
+        return made
     }
 
     public func updateCron(tenant: String, id: String, _ change: CronChange) async throws -> CronRecord? {
-        defer { cronBell.ring() }
-        return try await store.updateCron(tenant: tenant, id: id, change, now: Date())
+        let changed = try await store.updateCron(tenant: tenant, id: id, change, now: Date())
+        await cronsChanged()
+        return changed
+    }
+
+    /// This process's scheduler and every other worker's look for the next firing again (should this one die
+    /// before it fires, the others fire it on time).
+    private func cronsChanged() async {
+        cronBell.ring()
+        await notices?.notify(.cronsChanged)
     }
 
     public func deleteCron(tenant: String, id: String) async throws -> Bool {

@@ -92,7 +92,7 @@ extension RunEngine {
         }
         order.logger.info("run.queued", metadata: ["run.id": .string(run.id), "thread.id": .string(Tenancy.publicID(run.threadID ?? "")),
                                                    "agent.id": .string(order.job.agentID)])
-        pokeBackground()
+        pokeBackground(queued: true)
         if order.job.afterSeconds > 0 { pokeBackground(after: order.job.afterSeconds) }
         return run
     }

@@ -74,8 +74,10 @@ public final class RunEngine: Sendable {
                 makeID: @escaping @Sendable () -> String = { RandomID.uuid() },
                 httpClient: HTTPClient = .shared, watchdog: Watchdog = Watchdog(),
                 lease: Duration = .seconds(10), tick: Duration = .milliseconds(250), eventRetention: Duration = .seconds(86_400),
-                maxAttempts: Int = 3, backgroundCapacity: Int = 8, maxPendingRuns: Int? = 1000, scheduleClock: ScheduleClock = .wall) {
+                maxAttempts: Int = 3, backgroundCapacity: Int = 8, maxPendingRuns: Int? = 1000, scheduleClock: ScheduleClock = .wall,
+                remotePoll: Duration? = nil) {
         self.store = store
+        remotePollSetting = remotePoll
         self.workerID = workerID
         self.logger = logger
         self.catalog = catalog
@@ -272,23 +274,33 @@ public final class RunEngine: Sendable {
         bells.withLock { $0[runID]?.bell }?.ring()
     }
 
-    /// How long a reader waits before looking for events another process appended: short when the store can
-    /// not tell us (SQLite), a fallback when it can (PostgreSQL's notifications wake readers at once).
-    var remotePoll: Duration { store is any EventNotifying ? .milliseconds(500) : .milliseconds(50) }
+    /// The store's notices between workers, when it sends them.
+    var notices: (any StoreNotifying)? { (store as? any StoreNotifying).flatMap { $0.notifies ? $0 : nil } }
+
+    /// How long a reader waits before looking for events another process appended: a fallback when the store
+    /// tells of appends (a notice wakes readers at once, and one may be lost), short when it cannot.
+    var remotePoll: Duration { remotePollSetting ?? (notices != nil ? .seconds(1) : .milliseconds(50)) }
+    private let remotePollSetting: Duration?
 
     // MARK: - The loop
 
     /// While this process has runs (or stateless runs' places), every tick: renew leases and relay cancellations.
     /// Every `tick * 8` (2 s; idle, half a lease): close runs whose worker died; every `tick * 8` renew places; every
-    /// 10 min prune. Background runs are taken on each wake. Idle, the loop sleeps until the next of those timers or
-    /// until a run of this process starts; runs queued or ended here are taken at once (`pokeBackground`), those
-    /// another worker queued when it had no room at the next expiry check.
+    /// 10 min prune. Background runs are taken on each wake. Idle, the loop sleeps until the next of those timers, until
+    /// a run of this process starts, or until another worker tells that runs wait it had no room for; runs queued or
+    /// ended here are taken at once (`pokeBackground`).
     public func run() async {
-        let following = (store as? any EventNotifying).map { notifying in
+        let following = notices.map { notices in
             Task { [self] in
                 while !Task.isCancelled {
                     do {
-                        try await notifying.followAppends { [self] runID in ring(runID) }
+                        try await notices.follow { [self] notice in
+                            switch notice {
+                            case .appended(let run): ring(run)
+                            case .runsWaiting: loopBell.ring()
+                            case .cronsChanged: cronBell.ring()
+                            }
+                        }
                     } catch {
                         if !Task.isCancelled { logger.warning("store.notifications_lost", metadata: ["error": "\(error)"]) }
                     }
@@ -392,7 +404,7 @@ public final class RunEngine: Sendable {
                 ring(entry.run.id)
             }
             if !expired.isEmpty { deliveryBell.ring() }
-            if expired.contains(where: \.requeued) { await claimBackground() }
+            if expired.contains(where: \.requeued) { pokeBackground(queued: true) }
         } catch {
             logger.warning("runs.expiry_failed", metadata: ["error": "\(error)"])
         }
@@ -433,16 +445,21 @@ public final class RunEngine: Sendable {
         }
     }
 
-    /// A background run was just queued here: look now rather than at the next tick.
-    func pokeBackground() {
-        Task { await claimBackground() }
+    /// A background run was just queued or ended here: look now rather than at the next tick. `queued`: when this
+    /// process has no room for it, the other workers are told (only here, never in answer to a notice, so that full
+    /// workers do not tell each other back and forth).
+    func pokeBackground(queued: Bool = false) {
+        Task {
+            await claimBackground()
+            if queued, !claiming.load(ordering: .relaxed) || backgroundRuns >= backgroundCapacity { await notices?.notify(.runsWaiting) }
+        }
     }
 
-    /// A run queued here with a delay: look when it is due (the idle loop looks only every `tick * 8`).
+    /// A run queued here with a delay: look when it is due (the idle loop looks only every half lease).
     func pokeBackground(after seconds: Double) {
         Task {
             try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000) + 1))
-            await claimBackground()
+            pokeBackground(queued: true)
         }
     }
 }

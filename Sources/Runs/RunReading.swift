@@ -33,8 +33,9 @@ extension RunEngine {
             if batch.isEmpty {
                 idlePolls += 1
                 // Now and then, and before giving up: a run that ended without an end in its log would otherwise be
-                // waited on for ever.
-                if idlePolls % 20 == 0 {
+                // waited on for ever. Another worker's run is looked at on each empty look (a second apart when
+                // the store sends notices): its ending without events (a cancelled pending run) is not announced.
+                if idlePolls % (isLocal(runID) || notices == nil ? 20 : 1) == 0 {
                     let run = try await store.run(runID)
                     if run == nil || run?.status.isActive == false,
                        try await store.events(run: runID, after: last, limit: 1).isEmpty {

@@ -9,6 +9,7 @@ extension SQLiteStore: EventLog {
                 try db.execute(sql: "INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [id, event.seq, event.event, Data(event.data), now])
             }
+            bells?.ring(id)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY { throw StoreError.runNotFound(id) }
             throw StoreError.eventConflict(runID: id, seq: event.seq)
@@ -27,5 +28,18 @@ extension SQLiteStore: EventLog {
         try await reading { db in
             try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", arguments: [id]) ?? 0
         }
+    }
+}
+
+extension SQLiteStore: StoreNotifying {
+    public var notifies: Bool { bells != nil }
+
+    public func follow(_ handler: @escaping @Sendable (StoreNotice) -> Void) async throws {
+        guard let bells else { return try await Task.sleep(for: .seconds(3600 * 24 * 365)) }
+        try await bells.follow { payload in StoreNotice(payload: payload).map(handler) }
+    }
+
+    public func notify(_ notice: StoreNotice) async {
+        bells?.ring(notice.payload)
     }
 }

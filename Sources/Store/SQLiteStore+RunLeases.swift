@@ -109,7 +109,7 @@ extension SQLiteStore {
     public func finishRun(_ id: String, worker: String, _ completion: RunCompletion) async throws -> Bool {
         let now = self.now().milliseconds
         let checkpointID = UUID().uuidString.lowercased()
-        return try await writing { db in
+        let finished = try await writing { db in
             guard let row = try Self.fetchRunRow(db, id) else { return false }
             let run = Self.runRecord(row)
             guard run.status == .running, run.workerID == worker else { return false }
@@ -160,12 +160,15 @@ extension SQLiteStore {
                 """, arguments: [threadStatus.rawValue, now, now, completion.pendingApproval?.id, completion.pendingApproval?.body, threadID])
             return true
         }
+        // Readers on other workers find the closing events now (rolled back, there are none to find).
+        if finished, !completion.rollback, !completion.closingEvents.isEmpty { bells?.ring(id) }
+        return finished
     }
 
     public func expireLeases(now: Date, maxAttempts: Int, ending: @escaping @Sendable (RunRecord) -> LostRunEnding,
                              deliveries: @escaping @Sendable (RunRecord) -> [NewDelivery]) async throws -> [ExpiredRun] {
         let nowMS = now.milliseconds
-        return try await writing { db in
+        let expired = try await writing { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT \(Self.runColumns) FROM runs
                 WHERE status IN ('pending', 'running') AND lease_until IS NOT NULL AND lease_until < ?
@@ -210,5 +213,7 @@ extension SQLiteStore {
             }
             return expired
         }
+        for entry in expired where !entry.requeued { bells?.ring(entry.run.id) }
+        return expired
     }
 }

@@ -8,6 +8,8 @@ import Telemetry
 public final class SQLiteStore: Sendable {
     let pool: DatabasePool
     let now: @Sendable () -> Date
+    /// Notices to the other workers of the host (`StoreNotifying`).
+    let bells: HostBells?
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, busyTimeout: TimeInterval = 10, now: @escaping @Sendable () -> Date = { Date() }) throws {
@@ -30,6 +32,7 @@ public final class SQLiteStore: Sendable {
             return pool
         }
         self.now = now
+        bells = HostBells(beside: path)
     }
 
     /// Runs `body` holding an exclusive `flock` on `lockPath`: one process of a host at a time, whichever starts.

@@ -97,12 +97,46 @@ public protocol EventLog: Sendable {
     func lastEventSeq(run id: String) async throws -> Int
 }
 
-/// A store that can tell other processes at once that a run's log grew (PostgreSQL's LISTEN/NOTIFY). Readers of
-/// other stores find new events by polling.
-public protocol EventNotifying: Sendable {
-    /// Calls `handler` with a run's id whenever any process appends to its log; returns when the subscription
-    /// breaks (the caller subscribes again) or the task is cancelled.
-    func followAppends(_ handler: @escaping @Sendable (String) -> Void) async throws
+/// What one worker tells the others at once, so that they sleep while nothing happens instead of polling the store.
+public enum StoreNotice: Sendable, Hashable {
+    /// A run's log grew: readers of the run on other workers look now.
+    case appended(run: String)
+    /// A background run waits that its worker had no room for (or a dead worker's run was queued again).
+    case runsWaiting
+    /// A cron was made, changed or deleted: schedulers look for the next firing again.
+    case cronsChanged
+
+    /// The text sent: a run's id as it is (ids never start with `!`), the others a `!` word.
+    public var payload: String {
+        switch self {
+        case .appended(let run): run
+        case .runsWaiting: "!runs"
+        case .cronsChanged: "!crons"
+        }
+    }
+
+    /// Nil for a payload this version does not know (a newer worker's).
+    public init?(payload: String) {
+        switch payload {
+        case "!runs": self = .runsWaiting
+        case "!crons": self = .cronsChanged
+        case let text where text.hasPrefix("!") || text.isEmpty: return nil
+        default: self = .appended(run: payload)
+        }
+    }
+}
+
+/// A store whose workers can tell each other of changes: PostgreSQL's LISTEN/NOTIFY across hosts; datagrams between
+/// the processes of one host for SQLite. Best effort: a notice may be lost (a full buffer, a broken connection), so a
+/// waiter still looks now and then, only much more rarely than it would poll.
+public protocol StoreNotifying: Sendable {
+    /// False when this store cannot send notices after all (an SQLite path too long for a socket beside it).
+    var notifies: Bool { get }
+    /// Calls `handler` with each notice another process sends (this one's own may come too); returns when the
+    /// subscription breaks (the caller subscribes again) or the task is cancelled.
+    func follow(_ handler: @escaping @Sendable (StoreNotice) -> Void) async throws
+    /// Sends to every follower. Appends are told by the store itself (`appendEvent`), in the same step as the write.
+    func notify(_ notice: StoreNotice) async
 }
 
 /// Webhook deliveries: at least once, each with its attempts logged.

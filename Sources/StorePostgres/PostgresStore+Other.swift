@@ -35,14 +35,21 @@ extension PostgresStore: EventLog {
     }
 }
 
-extension PostgresStore: EventNotifying {
-    public func followAppends(_ handler: @escaping @Sendable (String) -> Void) async throws {
+extension PostgresStore: StoreNotifying {
+    public var notifies: Bool { true }
+
+    public func follow(_ handler: @escaping @Sendable (StoreNotice) -> Void) async throws {
         // One connection of the pool stays in LISTEN for as long as the worker runs.
         try await client.withConnection { connection in
             try await connection.listen(on: "agentfcgi_events") { notifications in
-                for try await notification in notifications { handler(notification.payload) }
+                for try await notification in notifications { StoreNotice(payload: notification.payload).map(handler) }
             }
         }
+    }
+
+    public func notify(_ notice: StoreNotice) async {
+        // Best effort, like every notice: a lost one is found by the next look.
+        _ = try? await rows("SELECT pg_notify('agentfcgi_events', \(notice.payload))")
     }
 }
 

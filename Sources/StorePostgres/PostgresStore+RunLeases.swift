@@ -210,6 +210,8 @@ extension PostgresStore {
                         VALUES (\(run.id), \(seq), \(event.event), \(ByteBuffer(bytes: event.data)), \(nowMS))
                         """, on: connection)
                 }
+                // Delivered at commit: readers on other hosts find the closing events at once.
+                if !closing.isEmpty { _ = try await self.rows("SELECT pg_notify('agentfcgi_events', \(run.id))", on: connection) }
                 let closed = try await self.fetchRun(run.id, on: connection)!.0
                 try await self.insertDeliveries(deliveries(closed), now: nowMS, on: connection)
                 expired.append(ExpiredRun(run: closed, requeued: false))

@@ -20,15 +20,17 @@ struct ThreadHarness {
     /// `clock`: what the models' token delays run on (a `GateClock` lets a test hold a "slow" run mid-answer).
     init(agents: [AgentDefinition] = Self.agents, webhooks: WebhookSettings? = nil, requireKeys: Bool = false,
          clock: any Clock<Duration> = ContinuousClock(), busyTimeout: TimeInterval = 10, scheduleClock: ScheduleClock = .wall,
-         now: @escaping @Sendable () -> Date = { Date() }) throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
+         now: @escaping @Sendable () -> Date = { Date() }, sharing: String? = nil, lease: Duration = .seconds(10),
+         backgroundCapacity: Int = 8, workerID: String = "test-worker", remotePoll: Duration? = nil) throws {
+        path = sharing ?? FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-threads-\(UUID().uuidString)/db.sqlite").path
         store = try SQLiteStore(path: path, busyTimeout: busyTimeout, now: now)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let watchdog = Watchdog()
         let catalog = AgentCatalog(agents: agents, webhooks: webhooks ?? WebhookSettings())
-        engine = RunEngine(store: store, workerID: "test-worker", logger: logger, catalog: catalog, formats: .langGraph(catalog: catalog),
-                           clock: clock, watchdog: watchdog, tick: .milliseconds(50), scheduleClock: scheduleClock)
+        engine = RunEngine(store: store, workerID: workerID, logger: logger, catalog: catalog, formats: .langGraph(catalog: catalog),
+                           clock: clock, watchdog: watchdog, lease: lease, tick: .milliseconds(50), backgroundCapacity: backgroundCapacity,
+                           scheduleClock: scheduleClock, remotePoll: remotePoll)
         let signer = try webhooks.map { _ in try WebhookSigner(secrets: WebhookSigner.newSecret()) }
         app = makeApp(Dependencies(catalog: catalog, clock: clock, logger: logger,
                                    watchdog: watchdog, engine: engine, webhookSigner: signer, requireKeys: requireKeys))

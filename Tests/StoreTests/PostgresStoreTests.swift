@@ -139,18 +139,22 @@ import Testing
         _ = try await writer.createThread(NewThread(id: "t"), ifExists: .raise)
         _ = try await writer.createRun(NewRun(id: "r", threadID: "t", assistantID: "x"))
         let heard = Heard()
-        let listening = Task { try await reader.followAppends { heard.add($0) } }
+        let listening = Task { try await reader.follow { heard.add($0.payload) } }
         defer { listening.cancel() }
         // A notification sent before the LISTEN is in place is lost, so the append waits for it (rather than for
         // a guessed 300 ms, which a busy machine may overrun).
         try await waitUntilListening(url)
         let sent = ContinuousClock.now
         try await writer.appendEvent(run: "r", EventRecord(seq: 1, event: "metadata", data: Array("{}".utf8)))
-        // followAppends calls its handler only for notifications (it never polls), so hearing the append at all
+        // follow calls its handler only for notifications (it never polls), so hearing the append at all
         // proves the NOTIFY. The bound is generous: it catches a notification that is grossly late, not a slow machine.
         while heard.ids.isEmpty, ContinuousClock.now - sent < .seconds(20) { try await Task.sleep(for: .milliseconds(5)) }
         #expect(heard.ids == ["r"])
         #expect(ContinuousClock.now - sent < .seconds(5))
+        // The engine's own notices take the same channel.
+        await writer.notify(.runsWaiting)
+        while heard.ids.count < 2, ContinuousClock.now - sent < .seconds(20) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(heard.ids == ["r", StoreNotice.runsWaiting.payload])
     }
 
     final class Heard: @unchecked Sendable {

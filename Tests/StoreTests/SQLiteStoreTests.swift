@@ -51,6 +51,123 @@ import Testing
     @Test func itemSearch() async throws { try await conformance.itemSearch() }
     @Test func itemNamespaces() async throws { try await conformance.itemNamespaces() }
 
+    /// Workers of a host tell each other of appends and waiting runs with datagrams (`HostBells`): the handler is
+    /// called only for a datagram, never by a poll, so hearing a notice at all proves it was sent.
+    @Test func noticesReachTheOtherWorkersOfTheHost() async throws {
+        let writer = try SQLiteStore(path: path)
+        let reader = try SQLiteStore(path: path)
+        #expect(writer.notifies && reader.notifies)
+        _ = try await writer.createThread(NewThread(id: "t"), ifExists: .raise)
+        _ = try await writer.createRun(NewRun(id: "r", threadID: "t", assistantID: "x"))
+        let heard = Heard(), heardByWriter = Heard()
+        let listening = Task { try await reader.follow { heard.add($0) } }
+        let writerListening = Task { try await writer.follow { heardByWriter.add($0) } }
+        try await waitForSockets(2)
+        // A process that died leaves its socket file with nobody bound: the next send removes it and still reaches the others.
+        let dead = try deadSocket()
+        try await writer.appendEvent(run: "r", EventRecord(seq: 1, event: "metadata", data: Array("{}".utf8)))
+        await writer.notify(.runsWaiting)
+        await writer.notify(.cronsChanged)
+        try await until { heard.notices.count == 3 }
+        #expect(heard.notices == [.appended(run: "r"), .runsWaiting, .cronsChanged])
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        await reader.notify(.runsWaiting)
+        try await until { heardByWriter.notices.count == 1 }
+        // Its own notices are not sent back to it (its waiters were told in process).
+        #expect(heardByWriter.notices == [.runsWaiting])
+        #expect(heard.notices.count == 3)
+        // Cancelled, a follower returns and takes its socket away.
+        listening.cancel()
+        writerListening.cancel()
+        _ = await listening.result
+        _ = await writerListening.result
+        #expect(try sockets().isEmpty)
+    }
+
+    /// A follower slower than the notices (a datagram queue holds 10) still gets each of them: the sender keeps
+    /// what a full queue refused and sends it again once there is room.
+    @Test func aFollowerBehindGetsEveryNotice() async throws {
+        let writer = try SQLiteStore(path: path), reader = try SQLiteStore(path: path)
+        let heard = Heard()
+        let listening = Task {
+            try await reader.follow { notice in
+                // Its thread stalls at first, as a busy process's may: the queue fills.
+                if heard.notices.isEmpty { Thread.sleep(forTimeInterval: 0.3) }
+                heard.add(notice)
+            }
+        }
+        defer { listening.cancel() }
+        try await waitForSockets(1)
+        let runs = (0..<100).map { "run-\($0)" }
+        for run in runs { await writer.notify(.appended(run: run)) }
+        try await until { Set(heard.notices).count == runs.count }
+        #expect(Set(heard.notices) == Set(runs.map { StoreNotice.appended(run: $0) }))
+    }
+
+    /// A database deeper than a socket address can name still gets notices (through `/proc/self/fd`).
+    @Test func noticesWorkBesideADeepPath() async throws {
+        let deep = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-store-\(UUID().uuidString)")
+            .appendingPathComponent(String(repeating: "d", count: 90)).appendingPathComponent("store.sqlite").path
+        let writer = try SQLiteStore(path: deep), reader = try SQLiteStore(path: deep)
+        let heard = Heard()
+        let listening = Task { try await reader.follow { heard.add($0) } }
+        defer { listening.cancel() }
+        let directory = deep + ".bells"
+        try await until { (try? FileManager.default.contentsOfDirectory(atPath: directory).count) == 1 }
+        await writer.notify(.cronsChanged)
+        try await until { heard.notices.count == 1 }
+        #expect(heard.notices == [.cronsChanged])
+    }
+
+    @Test func noticePayloadsReadBack() {
+        for notice in [StoreNotice.appended(run: "0b5f3c1e-1111-4222-8333-944445555666"), .runsWaiting, .cronsChanged] {
+            #expect(StoreNotice(payload: notice.payload) == notice)
+        }
+        #expect(StoreNotice(payload: "!newer-kind") == nil)
+        #expect(StoreNotice(payload: "") == nil)
+    }
+
+    private var bellsDirectory: String { (path as NSString).standardizingPath + ".bells" }
+
+    private func sockets() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: bellsDirectory).filter { $0.hasSuffix(".sock") }
+    }
+
+    private func waitForSockets(_ count: Int) async throws {
+        try await until { (try? sockets().count) == count }
+    }
+
+    private func until(_ condition: () throws -> Bool) async throws {
+        let start = ContinuousClock.now
+        while try !condition(), ContinuousClock.now - start < .seconds(20) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(try condition())
+    }
+
+    /// A socket file bound by a descriptor since closed: what a worker killed -9 leaves.
+    private func deadSocket() throws -> String {
+        let path = bellsDirectory + "/1-dead.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8))
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        close(fd)
+        #expect(bound == 0)
+        #expect(FileManager.default.fileExists(atPath: path))
+        return path
+    }
+
+    final class Heard: @unchecked Sendable {
+        private let lock = NSLock()
+        private var values: [StoreNotice] = []
+        func add(_ notice: StoreNotice) { lock.lock(); values.append(notice); lock.unlock() }
+        var notices: [StoreNotice] { lock.lock(); defer { lock.unlock() }; return values }
+    }
+
     @Test func workersOpeningANewFileTogetherMigrateOnce() async throws {
         let stores = try await withThrowingTaskGroup(of: SQLiteStore.self) { group in
             for _ in 0..<6 { group.addTask { [path] in try SQLiteStore(path: path) } }
