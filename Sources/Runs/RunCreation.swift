@@ -170,7 +170,11 @@ extension RunEngine {
         new.maxConcurrentRuns = quota?.maxConcurrentRuns
         do {
             let run = try await store.createRun(new)
-            if let threadID = run.threadID { ring(Self.threadBell(threadID)) }
+            if let threadID = run.threadID {
+                ring(Self.threadBell(threadID))
+                // Not awaited: the run is made whether or not another worker's reader of the thread hears of it now.
+                if let notices { Task { await notices.notify(.threadRun(thread: threadID)) } }
+            }
             return run
         } catch {
             if case .own(let id, _, _) = thread { _ = try? await store.deleteThread(id) }

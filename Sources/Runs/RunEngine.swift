@@ -299,6 +299,7 @@ public final class RunEngine: Sendable {
                             case .appended(let run): ring(run)
                             case .runsWaiting: loopBell.ring()
                             case .cronsChanged: cronBell.ring()
+                            case .threadRun(let thread): ring(Self.threadBell(thread))
                             }
                         }
                     } catch {

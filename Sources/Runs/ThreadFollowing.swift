@@ -10,7 +10,8 @@ public enum ThreadStart: Sendable, Equatable {
 }
 
 extension RunEngine {
-    /// How often an idle thread reader looks for a run created by another process.
+    /// How often an idle thread reader looks for a run created by another process when the store sends no notices
+    /// (`remotePoll` when it does).
     static let threadPoll: Duration = .milliseconds(250)
 
     static func threadBell(_ threadID: String) -> String { "thread:" + threadID }
@@ -42,8 +43,8 @@ extension RunEngine {
             }
             if runs.isEmpty {
                 idlePolls += 1
-                if idlePolls % 40 == 0, try await store.thread(threadID) == nil { return }
-                await bell.wait(since: generation, timeout: Self.threadPoll, watchdog: watchdog)
+                if idlePolls % (notices == nil ? 40 : 10) == 0, try await store.thread(threadID) == nil { return }
+                await bell.wait(since: generation, timeout: notices == nil ? Self.threadPoll : remotePoll, watchdog: watchdog)
                 try Task.checkCancellation()
             } else {
                 idlePolls = 0

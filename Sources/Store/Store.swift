@@ -105,6 +105,8 @@ public enum StoreNotice: Sendable, Hashable {
     case runsWaiting
     /// A cron was made, changed or deleted: schedulers look for the next firing again.
     case cronsChanged
+    /// A run was made on a thread: readers of the thread's stream on other workers look now.
+    case threadRun(thread: String)
 
     /// The text sent: a run's id as it is (ids never start with `!`), the others a `!` word.
     public var payload: String {
@@ -112,6 +114,7 @@ public enum StoreNotice: Sendable, Hashable {
         case .appended(let run): run
         case .runsWaiting: "!runs"
         case .cronsChanged: "!crons"
+        case .threadRun(let thread): "!thread:" + thread
         }
     }
 
@@ -120,6 +123,7 @@ public enum StoreNotice: Sendable, Hashable {
         switch payload {
         case "!runs": self = .runsWaiting
         case "!crons": self = .cronsChanged
+        case let text where text.hasPrefix("!thread:"): self = .threadRun(thread: String(text.dropFirst(8)))
         case let text where text.hasPrefix("!") || text.isEmpty: return nil
         default: self = .appended(run: payload)
         }

@@ -49,6 +49,28 @@ import Testing
         #expect(try await runner.store.run(runID)?.workerID == "runner")
     }
 
+    @Test func aThreadStreamOnAnotherWorkerIsToldOfANewRun() async throws {
+        let runner = try ThreadHarness(lease: .seconds(1200), workerID: "runner")
+        let reader = try ThreadHarness(sharing: runner.path, lease: .seconds(1200), workerID: "reader", remotePoll: .seconds(60))
+        defer {
+            runner.loop.cancel()
+            reader.loop.cancel()
+        }
+        try await settle(runner)
+        let thread = try await runner.newThread()
+        let stream = await reader.call("GET", "/threads/\(thread)/stream", headers: [("Last-Event-ID", "-1")])
+        let writer = CollectingWriter()
+        let reading = Task { try await bodyText(stream, writer: writer) }
+        defer { reading.cancel() }
+        // The reader has found the thread without runs and waits (a minute without a notice).
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        _ = try await runner.json("POST", "/threads/\(thread)/runs", ThreadHarness.input("told"))
+        try await writer.waitForFrame("values")
+        #expect(ContinuousClock.now - started < .seconds(45))
+        #expect(writer.text.contains("told"))
+    }
+
     /// Both workers' followers are listening (a notice sent before is lost), and each loop has had its first look.
     private func settle(_ h: ThreadHarness) async throws {
         let directory = (h.path as NSString).standardizingPath + ".bells"

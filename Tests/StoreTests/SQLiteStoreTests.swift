@@ -120,7 +120,8 @@ import Testing
     }
 
     @Test func noticePayloadsReadBack() {
-        for notice in [StoreNotice.appended(run: "0b5f3c1e-1111-4222-8333-944445555666"), .runsWaiting, .cronsChanged] {
+        for notice in [StoreNotice.appended(run: "0b5f3c1e-1111-4222-8333-944445555666"), .runsWaiting, .cronsChanged,
+                       .threadRun(thread: "tenant:7/thread:x")] {
             #expect(StoreNotice(payload: notice.payload) == notice)
         }
         #expect(StoreNotice(payload: "!newer-kind") == nil)
