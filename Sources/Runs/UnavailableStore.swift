@@ -47,6 +47,7 @@ public struct UnavailableStore: AgentStore {
     public func appendEvent(run id: String, _ event: EventRecord) async throws { throw Unavailable() }
     public func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord] { throw Unavailable() }
     public func lastEventSeq(run id: String) async throws -> Int { throw Unavailable() }
+    public func nextDeliveryDue() async throws -> Date? { throw Unavailable() }
     public func claimDueDeliveries(worker: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [DeliveryRecord] { [] }
     public func recordDeliveryAttempt(_ id: String, worker: String, _ attempt: DeliveryAttempt, delivered: Bool, next: Date?) async throws {}
     public func deliveries(run id: String) async throws -> [DeliveryRecord] { throw Unavailable() }

@@ -6,7 +6,6 @@ import Telemetry
 import Tracing
 import Outbound
 import Store
-import Synchronization
 
 /// Signs deliveries as Standard Webhooks and OpenAI do: `webhook-signature: v1,<base64 HMAC-SHA256 of
 /// "id.timestamp.body">`, keyed by the base64 part of a `whsec_` secret; one signature per secret while rotating.
@@ -130,8 +129,6 @@ public final class WebhookDispatcher: Sendable {
     let policy: WebhookPolicy
     /// Rung when deliveries may be due (a run of this process ended): looked for at once.
     let due: Bell
-    /// When the retries this dispatcher scheduled are due, until they are.
-    private let retries = Mutex<[Date]>([])
     let watchdog: Watchdog
 
     /// `due`: the engine's `deliveryBell`.
@@ -148,28 +145,27 @@ public final class WebhookDispatcher: Sendable {
         self.watchdog = watchdog
     }
 
-    /// Looks for due deliveries every 200 ms while it finds some, backing off to `idlePoll` while it finds none;
-    /// a run ending here wakes it at once, and a retry it scheduled when it is due. Other workers' deliveries (their
-    /// worker died) wait for the next look.
+    /// Looks for due deliveries every 200 ms while it finds some; finding none, it sleeps until the store's next
+    /// due delivery (a retry, or the end of a dead dispatcher's lease on one), or `idlePoll` when none is pending. A run
+    /// ending here wakes it at once.
     public func run() async {
-        var quiet = Self.busyPoll
         while !Task.isCancelled {
             let generation = due.generation
-            quiet = await deliverDue() ? Self.busyPoll : min(quiet * 2, Self.idlePoll)
-            let retry = retries.withLock { retries in
-                retries = retries.filter { $0 > Date() }
-                return retries.min()
+            var wait = Self.busyPoll
+            if await !deliverDue() {
+                wait = Self.idlePoll
+                if let next = try? await store.nextDeliveryDue() {
+                    wait = min(wait, max(.milliseconds(5), .milliseconds(Int64(next.timeIntervalSinceNow * 1000) + 2)))
+                }
             }
-            var wait = quiet
-            if let retry { wait = min(wait, .milliseconds(Int64(retry.timeIntervalSinceNow * 1000) + 2)) }
             await due.wait(since: generation, timeout: wait, watchdog: watchdog)
         }
     }
 
     static let busyPoll = Duration.milliseconds(200)
-    /// How late a delivery another worker left (it died with the delivery leased) may be sent, at most, when nothing
-    /// else is happening; the lease runs out first.
-    static let idlePoll = Duration.seconds(30)
+    /// How late a delivery another worker made and could not send (it died at once) may be sent, at most, when
+    /// nothing else is happening.
+    static let idlePoll = Duration.seconds(60)
 
     /// True if some were due (and attempted).
     @discardableResult
@@ -245,7 +241,6 @@ public final class WebhookDispatcher: Sendable {
         }
         let record = DeliveryAttempt(attempt: number, at: Date(), statusCode: statusCode, error: failure,
                                      durationMilliseconds: Int((ContinuousClock.now - started).wholeMilliseconds))
-        if let next { retries.withLock { $0.append(next) } }
         do {
             try await store.recordDeliveryAttempt(delivery.id, worker: workerID, record, delivered: delivered, next: next)
         } catch {

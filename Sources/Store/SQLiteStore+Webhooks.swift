@@ -26,6 +26,14 @@ extension SQLiteStore: WebhookStore {
             updatedAt: Date(milliseconds: row["updated_at"]))
     }
 
+    public func nextDeliveryDue() async throws -> Date? {
+        try await reading { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT MIN(MAX(next_attempt_at, COALESCE(lease_until, 0))) FROM webhook_deliveries WHERE status = 'pending'
+                """).map { Date(milliseconds: $0) }
+        }
+    }
+
     public func claimDueDeliveries(worker: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [DeliveryRecord] {
         let nowMS = now.milliseconds
         return try await writing { db in

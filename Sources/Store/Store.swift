@@ -147,6 +147,9 @@ public protocol StoreNotifying: Sendable {
 public protocol WebhookStore: Sendable {
     /// Due deliveries, leased to `worker` so that two dispatchers never send the same one at once.
     func claimDueDeliveries(worker: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [DeliveryRecord]
+    /// When the next pending delivery may be claimed (its next attempt, or the end of another dispatcher's lease on it);
+    /// nil when none is pending.
+    func nextDeliveryDue() async throws -> Date?
     /// Logs an attempt; `next` schedules another, nil ends the delivery as `delivered` or `failed`.
     func recordDeliveryAttempt(_ id: String, worker: String, _ attempt: DeliveryAttempt, delivered: Bool, next: Date?) async throws
     func deliveries(run id: String) async throws -> [DeliveryRecord]

@@ -76,6 +76,12 @@ extension PostgresStore: WebhookStore {
             updatedAt: Date(ms: try row.int64("updated_at")))
     }
 
+    public func nextDeliveryDue() async throws -> Date? {
+        try await rows("""
+            SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, 0))) AS due FROM webhook_deliveries WHERE status = 'pending'
+            """).first.flatMap { try $0.optionalInt64("due") }.map { Date(ms: $0) }
+    }
+
     public func claimDueDeliveries(worker: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [DeliveryRecord] {
         try await rows("""
             UPDATE webhook_deliveries SET worker_id = \(worker), lease_until = \(leaseUntil.ms)

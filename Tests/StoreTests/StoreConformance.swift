@@ -298,12 +298,16 @@ struct StoreConformance {
         _ = try await store.claimRun("r", worker: "w", leaseUntil: clock.now + 10)
         let delivery = NewDelivery(id: "msg_1", runID: "r", threadID: "t", url: "http://127.0.0.1:9/hook", eventType: "run.completed", payload: Array("{}".utf8))
         _ = try await store.finishRun("r", worker: "w", RunCompletion(status: .success, messages: [], result: "{}", deliveries: [delivery]))
+        #expect(try await nextDue(store) == 0)
         let due = try await store.claimDueDeliveries(worker: "d1", now: clock.now, leaseUntil: clock.now + 30, limit: 10)
         #expect(due.map(\.id) == ["msg_1"] && due.first?.payload == Array("{}".utf8))
         // Leased: another dispatcher does not get it meanwhile.
         #expect(try await store.claimDueDeliveries(worker: "d2", now: clock.now, leaseUntil: clock.now + 30, limit: 10).isEmpty)
+        // Due again when the lease ends (a dead dispatcher's), then at the retry it scheduled, then never.
+        #expect(try await nextDue(store) == 30)
         try await store.recordDeliveryAttempt("msg_1", worker: "d1", DeliveryAttempt(attempt: 1, at: clock.now, statusCode: 500, error: nil, durationMilliseconds: 3),
                                               delivered: false, next: clock.now + 5)
+        #expect(try await nextDue(store) == 5)
         #expect(try await store.claimDueDeliveries(worker: "d2", now: clock.now, leaseUntil: clock.now + 30, limit: 10).isEmpty)
         clock.advance(5)
         #expect(try await store.claimDueDeliveries(worker: "d2", now: clock.now, leaseUntil: clock.now + 30, limit: 10).map(\.attempts) == [1])
@@ -312,8 +316,14 @@ struct StoreConformance {
         let log = try await store.deliveries(run: "r")
         #expect(log.first?.status == .delivered)
         #expect(log.first?.log.map(\.statusCode) == [500, 204])
+        #expect(try await store.nextDeliveryDue() == nil)
         clock.advance(100)
         #expect(try await store.claimDueDeliveries(worker: "d3", now: clock.now, leaseUntil: clock.now + 30, limit: 10).isEmpty)
+    }
+
+    /// Seconds from the store's clock to its next due delivery, to the millisecond it keeps.
+    private func nextDue(_ store: any AgentStore) async throws -> Double? {
+        try await store.nextDeliveryDue().map { (($0.timeIntervalSince(clock.now)) * 1000).rounded() / 1000 }
     }
 
     func idempotencyKeys() async throws {
