@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What an idle worker costs: one worker started the way scripts/run.sh starts it (metrics on, tracing off, a SQLite
 # database, no traffic), measured after WAIT seconds: RSS (and how much of it is file-backed, i.e. shared code),
-# threads, CPU over SPAN seconds (utime+stime from /proc/PID/stat) and, when strace is installed, the system calls
+# threads, CPU over SPAN seconds (time on a CPU from /proc/PID/task/*/schedstat) and, when strace is installed, the system calls
 # of the next SPAN seconds (its wake-ups). With AGENTFCGI_BASELINE_BIN, a second binary is measured the same way after the first,
 # and the two are printed side by side (bench/README.md, "Idle worker").
 #
@@ -46,12 +46,12 @@ measure() {
     pids+=("$pid")
     sleep "$WAIT"
     kill -0 "$pid" 2>/dev/null || { echo "idle: $name exited:" >&2; cat "$dir/log" >&2; exit 1; }
-    local ticks t0 t1 a b
-    ticks=$(getconf CLK_TCK)
-    # CPU first, without strace attached (it slows every system call down).
-    a=$(awk '{print $14 + $15}' "/proc/$pid/stat"); t0=$(date +%s.%N)
+    local t0 t1 a b
+    # CPU first, without strace attached (it slows every system call down): nanoseconds on a CPU, summed over the
+    # threads (/proc/PID/task/*/schedstat), since utime+stime count 10 ms ticks, 0.1 % of 10 s each.
+    a=$(cat /proc/"$pid"/task/*/schedstat | awk '{s += $1} END {print s}'); t0=$(date +%s.%N)
     sleep "$SPAN"
-    b=$(awk '{print $14 + $15}' "/proc/$pid/stat"); t1=$(date +%s.%N)
+    b=$(cat /proc/"$pid"/task/*/schedstat | awk '{s += $1} END {print s}'); t1=$(date +%s.%N)
     if command -v strace >/dev/null 2>&1; then
         timeout -s INT "$SPAN" strace -f -c -p "$pid" -o "$dir/strace" >/dev/null 2>&1 || true
     fi
@@ -59,7 +59,7 @@ measure() {
         awk '/^VmRSS/ {print "rss_kib", $2} /^RssAnon/ {print "rss_anon_kib", $2} /^RssFile/ {print "rss_file_kib", $2}
              /^Threads/ {print "threads", $2}' "/proc/$pid/status"
         awk '/^Pss:/ {print "pss_kib", $2}' "/proc/$pid/smaps_rollup"
-        echo "cpu_percent $(awk -v d="$((b - a))" -v t="$ticks" -v s="$(echo "$t1 - $t0" | bc)" 'BEGIN {printf "%.3f", d / t / s * 100}')"
+        echo "cpu_percent $(awk -v d="$((b - a))" -v s="$(echo "$t1 - $t0" | bc)" 'BEGIN {printf "%.3f", d / 1e9 / s * 100}')"
         if [[ -s $dir/strace ]]; then
             awk '$NF == "total" {print "syscalls", $4}' "$dir/strace"
             for call in futex epoll_wait timerfd_settime openat rename write; do

@@ -31,6 +31,42 @@ import Testing
             """)
     }
 
+    /// The byte-wise labelling gives what the former String-wise one gave, on random texts of the characters that
+    /// matter to it (and a few that do not, non-ASCII among them).
+    @Test func labellingOverBytesMatchesTheStringWiseOne() {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["\n", "{", "}", " ", "#", "a", "_", "\"", "=", ",", "1.5", "é", "名", "worker", "\n\n"]
+        for _ in 0..<2_000 {
+            let text = (0..<Int.random(in: 0...40, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            #expect(MetricsExposition.labelling(text, worker: "w1") == Self.stringWise(text, worker: "w1"), "\(text.debugDescription)")
+        }
+    }
+
+    /// The former implementation, kept as the reference.
+    static func stringWise(_ text: String, worker: String) -> String {
+        var out = ""
+        let label = "worker=\"\(worker)\""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if line.hasPrefix("#") {
+                out += line
+            } else if let brace = line.firstIndex(of: "{") {
+                let rest = line[line.index(after: brace)...]
+                out += line[...brace]
+                out += label
+                out += rest.hasPrefix("}") ? "" : ","
+                out += rest
+            } else if let space = line.firstIndex(of: " ") {
+                out += line[..<space]
+                out += "{\(label)}"
+                out += line[space...]
+            } else {
+                continue
+            }
+            out += "\n"
+        }
+        return out
+    }
+
     @Test func mergedFamiliesHaveOneTypeLineAndAllWorkersSamples() {
         let one = MetricsExposition.labelling("# TYPE agentfcgi_runs_started_total counter\nagentfcgi_runs_started_total{agent=\"a\"} 1\n# TYPE x gauge\nx 2\n", worker: "1")
         let two = MetricsExposition.labelling("# TYPE x gauge\nx 5\n# TYPE agentfcgi_runs_started_total counter\nagentfcgi_runs_started_total{agent=\"a\"} 7\n", worker: "2")
