@@ -39,16 +39,36 @@ extension RunEngine {
     }
 
     /// Keeps what a caller answered to a request of the server's (MCP's `elicitation/create`), for the worker that
-    /// asked, whichever worker the answer reached. Kept beside the call handles, and pruned with them.
-    public func recordAnswer(scope: String, handle: String, answer: String) async throws {
-        try await store.putCallHandle(scope: scope, handle: "answer:" + handle, runID: answer, now: Date())
+    /// asked, whichever worker the answer reached. Kept beside the call handles, and pruned with them. The asking
+    /// worker is woken (`waitingForAnswers`), here or through the store's notices.
+    public func recordAnswer(scope: String, approval: String, form: String, answer: String) async throws {
+        try await store.putCallHandle(scope: scope, handle: "answer:" + approval + ":" + form, runID: answer, now: Date())
+        ring(Self.answerBell(approval))
+        await notices?.notify(.answered(approval: approval))
     }
 
-    public func answer(scope: String, handle: String) async throws -> String? {
-        try await store.callHandle(scope: scope, handle: "answer:" + handle)
+    static func answerBell(_ approval: String) -> String { "answer:" + approval }
+
+    /// Runs `body` with a wait that returns once an answer to the approval's forms may have come (recorded here or
+    /// told by another worker), after a fallback look (1 s; 250 ms when the store sends no notices), or on
+    /// cancellation. `body` reads the answers after each wait: a ring between the two is not lost.
+    public func waitingForAnswers<T>(to approval: String, _ body: (_ wait: () async -> Void) async throws -> T) async throws -> T {
+        let key = Self.answerBell(approval)
+        let bell = acquireBell(key)
+        defer { releaseBell(key) }
+        var generation = bell.generation
+        let fallback: Duration = notices == nil ? .milliseconds(250) : .seconds(1)
+        return try await body {
+            await bell.wait(since: generation, timeout: fallback, watchdog: watchdog)
+            generation = bell.generation
+        }
     }
 
-    public func forgetAnswer(scope: String, handle: String, answer: String) async {
-        try? await store.removeCallHandle(scope: scope, handle: "answer:" + handle, runID: answer)
+    public func answer(scope: String, approval: String, form: String) async throws -> String? {
+        try await store.callHandle(scope: scope, handle: "answer:" + approval + ":" + form)
+    }
+
+    public func forgetAnswer(scope: String, approval: String, form: String, answer: String) async {
+        try? await store.removeCallHandle(scope: scope, handle: "answer:" + approval + ":" + form, runID: answer)
     }
 }

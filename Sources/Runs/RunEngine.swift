@@ -300,6 +300,7 @@ public final class RunEngine: Sendable {
                             case .runsWaiting: loopBell.ring()
                             case .cronsChanged: cronBell.ring()
                             case .threadRun(let thread): ring(Self.threadBell(thread))
+                            case .answered(let approval): ring(Self.answerBell(approval))
                             }
                         }
                     } catch {

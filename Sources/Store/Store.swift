@@ -107,6 +107,8 @@ public enum StoreNotice: Sendable, Hashable {
     case cronsChanged
     /// A run was made on a thread: readers of the thread's stream on other workers look now.
     case threadRun(thread: String)
+    /// A client answered a form of an approval (MCP's elicitation): the worker whose stream asked looks now.
+    case answered(approval: String)
 
     /// The text sent: a run's id as it is (ids never start with `!`), the others a `!` word.
     public var payload: String {
@@ -115,6 +117,7 @@ public enum StoreNotice: Sendable, Hashable {
         case .runsWaiting: "!runs"
         case .cronsChanged: "!crons"
         case .threadRun(let thread): "!thread:" + thread
+        case .answered(let approval): "!answer:" + approval
         }
     }
 
@@ -124,6 +127,7 @@ public enum StoreNotice: Sendable, Hashable {
         case "!runs": self = .runsWaiting
         case "!crons": self = .cronsChanged
         case let text where text.hasPrefix("!thread:"): self = .threadRun(thread: String(text.dropFirst(8)))
+        case let text where text.hasPrefix("!answer:"): self = .answered(approval: String(text.dropFirst(8)))
         case let text where text.hasPrefix("!") || text.isEmpty: return nil
         default: self = .appended(run: payload)
         }

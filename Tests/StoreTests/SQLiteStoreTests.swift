@@ -121,7 +121,7 @@ import Testing
 
     @Test func noticePayloadsReadBack() {
         for notice in [StoreNotice.appended(run: "0b5f3c1e-1111-4222-8333-944445555666"), .runsWaiting, .cronsChanged,
-                       .threadRun(thread: "tenant:7/thread:x")] {
+                       .threadRun(thread: "tenant:7/thread:x"), .answered(approval: "c3b1a9e2-0000-4000-8000-000000000001")] {
             #expect(StoreNotice(payload: notice.payload) == notice)
         }
         #expect(StoreNotice(payload: "!newer-kind") == nil)

@@ -67,23 +67,29 @@ extension MCPEndpoints {
         var answers: [String: String] = [:]
         defer {
             let (engine, taken) = (engine, answers)
-            Task { for (key, answer) in taken { await engine.forgetAnswer(scope: scope, handle: approval.id + ":" + key, answer: answer) } }
+            Task { for (key, answer) in taken { await engine.forgetAnswer(scope: scope, approval: approval.id, form: key, answer: answer) } }
         }
         let started = ContinuousClock.now
         var lastCheck = started
-        while answers.count < forms.count {
-            try await Task.sleep(for: .milliseconds(250))
-            // A store that does not answer for a moment is asked again at the next turn; the wait's bound ends it.
-            for form in forms where answers[form.key] == nil {
-                answers[form.key] = try? await engine.answer(scope: scope, handle: approval.id + ":" + form.key)
+        // Woken when an answer is recorded, on this worker or another; a look every second besides.
+        let ended: Asked? = try await engine.waitingForAnswers(to: approval.id) { wait in
+            while answers.count < forms.count {
+                await wait()
+                try Task.checkCancellation()
+                // A store that does not answer for a moment is asked again at the next turn; the wait's bound ends it.
+                for form in forms where answers[form.key] == nil {
+                    answers[form.key] = try? await engine.answer(scope: scope, approval: approval.id, form: form.key)
+                }
+                if answers.values.contains(where: { Self.dismissed($0) }) { return .dismissed }
+                if ContinuousClock.now - started >= Self.answerWait { return .unanswered }
+                guard ContinuousClock.now - lastCheck >= .seconds(1) else { continue }
+                lastCheck = .now
+                if approval.expired(at: Date()) { return .closed }
+                if let now = try? await engine.reader.thread(thread.id), now.pendingApproval?.id != approval.id { return .closed }
             }
-            if answers.values.contains(where: { Self.dismissed($0) }) { return .dismissed }
-            if ContinuousClock.now - started >= Self.answerWait { return .unanswered }
-            guard ContinuousClock.now - lastCheck >= .seconds(1) else { continue }
-            lastCheck = .now
-            if approval.expired(at: Date()) { return .closed }
-            if let now = try? await engine.reader.thread(thread.id), now.pendingApproval?.id != approval.id { return .closed }
+            return nil
         }
+        if let ended { return ended }
         return .answered(answers.compactMapValues { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) })
     }
 
@@ -137,7 +143,7 @@ extension MCPEndpoints {
         // A form's answer is a decision, a reason and maybe edited arguments.
         guard text.utf8.count <= 256 * 1024 else { return refused(413, "An answer to a form is at most 256 KiB.") }
         do {
-            try await engine.recordAnswer(scope: Self.answerScope(state.key), handle: state.approval + ":" + parts[0], answer: text)
+            try await engine.recordAnswer(scope: Self.answerScope(state.key), approval: state.approval, form: String(parts[0]), answer: text)
         } catch {
             return MCPWire.response(id: message["id"], error: Self.failure(error, era: nil, context))
         }
