@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "agentfcgi", targets: ["AgentFCGI"]),
+        // For bench/micro (package-benchmark), which calls the handlers in process; nothing else links it.
+        .library(name: "AgentFCGIKit", targets: ["Handlers", "AgentRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
