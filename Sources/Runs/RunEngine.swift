@@ -292,7 +292,9 @@ public final class RunEngine: Sendable {
     public func run() async {
         let following = notices.map { notices in
             Task { [self] in
+                var pause = Duration.seconds(1)
                 while !Task.isCancelled {
+                    let started = ContinuousClock.now
                     do {
                         try await notices.follow { [self] notice in
                             switch notice {
@@ -306,7 +308,10 @@ public final class RunEngine: Sendable {
                     } catch {
                         if !Task.isCancelled { logger.warning("store.notifications_lost", metadata: ["error": "\(error)"]) }
                     }
-                    try? await Task.sleep(for: .seconds(1))
+                    // A subscription that keeps failing at once (no right to bind, say) is tried less and less often,
+                    // up to every 30 s; waiters meanwhile find changes by their fallback looks.
+                    pause = ContinuousClock.now - started > .seconds(60) ? .seconds(1) : min(pause * 2, .seconds(30))
+                    try? await Task.sleep(for: pause)
                 }
             }
         }

@@ -25,8 +25,15 @@ final class HostBells: Sendable {
     /// Nil when the directory cannot be made or opened (then nothing is sent and readers poll, as they did before).
     init?(beside databasePath: String) {
         let directory = (databasePath as NSString).standardizingPath + ".bells"
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o700])
+        if (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false,
+                                                     attributes: [.posixPermissions: 0o700])) != nil {
+            // Made by root (a command run without `sudo -u`): the folder belongs to whoever owns the database, as the
+            // workers that bind in it do.
+            var database = stat()
+            if getuid() == 0, stat(databasePath, &database) == 0, database.st_uid != 0 {
+                _ = chown(directory, database.st_uid, database.st_gid)
+            }
+        }
         let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard directoryFD >= 0 else { return nil }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -124,6 +131,8 @@ final class HostBells: Sendable {
     func follow(_ handler: @escaping @Sendable (String) -> Void) async throws {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HostBellsError.system("socket", errno) }
+        // Made again if it was removed since the store opened.
+        mkdir(directory, 0o700)
         let name = "\(getpid())-\(UInt32.random(in: 0 ... .max)).sock"
         let path = directory + "/" + name
         let bound = Self.withAddress(base + "/" + name) { address, length in bind(fd, address, length) }

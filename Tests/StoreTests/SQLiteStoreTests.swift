@@ -119,6 +119,17 @@ import Testing
         #expect(heard.notices == [.cronsChanged])
     }
 
+    /// A command run as root (without `sudo -u`) that makes the bells folder leaves it to the database's owner, whose
+    /// workers bind in it.
+    @Test(.enabled(if: getuid() == 0)) func aFolderRootMakesBelongsToTheDatabasesOwner() throws {
+        _ = try SQLiteStore(path: path)
+        try FileManager.default.removeItem(atPath: bellsDirectory)
+        #expect(chown(path, 65534, 65534) == 0)
+        _ = try SQLiteStore(path: path)
+        let owner = try FileManager.default.attributesOfItem(atPath: bellsDirectory)[.ownerAccountID] as? NSNumber
+        #expect(owner?.intValue == 65534)
+    }
+
     @Test func noticePayloadsReadBack() {
         for notice in [StoreNotice.appended(run: "0b5f3c1e-1111-4222-8333-944445555666"), .runsWaiting, .cronsChanged,
                        .threadRun(thread: "tenant:7/thread:x"), .answered(approval: "c3b1a9e2-0000-4000-8000-000000000001")] {
