@@ -27,13 +27,11 @@ import Testing
     }
 
     @Test func aReaderOnAnotherWorkerIsToldOfEachEvent() async throws {
-        let runner = try ThreadHarness(lease: .seconds(1200), workerID: "runner")
-        let reader = try ThreadHarness(sharing: runner.path, lease: .seconds(1200), workerID: "reader", remotePoll: .seconds(60))
+        let (runner, reader) = try await runnerAndReader()
         defer {
             runner.loop.cancel()
             reader.loop.cancel()
         }
-        try await settle(runner)
         let thread = try await runner.newThread()
         // The slow agent answers a token every 30 ms: the reader joins while it runs, from the first event on.
         let words = Array(repeating: "word", count: 40).joined(separator: " ")
@@ -50,13 +48,11 @@ import Testing
     }
 
     @Test func aThreadStreamOnAnotherWorkerIsToldOfANewRun() async throws {
-        let runner = try ThreadHarness(lease: .seconds(1200), workerID: "runner")
-        let reader = try ThreadHarness(sharing: runner.path, lease: .seconds(1200), workerID: "reader", remotePoll: .seconds(60))
+        let (runner, reader) = try await runnerAndReader()
         defer {
             runner.loop.cancel()
             reader.loop.cancel()
         }
-        try await settle(runner)
         let thread = try await runner.newThread()
         let stream = await reader.call("GET", "/threads/\(thread)/stream", headers: [("Last-Event-ID", "-1")])
         let writer = CollectingWriter()
@@ -69,6 +65,14 @@ import Testing
         try await writer.waitForFrame("values")
         #expect(ContinuousClock.now - started < .seconds(45))
         #expect(writer.text.contains("told"))
+    }
+
+    /// A worker that runs and one that reads, whose fallback look is a minute; both listening.
+    private func runnerAndReader() async throws -> (runner: ThreadHarness, reader: ThreadHarness) {
+        let runner = try ThreadHarness(lease: .seconds(1200), workerID: "runner")
+        let reader = try ThreadHarness(sharing: runner.path, lease: .seconds(1200), workerID: "reader", remotePoll: .seconds(60))
+        try await settle(runner)
+        return (runner, reader)
     }
 
     /// Both workers' followers are listening (a notice sent before is lost), and each loop has had its first look.
