@@ -22,19 +22,24 @@ final class HostBells: Sendable {
     private let base: String
     private let directoryFD: Int32
 
-    /// Nil when the directory cannot be made or opened (then nothing is sent and readers poll, as they did before).
+    /// Nil when the directory cannot be made or opened, or is not one only this user or the database's owner can write
+    /// in (then nothing is sent and readers poll, as they did before).
     init?(beside databasePath: String) {
         let directory = (databasePath as NSString).standardizingPath + ".bells"
+        var database = stat()
+        let databaseOwner = stat(databasePath, &database) == 0 ? database.st_uid : geteuid()
         if (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false,
                                                      attributes: [.posixPermissions: 0o700])) != nil {
             // Made by root (a command run without `sudo -u`): the folder belongs to whoever owns the database, as the
             // workers that bind in it do.
-            var database = stat()
-            if getuid() == 0, stat(databasePath, &database) == 0, database.st_uid != 0 {
-                _ = chown(directory, database.st_uid, database.st_gid)
-            }
+            if geteuid() == 0, databaseOwner != 0 { _ = chown(directory, database.st_uid, database.st_gid) }
         }
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        // One that someone else made (beside a database in a shared folder) could take or forge the notices, or move
+        // the sockets elsewhere through a symlink: not used.
+        var folder = stat()
+        guard lstat(directory, &folder) == 0, folder.st_mode & S_IFMT == S_IFDIR, folder.st_mode & 0o022 == 0,
+              folder.st_uid == geteuid() || folder.st_uid == databaseOwner else { return nil }
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         guard directoryFD >= 0 else { return nil }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {

@@ -130,6 +130,20 @@ import Testing
         #expect(owner?.intValue == 65534)
     }
 
+    /// A bells folder others may write in (made beforehand in a shared place) or a symlink is not used: notices off.
+    @Test func aFolderOthersCanWriteInIsNotUsed() throws {
+        _ = try SQLiteStore(path: path)
+        #expect(chmod(bellsDirectory, 0o777) == 0)
+        #expect(try !SQLiteStore(path: path).notifies)
+        try FileManager.default.removeItem(atPath: bellsDirectory)
+        let elsewhere = (path as NSString).deletingLastPathComponent + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createSymbolicLink(atPath: bellsDirectory, withDestinationPath: elsewhere)
+        #expect(try !SQLiteStore(path: path).notifies)
+        try FileManager.default.removeItem(atPath: bellsDirectory)
+        #expect(try SQLiteStore(path: path).notifies)
+    }
+
     @Test func noticePayloadsReadBack() {
         for notice in [StoreNotice.appended(run: "0b5f3c1e-1111-4222-8333-944445555666"), .runsWaiting, .cronsChanged,
                        .threadRun(thread: "tenant:7/thread:x"), .answered(approval: "c3b1a9e2-0000-4000-8000-000000000001")] {
