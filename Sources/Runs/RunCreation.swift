@@ -231,8 +231,9 @@ extension RunEngine {
             releaseBell(run.id)
             local.finish(outcome)
             // Room for the next queued run now (and the thread's next run may wait for this one), not at the next
-            // expiry check; and its webhooks are due.
-            deliveryBell.ring()
+            // expiry check; and its webhooks, if it has any, are due (the dispatcher's look is a store write: not one
+            // per run without them).
+            if run.webhook != nil || !catalog.webhooks.endpoints.isEmpty { deliveryBell.ring() }
             pokeBackground()
         }
         local.start(task)

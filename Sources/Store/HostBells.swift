@@ -6,14 +6,14 @@ import Glibc
 
 /// Notices between the worker processes of one host that share an SQLite file: each follower binds a datagram
 /// socket in a directory beside the database, and a notice is one datagram to every socket there. A process that
-/// died leaves its socket behind; the first send that finds nobody bound to it removes it. Best effort by design: a
-/// full receive buffer drops the notice (`MSG_DONTWAIT`), and waiters look at the store now and then regardless.
+/// died leaves its socket behind; the first send that finds nobody bound to it removes it. Best effort by design: what
+/// a full queue refuses is sent again for 2 s (`owe`), then dropped, and waiters look at the store now and then regardless.
 final class HostBells: Sendable {
     let directory: String
     /// One unbound socket that every send goes through.
     private let sender: Int32
     /// The directory's socket names, read again when its modification time changes (a follower came or went).
-    private let peers = Mutex<(stamp: timespec, paths: [String])>((timespec(), []))
+    private let peers = Mutex<(stamp: timespec, names: [String])>((timespec(), []))
     /// This process's own socket, skipped by its sends: its waiters were told already, in process.
     private let own = Mutex<String?>(nil)
 
@@ -184,10 +184,10 @@ final class HostBells: Sendable {
         var info = stat()
         guard stat(directory, &info) == 0 else { return [] }
         return peers.withLock { peers in
-            if peers.stamp.tv_sec == info.st_mtim.tv_sec, peers.stamp.tv_nsec == info.st_mtim.tv_nsec { return peers.paths }
+            if peers.stamp.tv_sec == info.st_mtim.tv_sec, peers.stamp.tv_nsec == info.st_mtim.tv_nsec { return peers.names }
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             peers = (info.st_mtim, names.filter { $0.hasSuffix(".sock") })
-            return peers.paths
+            return peers.names
         }
     }
 
