@@ -1,5 +1,5 @@
-"""Time to the first token, through nginx, for the three ways to stream a run: LangGraph's /runs/stream (the anchor),
-/v1/chat/completions and /v1/responses. Rounds interleave the three. Standard library only; prints a table.
+"""Time to the first token, through nginx, for the ways to stream a run: LangGraph's /runs/stream (the anchor), a run
+on a new thread (stored: its events go through the store's log first), /v1/chat/completions and /v1/responses. Rounds interleave them. Standard library only; prints a table.
 
     python3 bench/first_delta.py BASE_URL CA_FILE API_KEY [--rounds 30] [--agent echo-fast]
 """
@@ -10,6 +10,7 @@ import ssl
 import statistics
 import time
 import urllib.parse
+import uuid
 
 
 def first_delta(base, ca, key, path, body, is_delta):
@@ -60,13 +61,16 @@ def main():
          {"assistant_id": args.agent, "input": {"messages": [{"role": "user", "content": words}]}, "stream_mode": "messages-tuple"}, langgraph),
         ("/v1/chat/completions", "/v1/chat/completions",
          {"model": args.agent, "stream": True, "messages": [{"role": "user", "content": words}]}, chat),
+        ("/threads/{id}/runs/stream (stored)", lambda: f"/threads/{uuid.uuid4()}/runs/stream",
+         {"assistant_id": args.agent, "input": {"messages": [{"role": "user", "content": words}]}, "stream_mode": "messages-tuple",
+          "if_not_exists": "create"}, langgraph),
         ("/v1/responses (stored)", "/v1/responses", {"model": args.agent, "stream": True, "input": words}, responses),
         ("/v1/responses (store: false)", "/v1/responses", {"model": args.agent, "stream": True, "store": False, "input": words}, responses),
     ]
     times = {name: [] for name, *_ in targets}
     for _ in range(args.rounds):
         for name, path, body, is_delta in targets:
-            times[name].append(first_delta(args.base, args.ca, args.key, path, body, is_delta))
+            times[name].append(first_delta(args.base, args.ca, args.key, path() if callable(path) else path, body, is_delta))
     anchor = statistics.median(times[targets[0][0]])
     print(f"{'first token, ms':32} {'min':>7} {'median':>7} {'max':>7} {'vs anchor':>9}")
     for name, values in times.items():

@@ -3,7 +3,7 @@
 # and on PostgreSQL (a throw-away server from scripts/pg-server.sh), each served by scripts/run.sh.
 #
 #   bench/stores.sh            # AGENTFCGI_BIN=prebuilt binary (default: swift build -c release); SECONDS_EACH=8
-#                              # CLIENTS=16 BACKGROUND=200 WORKER_COUNTS="1 2 3"
+#                              # CLIENTS=16 BACKGROUND=200 WORKER_COUNTS="1 2 3" STORES="sqlite postgres"
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +24,7 @@ trap cleanup EXIT
 free_port() { bash "$repo/scripts/free-port.sh"; }
 results=$out/results.jsonl
 : >"$results"
-for store in sqlite postgres; do
+for store in ${STORES:-sqlite postgres}; do
     for workers in ${WORKER_COUNTS:-1 2 3}; do
         state=$out/state-$store-$workers
         rm -rf "$state"

@@ -39,12 +39,24 @@ protocol RunPersistence: Sendable {
 
 // MARK: - Stored runs
 
-/// Appends a run's events to its log in order, then wakes this process's readers of the run.
-/// The run is the only writer, and its events are awaited one by one, so numbers commit in order.
+/// A run's log, written in order and in batches (group commit): the first event of a quiet log goes to the store at
+/// once, those the run makes while that write is under way go together in the next one, and what is left at the end
+/// goes in the transaction that finishes the run. Readers are woken after each commit and read the store, so nothing is
+/// sent before it is written; but a run does not wait for each of its events to be written (a dozen commits a run was
+/// most of a stored run's cost). A failed write is thrown by the run's next append, once.
 final class StoredLog: Sendable {
     let engine: RunEngine
     let runID: String
-    private let next = Mutex(1)
+    private struct State {
+        var next = 1
+        var pending: [EventRecord] = []
+        var writing = false
+        /// The run's end takes what is pending for its own transaction: the writer stops after its current batch.
+        var held = false
+        var failure: (any Error)?
+        var settled: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
 
     init(engine: RunEngine, runID: String) {
         self.engine = engine
@@ -52,31 +64,120 @@ final class StoredLog: Sendable {
     }
 
     func resume(after seq: Int) {
-        next.withLock { $0 = seq + 1 }
+        state.withLock { $0.next = seq + 1 }
     }
 
     func append(_ event: RunLogEvent) async throws {
-        let seq = next.withLock { next in
-            defer { next += 1 }
-            return next
+        var record = event.record(seq: 0)
+        let start = try state.withLock { state throws -> Bool in
+            if let failure = state.failure {
+                state.failure = nil
+                throw failure
+            }
+            record.seq = state.next
+            state.next += 1
+            state.pending.append(record)
+            return Self.starts(&state)
         }
-        try await engine.store.appendEvent(run: runID, event.record(seq: seq))
+        if start { Task { await self.write() } }
+    }
+
+    /// Whether the caller starts the writer: there is something to write and nobody writing or holding it.
+    private static func starts(_ state: inout State) -> Bool {
+        guard !state.writing, !state.held, !state.pending.isEmpty else { return false }
+        state.writing = true
+        return true
+    }
+
+    private func write() async {
+        while true {
+            let batch = state.withLock { state -> [EventRecord] in
+                guard !state.held, state.failure == nil, !state.pending.isEmpty else { return [] }
+                defer { state.pending.removeAll(keepingCapacity: true) }
+                return state.pending
+            }
+            if batch.isEmpty { break }
+            do {
+                try await engine.store.appendEvents(run: runID, batch)
+                engine.ring(runID)
+            } catch {
+                state.withLock { $0.failure = error }
+            }
+        }
+        let waiting = state.withLock { state in
+            state.writing = false
+            defer { state.settled = [] }
+            return state.settled
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Waits for the write under way, if any.
+    func settle() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if !state.writing { return true }
+                state.settled.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Every event appended so far is in the store (or the failure that kept one out is thrown).
+    func flush() async throws {
+        await settle()
+        let (batch, failure) = state.withLock { state in
+            defer { (state.pending, state.failure) = ([], nil) }
+            return (state.pending, state.failure)
+        }
+        if let failure { throw failure }
+        if batch.isEmpty { return }
+        try await engine.store.appendEvents(run: runID, batch)
         engine.ring(runID)
     }
 
     func end() async {
         try? await append(.end)
+        try? await flush()
     }
 
-    /// The `end` for the transaction that finishes the run; numbered, not yet counted.
-    func closingEnd() -> EventRecord {
-        RunLogEvent.end.record(seq: next.withLock { $0 })
+    /// What is not yet written and the `end` after it, for the transaction that finishes the run; numbered, not yet
+    /// counted. Nothing more is written until `closed` or `reopen`.
+    func closing() async throws -> [EventRecord] {
+        state.withLock { $0.held = true }
+        await settle()
+        return try state.withLock { state in
+            if let failure = state.failure {
+                state.failure = nil
+                state.held = false
+                throw failure
+            }
+            return state.pending + [RunLogEvent.end.record(seq: state.next)]
+        }
     }
 
-    /// That transaction committed the `end`.
+    /// That transaction committed them.
     func closed() {
-        next.withLock { $0 += 1 }
+        state.withLock { state in
+            state.pending = []
+            state.next += 1
+        }
         engine.ring(runID)
+    }
+
+    /// That transaction did not happen: what was pending is written as before.
+    func reopen() {
+        let start = state.withLock { state in
+            state.held = false
+            return Self.starts(&state)
+        }
+        if start { Task { await self.write() } }
+    }
+
+    /// A rolled-back run's events go with it.
+    func discard() {
+        state.withLock { $0.pending = [] }
     }
 
     func close(_ problem: RunProblem) async {
@@ -126,8 +227,10 @@ struct StoredRun: RunPersistence {
             case .cancelled: return nil
             }
         }
-        // Shielded like the claim: a cancel arriving now is handled once the run has started, by the one ending.
-        log.resume(after: try await shielded { try await store.lastEventSeq(run: id) })
+        // A first attempt's log is empty (nothing writes to a run's log before it is claimed, except its end when it
+        // never starts); a later one goes on after the earlier attempts' events. Shielded like the claim: a cancel
+        // arriving now is handled once the run has started, by the one ending.
+        if attempt! > 1 { log.resume(after: try await shielded { try await store.lastEventSeq(run: id) }) }
         if let keep = job.keepHistory, let threadID = record.threadID, attempt == 1 {
             _ = try await shielded { try await store.truncateMessages(thread: threadID, keeping: keep, by: id) }
         }
@@ -154,6 +257,7 @@ struct StoredRun: RunPersistence {
     }
 
     func recordSideEffect(_ call: ToolCall) async throws {
+        try await log.flush()
         try await store.recordSideEffect(run: record.id, worker: engine.workerID,
                                          call: String(decoding: encodeJSON(StoredToolCall(call)), as: UTF8.self))
     }
@@ -176,13 +280,26 @@ struct StoredRun: RunPersistence {
         ended.workerID = nil
         ended.leaseUntil = nil
         let deliveries = WebhookEvent.deliveries(for: ended, settings: settings, formats: engine.formats, makeID: engine.makeID)
-        let end = rollback ? nil : log.closingEnd()
+        let closing = try await log.closing()
         let pending = record.threadID == nil ? nil : note.approval.map { PendingApproval(id: $0.id, body: $0.json) }
         let completion = RunCompletion(status: status, messages: messages.map { ($0.id, StoredMessage.encode($0)) },
                                        result: ended.result ?? "{}", rollback: rollback, deliveries: deliveries,
-                                       closingEvents: end.map { [$0] } ?? [], pendingApproval: pending)
-        let finished = try await store.finishRun(record.id, worker: engine.workerID, completion)
-        if !rollback { if finished { log.closed() } else { await log.end() } }
+                                       closingEvents: rollback ? [] : closing, pendingApproval: pending)
+        let finished: Bool
+        do {
+            finished = try await store.finishRun(record.id, worker: engine.workerID, completion)
+        } catch {
+            log.reopen()
+            throw error
+        }
+        if rollback {
+            log.discard()
+        } else if finished {
+            log.closed()
+        } else {
+            log.reopen()
+            await log.end()
+        }
         if let budget {
             await budget.settle(used: note.usage?.totalTokens ?? 0)
         } else if let keyID = record.keyID, let usage = note.usage, usage.totalTokens > 0 {
@@ -193,7 +310,9 @@ struct StoredRun: RunPersistence {
     func end() async { await log.end() }
 
     func release() async -> Bool {
-        (try? await store.releaseRun(record.id, worker: engine.workerID)) == true
+        // Its events are written before another attempt may number its own after them.
+        try? await log.flush()
+        return (try? await store.releaseRun(record.id, worker: engine.workerID)) == true
     }
 
     func close(_ problem: RunProblem) async {

@@ -44,7 +44,7 @@ public struct UnavailableStore: AgentStore {
     public func runsWithoutJob(limit: Int) async throws -> [RunRecord] { [] }
     public func setJob(run id: String, _ job: JSONText) async throws -> Bool { throw Unavailable() }
     public func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int) { (0, 0) }
-    public func appendEvent(run id: String, _ event: EventRecord) async throws { throw Unavailable() }
+    public func appendEvents(run id: String, _ events: [EventRecord]) async throws { throw Unavailable() }
     public func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord] { throw Unavailable() }
     public func lastEventSeq(run id: String) async throws -> Int { throw Unavailable() }
     public func nextDeliveryDue() async throws -> Date? { throw Unavailable() }

@@ -18,7 +18,7 @@ extension SQLiteStore: AssistantStore {
     }
 
     static func fetchAssistant(_ db: Database, tenant: String, id: String) throws -> AssistantRecord? {
-        try Row.fetchOne(db, sql: "\(currentAssistants) WHERE a.tenant = ? AND a.assistant_id = ?", arguments: [tenant, id])
+        try Row.fetchOne(db.cached("\(currentAssistants) WHERE a.tenant = ? AND a.assistant_id = ?"), arguments: [tenant, id])
             .map(assistantRecord)
     }
 
@@ -30,14 +30,14 @@ extension SQLiteStore: AssistantStore {
                 return existing
             }
             // Counted inside the write transaction, which SQLite runs one at a time: no two creations pass together.
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM assistants WHERE tenant = ?", arguments: [assistant.tenant]) ?? 0
+            let count = try Int.fetchOne(db.cached("SELECT COUNT(*) FROM assistants WHERE tenant = ?"), arguments: [assistant.tenant]) ?? 0
             guard count < StoreLimits.maxAssistantsPerTenant else {
                 throw StoreError.assistantLimit(limit: StoreLimits.maxAssistantsPerTenant)
             }
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO assistants (tenant, assistant_id, version, created_at, updated_at) VALUES (?, ?, 1, ?, ?)
                 """, arguments: [assistant.tenant, assistant.id, now, now])
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO assistant_versions (tenant, assistant_id, version, graph_id, name, description, config, context,
                                                 metadata, created_at)
                 VALUES (?, ?, 1, ?, ?, ?, json(?), json(?), json(?), ?)
@@ -56,17 +56,17 @@ extension SQLiteStore: AssistantStore {
         return try await writing { db in
             guard let current = try Self.fetchAssistant(db, tenant: tenant, id: id) else { return nil }
             // Above every version so far, not the current one: after a step back to v1, the next is v3, never a second v2.
-            let version = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM assistant_versions WHERE tenant = ? AND assistant_id = ?",
+            let version = (try Int.fetchOne(db.cached("SELECT MAX(version) FROM assistant_versions WHERE tenant = ? AND assistant_id = ?"),
                                             arguments: [tenant, id]) ?? 0) + 1
             let metadata = try change.metadata.map { try Self.mergeTopLevel(db, current.metadata, $0) } ?? current.metadata
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO assistant_versions (tenant, assistant_id, version, graph_id, name, description, config, context,
                                                 metadata, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, json(?), json(?), json(?), ?)
                 """, arguments: [tenant, id, version, change.graphID ?? current.graphID, change.name ?? current.name,
                                  change.description ?? current.description, change.config ?? current.config,
                                  change.context ?? current.context, metadata, now])
-            try db.execute(sql: "UPDATE assistants SET version = ?, updated_at = ? WHERE tenant = ? AND assistant_id = ?",
+            try db.run("UPDATE assistants SET version = ?, updated_at = ? WHERE tenant = ? AND assistant_id = ?",
                            arguments: [version, now, tenant, id])
             return try Self.fetchAssistant(db, tenant: tenant, id: id)
         }
@@ -76,11 +76,11 @@ extension SQLiteStore: AssistantStore {
     /// merges nested objects and deletes keys set to null. Keys are set one by one through `->`, which hands
     /// `json_set` JSON rather than SQL values (true stays true, not 1); it needs SQLite 3.38, Debian 12 has 3.40.
     static func mergeTopLevel(_ db: Database, _ current: JSONText, _ update: JSONText) throws -> JSONText {
-        guard try String.fetchOne(db, sql: "SELECT json_type(json(?))", arguments: [update]) == "object" else { return current }
+        guard try String.fetchOne(db.cached("SELECT json_type(json(?))"), arguments: [update]) == "object" else { return current }
         var merged = current
-        for key in try String.fetchAll(db, sql: "SELECT key FROM json_each(json(?))", arguments: [update]) {
+        for key in try String.fetchAll(db.cached("SELECT key FROM json_each(json(?))"), arguments: [update]) {
             let path = jsonPath(key)
-            merged = try String.fetchOne(db, sql: "SELECT json_set(json(?), ?, json(?) -> ?)", arguments: [merged, path, update, path])
+            merged = try String.fetchOne(db.cached("SELECT json_set(json(?), ?, json(?) -> ?)"), arguments: [merged, path, update, path])
                 ?? merged
         }
         return merged
@@ -88,7 +88,7 @@ extension SQLiteStore: AssistantStore {
 
     public func deleteAssistant(tenant: String, id: String) async throws -> Bool {
         try await writing { db in
-            try db.execute(sql: "DELETE FROM assistants WHERE tenant = ? AND assistant_id = ?", arguments: [tenant, id])
+            try db.run("DELETE FROM assistants WHERE tenant = ? AND assistant_id = ?", arguments: [tenant, id])
             return db.changesCount > 0
         }
     }
@@ -168,7 +168,7 @@ extension SQLiteStore: AssistantStore {
         let now = now.milliseconds
         return try await writing { db in
             // Only to a version the assistant has; no row changes for a missing assistant or version.
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE assistants SET version = ?, updated_at = ?
                 WHERE tenant = ? AND assistant_id = ? AND EXISTS (
                     SELECT 1 FROM assistant_versions WHERE tenant = ? AND assistant_id = ? AND version = ?)

@@ -21,15 +21,15 @@ extension SQLiteStore: CronStore {
     }
 
     static func fetchCron(_ db: Database, tenant: String, id: String) throws -> CronRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM crons WHERE tenant = ? AND cron_id = ?", arguments: [tenant, id]).map(cronRecord)
+        try Row.fetchOne(db.cached("SELECT * FROM crons WHERE tenant = ? AND cron_id = ?"), arguments: [tenant, id]).map(cronRecord)
     }
 
     public func createCron(_ cron: CronRecord) async throws -> CronRecord {
         try await writing { db in
             // Counted inside the write transaction, which SQLite runs one at a time: no two creations pass together.
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM crons WHERE tenant = ?", arguments: [cron.tenant]) ?? 0
+            let count = try Int.fetchOne(db.cached("SELECT COUNT(*) FROM crons WHERE tenant = ?"), arguments: [cron.tenant]) ?? 0
             guard count < StoreLimits.maxCronsPerTenant else { throw StoreError.cronLimit(limit: StoreLimits.maxCronsPerTenant) }
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO crons (tenant, cron_id, key_id, thread_id, assistant_id, schedule, timezone, end_time, enabled,
                                    on_run_completed, payload, metadata, job, run_metadata, thread_metadata, next_run_date,
                                    created_at, updated_at)
@@ -51,7 +51,7 @@ extension SQLiteStore: CronStore {
             guard var cron = try Self.fetchCron(db, tenant: tenant, id: id) else { return nil }
             cron.apply(change)
             cron.updatedAt = now
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE crons SET key_id = ?, assistant_id = ?, schedule = ?, timezone = ?, end_time = ?, enabled = ?, on_run_completed = ?,
                                  payload = json(?), metadata = json(?), job = ?, run_metadata = ?, thread_metadata = ?,
                                  next_run_date = ?, disabled_reason = ?, updated_at = ?
@@ -65,7 +65,7 @@ extension SQLiteStore: CronStore {
 
     public func deleteCron(tenant: String, id: String) async throws -> Bool {
         try await writing { db in
-            try db.execute(sql: "DELETE FROM crons WHERE tenant = ? AND cron_id = ?", arguments: [tenant, id])
+            try db.run("DELETE FROM crons WHERE tenant = ? AND cron_id = ?", arguments: [tenant, id])
             return db.changesCount > 0
         }
     }
@@ -109,15 +109,15 @@ extension SQLiteStore: CronStore {
 
     public func dueCrons(now: Date, limit: Int) async throws -> [CronRecord] {
         try await reading { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cached("""
                 SELECT * FROM crons WHERE enabled = 1 AND next_run_date <= ? ORDER BY next_run_date LIMIT ?
-                """, arguments: [now.milliseconds, limit]).map(Self.cronRecord)
+                """), arguments: [now.milliseconds, limit]).map(Self.cronRecord)
         }
     }
 
     public func nextCronDue() async throws -> Date? {
         try await reading { db in
-            try Int64.fetchOne(db, sql: "SELECT MIN(next_run_date) FROM crons WHERE enabled = 1").map(Date.init(milliseconds:))
+            try Int64.fetchOne(db.cached("SELECT MIN(next_run_date) FROM crons WHERE enabled = 1")).map(Date.init(milliseconds:))
         }
     }
 
@@ -125,11 +125,11 @@ extension SQLiteStore: CronStore {
         try await writing { db in
             // The move of the cron's next firing is the claim; the firing's key makes a second insert of the same time
             // impossible even if a cron's schedule were set back to a time that already fired.
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE crons SET next_run_date = ? WHERE cron_id = ? AND enabled = 1 AND next_run_date = ?
                 """, arguments: [next?.milliseconds, firing.cronID, firing.scheduledAt.milliseconds])
             guard db.changesCount == 1 else { return false }
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO cron_firings (cron_id, scheduled_at, tenant, run_id, thread_id, status, worker, detail, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """, arguments: [firing.cronID, firing.scheduledAt.milliseconds, firing.tenant, firing.runID, firing.threadID,
@@ -140,7 +140,7 @@ extension SQLiteStore: CronStore {
 
     public func setCronFiring(cronID: String, scheduledAt: Date, status: CronFiring.Status, detail: String?, now: Date) async throws {
         try await writing { db in
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE cron_firings SET status = ?, detail = COALESCE(?, detail), updated_at = ? WHERE cron_id = ? AND scheduled_at = ?
                 """, arguments: [status.rawValue, detail, now.milliseconds, cronID, scheduledAt.milliseconds])
         }
@@ -148,22 +148,22 @@ extension SQLiteStore: CronStore {
 
     public func cronFirings(status: CronFiring.Status, before: Date, limit: Int) async throws -> [CronFiring] {
         try await reading { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cached("""
                 SELECT * FROM cron_firings WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?
-                """, arguments: [status.rawValue, before.milliseconds, limit]).map(Self.firingRecord)
+                """), arguments: [status.rawValue, before.milliseconds, limit]).map(Self.firingRecord)
         }
     }
 
     public func cronFirings(cron id: String, limit: Int) async throws -> [CronFiring] {
         try await reading { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM cron_firings WHERE cron_id = ? ORDER BY scheduled_at DESC LIMIT ?",
+            try Row.fetchAll(db.cached("SELECT * FROM cron_firings WHERE cron_id = ? ORDER BY scheduled_at DESC LIMIT ?"),
                              arguments: [id, limit]).map(Self.firingRecord)
         }
     }
 
     public func pruneCronFirings(before: Date) async throws -> Int {
         try await writing { db in
-            try db.execute(sql: "DELETE FROM cron_firings WHERE status IN ('queued', 'done', 'failed') AND updated_at < ?",
+            try db.run("DELETE FROM cron_firings WHERE status IN ('queued', 'done', 'failed') AND updated_at < ?",
                            arguments: [before.milliseconds])
             return db.changesCount
         }
@@ -171,7 +171,7 @@ extension SQLiteStore: CronStore {
 
     public func disableCron(id: String, reason: String, now: Date) async throws {
         try await writing { db in
-            try db.execute(sql: "UPDATE crons SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE cron_id = ?",
+            try db.run("UPDATE crons SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE cron_id = ?",
                            arguments: [reason, now.milliseconds, id])
         }
     }

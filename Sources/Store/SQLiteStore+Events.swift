@@ -2,23 +2,26 @@ import Foundation
 import GRDB
 
 extension SQLiteStore: EventLog {
-    public func appendEvent(run id: String, _ event: EventRecord) async throws {
+    public func appendEvents(run id: String, _ events: [EventRecord]) async throws {
+        guard !events.isEmpty else { return }
         let now = self.now().milliseconds
         do {
             try await writing { db in
-                try db.execute(sql: "INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [id, event.seq, event.event, Data(event.data), now])
+                let statement = try db.cached("INSERT INTO run_events (run_id, seq, event, data, created_at) VALUES (?, ?, ?, ?, ?)")
+                for event in events {
+                    try statement.execute(arguments: [id, event.seq, event.event, Data(event.data), now])
+                }
             }
             bells?.ring(id)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             if error.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY { throw StoreError.runNotFound(id) }
-            throw StoreError.eventConflict(runID: id, seq: event.seq)
+            throw StoreError.eventConflict(runID: id, seq: events[0].seq)
         }
     }
 
     public func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord] {
         try await reading { db in
-            try Row.fetchAll(db, sql: "SELECT seq, event, data FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            try Row.fetchAll(db.cached("SELECT seq, event, data FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
                              arguments: [id, seq, limit])
                 .map { EventRecord(seq: $0["seq"], event: $0["event"], data: Array($0["data"] as Data)) }
         }
@@ -26,7 +29,7 @@ extension SQLiteStore: EventLog {
 
     public func lastEventSeq(run id: String) async throws -> Int {
         try await reading { db in
-            try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", arguments: [id]) ?? 0
+            try Int.fetchOne(db.cached("SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?"), arguments: [id]) ?? 0
         }
     }
 }

@@ -16,7 +16,7 @@ extension SQLiteStore: ItemStore {
         let (namespace, searchText) = (ItemText.namespace(item.namespace), item.searchText)
         try await writing { db in
             // An expired item the prune has not reached yet is replaced as a new one, its created_at too.
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO store_items (tenant, namespace, key, value, search_text, created_at, updated_at, ttl_ms, expires_at)
                 VALUES (?, ?, ?, json(?), ?, ?, ?, ?, ?)
                 ON CONFLICT (tenant, namespace, key) DO UPDATE SET
@@ -31,10 +31,10 @@ extension SQLiteStore: ItemStore {
     public func item(tenant: String, namespace: [String], key: String, refreshTTL: Bool) async throws -> ItemRecord? {
         let (namespace, now) = (ItemText.namespace(namespace), self.now().milliseconds)
         let found = try await reading { db in
-            try Row.fetchOne(db, sql: """
+            try Row.fetchOne(db.cached("""
                 SELECT i.rowid AS id, i.namespace, i.key, i.value, i.created_at, i.updated_at, i.ttl_ms, NULL AS score
                 FROM store_items i WHERE i.tenant = ? AND i.namespace = ? AND i.key = ? AND \(Self.liveItem)
-                """, arguments: [tenant, namespace, key, now]).map(Self.found)
+                """), arguments: [tenant, namespace, key, now]).map(Self.found)
         }
         guard let found else { return nil }
         if refreshTTL, let id = found.expiring { try await refresh([id], now: now) }
@@ -62,7 +62,7 @@ extension SQLiteStore: ItemStore {
     public func deleteItem(tenant: String, namespace: [String], key: String) async throws -> Bool {
         let namespace = ItemText.namespace(namespace)
         return try await writing { db in
-            try db.execute(sql: "DELETE FROM store_items WHERE tenant = ? AND namespace = ? AND key = ?", arguments: [tenant, namespace, key])
+            try db.run("DELETE FROM store_items WHERE tenant = ? AND namespace = ? AND key = ?", arguments: [tenant, namespace, key])
             return db.changesCount > 0
         }
     }
@@ -143,7 +143,7 @@ extension SQLiteStore: ItemStore {
 
     public func pruneItems(now: Date) async throws -> Int {
         try await writing { db in
-            try db.execute(sql: "DELETE FROM store_items WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now.milliseconds])
+            try db.run("DELETE FROM store_items WHERE expires_at IS NOT NULL AND expires_at <= ?", arguments: [now.milliseconds])
             return db.changesCount
         }
     }

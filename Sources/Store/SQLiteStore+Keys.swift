@@ -13,7 +13,7 @@ extension SQLiteStore: KeyStore {
     public func createKey(_ key: APIKeyRecord) async throws {
         let scopes = String(decoding: try JSONEncoder().encode(key.scopes), as: UTF8.self)
         try await writing { db in
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO api_keys (key_id, key_hash, name, tenant, scopes, max_concurrent_runs, daily_token_budget, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [key.id, key.hash, key.name, key.tenant, scopes, key.maxConcurrentRuns, key.dailyTokenBudget,
@@ -23,34 +23,34 @@ extension SQLiteStore: KeyStore {
 
     public func key(hash: String) async throws -> APIKeyRecord? {
         try await reading { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", arguments: [hash])
+            try Row.fetchOne(db.cached("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL"), arguments: [hash])
                 .map(Self.keyRecord)
         }
     }
 
     public func key(id: String) async throws -> APIKeyRecord? {
         try await reading { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE key_id = ?", arguments: [id]).map(Self.keyRecord)
+            try Row.fetchOne(db.cached("SELECT * FROM api_keys WHERE key_id = ?"), arguments: [id]).map(Self.keyRecord)
         }
     }
 
     public func keys() async throws -> [APIKeyRecord] {
         try await reading { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM api_keys ORDER BY created_at, key_id").map(Self.keyRecord)
+            try Row.fetchAll(db.cached("SELECT * FROM api_keys ORDER BY created_at, key_id")).map(Self.keyRecord)
         }
     }
 
     public func revokeKey(_ id: String) async throws -> Bool {
         let now = self.now().milliseconds
         return try await writing { db in
-            try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", arguments: [now, id])
+            try db.run("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", arguments: [now, id])
             return db.changesCount == 1
         }
     }
 
     public func addUsage(key id: String, day: String, tokens: Int) async throws {
         try await writing { db in
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (?, ?, ?, 1)
                 ON CONFLICT (key_id, day) DO UPDATE SET tokens = tokens + excluded.tokens, runs = runs + 1
                 """, arguments: [id, day, tokens])
@@ -59,10 +59,10 @@ extension SQLiteStore: KeyStore {
 
     public func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int {
         try await writing { db in
-            let spent = try Int.fetchOne(db, sql: "SELECT tokens FROM key_usage WHERE key_id = ? AND day = ?", arguments: [id, day]) ?? 0
+            let spent = try Int.fetchOne(db.cached("SELECT tokens FROM key_usage WHERE key_id = ? AND day = ?"), arguments: [id, day]) ?? 0
             let granted = max(0, min(tokens, limit - spent))
             guard granted > 0 else { return 0 }
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (?, ?, ?, 0)
                 ON CONFLICT (key_id, day) DO UPDATE SET tokens = tokens + excluded.tokens
                 """, arguments: [id, day, granted])
@@ -72,7 +72,7 @@ extension SQLiteStore: KeyStore {
 
     public func usage(key id: String, day: String) async throws -> Int {
         try await reading { db in
-            try Int.fetchOne(db, sql: "SELECT tokens FROM key_usage WHERE key_id = ? AND day = ?", arguments: [id, day]) ?? 0
+            try Int.fetchOne(db.cached("SELECT tokens FROM key_usage WHERE key_id = ? AND day = ?"), arguments: [id, day]) ?? 0
         }
     }
 }

@@ -31,7 +31,7 @@ extension SQLiteStore: RunStore {
     }
 
     static func fetchRunRow(_ db: Database, _ id: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT \(runColumns) FROM runs WHERE run_id = ?", arguments: [id])
+        try Row.fetchOne(db.cached("SELECT \(runColumns) FROM runs WHERE run_id = ?"), arguments: [id])
     }
 
     public func createRun(_ run: NewRun) async throws -> RunRecord {
@@ -41,13 +41,13 @@ extension SQLiteStore: RunStore {
                 guard let thread = try Self.fetchThread(db, threadID) else { throw StoreError.threadNotFound(threadID) }
                 if let answered = run.answersApproval {
                     guard thread.pendingApproval?.id == answered else { throw StoreError.approvalNotPending(threadID: threadID) }
-                    try db.execute(sql: "UPDATE threads SET pending_id = NULL, pending = NULL WHERE thread_id = ?", arguments: [threadID])
+                    try db.run("UPDATE threads SET pending_id = NULL, pending = NULL WHERE thread_id = ?", arguments: [threadID])
                 } else if let pending = thread.pendingApproval {
                     throw StoreError.approvalPending(threadID: threadID, approvalID: pending.id)
                 }
-                let active = try Row.fetchAll(db, sql: """
+                let active = try Row.fetchAll(db.cached("""
                     SELECT run_id, status FROM runs WHERE thread_id = ? AND status IN ('pending', 'running') ORDER BY queue_seq
-                    """, arguments: [threadID])
+                    """), arguments: [threadID])
                 switch run.multitaskStrategy {
                 case .reject:
                     if let first = active.first { throw StoreError.threadBusy(threadID: threadID, runID: first["run_id"]) }
@@ -60,12 +60,13 @@ extension SQLiteStore: RunStore {
                     break
                 }
                 if let stamp = run.threadMetadata {
-                    try db.execute(sql: "UPDATE threads SET metadata = json_patch(metadata, json(?)) WHERE thread_id = ?",
+                    try db.run("UPDATE threads SET metadata = json_patch(metadata, json(?)) WHERE thread_id = ?",
                                    arguments: [stamp, threadID])
                 }
                 if let update = run.threadValues {
-                    let current = try String.fetchOne(db, sql: "SELECT state_values FROM threads WHERE thread_id = ?", arguments: [threadID]) ?? "{}"
-                    try db.execute(sql: "UPDATE threads SET state_values = ? WHERE thread_id = ?",
+                    let current = try String.fetchOne(db.cached("SELECT state_values FROM threads WHERE thread_id = ?"),
+                                                      arguments: [threadID]) ?? "{}"
+                    try db.run("UPDATE threads SET state_values = ? WHERE thread_id = ?",
                                    arguments: [try StoreLimits.merge(values: current, with: update, thread: threadID), threadID])
                 }
             }
@@ -73,10 +74,11 @@ extension SQLiteStore: RunStore {
                 throw StoreError.concurrentRunsExceeded(limit: limit)
             }
             if let keyID = run.keyID, let limit = run.maxPendingRuns {
-                let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE key_id = ? AND status = 'pending'", arguments: [keyID]) ?? 0
+                let pending = try Int.fetchOne(db.cached("SELECT COUNT(*) FROM runs WHERE key_id = ? AND status = 'pending'"),
+                                                  arguments: [keyID]) ?? 0
                 if pending >= limit { throw StoreError.pendingRunsExceeded(limit: limit) }
             }
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs,
                                   multitask_strategy, on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id, job)
                 VALUES (?, ?, ?, 'pending', ?, ?, json(?), json(?), ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -91,35 +93,35 @@ extension SQLiteStore: RunStore {
     static func cancel(_ db: Database, runID: String, status: String, action: CancelAction, now: Int64) throws {
         if status == RunStatus.pending.rawValue {
             if action == .rollback {
-                try db.execute(sql: "DELETE FROM runs WHERE run_id = ?", arguments: [runID])
+                try db.run("DELETE FROM runs WHERE run_id = ?", arguments: [runID])
             } else {
-                try db.execute(sql: """
+                try db.run("""
                     UPDATE runs SET status = 'interrupted', cancel_action = ?, finished_at = ?, updated_at = ?,
                                     lease_until = NULL WHERE run_id = ?
                     """, arguments: [action.rawValue, now, now, runID])
             }
         } else {
-            try db.execute(sql: "UPDATE runs SET cancel_action = ?, updated_at = ? WHERE run_id = ?",
+            try db.run("UPDATE runs SET cancel_action = ?, updated_at = ? WHERE run_id = ?",
                            arguments: [action.rawValue, now, runID])
         }
     }
 
     public func queuedRunCount() async throws -> Int {
         try await reading { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE status = 'pending' AND worker_id IS NULL AND background = 1") ?? 0
+            try Int.fetchOne(db.cached("SELECT COUNT(*) FROM runs WHERE status = 'pending' AND worker_id IS NULL AND background = 1")) ?? 0
         }
     }
 
     public func runsWithoutJob(limit: Int) async throws -> [RunRecord] {
         try await reading { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.runColumns) FROM runs WHERE job IS NULL AND status = 'pending' ORDER BY queue_seq LIMIT ?",
+            try Row.fetchAll(db.cached("SELECT \(Self.runColumns) FROM runs WHERE job IS NULL AND status = 'pending' ORDER BY queue_seq LIMIT ?"),
                              arguments: [limit]).map(Self.runRecord)
         }
     }
 
     public func setJob(run id: String, _ job: JSONText) async throws -> Bool {
         try await writing { db in
-            try db.execute(sql: "UPDATE runs SET job = ? WHERE run_id = ? AND job IS NULL", arguments: [job, id])
+            try db.run("UPDATE runs SET job = ? WHERE run_id = ? AND job IS NULL", arguments: [job, id])
             return db.changesCount > 0
         }
     }
@@ -130,20 +132,20 @@ extension SQLiteStore: RunStore {
 
     public func runs(thread id: String, limit: Int, offset: Int, status: RunStatus?) async throws -> [RunRecord] {
         try await reading { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cached("""
                 SELECT \(Self.runColumns) FROM runs WHERE thread_id = ? AND (? IS NULL OR status = ?)
                 ORDER BY queue_seq DESC LIMIT ? OFFSET ?
-                """, arguments: [id, status?.rawValue, status?.rawValue, limit, offset]).map(Self.runRecord)
+                """), arguments: [id, status?.rawValue, status?.rawValue, limit, offset]).map(Self.runRecord)
         }
     }
 
     public func runs(tenant: String, status: RunStatus, limit: Int) async throws -> [RunRecord] {
         try await reading { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cached("""
                 SELECT \(Self.runColumns) FROM runs
                 WHERE status = ? AND thread_id IN (SELECT thread_id FROM threads WHERE tenant = ?)
                 ORDER BY created_at, run_id LIMIT ?
-                """, arguments: [status.rawValue, tenant, limit]).map(Self.runRecord)
+                """), arguments: [status.rawValue, tenant, limit]).map(Self.runRecord)
         }
     }
 
@@ -175,9 +177,9 @@ extension SQLiteStore: RunStore {
 
     public func runs(thread id: String, afterQueueSeq after: Int64, limit: Int) async throws -> [RunRecord] {
         try await reading { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cached("""
                 SELECT \(Self.runColumns) FROM runs WHERE thread_id = ? AND queue_seq > ? ORDER BY queue_seq LIMIT ?
-                """, arguments: [id, after, limit]).map(Self.runRecord)
+                """), arguments: [id, after, limit]).map(Self.runRecord)
         }
     }
 
@@ -201,24 +203,24 @@ extension SQLiteStore: RunStore {
             guard let row = try Self.fetchRunRow(db, id) else { return false }
             let run = Self.runRecord(row)
             guard !run.status.isActive else { throw StoreError.runActive(id) }
-            try db.execute(sql: "DELETE FROM runs WHERE run_id = ?", arguments: [id])
+            try db.run("DELETE FROM runs WHERE run_id = ?", arguments: [id])
             return true
         }
     }
 
     public func prune(now: Date, eventsBefore: Date) async throws -> (threads: Int, events: Int) {
         try await writing { db in
-            try db.execute(sql: """
+            try db.run("""
                 DELETE FROM threads WHERE expires_at IS NOT NULL AND expires_at < ? AND pending_id IS NULL
                 AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.thread_id = threads.thread_id AND status IN ('pending', 'running'))
                 """, arguments: [now.milliseconds])
             let threads = db.changesCount
-            try db.execute(sql: """
+            try db.run("""
                 DELETE FROM run_events WHERE run_id IN (SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?)
                 AND run_id NOT IN (SELECT pending_id FROM threads WHERE pending_id IS NOT NULL)
                 """, arguments: [eventsBefore.milliseconds])
             let events = db.changesCount
-            try db.execute(sql: "DELETE FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?",
+            try db.run("DELETE FROM webhook_deliveries WHERE status != 'pending' AND updated_at < ?",
                            arguments: [eventsBefore.milliseconds])
             return (threads, events)
         }

@@ -18,7 +18,7 @@ extension SQLiteStore: ThreadStore {
     }
 
     static func fetchThread(_ db: Database, _ id: String) throws -> ThreadRecord? {
-        try Row.fetchOne(db, sql: "SELECT \(threadColumns) FROM threads WHERE thread_id = ?", arguments: [id])
+        try Row.fetchOne(db.cached("SELECT \(threadColumns) FROM threads WHERE thread_id = ?"), arguments: [id])
             .map(threadRecord)
     }
 
@@ -30,7 +30,7 @@ extension SQLiteStore: ThreadStore {
                 return existing
             }
             let ttl = thread.ttl?.storedMilliseconds
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO threads (thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant)
                 VALUES (?, ?, ?, json(?), 'idle', ?, ?, ?)
                 """, arguments: [thread.id, now, now, thread.metadata, ttl, ttl.map { now + $0 }, thread.tenant])
@@ -47,13 +47,13 @@ extension SQLiteStore: ThreadStore {
         return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             if let metadata {
-                try db.execute(sql: "UPDATE threads SET metadata = json_patch(metadata, json(?)) WHERE thread_id = ?",
+                try db.run("UPDATE threads SET metadata = json_patch(metadata, json(?)) WHERE thread_id = ?",
                                arguments: [metadata, id])
             }
             if let ttl {
-                try db.execute(sql: "UPDATE threads SET ttl_ms = ? WHERE thread_id = ?", arguments: [ttl.storedMilliseconds, id])
+                try db.run("UPDATE threads SET ttl_ms = ? WHERE thread_id = ?", arguments: [ttl.storedMilliseconds, id])
             }
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE threads SET updated_at = ?, expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE ? + ttl_ms END
                 WHERE thread_id = ?
                 """, arguments: [now, now, id])
@@ -63,7 +63,7 @@ extension SQLiteStore: ThreadStore {
 
     public func deleteThread(_ id: String) async throws -> Bool {
         try await writing { db in
-            try db.execute(sql: "DELETE FROM threads WHERE thread_id = ?", arguments: [id])
+            try db.run("DELETE FROM threads WHERE thread_id = ?", arguments: [id])
             return db.changesCount > 0
         }
     }
@@ -106,11 +106,11 @@ extension SQLiteStore: ThreadStore {
     public func pruneHistory(thread id: String) async throws -> Bool {
         try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { return false }
-            guard let newest = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM checkpoints WHERE thread_id = ?", arguments: [id]) else {
+            guard let newest = try Int64.fetchOne(db.cached("SELECT MAX(seq) FROM checkpoints WHERE thread_id = ?"), arguments: [id]) else {
                 return true
             }
-            try db.execute(sql: "DELETE FROM checkpoints WHERE thread_id = ? AND seq < ?", arguments: [id, newest])
-            try db.execute(sql: "UPDATE checkpoints SET parent_id = NULL WHERE thread_id = ? AND seq = ?", arguments: [id, newest])
+            try db.run("DELETE FROM checkpoints WHERE thread_id = ? AND seq < ?", arguments: [id, newest])
+            try db.run("UPDATE checkpoints SET parent_id = NULL WHERE thread_id = ? AND seq = ?", arguments: [id, newest])
             return true
         }
     }
@@ -121,7 +121,7 @@ extension SQLiteStore: ThreadStore {
 
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] {
         try await reading { db in
-            try Row.fetchAll(db, sql: "SELECT seq, run_id, body FROM messages WHERE thread_id = ? ORDER BY seq LIMIT ?",
+            try Row.fetchAll(db.cached("SELECT seq, run_id, body FROM messages WHERE thread_id = ? ORDER BY seq LIMIT ?"),
                              arguments: [id, limit ?? -1])
                 .map { MessageRecord(seq: $0["seq"], runID: $0["run_id"], body: $0["body"]) }
         }
@@ -131,14 +131,14 @@ extension SQLiteStore: ThreadStore {
         try await reading { db in
             var bound = Int64.max
             if let before {
-                guard let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM checkpoints WHERE thread_id = ? AND checkpoint_id = ?",
+                guard let seq = try Int64.fetchOne(db.cached("SELECT seq FROM checkpoints WHERE thread_id = ? AND checkpoint_id = ?"),
                                                    arguments: [id, before]) else { return [] }
                 bound = seq
             }
-            return try Row.fetchAll(db, sql: """
+            return try Row.fetchAll(db.cached("""
                 SELECT checkpoint_id, parent_id, run_id, message_count, created_at, metadata FROM checkpoints
                 WHERE thread_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?
-                """, arguments: [id, bound, limit]).map {
+                """), arguments: [id, bound, limit]).map {
                 CheckpointRecord(id: $0["checkpoint_id"], parentID: $0["parent_id"], runID: $0["run_id"],
                                  messageCount: $0["message_count"], createdAt: Date(milliseconds: $0["created_at"]),
                                  metadata: $0["metadata"])
@@ -151,14 +151,14 @@ extension SQLiteStore: ThreadStore {
         return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             try Self.refuseWhileRunning(db, id)
-            var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
+            var seq = try Int.fetchOne(db.cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?"), arguments: [id]) ?? 0
             guard seq + messages.count <= StoreLimits.maxMessagesPerThread else {
                 throw StoreError.threadFull(id, limit: StoreLimits.maxMessagesPerThread)
             }
             var added: [MessageRecord] = []
             for message in messages {
                 seq += 1
-                try db.execute(sql: "INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (?, ?, NULL, ?, ?)",
+                try db.run("INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (?, ?, NULL, ?, ?)",
                                arguments: [id, seq, message.id, message.body])
                 added.append(MessageRecord(seq: seq, runID: nil, body: message.body))
             }
@@ -172,14 +172,14 @@ extension SQLiteStore: ThreadStore {
         return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             try Self.refuseWhileRunning(db, id)
-            guard let seq = try Int.fetchOne(db, sql: "SELECT seq FROM messages WHERE thread_id = ? AND message_id = ?",
+            guard let seq = try Int.fetchOne(db.cached("SELECT seq FROM messages WHERE thread_id = ? AND message_id = ?"),
                                              arguments: [id, messageID]) else { return false }
-            try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq = ?", arguments: [id, seq])
+            try db.run("DELETE FROM messages WHERE thread_id = ? AND seq = ?", arguments: [id, seq])
             // Later messages move up one place so that positions stay 1...n: through negative numbers, two statements
             // whatever their count, with no moment where two rows share a place.
-            try db.execute(sql: "UPDATE messages SET seq = -seq WHERE thread_id = ? AND seq > ?", arguments: [id, seq])
-            try db.execute(sql: "UPDATE messages SET seq = -seq - 1 WHERE thread_id = ? AND seq < 0", arguments: [id])
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
+            try db.run("UPDATE messages SET seq = -seq WHERE thread_id = ? AND seq > ?", arguments: [id, seq])
+            try db.run("UPDATE messages SET seq = -seq - 1 WHERE thread_id = ? AND seq < 0", arguments: [id])
+            let count = try Int.fetchOne(db.cached("SELECT COUNT(*) FROM messages WHERE thread_id = ?"), arguments: [id]) ?? 0
             try Self.checkpoint(db, thread: id, messageCount: count, now: now, replacing: true)
             return true
         }
@@ -193,43 +193,43 @@ extension SQLiteStore: ThreadStore {
             try Self.refuseWhileRunning(db, id)
             var rewritten = false
             for messageID in removing {
-                guard let seq = try Int.fetchOne(db, sql: "SELECT seq FROM messages WHERE thread_id = ? AND message_id = ?",
+                guard let seq = try Int.fetchOne(db.cached("SELECT seq FROM messages WHERE thread_id = ? AND message_id = ?"),
                                                  arguments: [id, messageID]) else { continue }
-                try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq = ?", arguments: [id, seq])
+                try db.run("DELETE FROM messages WHERE thread_id = ? AND seq = ?", arguments: [id, seq])
                 // As removeMessage: later messages move up one place, through negative numbers.
-                try db.execute(sql: "UPDATE messages SET seq = -seq WHERE thread_id = ? AND seq > ?", arguments: [id, seq])
-                try db.execute(sql: "UPDATE messages SET seq = -seq - 1 WHERE thread_id = ? AND seq < 0", arguments: [id])
+                try db.run("UPDATE messages SET seq = -seq WHERE thread_id = ? AND seq > ?", arguments: [id, seq])
+                try db.run("UPDATE messages SET seq = -seq - 1 WHERE thread_id = ? AND seq < 0", arguments: [id])
                 rewritten = true
             }
             for message in replacing {
-                try db.execute(sql: "UPDATE messages SET body = ? WHERE thread_id = ? AND message_id = ?", arguments: [message.body, id, message.id])
+                try db.run("UPDATE messages SET body = ? WHERE thread_id = ? AND message_id = ?", arguments: [message.body, id, message.id])
                 rewritten = rewritten || db.changesCount > 0
             }
-            var seq = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?", arguments: [id]) ?? 0
+            var seq = try Int.fetchOne(db.cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = ?"), arguments: [id]) ?? 0
             guard seq + adding.count <= StoreLimits.maxMessagesPerThread else {
                 throw StoreError.threadFull(id, limit: StoreLimits.maxMessagesPerThread)
             }
             for message in adding {
                 seq += 1
-                try db.execute(sql: "INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (?, ?, NULL, ?, ?)",
+                try db.run("INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (?, ?, NULL, ?, ?)",
                                arguments: [id, seq, message.id, message.body])
             }
             if let values {
-                let current = try String.fetchOne(db, sql: "SELECT state_values FROM threads WHERE thread_id = ?", arguments: [id]) ?? "{}"
-                try db.execute(sql: "UPDATE threads SET state_values = ? WHERE thread_id = ?",
+                let current = try String.fetchOne(db.cached("SELECT state_values FROM threads WHERE thread_id = ?"), arguments: [id]) ?? "{}"
+                try db.run("UPDATE threads SET state_values = ? WHERE thread_id = ?",
                                arguments: [try StoreLimits.merge(values: current, with: values, thread: id), id])
             }
             try Self.checkpoint(db, thread: id, messageCount: seq, now: now, replacing: rewritten)
-            return try String.fetchOne(db, sql: "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? ORDER BY seq DESC LIMIT 1",
+            return try String.fetchOne(db.cached("SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? ORDER BY seq DESC LIMIT 1"),
                                        arguments: [id]) ?? ""
         }
     }
 
     /// A thread's messages change outside a run only while no run holds it.
     static func refuseWhileRunning(_ db: Database, _ threadID: String, except run: String? = nil) throws {
-        if let active = try String.fetchOne(db, sql: """
+        if let active = try String.fetchOne(db.cached("""
             SELECT run_id FROM runs WHERE thread_id = ? AND status IN ('pending', 'running') AND run_id IS NOT ? ORDER BY queue_seq LIMIT 1
-            """, arguments: [threadID, run]) {
+            """), arguments: [threadID, run]) {
             throw StoreError.threadBusy(threadID: threadID, runID: active)
         }
     }
@@ -237,15 +237,15 @@ extension SQLiteStore: ThreadStore {
     /// A checkpoint of the thread's first `messageCount` messages. `replacing`: the earlier ones no longer describe
     /// the thread (a message was removed from the middle), so they go.
     static func checkpoint(_ db: Database, thread id: String, messageCount: Int, now: Int64, replacing: Bool) throws {
-        let last = try Row.fetchOne(db, sql: "SELECT seq, checkpoint_id FROM checkpoints WHERE thread_id = ? ORDER BY seq DESC LIMIT 1",
+        let last = try Row.fetchOne(db.cached("SELECT seq, checkpoint_id FROM checkpoints WHERE thread_id = ? ORDER BY seq DESC LIMIT 1"),
                                     arguments: [id])
-        if replacing { try db.execute(sql: "DELETE FROM checkpoints WHERE thread_id = ?", arguments: [id]) }
+        if replacing { try db.run("DELETE FROM checkpoints WHERE thread_id = ?", arguments: [id]) }
         let seq: Int64 = (last?["seq"] ?? 0) + 1
-        try db.execute(sql: """
+        try db.run("""
             INSERT INTO checkpoints (thread_id, seq, checkpoint_id, parent_id, run_id, message_count, created_at, metadata)
             VALUES (?, ?, ?, ?, NULL, ?, ?, json_object('source', 'update'))
             """, arguments: [id, seq, UUID().uuidString.lowercased(), replacing ? nil : last?["checkpoint_id"] as String?, messageCount, now])
-        try db.execute(sql: "UPDATE threads SET updated_at = ? WHERE thread_id = ?", arguments: [now, id])
+        try db.run("UPDATE threads SET updated_at = ? WHERE thread_id = ?", arguments: [now, id])
     }
 
     public func truncateMessages(thread id: String, keeping count: Int, by run: String?) async throws -> Int {
@@ -253,7 +253,7 @@ extension SQLiteStore: ThreadStore {
         return try await writing { db in
             guard try Self.fetchThread(db, id) != nil else { throw StoreError.threadNotFound(id) }
             try Self.refuseWhileRunning(db, id, except: run)
-            try db.execute(sql: "DELETE FROM messages WHERE thread_id = ? AND seq > ?", arguments: [id, count])
+            try db.run("DELETE FROM messages WHERE thread_id = ? AND seq > ?", arguments: [id, count])
             let removed = db.changesCount
             if removed > 0 { try Self.checkpoint(db, thread: id, messageCount: count, now: now, replacing: true) }
             return removed

@@ -122,3 +122,17 @@ extension SQLiteStore {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
     }
 }
+
+extension Database {
+    /// Runs one statement compiled once per connection and kept (GRDB's statement cache). The store's SQL is fixed
+    /// text; compiling it again for every call (SQLite's parser and GRDB's authorizer) was a tenth of a stored run's
+    /// CPU. Only for fixed text: the cache keeps every distinct SQL it is given.
+    func run(_ sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    /// A statement for `fetchOne`/`fetchAll`, compiled once per connection (as `run`).
+    func cached(_ sql: String) throws -> Statement {
+        try cachedStatement(sql: sql)
+    }
+}

@@ -91,10 +91,19 @@ public protocol RunStore: Sendable {
 
 /// Every event of a run, numbered from 1, stored before anyone is sent it.
 public protocol EventLog: Sendable {
-    func appendEvent(run id: String, _ event: EventRecord) async throws
+    /// Appends events numbered in order after the log's last, in one transaction (a batch of a run's events); readers
+    /// on other workers are told once.
+    func appendEvents(run id: String, _ events: [EventRecord]) async throws
     /// Events after `seq`, in order, at most `limit`.
     func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord]
     func lastEventSeq(run id: String) async throws -> Int
+}
+
+/// What one worker tells the others at once, so that they sleep while nothing happens instead of polling the store.
+extension EventLog {
+    public func appendEvent(run id: String, _ event: EventRecord) async throws {
+        try await appendEvents(run: id, [event])
+    }
 }
 
 /// What one worker tells the others at once, so that they sleep while nothing happens instead of polling the store.

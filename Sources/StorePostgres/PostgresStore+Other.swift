@@ -4,24 +4,31 @@ import PostgresNIO
 import Store
 
 extension PostgresStore: EventLog {
-    public func appendEvent(run id: String, _ event: EventRecord) async throws {
-        let now = self.now().ms
+    public func appendEvents(run id: String, _ events: [EventRecord]) async throws {
+        guard !events.isEmpty else { return }
         do {
-            // One round trip: the insert and the notice to readers on other hosts.
-            _ = try await rows("""
-                WITH appended AS (
-                    INSERT INTO run_events (run_id, seq, event, data, created_at)
-                    VALUES (\(id), \(Int64(event.seq)), \(event.event), \(ByteBuffer(bytes: event.data)), \(now))
-                    RETURNING run_id)
-                SELECT pg_notify('agentfcgi_events', run_id) FROM appended
-                """)
+            try await insertEvents(run: id, events, now: self.now().ms, on: nil)
         } catch let error as PSQLError {
             switch error.serverInfo?[.sqlState] {
             case "23503": throw StoreError.runNotFound(id)
-            case "23505": throw StoreError.eventConflict(runID: id, seq: event.seq)
+            case "23505": throw StoreError.eventConflict(runID: id, seq: events[0].seq)
             default: throw error
             }
         }
+    }
+
+    /// One round trip for any number of a run's events, with the notice to readers on other hosts (in a transaction,
+    /// sent at its commit).
+    func insertEvents(run id: String, _ events: [EventRecord], now: Int64, on connection: PostgresConnection?) async throws {
+        _ = try await rows("""
+            WITH appended AS (
+                INSERT INTO run_events (run_id, seq, event, data, created_at)
+                SELECT \(id), e.seq, e.event, e.data, \(now)
+                FROM unnest(\(events.map { Int64($0.seq) })::bigint[], \(events.map(\.event))::text[],
+                            \(events.map { ByteBuffer(bytes: $0.data) })::bytea[]) AS e(seq, event, data)
+                RETURNING run_id)
+            SELECT pg_notify('agentfcgi_events', \(id)) WHERE EXISTS (SELECT 1 FROM appended)
+            """, on: connection, "appendEvents")
     }
 
     public func events(run id: String, after seq: Int, limit: Int) async throws -> [EventRecord] {

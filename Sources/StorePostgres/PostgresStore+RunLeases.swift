@@ -129,15 +129,9 @@ extension PostgresStore {
                 UPDATE runs SET status = \(completion.status.rawValue), result = \(completion.result)::jsonb, finished_at = \(now),
                     updated_at = \(now), lease_until = NULL WHERE run_id = \(id)
                 """, on: connection)
-            for event in completion.closingEvents {
-                // The notice is delivered at commit, with the run's new status.
-                _ = try await self.rows("""
-                    WITH appended AS (
-                        INSERT INTO run_events (run_id, seq, event, data, created_at)
-                        VALUES (\(id), \(Int64(event.seq)), \(event.event), \(ByteBuffer(bytes: event.data)), \(now))
-                        RETURNING run_id)
-                    SELECT pg_notify('agentfcgi_events', run_id) FROM appended
-                    """, on: connection)
+            // The notice is delivered at commit, with the run's new status.
+            if !completion.closingEvents.isEmpty {
+                try await self.insertEvents(run: id, completion.closingEvents, now: now, on: connection)
             }
             guard let threadID = run.threadID else { return true }
             _ = try await self.fetchThread(threadID, on: connection, lock: true)

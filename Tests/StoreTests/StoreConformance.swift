@@ -190,6 +190,7 @@ struct StoreConformance {
         let store = try makeStore()
         _ = try await store.createThread(NewThread(id: "t"), ifExists: .raise)
         _ = try await store.createRun(NewRun(id: "r", threadID: "t", assistantID: "x"))
+        _ = try await store.createRun(NewRun(id: "e", threadID: nil, assistantID: "x"))
         for seq in 1...250 {
             try await store.appendEvent(run: "r", EventRecord(seq: seq, event: seq % 2 == 0 ? "messages" : "custom", data: Array("{\"n\":\(seq)}\n".utf8)))
         }
@@ -200,10 +201,24 @@ struct StoreConformance {
             try await store.appendEvent(run: "ghost", EventRecord(seq: 1, event: "x", data: []))
         }
         #expect(try await store.lastEventSeq(run: "r") == 250)
+        // A batch is one transaction: in order, and all or nothing when one of its numbers is taken.
+        let batch = (251...260).map { EventRecord(seq: $0, event: "batch", data: Array("{\"b\":\($0)}".utf8)) }
+        try await store.appendEvents(run: "r", batch)
+        #expect(try await store.events(run: "r", after: 250, limit: 100) == batch)
+        await #expect(throws: StoreError.self) {
+            try await store.appendEvents(run: "r", (259...262).map { EventRecord(seq: $0, event: "x", data: []) })
+        }
+        #expect(try await store.lastEventSeq(run: "r") == 260)
+        try await store.appendEvents(run: "r", [])
+        try await store.appendEvents(run: "e", (1...3).map { EventRecord(seq: $0, event: "x", data: []) })
+        #expect(try await store.events(run: "e", after: 0, limit: 10).map(\.seq) == [1, 2, 3])
+        await #expect(throws: StoreError.runNotFound("ghost")) {
+            try await store.appendEvents(run: "ghost", [EventRecord(seq: 1, event: "x", data: [])])
+        }
         let page = try await store.events(run: "r", after: 100, limit: 100)
         #expect(page.map(\.seq) == Array(101...200))
         #expect(page[0] == EventRecord(seq: 101, event: "custom", data: Array("{\"n\":101}\n".utf8)))
-        #expect(try await store.events(run: "r", after: 250, limit: 10).isEmpty)
+        #expect(try await store.events(run: "r", after: 260, limit: 10).isEmpty)
         #expect(try await store.lastEventSeq(run: "none") == 0)
     }
 
