@@ -54,10 +54,17 @@ extension RunEngine {
         let reservation = try await reserveBudget(&order, agent: agent)
         let record: RunRecord
         do {
-            let threadID = try await prepare(order.thread)
-            var new = newRun(order, threadID: threadID)
+            var new: NewRun
+            if case .createIfMissing(let id, let tenant) = order.thread {
+                // The thread, the run and its start in one transaction.
+                new = newRun(order, threadID: id)
+                new.newThread = NewThread(id: id, tenant: tenant)
+            } else {
+                new = newRun(order, threadID: try await prepare(order.thread))
+            }
             new.worker = workerID
             new.leaseUntil = leaseDeadline
+            new.startsAtOnce = order.job.afterSeconds == 0
             record = try await createRun(new, order.quota, ownThread: order.thread)
         } catch {
             await refund(reservation)

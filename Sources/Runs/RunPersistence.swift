@@ -210,7 +210,8 @@ struct StoredRun: RunPersistence {
     var store: any AgentStore { engine.store }
 
     func begin() async throws -> Int? {
-        var attempt = claimed ? record.attempts : nil
+        // Taken from the queue, or started by the transaction that made it: nothing to wait for.
+        var attempt = claimed || (record.status == .running && record.workerID == engine.workerID) ? record.attempts : nil
         if job.afterSeconds > 0, !claimed {
             try? await Task.sleep(for: .milliseconds(Int64(job.afterSeconds * 1000)))
         }
@@ -282,9 +283,12 @@ struct StoredRun: RunPersistence {
         let deliveries = WebhookEvent.deliveries(for: ended, settings: settings, formats: engine.formats, makeID: engine.makeID)
         let closing = try await log.closing()
         let pending = record.threadID == nil ? nil : note.approval.map { PendingApproval(id: $0.id, body: $0.json) }
+        // The key's usage goes in the same transaction (a key with a daily budget settles its reservation instead).
+        let tokens = note.usage?.totalTokens ?? 0
+        let usage = budget == nil && tokens > 0 ? record.keyID.map { (key: $0, day: Budget.today(), tokens: tokens) } : nil
         let completion = RunCompletion(status: status, messages: messages.map { ($0.id, StoredMessage.encode($0)) },
                                        result: ended.result ?? "{}", rollback: rollback, deliveries: deliveries,
-                                       closingEvents: rollback ? [] : closing, pendingApproval: pending)
+                                       closingEvents: rollback ? [] : closing, pendingApproval: pending, usage: usage)
         let finished: Bool
         do {
             finished = try await store.finishRun(record.id, worker: engine.workerID, completion)
@@ -301,9 +305,9 @@ struct StoredRun: RunPersistence {
             await log.end()
         }
         if let budget {
-            await budget.settle(used: note.usage?.totalTokens ?? 0)
-        } else if let keyID = record.keyID, let usage = note.usage, usage.totalTokens > 0 {
-            await engine.recordUsage(key: keyID, tokens: usage.totalTokens)
+            await budget.settle(used: tokens)
+        } else if let usage, !finished {
+            await engine.recordUsage(key: usage.key, tokens: usage.tokens, day: usage.day)
         }
     }
 

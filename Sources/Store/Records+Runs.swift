@@ -80,6 +80,11 @@ public struct NewRun: Sendable {
     /// The approval of the thread this run answers: created only while it is the one pending, which it then no
     /// longer is (two answers: one run). Without it, a run on a thread with a pending approval is refused.
     public var answersApproval: String?
+    /// The thread to make first when there is none (LangGraph's `if_not_exists: create`), in the run's transaction.
+    public var newThread: NewThread?
+    /// Made running on `worker` at once, when nothing runs or waits before it on its thread (a run its creator
+    /// starts now): no second transaction to claim it.
+    public var startsAtOnce = false
 
     public init(id: String, threadID: String?, assistantID: String, metadata: JSONText = "{}", kwargs: JSONText = "{}",
                 multitaskStrategy: MultitaskStrategy = .reject, onDisconnect: String = "cancel",
@@ -121,10 +126,14 @@ public struct RunCompletion: Sendable {
     /// The run paused for a person's approval: the thread keeps it (status `interrupted`) until a run answers it. An
     /// interrupted run without one was cancelled, and leaves its thread idle.
     public var pendingApproval: PendingApproval?
+    /// Tokens the run used, added to its key's day (`addUsage`) in the same transaction.
+    public var usage: (key: String, day: String, tokens: Int)?
 
     public init(status: RunStatus, messages: [(id: String, body: JSONText)], result: JSONText, rollback: Bool = false,
-                deliveries: [NewDelivery] = [], closingEvents: [EventRecord] = [], pendingApproval: PendingApproval? = nil) {
+                deliveries: [NewDelivery] = [], closingEvents: [EventRecord] = [], pendingApproval: PendingApproval? = nil,
+                usage: (key: String, day: String, tokens: Int)? = nil) {
         self.pendingApproval = pendingApproval
+        self.usage = usage
         self.status = status
         self.messages = messages
         self.result = result

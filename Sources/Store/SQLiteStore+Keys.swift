@@ -49,12 +49,14 @@ extension SQLiteStore: KeyStore {
     }
 
     public func addUsage(key id: String, day: String, tokens: Int) async throws {
-        try await writing { db in
-            try db.run("""
-                INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (?, ?, ?, 1)
-                ON CONFLICT (key_id, day) DO UPDATE SET tokens = tokens + excluded.tokens, runs = runs + 1
-                """, arguments: [id, day, tokens])
-        }
+        try await writing { db in try Self.addUsage(db, key: id, day: day, tokens: tokens) }
+    }
+
+    static func addUsage(_ db: Database, key id: String, day: String, tokens: Int) throws {
+        try db.run("""
+            INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (?, ?, ?, 1)
+            ON CONFLICT (key_id, day) DO UPDATE SET tokens = tokens + excluded.tokens, runs = runs + 1
+            """, arguments: [id, day, tokens])
     }
 
     public func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int {

@@ -121,6 +121,7 @@ extension SQLiteStore {
             guard let row = try Self.fetchRunRow(db, id) else { return false }
             let run = Self.runRecord(row)
             guard run.status == .running, run.workerID == worker else { return false }
+            if let usage = completion.usage { try Self.addUsage(db, key: usage.key, day: usage.day, tokens: usage.tokens) }
             if completion.rollback {
                 try Self.insertDeliveries(db, completion.deliveries, now: now)
                 try db.run("DELETE FROM runs WHERE run_id = ?", arguments: [id])

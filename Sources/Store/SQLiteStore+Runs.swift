@@ -38,6 +38,7 @@ extension SQLiteStore: RunStore {
         let now = self.now().milliseconds
         return try await writing { db in
             if let threadID = run.threadID {
+                if let new = run.newThread, try Self.fetchThread(db, threadID) == nil { try Self.insertThread(db, new, now: now) }
                 guard let thread = try Self.fetchThread(db, threadID) else { throw StoreError.threadNotFound(threadID) }
                 if let answered = run.answersApproval {
                     guard thread.pendingApproval?.id == answered else { throw StoreError.approvalNotPending(threadID: threadID) }
@@ -85,6 +86,11 @@ extension SQLiteStore: RunStore {
                 """, arguments: [run.id, run.threadID, run.assistantID, now, now, run.metadata, run.kwargs,
                                  run.multitaskStrategy.rawValue, run.onDisconnect, run.worker, run.leaseUntil?.milliseconds,
                                  run.background, run.notBefore?.milliseconds, run.webhook, run.keyID, run.job])
+            if run.startsAtOnce, let worker = run.worker, let lease = run.leaseUntil, try !Bool.fetchOne(db.cached("""
+                SELECT EXISTS (SELECT 1 FROM runs WHERE thread_id = ? AND run_id <> ? AND status IN ('pending', 'running'))
+                """), arguments: [run.threadID, run.id])! {
+                try Self.start(db, runID: run.id, worker: worker, leaseUntil: lease, now: now)
+            }
             return Self.runRecord(try Self.fetchRunRow(db, run.id)!)
         }
     }

@@ -29,13 +29,17 @@ extension SQLiteStore: ThreadStore {
                 guard ifExists == .doNothing else { throw StoreError.threadExists(thread.id) }
                 return existing
             }
-            let ttl = thread.ttl?.storedMilliseconds
-            try db.run("""
-                INSERT INTO threads (thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant)
-                VALUES (?, ?, ?, json(?), 'idle', ?, ?, ?)
-                """, arguments: [thread.id, now, now, thread.metadata, ttl, ttl.map { now + $0 }, thread.tenant])
+            try Self.insertThread(db, thread, now: now)
             return try Self.fetchThread(db, thread.id)!
         }
+    }
+
+    static func insertThread(_ db: Database, _ thread: NewThread, now: Int64) throws {
+        let ttl = thread.ttl?.storedMilliseconds
+        try db.run("""
+            INSERT INTO threads (thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant)
+            VALUES (?, ?, ?, json(?), 'idle', ?, ?, ?)
+            """, arguments: [thread.id, now, now, thread.metadata, ttl, ttl.map { now + $0 }, thread.tenant])
     }
 
     public func thread(_ id: String) async throws -> ThreadRecord? {

@@ -204,10 +204,14 @@ extension PostgresStore: KeyStore {
     }
 
     public func addUsage(key id: String, day: String, tokens: Int) async throws {
+        try await addUsage(key: id, day: day, tokens: tokens, on: nil)
+    }
+
+    func addUsage(key id: String, day: String, tokens: Int, on connection: PostgresConnection?) async throws {
         _ = try await rows("""
             INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (\(id), \(day), \(Int64(tokens)), 1)
             ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens, runs = key_usage.runs + 1
-            """)
+            """, on: connection, "addUsage")
     }
 
     public func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int {

@@ -117,6 +117,7 @@ extension PostgresStore {
             guard let (run, _) = try await self.fetchRun(id, on: connection, lock: true), run.status == .running, run.workerID == worker else {
                 return false
             }
+            if let usage = completion.usage { try await self.addUsage(key: usage.key, day: usage.day, tokens: usage.tokens, on: connection) }
             try await self.insertDeliveries(completion.deliveries, now: now, on: connection)
             if completion.rollback {
                 try await self.execute("DELETE FROM runs WHERE run_id = \(id)", on: connection)

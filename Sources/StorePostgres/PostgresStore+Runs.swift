@@ -42,6 +42,7 @@ extension PostgresStore: RunStore {
         let now = self.now().ms
         return try await transaction { connection in
             if let threadID = run.threadID {
+                if let new = run.newThread { _ = try await self.insertThread(new, now: now, on: connection) }
                 // The thread's row lock makes the strategy decision one at a time, whichever host asks.
                 guard let thread = try await self.fetchThread(threadID, on: connection, lock: true) else { throw StoreError.threadNotFound(threadID) }
                 if let answered = run.answersApproval {
@@ -91,6 +92,12 @@ extension PostgresStore: RunStore {
                         \(run.kwargs)::jsonb, \(run.multitaskStrategy.rawValue), \(run.onDisconnect), \(run.worker),
                         \(run.leaseUntil?.ms), \(run.background), \(run.notBefore?.ms), \(run.webhook), \(run.keyID), \(run.job))
                 """, on: connection)
+            // The thread's lock is held (above): nothing can join its queue meanwhile.
+            if run.startsAtOnce, let worker = run.worker, let lease = run.leaseUntil, try await self.rows("""
+                SELECT 1 FROM runs WHERE thread_id = \(run.threadID) AND run_id <> \(run.id) AND status IN ('pending', 'running') LIMIT 1
+                """, on: connection).isEmpty {
+                try await self.start(run.id, worker: worker, leaseUntil: lease, now: now, on: connection)
+            }
             return try await self.fetchRun(run.id, on: connection)!.0
         }
     }

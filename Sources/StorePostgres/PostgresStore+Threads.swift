@@ -31,17 +31,22 @@ extension PostgresStore: ThreadStore {
 
     public func createThread(_ thread: NewThread, ifExists: IfExists) async throws -> ThreadRecord {
         let now = self.now().ms
-        let ttl = thread.ttl?.ms
-        let expires = ttl.map { now + $0 }
         return try await transaction { connection in
-            let inserted = try await self.rows("""
-                INSERT INTO threads (thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant)
-                VALUES (\(thread.id), \(now), \(now), \(thread.metadata)::jsonb, 'idle', \(ttl), \(expires), \(thread.tenant))
-                ON CONFLICT (thread_id) DO NOTHING RETURNING thread_id
-                """, on: connection)
-            if inserted.isEmpty, ifExists == .raise { throw StoreError.threadExists(thread.id) }
+            let inserted = try await self.insertThread(thread, now: now, on: connection)
+            if !inserted, ifExists == .raise { throw StoreError.threadExists(thread.id) }
             return try await self.fetchThread(thread.id, on: connection)!
         }
+    }
+
+    /// False when the thread was there already.
+    func insertThread(_ thread: NewThread, now: Int64, on connection: PostgresConnection) async throws -> Bool {
+        let ttl = thread.ttl?.ms
+        let expires = ttl.map { now + $0 }
+        return try await rows("""
+            INSERT INTO threads (thread_id, created_at, updated_at, metadata, status, ttl_ms, expires_at, tenant)
+            VALUES (\(thread.id), \(now), \(now), \(thread.metadata)::jsonb, 'idle', \(ttl), \(expires), \(thread.tenant))
+            ON CONFLICT (thread_id) DO NOTHING RETURNING thread_id
+            """, on: connection).isEmpty == false
     }
 
     public func thread(_ id: String) async throws -> ThreadRecord? {

@@ -87,6 +87,7 @@ import Testing
     @Test func threads() async throws { let (c, _) = try await conformance(); try await c.threadsLifecycle() }
     @Test func runsOnThreads() async throws { let (c, _) = try await conformance(); try await c.runOnThreadAppendsMessagesAndCheckpoints() }
     @Test func multitask() async throws { let (c, _) = try await conformance(); try await c.multitaskStrategies() }
+    @Test func startsAtOnce() async throws { let (c, _) = try await conformance(); try await c.runsThatStartAtOnce() }
     @Test func approvals() async throws { let (c, _) = try await conformance(); try await c.pendingApprovals() }
     @Test func racingReject() async throws { let (c, _) = try await conformance(); try await c.racingRejectCreatesOneRun() }
     @Test func cancel() async throws { let (c, _) = try await conformance(); try await c.cancellation() }

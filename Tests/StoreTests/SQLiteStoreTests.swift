@@ -18,6 +18,7 @@ import Testing
     @Test func threads() async throws { try await conformance.threadsLifecycle() }
     @Test func runsOnThreads() async throws { try await conformance.runOnThreadAppendsMessagesAndCheckpoints() }
     @Test func multitask() async throws { try await conformance.multitaskStrategies() }
+    @Test func startsAtOnce() async throws { try await conformance.runsThatStartAtOnce() }
     @Test func approvals() async throws { try await conformance.pendingApprovals() }
     @Test func racingReject() async throws { try await conformance.racingRejectCreatesOneRun() }
     @Test func cancel() async throws { try await conformance.cancellation() }

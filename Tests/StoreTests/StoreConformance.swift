@@ -147,6 +147,47 @@ struct StoreConformance {
         await #expect(throws: StoreError.runActive("f")) { _ = try await store.deleteRun("f") }
     }
 
+    /// A run its creator starts now: the thread (when missing), the run and its start in one transaction, unless
+    /// something runs or waits before it on its thread.
+    func runsThatStartAtOnce() async throws {
+        let store = try makeStore()
+        var first = NewRun(id: "a", threadID: "t", assistantID: "x", multitaskStrategy: .enqueue, worker: "w", leaseUntil: clock.now + 10)
+        first.newThread = NewThread(id: "t", metadata: #"{"made":"with its run"}"#, tenant: "acme")
+        first.startsAtOnce = true
+        let a = try await store.createRun(first)
+        #expect(a.status == .running && a.workerID == "w" && a.attempts == 1)
+        let thread = try #require(try await store.thread("t"))
+        #expect(thread.status == .busy && thread.tenant == "acme")
+        #expect(try await store.claimRun("a", worker: "w", leaseUntil: clock.now + 10) == .claimed(a))
+
+        // Behind a running run it waits for its turn, as any run; the thread that exists is kept as it is.
+        var second = NewRun(id: "b", threadID: "t", assistantID: "x", multitaskStrategy: .enqueue, worker: "w", leaseUntil: clock.now + 10)
+        second.newThread = NewThread(id: "t", metadata: #"{"made":"again"}"#)
+        second.startsAtOnce = true
+        #expect(try await store.createRun(second).status == .pending)
+        #expect(try await store.thread("t")?.metadata.contains("with its run") == true)
+        #expect(try await store.claimRun("b", worker: "w", leaseUntil: clock.now + 10) == .waiting)
+        _ = try await store.finishRun("a", worker: "w", RunCompletion(status: .success, messages: [], result: "{}"))
+        guard case .claimed(let b) = try await store.claimRun("b", worker: "w", leaseUntil: clock.now + 10) else {
+            Issue.record("b follows a"); return
+        }
+        #expect(b.attempts == 1)
+
+        // Refused (the key's limit): neither the run nor its new thread is made.
+        var refused = NewRun(id: "c", threadID: "u", assistantID: "x", worker: "w", leaseUntil: clock.now + 10)
+        refused.newThread = NewThread(id: "u")
+        refused.startsAtOnce = true
+        refused.keyID = "k"
+        refused.maxConcurrentRuns = 1
+        var holder = NewRun(id: "h", threadID: nil, assistantID: "x", worker: "w", leaseUntil: clock.now + 10)
+        holder.keyID = "k"
+        holder.startsAtOnce = true
+        #expect(try await store.createRun(holder).status == .running)
+        await #expect(throws: StoreError.concurrentRunsExceeded(limit: 1)) { _ = try await store.createRun(refused) }
+        #expect(try await store.thread("u") == nil)
+        #expect(try await store.run("c") == nil)
+    }
+
     /// Two stores on one database stand for two workers: racing `reject` creations yield exactly one run.
     func racingRejectCreatesOneRun() async throws {
         let first = try makeStore(), second = try makeStore()
