@@ -9,6 +9,13 @@ let package = Package(
         // For bench/micro (package-benchmark), which calls the handlers in process; nothing else links it.
         .library(name: "AgentFCGIKit", targets: ["Handlers", "AgentRuntime"]),
     ],
+    // Off by default: the OTLP exporter (swift-otel and swift-protobuf) is a minute of the first release build that
+    // scripts/run.sh does; a deployment that sends traces builds with `--traits OTLP` (docs/operations.md, Traces).
+    // scripts/test.sh builds with it.
+    traits: [
+        .trait(name: "OTLP", description: "Export traces over OTLP/HTTP with swift-otel: the worker's --otlp-endpoint."),
+        .default(enabledTraits: []),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
@@ -26,7 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         // Traces: the layers make spans with swift-distributed-tracing; the executable exports them with swift-otel over
-        // OTLP/HTTP only (its gRPC trait would add grpc-swift and minutes of build).
+        // OTLP/HTTP only (its gRPC trait would add grpc-swift and minutes of build), when built with the OTLP trait.
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.1.0"),
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -158,7 +165,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTLP"])),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -23,7 +23,8 @@
 #   AGENTFCGI_ARGS, AGENTFCGI_BASELINE_ARGS   more options for the measured workers and for the baseline's
 #                    (space-separated), e.g. "--metrics-dir /tmp/m --otlp-endpoint http://127.0.0.1:18446/v1/traces"
 #   OTLP_SINK_PORT   optional: a trace collector stand-in on this port (bench/otlp_sink.py) that takes every
-#                    OTLP/HTTP POST and answers 200, for workers given --otlp-endpoint (bench/README.md, Tracing)
+#                    OTLP/HTTP POST and answers 200, for workers given --otlp-endpoint (bench/README.md, Tracing;
+#                    the binary must be built with --traits OTLP, e.g. TRAITS=OTLP when this script builds it)
 #
 # Everything it writes goes to bench/out/ (git-ignored): raw wrk outputs in out/wrk/, logs in
 # out/logs/, the table in out/results.txt. It stops all it started when it ends, and exits 0
@@ -113,7 +114,7 @@ bin=${AGENTFCGI_BIN:-$root/.build/release/agentfcgi}
 if [[ ! -x $bin && -z ${AGENTFCGI_BIN:-} ]]; then
     log "swift build -c release --product agentfcgi"
     command -v swift >/dev/null || die "$bin is missing and swift is not installed"
-    (cd "$root" && swift build -c release --product agentfcgi)
+    (cd "$root" && swift build -c release --product agentfcgi ${TRAITS:+--traits "$TRAITS"})
 fi
 [[ -x $bin ]] || die "no agentfcgi binary at $bin"
 # A/B: the baseline binary is never built here; it must exist.

@@ -17,7 +17,7 @@ if [[ ${1:-} =~ ^[0-9]+$ ]]; then runs=$1; shift; fi
 out=$repo/.state/flaky
 rm -rf "$out" && mkdir -p "$out"
 
-swift build --build-tests || exit 1
+swift build --build-tests --traits OTLP || exit 1
 llm_env=$(bash scripts/llm-server.sh start) || exit 1
 eval "$llm_env"
 pg_env=$(bash scripts/pg-server.sh start) || { bash scripts/llm-server.sh stop; exit 1; }
@@ -27,9 +27,9 @@ trap 'bash scripts/llm-server.sh stop >/dev/null 2>&1; PG_DIR=$PG_DIR bash scrip
 
 for run in $(seq 1 "$runs"); do
     started=$SECONDS
-    swift test --skip-build --parallel --skip LiveTests --xunit-output "$out/run-$run-unit.xml" "$@" >"$out/run-$run-unit.log" 2>&1
+    swift test --skip-build --traits OTLP --parallel --skip LiveTests --xunit-output "$out/run-$run-unit.xml" "$@" >"$out/run-$run-unit.log" 2>&1
     unit=$?
-    swift test --skip-build --no-parallel --filter LiveTests --xunit-output "$out/run-$run-live.xml" "$@" >"$out/run-$run-live.log" 2>&1
+    swift test --skip-build --traits OTLP --no-parallel --filter LiveTests --xunit-output "$out/run-$run-live.xml" "$@" >"$out/run-$run-live.log" 2>&1
     live=$?
     echo "$unit" >"$out/run-$run-unit.exit"
     echo "$live" >"$out/run-$run-live.exit"

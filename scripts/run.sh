@@ -30,7 +30,9 @@ Environment:
   AGENTFCGI_DATABASE=<state>/data/agentfcgi.sqlite   or postgres://user@host:port/db for workers on several hosts
                               sockets, certificates, nginx config, docs and logs
   AGENTFCGI_BIN=              a prebuilt agentfcgi binary; skips `swift build`
-  WORKER_ARGS=                more options for every worker (space-separated), e.g.
+  TRAITS=                     package traits for the build: OTLP adds the trace exporter (swift-otel), which
+                              --otlp-endpoint needs; left out by default (a minute less of first build)
+  WORKER_ARGS=                more options for every worker (space-separated), e.g. (with TRAITS=OTLP)
                               "--otlp-endpoint http://127.0.0.1:4318/v1/traces --trace-sample-ratio 1"
   RATE, KEY_RATE, BURST, MAX_STREAMS, KEY_STREAMS, MAX_CONNS, READ_TIMEOUT, HEADER_TIMEOUT, BODY_TIMEOUT,
   SEND_TIMEOUT, HSTS_MAX_AGE, METRICS_ALLOW,
@@ -108,8 +110,10 @@ if [[ -n $AGENTFCGI_BIN ]]; then
     BIN=$(cd "$(dirname "$AGENTFCGI_BIN")" && pwd)/$(basename "$AGENTFCGI_BIN")
     say "using $BIN (AGENTFCGI_BIN; no build)"
 else
-    say "swift build -c release --product agentfcgi (the first build takes several minutes)"
-    (cd "$REPO" && swift build -c release --product agentfcgi)
+    traits=()
+    [[ -n ${TRAITS:-} ]] && traits=(--traits "$TRAITS")
+    say "swift build -c release --product agentfcgi ${traits[*]} (the first build takes several minutes)"
+    (cd "$REPO" && swift build -c release --product agentfcgi "${traits[@]}")
     BIN=$(cd "$REPO" && swift build -c release --show-bin-path)/agentfcgi
     [[ -x $BIN ]] || die "the build did not produce $BIN"
 fi

@@ -56,8 +56,11 @@ parse_scripts() {
     echo "ok"
 }
 
+# Every trait on (the OTLP trace exporter, off in scripts/run.sh's build): the trace tests need it.
+traits=(--traits OTLP)
+
 build() {
-    swift build --build-tests
+    swift build --build-tests "${traits[@]}"
     .build/debug/agentfcgi check-config agents.yaml
 }
 
@@ -75,9 +78,9 @@ stop_servers() {
 trap stop_servers EXIT
 
 # Unit, store and in-process handler tests share nothing but the CPU: in parallel.
-swift_unit() { swift test --skip-build --parallel --skip LiveTests "$@"; }
+swift_unit() { swift test --skip-build "${traits[@]}" --parallel --skip LiveTests "$@"; }
 # The live suites start nginx and workers and kill them: one at a time.
-swift_live() { swift test --skip-build --no-parallel --filter LiveTests "$@"; }
+swift_live() { swift test --skip-build "${traits[@]}" --no-parallel --filter LiveTests "$@"; }
 python_live() { bash scripts/pytest-live.sh; }
 
 stage dependencies "" dependencies

@@ -10,7 +10,9 @@ import StorePostgres
 import Transport
 import Telemetry
 import Logging
+#if OTLP
 import OTel
+#endif
 import Outbound
 import ServiceLifecycle
 
@@ -68,7 +70,7 @@ struct Serve: ParsableCommand {
     @Option(help: "A name for this worker in every log line and its metrics' worker label (default: the process id).")
     var workerName: String?
 
-    @Option(help: "Export traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces. Without it, no tracing.")
+    @Option(help: "Export traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces. Without it, no tracing. Needs a build with --traits OTLP.")
     var otlpEndpoint: String?
 
     @Option(help: "The share of requests traced, 0...1 (a client's traceparent cannot raise it).")
@@ -124,6 +126,12 @@ struct Serve: ParsableCommand {
             guard let url = URL(string: otlpEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
                 throw ValidationError("--otlp-endpoint must be an http or https URL, e.g. http://127.0.0.1:4318/v1/traces")
             }
+            #if !OTLP
+            throw ValidationError("""
+                --otlp-endpoint: this binary was built without the trace exporter; build it with \
+                `swift build -c release --product agentfcgi --traits OTLP` (docs/operations.md, Traces)
+                """)
+            #endif
         }
         guard (1...256).contains(acceptors) else { throw ValidationError("--acceptors must be 1...256") }
         guard ["required", "off"].contains(auth) else { throw ValidationError("--auth must be required or off") }
@@ -152,16 +160,21 @@ struct Serve: ParsableCommand {
         let level = Logger.Level(rawValue: logLevel)!
         let json = logFormat == "json"
         // With tracing, every line logged inside a span carries its trace_id and span_id.
+        #if OTLP
         if otlpEndpoint != nil {
             LoggingSystem.bootstrap({ _, provider in LineLogHandler(logLevel: level, json: json, metadataProvider: provider) },
                                     metadataProvider: OTel.makeLoggingMetadataProvider())
         } else {
             LoggingSystem.bootstrap { _ in LineLogHandler(logLevel: level, json: json) }
         }
+        #else
+        LoggingSystem.bootstrap { _ in LineLogHandler(logLevel: level, json: json) }
+        #endif
         var logger = Logger(label: "agentfcgi")
         let worker = workerName ?? String(getpid())
         logger[metadataKey: "worker"] = .string(worker)
-        var tracing: WorkerTracing?
+        var tracing: (any Service)?
+        #if OTLP
         if let otlpEndpoint {
             do {
                 tracing = try WorkerTracing(endpoint: otlpEndpoint, ratio: traceSampleRatio, recordContent: traceContent, worker: worker,
@@ -173,6 +186,7 @@ struct Serve: ParsableCommand {
                 throw ExitCode(78)
             }
         }
+        #endif
         let metrics: WorkerMetrics?
         do {
             metrics = self.metrics == "on" ? try WorkerMetrics(directory: metricsDir, worker: worker, version: agentfcgiVersion) : nil

@@ -2,7 +2,9 @@ import CoreMetrics
 import Foundation
 import Runs
 import Logging
+#if OTLP
 import OTel
+#endif
 import Prometheus
 import ServiceLifecycle
 import Store
@@ -76,6 +78,7 @@ final class WorkerMetrics: Sendable {
     }
 }
 
+#if OTLP
 /// Traces exported with swift-otel over OTLP/HTTP (protobuf) to the configured collector. The exporter runs beside
 /// the requests: spans go to a bounded queue that drops (and counts) what the collector cannot take. A `Service` of
 /// the worker's group, stopped late: the spans of the drain are sent too.
@@ -136,6 +139,7 @@ final class WorkerTracing: Service {
         }
     }
 }
+#endif
 
 /// swift-otel's own log, turned into the drop counter (spans that did not fit the queue, batches the collector did
 /// not take) and, at most once a minute per message, a warning in the worker's log.
