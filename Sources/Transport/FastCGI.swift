@@ -147,10 +147,14 @@ final class FCGIRequest: @unchecked Sendable {
         Int((try? System.socketOption(fd, SOL_SOCKET, SO_SNDBUF)) ?? 0)
     }
 
-    /// Frees the input stream and its 8 KiB buffer once the body has been read: a long stream keeps only its
-    /// output buffer. FCGX_Finish_r closes the output only while the input exists, so `finish` does it then.
-    func releaseInput() {
+    /// Frees the input stream and its 8 KiB buffer once the body has been read, and the error stream (512 bytes), which
+    /// is never written: a long stream keeps only its output buffer. Closing the unwritten error stream sends nothing;
+    /// it leaves the output as the last writer, whose close sends END_REQUEST. FCGX_Finish_r closes the output only
+    /// while the input exists, so `finish` does it then.
+    func releaseUnusedStreams() {
         FCGX_FreeStream(&raw.pointee.in)
+        FCGX_FClose(raw.pointee.err)
+        FCGX_FreeStream(&raw.pointee.err)
     }
 
     /// Ends the response (final stream records and END_REQUEST), closes the connection, frees libfcgi's buffers.
@@ -158,7 +162,7 @@ final class FCGIRequest: @unchecked Sendable {
         guard !finished else { return }
         finished = true
         if raw.pointee.in == nil {
-            FCGX_FClose(raw.pointee.err)
+            FCGX_FClose(raw.pointee.err)  // nil once released: a no-op then
             FCGX_FClose(raw.pointee.out)
         }
         if raw.pointee.ipcFd >= 0 {

@@ -138,7 +138,7 @@ package final class Server: @unchecked Sendable {
                 dispatch = .immediate(Self.refusal(problem, requestID: request.requestID))
             case .body(let body):
                 request.body = body
-                fcgi.releaseInput()
+                fcgi.releaseUnusedStreams()
                 dispatch = app.dispatch(request)
             }
         }
