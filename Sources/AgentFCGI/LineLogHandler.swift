@@ -9,8 +9,26 @@ import Transport
 struct LineLogHandler: LogHandler {
     var logLevel: Logger.Level
     var json = false
-    var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
+    /// Metadata set as a whole, and the pairs set one by one after it (the worker's name, then each request's and
+    /// each run's ids), in order, nil for one removed. A logger is copied for every request and again for its run, and
+    /// an open stream keeps its run's: adding a pair copies this short list, where a dictionary was copied and grown
+    /// (about 600 bytes an open stream held).
+    private var whole: Logger.Metadata = [:]
+    private var pairs: [(key: String, value: Logger.Metadata.Value?)] = []
+
+    var metadata: Logger.Metadata {
+        get {
+            guard !pairs.isEmpty else { return whole }
+            var merged = whole
+            for (key, value) in pairs { merged[key] = value }
+            return merged
+        }
+        set {
+            whole = newValue
+            pairs = []
+        }
+    }
 
     init(logLevel: Logger.Level, json: Bool = false, metadataProvider: Logger.MetadataProvider? = nil) {
         self.logLevel = logLevel
@@ -19,8 +37,17 @@ struct LineLogHandler: LogHandler {
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+        get {
+            if let index = pairs.lastIndex(where: { $0.key == key }) { return pairs[index].value }
+            return whole[key]
+        }
+        set {
+            if let index = pairs.firstIndex(where: { $0.key == key }) {
+                pairs[index].value = newValue
+            } else {
+                pairs.append((key, newValue))
+            }
+        }
     }
 
     func log(event: LogEvent) {

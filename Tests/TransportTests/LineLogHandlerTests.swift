@@ -18,4 +18,25 @@ import Testing
         #expect(LineLogHandler.quote("two words") == "\"two words\"")
         #expect(LineLogHandler.quote("a\"b\nc") == "\"a\\\"b\\nc\"")
     }
+
+    /// Pairs set one by one and metadata set whole read back as a dictionary would: the last value wins, nil removes,
+    /// and a copy's changes stay in the copy.
+    @Test func metadataReadsBackAsADictionaryWould() {
+        var handler = LineLogHandler(logLevel: .info)
+        handler[metadataKey: "worker"] = "1"
+        var request = handler
+        request[metadataKey: "request.id"] = "r1"
+        request[metadataKey: "worker"] = "2"
+        #expect(request.metadata == ["worker": "2", "request.id": "r1"])
+        #expect(handler.metadata == ["worker": "1"])
+        #expect(request[metadataKey: "worker"] == "2")
+        request[metadataKey: "request.id"] = nil
+        #expect(request[metadataKey: "request.id"] == nil)
+        #expect(request.metadata == ["worker": "2"])
+        request.metadata = ["a": "b"]
+        #expect(request[metadataKey: "worker"] == nil)
+        #expect(request[metadataKey: "a"] == "b")
+        request[metadataKey: "a"] = "c"
+        #expect(request.metadata == ["a": "c"])
+    }
 }
