@@ -174,7 +174,15 @@ package final class Server: @unchecked Sendable {
         loop.adopt(connection)
         let pending = PendingWork(work)
         connection.attach(Task {
-            await connection.send(await Connection.prepare(pending, isHead: isHead))
+            let prepared = await Connection.prepare(pending, isHead: isHead)
+            if case .stream = prepared, !isHead {
+                // The body in a task of its own, and this one ends: a task keeps every allocator slab its deepest call
+                // needed until it ends, and the handler's calls (decoding, validation, planning a run: a stored run's
+                // take 15 KiB) go deeper than what the body holds while it waits.
+                connection.handOver(to: Task { await connection.send(prepared) })
+                return
+            }
+            await connection.send(prepared)
         })
     }
 }
