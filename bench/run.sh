@@ -11,7 +11,7 @@
 #   DURATION=10s     each measured wrk run       WARMUP=2s   the wrk warm-up run before each
 #   CONNECTIONS=64   wrk connections             WRK_THREADS=2
 #   ROUNDS=2         rounds over all targets (interleaved); the table shows the medians
-#   STREAMS=5000     concurrent SSE streams in the last run (0 skips it)
+#   STREAMS=10000    concurrent SSE streams in the last run (0 skips it)
 #   HTTPS_PORT=18443 HTTP_PORT=18080 BENCH_PORT=18444   nginx's ports (127.0.0.1)
 #   AGENTFCGI_BIN    another agentfcgi binary to measure (default .build/release/agentfcgi,
 #                    built with `swift build -c release --product agentfcgi` when missing)
@@ -42,7 +42,7 @@ WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-2}
 ROUNDS=${ROUNDS:-2}
-STREAMS=${STREAMS:-5000}
+STREAMS=${STREAMS:-10000}
 HTTPS_PORT=${HTTPS_PORT:-18443}
 HTTP_PORT=${HTTP_PORT:-18080}
 BENCH_PORT=${BENCH_PORT:-18444}
