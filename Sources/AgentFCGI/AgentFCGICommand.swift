@@ -290,6 +290,8 @@ struct Serve: ParsableCommand {
         services.append(.init(service: WebhookDelivery(dispatcher: dispatcher)))
         services.append(.init(service: RunSupervisor(engine: engine, drain: drain, logger: logger)))
         services.append(.init(service: server))
+        // Its end is not the worker's: it returns once it has done its one thing.
+        services.append(.init(service: StartupRelease(logger: logger), successTerminationBehavior: .ignore))
         let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
         logger.info("server.started", metadata: [

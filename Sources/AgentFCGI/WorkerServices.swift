@@ -73,3 +73,21 @@ struct ToolSourceShutdown: Service {
         }.value
     }
 }
+
+/// Once start-up is over (`after` the transport started), lets go of the code pages start-up touched and the memory
+/// malloc kept (`System.releaseStartupPages`): an idle worker then holds about its own memory, not every library it
+/// loaded its configuration with. What later requests need comes back as they run.
+struct StartupRelease: Service {
+    var after: Duration = .seconds(5)
+    let logger: Logger
+
+    func run() async {
+        // A shutdown within the wait ends it: the group waits for each service, last listed first.
+        let waited = await cancelWhenGracefulShutdown { [after] in (try? await Task.sleep(for: after)) != nil }
+        guard waited == true, !Task.isCancelled else { return }
+        let released = System.releaseStartupPages()
+        logger.debug("memory.startup_released", metadata: [
+            "mapped_bytes": "\(released.mappedBytes)", "kept_mappings": "\(released.keptMappings)",
+        ])
+    }
+}

@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/mman.h>
 
 // glibc 2.34+ has it, but declares it only under _GNU_SOURCE, which the Glibc module is built without: a child must
 // not inherit a worker's sockets or files, whichever thread opened them without O_CLOEXEC (libfcgi's accept).

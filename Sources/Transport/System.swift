@@ -330,6 +330,78 @@ package enum System {
         getgrnam(name)?.pointee.gr_gid
     }
 
+    // MARK: memory
+
+    /// What `releaseStartupPages` let go.
+    package struct Released: Sendable {
+        /// Resident bytes of the file mappings whose pages were dropped from this process's page table.
+        package var mappedBytes = 0
+        /// Read-only file mappings left alone because some of their pages are private copies.
+        package var keptMappings = 0
+    }
+
+    /// Lets go of what start-up touched and an idle worker does not use again. The clean pages of read-only private
+    /// file mappings (the code and constants of the binary and its libraries) leave this process's page table: they
+    /// stay in the page cache, which every worker shares, and the next access maps them again (a minor fault). A
+    /// mapping with private copies among its pages (relocations the loader wrote before making it read-only) is left
+    /// alone, since dropping a copy would bring back the file's bytes; so is any writable or shared one. Then malloc
+    /// gives its free memory back (`malloc_trim`). Reads /proc/self/smaps: a few hundred mappings, once.
+    @discardableResult
+    package static func releaseStartupPages() -> Released {
+        var released = Released()
+        guard let text = readWholeFile("/proc/self/smaps") else { return released }
+        struct Mapping { var start = 0, end = 0, eligible = false, residentKiB = 0, anonymousKiB = 0 }
+        var mappings: [Mapping] = []
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("Rss:") || line.hasPrefix("Anonymous:") {
+                guard !mappings.isEmpty else { continue }
+                let kib = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? 0
+                if line.hasPrefix("Rss:") { mappings[mappings.count - 1].residentKiB = kib } else { mappings[mappings.count - 1].anonymousKiB = kib }
+                continue
+            }
+            // A mapping's first line: "start-end perms offset device inode path"; field lines start with a name and ':'.
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count >= 5, let dash = fields[0].firstIndex(of: "-"),
+                  let start = Int(fields[0][..<dash], radix: 16),
+                  let end = Int(fields[0][fields[0].index(after: dash)...], radix: 16) else { continue }
+            let perms = Array(fields[1].utf8)
+            let path = fields.count == 6 ? fields[5].drop { $0 == " " } : ""
+            let eligible = perms.count == 4 && perms[1] == UInt8(ascii: "-") && perms[3] == UInt8(ascii: "p") && path.hasPrefix("/")
+            mappings.append(Mapping(start: start, end: end, eligible: eligible))
+        }
+        for mapping in mappings where mapping.eligible && mapping.residentKiB > 0 {
+            guard mapping.anonymousKiB == 0 else {
+                released.keptMappings += 1
+                continue
+            }
+            let address = UnsafeMutableRawPointer(bitPattern: mapping.start)
+            if madvise(address, mapping.end - mapping.start, MADV_DONTNEED) == 0 {
+                released.mappedBytes += mapping.residentKiB * 1024
+            }
+        }
+        malloc_trim(0)
+        return released
+    }
+
+    /// A file's bytes as text, read to its end (procfs files report no size).
+    private static func readWholeFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Nanoseconds on the monotonic clock, for intervals.
     package static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()
