@@ -170,12 +170,31 @@ struct CronEndpoints {
 
     /// ISO 8601 with a zone (Python's `isoformat()` of an aware datetime, with or without fractions).
     static func date(_ text: String, field: String) throws -> Date {
-        let plain = Date.ISO8601FormatStyle()
-        let fractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        guard text.utf8.count <= 64, let date = (try? plain.parse(text)) ?? (try? fractional.parse(text)) else {
+        guard text.utf8.count <= 64, let date = iso8601(text) ?? withFarOffset(text) else {
             throw APIError.invalid(field: field, "must be an ISO 8601 date and time with a zone, such as 2026-12-31T23:00:00+00:00")
         }
         return date
+    }
+
+    private static func iso8601(_ text: String) -> Date? {
+        (try? Date.ISO8601FormatStyle().parse(text)) ?? (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+    }
+
+    /// RFC 3339 (the spec's `date-time`) and Python allow any offset under 24 hours; Foundation parses up to 18. The
+    /// time is read as UTC and the offset taken off it.
+    private static func withFarOffset(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count > 6 else { return nil }
+        let offset = bytes[(bytes.count - 6)...].map { $0 }
+        func digits(_ a: UInt8, _ b: UInt8) -> Int? {
+            guard (48...57).contains(a), (48...57).contains(b) else { return nil }
+            return Int(a - 48) * 10 + Int(b - 48)
+        }
+        let sign: Int? = offset[0] == UInt8(ascii: "+") ? 1 : offset[0] == UInt8(ascii: "-") ? -1 : nil
+        guard let sign, offset[3] == UInt8(ascii: ":"), let hours = digits(offset[1], offset[2]), hours <= 23,
+              let minutes = digits(offset[4], offset[5]), minutes <= 59,
+              let utc = iso8601(String(decoding: bytes.dropLast(6), as: UTF8.self) + "Z") else { return nil }
+        return utc - TimeInterval(sign * (hours * 3600 + minutes * 60))
     }
 
     static func notFound(_ id: String) -> APIError {

@@ -23,6 +23,17 @@ import Testing
 
     static func iso(_ text: String) throws -> Date { try Date(text, strategy: .iso8601) }
 
+    /// RFC 3339's offsets go to 23:59 (Python writes them too); Foundation's parser stops at 18:00.
+    @Test func endTimesTakeEveryOffsetRFC3339Allows() throws {
+        let utc = try CronEndpoints.date("2098-12-31T10:00:00Z", field: "end_time")
+        #expect(try CronEndpoints.date("2099-01-01T05:43:00+19:43", field: "end_time") == utc)
+        #expect(try CronEndpoints.date("2098-12-30T10:01:00.5-23:59", field: "end_time") == utc + 0.5)
+        #expect(try CronEndpoints.date("2099-01-01T04:00:00+18:00", field: "end_time") == utc)
+        for bad in ["2099-01-01T05:43:00+24:00", "2099-01-01T05:43:00+19:60", "2099-01-01T05:43:00 19:43", "+19:43", "2099-01-01+19:43"] {
+            #expect(throws: APIError.self, "\(bad)") { try CronEndpoints.date(bad, field: "end_time") }
+        }
+    }
+
     @Test func badCronsAreRefusedAndNothingIsStored() async throws {
         let h = try ThreadHarness(requireKeys: true)
         let key = try await h.makeKey(tenant: "a", scopes: ["crons:write", "threads:write"])
