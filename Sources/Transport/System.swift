@@ -350,13 +350,14 @@ package enum System {
     package static func releaseStartupPages() -> Released {
         var released = Released()
         guard let text = readWholeFile("/proc/self/smaps") else { return released }
-        struct Mapping { var start = 0, end = 0, eligible = false, residentKiB = 0, anonymousKiB = 0 }
+        // Private copies are counted as Anonymous while resident and as Swap once swapped out.
+        struct Mapping { var start = 0, end = 0, eligible = false, residentKiB = 0, copiedKiB = 0 }
         var mappings: [Mapping] = []
         for line in text.split(separator: "\n") {
-            if line.hasPrefix("Rss:") || line.hasPrefix("Anonymous:") {
+            if line.hasPrefix("Rss:") || line.hasPrefix("Anonymous:") || line.hasPrefix("Swap:") {
                 guard !mappings.isEmpty else { continue }
                 let kib = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? 0
-                if line.hasPrefix("Rss:") { mappings[mappings.count - 1].residentKiB = kib } else { mappings[mappings.count - 1].anonymousKiB = kib }
+                if line.hasPrefix("Rss:") { mappings[mappings.count - 1].residentKiB = kib } else { mappings[mappings.count - 1].copiedKiB += kib }
                 continue
             }
             // A mapping's first line: "start-end perms offset device inode path"; field lines start with a name and ':'.
@@ -370,7 +371,7 @@ package enum System {
             mappings.append(Mapping(start: start, end: end, eligible: eligible))
         }
         for mapping in mappings where mapping.eligible && mapping.residentKiB > 0 {
-            guard mapping.anonymousKiB == 0 else {
+            guard mapping.copiedKiB == 0 else {
                 released.keptMappings += 1
                 continue
             }
