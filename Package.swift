@@ -142,6 +142,7 @@ let package = Package(
             dependencies: [
                 "CFastCGI",
                 "CLinux",
+                "Telemetry",
                 "Handlers",
                 "Runs",
                 "AgentRuntime",

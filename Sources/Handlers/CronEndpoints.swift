@@ -185,7 +185,7 @@ struct CronEndpoints {
     private static func withFarOffset(_ text: String) -> Date? {
         let bytes = Array(text.utf8)
         guard bytes.count > 6 else { return nil }
-        let offset = bytes[(bytes.count - 6)...].map { $0 }
+        let offset = Array(bytes.suffix(6))
         func digits(_ a: UInt8, _ b: UInt8) -> Int? {
             guard (48...57).contains(a), (48...57).contains(b) else { return nil }
             return Int(a - 48) * 10 + Int(b - 48)

@@ -122,7 +122,8 @@ public final class MetricsExposition: Sendable {
         return errno == EWOULDBLOCK
     }
 
-    static func read(_ path: String) -> String? {
+    /// A file read to its end, as text (procfs files report no size); nil if it cannot be read or passes 64 MiB.
+    package static func read(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

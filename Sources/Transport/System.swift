@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import Telemetry
 
 // Every POSIX call of the transport and of the `agentfcgi` executable goes through this file (libfcgi's own calls stay
 // in FastCGI.swift), as NIOPosix's System.swift does for NIO, so that a few rules hold everywhere:
@@ -349,7 +350,7 @@ package enum System {
     @discardableResult
     package static func releaseStartupPages() -> Released {
         var released = Released()
-        guard let text = readWholeFile("/proc/self/smaps") else { return released }
+        guard let text = MetricsExposition.read("/proc/self/smaps") else { return released }
         // Private copies are counted as Anonymous while resident and as Swap once swapped out.
         struct Mapping { var start = 0, end = 0, eligible = false, residentKiB = 0, copiedKiB = 0 }
         var mappings: [Mapping] = []
@@ -382,25 +383,6 @@ package enum System {
         }
         malloc_trim(0)
         return released
-    }
-
-    /// A file's bytes as text, read to its end (procfs files report no size).
-    private static func readWholeFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Nanoseconds on the monotonic clock, for intervals.
