@@ -153,24 +153,24 @@ final class Connection: ResponseBodyWriter, @unchecked Sendable {
 
     enum FlushOutcome { case idle, blocked, completed, failed }
 
-    /// Moves up to `budget` queued bytes to the socket, as few full records. The caller has checked that the socket
-    /// is writable (a unix socket has three quarters of its send buffer free then, a TCP socket a third) and
-    /// `budget` keeps the records within a quarter of that buffer, so libfcgi's blocking write does not block: a
-    /// blocked write would hold the I/O loop, and every stream of the worker with it, until SO_SNDTIMEO fails the
-    /// connection. (TCP's buffer only grows from the size read at accept.)
+    /// Moves up to `budget` queued bytes to the socket, in one write of as few records as they fit (the end records
+    /// with them when they are the last). The caller has checked that the socket is writable (a unix socket has
+    /// three quarters of its send buffer free then, a TCP socket a third) and `budget` keeps the write within a
+    /// quarter of that buffer, so the blocking write does not block: a blocked write would hold the I/O loop, and
+    /// every stream of the worker with it, until SO_SNDTIMEO fails the connection. (TCP's buffer only grows from the
+    /// size read at accept.)
     func flush(budget: Int) -> FlushOutcome {
         let budget = min(budget, max(Self.minimumFlush, sendBuffer / 4))
-        let (slices, more) = shared.withLock { shared -> ([ArraySlice<UInt8>], Bool) in
+        let (slices, more, last) = shared.withLock { shared -> ([ArraySlice<UInt8>], Bool, Bool) in
             shared.dirty = false
             let slices = shared.queue.peek(limit: budget)
-            return (slices, shared.queue.count > budget)
+            let more = shared.queue.count > budget
+            // A finishing response takes no more bytes: when the rest fits, it ends with this write.
+            return (slices, more, !more && shared.state.phase == .finishing)
         }
         var written = 0
-        for slice in slices {
-            guard request.put(slice) else { return .failed }
-            written += slice.count
-        }
-        guard request.flush() else { return .failed }
+        for slice in slices { written += slice.count }
+        guard request.send(slices, end: last) else { return .failed }
         var resumed: [CheckedContinuation<Void, any Error>] = []
         let outcome: FlushOutcome = shared.withLock { shared in
             if written > 0 { shared.queue.consume(written) }

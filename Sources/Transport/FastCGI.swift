@@ -5,10 +5,12 @@ import Glibc
 // - calls are made only on threads the transport owns (acceptors, the I/O loop), never on Swift's
 //   cooperative pool: they block, and the pool is as wide as the machine has cores;
 // - an FCGX_Request is heap-allocated and never moves (its streams point back into it);
-// - write errors are sticky and FCGX_FFlush can return 0 after one, so FCGX_GetError is the truth;
-// - FCGX_Finish_r would shut the socket down and select() up to 2 s for nginx to close it (select on a
-//   descriptor above 1023 overruns fd_set), so a request is detached first: close() alone is enough once
-//   the request body has been read to its end;
+// - libfcgi reads (accept, the parameters, the body) and then lets go of all it holds for the request but the
+//   socket (`FCGX_Free` without closing): its output stream's 8 KiB buffer, fixed by `FCGX_Accept_r`, would be
+//   most of what an open stream costs. The transport writes the STDOUT and END_REQUEST records itself
+//   (`FastCGIRecords`), a whole small response in one write;
+// - FCGX_Finish_r is not used: it would shut the socket down and select() up to 2 s for nginx to close it (select
+//   on a descriptor above 1023 overruns fd_set). close() alone is enough once the request body has been read;
 // - FCGX_ShutdownPending is not used: after it libfcgi fails every write, which would cut the streams
 //   a draining worker is still finishing. Nor is shutdown(2) on the listener: an inherited socket is
 //   shared with systemd, and shutting it down would break the next instance. Acceptors are woken by a
@@ -41,6 +43,10 @@ enum FastCGI {
 package /// One FastCGI request and the libfcgi state behind it. Not thread-safe: one owner thread at a time.
 final class FCGIRequest: @unchecked Sendable {
     private let raw: UnsafeMutablePointer<FCGX_Request>
+    private var accepted = false
+    private var released = false
+    private var ended = false
+    private var failed = false
     private var finished = false
 
     init(listenFD: Int32) {
@@ -49,21 +55,24 @@ final class FCGIRequest: @unchecked Sendable {
     }
 
     deinit {
-        if !finished { finish() }
+        finish()
         raw.deallocate()
     }
 
     /// Blocks until nginx sends a request and its parameters have been read.
     func accept() throws(TransportError) {
         let result = FCGX_Accept_r(raw)
-        guard result != 0 else { return }
+        guard result != 0 else {
+            accepted = true
+            return
+        }
         // accept's errno, negated; -9999 and -9998 (before FCGX_Init) carry none.
         throw .system("FCGX_Accept_r", result > -9998 && result < 0 ? -result : errno)
     }
 
     var fd: Int32 { raw.pointee.ipcFd }
 
-    /// The CGI-style parameters, copied out (libfcgi frees its copies on finish).
+    /// The CGI-style parameters, copied out (libfcgi's copies go with `releaseLibraryState`).
     func parameters() -> [(String, String)] {
         var result: [(String, String)] = []
         guard var entry = raw.pointee.envp else { return result }
@@ -114,32 +123,43 @@ final class FCGIRequest: @unchecked Sendable {
         return overflow ? .tooLarge : .body(body)
     }
 
-    /// Writes bytes to the response stream (through libfcgi's 8 KiB buffer) and flushes them.
-    /// Returns false once the stream has failed; the failure is sticky.
-    func write(_ bytes: some Collection<UInt8>) -> Bool {
-        put(bytes) && flush()
+    /// Frees all that libfcgi holds for the request but its socket: the input stream (its 8 KiB buffer), the output
+    /// stream (8 KiB, a size `FCGX_Accept_r` fixes), the error stream and the parameters' copies. Called once the
+    /// parameters are copied and the body is read (or refused unread); from then on `send` writes the records itself,
+    /// so an open stream holds no buffer while it has nothing to send.
+    func releaseLibraryState() {
+        guard !released else { return }
+        released = true
+        FCGX_Free(raw, 0)
     }
 
-    /// Adds bytes to libfcgi's 8 KiB buffer, which goes out as a record each time it fills. Several small
-    /// pieces put and then flushed once leave as a few full records: the kernel charges a unix socket's send
-    /// buffer per write (an SSE event of 100 bytes costs about 770), so writing each alone fills it early.
-    func put(_ bytes: some Collection<UInt8>) -> Bool {
-        let out = raw.pointee.out
-        let done: Bool? = bytes.withContiguousStorageIfAvailable { buffer in
-            guard let base = buffer.baseAddress, !buffer.isEmpty else { return true }
-            return base.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
-                FCGX_PutStr($0, Int32(buffer.count), out) == Int32(buffer.count)
+    /// Sends `slices` as STDOUT records in one write, and with `end` the records that end the response after them.
+    /// Returns false once a write has failed; the failure is sticky. Blocks until the socket took every byte: the
+    /// I/O loop calls it only when the socket has room for them, and SO_SNDTIMEO bounds it.
+    func send(_ slices: [ArraySlice<UInt8>], end: Bool) -> Bool {
+        releaseLibraryState()  // made earlier by the transport; here it would drop an unread body, not write into it
+        guard accepted, !failed else { return false }
+        guard !ended else { return true }
+        ended = end
+        let records = FastCGIRecords.encode(slices, requestID: raw.pointee.requestId, end: end)
+        var sent = 0
+        while sent < records.count {
+            let count = records[sent...].withUnsafeBytes { try? System.write(raw.pointee.ipcFd, $0) }
+            // nil: EAGAIN, SO_SNDTIMEO's timeout on a blocking socket.
+            guard let count = count ?? nil, count > 0 else {
+                failed = true
+                return false
             }
+            sent += count
         }
-        if done == nil { return put(Array(bytes)) }
-        return done == true
+        return true
     }
 
-    /// Sends what `put` left in the buffer.
-    func flush() -> Bool {
-        let out = raw.pointee.out
-        FCGX_FFlush(out)
-        return FCGX_GetError(out) == 0
+    /// Sends one whole response (head and body, and the end records) and closes the connection.
+    func answer(_ bytes: [UInt8]) -> Bool {
+        let sent = send([bytes[...]], end: true)
+        finish()
+        return sent
     }
 
     /// The kernel's send buffer of the connection to nginx, in the units it charges writes in.
@@ -147,27 +167,68 @@ final class FCGIRequest: @unchecked Sendable {
         Int((try? System.socketOption(fd, SOL_SOCKET, SO_SNDBUF)) ?? 0)
     }
 
-    /// Frees the input stream and its 8 KiB buffer once the body has been read, and the error stream (512 bytes), which
-    /// is never written: a long stream keeps only its output buffer. Closing the unwritten error stream sends nothing;
-    /// it leaves the output as the last writer, whose close sends END_REQUEST. FCGX_Finish_r closes the output only
-    /// while the input exists, so `finish` does it then.
-    func releaseUnusedStreams() {
-        FCGX_FreeStream(&raw.pointee.in)
-        FCGX_FClose(raw.pointee.err)
-        FCGX_FreeStream(&raw.pointee.err)
-    }
-
-    /// Ends the response (final stream records and END_REQUEST), closes the connection, frees libfcgi's buffers.
+    /// Ends the response (the end records, unless a write failed) and closes the connection. Closing is enough: the
+    /// request body was read to its end, or is refused and not wanted, and nginx sends one request per connection
+    /// (`fastcgi_keep_conn off`; with it on, nginx would open another).
     func finish() {
         guard !finished else { return }
         finished = true
-        if raw.pointee.in == nil {
-            FCGX_FClose(raw.pointee.err)  // nil once released: a no-op then
-            FCGX_FClose(raw.pointee.out)
-        }
+        _ = send([], end: true)
         if raw.pointee.ipcFd >= 0 {
-            FCGX_Detach(raw)
+            try? System.close(raw.pointee.ipcFd)
+            raw.pointee.ipcFd = -1
         }
-        FCGX_Finish_r(raw)
+    }
+}
+
+/// The records this transport writes (FastCGI 1.0, section 3.3 and 5.5): STDOUT, each padded to a multiple of 8 bytes
+/// as libfcgi pads its own, and at the end an empty STDOUT record and END_REQUEST (application status 0, request
+/// complete).
+enum FastCGIRecords {
+    static let stdout: UInt8 = 6
+    static let endRequest: UInt8 = 3
+    static let maxContent = 65_535
+    private static let zeros = [UInt8](repeating: 0, count: 8)
+
+    static func encode(_ slices: [ArraySlice<UInt8>], requestID: Int32, end: Bool) -> [UInt8] {
+        var remaining = 0
+        for slice in slices { remaining += slice.count }
+        let recordCount = (remaining + maxContent - 1) / maxContent
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(remaining + recordCount * 15 + (end ? 24 : 0))
+        var left = 0, padding = 0
+        for slice in slices {
+            var rest = slice
+            while !rest.isEmpty {
+                if left == 0 {
+                    left = min(remaining, maxContent)
+                    padding = (8 - left % 8) % 8
+                    header(&bytes, stdout, requestID, length: left, padding: padding)
+                }
+                let take = min(left, rest.count)
+                bytes += rest.prefix(take)
+                rest = rest.dropFirst(take)
+                left -= take
+                remaining -= take
+                if left == 0 { bytes += zeros.prefix(padding) }
+            }
+        }
+        if end {
+            header(&bytes, stdout, requestID, length: 0, padding: 0)
+            header(&bytes, endRequest, requestID, length: 8, padding: 0)
+            bytes += zeros  // the application's status (4 bytes, 0), FCGI_REQUEST_COMPLETE (0), 3 reserved
+        }
+        return bytes
+    }
+
+    private static func header(_ bytes: inout [UInt8], _ type: UInt8, _ requestID: Int32, length: Int, padding: Int) {
+        bytes.append(1)  // FCGI_VERSION_1
+        bytes.append(type)
+        bytes.append(UInt8(truncatingIfNeeded: requestID >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: requestID))
+        bytes.append(UInt8(truncatingIfNeeded: length >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: length))
+        bytes.append(UInt8(padding))
+        bytes.append(0)
     }
 }

@@ -138,21 +138,21 @@ package final class Server: @unchecked Sendable {
                 dispatch = .immediate(Self.refusal(problem, requestID: request.requestID))
             case .body(let body):
                 request.body = body
-                fcgi.releaseUnusedStreams()
                 dispatch = app.dispatch(request)
             }
         }
+        // Read to the end (or refused unread): libfcgi's part is over, and an open stream keeps none of its buffers.
+        fcgi.releaseLibraryState()
         let isHead = request.method == .head
         switch dispatch {
         case .immediate(let response):
             if case .bytes(let body) = response.body {
-                // Small and complete: written from this thread, as the C responders do.
+                // Small and complete: written from this thread, as the C responders do, with the end records in one write.
                 var bytes = ResponseHead.serialize(response, contentLength: body.count)
                 if !isHead { bytes += body }
-                if !fcgi.write(bytes) {
+                if !fcgi.answer(bytes) {
                     logger.debug("transport.write_failed", metadata: ["request.id": "\(request.requestID)"])
                 }
-                fcgi.finish()
             } else {
                 startAsync(fcgi, isHead: isHead) { response }
             }

@@ -141,3 +141,55 @@ import Testing
         #expect(text == "Status: 200 OK\r\nX-A: 1  Set-Cookie: evil\r\nContent-Length: 0\r\n\r\n")
     }
 }
+
+@Suite struct FastCGIRecordTests {
+    struct Record: Equatable { var type: UInt8; var requestID: Int; var content: [UInt8] }
+
+    /// Reads records as a FastCGI peer does (version, type, id, content length, padding length), checking that each
+    /// is whole and that the padding ends it on a multiple of 8.
+    static func parse(_ bytes: [UInt8]) -> [Record]? {
+        var records: [Record] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard bytes.count - offset >= 8, bytes[offset] == 1 else { return nil }
+            let length = Int(bytes[offset + 4]) << 8 | Int(bytes[offset + 5])
+            let padding = Int(bytes[offset + 6])
+            guard (8 + length + padding) % 8 == 0, bytes.count - offset >= 8 + length + padding else { return nil }
+            records.append(Record(type: bytes[offset + 1], requestID: Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3]),
+                                  content: Array(bytes[(offset + 8)..<(offset + 8 + length)])))
+            offset += 8 + length + padding
+        }
+        return records
+    }
+
+    /// Random pieces, some past a record's 65,535 bytes: their bytes come back in order, in records no longer than
+    /// the limit, and the end records follow only when asked for.
+    @Test func piecesComeBackInOrderInWholeRecords() throws {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<60 {
+            let sizes = (0..<Int.random(in: 0...6, using: &generator)).map { _ in
+                [0, 1, 7, 8, 9, 65_535, 65_536, 140_000].randomElement(using: &generator)! + Int.random(in: 0...3, using: &generator)
+            }
+            let pieces = sizes.map { size in (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) } }
+            let end = round % 2 == 0
+            let requestID = Int32.random(in: 1...65_535, using: &generator)
+            let bytes = FastCGIRecords.encode(pieces.map { $0[...] }, requestID: requestID, end: end)
+            let records = try #require(Self.parse(bytes))
+            #expect(records.allSatisfy { $0.requestID == Int(requestID) })
+            let data = end ? Array(records.dropLast(2)) : records
+            #expect(data.allSatisfy { $0.type == 6 && !$0.content.isEmpty && $0.content.count <= 65_535 })
+            #expect(data.flatMap(\.content) == pieces.flatMap { $0 })
+            #expect(data.count == (sizes.reduce(0, +) + 65_534) / 65_535)
+            if end {
+                #expect(records.suffix(2) == [Record(type: 6, requestID: Int(requestID), content: []),
+                                              Record(type: 3, requestID: Int(requestID), content: [0, 0, 0, 0, 0, 0, 0, 0])])
+            }
+        }
+    }
+
+    @Test func nothingToSendIsNoBytes() {
+        #expect(FastCGIRecords.encode([], requestID: 1, end: false).isEmpty)
+        #expect(FastCGIRecords.encode([[][...]], requestID: 1, end: false).isEmpty)
+        #expect(FastCGIRecords.encode([], requestID: 1, end: true).count == 24)
+    }
+}
