@@ -99,6 +99,9 @@ public enum RouteMatch: Sendable {
 /// Routes by method and path segments. Built once at start-up; matching allocates only the parameters.
 public struct Router: Sendable {
     public private(set) var routes: [Route] = []
+    /// `routes` by their number of segments, each list in the order of `routes`: only a route with as many segments
+    /// as the path can fit it, so a request walks a handful of routes, not the whole table.
+    private var bySegmentCount: [[Route]] = []
 
     public init() {}
 
@@ -108,14 +111,17 @@ public struct Router: Sendable {
                      "route clash: \(route.method) \(route.path)")
         routes.append(route)
         routes.sort { $0.specificity > $1.specificity }
+        bySegmentCount = Array(repeating: [], count: (routes.map(\.segments.count).max() ?? 0) + 1)
+        for route in routes { bySegmentCount[route.segments.count].append(route) }
     }
 
     public func match(method: String, path: String) -> RouteMatch {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         // A trailing slash or doubled slashes are tolerated; an empty path is the root.
+        guard parts.count < bySegmentCount.count else { return .notFound }
         var allowed: [String] = []
         var bestSpecificity: Int?
-        for route in routes {
+        for route in bySegmentCount[parts.count] {
             // Once a route fits, only routes as literal as it compete: `GET /runs/wait` is a wrong method on
             // `POST /runs/wait` (405), not a run named "wait".
             if let best = bestSpecificity, route.specificity < best { break }

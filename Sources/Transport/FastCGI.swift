@@ -102,19 +102,20 @@ final class FCGIRequest: @unchecked Sendable {
     func readBody(limit: Int, expected: Int) -> BodyResult {
         var body: [UInt8] = []
         body.reserveCapacity(min(max(expected, 0), limit))
-        var chunk = [UInt8](repeating: 0, count: 16_384)
         var overflow = false
-        while true {
-            let count = chunk.withUnsafeMutableBytes { buffer in
-                FCGX_GetStr(buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(buffer.count), raw.pointee.in)
-            }
-            if count <= 0 { break }
-            if !overflow {
-                if body.count + Int(count) > limit {
-                    overflow = true
-                    body = []
-                } else {
-                    body.append(contentsOf: chunk[0..<Int(count)])
+        // On the acceptor's stack: most requests have no body, and a zeroed 16 KiB array each cost a malloc and a memset.
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 16_384) { chunk in
+            while true {
+                let count = FCGX_GetStr(chunk.baseAddress!, Int32(chunk.count), raw.pointee.in)
+                if count <= 0 { break }
+                if !overflow {
+                    if body.count + Int(count) > limit {
+                        overflow = true
+                        body = []
+                    } else {
+                        UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(chunk)[0..<Int(count)])
+                            .withMemoryRebound(to: UInt8.self) { body.append(contentsOf: $0) }
+                    }
                 }
             }
         }

@@ -209,6 +209,13 @@ enum RequestBuilder {
             headers.append(HTTPField(name: name, value: value))
         }
         for (name, value) in parameters {
+            // Most parameters are headers: they skip the comparisons below.
+            if name.utf8.starts(with: "HTTP_".utf8) {
+                // nginx sends these twice, as CGI's own and as HTTP_*: one field each, or a reader would see "a, a".
+                if name == "HTTP_CONTENT_TYPE" || name == "HTTP_CONTENT_LENGTH" { continue }
+                add(headerName(cgi: name), value)
+                continue
+            }
             switch name {
             case "REQUEST_METHOD":
                 if let method = HTTPRequest.Method(value) {
@@ -223,12 +230,7 @@ enum RequestBuilder {
             case "REQUEST_ID": request.requestID = value
             case "CONTENT_TYPE": if !value.isEmpty { add("content-type", value) }
             case "CONTENT_LENGTH": if !value.isEmpty { add("content-length", value) }
-            // nginx sends these twice, as CGI's own and as HTTP_*: one field each, or a reader would see "a, a".
-            case "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH": continue
-            default:
-                if name.hasPrefix("HTTP_") {
-                    add(String(name.dropFirst(5)).lowercased().replacingOccurrences(of: "_", with: "-"), value)
-                }
+            default: break
             }
         }
         if let question = uri.firstIndex(of: "?") {
@@ -240,6 +242,25 @@ enum RequestBuilder {
         if request.requestID.isEmpty { request.requestID = randomRequestID() }
         request.headers = headers
         return (request, problem)
+    }
+
+    /// `HTTP_X_REQUEST_ID` as `x-request-id`: nginx makes the parameter from the field name in capitals, with
+    /// underscores for hyphens. Bytes, not characters: a name is ASCII or is not a field name at all.
+    static func headerName(cgi name: String) -> String {
+        guard name.utf8.count > 5 else { return "" }
+        var name = name
+        return name.withUTF8 { bytes in
+            String(unsafeUninitializedCapacity: bytes.count - 5) { out in
+                for (index, byte) in bytes.dropFirst(5).enumerated() {
+                    out[index] = switch byte {
+                    case UInt8(ascii: "_"): UInt8(ascii: "-")
+                    case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte + 32
+                    default: byte
+                    }
+                }
+                return bytes.count - 5
+            }
+        }
     }
 
     /// Spaces and tabs around a field value are not part of it (RFC 9110 5.5); nginx passes tabs on.
@@ -296,10 +317,6 @@ final class StopFlag: @unchecked Sendable {
 }
 
 extension String {
-    func replacingOccurrences(of target: Character, with replacement: Character) -> String {
-        String(map { $0 == target ? replacement : $0 })
-    }
-
     func leftPad(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }

@@ -134,6 +134,25 @@ import Testing
         #expect(padded.0.headers[.accept] == "")
     }
 
+    /// Byte by byte as the old way did it with characters (`lowercased`, `_` to `-`), for every ASCII name.
+    @Test func headerNamesFromParameters() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let name = "HTTP_" + String((0..<Int.random(in: 0...24, using: &generator)).map { _ in
+                Character(Unicode.Scalar(UInt8.random(in: 0x21...0x7E, using: &generator)))
+            })
+            let expected = String(name.dropFirst(5)).lowercased().map { $0 == "_" ? "-" : $0 }
+            #expect(RequestBuilder.headerName(cgi: name) == String(expected), "\(name)")
+        }
+        #expect(RequestBuilder.headerName(cgi: "HTTP_") == "")
+        let (request, problem) = RequestBuilder.build(from: [("REQUEST_METHOD", "GET"), ("HTTP_X_REQUEST_ID", "r"),
+                                                            ("HTTP_CONTENT_TYPE", "a/b"), ("CONTENT_TYPE", "a/b"), ("HTTP_", "x")])
+        #expect(problem == nil)
+        #expect(request.headers[HTTPField.Name("x-request-id")!] == "r")
+        #expect(request.headers[values: .contentType] == ["a/b"])
+        #expect(request.headers.count == 2)
+    }
+
     @Test func headValuesCannotInjectHeaders() {
         let head = ResponseHead.serialize(
             Response(status: 200, headers: [HTTPField.Name("X-A")!: "1\r\nSet-Cookie: evil\0"]), contentLength: 0)
