@@ -1,4 +1,5 @@
 import HTTPTypes
+import AgentRuntime
 import Crypto
 import Foundation
 import Runs
@@ -36,14 +37,12 @@ public enum APIKeys {
     public static func generate() -> Generated {
         let secret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }.base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        let id = String(hex(SHA256.hash(data: Array(secret.utf8))).prefix(12))
+        let id = String(SHA256.hash(data: Array(secret.utf8)).lowercaseHex.prefix(12))
         let key = "\(prefix)\(id)_\(secret)"
         return Generated(key: key, id: id, hash: hash(key))
     }
 
-    public static func hash(_ key: String) -> String { hex(SHA256.hash(data: Array(key.utf8))) }
-
-    static func hex(_ digest: SHA256.Digest) -> String { digest.map { String(format: "%02x", $0) }.joined() }
+    public static func hash(_ key: String) -> String { SHA256.hash(data: Array(key.utf8)).lowercaseHex }
 
     /// The distinct credentials a request carries: every `X-Api-Key` and every `Authorization: Bearer`. More than
     /// one is refused rather than one silently preferred (nginx limits by one of them, the app would check another).

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Crypto
+import AgentRuntime
 import Foundation
 import Runs
 import Store
@@ -35,11 +36,7 @@ struct Idempotency {
     }
 
     static func fingerprint(_ request: Request) -> String {
-        hex(SHA256.hash(data: Array("\(request.method) \(request.path)\n".utf8) + request.body))
-    }
-
-    static func hex(_ digest: SHA256.Digest) -> String {
-        digest.map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Array("\(request.method) \(request.path)\n".utf8) + request.body).lowercaseHex
     }
 
     func begin(_ request: Request, _ context: RequestContext) async throws -> Outcome {

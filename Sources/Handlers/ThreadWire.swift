@@ -109,7 +109,7 @@ enum ThreadWire {
             guard case .array(let attempts) = log else { return log }
             return .array(attempts.map { attempt in
                 guard case .object(var fields) = attempt, case .string(let worker)? = fields["worker"] else { return attempt }
-                fields["worker"] = .string(String(SHA256.hash(data: Array(worker.utf8)).map { String(format: "%02x", $0) }.joined().prefix(12)))
+                fields["worker"] = .string(String(SHA256.hash(data: Array(worker.utf8)).lowercaseHex.prefix(12)))
                 return .object(fields)
             })
         }

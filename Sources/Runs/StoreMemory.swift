@@ -68,7 +68,7 @@ final class StoreMemory: MemoryBackend {
 
     func remember(_ fact: String) async throws -> String {
         // The key is the fact's hash: the same fact is kept once, and a retried run does not add it twice.
-        let key = SHA256.hash(data: Array(fact.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        let key = SHA256.hash(data: Array(fact.utf8)).prefix(16).lowercaseHex
         let value = String(decoding: encodeJSON(["fact": fact]), as: UTF8.self)
         try await store.putItem(NewItem(tenant: tenant, namespace: namespace, key: key, value: value))
         return "remembered"
