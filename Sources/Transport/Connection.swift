@@ -3,7 +3,7 @@ import Handlers
 import Synchronization
 
 /// A request answered in the async world. Handlers write into its queue from any task; only the I/O loop
-/// thread moves bytes from the queue to libfcgi, and only when the socket can take them, so a client that
+/// thread moves bytes from the queue to the socket, and only when the socket can take them, so a client that
 /// stops reading holds no thread and delays nobody else.
 final class Connection: ResponseBodyWriter, @unchecked Sendable {
     /// Bytes queued above this make `write` wait for the client (back-pressure).

@@ -100,6 +100,7 @@ final class FCGIRequest: @unchecked Sendable {
 
     /// Reads the request body to its end, keeping at most `limit` bytes.
     func readBody(limit: Int, expected: Int) -> BodyResult {
+        guard !released else { return .failed(EBADF) }
         var body: [UInt8] = []
         body.reserveCapacity(min(max(expected, 0), limit))
         var overflow = false
@@ -132,6 +133,7 @@ final class FCGIRequest: @unchecked Sendable {
         guard !released else { return }
         released = true
         FCGX_Free(raw, 0)
+        raw.pointee.envp = nil  // FCGX_Free frees the array it points into, and leaves it pointing there
     }
 
     /// Sends `slices` as STDOUT records in one write, and with `end` the records that end the response after them.

@@ -4,15 +4,15 @@ import Synchronization
 
 /// One thread that owns every in-flight async response: it writes queued bytes when a socket is writable
 /// (epoll), notices at once when nginx closes a connection because its client left (EPOLLRDHUP), sends
-/// heartbeats on silent streams, and ends each request in libfcgi. An open stream costs a queue entry
-/// and an epoll registration here, not a thread.
+/// heartbeats on silent streams, and ends each request (its end records, then close). An open stream costs a
+/// queue entry and an epoll registration here, not a thread.
 ///
 /// This type is the loop's shared side, safe from any thread: the inbox that other threads hand work to (behind a
 /// lock), the eventfd that wakes the loop, the counters. What only the loop thread touches (the connections, their
 /// epoll registrations, the events buffer) is made by `run` and never leaves it (`LoopState`).
 final class IOLoop: Sendable {
     /// Bytes per connection per round: far under the free space that EPOLLOUT promises on a socket whose
-    /// send buffer is at least 208 KiB, so libfcgi's blocking write() returns at once.
+    /// send buffer is at least 208 KiB, so the blocking write() returns at once.
     static let writeBudget = 32 * 1024
     fileprivate static let wakeID: UInt64 = 0
 
@@ -52,7 +52,7 @@ final class IOLoop: Sendable {
 
     // MARK: Any thread
 
-    /// Hands a connection to the loop; from now on only the loop thread touches its libfcgi request.
+    /// Hands a connection to the loop; from now on only the loop thread touches its FastCGI request.
     func adopt(_ connection: Connection) {
         activeCount.wrappingAdd(1, ordering: .relaxed)
         let wake = inbox.withLock { inbox in
@@ -236,6 +236,8 @@ private struct LoopState {
         release(connection)
     }
 
+    /// The end records of a response the loop is waiting to write fit without blocking: a flush fills at most a
+    /// quarter of the send buffer, and only once three quarters of it are free.
     private mutating func release(_ connection: Connection) {
         guard connections.removeValue(forKey: connection.id) != nil else { return }
         wantsWritable.remove(connection.id)
