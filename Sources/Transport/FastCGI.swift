@@ -104,7 +104,8 @@ final class FCGIRequest: @unchecked Sendable {
         var body: [UInt8] = []
         body.reserveCapacity(min(max(expected, 0), limit))
         var overflow = false
-        // On the acceptor's stack: most requests have no body, and a zeroed 16 KiB array each cost a malloc and a memset.
+        // On the acceptor's stack: most requests have no body, and a zeroed 16 KiB array cost a malloc and a memset
+        // each.
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 16_384) { chunk in
             while true {
                 let count = FCGX_GetStr(chunk.baseAddress!, Int32(chunk.count), raw.pointee.in)
