@@ -128,8 +128,8 @@ final class FCGIRequest: @unchecked Sendable {
 
     /// Frees all that libfcgi holds for the request but its socket: the input stream (its 8 KiB buffer), the output
     /// stream (8 KiB, a size `FCGX_Accept_r` fixes), the error stream and the parameters' copies. Called once the
-    /// parameters are copied and the body is read (or refused unread); from then on `send` writes the records itself,
-    /// so an open stream holds no buffer while it has nothing to send.
+    /// parameters are copied and the body is read to its end (kept or dropped); from then on `send` writes the
+    /// records itself, so an open stream holds no buffer while it has nothing to send.
     func releaseLibraryState() {
         guard !released else { return }
         released = true
@@ -172,7 +172,7 @@ final class FCGIRequest: @unchecked Sendable {
     }
 
     /// Ends the response (the end records, unless a write failed) and closes the connection. Closing is enough: the
-    /// request body was read to its end, or is refused and not wanted, and nginx sends one request per connection
+    /// request body was read to its end (a refused one too), and nginx sends one request per connection
     /// (`fastcgi_keep_conn off`; with it on, nginx would open another).
     func finish() {
         guard !finished else { return }

@@ -125,7 +125,12 @@ package final class Server: @unchecked Sendable {
         let dispatch: Application.Dispatch
         let limit = options.maxBody(for: request.path)
         if let problem = built.problem {
-            // A request HTTP does not allow: answered before its body is read.
+            // A request HTTP does not allow, refused without its body; the body is still read to its end and dropped:
+            // closed with it unread, nginx could fail writing it and answer 502, or cut the answer, instead of this 400.
+            if case .failed = fcgi.readBody(limit: 0, expected: 0) {
+                fcgi.finish()
+                return
+            }
             dispatch = .immediate(Self.refusal(problem, requestID: request.requestID))
         } else {
             switch fcgi.readBody(limit: limit, expected: RequestBuilder.contentLength(request)) {
@@ -141,7 +146,7 @@ package final class Server: @unchecked Sendable {
                 dispatch = app.dispatch(request)
             }
         }
-        // Read to the end (or refused unread): libfcgi's part is over, and an open stream keeps none of its buffers.
+        // Read to its end: libfcgi's part is over, and an open stream keeps none of its buffers.
         fcgi.releaseLibraryState()
         let isHead = request.method == .head
         switch dispatch {
