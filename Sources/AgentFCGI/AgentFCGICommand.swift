@@ -151,6 +151,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        System.limitMallocArenas(to: 2)
         // The service group takes these signals from a signalfd (libdispatch's signal sources on Linux), which gets
         // only signals that every thread blocks: blocked here, before any thread exists, every thread inherits the
         // mask. SETMASK, not BLOCK: a parent may have left other signals blocked (the acceptors' wake signal among them).

@@ -333,6 +333,17 @@ package enum System {
 
     // MARK: memory
 
+    /// Caps glibc's malloc at `count` arenas, unless `MALLOC_ARENA_MAX` in the environment already chose. glibc
+    /// makes up to 8 a core, one per thread that meets a locked one; a worker's threads (acceptors, the I/O loop, the
+    /// executors, GRDB's queues) left five extra arenas of freed memory in an idle worker, 0.6 MiB of its RSS. Each
+    /// thread's cache (tcache) takes most allocations without a lock, so fewer arenas cost no measured throughput
+    /// (bench/README.md, "Idle worker"). Call it before other threads exist.
+    @discardableResult
+    package static func limitMallocArenas(to count: Int32) -> Bool {
+        guard getenv("MALLOC_ARENA_MAX") == nil else { return false }
+        return mallopt(M_ARENA_MAX, count) == 1
+    }
+
     /// What `releaseStartupPages` let go.
     package struct Released: Sendable {
         /// Resident bytes of the file mappings whose pages were dropped from this process's page table.
