@@ -96,6 +96,40 @@ import Testing
         }
     }
 
+    /// A worker caps glibc's malloc at two arenas (`System.limitMallocArenas`): left at glibc's 8 a core, an idle
+    /// worker had made 15, each keeping freed memory. Counted in the worker's own address space after a burst of
+    /// concurrent requests, when the most threads have allocated.
+    @Test func aWorkerKeepsOneMallocArenaBesideTheMainHeap() async throws {
+        try await withCluster(workers: 1) { cluster in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<48 {
+                    group.addTask { try await cluster.fetch(.POST, "/runs/wait", body: runBody(agent: "echo", message: "m\(index)")).status }
+                }
+                for try await status in group { #expect(status == 200) }
+            }
+            let pid = cluster.workers[0].processIdentifier
+            let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+            #expect(Self.mallocArenas(maps) <= 1, "\(Self.mallocArenas(maps)) arenas beside the main heap")
+        }
+    }
+
+    /// glibc's arenas other than the main heap, in a /proc/PID/maps text: each is a reservation of 64 MiB aligned
+    /// to 64 MiB (HEAP_MAX_SIZE), its used part read-write and the rest inaccessible, both anonymous.
+    static func mallocArenas(_ maps: String) -> Int {
+        let heapMax = 64 << 20
+        let mappings = maps.split(separator: "\n").compactMap { line -> (start: Int, end: Int, perms: Substring)? in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count == 5, fields[4] == "0", let dash = fields[0].firstIndex(of: "-"),
+                  let start = Int(fields[0][..<dash], radix: 16),
+                  let end = Int(fields[0][fields[0].index(after: dash)...], radix: 16) else { return nil }
+            return (start, end, fields[1])
+        }
+        return zip(mappings, mappings.dropFirst()).filter { used, rest in
+            used.perms == "rw-p" && used.start % heapMax == 0 && used.end - used.start < heapMax
+                && rest.perms == "---p" && rest.start == used.end && rest.end >= used.start + heapMax
+        }.count
+    }
+
     func okLatencies(_ cluster: LiveCluster, count: Int) async throws -> [Duration] {
         var latencies: [Duration] = []
         for _ in 0..<count {
