@@ -150,6 +150,10 @@ package enum System {
         text.withUTF8 { bytes in _ = try? write(STDERR_FILENO, UnsafeRawBufferPointer(bytes)) }
     }
 
+    package static func writeStandardError(_ bytes: UnsafeRawBufferPointer) {
+        _ = try? write(STDERR_FILENO, bytes)
+    }
+
     /// close(2), never made again: Linux frees the descriptor even when close is interrupted, so EINTR counts as done.
     package static func close(_ fd: Int32) throws(TransportError) {
         guard Glibc.close(fd) == -1 else { return }
