@@ -68,6 +68,8 @@ public final class RunEngine: Sendable {
     /// Rung when a run of this process ended or runs were requeued: deliveries may be due (the webhook dispatcher
     /// otherwise backs off while it finds none).
     public let deliveryBell = Bell()
+    /// Finished stateless runs' tokens, written by group commit.
+    let usageBatches: UsageBatches
 
     public init(store: any AgentStore, workerID: String, logger: Logger, catalog: AgentCatalog, formats: RunFormats,
                 clock: any Clock<Duration> = ContinuousClock(),
@@ -93,6 +95,9 @@ public final class RunEngine: Sendable {
         self.backgroundCapacity = backgroundCapacity
         self.maxPendingRuns = maxPendingRuns
         self.scheduleClock = scheduleClock
+        usageBatches = UsageBatches { [store] key, day, tokens, runs in
+            try await store.addUsage(key: key, day: day, tokens: tokens, runs: runs)
+        }
     }
 
     /// What the HTTP layer reads (and authenticates with) directly.
@@ -226,12 +231,13 @@ public final class RunEngine: Sendable {
         }
     }
 
-    /// Adds a finished run's tokens to its key's count for today. A busy or unreachable database gets more tries in
-    /// the background (a minute in all), so the answer is not held; only then is the count logged as lost.
+    /// Adds a finished run's tokens to its key's count for today, in the write that carries the counts of the runs
+    /// ending with it (`UsageBatches`). A busy or unreachable database gets more tries in the background (a minute in
+    /// all), so the answer is not held; only then is the count logged as lost.
     func recordUsage(key: String, tokens: Int, day: String = Budget.today()) async {
         guard tokens != 0 else { return }
         do {
-            try await store.addUsage(key: key, day: day, tokens: tokens)
+            try await usageBatches.add(key: key, day: day, tokens: tokens)
             return
         } catch {
             logger.warning("usage.retry", metadata: ["key.id": .string(key), "tokens": "\(tokens)", "error": "\(error)"])

@@ -68,7 +68,7 @@ extension UnavailableStore {
     public func keys() async throws -> [APIKeyRecord] { throw Unavailable() }
     public func key(id: String) async throws -> APIKeyRecord? { throw Unavailable() }
     public func revokeKey(_ id: String) async throws -> Bool { throw Unavailable() }
-    public func addUsage(key id: String, day: String, tokens: Int) async throws {}
+    public func addUsage(key id: String, day: String, tokens: Int, runs: Int) async throws {}
     public func usage(key id: String, day: String) async throws -> Int { 0 }
     public func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int { tokens }
 }

@@ -48,15 +48,15 @@ extension SQLiteStore: KeyStore {
         }
     }
 
-    public func addUsage(key id: String, day: String, tokens: Int) async throws {
-        try await writing { db in try Self.addUsage(db, key: id, day: day, tokens: tokens) }
+    public func addUsage(key id: String, day: String, tokens: Int, runs: Int) async throws {
+        try await writing { db in try Self.addUsage(db, key: id, day: day, tokens: tokens, runs: runs) }
     }
 
-    static func addUsage(_ db: Database, key id: String, day: String, tokens: Int) throws {
+    static func addUsage(_ db: Database, key id: String, day: String, tokens: Int, runs: Int = 1) throws {
         try db.run("""
-            INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (?, ?, ?, 1)
-            ON CONFLICT (key_id, day) DO UPDATE SET tokens = tokens + excluded.tokens, runs = runs + 1
-            """, arguments: [id, day, tokens])
+            INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (?, ?, ?, ?)
+            ON CONFLICT (key_id, day) DO UPDATE SET tokens = tokens + excluded.tokens, runs = runs + excluded.runs
+            """, arguments: [id, day, tokens, runs])
     }
 
     public func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int {

@@ -273,8 +273,8 @@ public protocol KeyStore: Sendable {
     func key(hash: String) async throws -> APIKeyRecord?
     func keys() async throws -> [APIKeyRecord]
     func revokeKey(_ id: String) async throws -> Bool
-    /// Adds a finished run's tokens to the key's count for `day` (UTC, yyyy-mm-dd).
-    func addUsage(key id: String, day: String, tokens: Int) async throws
+    /// Adds finished runs' tokens, and their number, to the key's count for `day` (UTC, yyyy-mm-dd).
+    func addUsage(key id: String, day: String, tokens: Int, runs: Int) async throws
     func usage(key id: String, day: String) async throws -> Int
     /// Takes up to `tokens` of the key's `limit` for `day` in one step, so that runs admitted together cannot spend
     /// more than the limit between them: how many were granted (0 once the day's count has reached the limit). They
@@ -282,6 +282,13 @@ public protocol KeyStore: Sendable {
     func reserveTokens(key id: String, day: String, tokens: Int, limit: Int) async throws -> Int
     /// A key by its public id, revoked or not.
     func key(id: String) async throws -> APIKeyRecord?
+}
+
+extension KeyStore {
+    /// Adds one finished run's tokens to the key's count for `day`.
+    public func addUsage(key id: String, day: String, tokens: Int) async throws {
+        try await addUsage(key: id, day: day, tokens: tokens, runs: 1)
+    }
 }
 
 public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & CallHandleStore & KeyStore

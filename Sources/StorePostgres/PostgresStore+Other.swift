@@ -203,14 +203,14 @@ extension PostgresStore: KeyStore {
         !(try await rows("UPDATE api_keys SET revoked_at = \(now().ms) WHERE key_id = \(id) AND revoked_at IS NULL RETURNING key_id").isEmpty)
     }
 
-    public func addUsage(key id: String, day: String, tokens: Int) async throws {
-        try await addUsage(key: id, day: day, tokens: tokens, on: nil)
+    public func addUsage(key id: String, day: String, tokens: Int, runs: Int) async throws {
+        try await addUsage(key: id, day: day, tokens: tokens, runs: runs, on: nil)
     }
 
-    func addUsage(key id: String, day: String, tokens: Int, on connection: PostgresConnection?) async throws {
+    func addUsage(key id: String, day: String, tokens: Int, runs: Int = 1, on connection: PostgresConnection?) async throws {
         _ = try await rows("""
-            INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (\(id), \(day), \(Int64(tokens)), 1)
-            ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens, runs = key_usage.runs + 1
+            INSERT INTO key_usage (key_id, day, tokens, runs) VALUES (\(id), \(day), \(Int64(tokens)), \(Int64(runs)))
+            ON CONFLICT (key_id, day) DO UPDATE SET tokens = key_usage.tokens + excluded.tokens, runs = key_usage.runs + excluded.runs
             """, on: connection, "addUsage")
     }
 

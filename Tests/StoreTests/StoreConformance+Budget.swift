@@ -23,5 +23,9 @@ extension StoreConformance {
         }
         #expect(granted == 19)
         #expect(try await store.usage(key: "k", day: "2026-01-01") == 25)
+        // Several runs' tokens in one write (the engine's group commit), on a new day's row and on an existing one.
+        try await store.addUsage(key: "k", day: "2026-01-03", tokens: 7, runs: 3)
+        try await store.addUsage(key: "k", day: "2026-01-03", tokens: 5, runs: 2)
+        #expect(try await store.usage(key: "k", day: "2026-01-03") == 12)
     }
 }
