@@ -170,7 +170,7 @@ struct LineLogHandler: LogHandler {
             for _ in 1..<width { divisor *= 10 }
             var value = max(0, value)
             // A wider number than `width` is written whole, as the String padding did.
-            while divisor * 10 <= value { divisor *= 10 }
+            while value / divisor >= 10 { divisor *= 10 }
             while divisor > 0 {
                 line.append(UInt8(ascii: "0") + UInt8(value / divisor))
                 value %= divisor

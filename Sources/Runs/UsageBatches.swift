@@ -69,18 +69,28 @@ final class UsageBatches: Sendable {
         var order: [Slot] = []
         var sums: [Slot: (tokens: Int, runs: Int)] = [:]
         for entry in batch {
-            if sums[entry.slot] == nil { order.append(entry.slot) }
-            sums[entry.slot, default: (0, 0)].tokens += entry.tokens
-            sums[entry.slot, default: (0, 0)].runs += 1
-        }
-        var failures: [Slot: any Error] = [:]
-        for slot in order {
-            do {
-                try await write(slot.key, slot.day, sums[slot]!.tokens, sums[slot]!.runs)
-            } catch {
-                failures[slot] = error
+            if sums[entry.slot] == nil {
+                order.append(entry.slot)
+                sums[entry.slot] = (0, 0)
             }
+            // Saturating: absurd counts from a model server are the store's to refuse, not a reason to trap.
+            let (tokens, overflow) = sums[entry.slot]!.tokens.addingReportingOverflow(entry.tokens)
+            sums[entry.slot]!.tokens = overflow ? (entry.tokens > 0 ? Int.max : Int.min) : tokens
+            sums[entry.slot]!.runs += 1
         }
+        // In a task of its own: the writer's run may be cancelled (its client left), and the store would then refuse
+        // the writes of every run in the batch.
+        let failures = await Task { [write, order, sums] in
+            var failures: [Slot: any Error] = [:]
+            for slot in order {
+                do {
+                    try await write(slot.key, slot.day, sums[slot]!.tokens, sums[slot]!.runs)
+                } catch {
+                    failures[slot] = error
+                }
+            }
+            return failures
+        }.value
         for entry in batch { entry.waiter?.resume(returning: .written(failures[entry.slot])) }
         let next = state.withLock { state -> CheckedContinuation<Turn, Never>? in
             // Only the writer's own entry has no waiter, and it was in the batch: what is queued now waits.

@@ -15,7 +15,9 @@ import Testing
         init(failing: Set<String> = []) { self.failing = failing }
 
         func write(_ key: String, _ day: String, _ tokens: Int, _ runs: Int) async throws {
-            try await Task.sleep(for: .milliseconds(2))
+            // As GRDB's and PostgresNIO's calls do, a cancelled task's write is refused.
+            try Task.checkCancellation()
+            try? await Task.sleep(for: .milliseconds(2))
             if failing.contains(key) { throw Failure() }
             written.withLock { $0.append(Written(key: key, day: day, tokens: tokens, runs: runs)) }
         }
@@ -83,5 +85,28 @@ import Testing
         // The turn was handed on and given back: a later add writes at once.
         try await batches.add(key: "good", day: "d", tokens: 5)
         #expect(recorder.written.withLock { $0.last } == Written(key: "good", day: "d", tokens: 5, runs: 1))
+    }
+
+    /// A run whose client left ends in a cancelled task: as the writer, its cancellation must not refuse the writes of
+    /// the batch (its own count and the others').
+    @Test func aCancelledWriterStillWritesItsBatch() async throws {
+        let recorder = Recorder()
+        let batches = UsageBatches(write: recorder.write)
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await batches.add(key: "k", day: "d", tokens: 3)
+        }
+        try await cancelled.value
+        #expect(recorder.written.withLock { $0 } == [Written(key: "k", day: "d", tokens: 3, runs: 1)])
+    }
+
+    @Test func sumsSaturateInsteadOfTrapping() async throws {
+        let recorder = Recorder()
+        let batches = UsageBatches(write: recorder.write)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { try await batches.add(key: "k", day: "d", tokens: Int.max / 2) } }
+            try await group.waitForAll()
+        }
+        #expect(recorder.written.withLock { $0 }.allSatisfy { $0.tokens > 0 })
     }
 }
