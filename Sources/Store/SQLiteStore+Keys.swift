@@ -22,10 +22,14 @@ extension SQLiteStore: KeyStore {
     }
 
     public func key(hash: String) async throws -> APIKeyRecord? {
-        try await reading { db in
+        let record = try readingHere { db in
             try Row.fetchOne(db.cached("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL"), arguments: [hash])
                 .map(Self.keyRecord)
         }
+        // Tasks made ready meanwhile (a dropped stream giving its key's place back, a run settling its budget) run
+        // before this request goes on to admission, as they did while the read went through GRDB's queue.
+        await Task.yield()
+        return record
     }
 
     public func key(id: String) async throws -> APIKeyRecord? {

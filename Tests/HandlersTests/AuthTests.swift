@@ -173,7 +173,15 @@ extension AuthTests {
         let spent = try await h.store.usage(key: keyID, day: Date().formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day()))
         // One answer of "You said: hi there" is about 6 tokens: at most the budget and the last run's overshoot.
         #expect(spent <= 16, "spent \(spent) of 10 with \(statuses.filter { $0 == 200 }.count) runs answered")
-        #expect(await call(h, "POST", "/runs/wait", ThreadHarness.input("more"), key: key).status == 429)
+        // What is left is the key's to use, then it is refused. How much is left depends on the order the twenty were
+        // admitted and settled in: when all reserved before any settled, the first held the whole 10 and gave 4 back.
+        var more: [Int] = []
+        while more.last != 429, more.count < 3 {
+            more.append(await call(h, "POST", "/runs/wait", ThreadHarness.input("more"), key: key).status.code)
+        }
+        #expect(more.last == 429, "after \(spent) spent: \(more)")
+        let total = try await h.store.usage(key: keyID, day: Date().formatted(Date.ISO8601FormatStyle(timeZone: .gmt).year().month().day()))
+        #expect(total <= 16, "spent \(total) of 10 in all")
     }
 
     /// A run that goes past its key's budget stops before its next step: the tool it asked for does not run and the
