@@ -118,14 +118,6 @@ struct LineLogHandler: LogHandler {
         return "\(value)"
     }
 
-    static func jsonString(_ value: String) -> String { value.jsonQuoted }
-
-    static func quote(_ value: String) -> String {
-        var bytes: [UInt8] = []
-        appendQuoted(value, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     /// logfmt: a value as it is, or in double quotes when it is empty or holds a space, a quote, '=' or a line break
     /// (the line breaks `Character.isNewline` names), with backslashes, quotes and line feeds escaped. A carriage
     /// return becomes `\r`, so that no value ends a line.

@@ -147,7 +147,7 @@ package enum System {
     /// reported: stderr is where failures would be reported.
     package static func writeStandardError(_ text: String) {
         var text = text
-        text.withUTF8 { bytes in _ = try? write(STDERR_FILENO, UnsafeRawBufferPointer(bytes)) }
+        text.withUTF8 { writeStandardError(UnsafeRawBufferPointer($0)) }
     }
 
     package static func writeStandardError(_ bytes: UnsafeRawBufferPointer) {

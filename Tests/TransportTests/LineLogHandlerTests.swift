@@ -8,16 +8,22 @@ import Testing
 @Suite struct LineLogHandlerTests {
     @Test func jsonStringsEscapeWhatJSONRequires() throws {
         let awkward = "quote \" backslash \\ newline \n tab \t bell \u{07} é 🙂"
-        let encoded = LineLogHandler.jsonString(awkward)
+        let encoded = awkward.jsonQuoted
         let decoded = try JSONDecoder().decode(String.self, from: Data(encoded.utf8))
         #expect(decoded == awkward)
         #expect(!encoded.contains("\n"))
     }
 
     @Test func logfmtQuotesValuesWithSpacesOrQuotes() {
-        #expect(LineLogHandler.quote("plain") == "plain")
-        #expect(LineLogHandler.quote("two words") == "\"two words\"")
-        #expect(LineLogHandler.quote("a\"b\nc") == "\"a\\\"b\\nc\"")
+        #expect(Self.quoted("plain") == "plain")
+        #expect(Self.quoted("two words") == "\"two words\"")
+        #expect(Self.quoted("a\"b\nc") == "\"a\\\"b\\nc\"")
+    }
+
+    static func quoted(_ value: String) -> String {
+        var bytes: [UInt8] = []
+        LineLogHandler.appendQuoted(value, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Pairs set one by one and metadata set whole read back as a dictionary would: the last value wins, nil removes,
@@ -75,8 +81,8 @@ import Testing
     }
 
     @Test func carriageReturnsAreEscaped() {
-        #expect(LineLogHandler.quote("a\r\nb") == #""a\r\nb""#)
-        #expect(LineLogHandler.quote("\"\u{301}") == #""\"\#u{301}""#)
+        #expect(Self.quoted("a\r\nb") == #""a\r\nb""#)
+        #expect(Self.quoted("\"\u{301}") == #""\"\#u{301}""#)
         let line = LineLogHandler.line(level: .info, message: "m", pairs: [("k", .string("x\ry"))], json: false, at: timespec())
         #expect(!line.dropLast().contains(UInt8(ascii: "\r")) && !line.dropLast().contains(UInt8(ascii: "\n")))
     }
