@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Telemetry
 
 /// The embedded store: one SQLite file shared by every worker process of a host. WAL lets readers run beside
@@ -10,6 +11,10 @@ public final class SQLiteStore: Sendable {
     let now: @Sendable () -> Date
     /// Notices to the other workers of the host (`StoreNotifying`).
     let bells: HostBells?
+    /// The connection of `readingHere`, opened at its first use (a worker without keys never makes one).
+    private let lookups: Mutex<DatabaseQueue?> = Mutex(nil)
+    private let path: String
+    private let busyTimeout: TimeInterval
 
     /// Opens (creating if needed) and migrates the database at `path`.
     public init(path: String, busyTimeout: TimeInterval = 10, now: @escaping @Sendable () -> Date = { Date() }) throws {
@@ -32,6 +37,8 @@ public final class SQLiteStore: Sendable {
             return pool
         }
         self.now = now
+        self.path = path
+        self.busyTimeout = busyTimeout
         bells = HostBells(beside: path)
     }
 
@@ -78,16 +85,33 @@ public final class SQLiteStore: Sendable {
     }
 
     /// `reading` on the calling thread, without the hop to GRDB's reader queue and back: for the short indexed look-ups
-    /// every request makes (its API key), where the two thread hand-offs cost more than the read.
+    /// every request makes (its API key), where the two thread hand-offs cost more than the read. On a connection of
+    /// its own, never the pool's: a synchronous read from the pool waits, on a thread that runs tasks, for a reader
+    /// that an async read holds until its task resumes on one of those same few threads, and with all of them
+    /// waiting nothing resumes (the worker stopped answering under stored runs). This connection is only ever used
+    /// synchronously, so whoever waits for it waits for a read that is running. One statement, no transaction: it
+    /// reads the last commit, as a reader of the pool would.
     func readingHere<T: Sendable>(_ function: String = #function, _ value: (Database) throws -> T) throws -> T {
         let started = ContinuousClock.now
         var failed = false
         defer { Metrics.storeOperation(store: "sqlite", operation: Metrics.operationName(function), duration: .now - started, failed: failed) }
         do {
-            return try pool.read(value)
+            return try lookupConnection().inDatabase(value)
         } catch let error as DatabaseError {
             failed = true
             throw Self.storeError(error)
+        }
+    }
+
+    private func lookupConnection() throws -> DatabaseQueue {
+        try lookups.withLock { queue in
+            if let queue { return queue }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(busyTimeout)
+            configuration.readonly = true
+            let opened = try DatabaseQueue(path: path, configuration: configuration)
+            queue = opened
+            return opened
         }
     }
 

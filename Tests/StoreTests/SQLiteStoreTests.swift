@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import Synchronization
 import Testing
 
 /// The conformance suite on SQLite, each test on a new database file.
@@ -51,6 +52,44 @@ import Testing
     @Test func itemTTL() async throws { try await conformance.itemTTL() }
     @Test func itemSearch() async throws { try await conformance.itemSearch() }
     @Test func itemNamespaces() async throws { try await conformance.itemNamespaces() }
+
+    /// A key look-up is a synchronous read on the thread running its task. Taken from GRDB's reader pool, it could
+    /// wait for a reader that an async read holds until its own task resumes, on one of those same (few) threads:
+    /// with every such thread waiting, nothing resumes, and the worker stops answering. Many look-ups beside many
+    /// async reads must all finish. A hang cannot be caught from a task (no task would run), so a plain thread
+    /// ends the process with the reason if the work is not done in time.
+    @Test func keyLookupsBesideManyAsyncReadsFinish() async throws {
+        let store = try SQLiteStore(path: path)
+        let key = APIKeyRecord(id: "k1", hash: String(repeating: "ab", count: 32), name: "k", tenant: "t", scopes: ["runs"],
+                               createdAt: Date())
+        try await store.createKey(key)
+        let done = Atomic<Bool>(false)
+        let watchdog = Thread {
+            let deadline = Date().addingTimeInterval(60)
+            while !done.load(ordering: .acquiring) {
+                if Date() > deadline {
+                    fatalError("key look-ups beside async reads did not finish in 60 s: the reader pool deadlocked")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        watchdog.start()
+        defer { done.store(true, ordering: .releasing) }
+        let found = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<64 {
+                group.addTask {
+                    var found = 0
+                    for _ in 0..<50 {
+                        _ = try await store.thread(UUID().uuidString)
+                        if try await store.key(hash: key.hash)?.id == key.id { found += 1 }
+                    }
+                    return found
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(found == 64 * 50)
+    }
 
     /// Workers of a host tell each other of appends and waiting runs with datagrams (`HostBells`): the handler is
     /// called only for a datagram, never by a poll, so hearing a notice at all proves it was sent.
