@@ -271,6 +271,13 @@ final class LiveCluster: @unchecked Sendable {
         for process in workers where process.isRunning {
             process.terminate()
         }
+        // A worker that no longer answers (deadlocked) ignores SIGTERM: the failed test must still end, and take it along.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while workers.contains(where: \.isRunning), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        for process in workers where process.isRunning {
+            print("live: worker \(process.processIdentifier) still running 30 s after SIGTERM: SIGKILL")
+            kill(process.processIdentifier, SIGKILL)
+        }
         for process in workers { process.waitUntilExit() }
         removeHosts()
         for fd in heldSockets.values { close(fd) }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOSSL
 import TestSupport
 import Testing
 
@@ -76,6 +77,47 @@ import Testing
             #expect(conflicts.allSatisfy { $0.header("x-should-retry") == "false" && $0.json?["code"] as? String == "thread_busy" })
             let runs = try await cluster.fetch(.GET, "/threads/\(thread)/runs")
             #expect((try JSONSerialization.jsonObject(with: Data(runs.body.utf8)) as? [Any])?.count == 1)
+        }
+    }
+
+    /// Many runs at once, each on a thread it creates, with the cluster's key: every one answers. (A key look-up that
+    /// waited, on a thread that runs tasks, for a reader of the pool once made a worker stop answering within a
+    /// tenth of a second of such load: `SQLiteStoreTests.keyLookupsBesideManyAsyncReadsFinish`.)
+    @Test func manyRunsOnNewThreadsAtOnceAllAnswer() async throws {
+        try await withCluster(workers: 2) { cluster in
+            let (clients, each) = (32, 20)
+            // The cluster's client keeps 8 connections to a host: this one gives each client its own.
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(cluster.directory.appendingPathComponent("certs/ca.crt").path)
+            var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+            configuration.httpVersion = .http1Only
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = clients
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            let sending = Task { try await withThrowingTaskGroup(of: [Int].self) { group in
+                for index in 0..<clients {
+                    group.addTask {
+                        var statuses: [Int] = []
+                        for run in 0..<each {
+                            let request = cluster.request(.POST, "/threads/\(UUID().uuidString)/runs/wait",
+                                                          body: runBody(agent: "echo", message: "client \(index) run \(run)",
+                                                                        extra: #","if_not_exists":"create""#))
+                            // A worker that stops answering fails here, in 20 s, rather than at the cluster's 60 s.
+                            let response = try await client.execute(request, timeout: .seconds(20))
+                            _ = try await response.body.collect(upTo: 1 << 20)
+                            statuses.append(Int(response.status.code))
+                        }
+                        return statuses
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0 += $1 }
+            } }
+            let sent = await sending.result
+            try await client.shutdown()
+            let statuses = try sent.get()
+            #expect(statuses.count == clients * each)
+            #expect(statuses.allSatisfy { $0 == 200 }, "\(Dictionary(grouping: statuses, by: { $0 }).mapValues(\.count))")
+            let counted = try await cluster.fetch(.POST, "/threads/count", body: "{}")
+            #expect(Int(counted.body.trimmingCharacters(in: .whitespacesAndNewlines)) == clients * each)
         }
     }
 
