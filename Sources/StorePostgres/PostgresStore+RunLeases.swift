@@ -136,22 +136,25 @@ extension PostgresStore {
             }
             guard let threadID = run.threadID else { return true }
             _ = try await self.fetchThread(threadID, on: connection, lock: true)
-            var seq = try await self.rows("SELECT COALESCE(MAX(seq), 0) AS n FROM messages WHERE thread_id = \(threadID)", on: connection)[0].int64("n")
-            for message in completion.messages {
-                seq += 1
+            // Each statement is a round trip: the messages go in one, numbered after the thread's last (the thread's
+            // lock, above, keeps the numbers), and the checkpoint in one, after the last checkpoint.
+            if !completion.messages.isEmpty {
+                let ids = completion.messages.map(\.id), bodies = completion.messages.map(\.body)
                 try await self.execute("""
-                    INSERT INTO messages (thread_id, seq, run_id, message_id, body) VALUES (\(threadID), \(seq), \(id), \(message.id), \(message.body))
+                    INSERT INTO messages (thread_id, seq, run_id, message_id, body)
+                    SELECT \(threadID), base.n + m.ord, \(id), m.message_id, m.body
+                    FROM (SELECT COALESCE(MAX(seq), 0) AS n FROM messages WHERE thread_id = \(threadID)) AS base,
+                         unnest(\(ids)::text[], \(bodies)::text[]) WITH ORDINALITY AS m(message_id, body, ord)
                     """, on: connection)
             }
-            let last = try await self.rows("""
-                SELECT seq, checkpoint_id FROM checkpoints WHERE thread_id = \(threadID) ORDER BY seq DESC LIMIT 1
-                """, on: connection).first
-            let checkpointSeq = (try last?.int64("seq") ?? 0) + 1
-            let parent = try last?.string("checkpoint_id")
             try await self.execute("""
                 INSERT INTO checkpoints (thread_id, seq, checkpoint_id, parent_id, run_id, message_count, created_at, metadata)
-                VALUES (\(threadID), \(checkpointSeq), \(checkpointID), \(parent), \(id), \(seq), \(now),
-                        jsonb_build_object('run_id', \(id)::text, 'status', \(completion.status.rawValue)::text))
+                SELECT \(threadID), COALESCE(last.seq, 0) + 1, \(checkpointID), last.checkpoint_id, \(id),
+                       (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE thread_id = \(threadID)), \(now),
+                       jsonb_build_object('run_id', \(id)::text, 'status', \(completion.status.rawValue)::text)
+                FROM (SELECT 1) AS one LEFT JOIN LATERAL (
+                    SELECT seq, checkpoint_id FROM checkpoints WHERE thread_id = \(threadID) ORDER BY seq DESC LIMIT 1
+                ) AS last ON true
                 """, on: connection)
             let threadStatus: ThreadStatus = switch completion.status {
             case .success, .pending, .running: .idle

@@ -41,6 +41,9 @@ extension PostgresStore: RunStore {
     public func createRun(_ run: NewRun) async throws -> RunRecord {
         let now = self.now().ms
         return try await transaction { connection in
+            // Whether another run of the thread is still queued or running once the strategy has acted (the thread's
+            // lock, below, is held until the end): known from what the strategy saw, without another round trip.
+            var othersActive = false
             if let threadID = run.threadID {
                 if let new = run.newThread { _ = try await self.insertThread(new, now: now, on: connection) }
                 // The thread's row lock makes the strategy decision one at a time, whichever host asks.
@@ -65,6 +68,9 @@ extension PostgresStore: RunStore {
                 case .enqueue:
                     break
                 }
+                // Pending runs were interrupted or deleted above; running ones only marked, and they go on.
+                othersActive = run.multitaskStrategy == .enqueue ? !active.isEmpty
+                    : try active.contains { try $0.string("status") == RunStatus.running.rawValue }
                 if let stamp = run.threadMetadata {
                     try await self.execute("UPDATE threads SET metadata = metadata || \(stamp)::jsonb WHERE thread_id = \(threadID)", on: connection)
                 }
@@ -93,9 +99,7 @@ extension PostgresStore: RunStore {
                         \(run.leaseUntil?.ms), \(run.background), \(run.notBefore?.ms), \(run.webhook), \(run.keyID), \(run.job))
                 """, on: connection)
             // The thread's lock is held (above): nothing can join its queue meanwhile.
-            if run.startsAtOnce, let worker = run.worker, let lease = run.leaseUntil, try await self.rows("""
-                SELECT 1 FROM runs WHERE thread_id = \(run.threadID) AND run_id <> \(run.id) AND status IN ('pending', 'running') LIMIT 1
-                """, on: connection).isEmpty {
+            if run.startsAtOnce, let worker = run.worker, let lease = run.leaseUntil, !othersActive {
                 try await self.start(run.id, worker: worker, leaseUntil: lease, now: now, on: connection)
             }
             return try await self.fetchRun(run.id, on: connection)!.0
