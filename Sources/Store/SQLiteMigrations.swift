@@ -299,6 +299,14 @@ enum SQLiteMigrations {
         migrator.registerMigration("0012-secrets") { db in
             try db.execute(sql: "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
         }
+        // The pruning's reads had no index and read whole tables that grow with use (`SQLiteQueryPlanTests`).
+        migrator.registerMigration("0013-pruning-indexes") { db in
+            try db.execute(sql: """
+                CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
+                CREATE INDEX threads_pending ON threads(pending_id) WHERE pending_id IS NOT NULL;
+                CREATE INDEX webhook_deliveries_done ON webhook_deliveries(updated_at) WHERE status != 'pending';
+                """)
+        }
         return migrator
     }
 }

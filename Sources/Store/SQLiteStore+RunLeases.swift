@@ -50,11 +50,12 @@ extension SQLiteStore {
         guard queued else { return nil }
         return try await writing { db in
             // Fair across tenants: the tenant running the fewest runs goes first, then the oldest run; one tenant's long
-            // queue does not hold back another's.
+            // queue does not hold back another's. The status IN term is the partial index `runs_active`'s condition:
+            // SQLite uses that index only if the query repeats it, and would read every run ever made otherwise.
             guard let id = try String.fetchOne(db.cached("""
                 WITH busy AS (
                     SELECT t.tenant AS tenant, COUNT(*) AS running FROM runs x JOIN threads t ON t.thread_id = x.thread_id
-                    WHERE x.status = 'running' GROUP BY t.tenant)
+                    WHERE x.status IN ('pending', 'running') AND x.status = 'running' GROUP BY t.tenant)
                 SELECT r.run_id FROM runs r
                 LEFT JOIN threads rt ON rt.thread_id = r.thread_id
                 LEFT JOIN busy b ON b.tenant = rt.tenant

@@ -75,7 +75,11 @@ extension SQLiteStore: RunStore {
                 throw StoreError.concurrentRunsExceeded(limit: limit)
             }
             if let keyID = run.keyID, let limit = run.maxPendingRuns {
-                let pending = try Int.fetchOne(db.cached("SELECT COUNT(*) FROM runs WHERE key_id = ? AND status = 'pending'"),
+                // Both status terms: the IN one is `runs_active_by_key`'s condition, which SQLite needs written out to
+                // use that partial index; without it this count read every run ever made, at each new run.
+                let pending = try Int.fetchOne(db.cached("""
+                    SELECT COUNT(*) FROM runs WHERE key_id = ? AND status IN ('pending', 'running') AND status = 'pending'
+                    """),
                                                   arguments: [keyID]) ?? 0
                 if pending >= limit { throw StoreError.pendingRunsExceeded(limit: limit) }
             }
@@ -120,7 +124,11 @@ extension SQLiteStore: RunStore {
 
     public func runsWithoutJob(limit: Int) async throws -> [RunRecord] {
         try await reading { db in
-            try Row.fetchAll(db.cached("SELECT \(Self.runColumns) FROM runs WHERE job IS NULL AND status = 'pending' ORDER BY queue_seq LIMIT ?"),
+            // The IN term lets SQLite use the partial index `runs_active` (see `createRun`'s count of pending runs).
+            try Row.fetchAll(db.cached("""
+                SELECT \(Self.runColumns) FROM runs WHERE job IS NULL AND status IN ('pending', 'running') AND status = 'pending'
+                ORDER BY queue_seq LIMIT ?
+                """),
                              arguments: [limit]).map(Self.runRecord)
         }
     }

@@ -15,15 +15,23 @@ public final class SQLiteStore: Sendable {
     private let lookups: Mutex<DatabaseQueue?> = Mutex(nil)
     private let path: String
     private let busyTimeout: TimeInterval
+    /// Sees the SQL of every statement any connection runs: tests check the query plans of all of them.
+    private let onStatement: (@Sendable (String) -> Void)?
 
     /// Opens (creating if needed) and migrates the database at `path`.
-    public init(path: String, busyTimeout: TimeInterval = 10, now: @escaping @Sendable () -> Date = { Date() }) throws {
+    public convenience init(path: String, busyTimeout: TimeInterval = 10, now: @escaping @Sendable () -> Date = { Date() }) throws {
+        try self.init(path: path, busyTimeout: busyTimeout, now: now, onStatement: nil)
+    }
+
+    init(path: String, busyTimeout: TimeInterval = 10, now: @escaping @Sendable () -> Date = { Date() },
+         onStatement: (@Sendable (String) -> Void)?) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.foreignKeysEnabled = true
         configuration.prepareDatabase { db in
             // Durable at each checkpoint rather than each commit: a power cut may lose the last events, never corrupt.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            Self.trace(db, onStatement)
         }
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
@@ -39,7 +47,15 @@ public final class SQLiteStore: Sendable {
         self.now = now
         self.path = path
         self.busyTimeout = busyTimeout
+        self.onStatement = onStatement
         bells = HostBells(beside: path)
+    }
+
+    private static func trace(_ db: Database, _ onStatement: (@Sendable (String) -> Void)?) {
+        guard let onStatement else { return }
+        db.trace(options: .statement) { event in
+            if case .statement(let statement) = event { onStatement(statement.sql) }
+        }
     }
 
     /// Runs `body` holding an exclusive `flock` on `lockPath`: one process of a host at a time, whichever starts.
@@ -109,6 +125,8 @@ public final class SQLiteStore: Sendable {
             var configuration = Configuration()
             configuration.busyMode = .timeout(busyTimeout)
             configuration.readonly = true
+            let onStatement = onStatement
+            configuration.prepareDatabase { db in Self.trace(db, onStatement) }
             let opened = try DatabaseQueue(path: path, configuration: configuration)
             queue = opened
             return opened

@@ -157,6 +157,12 @@ enum PostgresMigrations {
         ("0010-secrets", [
             "CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]),
+        // The pruning's reads had no index and read whole tables that grow with use.
+        ("0011-pruning-indexes", [
+            "CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at)",
+            "CREATE INDEX threads_pending ON threads(pending_id) WHERE pending_id IS NOT NULL",
+            "CREATE INDEX webhook_deliveries_done ON webhook_deliveries(updated_at) WHERE status <> 'pending'",
+        ]),
     ]
 
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {

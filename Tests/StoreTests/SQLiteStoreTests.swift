@@ -240,7 +240,7 @@ import Testing
             return try await group.reduce(into: [SQLiteStore]()) { $0.append($1) }
         }
         #expect(stores.count == 6)
-        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0008-store-items", "0009-crons", "0010-run-places", "0011-pending-approvals", "0012-secrets"])
+        #expect(try stores[0].appliedMigrations() == ["0001-threads-runs-events", "0002-background-runs-webhooks-idempotency", "0003-api-keys-tenants-usage", "0004-run-jobs", "0005-thread-values", "0006-call-handles", "0007-assistants", "0008-store-items", "0009-crons", "0010-run-places", "0011-pending-approvals", "0012-secrets", "0013-pruning-indexes"])
         let mode = try stores[0].journalMode()
         #expect(mode == "wal")
     }
