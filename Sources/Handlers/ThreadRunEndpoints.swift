@@ -280,8 +280,7 @@ struct ThreadRunEndpoints {
 
     /// The thread's values, as LangGraph answers a wait or a join; a run that failed adds `__error__`.
     func finalState(threadID: String, error: APIError?) async throws -> Response {
-        let messages = try await store.messages(thread: threadID, limit: nil)
-        let thread = try await store.thread(threadID)
+        let (thread, messages) = try await store.threadWithMessages(threadID)
         guard case .object(var values) = ThreadWire.values(messages, extra: thread?.values ?? "{}") else { return .json(Array("{}".utf8)) }
         if let error, error.code != "run_interrupted" {
             values["__error__"] = .object(["error": .string(error.code), "message": .string(error.detail)])

@@ -159,7 +159,8 @@ final class RunExecution: Sendable {
     @inline(never)
     func prepare(attempt: Int) async throws -> Prepared {
         var prepared = Prepared(input: input)
-        prepared.history = try await persistence.history()
+        let thread = try await persistence.threadState()
+        prepared.history = thread.history
         prepared.input = Self.namingToolResults(input, after: prepared.history)
         prepared.fit = ContextWindow.fit(history: prepared.history, input: prepared.input, instructions: agent.instructions,
                                          budget: agent.limits.maxContextTokens)
@@ -170,7 +171,7 @@ final class RunExecution: Sendable {
         logger.info("run.started", metadata: ["attempt": "\(attempt)", "context.dropped_messages": "\(prepared.fit.droppedMessages)"])
         if persistence.observesEvents {
             let state = (prepared.history + prepared.input).map(StoredMessage.init)
-            let values = try await persistence.threadValues().merging(values) { _, run in run }
+            let values = thread.values.merging(values) { _, run in run }
             try await persistence.append(.started(RunStart(runID: runID, threadID: threadID.map(Tenancy.publicID), attempt: attempt,
                                                            droppedMessages: prepared.fit.droppedMessages, state: state,
                                                            values: values.isEmpty ? nil : values)))

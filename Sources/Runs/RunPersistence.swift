@@ -9,9 +9,8 @@ import Synchronization
 protocol RunPersistence: Sendable {
     /// Waits for the thread (earlier runs go first); the attempt, or nil when the run was cancelled before it started.
     func begin() async throws -> Int?
-    func history() async throws -> [ChatMessage]
-    /// The thread's state keys beside its messages.
-    func threadValues() async throws -> [String: JSONValue]
+    /// The thread's messages and its state keys beside them, as one read saw them.
+    func threadState() async throws -> ThreadState
     func append(_ event: RunLogEvent) async throws
     /// Notes, durably and before the call, that a non-idempotent tool is about to run.
     func recordSideEffect(_ call: ToolCall) async throws
@@ -35,6 +34,12 @@ protocol RunPersistence: Sendable {
     var budget: BudgetMeter? { get }
     /// Who the run works for: what its agent's memory is keyed by.
     func caller() async throws -> RunCaller
+}
+
+/// What a run starts from on its thread.
+struct ThreadState {
+    var history: [ChatMessage] = []
+    var values: [String: JSONValue] = [:]
 }
 
 // MARK: - Stored runs
@@ -238,13 +243,14 @@ struct StoredRun: RunPersistence {
         return attempt
     }
 
-    func history() async throws -> [ChatMessage] {
-        try await store.messages(thread: record.threadID ?? "", limit: nil).map { try StoredMessage.decode($0.body) }
-    }
-
-    func threadValues() async throws -> [String: JSONValue] {
-        guard let threadID = record.threadID, let text = try await store.thread(threadID)?.values, text != "{}" else { return [:] }
-        return (try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))) ?? [:]
+    func threadState() async throws -> ThreadState {
+        guard let threadID = record.threadID else { return ThreadState() }
+        let (thread, messages) = try await store.threadWithMessages(threadID)
+        var state = ThreadState(history: try messages.map { try StoredMessage.decode($0.body) })
+        if let text = thread?.values, text != "{}" {
+            state.values = (try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))) ?? [:]
+        }
+        return state
     }
 
     func append(_ event: RunLogEvent) async throws { try await log.append(event) }
@@ -338,8 +344,7 @@ struct StatelessRun: RunPersistence {
     var budget: BudgetMeter? { admission.budget }
 
     func begin() async throws -> Int? { 1 }
-    func history() async throws -> [ChatMessage] { [] }
-    func threadValues() async throws -> [String: JSONValue] { [:] }
+    func threadState() async throws -> ThreadState { ThreadState() }
     func caller() async throws -> RunCaller { admission.caller }
 
     func append(_ event: RunLogEvent) async throws {

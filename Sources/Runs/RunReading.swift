@@ -146,6 +146,9 @@ public struct StoreReader: Sendable {
     public func searchThreads(_ query: ThreadQuery) async throws -> [ThreadRecord] { try await store.searchThreads(query) }
     public func countThreads(_ query: ThreadQuery) async throws -> Int { try await store.countThreads(query) }
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] { try await store.messages(thread: id, limit: limit) }
+    public func threadWithMessages(_ id: String) async throws -> (thread: ThreadRecord?, messages: [MessageRecord]) {
+        try await store.threadWithMessages(id)
+    }
     public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] {
         try await store.checkpoints(thread: id, limit: limit, before: before)
     }

@@ -124,11 +124,21 @@ extension SQLiteStore: ThreadStore {
     }
 
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] {
+        try await reading { db in try Self.fetchMessages(db, thread: id, limit: limit) }
+    }
+
+    /// One read for both: every read costs two thread hand-offs, to GRDB's reader and back (a stored run makes two).
+    public func threadWithMessages(_ id: String) async throws -> (thread: ThreadRecord?, messages: [MessageRecord]) {
         try await reading { db in
-            try Row.fetchAll(db.cached("SELECT seq, run_id, body FROM messages WHERE thread_id = ? ORDER BY seq LIMIT ?"),
-                             arguments: [id, limit ?? -1])
-                .map { MessageRecord(seq: $0["seq"], runID: $0["run_id"], body: $0["body"]) }
+            guard let thread = try Self.fetchThread(db, id) else { return (nil, []) }
+            return (thread, try Self.fetchMessages(db, thread: id, limit: nil))
         }
+    }
+
+    static func fetchMessages(_ db: Database, thread id: String, limit: Int?) throws -> [MessageRecord] {
+        try Row.fetchAll(db.cached("SELECT seq, run_id, body FROM messages WHERE thread_id = ? ORDER BY seq LIMIT ?"),
+                         arguments: [id, limit ?? -1])
+            .map { MessageRecord(seq: $0["seq"], runID: $0["run_id"], body: $0["body"]) }
     }
 
     public func checkpoints(thread id: String, limit: Int, before: String?) async throws -> [CheckpointRecord] {

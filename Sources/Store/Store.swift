@@ -16,6 +16,8 @@ public protocol ThreadStore: Sendable {
     func pruneHistory(thread id: String) async throws -> Bool
     /// The first `limit` messages of the thread (all when nil), oldest first.
     func messages(thread id: String, limit: Int?) async throws -> [MessageRecord]
+    /// The thread and all its messages, as one read saw them; nil and none when there is no such thread.
+    func threadWithMessages(_ id: String) async throws -> (thread: ThreadRecord?, messages: [MessageRecord])
     /// Adds messages to a thread outside any run (items a client wrote), with a checkpoint of the new state;
     /// `threadBusy` while a run holds the thread; `threadFull` past `StoreLimits.maxMessagesPerThread`.
     func addMessages(thread id: String, _ messages: [(id: String, body: JSONText)]) async throws -> [MessageRecord]
@@ -293,3 +295,11 @@ extension KeyStore {
 
 public typealias AgentStore = ThreadStore & RunStore & EventLog & WebhookStore & IdempotencyStore & CallHandleStore & KeyStore
     & AssistantStore & CronStore & ItemStore
+
+extension ThreadStore {
+    /// Two reads: a store that can do both in one (one transaction, one trip) says so itself.
+    public func threadWithMessages(_ id: String) async throws -> (thread: ThreadRecord?, messages: [MessageRecord]) {
+        guard let thread = try await thread(id) else { return (nil, []) }
+        return (thread, try await messages(thread: id, limit: nil))
+    }
+}

@@ -233,6 +233,13 @@ struct StoreConformance {
         #expect(try await store.truncateMessages(thread: "c", keeping: 2, by: nil) == 0)
         #expect(try await store.messages(thread: "c", limit: nil).map(\.body) == [#"{"id":"m1"}"#, #"{"id":"m3"}"#])
         #expect(try await store.checkpoints(thread: "c", limit: 10, before: nil).map(\.messageCount) == [2])
+        // The thread and its messages in one read: the same as the two reads.
+        let both = try await store.threadWithMessages("c")
+        #expect(both.thread == (try await store.thread("c")))
+        #expect(both.messages.map(\.body) == [#"{"id":"m1"}"#, #"{"id":"m3"}"#])
+        #expect(both.messages.map(\.seq) == [1, 2])
+        let none = try await store.threadWithMessages("nope")
+        #expect(none.thread == nil && none.messages.isEmpty)
         _ = try await store.createRun(NewRun(id: "busy", threadID: "c", assistantID: "x"))
         await #expect(throws: StoreError.threadBusy(threadID: "c", runID: "busy")) {
             try await store.addMessages(thread: "c", [("m5", "{}")])
