@@ -68,9 +68,10 @@ struct ThreadRunEndpoints {
                           thread: plan.ifNotExists == .create ? .createIfMissing(threadID, tenant: context.tenant) : .existing(threadID),
                           disconnect: .continue)
         order.job.keepHistory = try await keptHistory(plan, threadID: threadID)
-        try await answerApproval(plan, &order, threadID: threadID, decider: context.principal?.keyID)
-        let (record, local) = try await engine.start(order)
-        return (record, order.job, local)
+        let ((record, local), job) = try await making(plan, &order, threadID: threadID, decider: context.principal?.keyID) { order in
+            (try await engine.start(order), order.job)
+        }
+        return (record, job, local)
     }
 
     func order(_ plan: RunPlan, _ request: Request, _ context: RequestContext, thread: RunThread, disconnect: OnDisconnect) -> RunOrder {
@@ -117,7 +118,9 @@ struct ThreadRunEndpoints {
         order.job.onDisconnect = .continue
         if let given {
             order.job.keepHistory = try await keptHistory(plan, threadID: given)
-            try await answerApproval(plan, &order, threadID: given, decider: context.principal?.keyID)
+            return try await making(plan, &order, threadID: given, decider: context.principal?.keyID) { order in
+                try await engine.enqueue(order)
+            }
         } else if plan.checkpointID != nil {
             throw Self.checkpointWithoutThread
         } else if plan.resume != nil {
@@ -129,6 +132,25 @@ struct ThreadRunEndpoints {
     }
 
     static let resumeWithoutThread = APIError.invalid(field: "command", "answers an approval a thread waits for: send it to POST /threads/{thread_id}/runs")
+
+    /// Makes the run with `make`, reading the thread first only for a run that answers an approval or goes on from a
+    /// breakpoint. Any other run is asked for at once: the store refuses it, in the transaction that would make it, if
+    /// the thread waits for an approval, and only then is the thread read (an expired approval's calls count as
+    /// rejected by the new input) and the run asked for again. A run on a new thread reads nothing first.
+    func making<T>(_ plan: RunPlan, _ order: inout RunOrder, threadID: String, decider: String?,
+                   _ make: (RunOrder) async throws -> T) async throws -> T {
+        if plan.resume != nil || plan.continues {
+            try await answerApproval(plan, &order, threadID: threadID, decider: decider)
+            return try await make(order)
+        }
+        do {
+            return try await make(order)
+        } catch let error as RunProblemConvertible where error.problem.code == "approval_pending" {
+            try await answerApproval(plan, &order, threadID: threadID, decider: decider)
+            guard order.answersApproval != nil else { throw error }
+            return try await make(order)
+        }
+    }
 
     /// A thread waiting for approval takes only a run that answers it (`command.resume`), or, once the approval has
     /// expired, new input (the waiting calls then count as rejected). The store makes the run only while that approval

@@ -122,7 +122,8 @@ extension ThreadStreamEndpoints {
         let runs = ThreadRunEndpoints(dependencies: dependencies, engine: engine)
         var order = runs.order(plan, runRequest, context, thread: .createIfMissing(threadID, tenant: context.tenant), disconnect: .continue)
         order.job.onDisconnect = .continue
-        try await runs.answerApproval(plan, &order, threadID: threadID, decider: context.principal?.keyID)
-        return try await engine.enqueue(order)
+        return try await runs.making(plan, &order, threadID: threadID, decider: context.principal?.keyID) { order in
+            try await engine.enqueue(order)
+        }
     }
 }
