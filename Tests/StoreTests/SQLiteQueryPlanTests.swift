@@ -95,6 +95,16 @@ import Testing
         #expect(scans.isEmpty, "statements that read a whole growing table:\n\(scans.joined(separator: "\n"))")
     }
 
+    /// The writer copies the log back every 10,000 pages, not SQLite's default 1,000 (bench/README).
+    @Test func theWriterCheckpointsEveryTenThousandPages() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("agentfcgi-wal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("store.sqlite").path)
+        let pages = try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
+        #expect(pages == 10_000)
+        #expect(try await store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+    }
+
     /// A plan line that reads a whole table (or a whole index of it) names it, or its alias: `SCAN runs`, `SCAN r USING
     /// INDEX ...`. Not a whole table: `SCAN CONSTANT ROW`; a scan of a partial index, which holds only the rows of
     /// live work (queued runs, pending approvals), never the history; a full-text MATCH (`INDEX 0:M...`).
