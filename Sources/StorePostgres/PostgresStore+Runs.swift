@@ -46,8 +46,19 @@ extension PostgresStore: RunStore {
             var othersActive = false
             if let threadID = run.threadID {
                 if let new = run.newThread { _ = try await self.insertThread(new, now: now, on: connection) }
-                // The thread's row lock makes the strategy decision one at a time, whichever host asks.
-                guard let thread = try await self.fetchThread(threadID, on: connection, lock: true) else { throw StoreError.threadNotFound(threadID) }
+                // The thread's row lock makes the strategy decision one at a time, whichever host asks. The run's stamp on
+                // the thread's metadata takes it, in the same round trip: a refusal below rolls the stamp back too.
+                let locking: PostgresQuery = if let stamp = run.threadMetadata {
+                    """
+                    UPDATE threads SET metadata = metadata || \(stamp)::jsonb WHERE thread_id = \(threadID)
+                    RETURNING \(unescaped: Self.threadColumns)
+                    """
+                } else {
+                    "SELECT \(unescaped: Self.threadColumns) FROM threads WHERE thread_id = \(threadID) FOR UPDATE"
+                }
+                guard let thread = try await self.rows(locking, on: connection).first.map(Self.thread) else {
+                    throw StoreError.threadNotFound(threadID)
+                }
                 if let answered = run.answersApproval {
                     guard thread.pendingApproval?.id == answered else { throw StoreError.approvalNotPending(threadID: threadID) }
                     try await self.execute("UPDATE threads SET pending_id = NULL, pending = NULL WHERE thread_id = \(threadID)", on: connection)
@@ -71,9 +82,6 @@ extension PostgresStore: RunStore {
                 // Pending runs were interrupted or deleted above; running ones only marked, and they go on.
                 othersActive = run.multitaskStrategy == .enqueue ? !active.isEmpty
                     : try active.contains { try $0.string("status") == RunStatus.running.rawValue }
-                if let stamp = run.threadMetadata {
-                    try await self.execute("UPDATE threads SET metadata = metadata || \(stamp)::jsonb WHERE thread_id = \(threadID)", on: connection)
-                }
                 if let update = run.threadValues, let thread = try await self.fetchThread(threadID, on: connection) {
                     let merged = try StoreLimits.merge(values: thread.values, with: update, thread: threadID)
                     try await self.execute("UPDATE threads SET state_values = \(merged)::jsonb WHERE thread_id = \(threadID)", on: connection)
@@ -91,18 +99,25 @@ extension PostgresStore: RunStore {
                     throw StoreError.pendingRunsExceeded(limit: limit)
                 }
             }
-            try await self.execute("""
+            // The thread's lock is held (above): nothing can join its queue meanwhile. A run that starts now is made
+            // running (its first attempt, as `start` would record it) in the INSERT that makes it.
+            let startsNow = run.startsAtOnce && run.worker != nil && run.leaseUntil != nil && !othersActive
+            let inserted = try await self.rows("""
                 INSERT INTO runs (run_id, thread_id, assistant_id, status, created_at, updated_at, metadata, kwargs, multitask_strategy,
-                                  on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id, job)
-                VALUES (\(run.id), \(run.threadID), \(run.assistantID), 'pending', \(now), \(now), \(run.metadata)::jsonb,
-                        \(run.kwargs)::jsonb, \(run.multitaskStrategy.rawValue), \(run.onDisconnect), \(run.worker),
-                        \(run.leaseUntil?.ms), \(run.background), \(run.notBefore?.ms), \(run.webhook), \(run.keyID), \(run.job))
+                                  on_disconnect, worker_id, lease_until, background, not_before, webhook, key_id, job, attempts, attempt_log)
+                VALUES (\(run.id), \(run.threadID), \(run.assistantID), \(startsNow ? "running" : "pending"), \(now), \(now),
+                        \(run.metadata)::jsonb, \(run.kwargs)::jsonb, \(run.multitaskStrategy.rawValue), \(run.onDisconnect), \(run.worker),
+                        \(run.leaseUntil?.ms), \(run.background), \(run.notBefore?.ms), \(run.webhook), \(run.keyID), \(run.job),
+                        \(Int64(startsNow ? 1 : 0)),
+                        CASE WHEN \(startsNow) THEN jsonb_build_array(jsonb_build_object('attempt', 1, 'worker', \(run.worker)::text,
+                                                                                       'started_at', \(now)::bigint))
+                             ELSE '[]'::jsonb END)
+                RETURNING \(unescaped: Self.runColumns)
                 """, on: connection)
-            // The thread's lock is held (above): nothing can join its queue meanwhile.
-            if run.startsAtOnce, let worker = run.worker, let lease = run.leaseUntil, !othersActive {
-                try await self.start(run.id, worker: worker, leaseUntil: lease, now: now, on: connection)
+            if startsNow, let threadID = run.threadID {
+                try await self.execute("UPDATE threads SET status = 'busy', updated_at = \(now) WHERE thread_id = \(threadID)", on: connection)
             }
-            return try await self.fetchRun(run.id, on: connection)!.0
+            return try Self.run(inserted[0])
         }
     }
 

@@ -116,6 +116,25 @@ extension PostgresStore: ThreadStore {
         }
     }
 
+    /// One statement for both (a consistent view, one round trip): the messages come as three arrays beside the thread.
+    public func threadWithMessages(_ id: String) async throws -> (thread: ThreadRecord?, messages: [MessageRecord]) {
+        guard let row = try await rows("""
+            SELECT \(unescaped: Self.threadColumns),
+                   ARRAY(SELECT seq FROM messages WHERE thread_id = \(id) ORDER BY seq) AS message_seqs,
+                   ARRAY(SELECT COALESCE(run_id, '') FROM messages WHERE thread_id = \(id) ORDER BY seq) AS message_runs,
+                   ARRAY(SELECT body FROM messages WHERE thread_id = \(id) ORDER BY seq) AS message_bodies
+            FROM threads WHERE thread_id = \(id)
+            """).first else { return (nil, []) }
+        let seqs = try row["message_seqs"].decode([Int64].self)
+        // No run id (a message a client added) comes as '': an array of optionals does not decode.
+        let runs = try row["message_runs"].decode([String].self)
+        let bodies = try row["message_bodies"].decode([String].self)
+        let messages = zip(seqs, zip(runs, bodies)).map { seq, rest in
+            MessageRecord(seq: Int(seq), runID: rest.0.isEmpty ? nil : rest.0, body: rest.1)
+        }
+        return (try Self.thread(row), messages)
+    }
+
     public func messages(thread id: String, limit: Int?) async throws -> [MessageRecord] {
         let limit = Int64(limit ?? Int(Int32.max))
         return try await rows("SELECT seq, run_id, body FROM messages WHERE thread_id = \(id) ORDER BY seq LIMIT \(limit)").map {

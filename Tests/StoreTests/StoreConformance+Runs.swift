@@ -62,6 +62,11 @@ extension StoreConformance {
         first.startsAtOnce = true
         let a = try await store.createRun(first)
         #expect(a.status == .running && a.workerID == "w" && a.attempts == 1)
+        // Its first attempt is on record as a claim would record it, and what came back is what is stored.
+        let attempts = try JSONSerialization.jsonObject(with: Data(a.attemptLog.utf8)) as? [[String: Any]]
+        #expect(attempts?.count == 1 && attempts?.first?["attempt"] as? Int == 1 && attempts?.first?["worker"] as? String == "w")
+        #expect((attempts?.first?["started_at"] as? NSNumber)?.int64Value == Int64(clock.now.timeIntervalSince1970 * 1000))
+        #expect(try await store.run("a") == a)
         let thread = try #require(try await store.thread("t"))
         #expect(thread.status == .busy && thread.tenant == "acme")
         #expect(try await store.claimRun("a", worker: "w", leaseUntil: clock.now + 10) == .claimed(a))
@@ -70,7 +75,9 @@ extension StoreConformance {
         var second = NewRun(id: "b", threadID: "t", assistantID: "x", multitaskStrategy: .enqueue, worker: "w", leaseUntil: clock.now + 10)
         second.newThread = NewThread(id: "t", metadata: #"{"made":"again"}"#)
         second.startsAtOnce = true
-        #expect(try await store.createRun(second).status == .pending)
+        let waiting = try await store.createRun(second)
+        #expect(waiting.status == .pending && waiting.attempts == 0 && waiting.attemptLog == "[]")
+        #expect(try await store.run("b") == waiting)
         #expect(try await store.thread("t")?.metadata.contains("with its run") == true)
         #expect(try await store.claimRun("b", worker: "w", leaseUntil: clock.now + 10) == .waiting)
         _ = try await store.finishRun("a", worker: "w", RunCompletion(status: .success, messages: [], result: "{}"))
