@@ -35,7 +35,7 @@ public final class SQLiteStore: Sendable {
             // times less often than SQLite's default of 1,000: a page changed by every run (the runs table's last leaf,
             // its indexes') is copied once per checkpoint, not once per run. 1.2x stored runs a second and a quarter
             // off the median; the request whose commit checkpoints waits longer (p99 40 -> 60 ms at saturation), and
-            // the log holds up to ~40 MiB (bench/README, "A checkpoint every 10,000 pages").
+            // the log holds up to ~40 MiB (bench/README, "Whole-table reads, a checkpoint every 10,000 pages, ...").
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
             Self.trace(db, onStatement)
         }
